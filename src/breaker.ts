@@ -1,0 +1,241 @@
+/**
+ * The breakers: a view of one circuit with the `exclude` rules of the call that asked for it.
+ * `AsyncCircuitBreaker` guards code that returns promises, `SyncCircuitBreaker` synchronous code;
+ * both decide through the storage, which decides through `core/machine`.
+ * @module
+ */
+import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
+import type { Admission } from "./core/machine.js";
+import { CircuitOpenError } from "./errors.js";
+import type { Hooks } from "./events.js";
+import { isExcluded, type ExcludeRules } from "./exclude.js";
+import type { CircuitRecord, CircuitStorage, MaybePromise } from "./storage/storage.js";
+
+/** What a breaker needs from its factory. Internal. */
+export interface BreakerContext {
+  readonly storage: CircuitStorage;
+  readonly hooks: Hooks;
+  readonly clock: () => number;
+  readonly exclude: ExcludeRules;
+  /** Registers a forgotten circuit again with the config it had. */
+  reattach(name: string, config: CircuitConfig): MaybePromise<CircuitRecord>;
+}
+
+const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
+  typeof (value as { then?: unknown } | null)?.then === "function";
+
+/** Emits the events of a transition, in order, as hook calls. */
+export function emitTransition(hooks: Hooks, name: string, transition: Transition | null): void {
+  if (transition === null || hooks.size === 0) return;
+  for (const event of transition.events) {
+    switch (event.type) {
+      case "failed":
+        hooks.emit(name, "failed", { name, failureCount: event.failureCount });
+        break;
+      case "recovered":
+        hooks.emit(name, "recovered", { name });
+        break;
+      case "state_changed":
+        hooks.emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
+        break;
+    }
+  }
+}
+
+/** What sync and async breakers share: the circuit's readable state and outcome recording. */
+abstract class CircuitBreakerBase {
+  /** @internal */ protected circuit: CircuitRecord;
+  readonly #context: BreakerContext;
+  readonly #exclude: ExcludeRules;
+
+  /** @internal Breakers are made by a factory's `getBreaker`. */
+  constructor(context: BreakerContext, circuit: CircuitRecord, exclude: ExcludeRules) {
+    this.#context = context;
+    this.circuit = circuit;
+    this.#exclude = exclude;
+  }
+
+  /** The circuit's name. */
+  get name(): string {
+    return this.circuit.name;
+  }
+  /** Consecutive failures that open the circuit. */
+  get threshold(): number {
+    return this.circuit.config.threshold;
+  }
+  /** Seconds the circuit stays opened. */
+  get ttl(): number {
+    return this.circuit.config.ttl;
+  }
+  /** `"closed"`, `"opened"` or `"half-opened"`, as last known. */
+  get state(): CircuitStateName {
+    return this.circuit.snapshot.state;
+  }
+  /** Consecutive failures counted so far. */
+  get failureCount(): number {
+    return this.circuit.snapshot.failureCount;
+  }
+  /** When the circuit last opened (epoch ms), or `null` while closed. */
+  get openedAt(): number | null {
+    const s = this.circuit.snapshot;
+    return s.state === "closed" ? null : s.openedAt;
+  }
+
+  /** @internal The circuit, registered again if it was forgotten. */
+  protected attached(): MaybePromise<CircuitRecord> {
+    if (!this.circuit.forgotten) return this.circuit;
+    const record = this.#context.reattach(this.circuit.name, this.circuit.config);
+    if (!isPromise(record)) return (this.circuit = record);
+    return record.then((r) => (this.circuit = r));
+  }
+
+  /** @internal Asks the storage whether a call may run on a circuit that is not closed. */
+  protected admit(circuit: CircuitRecord, sync: boolean): MaybePromise<Admission> {
+    return this.#context.storage.admit(circuit, this.#context.clock(), sync);
+  }
+
+  /** @internal Emits an admission's transition; returns its generation or the rejection. */
+  protected admitted(admission: Admission): number | CircuitOpenError {
+    emitTransition(this.#context.hooks, this.circuit.name, admission.transition);
+    if (admission.verdict !== "reject") return admission.generation;
+    return new CircuitOpenError(this.circuit.name, admission.openedAt, admission.retryAfterMs);
+  }
+
+  /** @internal Records a success; a promise only while a remote storage answers. */
+  protected succeeded(generation: number): Promise<void> | undefined {
+    return this.#settled(this.#context.storage.recordSuccess(this.circuit, generation));
+  }
+
+  /** @internal Records `error` as a failure, or as a success when excluded. */
+  protected failed(error: unknown, generation: number): Promise<void> | undefined {
+    const context = this.#context;
+    if (isExcluded(error, this.#exclude, context.exclude)) return this.succeeded(generation);
+    return this.#settled(context.storage.recordFailure(this.circuit, generation, context.clock()));
+  }
+
+  #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
+    const { hooks } = this.#context;
+    const name = this.circuit.name;
+    if (!isPromise(result)) {
+      emitTransition(hooks, name, result);
+      return undefined;
+    }
+    // A storage that fails reports it itself; the guarded call's outcome is never changed.
+    return result.then(
+      (transition) => emitTransition(hooks, name, transition),
+      () => undefined,
+    );
+  }
+}
+
+/**
+ * A breaker for code that returns promises (or plain values). Get one from
+ * `AsyncCircuitBreakerFactory.getBreaker`.
+ *
+ * @example
+ * ```ts
+ * const breaker = await factory.getBreaker("www.example.com");
+ * const page = await breaker.run(() => fetch("https://www.example.com/"));
+ * ```
+ */
+export class AsyncCircuitBreaker extends CircuitBreakerBase {
+  /**
+   * Runs `fn` under the circuit: rejects with `CircuitOpenError` without running it when the
+   * circuit is opened; otherwise resolves or rejects exactly as `fn` does, after recording the
+   * outcome.
+   */
+  run<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+    const circuit = this.circuit;
+    circuit.used = true;
+    const snapshot = circuit.snapshot;
+    if (snapshot.state === "closed" && !circuit.forgotten) return this.#call(fn, snapshot.generation);
+    return this.#admitThenCall(fn);
+  }
+
+  async #admitThenCall<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+    const circuit = await this.attached();
+    const snapshot = circuit.snapshot;
+    const ticket =
+      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
+    if (ticket instanceof CircuitOpenError) throw ticket;
+    return this.#call(fn, ticket);
+  }
+
+  #call<T>(fn: () => T | PromiseLike<T>, generation: number): Promise<Awaited<T>> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn();
+    } catch (error) {
+      return this.#rejectWith(error, generation);
+    }
+    if (typeof (result as { then?: unknown } | null)?.then !== "function") {
+      const pending = this.succeeded(generation);
+      const value = result as Awaited<T>;
+      return pending === undefined ? Promise.resolve(value) : pending.then(() => value);
+    }
+    return (result as PromiseLike<Awaited<T>>).then(
+      (value) => {
+        const pending = this.succeeded(generation);
+        return pending === undefined ? value : pending.then(() => value);
+      },
+      (error: unknown) => this.#rejectWith(error, generation),
+    ) as Promise<Awaited<T>>;
+  }
+
+  #rejectWith(error: unknown, generation: number): Promise<never> {
+    const pending = this.failed(error, generation);
+    if (pending === undefined) return Promise.reject(error);
+    return pending.then(() => Promise.reject(error));
+  }
+}
+
+/**
+ * A breaker for synchronous code. Get one from `SyncCircuitBreakerFactory.getBreaker`.
+ *
+ * @example
+ * ```ts
+ * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
+ * ```
+ */
+export class SyncCircuitBreaker extends CircuitBreakerBase {
+  /**
+   * Runs `fn` under the circuit: throws `CircuitOpenError` without running it when the circuit is
+   * opened; otherwise returns or throws exactly as `fn` does, after recording the outcome. Only
+   * what `fn` returns or throws is judged: guard promise-returning code with the async factory.
+   */
+  run<T>(fn: () => T): T {
+    const circuit = this.circuit;
+    circuit.used = true;
+    const snapshot = circuit.snapshot;
+    const generation =
+      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit();
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      void this.failed(error, generation);
+      throw error;
+    }
+    void this.succeeded(generation);
+    return result;
+  }
+
+  #admit(): number {
+    const circuit = this.attached();
+    if (isPromise(circuit)) throw asyncStorageError(this.name);
+    const snapshot = circuit.snapshot;
+    if (snapshot.state === "closed") return snapshot.generation;
+    const admission = this.admit(circuit, true);
+    if (isPromise(admission)) throw asyncStorageError(this.name);
+    const ticket = this.admitted(admission);
+    if (ticket instanceof CircuitOpenError) throw ticket;
+    return ticket;
+  }
+}
+
+function asyncStorageError(name: string): Error {
+  return new TypeError(
+    `Circuit ${name}: the storage answered asynchronously to a synchronous breaker; ` +
+      "use AsyncCircuitBreakerFactory or a storage that supports synchronous decisions",
+  );
+}

@@ -1,0 +1,90 @@
+/**
+ * The plain data of one circuit: its configuration and the snapshot of its state.
+ * Nothing here does I/O or reads a clock; every time is passed in as epoch milliseconds.
+ * @module
+ */
+
+/** The three states of a circuit, as strings (DESIGN.md section 1). */
+export type CircuitStateName = "closed" | "opened" | "half-opened";
+
+/**
+ * What configures one circuit. Fixed by the first registration of its name.
+ *
+ * @example
+ * ```ts
+ * const config: CircuitConfig = { threshold: 5, ttl: 30, halfOpenMaxCalls: 1 };
+ * ```
+ */
+export interface CircuitConfig {
+  /** Consecutive failures that open the circuit (integer >= 1). */
+  readonly threshold: number;
+  /** Seconds the circuit stays opened before a probe may run (finite > 0). */
+  readonly ttl: number;
+  /** Probes that may run at once while half-opened (integer >= 1). */
+  readonly halfOpenMaxCalls: number;
+}
+
+/**
+ * A circuit's state as an immutable discriminated union. `generation` grows by one on every
+ * transition, so an outcome from a call admitted in an older generation can be recognised and
+ * ignored.
+ *
+ * @example
+ * ```ts
+ * const fresh: CircuitSnapshot = { state: "closed", generation: 0, failureCount: 0 };
+ * ```
+ */
+export type CircuitSnapshot = ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapshot;
+
+/** A closed circuit: calls run; `failureCount` consecutive failures so far. */
+export interface ClosedSnapshot {
+  readonly state: "closed";
+  readonly generation: number;
+  readonly failureCount: number;
+}
+
+/** An opened circuit: calls are rejected until `openedAt + ttl`. */
+export interface OpenedSnapshot {
+  readonly state: "opened";
+  readonly generation: number;
+  readonly failureCount: number;
+  /** When the circuit opened, epoch ms. */
+  readonly openedAt: number;
+}
+
+/** A half-opened circuit: up to `halfOpenMaxCalls` probes run; their outcome decides. */
+export interface HalfOpenedSnapshot {
+  readonly state: "half-opened";
+  readonly generation: number;
+  readonly failureCount: number;
+  /** When the circuit last opened, epoch ms. */
+  readonly openedAt: number;
+  /** Lease expiry (epoch ms) of each probe running now; an expired lease frees its slot. */
+  readonly probeLeases: readonly number[];
+}
+
+/** The snapshot of a circuit that was just registered. */
+export const CLOSED_SNAPSHOT: ClosedSnapshot = Object.freeze({
+  state: "closed",
+  generation: 0,
+  failureCount: 0,
+});
+
+/**
+ * What the state machine tells its shell to emit. The shell adds the circuit name.
+ * Order matters and follows DESIGN.md section 1.
+ */
+export type CircuitTransitionEvent =
+  | { readonly type: "failed"; readonly failureCount: number }
+  | { readonly type: "recovered" }
+  | {
+      readonly type: "state_changed";
+      readonly state: CircuitStateName;
+      readonly openedAt: number | null;
+    };
+
+/** A change of snapshot and the events it emits, in order. */
+export interface Transition {
+  readonly snapshot: CircuitSnapshot;
+  readonly events: readonly CircuitTransitionEvent[];
+}

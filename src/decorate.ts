@@ -1,0 +1,95 @@
+/**
+ * `decorate`: one function that is a higher-order function, a standard (TC39) method decorator
+ * and a legacy (`experimentalDecorators`) method decorator.
+ * @module
+ */
+import { InvalidOptionError } from "./errors.js";
+
+/** A circuit name, or a function of the wrapped call's arguments (and `this`) returning it. */
+export type CircuitNameSource = string | ((...args: never[]) => string);
+
+/** What a wrapped function returns: a promise for the async factory, the value for the sync one. */
+export type DecoratedFunction<M extends "async" | "sync", This, A extends unknown[], R> = M extends "async"
+  ? (this: This, ...args: A) => Promise<Awaited<R>>
+  : (this: This, ...args: A) => R;
+
+/**
+ * What `factory.decorate(name)` returns. Call it with a function to wrap it, or use it as a method
+ * decorator in either TypeScript decorator mode.
+ *
+ * @example
+ * ```ts
+ * const guarded = circuitbreaker.decorate("api")(async (id: string) => fetchUser(id));
+ * class Client {
+ *   @circuitbreaker.decorate("api") async getUser(id: string) { return fetchUser(id); }
+ * }
+ * ```
+ */
+export interface CircuitDecorator<M extends "async" | "sync"> {
+  /** Wraps `fn`; as a standard decorator, `context` is the method's decorator context. */
+  <This, A extends unknown[], R>(
+    fn: (this: This, ...args: A) => R,
+    context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+  ): DecoratedFunction<M, This, A, R>;
+  /** As a legacy (`experimentalDecorators`) method decorator: replaces `descriptor.value`. */
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
+
+type Runner = (name: unknown, fn: () => unknown) => unknown;
+
+/** @internal Builds the decorator of a factory; `run` runs a thunk under a named circuit. */
+export function makeDecorator<M extends "async" | "sync">(
+  nameOrFn: CircuitNameSource,
+  run: Runner,
+  mode: M,
+): CircuitDecorator<M> {
+  if (typeof nameOrFn !== "function" && (typeof nameOrFn !== "string" || nameOrFn.length === 0)) {
+    throw new InvalidOptionError("name", nameOrFn, "a non-empty string or a function returning one");
+  }
+  const wrap = (fn: (...args: unknown[]) => unknown) => wrapFunction(fn, nameOrFn, run, mode);
+  function decorator(target: unknown, context?: unknown, descriptor?: unknown): unknown {
+    if (typeof target === "function" && context === undefined) return wrap(target as never);
+    if (typeof target === "function" && isStandardContext(context)) {
+      if (context.kind !== "method") {
+        throw new InvalidOptionError("decorate", context.kind, 'a decorator on a method (kind "method")');
+      }
+      return wrap(target as never);
+    }
+    if (isMethodDescriptor(descriptor)) {
+      descriptor.value = wrap(descriptor.value);
+      return descriptor;
+    }
+    throw new InvalidOptionError("decorate", target, "a function, or a class method when used as a decorator");
+  }
+  return decorator as CircuitDecorator<M>;
+}
+
+function wrapFunction(
+  fn: (...args: unknown[]) => unknown,
+  nameOrFn: CircuitNameSource,
+  run: Runner,
+  mode: "async" | "sync",
+): (...args: unknown[]) => unknown {
+  const nameOf = nameOrFn as string | ((...args: unknown[]) => unknown);
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    const call = () => fn.apply(this, args);
+    if (typeof nameOf === "string") return run(nameOf, call);
+    if (mode === "sync") return run(nameOf.apply(this, args), call);
+    try {
+      return run(nameOf.apply(this, args), call);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  Object.defineProperty(wrapped, "name", { value: fn.name, configurable: true });
+  Object.defineProperty(wrapped, "length", { value: fn.length, configurable: true });
+  return wrapped;
+}
+
+function isStandardContext(value: unknown): value is { kind: string } {
+  return typeof value === "object" && value !== null && typeof (value as { kind?: unknown }).kind === "string";
+}
+
+function isMethodDescriptor(value: unknown): value is { value: (...args: unknown[]) => unknown } {
+  return typeof value === "object" && value !== null && typeof (value as { value?: unknown }).value === "function";
+}

@@ -1,0 +1,110 @@
+/**
+ * Monitoring hooks: the event types, their payloads and the list of hooks a factory calls.
+ * @module
+ */
+import type { CircuitStateName } from "./core/circuit.js";
+
+/** `circuit_breaker_created`: the first registration of a name. */
+export interface CircuitCreatedEvent {
+  readonly name: string;
+  readonly threshold: number;
+  readonly ttl: number;
+}
+
+/** `failed`: a counted failure while closed; `failureCount` is the count after it. */
+export interface CircuitFailedEvent {
+  readonly name: string;
+  readonly failureCount: number;
+}
+
+/**
+ * `state_changed`: every transition. `openedAt` is epoch ms, or `null` once closed. `remote` is
+ * `true` when a shared storage learned the transition from another process.
+ */
+export interface CircuitStateChangedEvent {
+  readonly name: string;
+  readonly state: CircuitStateName;
+  readonly openedAt: number | null;
+  readonly remote?: boolean;
+}
+
+/** `recovered`: a success reset a non-zero failure count, or a probe closed the circuit. */
+export interface CircuitRecoveredEvent {
+  readonly name: string;
+}
+
+/** Payload of each event type. */
+export interface CircuitEventMap {
+  circuit_breaker_created: CircuitCreatedEvent;
+  failed: CircuitFailedEvent;
+  state_changed: CircuitStateChangedEvent;
+  recovered: CircuitRecoveredEvent;
+}
+
+/** The event type names, stable for dashboards. */
+export type CircuitEventType = keyof CircuitEventMap;
+
+/** The arguments of a hook call, as a union so that checking `eventType` narrows `event`. */
+export type CircuitHookArgs = {
+  [K in CircuitEventType]: [circuitName: string, eventType: K, event: CircuitEventMap[K]];
+}[CircuitEventType];
+
+/**
+ * A monitoring hook, called synchronously for every event of every circuit of a factory. A hook
+ * that throws never changes the outcome of the guarded call.
+ *
+ * @example
+ * ```ts
+ * const hook: CircuitHook = (name, eventType, event) => {
+ *   if (eventType === "state_changed") gauge.set({ circuit: name }, event.state === "closed" ? 0 : 1);
+ * };
+ * factory.addListener(hook);
+ * ```
+ */
+export type CircuitHook = (...args: CircuitHookArgs) => void;
+
+/** The hooks of one factory. Emitting to no hook costs one length check. */
+export class Hooks {
+  #hooks: readonly CircuitHook[] = [];
+  readonly #warned = new WeakSet<CircuitHook>();
+
+  /** Whether any hook listens. */
+  get size(): number {
+    return this.#hooks.length;
+  }
+
+  /** Adds a hook; adding the same hook twice calls it twice. */
+  add(hook: CircuitHook): void {
+    this.#hooks = [...this.#hooks, hook];
+  }
+
+  /** Removes one registration of `hook`; `false` when it was not listening. */
+  remove(hook: CircuitHook): boolean {
+    const index = this.#hooks.lastIndexOf(hook);
+    if (index === -1) return false;
+    this.#hooks = this.#hooks.filter((_, i) => i !== index);
+    return true;
+  }
+
+  /** Calls every hook; a hook that throws is reported once as a process warning and skipped. */
+  emit(...args: CircuitHookArgs): void {
+    const hooks = this.#hooks;
+    for (const hook of hooks) {
+      try {
+        hook(...args);
+      } catch (error) {
+        this.#warn(hook, args[1], error);
+      }
+    }
+  }
+
+  #warn(hook: CircuitHook, eventType: CircuitEventType, error: unknown): void {
+    if (this.#warned.has(hook)) return;
+    this.#warned.add(hook);
+    const detail = error instanceof Error ? error.message : String(error);
+    globalThis.process?.emitWarning?.(
+      `A purgatory hook threw on "${eventType}" (${detail}); the guarded call was not affected`,
+      { code: "PURGATORY_HOOK_ERROR" },
+    );
+  }
+}

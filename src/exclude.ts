@@ -1,0 +1,78 @@
+/**
+ * Errors that are not failures: classes, and classes with a predicate.
+ * @module
+ */
+import { InvalidOptionError } from "./errors.js";
+
+/** Any class (constructor) whose instances may be thrown. */
+export type ErrorClass<E = unknown> = abstract new (...args: never[]) => E;
+
+/**
+ * One `exclude` entry: a class (its instances are never failures), or `[class, predicate]` (its
+ * instances are not failures when the predicate returns `true`).
+ *
+ * @example
+ * ```ts
+ * const exclude: ExcludeEntry[] = [NotFoundError, [HTTPStatusError, (err) => err.status < 500]];
+ * ```
+ */
+export type ExcludeEntry =
+  | ErrorClass
+  | readonly [ErrorClass, (error: never) => boolean];
+
+/** A validated exclude list: class and optional predicate, in order. */
+export type ExcludeRules = readonly (readonly [ErrorClass, ((error: never) => boolean) | null])[];
+
+/** The empty list of rules, shared. */
+export const NO_EXCLUDE: ExcludeRules = Object.freeze([]);
+
+/** Checks an `exclude` option and returns its rules; throws `InvalidOptionError` when malformed. */
+export function toExcludeRules(value: unknown, option: string): ExcludeRules {
+  if (value === undefined) return NO_EXCLUDE;
+  if (!Array.isArray(value)) {
+    throw new InvalidOptionError(option, value, "an array of classes or [class, predicate] pairs");
+  }
+  return value.map((entry: unknown, index) => {
+    const where = `${option}[${index}]`;
+    if (typeof entry === "function") return [entry as ErrorClass, null] as const;
+    if (
+      Array.isArray(entry) &&
+      entry.length === 2 &&
+      typeof entry[0] === "function" &&
+      typeof entry[1] === "function"
+    ) {
+      return [entry[0] as ErrorClass, entry[1] as (error: never) => boolean] as const;
+    }
+    throw new InvalidOptionError(where, entry, "a class or a [class, predicate] pair");
+  });
+}
+
+/**
+ * Whether `error` is excluded: the first rule whose class matches decides, per-call rules before
+ * global ones. A predicate that throws makes the error a failure (the original error is kept).
+ */
+export function isExcluded(error: unknown, first: ExcludeRules, then: ExcludeRules): boolean {
+  const decided = decide(error, first);
+  return decided ?? decide(error, then) ?? false;
+}
+
+function decide(error: unknown, rules: ExcludeRules): boolean | undefined {
+  for (const [cls, predicate] of rules) {
+    if (!isInstance(error, cls)) continue;
+    if (predicate === null) return true;
+    try {
+      return predicate(error as never) === true;
+    } catch {
+      return false;
+    }
+  }
+  return undefined;
+}
+
+function isInstance(error: unknown, cls: ErrorClass): boolean {
+  try {
+    return error instanceof cls;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The factories: many named circuits with shared defaults, hooks and one storage.
+ * @module
+ */
+import { AsyncCircuitBreaker, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
+import type { CircuitConfig } from "./core/circuit.js";
+import { isForgettable } from "./core/machine.js";
+import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
+import { InvalidOptionError } from "./errors.js";
+import { Hooks, type CircuitHook } from "./events.js";
+import type { ExcludeRules } from "./exclude.js";
+import {
+  checkName,
+  toBreakerSettings,
+  toFactorySettings,
+  type BreakerOptions,
+  type BreakerSettings,
+  type FactoryOptions,
+  type FactorySettings,
+} from "./options.js";
+import type { CircuitRecord, MaybePromise, Registration } from "./storage/storage.js";
+
+const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
+  typeof (value as { then?: unknown } | null)?.then === "function";
+
+/** What both factories share: defaults, hooks, the storage, registration and forgetting. */
+abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
+  /** @internal */ protected readonly settings: FactorySettings;
+  /** @internal */ protected readonly context: BreakerContext;
+  /** @internal Breakers with no `exclude` of their own, one per circuit. */
+  protected readonly breakers = new Map<string, B>();
+  readonly #hooks = new Hooks();
+  readonly #sync: boolean;
+  #lastSweep: number;
+  #closed = false;
+
+  /** @internal */
+  protected constructor(options: FactoryOptions | undefined, sync: boolean) {
+    this.settings = toFactorySettings(options);
+    this.#sync = sync;
+    for (const hook of this.settings.listeners) this.#hooks.add(hook);
+    const { storage, clock, exclude } = this.settings;
+    this.context = {
+      storage,
+      clock,
+      exclude,
+      hooks: this.#hooks,
+      reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
+    };
+    this.#lastSweep = clock();
+  }
+
+  /** @internal Makes a breaker over `circuit`. */
+  protected abstract makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): B;
+
+  /** The defaults new circuits get: `{ threshold, ttl, halfOpenMaxCalls }`. */
+  get defaults(): CircuitConfig {
+    return this.settings.config;
+  }
+
+  /** Connects the storage; a no-op in memory. */
+  initialize(): Promise<void> {
+    return this.settings.storage.initialize();
+  }
+
+  /** Releases the storage's connections and subscriptions. New circuits can't be made after it. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.settings.storage.close();
+  }
+
+  /** Same as `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Adds a monitoring hook, called as `hook(circuitName, eventType, event)` for every event.
+   *
+   * @example
+   * ```ts
+   * factory.addListener((name, type, event) => console.log(name, type, event));
+   * ```
+   */
+  addListener(hook: CircuitHook): void {
+    if (typeof hook !== "function") throw new InvalidOptionError("hook", hook, "a function");
+    this.#hooks.add(hook);
+  }
+
+  /** Removes a hook added by `addListener`; throws `InvalidOptionError` if it is not listening. */
+  removeListener(hook: CircuitHook): void {
+    if (!this.#hooks.remove(hook)) {
+      throw new InvalidOptionError("hook", hook, "a hook that was added with addListener");
+    }
+  }
+
+  /** Names of the circuits this factory's storage knows in this process. */
+  circuitNames(): string[] {
+    return [...this.settings.storage.names()];
+  }
+
+  /**
+   * Forgets a circuit: its state is dropped and the next call that names it registers it afresh.
+   * Breakers already handed out for it keep working and register it again on their next call.
+   */
+  forget(name: string): MaybePromise<void> {
+    checkName(name);
+    this.breakers.delete(name);
+    return this.settings.storage.forget(name);
+  }
+
+  /** @internal The breaker for `name` with per-call settings, registering the circuit if new. */
+  protected breakerFor(name: string, settings: BreakerSettings): MaybePromise<B> {
+    if (settings.exclude.length === 0) {
+      const cached = this.breakers.get(name);
+      if (cached !== undefined) return cached;
+    }
+    return this.#register(name, this.#configFor(settings), (registration) => {
+      const breaker = this.makeBreaker(registration.circuit, settings.exclude);
+      if (settings.exclude.length === 0) this.breakers.set(name, breaker);
+      return breaker;
+    });
+  }
+
+  /** @internal Validates `getBreaker`'s arguments. */
+  protected static checkArgs(name: unknown, options: unknown): [string, BreakerSettings] {
+    return [checkName(name), toBreakerSettings(options)];
+  }
+
+  #configFor(settings: BreakerSettings): CircuitConfig {
+    const defaults = this.settings.config;
+    if (settings.threshold === undefined && settings.ttl === undefined) return defaults;
+    return {
+      threshold: settings.threshold ?? defaults.threshold,
+      ttl: settings.ttl ?? defaults.ttl,
+      halfOpenMaxCalls: defaults.halfOpenMaxCalls,
+    };
+  }
+
+  #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {
+    if (this.#closed) throw new Error(`Cannot register circuit ${name}: the factory is closed`);
+    const { storage, clock } = this.settings;
+    const now = clock();
+    this.#sweepIdle(now);
+    const registration = storage.register(name, config, now, this.#sync);
+    const done = (r: Registration): T => {
+      if (r.created) {
+        const { threshold, ttl } = r.circuit.config;
+        this.#hooks.emit(name, "circuit_breaker_created", { name, threshold, ttl });
+      }
+      return then(r);
+    };
+    return isPromise(registration) ? registration.then(done) : done(registration);
+  }
+
+  /** Forgets circuits unused since the previous sweep, at most once per `idleTtl`. */
+  #sweepIdle(now: number): void {
+    const { idleTtl, storage } = this.settings;
+    if (idleTtl === null || now - this.#lastSweep < idleTtl * 1000) return;
+    this.#lastSweep = now;
+    for (const name of [...storage.names()]) {
+      const circuit = storage.get(name);
+      if (circuit === undefined) continue;
+      if (circuit.used || !isForgettable(circuit.snapshot, circuit.config, now)) {
+        circuit.used = false;
+      } else {
+        this.breakers.delete(name);
+        void storage.forget(name);
+      }
+    }
+  }
+}
+
+/**
+ * Makes and keeps named circuit breakers for asynchronous code.
+ *
+ * @example
+ * ```ts
+ * const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 5, defaultTtl: 30 });
+ * await circuitbreaker.initialize();
+ * const page = await circuitbreaker.run("www.example.com", () => fetch(url));
+ * await circuitbreaker.close();
+ * ```
+ */
+export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
+  /** Validates `options` at once; see `FactoryOptions`. */
+  constructor(options?: FactoryOptions) {
+    super(options, false);
+  }
+
+  /** @internal */
+  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): AsyncCircuitBreaker {
+    return new AsyncCircuitBreaker(this.context, circuit, exclude);
+  }
+
+  /**
+   * The breaker of circuit `name`, registering it with `options` if this is the first time the
+   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` applies to this breaker.
+   */
+  async getBreaker(name: string, options?: BreakerOptions): Promise<AsyncCircuitBreaker> {
+    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    return this.breakerFor(checked, settings);
+  }
+
+  /** Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. */
+  run<T>(name: string, fn: () => T | PromiseLike<T>, options?: BreakerOptions): Promise<Awaited<T>> {
+    if (options === undefined) {
+      const cached = this.breakers.get(name);
+      if (cached !== undefined) return cached.run(fn);
+    }
+    try {
+      return this.runWith(...CircuitBreakerFactoryBase.checkArgs(name, options), fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** @internal */
+  protected runWith<T>(
+    name: string,
+    settings: BreakerSettings,
+    fn: () => T | PromiseLike<T>,
+  ): Promise<Awaited<T>> {
+    const breaker = this.breakerFor(name, settings);
+    return isPromise(breaker) ? breaker.then((b) => b.run(fn)) : breaker.run(fn);
+  }
+
+  /**
+   * Wraps functions or methods so every call runs under a circuit. `nameOrFn` is the circuit name,
+   * or a function of the call's arguments that returns it. Works as a higher-order function, as a
+   * standard (TC39) method decorator and as a legacy (`experimentalDecorators`) one. The wrapper
+   * keeps `this`, the function's `name` and `length`, and returns a promise.
+   *
+   * @example
+   * ```ts
+   * const get = circuitbreaker.decorate((url: string) => new URL(url).host)(
+   *   async (url: string) => fetch(url),
+   * );
+   * ```
+   */
+  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"async"> {
+    const settings = toBreakerSettings(options);
+    return makeDecorator(
+      nameOrFn,
+      (name, fn) => this.runWith(checkName(name), settings, fn),
+      "async",
+    );
+  }
+}
+
+/**
+ * Makes and keeps named circuit breakers for synchronous code.
+ *
+ * @example
+ * ```ts
+ * const sync = new SyncCircuitBreakerFactory({ defaultThreshold: 3 });
+ * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
+ * ```
+ */
+export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
+  /** Validates `options` at once; see `FactoryOptions`. */
+  constructor(options?: FactoryOptions) {
+    super(options, true);
+  }
+
+  /** @internal */
+  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): SyncCircuitBreaker {
+    return new SyncCircuitBreaker(this.context, circuit, exclude);
+  }
+
+  /** Same as `close()`, for `using`. The storage closes in the background. */
+  [Symbol.dispose](): void {
+    void this.close();
+  }
+
+  /** The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. */
+  getBreaker(name: string, options?: BreakerOptions): SyncCircuitBreaker {
+    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    return this.#sync(this.breakerFor(checked, settings));
+  }
+
+  /** Runs `fn` under circuit `name`. */
+  run<T>(name: string, fn: () => T, options?: BreakerOptions): T {
+    if (options === undefined) {
+      const cached = this.breakers.get(name);
+      if (cached !== undefined) return cached.run(fn);
+    }
+    return this.getBreaker(name, options).run(fn);
+  }
+
+  /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
+  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"sync"> {
+    const settings = toBreakerSettings(options);
+    return makeDecorator(
+      nameOrFn,
+      (name, fn) => this.#sync(this.breakerFor(checkName(name), settings)).run(fn),
+      "sync",
+    );
+  }
+
+  #sync(breaker: MaybePromise<SyncCircuitBreaker>): SyncCircuitBreaker {
+    if (isPromise(breaker)) {
+      throw new TypeError("The storage registers circuits asynchronously; use AsyncCircuitBreakerFactory");
+    }
+    return breaker;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Purgatory: named circuit breakers for TypeScript and Node.js.
+ *
+ * @example
+ * ```ts
+ * import { AsyncCircuitBreakerFactory } from "purgatory";
+ * const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 5, defaultTtl: 30 });
+ * await circuitbreaker.run("www.example.com", () => fetch("https://www.example.com/"));
+ * ```
+ * @packageDocumentation
+ */
+export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
+export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
+export { CircuitOpenError, InvalidOptionError } from "./errors.js";
+export type {
+  CircuitCreatedEvent,
+  CircuitEventMap,
+  CircuitEventType,
+  CircuitFailedEvent,
+  CircuitHook,
+  CircuitHookArgs,
+  CircuitRecoveredEvent,
+  CircuitStateChangedEvent,
+} from "./events.js";
+export type { ErrorClass, ExcludeEntry } from "./exclude.js";
+export type { BreakerOptions, FactoryOptions } from "./options.js";
+export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./decorate.js";
+export { InMemoryStorage } from "./storage/memory.js";
+export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
+export * from "./core/index.js";

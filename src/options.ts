@@ -1,0 +1,187 @@
+/**
+ * Validation of every option and argument. Each check throws an `InvalidOptionError` that names
+ * the option and the value, at once, never falling back to a silent default.
+ * @module
+ */
+import type { CircuitConfig } from "./core/circuit.js";
+import { InvalidOptionError } from "./errors.js";
+import type { CircuitHook } from "./events.js";
+import { NO_EXCLUDE, toExcludeRules, type ExcludeEntry, type ExcludeRules } from "./exclude.js";
+import { InMemoryStorage } from "./storage/memory.js";
+import type { CircuitStorage } from "./storage/storage.js";
+
+/**
+ * Options of `AsyncCircuitBreakerFactory` and `SyncCircuitBreakerFactory`.
+ *
+ * @example
+ * ```ts
+ * const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 3, defaultTtl: 10 });
+ * ```
+ */
+export interface FactoryOptions {
+  /** Consecutive failures that open a circuit (integer >= 1). Default 5. */
+  readonly defaultThreshold?: number;
+  /** Seconds a circuit stays opened (finite > 0, fractions allowed). Default 30. */
+  readonly defaultTtl?: number;
+  /** Probes that may run at once while half-opened (integer >= 1). Default 1. */
+  readonly halfOpenMaxCalls?: number;
+  /** Errors that are not failures, checked after a call's own `exclude`. Default none. */
+  readonly exclude?: readonly ExcludeEntry[];
+  /** Where circuit state lives. Default a new `InMemoryStorage`. */
+  readonly storage?: CircuitStorage;
+  /** Forget circuits unused for this many seconds (finite > 0). Default: never. */
+  readonly idleTtl?: number;
+  /** Current time in epoch ms. Default `Date.now`, so fake timers drive ttl in tests. */
+  readonly clock?: () => number;
+  /** Hooks to add at once, as `addListener` would. */
+  readonly listeners?: readonly CircuitHook[];
+}
+
+/**
+ * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
+ * circuit only if this call registers it; `exclude` applies to this breaker's calls.
+ */
+export interface BreakerOptions {
+  /** Consecutive failures that open this circuit (integer >= 1). */
+  readonly threshold?: number;
+  /** Seconds this circuit stays opened (finite > 0). */
+  readonly ttl?: number;
+  /** Errors that are not failures for these calls, checked before the factory's. */
+  readonly exclude?: readonly ExcludeEntry[];
+}
+
+/** Validated factory options. */
+export interface FactorySettings {
+  readonly config: CircuitConfig;
+  readonly exclude: ExcludeRules;
+  readonly storage: CircuitStorage;
+  readonly idleTtl: number | null;
+  readonly clock: () => number;
+  readonly listeners: readonly CircuitHook[];
+}
+
+const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
+  defaultThreshold: true,
+  defaultTtl: true,
+  halfOpenMaxCalls: true,
+  exclude: true,
+  storage: true,
+  idleTtl: true,
+  clock: true,
+  listeners: true,
+};
+const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true };
+/** Names a user of the Python purgatory may still type. */
+const PYTHON_NAMES: Record<string, string> = {
+  default_threshold: "defaultThreshold",
+  default_ttl: "defaultTtl",
+  uow: "storage",
+  half_open_max_calls: "halfOpenMaxCalls",
+};
+
+function checkKeys(options: object, known: object, where: string): void {
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(known, key)) continue;
+    const hint = PYTHON_NAMES[key] ?? Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
+    const expected = hint
+      ? `no such option; did you mean "${hint}"?`
+      : `one of ${Object.keys(known).map((k) => `"${k}"`).join(", ")}`;
+    throw new InvalidOptionError(`${where}${key}`, options[key as keyof typeof options], expected);
+  }
+}
+
+function checkObject(value: unknown, option: string): object {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(option, value, "an options object");
+  }
+  return value;
+}
+
+/** Checks an integer >= 1. */
+export function checkPositiveInteger(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new InvalidOptionError(option, value, "an integer >= 1");
+  }
+  return value;
+}
+
+/** Checks a finite number of seconds > 0. */
+export function checkSeconds(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(option, value, "a finite number of seconds > 0");
+  }
+  return value;
+}
+
+/** Checks a circuit name: a non-empty string. */
+export function checkName(value: unknown, option = "name"): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidOptionError(option, value, "a non-empty string circuit name");
+  }
+  return value;
+}
+
+function checkFunction<F>(value: unknown, option: string, what: string): F {
+  if (typeof value !== "function") throw new InvalidOptionError(option, value, what);
+  return value as F;
+}
+
+function checkStorage(value: unknown): CircuitStorage {
+  const methods = ["initialize", "close", "register", "admit", "recordSuccess", "recordFailure", "forget", "get", "names"];
+  const missing =
+    typeof value === "object" && value !== null
+      ? methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== "function")
+      : methods;
+  if (missing.length > 0) {
+    throw new InvalidOptionError("storage", value, `a CircuitStorage (missing ${missing.join(", ")})`);
+  }
+  return value as CircuitStorage;
+}
+
+/** Validates factory options. */
+export function toFactorySettings(options: unknown): FactorySettings {
+  const o = checkObject(options, "options") as FactoryOptions;
+  checkKeys(o, FACTORY_KEYS, "");
+  const listeners = o.listeners === undefined ? [] : o.listeners;
+  if (!Array.isArray(listeners)) throw new InvalidOptionError("listeners", listeners, "an array of hooks");
+  listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
+  return {
+    config: {
+      threshold: checkPositiveInteger(o.defaultThreshold ?? 5, "defaultThreshold"),
+      ttl: checkSeconds(o.defaultTtl ?? 30, "defaultTtl"),
+      halfOpenMaxCalls: checkPositiveInteger(o.halfOpenMaxCalls ?? 1, "halfOpenMaxCalls"),
+    },
+    exclude: toExcludeRules(o.exclude, "exclude"),
+    storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
+    idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
+    clock: o.clock === undefined ? Date.now : checkFunction(o.clock, "clock", "a function returning epoch ms"),
+    listeners,
+  };
+}
+
+/** Validated per-circuit options. */
+export interface BreakerSettings {
+  readonly threshold: number | undefined;
+  readonly ttl: number | undefined;
+  readonly exclude: ExcludeRules;
+}
+
+/** The settings of a call with no options. */
+export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
+  threshold: undefined,
+  ttl: undefined,
+  exclude: NO_EXCLUDE,
+});
+
+/** Validates per-circuit options. */
+export function toBreakerSettings(options: unknown): BreakerSettings {
+  if (options === undefined) return NO_BREAKER_OPTIONS;
+  const o = checkObject(options, "options") as BreakerOptions;
+  checkKeys(o, BREAKER_KEYS, "");
+  return {
+    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold"),
+    ttl: o.ttl === undefined ? undefined : checkSeconds(o.ttl, "ttl"),
+    exclude: toExcludeRules(o.exclude, "exclude"),
+  };
+}

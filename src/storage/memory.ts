@@ -1,0 +1,83 @@
+import type { CircuitConfig, Transition } from "../core/circuit.js";
+import { CLOSED_SNAPSHOT } from "../core/circuit.js";
+import { admit, recordFailure, recordSuccess, type Admission } from "../core/machine.js";
+import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
+
+/**
+ * The default storage: circuits live in this process's memory, in one `Map`. Every operation is
+ * synchronous, so each is atomic on Node's single thread. No timer, no I/O.
+ *
+ * @example
+ * ```ts
+ * const factory = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage() });
+ * ```
+ */
+export class InMemoryStorage implements CircuitStorage {
+  readonly #circuits = new Map<string, CircuitRecord>();
+
+  /** Nothing to connect. */
+  initialize(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Forgets every circuit. */
+  close(): Promise<void> {
+    for (const name of [...this.#circuits.keys()]) this.forget(name);
+    return Promise.resolve();
+  }
+
+  /** Registers `name` unless it exists; first registration wins. */
+  register(name: string, config: CircuitConfig): Registration {
+    const existing = this.#circuits.get(name);
+    if (existing !== undefined) return { circuit: existing, created: false };
+    const circuit: CircuitRecord = {
+      name,
+      config,
+      snapshot: CLOSED_SNAPSHOT,
+      used: true,
+      forgotten: false,
+    };
+    this.#circuits.set(name, circuit);
+    return { circuit, created: true };
+  }
+
+  /** Applies `core/machine.admit` to the circuit. */
+  admit(circuit: CircuitRecord, now: number): Admission {
+    const admission = admit(circuit.snapshot, circuit.config, now);
+    if (admission.transition !== null) circuit.snapshot = admission.transition.snapshot;
+    return admission;
+  }
+
+  /** Applies `core/machine.recordSuccess` to the circuit. */
+  recordSuccess(circuit: CircuitRecord, generation: number): Transition | null {
+    return store(circuit, recordSuccess(circuit.snapshot, generation));
+  }
+
+  /** Applies `core/machine.recordFailure` to the circuit. */
+  recordFailure(circuit: CircuitRecord, generation: number, now: number): Transition | null {
+    return store(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now));
+  }
+
+  /** Forgets `name`; a breaker still holding its record registers it again on its next call. */
+  forget(name: string): void {
+    const circuit = this.#circuits.get(name);
+    if (circuit === undefined) return;
+    circuit.forgotten = true;
+    this.#circuits.delete(name);
+  }
+
+  /** The record of `name`, if registered. */
+  get(name: string): CircuitRecord | undefined {
+    return this.#circuits.get(name);
+  }
+
+  /** The registered names. */
+  names(): IterableIterator<string> {
+    return this.#circuits.keys();
+  }
+}
+
+function store(circuit: CircuitRecord, transition: Transition | null): Transition | null {
+  if (transition !== null) circuit.snapshot = transition.snapshot;
+  return transition;
+}

@@ -1,0 +1,82 @@
+/**
+ * The seam between the breakers and where circuit state lives. `InMemoryStorage` implements it;
+ * `RedisStorage` implements it for a fleet; a user can write another (a SQL table, a shared
+ * memory segment) with nothing but this file and the pure functions of `core/machine`.
+ * @module
+ */
+import type { CircuitConfig, CircuitSnapshot, Transition } from "../core/circuit.js";
+import type { Admission } from "../core/machine.js";
+
+/** A value or a promise of it: memory answers synchronously, a remote storage may not. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * The local record of one circuit, owned by a storage and read by the breakers on every call.
+ * For a remote storage this is the process's replica of the shared state.
+ */
+export interface CircuitRecord {
+  /** The circuit's name. */
+  readonly name: string;
+  /** The configuration the first registration fixed. */
+  config: CircuitConfig;
+  /** The latest known state. Breakers read it synchronously; only the storage writes it. */
+  snapshot: CircuitSnapshot;
+  /** Set by a call, cleared by the factory's idle sweep. */
+  used: boolean;
+  /** Set once the storage has forgotten the circuit; a breaker holding it registers again. */
+  forgotten: boolean;
+}
+
+/** What `register` answers. */
+export interface Registration {
+  /** The record of the circuit, new or existing. */
+  readonly circuit: CircuitRecord;
+  /** `true` when this call registered the name (emit `circuit_breaker_created`). */
+  readonly created: boolean;
+}
+
+/**
+ * Where circuit state lives. Every state change is one atomic operation of the storage, never a
+ * read followed by a write, so that concurrent callers (or processes) cannot lose an update.
+ *
+ * Contract for implementers:
+ * - `register` is first-registration-wins: an existing name keeps its config.
+ * - `admit`, `recordSuccess` and `recordFailure` apply the functions of `core/machine` to the
+ *   current snapshot atomically, store the result in `circuit.snapshot` (and wherever the state is
+ *   shared), and return the admission or transition so the caller emits its events. Only the call
+ *   that made a transition gets it back.
+ * - A closed circuit admits every call without calling `admit`; a success on a closed circuit
+ *   with no failures changes nothing; a remote storage should answer both without I/O.
+ * - With `sync: true` the caller cannot wait (a synchronous breaker): answer from local state and
+ *   synchronise in the background.
+ *
+ * @example
+ * ```ts
+ * class LoggingStorage extends InMemoryStorage {
+ *   override recordFailure(c: CircuitRecord, generation: number, now: number) {
+ *     console.log(`failure on ${c.name}`);
+ *     return super.recordFailure(c, generation, now);
+ *   }
+ * }
+ * ```
+ */
+export interface CircuitStorage {
+  /** Connects; a no-op in memory. */
+  initialize(): Promise<void>;
+  /** Releases the connections and subscriptions the storage owns. */
+  close(): Promise<void>;
+  /** Registers `name` with `config` unless it exists (first registration wins). */
+  register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration>;
+  /** Decides atomically whether a call on a circuit that is not closed may run. */
+  admit(circuit: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission>;
+  /** Records a success (or excluded error) of a call admitted in `generation`. */
+  recordSuccess(circuit: CircuitRecord, generation: number): MaybePromise<Transition | null>;
+  /** Records a failure of a call admitted in `generation`. */
+  recordFailure(circuit: CircuitRecord, generation: number, now: number): MaybePromise<Transition | null>;
+  /** Forgets a circuit; its record is marked `forgotten`. */
+  forget(name: string): MaybePromise<void>;
+  /** The local record of `name`, if this process knows it. */
+  get(name: string): CircuitRecord | undefined;
+  /** Names of the circuits this process knows. */
+  names(): IterableIterator<string>;
+}
