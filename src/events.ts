@@ -33,12 +33,34 @@ export interface CircuitRecoveredEvent {
   readonly name: string;
 }
 
+/**
+ * `storage_unavailable`, `storage_recovered`: a shared storage lost or regained its server.
+ * Circuits keep working on their local state meanwhile. The hook's circuit name is `"*"`.
+ */
+export interface StorageAvailabilityEvent {
+  readonly name: "*";
+  /** What the storage is, e.g. `"redis"`. */
+  readonly storage: string;
+  /** Why it became unavailable (absent on recovery). */
+  readonly error?: unknown;
+}
+
+/** `storage_error`: one circuit's shared data could not be used (e.g. foreign or corrupt data). */
+export interface StorageErrorEvent {
+  readonly name: string;
+  readonly storage: string;
+  readonly error: unknown;
+}
+
 /** Payload of each event type. */
 export interface CircuitEventMap {
   circuit_breaker_created: CircuitCreatedEvent;
   failed: CircuitFailedEvent;
   state_changed: CircuitStateChangedEvent;
   recovered: CircuitRecoveredEvent;
+  storage_unavailable: StorageAvailabilityEvent;
+  storage_recovered: StorageAvailabilityEvent;
+  storage_error: StorageErrorEvent;
 }
 
 /** The event type names, stable for dashboards. */

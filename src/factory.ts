@@ -33,6 +33,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   readonly #sync: boolean;
   #lastSweep: number;
   #closed = false;
+  readonly #unsubscribe: (() => void) | undefined;
 
   /** @internal */
   protected constructor(options: FactoryOptions | undefined, sync: boolean) {
@@ -48,6 +49,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
     };
     this.#lastSweep = clock();
+    this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args));
   }
 
   /** @internal Makes a breaker over `circuit`. */
@@ -66,6 +68,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** Releases the storage's connections and subscriptions. New circuits can't be made after it. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#unsubscribe?.();
     return this.settings.storage.close();
   }
 

@@ -21,6 +21,8 @@ export type {
   CircuitHookArgs,
   CircuitRecoveredEvent,
   CircuitStateChangedEvent,
+  StorageAvailabilityEvent,
+  StorageErrorEvent,
 } from "./events.js";
 export type { ErrorClass, ExcludeEntry } from "./exclude.js";
 export type { BreakerOptions, FactoryOptions } from "./options.js";
@@ -28,3 +30,6 @@ export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./d
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
+export { RedisStorage } from "./storage/redis/storage.js";
+export type { RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
+export type { RedisKeys } from "./storage/redis/keys.js";

@@ -18,7 +18,7 @@ import type {
  */
 export type Admission =
   | { readonly verdict: "run"; readonly generation: number; readonly transition: null }
-  | { readonly verdict: "probe"; readonly generation: number; readonly transition: Transition }
+  | { readonly verdict: "probe"; readonly generation: number; readonly transition: Transition | null }
   | {
       readonly verdict: "reject";
       readonly openedAt: number;
@@ -26,7 +26,12 @@ export type Admission =
       readonly transition: Transition | null;
     };
 
-const ttlMs = (config: CircuitConfig): number => config.ttl * 1000;
+/**
+ * The ttl in milliseconds, rounded to the microsecond: `2.007 * 1000` is `2007.0000000000002` in
+ * floating point, which would keep a circuit opened 1 ms too long and report a `retryAfterMs` of
+ * `2e-13`.
+ */
+const ttlMs = (config: CircuitConfig): number => Math.round(config.ttl * 1e6) / 1e3;
 
 /**
  * Decides whether a call may run. A closed circuit runs it; an opened circuit rejects it until its

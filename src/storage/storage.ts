@@ -6,6 +6,7 @@
  */
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../core/circuit.js";
 import type { Admission } from "../core/machine.js";
+import type { CircuitHookArgs } from "../events.js";
 
 /** A value or a promise of it: memory answers synchronously, a remote storage may not. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -79,4 +80,10 @@ export interface CircuitStorage {
   get(name: string): CircuitRecord | undefined;
   /** Names of the circuits this process knows. */
   names(): IterableIterator<string>;
+  /**
+   * Optional: lets a shared storage report what the breakers did not cause: transitions made by
+   * other processes (`state_changed` with `remote: true`) and its own outages. The factory passes
+   * a function that calls its hooks; the returned function unsubscribes.
+   */
+  subscribe?(emit: (...args: CircuitHookArgs) => void): () => void;
 }

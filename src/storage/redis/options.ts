@@ -1,0 +1,150 @@
+/**
+ * Options of `RedisStorage`, and making (or adopting) the ioredis clients.
+ * @module
+ */
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { InvalidOptionError } from "../../errors.js";
+
+/** What to do with guarded calls while Redis cannot be reached. */
+export type StorageErrorPolicy = "local" | "fail-open" | "fail-closed";
+
+/**
+ * Options of `RedisStorage`. Give a `url`, or a `client` you own (a `Redis` or `Cluster` of
+ * ioredis), not both.
+ *
+ * @example
+ * ```ts
+ * new RedisStorage({ url: "redis://127.0.0.1:6379/0", prefix: "myapp", keyTtl: 86_400 });
+ * ```
+ */
+export interface RedisStorageOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string;
+  /** An ioredis client to use instead of making one; you connect and close it. */
+  readonly client?: Redis | Cluster;
+  /** Extra ioredis options for the clients made from `url`. */
+  readonly redisOptions?: RedisOptions;
+  /** Prefix of every key and of the channel. Default `"purgatory"`. */
+  readonly prefix?: string;
+  /** Seconds after which the keys of an unused circuit expire. Default: never. */
+  readonly keyTtl?: number;
+  /** Milliseconds a Redis command may take before the storage counts Redis as unavailable. Default 250. */
+  readonly commandTimeout?: number;
+  /**
+   * While Redis is unavailable: `"local"` (default) decides on this process's replica, so
+   * failures still trip circuits locally; `"fail-open"` runs every call and counts nothing;
+   * `"fail-closed"` rejects every call with `CircuitOpenError`.
+   */
+  readonly onStorageError?: StorageErrorPolicy;
+  /** Milliseconds between two background re-reads of known circuits (jittered +-50%). Default 2000. */
+  readonly resyncInterval?: number;
+  /** Circuits re-read per resync tick. Default 200. */
+  readonly resyncBatch?: number;
+  /** Milliseconds between two PINGs while Redis is unavailable. Default 500. */
+  readonly healthCheckInterval?: number;
+}
+
+/** Validated options. */
+export interface RedisSettings {
+  readonly url: string | undefined;
+  readonly client: Redis | Cluster | undefined;
+  readonly redisOptions: RedisOptions;
+  readonly prefix: string;
+  readonly keyTtlMs: number;
+  readonly commandTimeout: number;
+  readonly onStorageError: StorageErrorPolicy;
+  readonly resyncInterval: number;
+  readonly resyncBatch: number;
+  readonly healthCheckInterval: number;
+}
+
+const KNOWN = [
+  "url", "client", "redisOptions", "prefix", "keyTtl", "commandTimeout", "onStorageError",
+  "resyncInterval", "resyncBatch", "healthCheckInterval",
+];
+
+function positive(value: unknown, option: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new InvalidOptionError(option, value, integer ? "an integer >= 1" : "a finite number > 0");
+  }
+  return value;
+}
+
+/** Checks a Redis URL: it must parse and use redis: or rediss:. */
+export function checkRedisUrl(url: unknown): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === "string" ? new URL(url) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")) {
+    throw new InvalidOptionError("url", url, 'a Redis URL such as "redis://127.0.0.1:6379/0"');
+  }
+  const db = parsed.pathname.replace(/^\//, "");
+  if (db !== "" && !/^\d+$/.test(db)) throw new InvalidOptionError("url", url, "a database number after the host");
+  return url as string;
+}
+
+/** Validates `new RedisStorage(...)`'s argument. */
+export function toRedisSettings(input: unknown): RedisSettings {
+  const options: Record<string, unknown> =
+    typeof input === "string" ? { url: input } : input === undefined ? {} : (input as Record<string, unknown>);
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError("options", input, "a Redis URL or an options object");
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.includes(key)) throw new InvalidOptionError(key, options[key], `one of ${KNOWN.join(", ")}`);
+  }
+  if (options.url !== undefined && options.client !== undefined) {
+    throw new InvalidOptionError("client", options.client, "either url or client, not both");
+  }
+  const client = options.client;
+  if (client !== undefined && (typeof client !== "object" || client === null || typeof (client as Redis).evalsha !== "function")) {
+    throw new InvalidOptionError("client", client, "an ioredis Redis or Cluster client");
+  }
+  const policy = options.onStorageError ?? "local";
+  if (policy !== "local" && policy !== "fail-open" && policy !== "fail-closed") {
+    throw new InvalidOptionError("onStorageError", policy, '"local", "fail-open" or "fail-closed"');
+  }
+  const redisOptions = options.redisOptions ?? {};
+  if (typeof redisOptions !== "object" || redisOptions === null) {
+    throw new InvalidOptionError("redisOptions", redisOptions, "an ioredis options object");
+  }
+  return {
+    url: options.url === undefined ? undefined : checkRedisUrl(options.url),
+    client: client as Redis | Cluster | undefined,
+    redisOptions: redisOptions as RedisOptions,
+    prefix: (options.prefix as string | undefined) ?? "purgatory",
+    keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(positive(options.keyTtl, "keyTtl", 0) * 1000),
+    commandTimeout: positive(options.commandTimeout, "commandTimeout", 250),
+    onStorageError: policy,
+    resyncInterval: positive(options.resyncInterval, "resyncInterval", 2000),
+    resyncBatch: positive(options.resyncBatch, "resyncBatch", 200, true),
+    healthCheckInterval: positive(options.healthCheckInterval, "healthCheckInterval", 500),
+  };
+}
+
+/** Makes the command client from the settings: no offline queue, tight timeouts, lazy connect. */
+export async function makeClient(settings: RedisSettings): Promise<Redis> {
+  let ioredis: typeof import("ioredis");
+  try {
+    ioredis = await import("ioredis");
+  } catch (error) {
+    throw new Error(
+      'RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`',
+      { cause: error },
+    );
+  }
+  const RedisClass = ioredis.Redis ?? ioredis.default;
+  return new RedisClass(settings.url ?? "redis://127.0.0.1:6379", {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: Math.max(1000, settings.commandTimeout * 4),
+    commandTimeout: settings.commandTimeout,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
+    ...settings.redisOptions,
+  });
+}

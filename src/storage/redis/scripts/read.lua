@@ -1,0 +1,2 @@
+-- Reads the circuit without changing it (resynchronisation).
+return reply(before, c)

@@ -1,0 +1,474 @@
+/**
+ * `RedisStorage`: one circuit state for a whole fleet. Each process keeps a replica of the
+ * circuits it uses; the closed success path reads only the replica; every change is one Lua
+ * script that applies the state machine atomically in Redis with Redis time; pub/sub and a
+ * bounded periodic re-read keep replicas fresh; an outage degrades to the replica.
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import type { Cluster, Redis } from "ioredis";
+import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
+import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
+import { admit, recordFailure, recordSuccess, type Admission } from "../../core/machine.js";
+import type { CircuitHookArgs } from "../../events.js";
+import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
+import { CorruptStateError, parseMessage, parseReply, type ScriptReply } from "./codec.js";
+import { redisKeys, type RedisKeys } from "./keys.js";
+import { makeClient, toRedisSettings, type RedisSettings, type RedisStorageOptions } from "./options.js";
+import { runScript, type ScriptName } from "./scripts.js";
+
+/** A circuit's replica in this process. */
+interface ReplicaCircuit extends CircuitRecord {
+  /** Version of the shared state the snapshot reflects (0: none seen yet). */
+  version: number;
+  /** The probe request this process has in flight, so that only one call asks Redis. */
+  asking: Promise<Admission> | null;
+  /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
+  grant: number | null;
+  /** Changed locally while Redis was unavailable; `sharedGeneration` is what Redis had then. */
+  unsynced: boolean;
+  sharedGeneration: number;
+}
+
+type Emit = (...args: CircuitHookArgs) => void;
+
+const isReplyError = (error: unknown): boolean =>
+  error instanceof CorruptStateError ||
+  (error instanceof Error && (error.name === "ReplyError" || /^(PURGATORY_CORRUPT|WRONGTYPE|ERR )/.test(error.message)));
+
+const sameSnapshot = (a: CircuitSnapshot, b: CircuitSnapshot): boolean =>
+  JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Circuit state in Redis (or Redis Cluster, or Valkey), shared by every process pointed at it.
+ * Needs the optional peer dependency `ioredis`.
+ *
+ * @example
+ * ```ts
+ * const circuitbreaker = new AsyncCircuitBreakerFactory({
+ *   storage: new RedisStorage("redis://127.0.0.1:6379/0"),
+ * });
+ * await circuitbreaker.initialize();
+ * ```
+ */
+export class RedisStorage implements CircuitStorage {
+  readonly #settings: RedisSettings;
+  readonly #keys: RedisKeys;
+  readonly #id = randomUUID();
+  readonly #circuits = new Map<string, ReplicaCircuit>();
+  readonly #emitters = new Set<Emit>();
+  #client: Redis | Cluster | undefined;
+  #subscriber: Redis | Cluster | undefined;
+  #starting: Promise<void> | undefined;
+  #available = false;
+  #outageReported = false;
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #offset = 0;
+  #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
+
+  /** `url` or options; nothing connects before `initialize()` (or the first registration). */
+  constructor(options?: string | RedisStorageOptions) {
+    this.#settings = toRedisSettings(options);
+    this.#keys = redisKeys(this.#settings.prefix);
+  }
+
+  /** The key layout in use (see the README's "Key layout"). */
+  get keys(): RedisKeys {
+    return this.#keys;
+  }
+
+  /** Whether Redis answers now; `false` while degraded to the local replicas. */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /**
+   * Connects the command client and the pub/sub subscriber. Resolves even when Redis is down:
+   * the storage then starts degraded, reports `storage_unavailable`, and reconnects by itself.
+   * Rejects only for set-up errors (ioredis missing).
+   */
+  initialize(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    const client = this.#settings.client ?? (await makeClient(this.#settings));
+    this.#client = client;
+    client.on("error", () => undefined);
+    const subscriber = client.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on("error", () => undefined);
+    subscriber.on("message", (channel: string, message: string) => {
+      if (channel === this.#keys.channel) this.#onMessage(message);
+    });
+    // A reconnection may have missed messages: re-read everything once it is back.
+    subscriber.on("ready", () => void this.#healthCheck());
+    try {
+      if (this.#settings.client === undefined) await (client as Redis).connect();
+      if (subscriber.status === "wait") await subscriber.connect();
+      await subscriber.subscribe(this.#keys.channel);
+      this.#available = true;
+    } catch (error) {
+      this.#unavailable(error);
+    }
+    this.#schedule();
+  }
+
+  /** Ends the timer, the subscriber and the client it made; a client you passed stays open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#starting?.catch(() => undefined);
+    const quit = async (c: Redis | Cluster | undefined) => {
+      if (c === undefined) return;
+      try {
+        await c.quit();
+      } catch {
+        c.disconnect();
+      }
+    };
+    await quit(this.#subscriber);
+    if (this.#settings.client === undefined) await quit(this.#client);
+  }
+
+  /** Adds a function the storage calls with remote transitions and outage reports. */
+  subscribe(emit: Emit): () => void {
+    this.#emitters.add(emit);
+    return () => this.#emitters.delete(emit);
+  }
+
+  /** First registration wins fleet-wide; a synchronous caller gets the replica at once. */
+  register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration> {
+    const existing = this.#circuits.get(name);
+    if (existing !== undefined) return { circuit: existing, created: false };
+    const circuit: ReplicaCircuit = {
+      name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
+      version: 0, asking: null, grant: null, unsynced: false, sharedGeneration: 0,
+    };
+    this.#circuits.set(name, circuit);
+    const registered = this.#registerShared(circuit, now);
+    return sync ? { circuit, created: true } : registered.then((created) => ({ circuit, created }));
+  }
+
+  async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {
+    await this.initialize();
+    if (!this.#available) {
+      circuit.unsynced = true;
+      return true;
+    }
+    const reply = await this.#run("register", circuit, -1, now);
+    if (reply === undefined) return true;
+    void this.#client?.sadd(this.#keys.registry, circuit.name).catch(() => undefined);
+    return reply.before.version === 0;
+  }
+
+  /** Admission of a call on a circuit whose replica is not closed. */
+  admit(c: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission> {
+    const circuit = c as ReplicaCircuit;
+    const snapshot = circuit.snapshot;
+    if (!this.#available) return this.#admitDegraded(circuit, now);
+    const redisNow = now + this.#offset;
+    if (snapshot.state === "opened" && redisNow < snapshot.openedAt + circuit.config.ttl * 1000) {
+      return admit(snapshot, circuit.config, redisNow); // a local rejection: no Redis round trip
+    }
+    if (sync) return this.#admitSync(circuit, now);
+    if (circuit.asking !== null) return this.#busy(snapshot);
+    const asking = this.#askProbe(circuit, now).finally(() => {
+      circuit.asking = null;
+    });
+    circuit.asking = asking;
+    return asking;
+  }
+
+  async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
+    const reply = await this.#run("admit", circuit, -1, now);
+    if (reply === undefined) return this.#admitDegraded(circuit, now);
+    const admission = admit(reply.before.snapshot, reply.config, reply.now);
+    this.#check(circuit, admission.transition?.snapshot ?? reply.before.snapshot, reply);
+    return admission;
+  }
+
+  #admitSync(circuit: ReplicaCircuit, now: number): Admission {
+    const grant = circuit.grant;
+    if (grant !== null && grant === circuit.snapshot.generation) {
+      circuit.grant = null;
+      return { verdict: "probe", generation: grant, transition: null };
+    }
+    if (circuit.asking === null) {
+      circuit.asking = this.#askProbe(circuit, now).then(
+        (admission) => {
+          if (admission.verdict === "probe") circuit.grant = admission.generation;
+          this.#emitTransition(circuit.name, admission.transition);
+          return admission;
+        },
+      ).finally(() => {
+        circuit.asking = null;
+      });
+    }
+    return this.#busy(circuit.snapshot);
+  }
+
+  #busy(snapshot: CircuitSnapshot): Admission {
+    const openedAt = snapshot.state === "closed" ? 0 : snapshot.openedAt;
+    return { verdict: "reject", openedAt, retryAfterMs: 0, transition: null };
+  }
+
+  #admitDegraded(circuit: ReplicaCircuit, now: number): Admission {
+    const policy = this.#settings.onStorageError;
+    const snapshot = circuit.snapshot;
+    if (policy === "fail-open") return { verdict: "run", generation: snapshot.generation, transition: null };
+    if (policy === "fail-closed") return this.#busy(snapshot);
+    const admission = admit(snapshot, circuit.config, now + this.#offset);
+    this.#local(circuit, admission.transition);
+    return admission;
+  }
+
+  /** A success: nothing to do (and no I/O) for a closed circuit with no failures. */
+  recordSuccess(c: CircuitRecord, generation: number): MaybePromise<Transition | null> {
+    const circuit = c as ReplicaCircuit;
+    const local = recordSuccess(circuit.snapshot, generation);
+    if (local === null) return null;
+    if (!this.#available) return this.#degraded(circuit, local);
+    return this.#run("success", circuit, generation, undefined).then((reply) =>
+      reply === undefined ? this.#degraded(circuit, local) : this.#adopt(circuit, reply, recordSuccess(reply.before.snapshot, generation)),
+    );
+  }
+
+  /** A failure: one round trip; the script that made a transition is the one told so. */
+  recordFailure(c: CircuitRecord, generation: number, now: number): MaybePromise<Transition | null> {
+    const circuit = c as ReplicaCircuit;
+    if (circuit.snapshot.generation !== generation) return null;
+    if (!this.#available) {
+      return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
+    }
+    return this.#run("failure", circuit, generation, now).then((reply) => {
+      if (reply === undefined) {
+        return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
+      }
+      return this.#adopt(circuit, reply, recordFailure(reply.before.snapshot, reply.config, generation, reply.now));
+    });
+  }
+
+  /** Drops this process's replica; the shared keys stay (they expire after `keyTtl`). */
+  forget(name: string): void {
+    const circuit = this.#circuits.get(name);
+    if (circuit === undefined) return;
+    circuit.forgotten = true;
+    this.#circuits.delete(name);
+  }
+
+  /** The replica of `name`, if this process uses it. */
+  get(name: string): CircuitRecord | undefined {
+    return this.#circuits.get(name);
+  }
+
+  /** The circuits this process has a replica of. */
+  names(): IterableIterator<string> {
+    return this.#circuits.keys();
+  }
+
+  /** Every circuit name registered in Redis under this prefix (from the registry set). */
+  async listCircuits(): Promise<string[]> {
+    await this.initialize();
+    const client = this.#client as Redis | Cluster;
+    return (await client.smembers(this.#keys.registry)).sort();
+  }
+
+  // --- script calls and replica updates ------------------------------------------------------
+
+  /** Runs a script; `undefined` when Redis is unavailable or the data is unusable (reported). */
+  async #run(script: ScriptName, circuit: ReplicaCircuit, generation: number, now: number | undefined): Promise<ScriptReply | undefined> {
+    const client = this.#client;
+    if (client === undefined || !this.#available) return undefined;
+    const { threshold, ttl, halfOpenMaxCalls } = circuit.config;
+    try {
+      const raw = await runScript(client, script, this.#keys.circuit(circuit.name), [
+        this.#keys.channel, this.#settings.keyTtlMs, threshold, ttl * 1000, halfOpenMaxCalls,
+        generation, this.#id, circuit.name,
+      ]);
+      const reply = parseReply(raw);
+      if (now !== undefined) this.#offset = reply.now - now;
+      if (script === "register") circuit.config = reply.config;
+      return reply;
+    } catch (error) {
+      if (this.#closed) return undefined;
+      if (isReplyError(error)) {
+        this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
+      } else {
+        this.#unavailable(error);
+      }
+      return undefined;
+    }
+  }
+
+  /** Takes the state a script left, and returns the transition the core derived for it. */
+  #adopt(circuit: ReplicaCircuit, reply: ScriptReply, transition: Transition | null): Transition | null {
+    this.#check(circuit, transition?.snapshot ?? reply.before.snapshot, reply);
+    return transition;
+  }
+
+  /** Stores the script's state; reports a script that disagrees with the core (a bug). */
+  #check(circuit: ReplicaCircuit, expected: CircuitSnapshot, reply: ScriptReply): void {
+    if (reply.after.version > circuit.version) {
+      circuit.snapshot = reply.after.snapshot;
+      circuit.version = reply.after.version;
+    }
+    if (!sameSnapshot(expected, reply.after.snapshot)) {
+      const error = new CorruptStateError(
+        `script and state machine disagree: ${JSON.stringify(reply.after.snapshot)} vs ${JSON.stringify(expected)}`,
+      );
+      this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
+    }
+  }
+
+  /** Applies a transition decided locally while Redis is unavailable. */
+  #degraded(circuit: ReplicaCircuit, transition: Transition | null): Transition | null {
+    if (this.#settings.onStorageError === "fail-open") return null;
+    this.#local(circuit, transition);
+    return transition;
+  }
+
+  #local(circuit: ReplicaCircuit, transition: Transition | null): void {
+    if (transition === null) return;
+    if (!circuit.unsynced) {
+      circuit.unsynced = true;
+      circuit.sharedGeneration = circuit.snapshot.generation;
+    }
+    circuit.snapshot = transition.snapshot;
+  }
+
+  #onMessage(message: string): void {
+    let parsed;
+    try {
+      parsed = parseMessage(message);
+    } catch (error) {
+      this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
+      return;
+    }
+    const circuit = this.#circuits.get(parsed.name);
+    if (circuit === undefined || parsed.version <= circuit.version || circuit.unsynced) return;
+    this.#replace(circuit, parsed.snapshot, parsed.version, parsed.source !== this.#id);
+  }
+
+  /** Replaces a replica's state learned from Redis; a remote state change reaches the hooks. */
+  #replace(circuit: ReplicaCircuit, snapshot: CircuitSnapshot, version: number, remote: boolean): void {
+    const before = circuit.snapshot;
+    circuit.snapshot = snapshot;
+    circuit.version = version;
+    if (remote && before.state !== snapshot.state) {
+      const openedAt = snapshot.state === "closed" ? null : snapshot.openedAt;
+      this.#emit(circuit.name, "state_changed", { name: circuit.name, state: snapshot.state, openedAt, remote: true });
+    }
+  }
+
+  #emitTransition(name: string, transition: Transition | null): void {
+    for (const event of transition?.events ?? []) {
+      if (event.type === "state_changed") {
+        this.#emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
+      }
+    }
+  }
+
+  #emit(...args: CircuitHookArgs): void {
+    for (const emit of this.#emitters) emit(...args);
+  }
+
+  // --- availability, resync and reconciliation -----------------------------------------------
+
+  #unavailable(error: unknown): void {
+    if (this.#closed) return;
+    this.#available = false;
+    if (!this.#outageReported) {
+      this.#outageReported = true;
+      this.#emit("*", "storage_unavailable", { name: "*", storage: "redis", error });
+    }
+    if (this.#settings.onStorageError === "fail-closed") {
+      // Every circuit behaves as opened until Redis is back; the resync restores the real state.
+      for (const circuit of this.#circuits.values()) {
+        if (circuit.snapshot.state === "closed") {
+          const { generation, failureCount } = circuit.snapshot;
+          circuit.snapshot = { state: "opened", generation, failureCount, openedAt: Date.now() + this.#offset };
+          circuit.version = 0;
+        }
+      }
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    const { resyncInterval, healthCheckInterval } = this.#settings;
+    const delay = this.#available ? resyncInterval * (0.5 + Math.random()) : healthCheckInterval;
+    this.#timer = setTimeout(() => void this.#tick(), delay);
+    this.#timer.unref?.();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#available) await this.#resync(this.#nextBatch());
+    else await this.#healthCheck();
+    this.#schedule();
+  }
+
+  #nextBatch(): ReplicaCircuit[] {
+    const batch: ReplicaCircuit[] = [];
+    for (let wrapped = false; batch.length < this.#settings.resyncBatch; ) {
+      this.#resyncCursor ??= this.#circuits.values();
+      const next = this.#resyncCursor.next();
+      if (!next.done) {
+        batch.push(next.value);
+        continue;
+      }
+      this.#resyncCursor = undefined;
+      if (wrapped || this.#circuits.size === 0) break;
+      wrapped = true;
+    }
+    return [...new Set(batch)];
+  }
+
+  /** Re-reads circuits; pushes trips made during an outage if Redis's generation has not moved. */
+  async #resync(circuits: readonly ReplicaCircuit[]): Promise<void> {
+    await Promise.all(
+      circuits.map(async (circuit) => {
+        if (!circuit.unsynced) {
+          const reply = await this.#run("read", circuit, -1, undefined);
+          if (reply !== undefined && reply.after.version > circuit.version) {
+            this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
+          }
+          return;
+        }
+        const trippedHere = circuit.snapshot.state === "opened";
+        const script = trippedHere ? "reopen" : "read";
+        const reply = await this.#run(script, circuit, circuit.sharedGeneration, undefined);
+        if (reply === undefined) return;
+        circuit.unsynced = false;
+        const local = circuit.snapshot;
+        this.#replace(circuit, reply.after.snapshot, reply.after.version, false);
+        if (local.state !== reply.after.snapshot.state) {
+          const s = reply.after.snapshot;
+          this.#emit(circuit.name, "state_changed", {
+            name: circuit.name, state: s.state, openedAt: s.state === "closed" ? null : s.openedAt, remote: true,
+          });
+        }
+      }),
+    );
+  }
+
+  async #healthCheck(): Promise<void> {
+    const client = this.#client;
+    if (this.#closed || this.#available || client === undefined || !this.#outageReported) return;
+    try {
+      await client.ping();
+      if (this.#subscriber?.status !== "ready") return;
+    } catch {
+      return;
+    }
+    this.#available = true;
+    await this.#resync([...this.#circuits.values()]);
+    if (!this.#available) return;
+    this.#outageReported = false;
+    this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
+  }
+}
