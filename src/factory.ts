@@ -224,7 +224,13 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
     settings: BreakerSettings,
     fn: () => T | PromiseLike<T>,
   ): Promise<Awaited<T>> {
-    const breaker = this.breakerFor(name, settings);
+    let breaker: MaybePromise<AsyncCircuitBreaker>;
+    try {
+      breaker = this.breakerFor(name, settings);
+    } catch (error) {
+      // E.g. registering after close(): a decorated function rejects, it never throws.
+      return Promise.reject(error);
+    }
     return isPromise(breaker) ? breaker.then((b) => b.run(fn)) : breaker.run(fn);
   }
 

@@ -31,5 +31,5 @@ export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
 export { RedisStorage } from "./storage/redis/storage.js";
-export type { RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
+export type { RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
 export type { RedisKeys } from "./storage/redis/keys.js";

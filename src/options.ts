@@ -82,7 +82,10 @@ const PYTHON_NAMES: Record<string, string> = {
 function checkKeys(options: object, known: object, where: string): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
-    const hint = PYTHON_NAMES[key] ?? Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
+    const python = PYTHON_NAMES[key];
+    const hint =
+      (python !== undefined && Object.hasOwn(known, python) ? python : undefined) ??
+      Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
     const expected = hint
       ? `no such option; did you mean "${hint}"?`
       : `one of ${Object.keys(known).map((k) => `"${k}"`).join(", ")}`;
@@ -148,9 +151,12 @@ export function toFactorySettings(options: unknown): FactorySettings {
   listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
   return {
     config: {
-      threshold: checkPositiveInteger(o.defaultThreshold ?? 5, "defaultThreshold"),
-      ttl: checkSeconds(o.defaultTtl ?? 30, "defaultTtl"),
-      halfOpenMaxCalls: checkPositiveInteger(o.halfOpenMaxCalls ?? 1, "halfOpenMaxCalls"),
+      threshold: checkPositiveInteger(o.defaultThreshold === undefined ? 5 : o.defaultThreshold, "defaultThreshold"),
+      ttl: checkSeconds(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
+      halfOpenMaxCalls: checkPositiveInteger(
+        o.halfOpenMaxCalls === undefined ? 1 : o.halfOpenMaxCalls,
+        "halfOpenMaxCalls",
+      ),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),

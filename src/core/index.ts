@@ -14,4 +14,4 @@ export {
   type OpenedSnapshot,
   type Transition,
 } from "./circuit.js";
-export { admit, isForgettable, recordFailure, recordSuccess, type Admission } from "./machine.js";
+export { admit, isForgettable, recordFailure, recordSuccess, ttlMs, type Admission } from "./machine.js";

@@ -2,8 +2,28 @@
  * Options of `RedisStorage`, and making (or adopting) the ioredis clients.
  * @module
  */
-import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { InvalidOptionError } from "../../errors.js";
+
+/**
+ * The part of an ioredis `Redis` or `Cluster` client that `RedisStorage` uses. Declared here so
+ * that the package's types do not need ioredis installed.
+ */
+export interface RedisClient {
+  readonly status: string;
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  zadd(key: string, score: number, member: string): Promise<unknown>;
+  zrange(key: string, start: number, stop: number): Promise<string[]>;
+  zrem(key: string, ...members: string[]): Promise<unknown>;
+  exists(key: string): Promise<number>;
+  ping(): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  duplicate(): RedisClient;
+  connect(): Promise<void>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
 
 /** What to do with guarded calls while Redis cannot be reached. */
 export type StorageErrorPolicy = "local" | "fail-open" | "fail-closed";
@@ -21,9 +41,9 @@ export interface RedisStorageOptions {
   /** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Default `redis://127.0.0.1:6379`. */
   readonly url?: string;
   /** An ioredis client to use instead of making one; you connect and close it. */
-  readonly client?: Redis | Cluster;
-  /** Extra ioredis options for the clients made from `url`. */
-  readonly redisOptions?: RedisOptions;
+  readonly client?: RedisClient;
+  /** Extra ioredis options (`RedisOptions`) for the clients made from `url`. */
+  readonly redisOptions?: Readonly<Record<string, unknown>>;
   /** Prefix of every key and of the channel. Default `"purgatory"`. */
   readonly prefix?: string;
   /** Seconds after which the keys of an unused circuit expire. Default: never. */
@@ -47,8 +67,8 @@ export interface RedisStorageOptions {
 /** Validated options. */
 export interface RedisSettings {
   readonly url: string | undefined;
-  readonly client: Redis | Cluster | undefined;
-  readonly redisOptions: RedisOptions;
+  readonly client: RedisClient | undefined;
+  readonly redisOptions: Readonly<Record<string, unknown>>;
   readonly prefix: string;
   readonly keyTtlMs: number;
   readonly commandTimeout: number;
@@ -101,7 +121,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
     throw new InvalidOptionError("client", options.client, "either url or client, not both");
   }
   const client = options.client;
-  if (client !== undefined && (typeof client !== "object" || client === null || typeof (client as Redis).evalsha !== "function")) {
+  if (client !== undefined && (typeof client !== "object" || client === null || typeof (client as RedisClient).evalsha !== "function")) {
     throw new InvalidOptionError("client", client, "an ioredis Redis or Cluster client");
   }
   const policy = options.onStorageError ?? "local";
@@ -114,8 +134,8 @@ export function toRedisSettings(input: unknown): RedisSettings {
   }
   return {
     url: options.url === undefined ? undefined : checkRedisUrl(options.url),
-    client: client as Redis | Cluster | undefined,
-    redisOptions: redisOptions as RedisOptions,
+    client: client as RedisClient | undefined,
+    redisOptions: redisOptions as Readonly<Record<string, unknown>>,
     prefix: (options.prefix as string | undefined) ?? "purgatory",
     keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(positive(options.keyTtl, "keyTtl", 0) * 1000),
     commandTimeout: positive(options.commandTimeout, "commandTimeout", 250),
@@ -127,7 +147,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
 }
 
 /** Makes the command client from the settings: no offline queue, tight timeouts, lazy connect. */
-export async function makeClient(settings: RedisSettings): Promise<Redis> {
+export async function makeClient(settings: RedisSettings): Promise<RedisClient> {
   let ioredis: typeof import("ioredis");
   try {
     ioredis = await import("ioredis");

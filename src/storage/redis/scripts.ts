@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Cluster, Redis } from "ioredis";
+import type { RedisClient } from "./options.js";
 
 /** The operations, one script each. */
 export type ScriptName = "register" | "admit" | "success" | "failure" | "reopen" | "read";
@@ -34,7 +34,7 @@ function load(): Record<ScriptName, Script> {
 
 /** Runs script `name` on `key` with `args`. */
 export async function runScript(
-  client: Redis | Cluster,
+  client: RedisClient,
   name: ScriptName,
   key: string,
   args: readonly (string | number)[],

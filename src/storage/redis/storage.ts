@@ -6,15 +6,20 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import type { Cluster, Redis } from "ioredis";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
-import { admit, recordFailure, recordSuccess, type Admission } from "../../core/machine.js";
+import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
 import type { CircuitHookArgs } from "../../events.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import { CorruptStateError, parseMessage, parseReply, type ScriptReply } from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
-import { makeClient, toRedisSettings, type RedisSettings, type RedisStorageOptions } from "./options.js";
+import {
+  makeClient,
+  toRedisSettings,
+  type RedisClient,
+  type RedisSettings,
+  type RedisStorageOptions,
+} from "./options.js";
 import { runScript, type ScriptName } from "./scripts.js";
 
 /** A circuit's replica in this process. */
@@ -36,8 +41,17 @@ const isReplyError = (error: unknown): boolean =>
   error instanceof CorruptStateError ||
   (error instanceof Error && (error.name === "ReplyError" || /^(PURGATORY_CORRUPT|WRONGTYPE|ERR )/.test(error.message)));
 
-const sameSnapshot = (a: CircuitSnapshot, b: CircuitSnapshot): boolean =>
-  JSON.stringify(a) === JSON.stringify(b);
+/** Equal states; times may differ by float rounding of ttl (seconds in JS, ms in Lua). */
+function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
+  const near = (x: number, y: number) => Math.abs(x - y) < 1;
+  if (a.state !== b.state || a.generation !== b.generation || a.failureCount !== b.failureCount) return false;
+  if (a.state === "closed" || b.state === "closed") return true;
+  if (!near(a.openedAt, b.openedAt)) return false;
+  if (a.state === "opened" || b.state === "opened") return true;
+  const leases = (s: CircuitSnapshot) => (s.state === "half-opened" ? s.probeLeases : []);
+  const [la, lb] = [leases(a), leases(b)];
+  return la.length === lb.length && la.every((x, i) => near(x, lb[i] ?? Number.NaN));
+}
 
 /**
  * Circuit state in Redis (or Redis Cluster, or Valkey), shared by every process pointed at it.
@@ -57,8 +71,8 @@ export class RedisStorage implements CircuitStorage {
   readonly #id = randomUUID();
   readonly #circuits = new Map<string, ReplicaCircuit>();
   readonly #emitters = new Set<Emit>();
-  #client: Redis | Cluster | undefined;
-  #subscriber: Redis | Cluster | undefined;
+  #client: RedisClient | undefined;
+  #subscriber: RedisClient | undefined;
   #starting: Promise<void> | undefined;
   #available = false;
   #outageReported = false;
@@ -97,16 +111,19 @@ export class RedisStorage implements CircuitStorage {
     const client = this.#settings.client ?? (await makeClient(this.#settings));
     this.#client = client;
     client.on("error", () => undefined);
+    client.on("close", () => {
+      if (this.#available) this.#unavailable(new Error("the connection to Redis closed"));
+    });
     const subscriber = client.duplicate();
     this.#subscriber = subscriber;
     subscriber.on("error", () => undefined);
-    subscriber.on("message", (channel: string, message: string) => {
-      if (channel === this.#keys.channel) this.#onMessage(message);
+    subscriber.on("message", (channel, message) => {
+      if (channel === this.#keys.channel && typeof message === "string") this.#onMessage(message);
     });
     // A reconnection may have missed messages: re-read everything once it is back.
     subscriber.on("ready", () => void this.#healthCheck());
     try {
-      if (this.#settings.client === undefined) await (client as Redis).connect();
+      if (this.#settings.client === undefined) await client.connect();
       if (subscriber.status === "wait") await subscriber.connect();
       await subscriber.subscribe(this.#keys.channel);
       this.#available = true;
@@ -121,7 +138,7 @@ export class RedisStorage implements CircuitStorage {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#starting?.catch(() => undefined);
-    const quit = async (c: Redis | Cluster | undefined) => {
+    const quit = async (c: RedisClient | undefined) => {
       if (c === undefined) return;
       try {
         await c.quit();
@@ -149,7 +166,9 @@ export class RedisStorage implements CircuitStorage {
     };
     this.#circuits.set(name, circuit);
     const registered = this.#registerShared(circuit, now);
-    return sync ? { circuit, created: true } : registered.then((created) => ({ circuit, created }));
+    if (!sync) return registered.then((created) => ({ circuit, created }));
+    registered.catch((error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }));
+    return { circuit, created: true };
   }
 
   async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {
@@ -160,7 +179,9 @@ export class RedisStorage implements CircuitStorage {
     }
     const reply = await this.#run("register", circuit, -1, now);
     if (reply === undefined) return true;
-    void this.#client?.sadd(this.#keys.registry, circuit.name).catch(() => undefined);
+    // An existing circuit may be opened already: the replica starts from the shared state.
+    if (reply.after.version > circuit.version) this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
+    void this.#client?.zadd(this.#keys.registry, reply.now, circuit.name).catch(() => undefined);
     return reply.before.version === 0;
   }
 
@@ -170,7 +191,7 @@ export class RedisStorage implements CircuitStorage {
     const snapshot = circuit.snapshot;
     if (!this.#available) return this.#admitDegraded(circuit, now);
     const redisNow = now + this.#offset;
-    if (snapshot.state === "opened" && redisNow < snapshot.openedAt + circuit.config.ttl * 1000) {
+    if (snapshot.state === "opened" && redisNow < snapshot.openedAt + ttlMs(circuit.config)) {
       return admit(snapshot, circuit.config, redisNow); // a local rejection: no Redis round trip
     }
     if (sync) return this.#admitSync(circuit, now);
@@ -269,11 +290,18 @@ export class RedisStorage implements CircuitStorage {
     return this.#circuits.keys();
   }
 
-  /** Every circuit name registered in Redis under this prefix (from the registry set). */
+  /**
+   * Every circuit registered in Redis under this prefix, from the registry (a sorted set, no
+   * SCAN). Names whose keys expired (`keyTtl`) are dropped from the registry on the way.
+   */
   async listCircuits(): Promise<string[]> {
     await this.initialize();
-    const client = this.#client as Redis | Cluster;
-    return (await client.smembers(this.#keys.registry)).sort();
+    const client = this.#client as RedisClient;
+    const names = await client.zrange(this.#keys.registry, 0, -1);
+    const exists = await Promise.all(names.map((name) => client.exists(this.#keys.circuit(name))));
+    const gone = names.filter((_, i) => exists[i] === 0);
+    if (gone.length > 0) await client.zrem(this.#keys.registry, ...gone);
+    return names.filter((_, i) => exists[i] !== 0).sort();
   }
 
   // --- script calls and replica updates ------------------------------------------------------
@@ -285,7 +313,7 @@ export class RedisStorage implements CircuitStorage {
     const { threshold, ttl, halfOpenMaxCalls } = circuit.config;
     try {
       const raw = await runScript(client, script, this.#keys.circuit(circuit.name), [
-        this.#keys.channel, this.#settings.keyTtlMs, threshold, ttl * 1000, halfOpenMaxCalls,
+        this.#keys.channel, this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
         generation, this.#id, circuit.name,
       ]);
       const reply = parseReply(raw);
@@ -389,8 +417,10 @@ export class RedisStorage implements CircuitStorage {
       for (const circuit of this.#circuits.values()) {
         if (circuit.snapshot.state === "closed") {
           const { generation, failureCount } = circuit.snapshot;
-          circuit.snapshot = { state: "opened", generation, failureCount, openedAt: Date.now() + this.#offset };
+          const openedAt = Date.now() + this.#offset;
+          circuit.snapshot = { state: "opened", generation, failureCount, openedAt };
           circuit.version = 0;
+          this.#emit(circuit.name, "state_changed", { name: circuit.name, state: "opened", openedAt, remote: true });
         }
       }
     }

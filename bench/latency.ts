@@ -1,0 +1,168 @@
+/**
+ * Latency section: every scenario of `scenarios.ts` measured by mitata in one process, in
+ * interleaved rounds (all scenarios of round 1, then of round 2, ...) so that a slow patch of the
+ * machine hits every scenario alike. A scenario's figure is the median over rounds of mitata's
+ * per-round median (p50) ns/op; ratios are taken between those figures.
+ * @module
+ */
+import { cpus } from "node:os";
+import { bench, run } from "mitata";
+import { median, ns, ratio, table, verdict, type Report, type Section } from "./report.js";
+import { loadPurgatory, SOURCE } from "./purgatory.js";
+import { makeScenarios, type Path, type Scenario } from "./scenarios.js";
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+
+/** Which bare call a path is compared with. */
+const BARE_OF: Record<Path, string> = {
+  success: "bare.success",
+  failure: "bare.failure",
+  open: "bare.failure",
+  "sync-success": "bare.sync-success",
+};
+
+/** DESIGN.md section 4, as ratios of this run. */
+const LIMITS = {
+  successVsBare: 1.8,
+  failureVsBare: 1.2,
+  /** open rejection at least 2x faster than cockatiel's: purgatory / cockatiel <= 0.5 */
+  openVsCockatiel: 0.5,
+} as const;
+
+export interface LatencyFigure {
+  readonly id: string;
+  readonly library: string;
+  readonly path: Path;
+  readonly call: string;
+  /** Median over rounds of the per-round p50, ns/op. */
+  readonly medianNs: number;
+  /** Per-round p50, ns/op. */
+  readonly roundsNs: readonly number[];
+  /** (max - min) / median of `roundsNs`. */
+  readonly spread: number;
+  readonly vsBare: number | null;
+  readonly vsCockatiel: number | null;
+  readonly vsOpossum: number | null;
+}
+
+export const latencySection: Section = {
+  name: "latency",
+  async run(report: Report): Promise<void> {
+    const set = await makeScenarios(await loadPurgatory());
+    await set.verify();
+
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const scenario of set.scenarios) bench(`${scenario.id}#${round}`, scenario.fn);
+    }
+    report.progress(`latency: ${set.scenarios.length} scenarios x ${ROUNDS} rounds (mitata, ~0.7 s each)`);
+    const started = performance.now();
+    const result = await run({ format: "quiet", colors: false, throw: true });
+    report.progress(`latency: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    set.checkStates(); // the circuits were in the intended state throughout
+    await set.verify();
+    await set.dispose();
+
+    const perRound = new Map<string, number[]>();
+    for (const trial of result.benchmarks) {
+      for (const r of trial.runs) {
+        if (r.error !== undefined || r.stats === undefined) throw new Error(`${r.name}: ${String(r.error)}`);
+        const id = r.name.slice(0, r.name.lastIndexOf("#"));
+        perRound.set(id, [...(perRound.get(id) ?? []), r.stats.p50]);
+      }
+    }
+    const medianOf = (id: string): number => median(perRound.get(id) ?? [NaN]);
+    const peer = (s: Scenario, library: string): number | null =>
+      s.library === "purgatory" && s.path !== "sync-success" ? medianOf(s.id) / medianOf(`${library}.${s.path}`) : null;
+    const figures: LatencyFigure[] = set.scenarios.map((s) => {
+      const rounds = perRound.get(s.id) ?? [];
+      const m = medianOf(s.id);
+      return {
+        id: s.id,
+        library: s.library,
+        path: s.path,
+        call: s.label,
+        medianNs: m,
+        roundsNs: rounds,
+        spread: (Math.max(...rounds) - Math.min(...rounds)) / m,
+        vsBare: s.library === "bare" ? null : m / medianOf(BARE_OF[s.path]),
+        vsCockatiel: peer(s, "cockatiel"),
+        vsOpossum: peer(s, "opossum"),
+      };
+    });
+    const byId = new Map(figures.map((f) => [f.id, f]));
+    const fig = (id: string): LatencyFigure => byId.get(id) as LatencyFigure;
+
+    // targets
+    const success = fig("purgatory.success");
+    const failure = fig("purgatory.failure");
+    const open = fig("purgatory.open");
+    const rowTargets = new Map<string, { goal: string; pass: boolean }>();
+    const successPass = report.target({
+      id: "latency.success-vs-bare",
+      label: "closed success path vs bare `await fn()`",
+      goal: `<= ${ratio(LIMITS.successVsBare)}`,
+      measured: ratio(success.vsBare ?? NaN),
+      pass: (success.vsBare ?? Infinity) <= LIMITS.successVsBare,
+    }).pass;
+    const aheadPass = report.target({
+      id: "latency.success-vs-peers",
+      label: "closed success path ahead of cockatiel and opossum",
+      goal: "< 1.00x each",
+      measured: `${ratio(success.vsCockatiel ?? NaN)} cockatiel, ${ratio(success.vsOpossum ?? NaN)} opossum`,
+      pass: (success.vsCockatiel ?? Infinity) < 1 && (success.vsOpossum ?? Infinity) < 1,
+    }).pass;
+    rowTargets.set(success.id, { goal: `<= ${ratio(LIMITS.successVsBare)} bare, < 1x peers`, pass: successPass && aheadPass });
+    const failurePass = report.target({
+      id: "latency.failure-vs-bare",
+      label: "closed failure path vs bare failing call",
+      goal: `<= ${ratio(LIMITS.failureVsBare)}`,
+      measured: ratio(failure.vsBare ?? NaN),
+      pass: (failure.vsBare ?? Infinity) <= LIMITS.failureVsBare,
+    }).pass;
+    rowTargets.set(failure.id, { goal: `<= ${ratio(LIMITS.failureVsBare)} bare`, pass: failurePass });
+    const speedup = 1 / (open.vsCockatiel ?? NaN);
+    const openPass = report.target({
+      id: "latency.open-vs-cockatiel",
+      label: "open rejection, times faster than cockatiel's",
+      goal: ">= 2.00x faster",
+      measured: `${ratio(speedup)} faster`,
+      pass: (open.vsCockatiel ?? Infinity) <= LIMITS.openVsCockatiel,
+    }).pass;
+    rowTargets.set(open.id, { goal: `<= ${ratio(LIMITS.openVsCockatiel)} cockatiel`, pass: openPass });
+
+    const cell = (v: number | null): string => (v === null ? "" : ratio(v));
+    report.print(
+      `Latency: median ns/op (mitata p50, median of ${ROUNDS} interleaved rounds); ` +
+        `ratios = this row's time / the other's time (< 1 is faster)`,
+    );
+    report.print(`cpu: ${result.context.cpu.name ?? "?"} (${cpus().length} cores), node ${process.version}, purgatory from ${SOURCE}`);
+    report.print();
+    report.print(
+      table(
+        ["path", "library", "call", "ns/op", "spread", "vs bare", "vs cockatiel", "vs opossum", "target", "result"],
+        figures.map((f) => {
+          const t = rowTargets.get(f.id);
+          return [
+            f.path,
+            f.library,
+            f.call,
+            ns(f.medianNs),
+            `${(f.spread * 100).toFixed(0)}%`,
+            cell(f.vsBare),
+            cell(f.vsCockatiel),
+            cell(f.vsOpossum),
+            t?.goal ?? "",
+            t === undefined ? "" : verdict(t.pass),
+          ];
+        }),
+        "lllrrrrrll",
+      ),
+    );
+    report.print();
+    report.print(
+      "Bare failure and open rows compare with the bare failing call. opossum runs with `timeout: false`" +
+        " (no timer per call); cockatiel with a ConsecutiveBreaker.",
+    );
+    report.sections.latency = { rounds: ROUNDS, statistic: "median over rounds of mitata p50, ns/op", figures };
+  },
+};

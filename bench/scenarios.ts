@@ -1,0 +1,234 @@
+/**
+ * The latency scenarios, side by side: bare calls, purgatory, cockatiel and opossum on the closed
+ * success path, the closed failure path (a circuit that never opens) and the open rejection path.
+ *
+ * Every scenario is a zero-argument function that mitata calls and awaits. Success scenarios return
+ * the guarded promise itself, so mitata's loop does exactly `await fn()`. Failure and rejection
+ * scenarios are all wrapped the same way, `try { await call } catch {}`, the bare one included.
+ * @module
+ */
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from "cockatiel";
+import CircuitBreaker from "opossum";
+import { do_not_optimize } from "mitata";
+import type { PurgatoryModule } from "./purgatory.js";
+
+export type Library = "bare" | "purgatory" | "cockatiel" | "opossum";
+export type Path = "success" | "failure" | "open" | "sync-success";
+
+export interface Scenario {
+  /** `<library>.<path>`, e.g. `purgatory.success`. */
+  readonly id: string;
+  readonly library: Library;
+  readonly path: Path;
+  /** What runs per iteration, as printed in the table. */
+  readonly label: string;
+  readonly fn: () => unknown;
+}
+
+export interface ScenarioSet {
+  readonly scenarios: readonly Scenario[];
+  /** Throws unless every circuit is in the state its scenario needs. */
+  checkStates(): void;
+  /** Runs each scenario once and throws unless it resolves or rejects as intended. */
+  verify(): Promise<void>;
+  /** Stops the peers' timers. */
+  dispose(): Promise<void>;
+}
+
+/** A long time: circuits opened for the benchmark stay opened (1 hour). */
+const HOUR_MS = 3_600_000;
+/** A threshold the failure scenarios never reach. */
+const NEVER = 1_000_000_000;
+
+const VALUE = 42;
+/** The guarded async call: `async () => value`. */
+const succeed = async (): Promise<number> => VALUE;
+/** The failing async call: a fresh Error (with its stack) per call, like a real failure. */
+const fail = async (): Promise<never> => {
+  throw new Error("boom");
+};
+const syncSucceed = (): number => VALUE;
+
+export async function makeScenarios(purgatory: PurgatoryModule): Promise<ScenarioSet> {
+  const { AsyncCircuitBreakerFactory, CircuitOpenError, SyncCircuitBreakerFactory } = purgatory;
+  // purgatory: one factory whose circuits never open, one whose circuit opens at the first failure
+  const closed = new AsyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
+  const pSuccess = await closed.getBreaker("success");
+  const pFailure = await closed.getBreaker("failure");
+  const opens = new AsyncCircuitBreakerFactory({ defaultThreshold: 1, defaultTtl: 3600 });
+  const pOpen = await opens.getBreaker("open");
+  await pOpen.run(fail).catch(() => undefined);
+  const sync = new SyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
+  const pSync = sync.getBreaker("sync");
+
+  // cockatiel: consecutive breakers, as DESIGN.md's peer figures
+  const cockatielClosed = () =>
+    circuitBreaker(handleAll, { halfOpenAfter: HOUR_MS, breaker: new ConsecutiveBreaker(NEVER) });
+  const cSuccess = cockatielClosed();
+  const cFailure = cockatielClosed();
+  const cOpen = circuitBreaker(handleAll, { halfOpenAfter: HOUR_MS, breaker: new ConsecutiveBreaker(1) });
+  await cOpen.execute(fail).catch(() => undefined);
+
+  // opossum: `timeout: false` so no timer is armed per call (its default arms a 10 s one, which
+  // would only slow it down); an error percentage over 100 never happens, so those never open.
+  const opossumClosed = (action: () => Promise<unknown>) =>
+    new CircuitBreaker(action, { timeout: false, errorThresholdPercentage: 100, resetTimeout: HOUR_MS });
+  const oSuccess = opossumClosed(succeed);
+  const oFailure = opossumClosed(fail);
+  const oOpen = new CircuitBreaker(succeed, { timeout: false, resetTimeout: HOUR_MS });
+  oOpen.open();
+
+  const scenarios: Scenario[] = [
+    { id: "bare.success", library: "bare", path: "success", label: "await fn()", fn: () => succeed() },
+    {
+      id: "bare.failure",
+      library: "bare",
+      path: "failure",
+      label: "try { await failing() } catch {}",
+      fn: async () => {
+        try {
+          await fail();
+        } catch {
+          // expected
+        }
+      },
+    },
+    { id: "purgatory.success", library: "purgatory", path: "success", label: "breaker.run(fn)", fn: () => pSuccess.run(succeed) },
+    {
+      id: "purgatory.failure",
+      library: "purgatory",
+      path: "failure",
+      label: "breaker.run(failing)",
+      fn: async () => {
+        try {
+          await pFailure.run(fail);
+        } catch {
+          // expected
+        }
+      },
+    },
+    {
+      id: "purgatory.open",
+      library: "purgatory",
+      path: "open",
+      label: "breaker.run(fn), opened",
+      fn: async () => {
+        try {
+          await pOpen.run(succeed);
+        } catch {
+          // expected
+        }
+      },
+    },
+    { id: "cockatiel.success", library: "cockatiel", path: "success", label: "policy.execute(fn)", fn: () => cSuccess.execute(succeed) },
+    {
+      id: "cockatiel.failure",
+      library: "cockatiel",
+      path: "failure",
+      label: "policy.execute(failing)",
+      fn: async () => {
+        try {
+          await cFailure.execute(fail);
+        } catch {
+          // expected
+        }
+      },
+    },
+    {
+      id: "cockatiel.open",
+      library: "cockatiel",
+      path: "open",
+      label: "policy.execute(fn), open",
+      fn: async () => {
+        try {
+          await cOpen.execute(succeed);
+        } catch {
+          // expected
+        }
+      },
+    },
+    { id: "opossum.success", library: "opossum", path: "success", label: "breaker.fire()", fn: () => oSuccess.fire() },
+    {
+      id: "opossum.failure",
+      library: "opossum",
+      path: "failure",
+      label: "breaker.fire() (failing)",
+      fn: async () => {
+        try {
+          await oFailure.fire();
+        } catch {
+          // expected
+        }
+      },
+    },
+    {
+      id: "opossum.open",
+      library: "opossum",
+      path: "open",
+      label: "breaker.fire(), open",
+      fn: async () => {
+        try {
+          await oOpen.fire();
+        } catch {
+          // expected
+        }
+      },
+    },
+    { id: "bare.sync-success", library: "bare", path: "sync-success", label: "fn() (sync)", fn: () => do_not_optimize(syncSucceed()) },
+    {
+      id: "purgatory.sync-success",
+      library: "purgatory",
+      path: "sync-success",
+      label: "syncBreaker.run(fn)",
+      fn: () => do_not_optimize(pSync.run(syncSucceed)),
+    },
+  ];
+
+  const expectState = (what: string, actual: unknown, expected: unknown): void => {
+    if (actual !== expected) throw new Error(`${what}: state ${String(actual)}, expected ${String(expected)}`);
+  };
+  const checkStates = (): void => {
+    expectState("purgatory success circuit", pSuccess.state, "closed");
+    expectState("purgatory failure circuit", pFailure.state, "closed");
+    expectState("purgatory open circuit", pOpen.state, "opened");
+    expectState("purgatory sync circuit", pSync.state, "closed");
+    expectState("cockatiel success policy", cSuccess.state, CircuitState.Closed);
+    expectState("cockatiel failure policy", cFailure.state, CircuitState.Closed);
+    expectState("cockatiel open policy", cOpen.state, CircuitState.Open);
+    expectState("opossum success breaker closed", oSuccess.closed, true);
+    expectState("opossum failure breaker closed", oFailure.closed, true);
+    expectState("opossum open breaker opened", oOpen.opened, true);
+  };
+
+  const rejection = async (call: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      await call();
+    } catch (error) {
+      return error;
+    }
+    throw new Error("expected a rejection");
+  };
+  const verify = async (): Promise<void> => {
+    checkStates();
+    for (const call of [() => pSuccess.run(succeed), () => cSuccess.execute(succeed), () => oSuccess.fire()]) {
+      if ((await call()) !== VALUE) throw new Error("a success scenario did not return the value");
+    }
+    if (pSync.run(syncSucceed) !== VALUE) throw new Error("the sync scenario did not return the value");
+    for (const call of [() => fail(), () => pFailure.run(fail), () => cFailure.execute(fail), () => oFailure.fire()]) {
+      const error = await rejection(call);
+      if (!(error instanceof Error) || error.message !== "boom") throw new Error(`a failure scenario rejected with ${String(error)}`);
+    }
+    if (!((await rejection(() => pOpen.run(succeed))) instanceof CircuitOpenError)) throw new Error("purgatory open: not CircuitOpenError");
+    if (!((await rejection(() => cOpen.execute(succeed))) instanceof BrokenCircuitError)) throw new Error("cockatiel open: not BrokenCircuitError");
+    const opossumError = (await rejection(() => oOpen.fire())) as { code?: unknown };
+    if (opossumError.code !== "EOPENBREAKER") throw new Error("opossum open: not EOPENBREAKER");
+    checkStates();
+  };
+
+  const dispose = async (): Promise<void> => {
+    for (const breaker of [oSuccess, oFailure, oOpen]) breaker.shutdown();
+    await Promise.all([closed.close(), opens.close(), sync.close()]);
+  };
+
+  return { scenarios, checkStates, verify, dispose };
+}

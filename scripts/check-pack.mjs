@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+/**
+ * Checks the package as npm would publish it:
+ *   1. builds it (`npm run build`: tsup, ESM + CJS + .d.ts/.d.cts),
+ *   2. packs it with `npm pack` into a temporary directory and checks the tarball's contents
+ *      (the four entry files, nothing outside dist/README/LICENSE, zero runtime dependencies),
+ *   3. lints it with publint (--strict) and "Are the Types Wrong?" (attw, strict profile),
+ *   4. installs the tarball into a fresh project (without the optional peer ioredis) and checks
+ *      that `import` and `require` of "purgatory" both work and resolve to the right files, and
+ *      that TypeScript consumers (module node16, .mts and .cts) type-check against it. With
+ *      skipLibCheck off, the library's own declarations must check too; a failure there is
+ *      printed as a warning unless --strict-types is given.
+ *
+ * Usage: node scripts/check-pack.mjs [--skip-build] [--keep] [--strict-types]
+ * Exits 1 on the first failed check, printing the failing tool's output.
+ */
+import { execFileSync } from "node:child_process";
+import console from "node:console";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = new Set(process.argv.slice(2));
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const work = mkdtempSync(join(tmpdir(), "purgatory-pack-"));
+let failed = false;
+
+function run(file, argv, options = {}) {
+  try {
+    return execFileSync(file, argv, {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", npm_config_update_notifier: "false" },
+      ...options,
+    });
+  } catch (error) {
+    console.error(`✗ ${file} ${argv.join(" ")} failed (exit ${error.status})`);
+    if (error.stdout) console.error(String(error.stdout));
+    if (error.stderr) console.error(String(error.stderr));
+    throw new CheckFailed();
+  }
+}
+
+class CheckFailed extends Error {}
+
+function check(condition, message) {
+  if (!condition) {
+    console.error(`✗ ${message}`);
+    throw new CheckFailed();
+  }
+  console.log(`✓ ${message}`);
+}
+
+try {
+  // 1. Build.
+  if (!args.has("--skip-build")) run("npm", ["run", "build"]);
+  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts"]) {
+    check(existsSync(join(root, "dist", file)), `build produced dist/${file}`);
+  }
+
+  // 2. Pack and inspect the tarball.
+  const packed = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work]));
+  const { filename, files } = packed[0];
+  const tarball = join(work, filename);
+  const paths = files.map((f) => f.path).sort();
+  console.log(`  packed ${filename}: ${paths.join(", ")}`);
+  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "README.md", "LICENSE"]) {
+    check(paths.includes(file), `tarball contains ${file}`);
+  }
+  const stray = paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(p));
+  check(stray.length === 0, `tarball holds only dist/, README.md, LICENSE, package.json${stray.length ? ` (found ${stray.join(", ")})` : ""}`);
+
+  const unpacked = join(work, "unpacked");
+  mkdirSync(unpacked);
+  run("tar", ["-xzf", tarball, "-C", unpacked]);
+  const manifest = JSON.parse(readFileSync(join(unpacked, "package", "package.json"), "utf8"));
+  const deps = Object.keys(manifest.dependencies ?? {});
+  check(deps.length === 0, `zero runtime dependencies${deps.length ? ` (found ${deps.join(", ")})` : ""}`);
+  check(
+    manifest.peerDependenciesMeta?.ioredis?.optional === true,
+    "ioredis, if declared as a peer, is optional",
+  );
+
+  // 3. publint and attw on the tarball itself.
+  console.log(run(bin("publint"), ["run", tarball, "--strict"]).trim());
+  check(true, "publint --strict: no errors, warnings or suggestions");
+  // The default ("strict") profile also checks node10 resolution (the "main"/"types" fields),
+  // so no rule needs to be ignored.
+  console.log(run(bin("attw"), [tarball, "--format", "ascii", "--no-color"]).trim());
+  check(true, "attw (strict profile): no problems");
+
+  // 4. A consumer project that installs the tarball.
+  const consumer = join(work, "consumer");
+  mkdirSync(consumer);
+  writeFileSync(
+    join(consumer, "package.json"),
+    JSON.stringify({ name: "purgatory-consumer", version: "1.0.0", private: true }, null, 2),
+  );
+  run(
+    "npm",
+    ["install", tarball, "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts", "--prefer-offline"],
+    { cwd: consumer },
+  );
+  const installed = JSON.parse(readFileSync(join(consumer, "node_modules", "purgatory", "package.json"), "utf8"));
+  check(installed.version === manifest.version, `installed purgatory@${installed.version} from the tarball`);
+  check(!existsSync(join(consumer, "node_modules", "ioredis")), "the optional peer ioredis was not installed");
+
+  const scenario = (load) => `
+${load}
+const assert = ASSERT;
+const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1, defaultTtl: 30 });
+await factory.run("svc", () => 1);
+await factory.run("svc", () => Promise.reject(new Error("boom"))).catch(() => {});
+const error = await factory.run("svc", () => 2).catch((e) => e);
+assert(error instanceof CircuitOpenError, "an opened circuit rejects with CircuitOpenError");
+assert(error.circuitName === "svc" && error.retryAfterMs > 0, "CircuitOpenError carries its fields");
+assert(new SyncCircuitBreakerFactory().run("s", () => 3) === 3, "the sync factory runs");
+assert(typeof admit === "function" && CLOSED_SNAPSHOT.state === "closed", "the pure core is exported");
+assert(typeof InMemoryStorage === "function" && typeof InvalidOptionError === "function", "classes exported");
+await factory.close();
+`;
+  const names = "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, admit, CLOSED_SNAPSHOT";
+  const assertFn = `(ok, what) => { if (!ok) throw new Error("check failed: " + what); }`;
+  writeFileSync(
+    join(consumer, "esm.mjs"),
+    `${scenario(`import { ${names} } from "purgatory";`).replace("ASSERT", assertFn)}
+const url = import.meta.resolve("purgatory");
+if (!url.endsWith("/purgatory/dist/index.js")) throw new Error("import resolved to " + url);
+console.log("esm ok: " + url.slice(url.indexOf("node_modules")));
+`,
+  );
+  writeFileSync(
+    join(consumer, "cjs.cjs"),
+    `(async () => {
+${scenario(`const { ${names} } = require("purgatory");`).replace("ASSERT", assertFn)}
+const file = require.resolve("purgatory");
+if (!file.endsWith("/purgatory/dist/index.cjs")) throw new Error("require resolved to " + file);
+console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
+})().catch((error) => { console.error(error); process.exitCode = 1; });
+`,
+  );
+  console.log(`  ${run(process.execPath, ["esm.mjs"], { cwd: consumer }).trim()}`);
+  check(true, 'import { AsyncCircuitBreakerFactory } from "purgatory" works (ESM)');
+  console.log(`  ${run(process.execPath, ["cjs.cjs"], { cwd: consumer }).trim()}`);
+  check(true, 'require("purgatory") works (CommonJS)');
+
+  // TypeScript consumers under node16 resolution, ESM (.mts) and CommonJS (.cts). @types/node
+  // comes from this repository, as a Node consumer has it (it also declares Symbol.asyncDispose).
+  const typesSource = `
+import { AsyncCircuitBreakerFactory, CircuitOpenError, type CircuitHook, type FactoryOptions } from "purgatory";
+const options: FactoryOptions = { defaultThreshold: 3, defaultTtl: 1.5 };
+const factory = new AsyncCircuitBreakerFactory(options);
+const hook: CircuitHook = (name, eventType, event) => {
+  if (eventType === "state_changed") console.log(name, event.state, event.openedAt);
+};
+factory.addListener(hook);
+export async function get(): Promise<number> {
+  const breaker = await factory.getBreaker("svc", { threshold: 2 });
+  const value: number = await breaker.run(async () => 1);
+  return value;
+}
+export const isOpen = (error: unknown): boolean => error instanceof CircuitOpenError && error.retryAfterMs > 0;
+`;
+  writeFileSync(join(consumer, "esm.mts"), typesSource);
+  writeFileSync(join(consumer, "cjs.cts"), typesSource);
+  const tsconfig = (skipLibCheck) =>
+    JSON.stringify({
+      compilerOptions: {
+        module: "node16",
+        moduleResolution: "node16",
+        target: "ES2022",
+        strict: true,
+        noEmit: true,
+        skipLibCheck,
+        types: ["node"],
+        typeRoots: [join(root, "node_modules", "@types")],
+      },
+      files: ["esm.mts", "cjs.cts"],
+    });
+  writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
+  run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
+  check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer");
+  writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
+  try {
+    execFileSync(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], {
+      cwd: consumer,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    check(true, "the declarations type-check with skipLibCheck off and without ioredis");
+  } catch (error) {
+    const detail = `${error.stdout ?? ""}${error.stderr ?? ""}`.trim();
+    if (args.has("--strict-types")) {
+      console.error(detail);
+      check(false, "the declarations type-check with skipLibCheck off and without ioredis");
+    }
+    console.warn(
+      "⚠ the declarations do not type-check with skipLibCheck off and without ioredis " +
+        "(a consumer with skipLibCheck: false would see these errors):\n" +
+        detail.replace(/^/gm, "    "),
+    );
+  }
+
+  console.log(`\npackage ${manifest.name}@${manifest.version}: all checks passed`);
+} catch (error) {
+  failed = true;
+  if (!(error instanceof CheckFailed)) console.error(error);
+} finally {
+  if (args.has("--keep") || failed) console.log(`(work directory kept: ${work})`);
+  else rmSync(work, { recursive: true, force: true });
+}
+process.exitCode = failed ? 1 : 0;

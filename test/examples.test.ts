@@ -1,0 +1,122 @@
+/**
+ * Runs every example and the demo as a user would (`tsx`, from the repository root) and checks
+ * that each exits 0 by itself, with the output it promises. This is how CI keeps the examples
+ * that the README links to working.
+ */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `node --import tsx examples/<file>` with colours off; resolves even when it fails. */
+function runExample(file: string, timeoutMs = 15_000): Promise<Outcome> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+  delete env.FORCE_COLOR;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", `examples/${file}`],
+      { cwd: root, env, timeout: timeoutMs, killSignal: "SIGKILL" },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+        resolve({ code, stdout: stripAnsi(stdout), stderr, ms: performance.now() - started });
+      },
+    );
+  });
+}
+
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "");
+
+function expectSuccess(outcome: Outcome): void {
+  expect(outcome.stderr, "stderr").toBe("");
+  expect(outcome.code, `exit code; stdout:\n${outcome.stdout}`).toBe(0);
+}
+
+describe.concurrent("examples", () => {
+  it("quickstart.ts opens a circuit and closes it with a probe", async () => {
+    const outcome = await runExample("quickstart.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("price: 42");
+    expect(outcome.stdout).toContain("circuit stock: threshold=1 ttl=60s state=closed");
+    expect(outcome.stdout).toContain("call 3: rejected fast by prices");
+    expect(outcome.stdout).toContain("state: opened");
+    expect(outcome.stdout).toContain("probe: 42 state: closed");
+  });
+
+  it("decorators.ts guards a function, a method and a computed circuit name", async () => {
+    const outcome = await runExample("decorators.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("HOF: { id: 7, name: 'user 7' }");
+    expect(outcome.stdout).toContain("method: 3 calls: 1 name: stock");
+    expect(outcome.stdout).toContain("[hook] down.example -> opened");
+    expect(outcome.stdout).toContain("down.example call 3: rejected fast");
+    expect(outcome.stdout).toContain("circuits: users-api, inventory-api, up.example, down.example");
+  });
+
+  it("sync.ts guards synchronous code and excludes SyntaxError", async () => {
+    const outcome = await runExample("sync.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("excluded SyntaxError; failureCount=0");
+    expect(outcome.stdout).toContain("codec call 4: rejected fast, retryAfterMs=10000");
+    expect(outcome.stdout).toContain("codec state: opened");
+    expect(outcome.stdout).toContain("decorated: 42");
+  });
+
+  it("monitoring.ts keeps a gauge per circuit and stops after removeListener", async () => {
+    const outcome = await runExample("monitoring.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("gauge after the outage: { billing: 2, search: 0 }");
+    expect(outcome.stdout).toContain("gauge after recovery: { billing: 0, search: 0 }");
+    expect(outcome.stdout).toContain(
+      "events: billing:circuit_breaker_created billing:failed billing:failed billing:state_changed " +
+        "search:circuit_breaker_created billing:state_changed billing:recovered billing:state_changed",
+    );
+    expect(outcome.stdout).toContain("events after removeListener: 8 (unchanged)");
+    expect(outcome.stdout).toContain("InvalidOptionError");
+  });
+
+  it("testing-with-fake-timers.ts drives the ttl with a clock", async () => {
+    const outcome = await runExample("testing-with-fake-timers.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("all assertions passed");
+  });
+
+  it("custom-storage.ts keeps state in a key-value store across a restart", async () => {
+    const outcome = await runExample("custom-storage.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toContain("before restart: opened");
+    expect(outcome.stdout).toContain("after restart: opened, threshold=2");
+    expect(outcome.stdout).toContain("call after restart: rejected fast");
+  });
+
+  it("demo.ts tells the outage as a timeline and exits by itself in under 15 s", { timeout: 30_000 }, async () => {
+    const outcome = await runExample("demo.ts", 20_000);
+    expectSuccess(outcome);
+    expect(outcome.ms).toBeLessThan(15_000);
+    const out = outcome.stdout;
+    expect(out).not.toMatch(/\x1b\[/); // eslint-disable-line no-control-regex
+    // The transitions, in order: opened, half-opened, opened again, half-opened, closed.
+    const transitions = [...out.matchAll(/payments\s+⚡ state_changed\s+→ (\S+)/g)].map((m) => m[1]);
+    expect(transitions).toEqual(["opened", "half-opened", "opened", "half-opened", "closed"]);
+    expect(out).toMatch(/payments\s+⚡ failed\s+failureCount=3/);
+    expect(out).toMatch(/payments\s+⚡ recovered/);
+    expect(out).toMatch(/rejected fast: CircuitOpenError, retryAfterMs=\d+/);
+    expect(out).toMatch(/catalog\s+GET \/catalog\/items\/404\s+404 \(excluded/);
+    // The summary: one row per circuit, both closed at the end.
+    expect(out).toContain("── summary");
+    expect(out).toMatch(/circuit\s+calls\s+ok\s+failures\s+excluded\s+rejected\s+final state/);
+    expect(out).toMatch(/catalog\s+5\s+4\s+0\s+1\s+0\s+closed/);
+    expect(out).toMatch(/payments\s+15\s+5\s+5\s+0\s+5\s+closed/);
+    expect(out).toContain("server and factory closed");
+  });
+});

@@ -1,0 +1,286 @@
+/**
+ * Bad input gets a clear, early `InvalidOptionError` that names the option and the value, never a
+ * silent default (DESIGN.md 1). Storage-independent: runs over the default in-memory storage.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  AsyncCircuitBreakerFactory,
+  InMemoryStorage,
+  InvalidOptionError,
+  SyncCircuitBreakerFactory,
+  type BreakerOptions,
+  type CircuitStorage,
+  type FactoryOptions,
+} from "../src/index.js";
+
+/** Asserts that `error` is the InvalidOptionError for `option` and `value`, shown as `shown`. */
+function expectInvalid(error: unknown, option: string, value: unknown, shown: string): void {
+  expect(error).toBeInstanceOf(InvalidOptionError);
+  expect(error).toBeInstanceOf(TypeError);
+  const invalid = error as InvalidOptionError;
+  expect(invalid.name).toBe("InvalidOptionError");
+  expect(invalid.code).toBe("PURGATORY_INVALID_OPTION");
+  expect(invalid.option).toBe(option);
+  expect(Object.is(invalid.value, value)).toBe(true);
+  expect(invalid.message).toContain(`"${option}"`);
+  expect(invalid.message).toContain(`got ${shown}`);
+}
+
+function thrownBy(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to throw");
+}
+
+async function rejectionOf(call: () => Promise<unknown>): Promise<unknown> {
+  let promise: Promise<unknown>;
+  try {
+    promise = call();
+  } catch (error) {
+    throw new Error(`expected a rejection, got a synchronous throw: ${String(error)}`, { cause: error });
+  }
+  return promise.then(
+    () => {
+      throw new Error("expected the call to reject");
+    },
+    (error: unknown) => error,
+  );
+}
+
+/** Options typed loosely, as JavaScript callers may pass them. */
+const loose = <T>(options: Record<string, unknown>): T => options as T;
+
+const factories = [
+  { name: "AsyncCircuitBreakerFactory", make: (o?: FactoryOptions) => new AsyncCircuitBreakerFactory(o) },
+  { name: "SyncCircuitBreakerFactory", make: (o?: FactoryOptions) => new SyncCircuitBreakerFactory(o) },
+];
+
+const badThresholds: [unknown, string][] = [
+  [0, "0"],
+  [-1, "-1"],
+  [1.5, "1.5"],
+  [Number.NaN, "NaN"],
+  [Number.POSITIVE_INFINITY, "Infinity"],
+  ["3", '"3"'],
+  [null, "null"],
+];
+const badTtls: [unknown, string][] = [
+  [0, "0"],
+  [-1, "-1"],
+  [Number.POSITIVE_INFINITY, "Infinity"],
+  [Number.NaN, "NaN"],
+  ["30", '"30"'],
+  [null, "null"],
+];
+const badNames: [unknown, string][] = [
+  ["", '""'],
+  [42, "42"],
+  [undefined, "undefined"],
+  [null, "null"],
+  [{}, "an object ([object Object])"],
+];
+class SomeError extends Error {}
+const badExcludeEntries: { label: string; entry: unknown; shown: string }[] = [
+  { label: "a class name", entry: "TypeError", shown: '"TypeError"' },
+  { label: "[class]", entry: [SomeError], shown: "an array of length 1" },
+  { label: "[class, string]", entry: [SomeError, "status < 500"], shown: "an array of length 2" },
+  { label: "[class, function, extra]", entry: [SomeError, () => true, "extra"], shown: "an array of length 3" },
+  { label: "[string, function]", entry: ["SomeError", () => true], shown: "an array of length 2" },
+  { label: "an object", entry: { SomeError }, shown: "an object ([object Object])" },
+  { label: "null", entry: null, shown: "null" },
+];
+
+describe.each(factories)("$name options", ({ make }) => {
+  it("accept every documented option", () => {
+    expect(() =>
+      make({
+        defaultThreshold: 3,
+        defaultTtl: 0.5,
+        halfOpenMaxCalls: 2,
+        exclude: [SomeError, [TypeError, () => true]],
+        storage: new InMemoryStorage(),
+        idleTtl: 60,
+        clock: () => 0,
+        listeners: [() => undefined],
+      }),
+    ).not.toThrow();
+    expect(() => make()).not.toThrow();
+    expect(() => make({})).not.toThrow();
+  });
+
+  it("expose the validated defaults", () => {
+    expect(make().defaults).toEqual({ threshold: 5, ttl: 30, halfOpenMaxCalls: 1 });
+    expect(make({ defaultThreshold: 2, defaultTtl: 0.25, halfOpenMaxCalls: 3 }).defaults).toEqual({
+      threshold: 2,
+      ttl: 0.25,
+      halfOpenMaxCalls: 3,
+    });
+  });
+
+  it.each(badThresholds)("reject defaultThreshold %s: not an integer >= 1", (value, shown) => {
+    expectInvalid(thrownBy(() => make(loose({ defaultThreshold: value }))), "defaultThreshold", value, shown);
+  });
+
+  it.each(badTtls)("reject defaultTtl %s: not a finite number > 0", (value, shown) => {
+    expectInvalid(thrownBy(() => make(loose({ defaultTtl: value }))), "defaultTtl", value, shown);
+  });
+
+  it.each([
+    [0, "0"],
+    [2.5, "2.5"],
+    [Number.NaN, "NaN"],
+  ] as [unknown, string][])("reject halfOpenMaxCalls %s: not an integer >= 1", (value, shown) => {
+    expectInvalid(thrownBy(() => make(loose({ halfOpenMaxCalls: value }))), "halfOpenMaxCalls", value, shown);
+  });
+
+  it.each([
+    [0, "0"],
+    [-5, "-5"],
+    [Number.POSITIVE_INFINITY, "Infinity"],
+    ["60", '"60"'],
+  ] as [unknown, string][])("reject idleTtl %s: not a finite number > 0", (value, shown) => {
+    expectInvalid(thrownBy(() => make(loose({ idleTtl: value }))), "idleTtl", value, shown);
+  });
+
+  it.each(badExcludeEntries)("reject the exclude entry $label: not a class or [class, function]", ({ entry, shown }) => {
+    const error = thrownBy(() => make(loose({ exclude: [SomeError, entry] })));
+    expectInvalid(error, "exclude[1]", entry, shown);
+  });
+
+  it("reject an exclude that is not an array", () => {
+    expectInvalid(thrownBy(() => make(loose({ exclude: SomeError }))), "exclude", SomeError, "function SomeError");
+  });
+
+  it("reject a Python option name, suggesting the TypeScript one", () => {
+    const error = thrownBy(() => make(loose({ default_ttl: 30 })));
+    expectInvalid(error, "default_ttl", 30, "30");
+    expect((error as Error).message).toContain('did you mean "defaultTtl"?');
+    expect(String(thrownBy(() => make(loose({ default_threshold: 5 }))))).toContain('"defaultThreshold"');
+    expect(String(thrownBy(() => make(loose({ uow: {} }))))).toContain('"storage"');
+  });
+
+  it("reject an option spelled in the wrong case, suggesting the right one", () => {
+    const error = thrownBy(() => make(loose({ defaultttl: 30 })));
+    expectInvalid(error, "defaultttl", 30, "30");
+    expect((error as Error).message).toContain('did you mean "defaultTtl"?');
+  });
+
+  it("reject an unknown option, listing the known ones", () => {
+    const error = thrownBy(() => make(loose({ timeout: 5 })));
+    expectInvalid(error, "timeout", 5, "5");
+    expect((error as Error).message).toContain('"defaultThreshold"');
+    expect((error as Error).message).toContain('"listeners"');
+  });
+
+  it.each([
+    [5, "5"],
+    [null, "null"],
+    [[1], "an array of length 1"],
+  ] as [unknown, string][])("reject options %s that are not an object", (options, shown) => {
+    expectInvalid(thrownBy(() => make(options as FactoryOptions)), "options", options, shown);
+  });
+
+  it("reject a storage that lacks methods of CircuitStorage, naming them", () => {
+    const partial = { initialize: async () => undefined, close: async () => undefined };
+    const error = thrownBy(() => make({ storage: partial as unknown as CircuitStorage }));
+    expectInvalid(error, "storage", partial, "an object ([object Object])");
+    expect((error as Error).message).toMatch(/missing register, admit, recordSuccess, recordFailure, forget, get, names/);
+  });
+
+  it("reject a storage given as a URL string", () => {
+    const url = "redis://127.0.0.1:6379/0";
+    const error = thrownBy(() => make({ storage: url as unknown as CircuitStorage }));
+    expectInvalid(error, "storage", url, JSON.stringify(url));
+  });
+
+  it("reject a clock that is not a function", () => {
+    expectInvalid(thrownBy(() => make(loose({ clock: 1_700_000_000_000 }))), "clock", 1_700_000_000_000, "1700000000000");
+  });
+
+  it("reject listeners that are not an array of functions", () => {
+    const hook = (): void => undefined;
+    expectInvalid(thrownBy(() => make(loose({ listeners: hook }))), "listeners", hook, "function hook");
+    expectInvalid(thrownBy(() => make(loose({ listeners: [hook, "log"] }))), "listeners[1]", "log", '"log"');
+  });
+});
+
+describe("AsyncCircuitBreakerFactory arguments", () => {
+  const factory = new AsyncCircuitBreakerFactory();
+
+  it.each(badNames)("reject the circuit name %s in getBreaker, run and decorate", async (name, shown) => {
+    expectInvalid(await rejectionOf(() => factory.getBreaker(name as string)), "name", name, shown);
+    expectInvalid(await rejectionOf(() => factory.run(name as string, () => 1)), "name", name, shown);
+    expectInvalid(thrownBy(() => factory.decorate(name as string)), "name", name, shown);
+  });
+
+  it.each(badThresholds)("reject threshold %s in getBreaker, run and decorate", async (value, shown) => {
+    const options = loose<BreakerOptions>({ threshold: value });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "threshold", value, shown);
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "threshold", value, shown);
+    expectInvalid(thrownBy(() => factory.decorate("t", options)), "threshold", value, shown);
+  });
+
+  it.each(badTtls)("reject ttl %s in getBreaker, run and decorate", async (value, shown) => {
+    const options = loose<BreakerOptions>({ ttl: value });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "ttl", value, shown);
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "ttl", value, shown);
+    expectInvalid(thrownBy(() => factory.decorate("t", options)), "ttl", value, shown);
+  });
+
+  it.each(badExcludeEntries)("reject the exclude entry $label in getBreaker", async ({ entry, shown }) => {
+    const options = loose<BreakerOptions>({ exclude: [entry] });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "exclude[0]", entry, shown);
+  });
+
+  it("reject an unknown breaker option, naming it", async () => {
+    const options = loose<BreakerOptions>({ treshold: 3 });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "treshold", 3, "3");
+  });
+
+  it("reject a factory option given to getBreaker without suggesting it", async () => {
+    const error = await rejectionOf(() => factory.getBreaker("t", loose({ default_ttl: 3 })));
+    expectInvalid(error, "default_ttl", 3, "3");
+    expect((error as Error).message).not.toContain("defaultTtl");
+  });
+
+  it("validate options before registering the circuit", async () => {
+    const name = "never-registered";
+    await rejectionOf(() => factory.getBreaker(name, loose({ threshold: 0 })));
+    expect(factory.circuitNames()).not.toContain(name);
+  });
+
+  it("reject a circuit name computed from the arguments that is empty, when called", async () => {
+    const get = factory.decorate((id: string) => id)(async (id: string) => id);
+    expectInvalid(await rejectionOf(() => get("")), "name", "", '""');
+  });
+});
+
+describe("SyncCircuitBreakerFactory arguments", () => {
+  const factory = new SyncCircuitBreakerFactory();
+
+  it.each(badNames)("reject the circuit name %s in getBreaker, run and decorate", (name, shown) => {
+    expectInvalid(thrownBy(() => factory.getBreaker(name as string)), "name", name, shown);
+    expectInvalid(thrownBy(() => factory.run(name as string, () => 1)), "name", name, shown);
+    expectInvalid(thrownBy(() => factory.decorate(name as string)), "name", name, shown);
+  });
+
+  it.each(badThresholds)("reject threshold %s in getBreaker and run", (value, shown) => {
+    const options = loose<BreakerOptions>({ threshold: value });
+    expectInvalid(thrownBy(() => factory.getBreaker("t", options)), "threshold", value, shown);
+    expectInvalid(thrownBy(() => factory.run("t", () => 1, options)), "threshold", value, shown);
+  });
+
+  it.each(badTtls)("reject ttl %s in getBreaker and run", (value, shown) => {
+    const options = loose<BreakerOptions>({ ttl: value });
+    expectInvalid(thrownBy(() => factory.getBreaker("t", options)), "ttl", value, shown);
+    expectInvalid(thrownBy(() => factory.run("t", () => 1, options)), "ttl", value, shown);
+  });
+
+  it("reject a circuit name computed from the arguments that is not a string, when called", () => {
+    const parse = factory.decorate(() => 7 as unknown as string)((text: string) => text);
+    expectInvalid(thrownBy(() => parse("x")), "name", 7, "7");
+  });
+});

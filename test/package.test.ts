@@ -1,0 +1,32 @@
+/**
+ * The package as npm publishes it: builds, packs, lints (publint, attw), installs the tarball in a
+ * fresh project and imports/requires it. The work is done by `scripts/check-pack.mjs`
+ * (also `npm run test:pack`); this test runs it so CI does.
+ */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+describe("the published package", () => {
+  it("builds, packs, passes publint and attw, and works from import and require", { timeout: 120_000 }, async () => {
+    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ["scripts/check-pack.mjs"],
+        { cwd: root, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+          resolve({ code, output: `${stdout}\n${stderr}` });
+        },
+      );
+    });
+    expect(outcome.code, outcome.output).toBe(0);
+    expect(outcome.output).toContain("✓ zero runtime dependencies");
+    expect(outcome.output).toContain("✓ publint --strict");
+    expect(outcome.output).toContain("✓ attw (strict profile): no problems");
+    expect(outcome.output).toContain('✓ require("purgatory") works (CommonJS)');
+    expect(outcome.output).toContain("all checks passed");
+  });
+});

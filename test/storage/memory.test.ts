@@ -1,0 +1,218 @@
+import { describe, expect, it } from "vitest";
+import { CLOSED_SNAPSHOT, type CircuitConfig } from "../../src/core/circuit.js";
+import type { Admission } from "../../src/core/machine.js";
+import { InMemoryStorage } from "../../src/storage/memory.js";
+import type { CircuitRecord } from "../../src/storage/storage.js";
+
+const config = (threshold = 2, ttl = 10, halfOpenMaxCalls = 1): CircuitConfig => ({
+  threshold,
+  ttl,
+  halfOpenMaxCalls,
+});
+
+/** Registers `name` and returns its record. */
+function registered(storage: InMemoryStorage, name = "www.example.com", cfg = config()): CircuitRecord {
+  return storage.register(name, cfg).circuit;
+}
+
+/** Fails `threshold` calls of a closed circuit at `now`, which opens it. */
+function trip(storage: InMemoryStorage, circuit: CircuitRecord, now: number): void {
+  for (let i = 0; i < circuit.config.threshold; i++) {
+    storage.recordFailure(circuit, circuit.snapshot.generation, now);
+  }
+}
+
+/** The generation of an admitted call; fails the test on a rejection. */
+function generationOf(admission: Admission): number {
+  if (admission.verdict === "reject") throw new Error("expected the call to be admitted");
+  return admission.generation;
+}
+
+describe("InMemoryStorage registration", () => {
+  it("creates a closed, unforgotten record on the first registration", () => {
+    const storage = new InMemoryStorage();
+    const cfg = config(3, 5);
+    const registration = storage.register("payments-db", cfg);
+    expect(registration.created).toBe(true);
+    expect(registration.circuit).toEqual({
+      name: "payments-db",
+      config: { threshold: 3, ttl: 5, halfOpenMaxCalls: 1 },
+      snapshot: CLOSED_SNAPSHOT,
+      used: true,
+      forgotten: false,
+    });
+    expect(storage.get("payments-db")).toBe(registration.circuit);
+  });
+
+  it("lets the first registration win: a second one returns created: false and the first config", () => {
+    const storage = new InMemoryStorage();
+    const first = storage.register("www.example.com", config(3, 5));
+    const second = storage.register("www.example.com", config(7, 42, 2));
+    expect(second.created).toBe(false);
+    expect(second.circuit).toBe(first.circuit);
+    expect(second.circuit.config).toEqual({ threshold: 3, ttl: 5, halfOpenMaxCalls: 1 });
+  });
+
+  it("keeps the state of an existing circuit when it is registered again", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage);
+    trip(storage, circuit, 1_000);
+    const again = storage.register("www.example.com", config());
+    expect(again.circuit.snapshot).toMatchObject({ state: "opened", openedAt: 1_000 });
+  });
+
+  it("lists the registered names and answers get() for them only", () => {
+    const storage = new InMemoryStorage();
+    registered(storage, "a");
+    registered(storage, "b");
+    registered(storage, "a");
+    expect([...storage.names()]).toEqual(["a", "b"]);
+    expect(storage.get("a")?.name).toBe("a");
+    expect(storage.get("c")).toBeUndefined();
+  });
+
+  it("keeps circuits independent", () => {
+    const storage = new InMemoryStorage();
+    const a = registered(storage, "a", config(1));
+    const b = registered(storage, "b", config(1));
+    trip(storage, a, 1_000);
+    expect(a.snapshot.state).toBe("opened");
+    expect(b.snapshot).toBe(CLOSED_SNAPSHOT);
+  });
+});
+
+describe("InMemoryStorage decisions", () => {
+  it("stores each failure's snapshot and returns the transition", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(2, 10));
+    const first = storage.recordFailure(circuit, 0, 1_000);
+    expect(first?.events).toEqual([{ type: "failed", failureCount: 1 }]);
+    expect(circuit.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 1 });
+    const second = storage.recordFailure(circuit, 0, 2_000);
+    expect(second?.events).toEqual([
+      { type: "failed", failureCount: 2 },
+      { type: "state_changed", state: "opened", openedAt: 2_000 },
+    ]);
+    expect(circuit.snapshot).toEqual({
+      state: "opened",
+      generation: 1,
+      failureCount: 2,
+      openedAt: 2_000,
+    });
+  });
+
+  it("stores a recovery and returns null, keeping the snapshot, when nothing changes", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage);
+    expect(storage.recordSuccess(circuit, 0)).toBeNull();
+    expect(circuit.snapshot).toBe(CLOSED_SNAPSHOT);
+    storage.recordFailure(circuit, 0, 1_000);
+    const recovered = storage.recordSuccess(circuit, 0);
+    expect(recovered?.events).toEqual([{ type: "recovered" }]);
+    expect(circuit.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0 });
+  });
+
+  it("leaves the snapshot alone when it rejects a call", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const before = circuit.snapshot;
+    expect(storage.admit(circuit, 4_000)).toEqual({
+      verdict: "reject",
+      openedAt: 1_000,
+      retryAfterMs: 7_000,
+      transition: null,
+    });
+    expect(circuit.snapshot).toBe(before);
+  });
+
+  it("stores the half-opening of a due circuit and counts its probe", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const admission = storage.admit(circuit, 11_000);
+    expect(admission.verdict).toBe("probe");
+    expect(circuit.snapshot).toEqual({
+      state: "half-opened",
+      generation: 2,
+      failureCount: 1,
+      openedAt: 1_000,
+      probeLeases: [21_000],
+    });
+    expect(storage.admit(circuit, 11_001)).toMatchObject({ verdict: "reject", retryAfterMs: 9_999 });
+  });
+
+  it("closes on a probe success and opens again on a probe failure", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(1, 10));
+    trip(storage, circuit, 1_000);
+
+    const probe = generationOf(storage.admit(circuit, 11_000));
+    const failed = storage.recordFailure(circuit, probe, 12_000);
+    expect(failed?.events).toEqual([{ type: "state_changed", state: "opened", openedAt: 12_000 }]);
+    expect(circuit.snapshot).toMatchObject({ state: "opened", openedAt: 12_000 });
+
+    const next = generationOf(storage.admit(circuit, 22_000));
+    const closed = storage.recordSuccess(circuit, next);
+    expect(closed?.events).toEqual([
+      { type: "recovered" },
+      { type: "state_changed", state: "closed", openedAt: null },
+    ]);
+    expect(circuit.snapshot).toEqual({ state: "closed", generation: 5, failureCount: 0 });
+  });
+
+  it("ignores an outcome from an older generation and keeps the snapshot", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(1, 10));
+    trip(storage, circuit, 1_000);
+    storage.admit(circuit, 11_000);
+    const before = circuit.snapshot;
+    expect(storage.recordSuccess(circuit, 0)).toBeNull();
+    expect(storage.recordFailure(circuit, 0, 11_500)).toBeNull();
+    expect(circuit.snapshot).toBe(before);
+  });
+});
+
+describe("InMemoryStorage forgetting and closing", () => {
+  it("forget marks the record forgotten and removes it from names() and get()", () => {
+    const storage = new InMemoryStorage();
+    const a = registered(storage, "a");
+    registered(storage, "b");
+    storage.forget("a");
+    expect(a.forgotten).toBe(true);
+    expect(storage.get("a")).toBeUndefined();
+    expect([...storage.names()]).toEqual(["b"]);
+    expect(storage.get("b")?.forgotten).toBe(false);
+  });
+
+  it("forgets an unknown name without complaint", () => {
+    const storage = new InMemoryStorage();
+    registered(storage, "a");
+    expect(() => storage.forget("nope")).not.toThrow();
+    expect([...storage.names()]).toEqual(["a"]);
+  });
+
+  it("registers a forgotten name afresh: created again, closed, with the new config", () => {
+    const storage = new InMemoryStorage();
+    const old = registered(storage, "a", config(1, 10));
+    trip(storage, old, 1_000);
+    storage.forget("a");
+    const again = storage.register("a", config(4, 20));
+    expect(again.created).toBe(true);
+    expect(again.circuit).not.toBe(old);
+    expect(again.circuit.snapshot).toBe(CLOSED_SNAPSHOT);
+    expect(again.circuit.config).toEqual({ threshold: 4, ttl: 20, halfOpenMaxCalls: 1 });
+    expect(old.snapshot.state).toBe("opened");
+  });
+
+  it("initialize and close resolve; close forgets every circuit", async () => {
+    const storage = new InMemoryStorage();
+    await expect(storage.initialize()).resolves.toBeUndefined();
+    const a = registered(storage, "a");
+    const b = registered(storage, "b");
+    await expect(storage.close()).resolves.toBeUndefined();
+    expect(a.forgotten).toBe(true);
+    expect(b.forgotten).toBe(true);
+    expect([...storage.names()]).toEqual([]);
+  });
+});
