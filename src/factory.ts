@@ -103,8 +103,10 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   }
 
   /**
-   * Forgets a circuit: its state is dropped and the next call that names it registers it afresh.
-   * Breakers already handed out for it keep working and register it again on their next call.
+   * Forgets a circuit in this process: the next call that names it registers it again, and
+   * breakers already handed out keep working and register it again on their next call. In memory
+   * that drops its state; with a shared storage (Redis) only this process's replica goes, and the
+   * shared state stays (its keys expire after the storage's `keyTtl`).
    */
   forget(name: string): MaybePromise<void> {
     checkName(name);

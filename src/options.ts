@@ -29,7 +29,12 @@ export interface FactoryOptions {
   readonly exclude?: readonly ExcludeEntry[];
   /** Where circuit state lives. Default a new `InMemoryStorage`. */
   readonly storage?: CircuitStorage;
-  /** Forget circuits unused for this many seconds (finite > 0). Default: never. */
+  /**
+   * Forget circuits left unused for this many seconds (finite > 0). Default: never. Checked
+   * lazily, at most once per `idleTtl`, when a new circuit registers (no timer, no clock read per
+   * call): an unused circuit goes after one to two `idleTtl`. An opened circuit is kept until its
+   * ttl has elapsed, and a half-opened one while a probe holds a lease.
+   */
   readonly idleTtl?: number;
   /** Current time in epoch ms. Default `Date.now`, so fake timers drive ttl in tests. */
   readonly clock?: () => number;

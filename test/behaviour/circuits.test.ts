@@ -4,13 +4,13 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import { CircuitOpenError } from "../../src/index.js";
-import { circuitName, flavours, listen, throwing, trip, useWorkbench } from "../support/factories.js";
+import { circuitName, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
-  describe.each(flavours)("$name factory", (flavour) => {
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("a new circuit", () => {
       it("is closed, with the factory's default threshold and ttl", async () => {
         const { getBreaker } = bench.make(flavour, { defaultThreshold: 3, defaultTtl: 0.05 });
@@ -245,7 +245,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
     });
   });
 
-  describe("sync factory", () => {
+  describe.skipIf(kind.syncFactory === false)("sync factory", () => {
     it("throws CircuitOpenError synchronously when the circuit is opened", async () => {
       const factory = bench.makeSync({ defaultThreshold: 1, defaultTtl: 10 });
       const name = circuitName("sync-open");

@@ -4,13 +4,13 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { InvalidOptionError, type CircuitHook, type CircuitStateChangedEvent } from "../../src/index.js";
-import { circuitName, EventLog, flavours, listen, throwing, trip, useWorkbench } from "../support/factories.js";
+import { circuitName, EventLog, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
-  describe.each(flavours)("$name factory", (flavour) => {
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("events", () => {
       it("follow the DESIGN example for threshold 2: open, failing probe, good probe", async () => {
         const made = bench.make(flavour);

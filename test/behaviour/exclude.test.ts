@@ -4,7 +4,7 @@
  * factories.
  */
 import { describe, expect, it } from "vitest";
-import { circuitName, flavours, listen, throwing, trip, useWorkbench } from "../support/factories.js";
+import { circuitName, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 class NotFoundError extends Error {}
@@ -19,7 +19,7 @@ const clientError = [HTTPStatusError, (err: HTTPStatusError) => err.status < 500
 describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
-  describe.each(flavours)("$name factory", (flavour) => {
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("an excluded error", () => {
       it("is re-thrown unchanged and is not counted as a failure", async () => {
         const { getBreaker } = bench.make(flavour, { exclude: [NotFoundError] });

@@ -3,14 +3,14 @@
  * Runs for every storage kind and both factories.
  */
 import { describe, expect, it } from "vitest";
-import { InvalidOptionError } from "../../src/index.js";
-import { circuitName, flavours, listen, throwing, trip, useWorkbench } from "../support/factories.js";
+import { CircuitOpenError, InvalidOptionError } from "../../src/index.js";
+import { circuitName, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
-  describe.each(flavours)("$name factory", (flavour) => {
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("circuitNames()", () => {
       it("lists the circuits registered by getBreaker and run", async () => {
         const made = bench.make(flavour);
@@ -32,6 +32,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
         await made.forget(name);
         expect(made.factory.circuitNames()).not.toContain(name);
         const again = await made.getBreaker(name, { threshold: 3, ttl: 20 });
+        if (kind.sharedState) {
+          // Only this process's replica was dropped: the shared circuit is found again.
+          expect([again.state, again.threshold, again.ttl]).toEqual(["opened", 1, 10]);
+          await expect(again.run(() => "runs")).rejects.toBeInstanceOf(CircuitOpenError);
+          return;
+        }
         expect([again.state, again.failureCount, again.threshold, again.ttl]).toEqual(["closed", 0, 3, 20]);
         await expect(again.run(() => "runs")).resolves.toBe("runs");
         expect(log.labels(name).filter((l) => l === "circuit_breaker_created")).toHaveLength(2);
@@ -45,6 +51,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
         await trip(held);
         await made.forget(name);
         log.clear();
+        if (kind.sharedState) {
+          await expect(held.run(() => "works")).rejects.toBeInstanceOf(CircuitOpenError);
+          expect(made.factory.circuitNames()).toContain(name);
+          expect([held.state, held.threshold, held.ttl]).toEqual(["opened", 2, 10]);
+          return;
+        }
         await expect(held.run(() => "works")).resolves.toBe("works");
         expect(made.factory.circuitNames()).toContain(name);
         expect(log.labels(name)).toEqual(["circuit_breaker_created"]);
@@ -58,7 +70,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const name = circuitName("forget-run");
         await made.run(name, throwing(new Error("x")), { threshold: 1, ttl: 10 }).catch(() => undefined);
         await made.forget(name);
-        await expect(made.run(name, () => "runs")).resolves.toBe("runs");
+        const outcome = made.run(name, () => "runs");
+        if (kind.sharedState) await expect(outcome).rejects.toBeInstanceOf(CircuitOpenError);
+        else await expect(outcome).resolves.toBe("runs");
       });
 
       it("does nothing for a name that is not registered", async () => {
@@ -126,7 +140,8 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const made = bench.make(flavour, { idleTtl: 0.05 });
         const name = circuitName("lazy");
         await made.getBreaker(name);
-        await bench.advance(150);
+        await bench.advance(60);
+        await bench.advance(60);
         expect(made.factory.circuitNames()).toContain(name);
       });
 

@@ -3,13 +3,13 @@
  * Runs for every storage kind and both factories.
  */
 import { describe, expect, it, vi } from "vitest";
-import { circuitName, flavours, useWorkbench } from "../support/factories.js";
+import { circuitName, flavoursFor, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
-  describe.each(flavours)("$name factory", (flavour) => {
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     it("initializes its storage with initialize()", async () => {
       const initialize = vi.spyOn(bench.harness.storage, "initialize");
       const made = bench.make(flavour);
@@ -42,7 +42,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
     });
   });
 
-  describe("sync factory", () => {
+  describe.skipIf(kind.syncFactory === false)("sync factory", () => {
     it("closes with Symbol.dispose, for `using`", async () => {
       const close = vi.spyOn(bench.harness.storage, "close");
       const factory = bench.makeSync();

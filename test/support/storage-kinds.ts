@@ -6,7 +6,9 @@
  *
  * To run the whole behaviour suite over a new storage, append one kind to `storageKinds`.
  */
-import { InMemoryStorage, type CircuitStorage } from "../../src/index.js";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { InMemoryStorage, RedisStorage, type CircuitStorage } from "../../src/index.js";
 
 /** One storage made for one test. */
 export interface StorageHarness {
@@ -23,6 +25,18 @@ export interface StorageHarness {
 /** A storage the behaviour suite runs against. */
 export interface StorageKind {
   readonly name: string;
+  /**
+   * Whether the suite also runs `SyncCircuitBreakerFactory` over this storage; default `true`.
+   * The sync scenarios read a circuit's state right after a call, so a storage that records
+   * synchronous outcomes in the background (Redis) sets `false`.
+   */
+  readonly syncFactory?: boolean;
+  /**
+   * Whether circuit state is shared beyond this process (Redis). Then `forget(name)` drops only
+   * this process's replica: the shared state stays and is found again on the next registration.
+   */
+  readonly sharedState?: boolean;
+  /** A fresh storage for one test. `cleanup` must also work after a factory closed the storage. */
   create(): Promise<StorageHarness>;
 }
 
@@ -43,5 +57,42 @@ export const memoryKind: StorageKind = {
   },
 };
 
+/** The Redis the tests use: REDIS_URL, by default the one on 127.0.0.1:6379. */
+export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** Deletes every key under `prefix` (tests only: SCAN is fine here). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== "0");
+}
+
+/**
+ * Circuits in a real Redis, under a prefix of their own; time is real (Redis TIME), so `advance`
+ * sleeps. Two factories of one test share the storage, as two processes share Redis.
+ */
+export const redisKind: StorageKind = {
+  name: "redis",
+  syncFactory: false,
+  sharedState: true,
+  async create() {
+    const prefix = `test-${randomUUID()}`;
+    const storage = new RedisStorage({ url: redisUrl, prefix });
+    return {
+      storage,
+      advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      cleanup: async () => {
+        await storage.close();
+        const admin = new Redis(redisUrl);
+        await deleteKeys(admin, prefix);
+        admin.disconnect();
+      },
+    };
+  },
+};
+
 /** Every kind the behaviour suite runs against. */
-export const storageKinds: readonly StorageKind[] = [memoryKind];
+export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind];

@@ -26,8 +26,10 @@ import { runScript, type ScriptName } from "./scripts.js";
 interface ReplicaCircuit extends CircuitRecord {
   /** Version of the shared state the snapshot reflects (0: none seen yet). */
   version: number;
-  /** The probe request this process has in flight, so that only one call asks Redis. */
-  asking: Promise<Admission> | null;
+  /** Probe requests this process has in flight (at most halfOpenMaxCalls: no stampede). */
+  asking: number;
+  /** Failures sent to Redis and not yet answered: a success meanwhile must reach Redis too. */
+  pendingFailures: number;
   /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
   grant: number | null;
   /** Changed locally while Redis was unavailable; `sharedGeneration` is what Redis had then. */
@@ -162,7 +164,7 @@ export class RedisStorage implements CircuitStorage {
     if (existing !== undefined) return { circuit: existing, created: false };
     const circuit: ReplicaCircuit = {
       name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
-      version: 0, asking: null, grant: null, unsynced: false, sharedGeneration: 0,
+      version: 0, asking: 0, pendingFailures: 0, grant: null, unsynced: false, sharedGeneration: 0,
     };
     this.#circuits.set(name, circuit);
     const registered = this.#registerShared(circuit, now);
@@ -188,19 +190,17 @@ export class RedisStorage implements CircuitStorage {
   /** Admission of a call on a circuit whose replica is not closed. */
   admit(c: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission> {
     const circuit = c as ReplicaCircuit;
-    const snapshot = circuit.snapshot;
     if (!this.#available) return this.#admitDegraded(circuit, now);
-    const redisNow = now + this.#offset;
-    if (snapshot.state === "opened" && redisNow < snapshot.openedAt + ttlMs(circuit.config)) {
-      return admit(snapshot, circuit.config, redisNow); // a local rejection: no Redis round trip
-    }
+    // The replica answers what it can: while the ttl runs, or while every probe slot it knows of
+    // is leased, the call is rejected without a round trip. Only a possible probe asks Redis.
+    const local = admit(circuit.snapshot, circuit.config, now + this.#offset);
+    if (local.verdict !== "probe") return local;
     if (sync) return this.#admitSync(circuit, now);
-    if (circuit.asking !== null) return this.#busy(snapshot);
-    const asking = this.#askProbe(circuit, now).finally(() => {
-      circuit.asking = null;
+    if (circuit.asking >= circuit.config.halfOpenMaxCalls) return this.#busy(circuit);
+    circuit.asking += 1;
+    return this.#askProbe(circuit, now).finally(() => {
+      circuit.asking -= 1;
     });
-    circuit.asking = asking;
-    return asking;
   }
 
   async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
@@ -211,36 +211,40 @@ export class RedisStorage implements CircuitStorage {
     return admission;
   }
 
+  /** A synchronous caller cannot wait: its call asks Redis in the background and is rejected;
+   * a probe Redis grants is kept for this process's next call. */
   #admitSync(circuit: ReplicaCircuit, now: number): Admission {
     const grant = circuit.grant;
     if (grant !== null && grant === circuit.snapshot.generation) {
       circuit.grant = null;
       return { verdict: "probe", generation: grant, transition: null };
     }
-    if (circuit.asking === null) {
-      circuit.asking = this.#askProbe(circuit, now).then(
-        (admission) => {
+    if (circuit.asking === 0) {
+      circuit.asking = 1;
+      void this.#askProbe(circuit, now)
+        .then((admission) => {
           if (admission.verdict === "probe") circuit.grant = admission.generation;
           this.#emitTransition(circuit.name, admission.transition);
-          return admission;
-        },
-      ).finally(() => {
-        circuit.asking = null;
-      });
+        })
+        .finally(() => {
+          circuit.asking = 0;
+        });
     }
-    return this.#busy(circuit.snapshot);
+    return this.#busy(circuit);
   }
 
-  #busy(snapshot: CircuitSnapshot): Admission {
+  /** Rejects a call while this process already asks Redis for every probe slot. */
+  #busy(circuit: ReplicaCircuit): Admission {
+    const snapshot = circuit.snapshot;
     const openedAt = snapshot.state === "closed" ? 0 : snapshot.openedAt;
-    return { verdict: "reject", openedAt, retryAfterMs: 0, transition: null };
+    return { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null };
   }
 
   #admitDegraded(circuit: ReplicaCircuit, now: number): Admission {
     const policy = this.#settings.onStorageError;
     const snapshot = circuit.snapshot;
     if (policy === "fail-open") return { verdict: "run", generation: snapshot.generation, transition: null };
-    if (policy === "fail-closed") return this.#busy(snapshot);
+    if (policy === "fail-closed") return this.#busy(circuit);
     const admission = admit(snapshot, circuit.config, now + this.#offset);
     this.#local(circuit, admission.transition);
     return admission;
@@ -250,10 +254,10 @@ export class RedisStorage implements CircuitStorage {
   recordSuccess(c: CircuitRecord, generation: number): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const local = recordSuccess(circuit.snapshot, generation);
-    if (local === null) return null;
+    if (local === null && circuit.pendingFailures === 0) return null;
     if (!this.#available) return this.#degraded(circuit, local);
     return this.#run("success", circuit, generation, undefined).then((reply) =>
-      reply === undefined ? this.#degraded(circuit, local) : this.#adopt(circuit, reply, recordSuccess(reply.before.snapshot, generation)),
+      reply === undefined ? this.#degraded(circuit, recordSuccess(circuit.snapshot, generation)) : this.#adopt(circuit, reply, recordSuccess(reply.before.snapshot, generation)),
     );
   }
 
@@ -264,7 +268,11 @@ export class RedisStorage implements CircuitStorage {
     if (!this.#available) {
       return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
     }
-    return this.#run("failure", circuit, generation, now).then((reply) => {
+    circuit.pendingFailures += 1;
+    const sent = this.#run("failure", circuit, generation, now).finally(() => {
+      circuit.pendingFailures -= 1;
+    });
+    return sent.then((reply) => {
       if (reply === undefined) {
         return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
       }
