@@ -36,7 +36,10 @@ export interface FactoryOptions {
    * ttl has elapsed, and a half-opened one while a probe holds a lease.
    */
   readonly idleTtl?: number;
-  /** Current time in epoch ms. Default `Date.now`, so fake timers drive ttl in tests. */
+  /**
+   * Current time in epoch ms. Default `() => Date.now()`, looked up on each use, so the fake
+   * timers of vitest, jest or sinon drive ttl even for a factory made before they were installed.
+   */
   readonly clock?: () => number;
   /** Hooks to add at once, as `addListener` would. */
   readonly listeners?: readonly CircuitHook[];
@@ -166,7 +169,7 @@ export function toFactorySettings(options: unknown): FactorySettings {
     exclude: toExcludeRules(o.exclude, "exclude"),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
     idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
-    clock: o.clock === undefined ? Date.now : checkFunction(o.clock, "clock", "a function returning epoch ms"),
+    clock: o.clock === undefined ? () => Date.now() : checkFunction(o.clock, "clock", "a function returning epoch ms"),
     listeners,
   };
 }

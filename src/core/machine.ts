@@ -31,7 +31,6 @@ export type Admission =
  * floating point, which would keep a circuit opened 1 ms too long and report a `retryAfterMs` of
  * `2e-13`.
  */
-/** A circuit's ttl in milliseconds, rounded to the microsecond (no float residue). */
 export const ttlMs = (config: CircuitConfig): number => Math.round(config.ttl * 1e6) / 1e3;
 
 /**

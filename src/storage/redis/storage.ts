@@ -318,7 +318,7 @@ export class RedisStorage implements CircuitStorage {
   async #run(script: ScriptName, circuit: ReplicaCircuit, generation: number, now: number | undefined): Promise<ScriptReply | undefined> {
     const client = this.#client;
     if (client === undefined || !this.#available) return undefined;
-    const { threshold, ttl, halfOpenMaxCalls } = circuit.config;
+    const { threshold, halfOpenMaxCalls } = circuit.config;
     try {
       const raw = await runScript(client, script, this.#keys.circuit(circuit.name), [
         this.#keys.channel, this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
@@ -348,6 +348,11 @@ export class RedisStorage implements CircuitStorage {
   /** Stores the script's state; reports a script that disagrees with the core (a bug). */
   #check(circuit: ReplicaCircuit, expected: CircuitSnapshot, reply: ScriptReply): void {
     if (reply.after.version > circuit.version) {
+      // What the script found was made by other processes: a transition this replica learns
+      // here (before its pub/sub message) reaches the hooks as remote, once.
+      if (reply.before.version > circuit.version) {
+        this.#replace(circuit, reply.before.snapshot, reply.before.version, true);
+      }
       circuit.snapshot = reply.after.snapshot;
       circuit.version = reply.after.version;
     }
