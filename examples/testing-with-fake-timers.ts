@@ -3,8 +3,8 @@
  *
  * Purgatory starts no timer: it compares the time of a call with the time the circuit opened.
  * Give the factory a `clock` (here a variable you move forward) and the ttl elapses when you say
- * so. In vitest or jest, `vi.useFakeTimers()` / `jest.useFakeTimers()` fake `Date.now`, the
- * default clock, so `vi.advanceTimersByTime(ms)` works too (see the README).
+ * so. With vitest or jest fake timers no option is needed: the default clock reads the faked
+ * `Date` at each use, so `vi.advanceTimersByTime(ms)` moves the circuits' time too (see README).
  *
  *   npx tsx examples/testing-with-fake-timers.ts
  */

@@ -55,6 +55,15 @@ function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
   return la.length === lb.length && la.every((x, i) => near(x, lb[i] ?? Number.NaN));
 }
 
+/** `promise`, or a rejection once `ms` have passed without an answer. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Circuit state in Redis (or Redis Cluster, or Valkey), shared by every process pointed at it.
  * Needs the optional peer dependency `ioredis`.
@@ -320,10 +329,12 @@ export class RedisStorage implements CircuitStorage {
     if (client === undefined || !this.#available) return undefined;
     const { threshold, halfOpenMaxCalls } = circuit.config;
     try {
-      const raw = await runScript(client, script, this.#keys.circuit(circuit.name), [
+      const sent = runScript(client, script, this.#keys.circuit(circuit.name), [
         this.#keys.channel, this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
         generation, this.#id, circuit.name,
       ]);
+      // A client we made has ioredis's commandTimeout; one you pass gets ours.
+      const raw = await (this.#settings.client === undefined ? sent : withTimeout(sent, this.#settings.commandTimeout));
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;
       if (script === "register") circuit.config = reply.config;
@@ -503,7 +514,7 @@ export class RedisStorage implements CircuitStorage {
     const client = this.#client;
     if (this.#closed || this.#available || client === undefined || !this.#outageReported) return;
     try {
-      await client.ping();
+      await withTimeout(client.ping(), this.#settings.commandTimeout);
       if (this.#subscriber?.status !== "ready") return;
     } catch {
       return;
