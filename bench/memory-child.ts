@@ -11,6 +11,7 @@ import { sendResult } from "./child.js";
 import { fullGc } from "./gc.js";
 import { loadPurgatory } from "./purgatory.js";
 import { median } from "./report.js";
+import { installTimerCounter } from "./timer-count.js";
 
 export interface MemoryResult {
   readonly library: string;
@@ -21,7 +22,7 @@ export interface MemoryResult {
   /** Median creation time of `circuits` circuits, ms. */
   readonly createMs: number;
   readonly msPer100k: number;
-  /** Active `Timeout` handles per circuit once created. */
+  /** Live timers (ref'd or not) per circuit once created. */
   readonly timersPerCircuit: number;
   readonly all: { readonly bytesPerCircuit: number; readonly createMs: number }[];
 }
@@ -72,7 +73,7 @@ const CREATE: Record<string, Create> = {
   },
 };
 
-const activeTimeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+const timers = installTimerCounter();
 
 interface Measure {
   readonly bytesPerCircuit: number;
@@ -87,13 +88,13 @@ interface Measure {
 async function measure(create: Create, n: number): Promise<Measure> {
   fullGc();
   const heap0 = process.memoryUsage().heapUsed;
-  const timers0 = activeTimeouts();
+  const timers0 = timers.live();
   const t0 = performance.now();
   const registry = await create(n);
   const t1 = performance.now();
   fullGc();
   const heap1 = process.memoryUsage().heapUsed;
-  const timersPerCircuit = (activeTimeouts() - timers0) / n;
+  const timersPerCircuit = (timers.live() - timers0) / n;
   if (registry.keep === null) throw new Error("unreachable: keeps the registry alive until here");
   registry.dispose();
   return { bytesPerCircuit: (heap1 - heap0) / n, createMs: t1 - t0, timersPerCircuit };
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   const n = Number(circuitsArg);
   const repeats = Number(repeatsArg);
 
-  await warmUp(create, Math.min(n, 20_000)); // let the JIT compile the creation path
+  await warmUp(create, Math.min(n, 100_000)); // let the JIT compile the creation path
   const all: Measure[] = [];
   for (let r = 0; r < repeats; r++) all.push(await measure(create, n));
   const createMs = median(all.map((a) => a.createMs));

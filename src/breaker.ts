@@ -21,6 +21,8 @@ export interface BreakerContext {
   reattach(name: string, config: CircuitConfig): MaybePromise<CircuitRecord>;
 }
 
+const passValue = (value: unknown): unknown => value;
+
 const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
   typeof (value as { then?: unknown } | null)?.then === "function";
 
@@ -148,38 +150,68 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state === "closed" && !circuit.forgotten) return this.#call(fn, snapshot.generation);
-    return this.#admitThenCall(fn);
-  }
-
-  async #admitThenCall<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
-    const circuit = await this.attached();
-    const snapshot = circuit.snapshot;
-    const ticket =
-      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
-    if (ticket instanceof CircuitOpenError) throw ticket;
-    return this.#call(fn, ticket);
-  }
-
-  #call<T>(fn: () => T | PromiseLike<T>, generation: number): Promise<Awaited<T>> {
+    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn);
+    // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
+    // of each failure's Error cheaper to capture.
+    const generation = snapshot.generation;
     let result: T | PromiseLike<T>;
     try {
       result = fn();
     } catch (error) {
       return this.#rejectWith(error, generation);
     }
+    return this.#settle(result, generation);
+  }
+
+  async #admitThenCall<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+    const circuit = await this.attached();
+    const snapshot = circuit.snapshot;
+    const generation =
+      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
+    if (generation instanceof CircuitOpenError) throw generation;
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn();
+    } catch (error) {
+      return this.#rejectWith(error, generation);
+    }
+    return this.#settle(result, generation);
+  }
+
+  /** Records the outcome of what `fn` returned, then settles as it did. */
+  #settle<T>(result: T | PromiseLike<T>, generation: number): Promise<Awaited<T>> {
     if (typeof (result as { then?: unknown } | null)?.then !== "function") {
       const pending = this.succeeded(generation);
       const value = result as Awaited<T>;
       return pending === undefined ? Promise.resolve(value) : pending.then(() => value);
     }
+    if (this.#handlersGeneration !== generation) this.#makeHandlers(generation);
     return (result as PromiseLike<Awaited<T>>).then(
-      (value) => {
-        const pending = this.succeeded(generation);
-        return pending === undefined ? value : pending.then(() => value);
-      },
-      (error: unknown) => this.#rejectWith(error, generation),
+      this.#onValue as (value: Awaited<T>) => Awaited<T>,
+      this.#onError,
     ) as Promise<Awaited<T>>;
+  }
+
+  // The outcome handlers of the current generation, made on its first call rather than per call
+  // (two closures per call cost more than the call); a circuit never called pays no closure.
+  #handlersGeneration = -1;
+  #onValue: (value: unknown) => unknown = passValue;
+  #onError: (error: unknown) => unknown = passValue;
+
+  /** The outcome handlers of calls admitted in `generation`, made once per generation, not per call. */
+  #makeHandlers(generation: number): void {
+    this.#handlersGeneration = generation;
+    this.#onValue = (value) => {
+      const pending = this.succeeded(generation);
+      return pending === undefined ? value : pending.then(() => value);
+    };
+    this.#onError = (error) => {
+      const pending = this.failed(error, generation);
+      if (pending === undefined) throw error; // rejects the derived promise; no extra rejected promise
+      return pending.then(() => {
+        throw error;
+      });
+    };
   }
 
   #rejectWith(error: unknown, generation: number): Promise<never> {

@@ -52,6 +52,7 @@ export function toExcludeRules(value: unknown, option: string): ExcludeRules {
  * global ones. A predicate that throws makes the error a failure (the original error is kept).
  */
 export function isExcluded(error: unknown, first: ExcludeRules, then: ExcludeRules): boolean {
+  if (first.length === 0 && then.length === 0) return false;
   const decided = decide(error, first);
   return decided ?? decide(error, then) ?? false;
 }

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { AsyncCircuitBreakerFactory, InMemoryStorage, RedisStorage } from "../../src/index.js";
+import type { Report, Section } from "../report.js";
 import { startBenchRedis } from "./server.js";
 
 export interface RedisBenchResult {
@@ -107,7 +108,7 @@ async function propagation(url: string, prefix: string, trips: number): Promise<
   return latencies.sort((a, b) => a - b);
 }
 
-/** Runs the Redis section and prints its table. */
+/** Measures the Redis storage. */
 export async function runRedisBench(): Promise<RedisBenchResult> {
   const server = await startBenchRedis();
   const admin = new Redis(server.url);
@@ -145,7 +146,6 @@ export async function runRedisBench(): Promise<RedisBenchResult> {
       propagationP99Ms: percentile(latencies, 99),
       trips: latencies.length,
     };
-    printRedis(result);
     return result;
   } finally {
     const keys = await admin.keys(`${prefix}*`);
@@ -155,14 +155,48 @@ export async function runRedisBench(): Promise<RedisBenchResult> {
   }
 }
 
-function printRedis(r: RedisBenchResult): void {
-  const mark = (ok: boolean) => (ok ? "PASS" : "MISS");
-  console.log(`\nRedis storage (${r.dedicatedServer ? "dedicated redis-server on loopback" : "REDIS_URL server"})`);
-  console.log(`  closed success: round trips/call   ${r.success.roundTrips.toFixed(4)} (commands ${r.success.commands.toFixed(4)})   target 0   ${mark(r.success.commands < 0.001)}`);
-  console.log(`  failure: round trips/call          ${r.failure.roundTrips.toFixed(4)} (commands in script ${r.failure.commands.toFixed(2)})   target 1   ${mark(r.failure.roundTrips <= 1.001)}`);
-  console.log(`  success path, ns/call              redis ${r.successNsRedis.toFixed(0)}  memory ${r.successNsMemory.toFixed(0)}`);
-  console.log(`  throughput redis / memory          ${r.throughputRatio.toFixed(2)}x  target >= 0.8x ${mark(r.throughputRatio >= 0.8)}`);
-  console.log(`  trip propagation (${r.trips} trips)     p50 ${r.propagationP50Ms.toFixed(2)} ms  p99 ${r.propagationP99Ms.toFixed(2)} ms  target p99 < 20 ms ${mark(r.propagationP99Ms < 20)}`);
+function report(r: RedisBenchResult, out: Report): void {
+  out.print(`Redis storage (${r.dedicatedServer ? "a dedicated redis-server on loopback" : "the REDIS_URL server"}), purgatory from src/`);
+  out.print();
+  out.print(`| measure | value |`);
+  out.print(`|:--|--:|`);
+  out.print(`| closed success: round trips per call (commands) | ${r.success.roundTrips.toFixed(4)} (${r.success.commands.toFixed(4)}) |`);
+  out.print(`| failure: round trips per call (commands incl. inside the script) | ${r.failure.roundTrips.toFixed(4)} (${r.failure.commands.toFixed(2)}) |`);
+  out.print(`| success path ns/call: RedisStorage / InMemoryStorage | ${r.successNsRedis.toFixed(0)} / ${r.successNsMemory.toFixed(0)} |`);
+  out.print(`| trip propagation to another process, ${r.trips} trips: p50 / p99 | ${r.propagationP50Ms.toFixed(2)} ms / ${r.propagationP99Ms.toFixed(2)} ms |`);
+  out.target({
+    id: "redis.success-commands",
+    label: "Redis commands per closed success call",
+    goal: "0",
+    measured: r.success.commands.toFixed(4),
+    pass: r.success.commands < 0.001,
+  });
+  out.target({
+    id: "redis.failure-round-trips",
+    label: "Redis round trips per failure",
+    goal: "1",
+    measured: r.failure.roundTrips.toFixed(4),
+    pass: r.failure.roundTrips <= 1.001,
+  });
+  out.target({
+    id: "redis.throughput",
+    label: "success throughput, RedisStorage vs InMemoryStorage",
+    goal: ">= 0.80x",
+    measured: `${r.throughputRatio.toFixed(2)}x`,
+    pass: r.throughputRatio >= 0.8,
+  });
+  out.target({
+    id: "redis.propagation-p99",
+    label: "trip propagation between processes, p99",
+    goal: "< 20 ms",
+    measured: `${r.propagationP99Ms.toFixed(2)} ms (p50 ${r.propagationP50Ms.toFixed(2)} ms)`,
+    pass: r.propagationP99Ms < 20,
+  });
+  out.sections.redis = r;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runRedisBench();
+/** The Redis section of `npm run bench`. */
+export const redisSection: Section = {
+  name: "redis",
+  run: async (out) => report(await runRedisBench(), out),
+};

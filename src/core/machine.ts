@@ -121,7 +121,10 @@ export function recordSuccess(snapshot: CircuitSnapshot, generation: number): Tr
   switch (snapshot.state) {
     case "closed":
       if (snapshot.failureCount === 0) return null;
-      return { snapshot: { ...snapshot, failureCount: 0 }, events: [{ type: "recovered" }] };
+      return {
+        snapshot: { state: "closed", generation, failureCount: 0 },
+        events: [{ type: "recovered" }],
+      };
     case "half-opened":
       return {
         snapshot: { state: "closed", generation: generation + 1, failureCount: 0 },
@@ -154,7 +157,7 @@ export function recordFailure(
       const failureCount = snapshot.failureCount + 1;
       if (failureCount < config.threshold) {
         return {
-          snapshot: { ...snapshot, failureCount },
+          snapshot: { state: "closed", generation, failureCount },
           events: [{ type: "failed", failureCount }],
         };
       }

@@ -134,6 +134,11 @@ export const syncFlavour: Flavour = {
 /** Both factories. */
 export const flavours: readonly Flavour[] = [asyncFlavour, syncFlavour];
 
+/** The factories the behaviour suite runs over `kind`: both, unless it opts out of the sync one. */
+export function flavoursFor(kind: StorageKind): readonly Flavour[] {
+  return kind.syncFactory === false ? [asyncFlavour] : flavours;
+}
+
 let sequence = 0;
 /** A circuit name no other test (or earlier run against a shared server) uses. */
 export function circuitName(label: string): string {

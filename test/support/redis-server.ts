@@ -146,7 +146,7 @@ async function launch(port: number, dir: string, args: readonly string[], timeou
   } catch (error) {
     child.kill("SIGKILL");
     await exited(child);
-    throw new Error(`${(error as Error).message}\n${output()}`);
+    throw new Error(`${(error as Error).message}\n${output()}`, { cause: error });
   }
   return child;
 }

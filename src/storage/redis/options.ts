@@ -164,6 +164,9 @@ export async function makeClient(settings: RedisSettings): Promise<RedisClient> 
     maxRetriesPerRequest: 0,
     connectTimeout: Math.max(1000, settings.commandTimeout * 4),
     commandTimeout: settings.commandTimeout,
+    // A socket that never closes (a server that stopped answering) must not hold connect() or
+    // the process's exit for ioredis's default 2 s.
+    disconnectTimeout: settings.commandTimeout,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
     ...settings.redisOptions,
   });

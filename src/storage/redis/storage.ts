@@ -88,6 +88,9 @@ export class RedisStorage implements CircuitStorage {
   #available = false;
   #outageReported = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
+  #subscribed = false;
+  #checking: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #offset = 0;
   #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
@@ -137,6 +140,7 @@ export class RedisStorage implements CircuitStorage {
       if (this.#settings.client === undefined) await client.connect();
       if (subscriber.status === "wait") await subscriber.connect();
       await subscriber.subscribe(this.#keys.channel);
+      this.#subscribed = true;
       this.#available = true;
     } catch (error) {
       this.#unavailable(error);
@@ -145,14 +149,19 @@ export class RedisStorage implements CircuitStorage {
   }
 
   /** Ends the timer, the subscriber and the client it made; a client you passed stays open. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#starting?.catch(() => undefined);
     const quit = async (c: RedisClient | undefined) => {
       if (c === undefined) return;
       try {
-        await c.quit();
+        await withTimeout(c.quit(), this.#settings.commandTimeout);
       } catch {
         c.disconnect();
       }
@@ -510,12 +519,33 @@ export class RedisStorage implements CircuitStorage {
     );
   }
 
-  async #healthCheck(): Promise<void> {
+  /** Connects and subscribes the subscriber if that never succeeded (Redis down at start). */
+  async #subscribe(): Promise<boolean> {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return false;
+    if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
+    if (subscriber.status !== "ready") return false;
+    if (!this.#subscribed) {
+      await withTimeout(subscriber.subscribe(this.#keys.channel), this.#settings.commandTimeout);
+      this.#subscribed = true;
+    }
+    return true;
+  }
+
+  /** One health check at a time (the timer and the subscriber's "ready" both start one). */
+  #healthCheck(): Promise<void> {
+    this.#checking ??= this.#checkHealth().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async #checkHealth(): Promise<void> {
     const client = this.#client;
     if (this.#closed || this.#available || client === undefined || !this.#outageReported) return;
     try {
       await withTimeout(client.ping(), this.#settings.commandTimeout);
-      if (this.#subscriber?.status !== "ready") return;
+      if (!(await this.#subscribe())) return;
     } catch {
       return;
     }

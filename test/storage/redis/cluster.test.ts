@@ -1,0 +1,141 @@
+/**
+ * RedisStorage on a real 3-master Redis Cluster (redis-server processes started by the test),
+ * through ioredis `Cluster` clients passed as `client`.
+ */
+import { Cluster } from "ioredis";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
+import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.js";
+import { HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+
+let cluster: RedisClusterHandle;
+const clients: Cluster[] = [];
+let admin: Cluster;
+let prefix = "";
+const open: { close(): Promise<void> }[] = [];
+
+function connect(): Cluster {
+  const client = new Cluster([...cluster.nodes], { redisOptions: { commandTimeout: 1000 } });
+  clients.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+  admin = connect();
+}, 60_000);
+afterAll(async () => {
+  for (const client of clients) await client.quit().catch(() => client.disconnect());
+  await cluster?.stop();
+});
+beforeEach(() => {
+  prefix = uniquePrefix("test-cluster");
+});
+afterEach(async () => {
+  for (const made of open.splice(0)) await made.close();
+  await deleteKeys(admin, prefix);
+});
+
+function factory(client: Cluster, threshold = 2, ttl = 0.2) {
+  const recorder = new HookRecorder();
+  const storage = new RedisStorage({ client, prefix });
+  const made = new AsyncCircuitBreakerFactory({
+    storage,
+    defaultThreshold: threshold,
+    defaultTtl: ttl,
+    listeners: [recorder.hook],
+  });
+  open.push(made);
+  return { factory: made, storage, recorder };
+}
+
+const keyslot = async (key: string): Promise<number> => Number(await admin.cluster("KEYSLOT", key));
+
+/** The master port serving `slot`. */
+async function ownerOf(slot: number): Promise<number> {
+  const ranges = await admin.cluster("SLOTS");
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  return Number(range?.[2]?.[1]);
+}
+
+const names = [
+  ...Array.from({ length: 20 }, (_, i) => `host${i}`),
+  "a{b}",
+  "a%7Bb%7D",
+  "}{",
+  "100%",
+  "pipe|name",
+];
+
+describe("RedisStorage on a 3-master Redis Cluster", () => {
+  it("keeps each circuit's key in the slot of its hash tag, and the circuits spread over the masters", async () => {
+    const { storage } = factory(connect());
+    const owners = new Set<number>();
+    for (const name of names) {
+      const key = storage.keys.circuit(name);
+      const tag = key.slice(key.indexOf("{") + 1, key.lastIndexOf("}"));
+      expect(tag).not.toMatch(/[{}]/);
+      const slot = await keyslot(key);
+      expect(slot).toBe(await keyslot(`{${tag}}`));
+      expect(slot).toBe(await keyslot(tag));
+      owners.add(await ownerOf(slot));
+    }
+    expect(owners.size).toBe(3);
+  });
+
+  it("trips and recovers circuits on every master, and events reach the other process", async () => {
+    const a = factory(connect());
+    const b = factory(connect());
+    await a.factory.initialize();
+    await b.factory.initialize();
+    const onA = await Promise.all(names.map((name) => a.factory.getBreaker(name)));
+    const onB = await Promise.all(names.map((name) => b.factory.getBreaker(name)));
+
+    for (const breaker of onA) {
+      for (let i = 0; i < 2; i++) await breaker.run(() => Promise.reject(new Error("down"))).catch(() => undefined);
+      expect(breaker.state).toBe("opened");
+    }
+    for (const name of names) expect(await admin.hget(a.storage.keys.circuit(name), "st")).toBe("opened");
+    await waitFor("b to see every trip", () => onB.every((breaker) => breaker.state === "opened"));
+    for (const name of names) {
+      expect(a.recorder.states(name)).toEqual(["opened"]);
+      expect(b.recorder.states(name)).toEqual(["opened (remote)"]);
+    }
+    for (const breaker of onB) await expect(breaker.run(() => 1)).rejects.toBeInstanceOf(CircuitOpenError);
+
+    await sleep(250);
+    for (const breaker of onB) await expect(breaker.run(() => "probe ok")).resolves.toBe("probe ok");
+    for (const name of names) expect(await admin.hget(a.storage.keys.circuit(name), "st")).toBe("closed");
+    await waitFor("a to see every recovery", () => onA.every((breaker) => breaker.state === "closed"));
+    for (const name of names) {
+      expect(a.recorder.states(name)).toEqual(["opened", "half-opened (remote)", "closed (remote)"]);
+      expect(b.recorder.states(name)).toEqual(["opened (remote)", "half-opened", "closed"]);
+    }
+  });
+
+  it("counts concurrent failures from two processes exactly and trips once", async () => {
+    const a = factory(connect(), 30, 30);
+    const b = factory(connect(), 30, 30);
+    const name = "contended";
+    const [onA, onB] = [await a.factory.getBreaker(name), await b.factory.getBreaker(name)];
+    const fail = (breaker: typeof onA) => breaker.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => fail(i % 2 === 0 ? onA : onB)));
+    expect(await admin.hget(a.storage.keys.circuit(name), "f")).toBe("20");
+    await Promise.all(Array.from({ length: 20 }, (_, i) => fail(i % 2 === 0 ? onA : onB)));
+    const opened = [...a.recorder.states(name), ...b.recorder.states(name)];
+    expect(opened.filter((s) => s === "opened")).toHaveLength(1);
+    await waitFor("both to know", () => onA.state === "opened" && onB.state === "opened");
+    expect(await admin.hmget(a.storage.keys.circuit(name), "st", "f")).toEqual(["opened", "30"]);
+  });
+
+  it("lists the circuits and keeps a client it was given open after close()", async () => {
+    const client = connect();
+    const { factory: made, storage } = factory(client);
+    for (const name of ["x", "y{z}", "w"]) await made.getBreaker(name);
+    await waitFor("the registry", async () => (await storage.listCircuits()).length === 3);
+    expect(await storage.listCircuits()).toEqual(["w", "x", "y{z}"]);
+    await made.close();
+    expect(client.status).toBe("ready");
+    expect(await client.get(`${prefix}:nothing`)).toBeNull();
+  });
+});

@@ -1,0 +1,273 @@
+/**
+ * Faults with real servers: a redis-server killed mid-run and restarted on its port, a network
+ * cut for one process while the fleet goes on, a server that stops answering (SIGSTOP), and a
+ * TCP server that accepts connections but never answers.
+ */
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  RedisStorage,
+  type AsyncCircuitBreaker,
+  type FactoryOptions,
+  type RedisStorageOptions,
+} from "../../../src/index.js";
+import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { startProxy, startSilentServer } from "../../support/redis-proxy.js";
+import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
+
+/** Fast detection and recovery, so that the tests stay short. */
+const FAST: RedisStorageOptions = { commandTimeout: 200, healthCheckInterval: 50, resyncInterval: 600_000 };
+/** Guarded calls must settle within this, whatever the server does. */
+const BOUND_MS = 2000;
+
+let server: RedisServer;
+let admin: Redis;
+let prefix = "";
+const cleanups: (() => Promise<unknown> | void)[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  admin.on("error", () => undefined);
+  process.on("unhandledRejection", onUnhandled);
+});
+afterAll(async () => {
+  process.off("unhandledRejection", onUnhandled);
+  admin?.disconnect();
+  await server?.stop();
+});
+beforeEach(() => {
+  prefix = uniquePrefix("test-faults");
+  unhandled.length = 0;
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  if (server.process === undefined) await server.restart();
+  expect(unhandled).toEqual([]);
+});
+
+function make(url: string, storage: RedisStorageOptions = {}, options: FactoryOptions = {}) {
+  const recorder = new HookRecorder();
+  const redisStorage = new RedisStorage({ url, prefix, ...FAST, ...storage });
+  const factory = new AsyncCircuitBreakerFactory({ storage: redisStorage, listeners: [recorder.hook], ...options });
+  cleanups.push(() => factory.close());
+  return { factory, storage: redisStorage, recorder };
+}
+
+const key = (name: string) => new RedisStorage({ prefix }).keys.circuit(name);
+
+/** Runs `fn` under `breaker` and says how it settled and how long it took. */
+async function timed<T>(breaker: AsyncCircuitBreaker, fn: () => T | Promise<T>) {
+  const start = performance.now();
+  const outcome = await breaker.run(fn).then(
+    (value) => ({ value, error: undefined as unknown }),
+    (error: unknown) => ({ value: undefined, error }),
+  );
+  return { ...outcome, ms: performance.now() - start };
+}
+
+/** Calls `steady` back to back until stopped; every result must be the call's own value. */
+function backgroundLoad(breaker: AsyncCircuitBreaker) {
+  let running = true;
+  const wrong: string[] = [];
+  let calls = 0;
+  const done = (async () => {
+    while (running) {
+      const value = calls++;
+      const got = await breaker.run(async () => value).catch((error: unknown) => `error ${String(error)}`);
+      if (got !== value) wrong.push(String(got));
+      await sleep(2);
+    }
+  })();
+  return {
+    get calls() {
+      return calls;
+    },
+    wrong,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+describe("a redis-server killed mid-run and restarted", () => {
+  it("keeps calls working, trips locally, reports the outage and pushes the local trip back", async () => {
+    const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 3, defaultTtl: 30 });
+    await factory.initialize();
+    expect(storage.available).toBe(true);
+    const steady = await factory.getBreaker("steady");
+    const flaky = await factory.getBreaker("flaky");
+    const load = backgroundLoad(steady);
+    cleanups.push(() => load.stop());
+    await waitFor("some calls", () => load.calls > 10);
+
+    await server.kill("SIGKILL");
+    const mine = new Error("downstream failed");
+    for (let i = 0; i < 3; i++) {
+      const call = await timed(flaky, () => Promise.reject(mine));
+      expect(call.error).toBe(mine);
+      expect(call.ms).toBeLessThan(BOUND_MS);
+    }
+    expect(flaky.state).toBe("opened");
+    const rejected = await timed(flaky, () => "not run");
+    expect(rejected.error).toBeInstanceOf(CircuitOpenError);
+    await waitFor("storage_unavailable", () => recorder.of("storage_unavailable").length > 0);
+    expect(storage.available).toBe(false);
+    expect(recorder.states("flaky")).toEqual(["opened"]);
+
+    const callsDuringOutage = load.calls;
+    await sleep(150);
+    expect(load.calls).toBeGreaterThan(callsDuringOutage); // still serving while degraded
+
+    await server.restart();
+    await waitFor("storage_recovered", () => recorder.of("storage_recovered").length > 0, 10_000);
+    expect(storage.available).toBe(true);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+    expect(recorder.of("storage_recovered")).toHaveLength(1);
+    // The trip made while Redis was away is now the shared state (its generation had not moved).
+    expect(await admin.hget(key("flaky"), "st")).toBe("opened");
+    expect(flaky.state).toBe("opened");
+
+    await load.stop();
+    expect(load.wrong).toEqual([]);
+    expect(load.calls).toBeGreaterThan(20);
+
+    // A process that starts now learns the trip from Redis.
+    const { factory: later } = make(server.url);
+    const seen = await later.getBreaker("flaky");
+    expect(seen.state).toBe("opened");
+    await expect(seen.run(() => "no")).rejects.toBeInstanceOf(CircuitOpenError);
+    // And the failure path reaches Redis again.
+    await steady.run(() => Promise.reject(new Error("counted"))).catch(() => undefined);
+    expect(await admin.hget(key("steady"), "f")).toBe("1");
+  });
+
+  it("starts degraded when Redis is down at initialize(), then syncs when it comes up", async () => {
+    await server.kill("SIGKILL");
+    const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    await factory.initialize();
+    expect(storage.available).toBe(false);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+    const breaker = await factory.getBreaker("early");
+    expect(await breaker.run(() => "works")).toBe("works");
+    await breaker.run(() => Promise.reject(new Error("1"))).catch(() => undefined);
+    await breaker.run(() => Promise.reject(new Error("2"))).catch(() => undefined);
+    expect(breaker.state).toBe("opened");
+    await server.restart();
+    await waitFor("storage_recovered", () => recorder.of("storage_recovered").length > 0, 10_000);
+    expect(await admin.hget(key("early"), "st")).toBe("opened");
+    // Its subscription works now: a trip made by another process reaches it as remote.
+    const watched = await factory.getBreaker("watched");
+    const { factory: other } = make(server.url);
+    for (let i = 0; i < 2; i++) await other.run("watched", () => Promise.reject(new Error("elsewhere"))).catch(() => undefined);
+    await waitFor("the remote trip", () => watched.state === "opened");
+    expect(recorder.states("watched")).toEqual(["opened (remote)"]);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+    expect(recorder.of("storage_recovered")).toHaveLength(1);
+  });
+});
+
+describe("a network cut for one process while another goes on", () => {
+  it("adopts the fleet's state, not its own, when the shared generation moved", async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const cutOff = make(proxy.url, {}, { defaultThreshold: 2, defaultTtl: 0.15 });
+    const fleet = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 0.15 });
+    const mineBreaker = await cutOff.factory.getBreaker("shared");
+    const theirs = await fleet.factory.getBreaker("shared");
+
+    proxy.cut();
+    for (let i = 0; i < 2; i++) await mineBreaker.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(mineBreaker.state).toBe("opened");
+    await waitFor("storage_unavailable", () => cutOff.recorder.of("storage_unavailable").length > 0);
+
+    // Meanwhile the fleet trips the circuit and closes it again with a good probe: generation 3.
+    for (let i = 0; i < 2; i++) await theirs.run(() => Promise.reject(new Error("y"))).catch(() => undefined);
+    expect(theirs.state).toBe("opened");
+    await sleep(200);
+    await expect(theirs.run(() => "probe")).resolves.toBe("probe");
+    expect(await admin.hmget(key("shared"), "st", "g")).toEqual(["closed", "3"]);
+
+    proxy.restore();
+    await waitFor("storage_recovered", () => cutOff.recorder.of("storage_recovered").length > 0, 10_000);
+    expect(await admin.hmget(key("shared"), "st", "g")).toEqual(["closed", "3"]);
+    expect(mineBreaker.state).toBe("closed");
+    expect(cutOff.recorder.states("shared")).toEqual(["opened", "closed (remote)"]);
+    await expect(mineBreaker.run(() => "flows")).resolves.toBe("flows");
+  });
+
+  it("pushes its trip when the fleet did nothing meanwhile, and the fleet hears of it", async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const cutOff = make(proxy.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const fleet = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const mineBreaker = await cutOff.factory.getBreaker("pushed");
+    const theirs = await fleet.factory.getBreaker("pushed");
+    proxy.cut();
+    for (let i = 0; i < 2; i++) await mineBreaker.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(mineBreaker.state).toBe("opened");
+    expect(theirs.state).toBe("closed");
+    proxy.restore();
+    await waitFor("storage_recovered", () => cutOff.recorder.of("storage_recovered").length > 0, 10_000);
+    expect(await admin.hget(key("pushed"), "st")).toBe("opened");
+    await waitFor("the fleet to hear of the trip", () => theirs.state === "opened");
+    expect(fleet.recorder.states("pushed")).toEqual(["opened (remote)"]);
+  });
+});
+
+describe("a server that stops answering", () => {
+  it("does not hang guarded calls on a redis-server frozen with SIGSTOP, and recovers on SIGCONT", async () => {
+    const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const breaker = await factory.getBreaker("frozen");
+    cleanups.push(() => server.signal("SIGCONT"));
+    server.signal("SIGSTOP");
+    const mine = new Error("mine");
+    for (let i = 0; i < 3; i++) {
+      const call = await timed(breaker, () => Promise.reject(mine));
+      expect(call.ms).toBeLessThan(BOUND_MS);
+      if (i < 2) expect(call.error).toBe(mine);
+      else expect(call.error).toBeInstanceOf(CircuitOpenError);
+    }
+    const ok = await timed(await factory.getBreaker("other"), () => 7);
+    expect(ok.value).toBe(7);
+    expect(ok.ms).toBeLessThan(BOUND_MS);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+    server.signal("SIGCONT");
+    await waitFor("storage_recovered", () => recorder.of("storage_recovered").length > 0, 10_000);
+    expect(storage.available).toBe(true);
+    expect(await admin.hget(key("frozen"), "st")).toBe("opened");
+  });
+
+  it("settles guarded calls on a TCP server that accepts connections and never answers", async () => {
+    const silent = await startSilentServer();
+    cleanups.push(() => silent.close());
+    const { factory, storage, recorder } = make(silent.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const start = performance.now();
+    const first = await factory.run("void", () => "first").then(
+      (value) => value,
+      (error: unknown) => error,
+    );
+    expect(first).toBe("first");
+    expect(performance.now() - start).toBeLessThan(BOUND_MS);
+    expect(silent.accepted).toBeGreaterThan(0);
+    expect(storage.available).toBe(false);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+
+    const breaker = await factory.getBreaker("void");
+    const mine = new Error("mine");
+    for (const expected of [mine, mine, "open"]) {
+      const call = await timed(breaker, () => Promise.reject(mine));
+      expect(call.ms).toBeLessThan(BOUND_MS);
+      if (expected === "open") expect(call.error).toBeInstanceOf(CircuitOpenError);
+      else expect(call.error).toBe(expected);
+    }
+    const closing = performance.now();
+    await factory.close();
+    expect(performance.now() - closing).toBeLessThan(BOUND_MS);
+  });
+});

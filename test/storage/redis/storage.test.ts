@@ -1,0 +1,456 @@
+/**
+ * RedisStorage against a real Redis: options, key layout, registration across processes, the
+ * cost of the success path in Redis commands, remote events, key expiry, foreign data, listing,
+ * and releasing every handle on close().
+ */
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  InvalidOptionError,
+  RedisStorage,
+  SyncCircuitBreakerFactory,
+  type FactoryOptions,
+  type RedisStorageOptions,
+} from "../../../src/index.js";
+import { spawnWorker } from "../../support/redis-fleet.js";
+import { HookRecorder, REDIS_URL, deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { freePort, startRedisServer, type RedisServer } from "../../support/redis-server.js";
+
+const boom = () => Promise.reject(new Error("boom"));
+
+/** Factories made by a test, closed after it; each gets its own RedisStorage ("process"). */
+const open: { close(): Promise<void> }[] = [];
+let prefix = "";
+let redis: Redis;
+
+function factory(storage: RedisStorageOptions = {}, options: FactoryOptions = {}) {
+  const recorder = new HookRecorder();
+  const made = new AsyncCircuitBreakerFactory({
+    storage: new RedisStorage({ url: REDIS_URL, prefix, ...storage }),
+    listeners: [recorder.hook],
+    ...options,
+  });
+  open.push(made);
+  return { factory: made, recorder };
+}
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+beforeAll(() => {
+  redis = inspector();
+  process.on("unhandledRejection", onUnhandled);
+});
+afterAll(async () => {
+  process.off("unhandledRejection", onUnhandled);
+  await redis.quit();
+});
+beforeEach(() => {
+  prefix = uniquePrefix("test-storage");
+  unhandled.length = 0;
+});
+afterEach(async () => {
+  for (const made of open.splice(0)) await made.close();
+  await deleteKeys(redis, prefix);
+  expect(unhandled).toEqual([]);
+});
+
+describe("RedisStorage options", () => {
+  it.each([
+    ["http://x"],
+    ["not a url"],
+    [""],
+    ["redis://127.0.0.1:6379/abc"],
+    ["redis://127.0.0.1:6379/0/1"],
+  ])("rejects the url %j, naming the option and the value", (url) => {
+    let thrown: unknown;
+    try {
+      new RedisStorage(url);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    expect((thrown as InvalidOptionError).option).toBe("url");
+    expect((thrown as InvalidOptionError).value).toBe(url);
+    expect((thrown as Error).message).toContain('"url"');
+    expect((thrown as Error).message).toContain(JSON.stringify(url));
+    expect(() => new RedisStorage({ url })).toThrow(InvalidOptionError);
+  });
+
+  it("accepts redis: and rediss: URLs with a database number, without connecting", async () => {
+    for (const url of ["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/3", "rediss://user:pw@example.com:6380/0"]) {
+      const storage = new RedisStorage(url);
+      expect(storage.available).toBe(false);
+      await storage.close();
+    }
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ["keyTtl", { keyTtl: 0 }],
+    ["keyTtl", { keyTtl: -1 }],
+    ["keyTtl", { keyTtl: Number.NaN }],
+    ["commandTimeout", { commandTimeout: "200" }],
+    ["commandTimeout", { commandTimeout: 0 }],
+    ["resyncInterval", { resyncInterval: Number.POSITIVE_INFINITY }],
+    ["resyncBatch", { resyncBatch: 1.5 }],
+    ["healthCheckInterval", { healthCheckInterval: -5 }],
+    ["prefix", { prefix: "" }],
+    ["prefix", { prefix: "a{b" }],
+    ["prefix", { prefix: "a}b" }],
+    ["prefix", { prefix: 5 }],
+    ["onStorageError", { onStorageError: "ignore" }],
+    ["client", { client: {} }],
+    ["client", { url: "redis://127.0.0.1:6379", client: new Redis({ lazyConnect: true }) }],
+    ["urll", { urll: "redis://127.0.0.1:6379" }],
+    ["redisOptions", { redisOptions: 7 }],
+  ])("rejects a bad %s, naming it and its value", (option, options) => {
+    let thrown: unknown;
+    try {
+      new RedisStorage(options as RedisStorageOptions);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    expect((thrown as InvalidOptionError).option).toBe(option);
+    expect((thrown as InvalidOptionError).value).toBe(options[option]);
+    expect((thrown as Error).message).toContain(`"${option}"`);
+  });
+
+  it("rejects an argument that is neither a URL nor an options object", () => {
+    expect(() => new RedisStorage(42 as never)).toThrow(InvalidOptionError);
+    expect(() => new RedisStorage(null as never)).toThrow(InvalidOptionError);
+  });
+});
+
+describe("RedisStorage key layout", () => {
+  it("puts a circuit in one hash whose hash tag is the name", () => {
+    const storage = new RedisStorage({ prefix: "myapp" });
+    expect(storage.keys.circuit("payments-db")).toBe("myapp:circuit:{payments-db}");
+    expect(storage.keys.prefix).toBe("myapp");
+    expect(storage.keys.channel.startsWith("myapp:")).toBe(true);
+    expect(storage.keys.registry.startsWith("myapp:")).toBe(true);
+    expect(new RedisStorage().keys.circuit("x")).toBe("purgatory:circuit:{x}");
+  });
+
+  it("encodes {, } and % so that names neither end the hash tag early nor collide", () => {
+    const storage = new RedisStorage({ prefix: "p" });
+    const names = ["a{b}", "a%7Bb%7D", "a}b{", "{", "}", "%", "%25", "%7B", "a|b", "ünï{cödé}"];
+    const keys = names.map((name) => storage.keys.circuit(name));
+    expect(new Set(keys).size).toBe(names.length);
+    names.forEach((name, i) => {
+      const key = keys[i] as string;
+      expect(key.startsWith("p:circuit:{")).toBe(true);
+      expect(key.endsWith("}")).toBe(true);
+      const tag = key.slice("p:circuit:{".length, -1);
+      expect(tag).not.toMatch(/[{}]/);
+      expect(decodeURIComponent(tag)).toBe(name);
+    });
+  });
+
+  it("keeps circuits with such names apart in Redis, and events reach the right one", async () => {
+    const { factory: a } = factory({}, { defaultThreshold: 1, defaultTtl: 30 });
+    const { factory: b, recorder: bHooks } = factory({}, { defaultThreshold: 1, defaultTtl: 30 });
+    const names = ["a{b}", "a%7Bb%7D", "a|b{c", "a"];
+    const breakers = await Promise.all(names.map((name) => b.getBreaker(name)));
+    await a.run("a{b}", boom).catch(() => undefined);
+    const storage = new RedisStorage({ prefix });
+    const keys = names.map((name) => storage.keys.circuit(name));
+    expect(await redis.hget(keys[0] as string, "st")).toBe("opened");
+    for (const key of keys.slice(1)) expect(await redis.hget(key, "st")).toBe("closed");
+    const stored = await redis.keys(`${prefix}:circuit:*`);
+    expect(stored.sort()).toEqual([...keys].sort());
+
+    await waitFor("b to see the trip", () => breakers[0]?.state === "opened");
+    expect(breakers.slice(1).map((breaker) => breaker.state)).toEqual(["closed", "closed", "closed"]);
+    await a.run("a|b{c", boom).catch(() => undefined);
+    await waitFor("b to see the second trip", () => breakers[2]?.state === "opened");
+    expect(bHooks.states("a{b}")).toEqual(["opened (remote)"]);
+    expect(bHooks.states("a|b{c")).toEqual(["opened (remote)"]);
+    expect(bHooks.states("a%7Bb%7D")).toEqual([]);
+    expect(bHooks.states("a")).toEqual([]);
+  });
+});
+
+describe("RedisStorage registration", () => {
+  it("keeps the first registration's config across processes and reports created once", async () => {
+    const { factory: a, recorder: aHooks } = factory();
+    const { factory: b, recorder: bHooks } = factory();
+    const first = await a.getBreaker("payments", { threshold: 3, ttl: 7 });
+    const second = await b.getBreaker("payments", { threshold: 9, ttl: 1 });
+    expect([first.threshold, first.ttl]).toEqual([3, 7]);
+    expect([second.threshold, second.ttl]).toEqual([3, 7]);
+    expect(aHooks.of("circuit_breaker_created")).toHaveLength(1);
+    expect(bHooks.of("circuit_breaker_created")).toHaveLength(0);
+    const key = new RedisStorage({ prefix }).keys.circuit("payments");
+    expect(await redis.hmget(key, "th", "ttl", "st", "f")).toEqual(["3", "7000", "closed", "0"]);
+
+    // b trips it with a's threshold of 3, not its own 9.
+    for (let i = 0; i < 3; i++) await second.run(boom).catch(() => undefined);
+    expect(second.state).toBe("opened");
+    expect(await redis.hget(key, "st")).toBe("opened");
+  });
+
+  it("starts a replica from the shared state: a circuit opened elsewhere rejects at once", async () => {
+    const { factory: a } = factory({}, { defaultThreshold: 1, defaultTtl: 30 });
+    await a.run("svc", boom).catch(() => undefined);
+    const { factory: b } = factory({ resyncInterval: 600_000 }, { defaultThreshold: 1, defaultTtl: 30 });
+    const breaker = await b.getBreaker("svc");
+    expect(breaker.state).toBe("opened");
+    let ran = false;
+    await expect(
+      breaker.run(() => {
+        ran = true;
+      }),
+    ).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(ran).toBe(false);
+  });
+});
+
+describe("RedisStorage events across processes", () => {
+  it("emits a trip once without remote where it happened and as remote elsewhere", async () => {
+    const { factory: a, recorder: aHooks } = factory({}, { defaultThreshold: 3, defaultTtl: 30 });
+    const { factory: b, recorder: bHooks } = factory({}, { defaultThreshold: 3, defaultTtl: 30 });
+    const ba = await a.getBreaker("www.example.com");
+    const bb = await b.getBreaker("www.example.com");
+    for (let i = 0; i < 3; i++) await ba.run(boom).catch(() => undefined);
+    expect(ba.state).toBe("opened");
+    await waitFor("the trip to reach b", () => bb.state === "opened");
+    await sleep(30); // any duplicate would arrive by now
+    expect(aHooks.states("www.example.com")).toEqual(["opened"]);
+    expect(bHooks.states("www.example.com")).toEqual(["opened (remote)"]);
+    const [, , remote] = bHooks.of("state_changed")[0] ?? [];
+    expect(remote).toMatchObject({ name: "www.example.com", state: "opened", openedAt: ba.openedAt, remote: true });
+    expect(bb.openedAt).toBe(ba.openedAt);
+    await expect(bb.run(() => 1)).rejects.toBeInstanceOf(CircuitOpenError);
+  });
+
+  it("spreads half-open and close as remote events, and the probe's own events stay local", async () => {
+    const { factory: a, recorder: aHooks } = factory({}, { defaultThreshold: 1, defaultTtl: 0.15 });
+    const { factory: b, recorder: bHooks } = factory({}, { defaultThreshold: 1, defaultTtl: 0.15 });
+    const ba = await a.getBreaker("svc");
+    const bb = await b.getBreaker("svc");
+    await ba.run(boom).catch(() => undefined);
+    await waitFor("b to see the trip", () => bb.state === "opened");
+    await sleep(200);
+    await expect(bb.run(() => "probe ok")).resolves.toBe("probe ok");
+    await waitFor("a to see the close", () => ba.state === "closed");
+    expect(bHooks.states("svc")).toEqual(["opened (remote)", "half-opened", "closed"]);
+    expect(bHooks.of("recovered", "svc")).toHaveLength(1);
+    expect(aHooks.states("svc")).toEqual(["opened", "half-opened (remote)", "closed (remote)"]);
+    expect(aHooks.of("recovered", "svc")).toHaveLength(0);
+  });
+});
+
+describe("RedisStorage keys of unused circuits", () => {
+  it("sets a PTTL on the circuit hash with keyTtl, and none without", async () => {
+    const { factory: withTtl } = factory({ keyTtl: 60 });
+    await withTtl.getBreaker("expiring");
+    const storage = new RedisStorage({ prefix });
+    const pttl = await redis.pttl(storage.keys.circuit("expiring"));
+    expect(pttl).toBeGreaterThan(50_000);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+
+    const { factory: withoutTtl } = factory();
+    await withoutTtl.getBreaker("lasting");
+    expect(await redis.pttl(storage.keys.circuit("lasting"))).toBe(-1);
+  });
+
+  it("lets the key of an unused circuit expire, and listCircuits drops it", async () => {
+    const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600_000 });
+    await made.getBreaker("short-lived");
+    const storage = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(storage);
+    expect(await storage.listCircuits()).toEqual(["short-lived"]);
+    await sleep(350);
+    expect(await redis.exists(storage.keys.circuit("short-lived"))).toBe(0);
+    expect(await storage.listCircuits()).toEqual([]);
+  });
+});
+
+describe("RedisStorage with foreign or corrupt data under its key", () => {
+  it("reports a string under the key as storage_error and still answers the user's calls", async () => {
+    const key = new RedisStorage({ prefix }).keys.circuit("foreign");
+    await redis.set(key, "x");
+    const { factory: made, recorder } = factory({}, { defaultThreshold: 2 });
+    const breaker = await made.getBreaker("foreign");
+    expect(recorder.of("storage_error", "foreign").length).toBeGreaterThanOrEqual(1);
+    await expect(breaker.run(() => 42)).resolves.toBe(42);
+    const mine = new Error("mine");
+    await expect(breaker.run(() => Promise.reject(mine))).rejects.toBe(mine);
+    const [, , event] = recorder.of("storage_error", "foreign").at(-1) ?? [];
+    expect(event).toMatchObject({ name: "foreign", storage: "redis" });
+    expect(String((event as { error: unknown }).error)).toMatch(/hash|string|WRONGTYPE/i);
+    expect(recorder.of("storage_unavailable")).toEqual([]);
+    expect(await redis.get(key)).toBe("x"); // never overwritten
+  });
+
+  it("reports a hash of an unknown layout (fmt 9) and keeps the user's result and error", async () => {
+    const { factory: made, recorder } = factory({}, { defaultThreshold: 5 });
+    const breaker = await made.getBreaker("future");
+    const key = new RedisStorage({ prefix }).keys.circuit("future");
+    await redis.hset(key, "fmt", "9");
+    const mine = new TypeError("mine");
+    await expect(breaker.run(() => Promise.reject(mine))).rejects.toBe(mine);
+    await expect(breaker.run(async () => "fine")).resolves.toBe("fine");
+    const errors = recorder.of("storage_error", "future");
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(String((errors[0]?.[2] as { error: unknown }).error)).toContain("9");
+    expect(recorder.of("storage_unavailable")).toEqual([]);
+    expect(await redis.hget(key, "fmt")).toBe("9");
+  });
+
+  it("reports a field that is not a number", async () => {
+    const { factory: made, recorder } = factory({}, { defaultThreshold: 5 });
+    const breaker = await made.getBreaker("garbled");
+    const key = new RedisStorage({ prefix }).keys.circuit("garbled");
+    await redis.hset(key, "f", "many");
+    await expect(breaker.run(boom)).rejects.toThrow("boom");
+    expect(recorder.of("storage_error", "garbled").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("RedisStorage listing and closing", () => {
+  it("lists every circuit registered under the prefix, from any process", async () => {
+    const { factory: a } = factory();
+    const { factory: b } = factory();
+    await a.getBreaker("b-circuit");
+    await a.getBreaker("a-circuit");
+    await b.getBreaker("c{1}");
+    await b.getBreaker("a-circuit");
+    const storage = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(storage);
+    await waitFor("the registry", async () => (await storage.listCircuits()).length === 3);
+    expect(await storage.listCircuits()).toEqual(["a-circuit", "b-circuit", "c{1}"]);
+    const other = new RedisStorage({ url: REDIS_URL, prefix: uniquePrefix("test-storage-empty") });
+    open.push(other);
+    expect(await other.listCircuits()).toEqual([]);
+  });
+
+  it("leaves a client it was given open after close()", async () => {
+    const client = new Redis(REDIS_URL);
+    try {
+      const made = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client, prefix }), defaultThreshold: 1 });
+      await made.initialize();
+      await made.run("mine", () => 1);
+      await made.run("mine", boom).catch(() => undefined);
+      await made.close();
+      expect(client.status).toBe("ready");
+      expect(await client.ping()).toBe("PONG");
+      expect(await client.hget(`${prefix}:circuit:{mine}`, "st")).toBe("opened");
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it("closes what it made: the subscriber connection is gone after close()", async () => {
+    const name = `purgatory-test-${process.pid}-${Date.now()}`;
+    const made = new AsyncCircuitBreakerFactory({
+      storage: new RedisStorage({ url: REDIS_URL, prefix, redisOptions: { connectionName: name } }),
+    });
+    await made.initialize();
+    await made.run("x", () => 1);
+    const clients = async () => ((await redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(`name=${name} `));
+    expect((await clients()).length).toBe(2);
+    await made.close();
+    await waitFor("the connections to close", async () => (await clients()).length === 0, 2000);
+  });
+
+  it.each([
+    ["a reachable Redis", () => REDIS_URL],
+    ["an unreachable Redis", async () => `redis://127.0.0.1:${await freePort()}`],
+  ])("lets a process that used it exit by itself after close(), with %s", async (_, url) => {
+    const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 200 });
+    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
+    const code = await worker.exited;
+    clearTimeout(timer);
+    expect(worker.stderr()).toBe("");
+    expect(code).toBe(0);
+    const done = worker.lines.find((line) => line.type === "done");
+    expect(done?.outcomes).toEqual(["ok 1", "error a", "error b", "open", "ok 3", "error c"]);
+  }, 20_000);
+});
+
+describe("RedisStorage commands per call (a private redis-server)", () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await admin?.quit();
+    await server?.stop();
+  });
+
+  /** Calls of each command since the server started (calls + failed + rejected). */
+  async function commandCalls(): Promise<Record<string, number>> {
+    const text = (await admin.info("commandstats")) as string;
+    const counts: Record<string, number> = {};
+    for (const match of text.matchAll(/^cmdstat_([^:]+):(.*)$/gm)) {
+      const fields = Object.fromEntries((match[2] ?? "").split(",").map((kv) => kv.split("=")));
+      counts[match[1] as string] =
+        Number(fields.calls ?? 0) + Number(fields.failed_calls ?? 0) + Number(fields.rejected_calls ?? 0);
+    }
+    return counts;
+  }
+
+  /** What changed between two `commandCalls`, without the admin's own INFO. */
+  function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [command, calls] of Object.entries(after)) {
+      const d = calls - (before[command] ?? 0);
+      if (d !== 0 && command !== "info") out[command] = d;
+    }
+    return out;
+  }
+
+  it("sends no command for successes on a closed circuit and for rejections, one script per failure", async () => {
+    const quiet = { url: server.url, resyncInterval: 600_000 };
+    const { factory: made } = factory(quiet, { defaultThreshold: 3, defaultTtl: 30 });
+    // Load the scripts first, so that no NOSCRIPT retry is counted below.
+    await made.run("warm-up", boom).catch(() => undefined);
+    await made.run("warm-up", () => 1);
+    const breaker = await made.getBreaker("hot");
+    await sleep(20);
+
+    let before = await commandCalls();
+    for (let i = 0; i < 500; i++) await breaker.run(() => i);
+    for (let i = 0; i < 100; i++) await made.run("hot", async () => i);
+    expect(delta(before, await commandCalls())).toEqual({});
+
+    before = await commandCalls();
+    await expect(breaker.run(boom)).rejects.toThrow("boom");
+    const afterFailure = delta(before, await commandCalls());
+    expect((afterFailure.evalsha ?? 0) + (afterFailure.eval ?? 0)).toBe(1);
+    for (const command of Object.keys(afterFailure)) {
+      // Only the script and what it runs inside Redis.
+      expect(["evalsha", "eval", "time", "type", "hmget", "hset", "publish", "pexpire"]).toContain(command);
+    }
+
+    await breaker.run(boom).catch(() => undefined);
+    await breaker.run(boom).catch(() => undefined);
+    expect(breaker.state).toBe("opened");
+    before = await commandCalls();
+    for (let i = 0; i < 100; i++) await expect(breaker.run(() => i)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(delta(before, await commandCalls())).toEqual({});
+  });
+
+  it("sends no command for successes of a synchronous breaker", async () => {
+    const sync = new SyncCircuitBreakerFactory({
+      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 600_000 }),
+      defaultThreshold: 3,
+    });
+    open.push(sync);
+    await sync.initialize();
+    const breaker = sync.getBreaker("sync-hot");
+    await waitFor("the registration", async () => (await admin.exists(`${prefix}:circuit:{sync-hot}`)) === 1);
+    await sleep(20);
+    const before = await commandCalls();
+    for (let i = 0; i < 500; i++) expect(breaker.run(() => i)).toBe(i);
+    expect(delta(before, await commandCalls())).toEqual({});
+    await deleteKeys(admin, prefix);
+  });
+});

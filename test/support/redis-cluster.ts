@@ -1,0 +1,109 @@
+/**
+ * A throw-away Redis Cluster for tests: `masters` redis-server processes (default 3) with
+ * `--cluster-enabled yes`, each on free loopback ports (client and bus) in its own temporary
+ * folder, joined by `redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`.
+ *
+ * @example
+ * ```ts
+ * const cluster = await startRedisCluster();
+ * const client = new Cluster(cluster.nodes);
+ * const storage = new RedisStorage({ client, prefix: "test" });
+ * // ...
+ * await client.quit();
+ * await cluster.stop();
+ * ```
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Redis } from "ioredis";
+import { freePort, startRedisServer, type RedisServer } from "./redis-server.js";
+
+const run = promisify(execFile);
+
+/** A running cluster. */
+export interface RedisClusterHandle {
+  /** Seed nodes for `new Cluster(nodes)`. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** The server processes. */
+  readonly servers: readonly RedisServer[];
+  /** Kills every node and removes their folders. */
+  stop(): Promise<void>;
+}
+
+/** Options of `startRedisCluster`. */
+export interface RedisClusterOptions {
+  /** Number of masters (>= 3, as redis-cli requires). Default 3. */
+  readonly masters?: number;
+  /** Milliseconds to wait for `cluster_state:ok` on every node. Default 20 000. */
+  readonly timeout?: number;
+}
+
+async function clusterInfo(port: number): Promise<Record<string, string>> {
+  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    const text = (await client.call("CLUSTER", "INFO")) as string;
+    return Object.fromEntries(
+      text
+        .split(/\r?\n/)
+        .filter((line) => line.includes(":"))
+        .map((line) => line.split(":", 2) as [string, string]),
+    );
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Starts a cluster and waits until every node reports `cluster_state:ok` with all slots served. */
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const masters = options.masters ?? 3;
+  const timeout = options.timeout ?? 20_000;
+  const servers: RedisServer[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      servers.push(
+        await startRedisServer({
+          args: [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-port", String(await freePort()),
+            "--cluster-node-timeout", "5000",
+          ],
+        }),
+      );
+    }
+    const addresses = servers.map((server) => `${server.host}:${server.port}`);
+    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"], {
+      timeout,
+    });
+    const deadline = Date.now() + timeout;
+    for (const server of servers) {
+      for (;;) {
+        const info = await clusterInfo(server.port).catch(() => ({}) as Record<string, string>);
+        if (
+          info.cluster_state === "ok" &&
+          info.cluster_slots_ok === "16384" &&
+          info.cluster_known_nodes === String(masters)
+        ) {
+          break;
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`cluster node ${server.port} not ready: ${JSON.stringify(info)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    nodes: servers.map((server) => ({ host: server.host, port: server.port })),
+    servers,
+    stop,
+  };
+}
