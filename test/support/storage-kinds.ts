@@ -6,9 +6,10 @@
  *
  * To run the whole behaviour suite over a new storage, append one kind to `storageKinds`.
  */
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { inject } from "vitest";
 import { InMemoryStorage, RedisStorage, type CircuitStorage } from "../../src/index.js";
+import { deleteKeys, REDIS_URL, sleep, uniquePrefix } from "./redis-helpers.js";
 
 /** One storage made for one test. */
 export interface StorageHarness {
@@ -57,19 +58,6 @@ export const memoryKind: StorageKind = {
   },
 };
 
-/** The Redis the tests use: REDIS_URL, by default the one on 127.0.0.1:6379. */
-export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-/** Deletes every key under `prefix` (tests only: SCAN is fine here). */
-export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length > 0) await client.del(...keys);
-  } while (cursor !== "0");
-}
-
 /**
  * Circuits in a real Redis, under a prefix of their own; time is real (Redis TIME), so `advance`
  * sleeps. Two factories of one test share the storage, as two processes share Redis.
@@ -79,14 +67,14 @@ export const redisKind: StorageKind = {
   syncFactory: false,
   sharedState: true,
   async create() {
-    const prefix = `test-${randomUUID()}`;
-    const storage = new RedisStorage({ url: redisUrl, prefix });
+    const prefix = uniquePrefix();
+    const storage = new RedisStorage({ url: REDIS_URL, prefix });
     return {
       storage,
-      advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      advance: sleep,
       cleanup: async () => {
         await storage.close();
-        const admin = new Redis(redisUrl);
+        const admin = new Redis(REDIS_URL);
         await deleteKeys(admin, prefix);
         admin.disconnect();
       },
@@ -94,5 +82,26 @@ export const redisKind: StorageKind = {
   },
 };
 
+/** The same on the 3-master Redis Cluster of the global set-up, through an ioredis `Cluster`. */
+export const redisClusterKind: StorageKind = {
+  name: "redis-cluster",
+  syncFactory: false,
+  sharedState: true,
+  async create() {
+    const prefix = uniquePrefix("test-cluster");
+    const client = new Cluster(inject("redisClusterNodes"), { redisOptions: { commandTimeout: 1000 } });
+    const storage = new RedisStorage({ client, prefix });
+    return {
+      storage,
+      advance: sleep,
+      cleanup: async () => {
+        await storage.close();
+        await deleteKeys(client, prefix);
+        await client.quit().catch(() => client.disconnect());
+      },
+    };
+  },
+};
+
 /** Every kind the behaviour suite runs against. */
-export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind];
+export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind];
