@@ -59,6 +59,21 @@ export const memoryKind: StorageKind = {
 };
 
 /**
+ * Makes every behaviour test over Redis a differential test of the Lua scripts against the
+ * TypeScript core: the storage reports a `storage_error` whenever a script leaves a state the core
+ * did not predict (or anything else goes wrong), and the returned check fails the test then.
+ */
+function failOnStorageErrors(storage: RedisStorage): () => void {
+  const errors: unknown[] = [];
+  storage.subscribe((...args) => {
+    if (args[1] === "storage_error" || args[1] === "storage_unavailable") errors.push(args[2]);
+  });
+  return () => {
+    if (errors.length > 0) throw new Error(`the Redis storage reported ${errors.length} error(s)`, { cause: errors });
+  };
+}
+
+/**
  * Circuits in a real Redis, under a prefix of their own; time is real (Redis TIME), so `advance`
  * sleeps. Two factories of one test share the storage, as two processes share Redis.
  */
@@ -69,11 +84,13 @@ export const redisKind: StorageKind = {
   async create() {
     const prefix = uniquePrefix();
     const storage = new RedisStorage({ url: REDIS_URL, prefix });
+    const checked = failOnStorageErrors(storage);
     return {
       storage,
       advance: sleep,
       cleanup: async () => {
         await storage.close();
+        checked();
         const admin = new Redis(REDIS_URL);
         await deleteKeys(admin, prefix);
         admin.disconnect();
@@ -91,11 +108,13 @@ export const redisClusterKind: StorageKind = {
     const prefix = uniquePrefix("test-cluster");
     const client = new Cluster(inject("redisClusterNodes"), { redisOptions: { commandTimeout: 1000 } });
     const storage = new RedisStorage({ client, prefix });
+    const checked = failOnStorageErrors(storage);
     return {
       storage,
       advance: sleep,
       cleanup: async () => {
         await storage.close();
+        checked();
         await deleteKeys(client, prefix);
         await client.quit().catch(() => client.disconnect());
       },
