@@ -1,6 +1,7 @@
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
 import { admit, recordFailure, recordSuccess, type Admission } from "../core/machine.js";
+import { LocalCircuits } from "./local-circuits.js";
 import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
 
 /**
@@ -13,7 +14,7 @@ import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
  * ```
  */
 export class InMemoryStorage implements CircuitStorage {
-  readonly #circuits = new Map<string, CircuitRecord>();
+  readonly #circuits = new LocalCircuits<CircuitRecord>();
 
   /** Nothing to connect. */
   initialize(): Promise<void> {
@@ -22,7 +23,7 @@ export class InMemoryStorage implements CircuitStorage {
 
   /** Forgets every circuit. */
   close(): Promise<void> {
-    for (const name of [...this.#circuits.keys()]) this.forget(name);
+    for (const name of [...this.#circuits.names()]) this.forget(name);
     return Promise.resolve();
   }
 
@@ -37,7 +38,7 @@ export class InMemoryStorage implements CircuitStorage {
       used: true,
       forgotten: false,
     };
-    this.#circuits.set(name, circuit);
+    this.#circuits.add(circuit);
     return { circuit, created: true };
   }
 
@@ -60,10 +61,7 @@ export class InMemoryStorage implements CircuitStorage {
 
   /** Forgets `name`; a breaker still holding its record registers it again on its next call. */
   forget(name: string): void {
-    const circuit = this.#circuits.get(name);
-    if (circuit === undefined) return;
-    circuit.forgotten = true;
-    this.#circuits.delete(name);
+    this.#circuits.forget(name);
   }
 
   /** The record of `name`, if registered. */
@@ -73,7 +71,7 @@ export class InMemoryStorage implements CircuitStorage {
 
   /** The registered names. */
   names(): IterableIterator<string> {
-    return this.#circuits.keys();
+    return this.#circuits.names();
   }
 }
 

@@ -73,6 +73,21 @@ function failOnStorageErrors(storage: RedisStorage): () => void {
   };
 }
 
+/** A harness over a Redis storage: real time, keys under `prefix` deleted afterwards. */
+function redisHarness(storage: RedisStorage, admin: Redis | Cluster, prefix: string, release: () => Promise<void>): StorageHarness {
+  const checked = failOnStorageErrors(storage);
+  return {
+    storage,
+    advance: sleep,
+    cleanup: async () => {
+      await storage.close();
+      checked();
+      await deleteKeys(admin, prefix);
+      await release();
+    },
+  };
+}
+
 /**
  * Circuits in a real Redis, under a prefix of their own; time is real (Redis TIME), so `advance`
  * sleeps. Two factories of one test share the storage, as two processes share Redis.
@@ -83,19 +98,8 @@ export const redisKind: StorageKind = {
   sharedState: true,
   async create() {
     const prefix = uniquePrefix();
-    const storage = new RedisStorage({ url: REDIS_URL, prefix });
-    const checked = failOnStorageErrors(storage);
-    return {
-      storage,
-      advance: sleep,
-      cleanup: async () => {
-        await storage.close();
-        checked();
-        const admin = new Redis(REDIS_URL);
-        await deleteKeys(admin, prefix);
-        admin.disconnect();
-      },
-    };
+    const admin = new Redis(REDIS_URL);
+    return redisHarness(new RedisStorage({ url: REDIS_URL, prefix }), admin, prefix, async () => admin.disconnect());
   },
 };
 
@@ -107,18 +111,9 @@ export const redisClusterKind: StorageKind = {
   async create() {
     const prefix = uniquePrefix("test-cluster");
     const client = new Cluster(inject("redisClusterNodes"), { redisOptions: { commandTimeout: 1000 } });
-    const storage = new RedisStorage({ client, prefix });
-    const checked = failOnStorageErrors(storage);
-    return {
-      storage,
-      advance: sleep,
-      cleanup: async () => {
-        await storage.close();
-        checked();
-        await deleteKeys(client, prefix);
-        await client.quit().catch(() => client.disconnect());
-      },
-    };
+    return redisHarness(new RedisStorage({ client, prefix }), client, prefix, async () => {
+      await client.quit().catch(() => client.disconnect());
+    });
   },
 };
 

@@ -10,6 +10,7 @@ import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circ
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
 import type { CircuitHookArgs } from "../../events.js";
+import { LocalCircuits } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import { CorruptStateError, parseMessage, parseReply, type ScriptReply } from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
@@ -80,7 +81,7 @@ export class RedisStorage implements CircuitStorage {
   readonly #settings: RedisSettings;
   readonly #keys: RedisKeys;
   readonly #id = randomUUID();
-  readonly #circuits = new Map<string, ReplicaCircuit>();
+  readonly #circuits = new LocalCircuits<ReplicaCircuit>();
   readonly #emitters = new Set<Emit>();
   #client: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
@@ -184,7 +185,7 @@ export class RedisStorage implements CircuitStorage {
       name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
       version: 0, asking: 0, pendingFailures: 0, grant: null, unsynced: false, sharedGeneration: 0,
     };
-    this.#circuits.set(name, circuit);
+    this.#circuits.add(circuit);
     const registered = this.#registerShared(circuit, now);
     if (!sync) return registered.then((created) => ({ circuit, created }));
     registered.catch((error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }));
@@ -300,10 +301,7 @@ export class RedisStorage implements CircuitStorage {
 
   /** Drops this process's replica; the shared keys stay (they expire after `keyTtl`). */
   forget(name: string): void {
-    const circuit = this.#circuits.get(name);
-    if (circuit === undefined) return;
-    circuit.forgotten = true;
-    this.#circuits.delete(name);
+    this.#circuits.forget(name);
   }
 
   /** The replica of `name`, if this process uses it. */
@@ -313,7 +311,7 @@ export class RedisStorage implements CircuitStorage {
 
   /** The circuits this process has a replica of. */
   names(): IterableIterator<string> {
-    return this.#circuits.keys();
+    return this.#circuits.names();
   }
 
   /**
