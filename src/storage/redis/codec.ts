@@ -80,3 +80,23 @@ export function parseMessage(message: string): StateMessage {
   const { snapshot, version } = toSnapshot([st, g, f, o, l, v]);
   return { snapshot, version, source: source ?? "", name: parts.slice(7).join("|") };
 }
+
+/** Whether a command failed because of what Redis holds or answered, not because it is away. */
+export const isReplyError = (error: unknown): boolean =>
+  error instanceof CorruptStateError ||
+  (error instanceof Error &&
+    (error.name === "ReplyError" || /^(PURGATORY_CORRUPT|WRONGTYPE|ERR )/.test(error.message)));
+
+/**
+ * Whether a script left the state the core predicted. Times may differ by the float rounding of
+ * ttl (seconds in JavaScript, milliseconds in Lua), so they compare within 1 ms.
+ */
+export function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
+  const near = (x: number, y: number) => Math.abs(x - y) < 1;
+  if (a.state !== b.state || a.generation !== b.generation || a.failureCount !== b.failureCount) return false;
+  if (a.state === "closed" || b.state === "closed") return true;
+  if (!near(a.openedAt, b.openedAt)) return false;
+  if (a.state === "opened" || b.state === "opened") return true;
+  const [la, lb] = [a.probeLeases, b.probeLeases];
+  return la.length === lb.length && la.every((x, i) => near(x, lb[i] ?? Number.NaN));
+}

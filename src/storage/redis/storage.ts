@@ -12,7 +12,7 @@ import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../.
 import type { CircuitHookArgs } from "../../events.js";
 import { LocalCircuits } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
-import { CorruptStateError, parseMessage, parseReply, type ScriptReply } from "./codec.js";
+import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply } from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 import {
   makeClient,
@@ -21,7 +21,7 @@ import {
   type RedisSettings,
   type RedisStorageOptions,
 } from "./options.js";
-import { runScript, type ScriptName } from "./scripts.js";
+import { runScript, withTimeout, type ScriptName } from "./scripts.js";
 
 /** A circuit's replica in this process. */
 interface ReplicaCircuit extends CircuitRecord {
@@ -39,31 +39,6 @@ interface ReplicaCircuit extends CircuitRecord {
 }
 
 type Emit = (...args: CircuitHookArgs) => void;
-
-const isReplyError = (error: unknown): boolean =>
-  error instanceof CorruptStateError ||
-  (error instanceof Error && (error.name === "ReplyError" || /^(PURGATORY_CORRUPT|WRONGTYPE|ERR )/.test(error.message)));
-
-/** Equal states; times may differ by float rounding of ttl (seconds in JS, ms in Lua). */
-function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
-  const near = (x: number, y: number) => Math.abs(x - y) < 1;
-  if (a.state !== b.state || a.generation !== b.generation || a.failureCount !== b.failureCount) return false;
-  if (a.state === "closed" || b.state === "closed") return true;
-  if (!near(a.openedAt, b.openedAt)) return false;
-  if (a.state === "opened" || b.state === "opened") return true;
-  const leases = (s: CircuitSnapshot) => (s.state === "half-opened" ? s.probeLeases : []);
-  const [la, lb] = [leases(a), leases(b)];
-  return la.length === lb.length && la.every((x, i) => near(x, lb[i] ?? Number.NaN));
-}
-
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Circuit state in Redis (or Redis Cluster, or Valkey), shared by every process pointed at it.
