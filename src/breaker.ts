@@ -9,7 +9,7 @@ import type { Admission } from "./core/machine.js";
 import { CircuitOpenError } from "./errors.js";
 import type { Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
-import type { CircuitRecord, CircuitStorage, MaybePromise } from "./storage/storage.js";
+import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
 
 /** What a breaker needs from its factory. Internal. */
 export interface BreakerContext {
@@ -22,9 +22,6 @@ export interface BreakerContext {
 }
 
 const passValue = (value: unknown): unknown => value;
-
-const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
-  typeof (value as { then?: unknown } | null)?.then === "function";
 
 /** Emits the events of a transition, in order, as hook calls. */
 export function emitTransition(hooks: Hooks, name: string, transition: Transition | null): void {

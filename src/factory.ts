@@ -18,10 +18,7 @@ import {
   type FactoryOptions,
   type FactorySettings,
 } from "./options.js";
-import type { CircuitRecord, MaybePromise, Registration } from "./storage/storage.js";
-
-const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
-  typeof (value as { then?: unknown } | null)?.then === "function";
+import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {

@@ -42,3 +42,27 @@ export class LocalCircuits<R extends CircuitRecord> {
     return this.#byName.size;
   }
 }
+
+/**
+ * What every storage does the same way with the circuits it keeps in this process: look one up,
+ * list them, forget one. `InMemoryStorage` and `RedisStorage` extend it.
+ */
+export abstract class LocalCircuitsStorage<R extends CircuitRecord> {
+  /** @internal The circuits this process keeps. */
+  protected readonly circuits = new LocalCircuits<R>();
+
+  /** Forgets `name` in this process; a breaker still holding its record registers it again. */
+  forget(name: string): void {
+    this.circuits.forget(name);
+  }
+
+  /** The record of `name`, if this process keeps it. */
+  get(name: string): CircuitRecord | undefined {
+    return this.circuits.get(name);
+  }
+
+  /** The names of the circuits this process keeps. */
+  names(): IterableIterator<string> {
+    return this.circuits.names();
+  }
+}

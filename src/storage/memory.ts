@@ -1,7 +1,7 @@
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
 import { admit, recordFailure, recordSuccess, type Admission } from "../core/machine.js";
-import { LocalCircuits } from "./local-circuits.js";
+import { LocalCircuitsStorage } from "./local-circuits.js";
 import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
 
 /**
@@ -13,8 +13,7 @@ import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
  * const factory = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage() });
  * ```
  */
-export class InMemoryStorage implements CircuitStorage {
-  readonly #circuits = new LocalCircuits<CircuitRecord>();
+export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> implements CircuitStorage {
 
   /** Nothing to connect. */
   initialize(): Promise<void> {
@@ -23,13 +22,13 @@ export class InMemoryStorage implements CircuitStorage {
 
   /** Forgets every circuit. */
   close(): Promise<void> {
-    for (const name of [...this.#circuits.names()]) this.forget(name);
+    for (const name of [...this.circuits.names()]) this.forget(name);
     return Promise.resolve();
   }
 
   /** Registers `name` unless it exists; first registration wins. */
   register(name: string, config: CircuitConfig): Registration {
-    const existing = this.#circuits.get(name);
+    const existing = this.circuits.get(name);
     if (existing !== undefined) return { circuit: existing, created: false };
     const circuit: CircuitRecord = {
       name,
@@ -38,7 +37,7 @@ export class InMemoryStorage implements CircuitStorage {
       used: true,
       forgotten: false,
     };
-    this.#circuits.add(circuit);
+    this.circuits.add(circuit);
     return { circuit, created: true };
   }
 
@@ -59,20 +58,8 @@ export class InMemoryStorage implements CircuitStorage {
     return store(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now));
   }
 
-  /** Forgets `name`; a breaker still holding its record registers it again on its next call. */
-  forget(name: string): void {
-    this.#circuits.forget(name);
-  }
 
-  /** The record of `name`, if registered. */
-  get(name: string): CircuitRecord | undefined {
-    return this.#circuits.get(name);
-  }
 
-  /** The registered names. */
-  names(): IterableIterator<string> {
-    return this.#circuits.names();
-  }
 }
 
 function store(circuit: CircuitRecord, transition: Transition | null): Transition | null {

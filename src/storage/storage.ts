@@ -11,6 +11,10 @@ import type { CircuitHookArgs } from "../events.js";
 /** A value or a promise of it: memory answers synchronously, a remote storage may not. */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** Whether a storage answered with a promise (anything with a `then` method). */
+export const isPromise = <T>(value: MaybePromise<T>): value is Promise<T> =>
+  typeof (value as { then?: unknown } | null)?.then === "function";
+
 /**
  * The local record of one circuit, owned by a storage and read by the breakers on every call.
  * For a remote storage this is the process's replica of the shared state.

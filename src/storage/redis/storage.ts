@@ -10,7 +10,7 @@ import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circ
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
 import type { CircuitHookArgs } from "../../events.js";
-import { LocalCircuits } from "../local-circuits.js";
+import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply } from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
@@ -52,11 +52,10 @@ type Emit = (...args: CircuitHookArgs) => void;
  * await circuitbreaker.initialize();
  * ```
  */
-export class RedisStorage implements CircuitStorage {
+export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implements CircuitStorage {
   readonly #settings: RedisSettings;
   readonly #keys: RedisKeys;
   readonly #id = randomUUID();
-  readonly #circuits = new LocalCircuits<ReplicaCircuit>();
   readonly #emitters = new Set<Emit>();
   #client: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
@@ -73,6 +72,7 @@ export class RedisStorage implements CircuitStorage {
 
   /** `url` or options; nothing connects before `initialize()` (or the first registration). */
   constructor(options?: string | RedisStorageOptions) {
+    super();
     this.#settings = toRedisSettings(options);
     this.#keys = redisKeys(this.#settings.prefix);
   }
@@ -154,13 +154,13 @@ export class RedisStorage implements CircuitStorage {
 
   /** First registration wins fleet-wide; a synchronous caller gets the replica at once. */
   register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration> {
-    const existing = this.#circuits.get(name);
+    const existing = this.circuits.get(name);
     if (existing !== undefined) return { circuit: existing, created: false };
     const circuit: ReplicaCircuit = {
       name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
       version: 0, asking: 0, pendingFailures: 0, grant: null, unsynced: false, sharedGeneration: 0,
     };
-    this.#circuits.add(circuit);
+    this.circuits.add(circuit);
     const registered = this.#registerShared(circuit, now);
     if (!sync) return registered.then((created) => ({ circuit, created }));
     registered.catch((error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }));
@@ -274,20 +274,8 @@ export class RedisStorage implements CircuitStorage {
     });
   }
 
-  /** Drops this process's replica; the shared keys stay (they expire after `keyTtl`). */
-  forget(name: string): void {
-    this.#circuits.forget(name);
-  }
 
-  /** The replica of `name`, if this process uses it. */
-  get(name: string): CircuitRecord | undefined {
-    return this.#circuits.get(name);
-  }
 
-  /** The circuits this process has a replica of. */
-  names(): IterableIterator<string> {
-    return this.#circuits.names();
-  }
 
   /**
    * Every circuit registered in Redis under this prefix, from the registry (a sorted set, no
@@ -381,7 +369,7 @@ export class RedisStorage implements CircuitStorage {
       this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
       return;
     }
-    const circuit = this.#circuits.get(parsed.name);
+    const circuit = this.circuits.get(parsed.name);
     if (circuit === undefined || parsed.version <= circuit.version || circuit.unsynced) return;
     this.#replace(circuit, parsed.snapshot, parsed.version, parsed.source !== this.#id);
   }
@@ -420,7 +408,7 @@ export class RedisStorage implements CircuitStorage {
     }
     if (this.#settings.onStorageError === "fail-closed") {
       // Every circuit behaves as opened until Redis is back; the resync restores the real state.
-      for (const circuit of this.#circuits.values()) {
+      for (const circuit of this.circuits.values()) {
         if (circuit.snapshot.state === "closed") {
           const { generation, failureCount } = circuit.snapshot;
           const openedAt = Date.now() + this.#offset;
@@ -451,14 +439,14 @@ export class RedisStorage implements CircuitStorage {
   #nextBatch(): ReplicaCircuit[] {
     const batch: ReplicaCircuit[] = [];
     for (let wrapped = false; batch.length < this.#settings.resyncBatch; ) {
-      this.#resyncCursor ??= this.#circuits.values();
+      this.#resyncCursor ??= this.circuits.values();
       const next = this.#resyncCursor.next();
       if (!next.done) {
         batch.push(next.value);
         continue;
       }
       this.#resyncCursor = undefined;
-      if (wrapped || this.#circuits.size === 0) break;
+      if (wrapped || this.circuits.size === 0) break;
       wrapped = true;
     }
     return [...new Set(batch)];
@@ -523,7 +511,7 @@ export class RedisStorage implements CircuitStorage {
       return;
     }
     this.#available = true;
-    await this.#resync([...this.#circuits.values()]);
+    await this.#resync([...this.circuits.values()]);
     if (!this.#available) return;
     this.#outageReported = false;
     this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
