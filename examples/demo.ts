@@ -1,14 +1,15 @@
 /**
  * `npm run demo`: a flaky HTTP service, guarded by Purgatory, told as a timeline.
  *
- * The demo starts its own HTTP server on 127.0.0.1 (a random port) with two services:
- * - `/catalog/...` stays healthy; `/catalog/items/404` answers 404 (an excluded error);
- * - `/payments/...` answers 200, then goes through an outage of 503s, then recovers.
+ * The demo starts two HTTP servers of its own (node:http) on 127.0.0.1, each on a random port:
+ * - the catalog service stays healthy; `/items/404` answers 404 (an excluded error);
+ * - the payments service answers 200, then goes through an outage of 503s, then recovers.
  *
  * Calls go through the global `fetch`, wrapped by `circuitbreaker.decorate`, with one circuit per
- * service (the circuit name is computed from the URL; in production you would often use
- * `new URL(url).host`). A 5xx is a failure; a 4xx is excluded: re-thrown to the caller but not
- * counted. Every event is printed as it happens, then a summary per circuit.
+ * host: the circuit name is computed from the URL, `new URL(url).host`, e.g. "127.0.0.1:41235".
+ * A legend maps each host to its service, and the timeline shows both. A 5xx is a failure; a 4xx
+ * is excluded: re-thrown to the caller but not counted. Every event is printed as it happens, then
+ * a summary per circuit.
  *
  * Runs in about 5 seconds and exits by itself: the server and the factory are closed, no timer
  * is left behind. Colours follow NO_COLOR / FORCE_COLOR and whether stdout is a terminal.
@@ -44,9 +45,15 @@ const STATE_STYLE: Record<CircuitStateName, Style> = {
   "half-opened": "yellow",
 };
 
-/** One timeline line: elapsed time, circuit, what happened, details. */
+/** The service behind each host (a circuit's name is its host), for the timeline and summary. */
+const serviceOf = new Map<string, string>();
+/** Widest host name, for aligned columns ("127.0.0.1:41235" is 15 characters). */
+let hostWidth = 15;
+
+/** One timeline line: elapsed time, circuit (host and its service), what happened, details. */
 function line(circuit: string, what: string, detail: string): void {
-  console.log(`${paint("gray", elapsed())}  ${paint("bold", circuit.padEnd(9))} ${what} ${detail}`);
+  const service = (serviceOf.get(circuit) ?? "?").padEnd(8);
+  console.log(`${paint("gray", elapsed())}  ${paint("bold", circuit.padEnd(hostWidth))}  ${service}  ${what} ${detail}`);
 }
 
 function phase(title: string): void {
@@ -54,33 +61,41 @@ function phase(title: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The flaky server.
+// The two services, each its own HTTP server on 127.0.0.1 (a random port).
+
+type Answer = (status: number, body: unknown) => void;
+
+function startServer(route: (path: string, answer: Answer) => void): Promise<Server> {
+  const server = createServer((req, res) => {
+    route(req.url ?? "/", (status, body) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+/** The catalog: always healthy; `/items/404` is an item that does not exist. */
+const catalogRoutes = (path: string, answer: Answer): void => {
+  if (path === "/items/404") return answer(404, { error: "no such item" });
+  if (path.startsWith("/items/")) return answer(200, { item: path.slice(7), price: 42 });
+  answer(404, { error: "unknown route" });
+};
 
 type Mode = "healthy" | "outage";
 let paymentsMode: Mode = "healthy";
 let paymentsBlips = 0; // answers 503 this many times, even when healthy
 
-function startServer(): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = req.url ?? "/";
-    const answer = (status: number, body: unknown): void => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
-    };
-    if (path === "/catalog/items/404") return answer(404, { error: "no such item" });
-    if (path.startsWith("/catalog/")) return answer(200, { item: path.slice(15), price: 42 });
-    if (path.startsWith("/payments/")) {
-      if (paymentsMode === "outage") return answer(503, { error: "payments unavailable" });
-      if (paymentsBlips > 0) {
-        paymentsBlips -= 1;
-        return answer(503, { error: "a blip" });
-      }
-      return answer(200, { paid: true });
-    }
-    answer(404, { error: "unknown route" });
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
+/** The payments service: flaky on demand. */
+const paymentsRoutes = (path: string, answer: Answer): void => {
+  if (path !== "/charge") return answer(404, { error: "unknown route" });
+  if (paymentsMode === "outage") return answer(503, { error: "payments unavailable" });
+  if (paymentsBlips > 0) {
+    paymentsBlips -= 1;
+    return answer(503, { error: "a blip" });
+  }
+  answer(200, { paid: true });
+};
 
 // ---------------------------------------------------------------------------------------------
 // The client, guarded by Purgatory.
@@ -122,8 +137,8 @@ const hook: CircuitHook = (name, eventType, event) => {
 };
 circuitbreaker.addListener(hook);
 
-/** Fetches JSON under the circuit of the URL's service (its first path segment). */
-const getJson = circuitbreaker.decorate((url: string) => new URL(url).pathname.split("/")[1] || "root")(
+/** Fetches JSON under the circuit of the URL's host ("127.0.0.1:41235"). */
+const getJson = circuitbreaker.decorate((url: string) => new URL(url).host)(
   async (url: string): Promise<unknown> => {
     const response = await fetch(url);
     if (!response.ok) {
@@ -150,7 +165,7 @@ let retryAt = 0;
 const untilRetry = (): number => Math.round(Math.max(0, retryAt - performance.now())) + 20;
 
 async function call(base: string, path: string): Promise<void> {
-  const circuit = path.split("/")[1] ?? "root";
+  const circuit = new URL(base).host; // the same name the decorator computes
   const tally = tallies.get(circuit) ?? { calls: 0, successes: 0, failures: 0, excluded: 0, rejected: 0 };
   tallies.set(circuit, tally);
   tally.calls += 1;
@@ -177,63 +192,64 @@ async function call(base: string, path: string): Promise<void> {
   }
 }
 
-async function scenario(base: string): Promise<void> {
+async function scenario(catalog: string, payments: string): Promise<void> {
   const step = 250; // ms between calls
 
   phase("phase 1: both services healthy (a 404 is excluded, a single 503 blip is forgiven)");
-  await call(base, "/catalog/items/1");
+  await call(catalog, "/items/1");
   await sleep(step);
-  await call(base, "/payments/charge");
+  await call(payments, "/charge");
   await sleep(step);
-  await call(base, "/catalog/items/404");
+  await call(catalog, "/items/404");
   await sleep(step);
   paymentsBlips = 1;
-  await call(base, "/payments/charge");
+  await call(payments, "/charge");
   await sleep(step);
-  await call(base, "/payments/charge");
+  await call(payments, "/charge");
   await sleep(step);
 
   phase("phase 2: payments outage (503): 3 failures open its circuit, catalog is unaffected");
   paymentsMode = "outage";
   for (let i = 0; i < 3; i++) {
-    await call(base, "/payments/charge");
+    await call(payments, "/charge");
     await sleep(step);
   }
   for (let i = 0; i < 3; i++) {
-    await call(base, "/payments/charge");
-    await call(base, "/catalog/items/2");
+    await call(payments, "/charge");
+    await call(catalog, "/items/2");
     await sleep(step);
   }
 
   let wait = untilRetry();
   phase("after the ttl (1 s since opening): a probe runs, fails, and re-opens the circuit");
   await sleep(wait);
-  await call(base, "/payments/charge");
+  await call(payments, "/charge");
   await sleep(step);
-  await call(base, "/payments/charge");
+  await call(payments, "/charge");
 
   wait = untilRetry();
   paymentsMode = "healthy";
   phase(`phase 3: payments is back; wait ${wait} ms, then 2 calls at once: 1 probe, 1 rejected`);
   await sleep(wait);
   // halfOpenMaxCalls is 1: while the probe runs, the other call is rejected fast.
-  await Promise.all([call(base, "/payments/charge"), call(base, "/payments/charge")]);
+  await Promise.all([call(payments, "/charge"), call(payments, "/charge")]);
   await sleep(step);
   for (let i = 0; i < 2; i++) {
-    await call(base, "/payments/charge");
+    await call(payments, "/charge");
     await sleep(step);
   }
 }
 
 async function summary(): Promise<void> {
   phase("summary");
-  const header = ["circuit", "calls", "ok", "failures", "excluded", "rejected", "final state"];
+  const header = ["circuit", "service", "calls", "ok", "failures", "excluded", "rejected", "final state"];
   const rows: string[][] = [];
   for (const name of circuitbreaker.circuitNames()) {
     const t = tallies.get(name);
     const breaker = await circuitbreaker.getBreaker(name);
     rows.push([
       name,
+      serviceOf.get(name) ?? "?",
       String(t?.calls ?? 0),
       String(t?.successes ?? 0),
       String(t?.failures ?? 0),
@@ -251,20 +267,29 @@ async function summary(): Promise<void> {
   }
 }
 
-const server = await startServer();
-const { port } = server.address() as AddressInfo;
+const servers = { catalog: await startServer(catalogRoutes), payments: await startServer(paymentsRoutes) };
+const baseOf = (server: Server): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const catalog = baseOf(servers.catalog);
+const payments = baseOf(servers.payments);
+for (const [service, base] of [["catalog", catalog], ["payments", payments]] as const) {
+  serviceOf.set(new URL(base).host, service);
+}
+hostWidth = Math.max(...[...serviceOf.keys()].map((host) => host.length));
 console.log(
-  `${paint("bold", "purgatory demo")}: flaky server on http://127.0.0.1:${port}, ` +
+  `${paint("bold", "purgatory demo")}: two local HTTP services, one circuit per host, ` +
     `threshold=${circuitbreaker.defaults.threshold}, ttl=${circuitbreaker.defaults.ttl}s`,
 );
+for (const [host, service] of serviceOf) console.log(`  ${paint("bold", host.padEnd(hostWidth))} = ${service}`);
 try {
   await circuitbreaker.initialize();
-  await scenario(`http://127.0.0.1:${port}`);
+  await scenario(catalog, payments);
   await summary();
 } finally {
   circuitbreaker.removeListener(hook);
   await circuitbreaker.close();
-  server.closeAllConnections();
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  for (const server of Object.values(servers)) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  }
 }
-console.log(paint("gray", `\ndone in ${elapsed().trim()}; server and factory closed.`));
+console.log(paint("gray", `\ndone in ${elapsed().trim()}; servers and factory closed.`));

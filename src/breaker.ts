@@ -23,6 +23,21 @@ export interface BreakerContext {
 
 const passValue = (value: unknown): unknown => value;
 
+/**
+ * A thenable that rejects with `error`. Returned from a promise handler, it rejects the derived
+ * promise with the caller's own error without a `throw` (V8's exception machinery costs ~300 ns)
+ * and without a new rejected promise (Node's unhandled-rejection bookkeeping costs more).
+ */
+class Rejection {
+  readonly #error: unknown;
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+  then(_onFulfilled: unknown, onRejected: (error: unknown) => void): void {
+    onRejected(this.#error);
+  }
+}
+
 /** Emits the events of a transition, in order, as hook calls. */
 export function emitTransition(hooks: Hooks, name: string, transition: Transition | null): void {
   if (transition === null || hooks.size === 0) return;
@@ -204,10 +219,8 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
     };
     this.#onError = (error) => {
       const pending = this.failed(error, generation);
-      if (pending === undefined) throw error; // rejects the derived promise; no extra rejected promise
-      return pending.then(() => {
-        throw error;
-      });
+      const rejection = new Rejection(error);
+      return pending === undefined ? rejection : pending.then(() => rejection);
     };
   }
 

@@ -85,6 +85,26 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("InvalidOptionError");
   });
 
+  it("prometheus.ts feeds a prom-client gauge and counters from a hook", async () => {
+    const outcome = await runExample("prometheus.ts");
+    expectSuccess(outcome);
+    const out = outcome.stdout;
+    // The gauge follows the circuit: opened (2), half-opened during the probe (1), closed (0).
+    expect(out).toMatch(/call 3 \(threshold 2: opens\)\s+failed\s+purgatory_circuit_state=2/);
+    expect(out).toMatch(/call 4\s+rejected \(CircuitOpenError\)\s+purgatory_circuit_state=2/);
+    expect(out).toMatch(/call 5 \(probe\)\s+failed\s+purgatory_circuit_state=2/);
+    expect(out).toMatch(/call 7 \(probe\)\s+ok \(gauge during the probe: 1\)\s+purgatory_circuit_state=0/);
+    // The scrape, in the Prometheus text format.
+    expect(out).toContain("# TYPE purgatory_circuit_state gauge");
+    expect(out).toContain('purgatory_circuit_state{circuit="payments"} 0');
+    expect(out).toContain("# TYPE purgatory_failures_total counter");
+    expect(out).toContain('purgatory_failures_total{circuit="payments"} 3');
+    expect(out).toContain('purgatory_rejections_total{circuit="payments"} 2');
+    // Only purgatory_ lines after the "scrape:" heading.
+    const scrape = out.slice(out.indexOf("scrape:\n") + "scrape:\n".length).trim().split("\n");
+    expect(scrape.every((line) => line.includes("purgatory_"))).toBe(true);
+  });
+
   it("testing-with-fake-timers.ts drives the ttl with a clock", async () => {
     const outcome = await runExample("testing-with-fake-timers.ts");
     expectSuccess(outcome);
@@ -105,19 +125,29 @@ describe.concurrent("examples", () => {
     expect(outcome.ms).toBeLessThan(15_000);
     const out = outcome.stdout;
     expect(out).not.toMatch(/\x1b\[/); // eslint-disable-line no-control-regex
+    // The legend: each circuit is named by its host, a random port on 127.0.0.1.
+    const hostOf = (service: string): string => {
+      const match = new RegExp(`^  (127\\.0\\.0\\.1:\\d+) += ${service}$`, "m").exec(out);
+      expect(match, `legend line for ${service}`).not.toBeNull();
+      return (match?.[1] ?? "").replaceAll(".", "\\.");
+    };
+    const catalog = hostOf("catalog");
+    const payments = hostOf("payments");
+    expect(catalog).not.toBe(payments);
     // The transitions, in order: opened, half-opened, opened again, half-opened, closed.
-    const transitions = [...out.matchAll(/payments\s+⚡ state_changed\s+→ (\S+)/g)].map((m) => m[1]);
-    expect(transitions).toEqual(["opened", "half-opened", "opened", "half-opened", "closed"]);
-    expect(out).toMatch(/payments\s+⚡ failed\s+failureCount=3/);
-    expect(out).toMatch(/payments\s+⚡ recovered/);
-    expect(out).toMatch(/rejected fast: CircuitOpenError, retryAfterMs=\d+/);
-    expect(out).toMatch(/catalog\s+GET \/catalog\/items\/404\s+404 \(excluded/);
-    // The summary: one row per circuit, both closed at the end.
+    const transitions = [...out.matchAll(new RegExp(`${payments}\\s+payments\\s+⚡ state_changed\\s+→ (\\S+)`, "g"))];
+    expect(transitions.map((m) => m[1])).toEqual(["opened", "half-opened", "opened", "half-opened", "closed"]);
+    expect(out).not.toMatch(new RegExp(`${catalog}\\s+catalog\\s+⚡ state_changed`));
+    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ failed\\s+failureCount=3`));
+    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ recovered`));
+    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+GET /charge\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`));
+    expect(out).toMatch(new RegExp(`${catalog}\\s+catalog\\s+GET /items/404\\s+404 \\(excluded`));
+    // The summary: one row per circuit (its host, then its service), both closed at the end.
     expect(out).toContain("── summary");
-    expect(out).toMatch(/circuit\s+calls\s+ok\s+failures\s+excluded\s+rejected\s+final state/);
-    expect(out).toMatch(/catalog\s+5\s+4\s+0\s+1\s+0\s+closed/);
+    expect(out).toMatch(/circuit\s+service\s+calls\s+ok\s+failures\s+excluded\s+rejected\s+final state/);
+    expect(out).toMatch(new RegExp(`^${catalog}\\s+catalog\\s+5\\s+4\\s+0\\s+1\\s+0\\s+closed$`, "m"));
     // Payments' counts depend on timing under load; its shape and final state do not.
-    expect(out).toMatch(/payments\s+\d+\s+\d+\s+[1-9]\d*\s+0\s+[1-9]\d*\s+closed/);
-    expect(out).toContain("server and factory closed");
+    expect(out).toMatch(new RegExp(`^${payments}\\s+payments\\s+\\d+\\s+\\d+\\s+[1-9]\\d*\\s+0\\s+[1-9]\\d*\\s+closed$`, "m"));
+    expect(out).toContain("servers and factory closed");
   });
 });
