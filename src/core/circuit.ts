@@ -39,7 +39,9 @@ export type CircuitSnapshot = ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapsh
 /** A closed circuit: calls run; `failureCount` consecutive failures so far. */
 export interface ClosedSnapshot {
   readonly state: "closed";
+  /** Grows by one on every transition; outcomes of calls admitted in older ones are ignored. */
   readonly generation: number;
+  /** Consecutive failures counted so far. */
   readonly failureCount: number;
 }
 
@@ -85,6 +87,8 @@ export type CircuitTransitionEvent =
 
 /** A change of snapshot and the events it emits, in order. */
 export interface Transition {
+  /** The state to store. */
   readonly snapshot: CircuitSnapshot;
+  /** What to emit, in order. */
   readonly events: readonly CircuitTransitionEvent[];
 }

@@ -1,0 +1,555 @@
+/**
+ * Differential test of the Lua scripts against the pure core, driving the scripts directly (not
+ * through RedisStorage) on a real Redis.
+ *
+ * Time inside a script is Redis `TIME`, which a test cannot set, so the comparison is time-aware
+ * rather than time-controlled: every reply carries Redis's `now`, the stored config and the state
+ * before and after. For each script call the core function is applied to the reply's `before`
+ * with the reply's `now` and config, and its snapshot must equal the script's `after`; whether the
+ * script wrote (its version moved) must match whether the core made a transition; and the `before`
+ * of every call must be the `after` of the previous one (no lost update). Random sequences mix
+ * admissions, outcomes in the current, stale or a future generation, concurrent bursts over two
+ * connections, deleted keys, and short real waits that cross ttl and lease-expiry boundaries.
+ * Every write must also publish exactly one message, equal to its `after`.
+ *
+ * The snapshots are compared exactly, not within 1 ms (`sameSnapshot`): the ttls below are whole
+ * microseconds, as `ttlMs()` makes them in RedisStorage, so JavaScript and Lua add the same double.
+ */
+import { isDeepStrictEqual } from "node:util";
+import fc from "fast-check";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CircuitConfig, CircuitSnapshot } from "../../../src/core/circuit.js";
+import { admit, recordFailure, recordSuccess } from "../../../src/core/machine.js";
+import {
+  parseMessage,
+  parseReply,
+  sameSnapshot,
+  type ScriptReply,
+  type StateMessage,
+  type VersionedSnapshot,
+} from "../../../src/storage/redis/codec.js";
+import { redisKeys, type RedisKeys } from "../../../src/storage/redis/keys.js";
+import { runScript, type ScriptName } from "../../../src/storage/redis/scripts.js";
+import { deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+
+/** What a caller passes as the config of a circuit that does not exist yet (ttl in ms). */
+interface ConfigArgs {
+  readonly threshold: number;
+  readonly ttlMs: number;
+  readonly halfOpenMaxCalls: number;
+}
+
+/** One script call, as RedisStorage makes it (scripts/prologue.lua documents ARGV). */
+interface Call {
+  readonly script: ScriptName;
+  readonly generation: number;
+  readonly config: ConfigArgs;
+  readonly keyTtlMs: number;
+}
+
+const toConfig = (c: ConfigArgs): CircuitConfig => ({
+  threshold: c.threshold,
+  ttl: c.ttlMs / 1000,
+  halfOpenMaxCalls: c.halfOpenMaxCalls,
+});
+
+let prefix = "";
+let keys: RedisKeys;
+/** Two connections (two "processes"), each with its own source id, and a subscriber. */
+interface Client {
+  readonly redis: Redis;
+  readonly source: string;
+}
+let clients: Client[] = [];
+let subscriber: Redis;
+/** Messages received on the channel, by circuit name (raw text). */
+const messages = new Map<string, string[]>();
+
+async function run(client: Client, name: string, call: Call): Promise<ScriptReply> {
+  const { threshold, ttlMs, halfOpenMaxCalls } = call.config;
+  const raw = await runScript(client.redis, call.script, keys.circuit(name), [
+    keys.channel, call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls, call.generation, client.source, name,
+  ]);
+  return parseReply(raw);
+}
+
+/** What a script finds where no key is: a closed circuit at the caller's generation. */
+const missing = (generation: number): VersionedSnapshot => ({
+  snapshot: { state: "closed", generation: Math.max(0, generation), failureCount: 0 },
+  version: 0,
+});
+
+/**
+ * What the core says a script leaves, from the state the script found: the snapshot after, and
+ * whether it is a change to store (and publish). `register`, `read` and `reopen` have no core
+ * function; their expectation is the contract stated in their .lua file.
+ */
+function expected(call: Call, reply: ScriptReply): { snapshot: CircuitSnapshot; writes: boolean } {
+  const { now, config } = reply;
+  const s = reply.before.snapshot;
+  const from = (t: { snapshot: CircuitSnapshot } | null) =>
+    t === null ? { snapshot: s, writes: false } : { snapshot: t.snapshot, writes: true };
+  switch (call.script) {
+    case "admit":
+      return from(admit(s, config, now).transition);
+    case "success":
+      return from(recordSuccess(s, call.generation));
+    case "failure":
+      return from(recordFailure(s, config, call.generation, now));
+    case "read":
+      return { snapshot: s, writes: false };
+    case "register":
+      return { snapshot: s, writes: reply.before.version === 0 };
+    case "reopen":
+      if (s.generation !== call.generation || s.state === "opened") return { snapshot: s, writes: false };
+      return {
+        snapshot: {
+          state: "opened",
+          generation: s.generation + 1,
+          failureCount: Math.max(s.failureCount, config.threshold),
+          openedAt: now,
+        },
+        writes: true,
+      };
+  }
+}
+
+/** Invariants of any stored state, independent of the core. */
+function checkInvariants(reply: ScriptReply, where: string): void {
+  const { before, after, config, now } = reply;
+  const a = after.snapshot;
+  const b = before.snapshot;
+  expect(a.generation - b.generation, `${where}: generation moves by one per state change`).toBe(
+    a.state === b.state ? 0 : 1,
+  );
+  if (a.state === "closed") expect(a.failureCount, where).toBeLessThan(config.threshold);
+  else expect(a.failureCount, where).toBeGreaterThanOrEqual(config.threshold);
+  if (a.state === "half-opened") {
+    expect(a.probeLeases.filter((x) => x > now).length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+  }
+  if (after.version !== before.version) {
+    expect(after.version, `${where}: versions grow`).toBeGreaterThan(before.version);
+    expect(after.version, `${where}: version is Redis time in µs`).toBeGreaterThanOrEqual(now * 1000);
+  }
+}
+
+// --- the generated scenarios -------------------------------------------------------------------
+
+/** A caller's generation relative to the last one stored: current, stale by 1 or 2, one ahead, none (-1). */
+type GenerationPick = "current" | "stale1" | "stale2" | "ahead" | "none";
+
+interface Op {
+  readonly script: ScriptName;
+  readonly pick: GenerationPick;
+  /** Pass another config: a circuit that exists keeps its own. */
+  readonly otherConfig: boolean;
+}
+
+type Command =
+  | { readonly kind: "ops"; readonly ops: readonly Op[] }
+  | { readonly kind: "sleep"; readonly ms: number }
+  | { readonly kind: "pastTtl"; readonly extraMs: number }
+  | { readonly kind: "toDeadline"; readonly offsetMs: number }
+  | { readonly kind: "trip" }
+  | { readonly kind: "forget" };
+
+const outcomePick = fc.constantFrom<GenerationPick>(
+  "current", "current", "current", "current", "current", "stale1", "stale1", "stale2", "ahead",
+);
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      script: fc.constant<ScriptName>("admit"),
+      pick: fc.constantFrom<GenerationPick>("none", "none", "none", "current"),
+      otherConfig: fc.boolean(),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({ script: fc.constant<ScriptName>("success"), pick: outcomePick, otherConfig: fc.boolean() }),
+  },
+  {
+    weight: 7,
+    arbitrary: fc.record({ script: fc.constant<ScriptName>("failure"), pick: outcomePick, otherConfig: fc.boolean() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      script: fc.constantFrom<ScriptName>("read", "register", "reopen"),
+      pick: fc.constantFrom<GenerationPick>("none", "current", "current", "stale1"),
+      otherConfig: fc.boolean(),
+    }),
+  },
+);
+
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 24, arbitrary: opArb.map((op): Command => ({ kind: "ops", ops: [op] })) },
+  // Concurrent calls over two connections: Redis runs each script atomically, in some order.
+  {
+    weight: 5,
+    arbitrary: fc.array(opArb, { minLength: 2, maxLength: 4 }).map((ops): Command => ({ kind: "ops", ops })),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(0, 1, 2, 3).map((ms): Command => ({ kind: "sleep", ms })),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.integer({ min: 1, max: 3 }).map((extraMs): Command => ({ kind: "pastTtl", extraMs })),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.integer({ min: -1, max: 2 }).map((offsetMs): Command => ({ kind: "toDeadline", offsetMs })),
+  },
+  { weight: 3, arbitrary: fc.constant<Command>({ kind: "trip" }) },
+  { weight: 1, arbitrary: fc.constant<Command>({ kind: "forget" }) },
+);
+
+const configArb: fc.Arbitrary<ConfigArgs> = fc.record({
+  threshold: fc.integer({ min: 1, max: 4 }),
+  // Whole microseconds, 5 to 40 ms: a few are not exact in binary (7.003 ms).
+  ttlMs: fc.oneof(
+    fc.integer({ min: 5, max: 40 }),
+    fc.integer({ min: 5_000, max: 40_000 }).map((us) => us / 1000),
+  ),
+  halfOpenMaxCalls: fc.integer({ min: 1, max: 3 }),
+});
+
+const scenarioArb = fc.record({
+  config: configArb,
+  other: configArb,
+  keyTtlMs: fc.constantFrom(0, 60_000),
+  commands: fc.array(commandArb, { minLength: 1, maxLength: 40, size: "max" }),
+});
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** What the runs went through, to check that the generator reaches every corner. */
+const seen = new Map<string, number>();
+const see = (corner: string) => seen.set(corner, (seen.get(corner) ?? 0) + 1);
+
+function note(call: Call, reply: ScriptReply): void {
+  const b = reply.before.snapshot;
+  const a = reply.after.snapshot;
+  see(`${call.script} ${b.state} -> ${a.state}`);
+  if (b.generation !== call.generation && call.generation >= 0 && reply.before.version > 0) {
+    see(`${call.script} stale generation`);
+  }
+  if (reply.before.version === 0) see(`${call.script} on a missing key`);
+  if (b.state === "half-opened" && b.probeLeases.some((x) => x <= reply.now)) {
+    see("a probe lease had expired");
+    if (call.script === "admit" && b.probeLeases.length >= reply.config.halfOpenMaxCalls) {
+      see("an expired lease freed a probe slot");
+    }
+  }
+  if (a.state === "half-opened" && a.probeLeases.length > 1) see("several probes");
+  if (call.script === "admit" && b.state === "half-opened" && reply.after.version === reply.before.version) {
+    see("admit rejected while the probes are running");
+  }
+}
+
+let runs = 0;
+/** The key ttl set before each call when the scenario has one (60 s). */
+const LOWERED_KEY_TTL_MS = 30_000;
+
+async function runScenario(scenario: Scenario): Promise<void> {
+  runs += 1;
+  // A name with '|' (last in a message) and the characters keys.ts percent-encodes.
+  const name = `run-${runs}|x{y}%`;
+  const marker = `marker-${runs}`;
+  const key = keys.circuit(name);
+  const [a] = clients as [Client];
+  /** The stored state; `null`: there is no key. */
+  // (`as`: `batch` assigns these, which narrowing in this function cannot see.)
+  let state = null as VersionedSnapshot | null;
+  /** The generation callers hold: the last one stored, kept when the key goes away. */
+  let current = 0;
+  /** The config the key was created with; `null`: there is no key. */
+  let stored = null as ConfigArgs | null;
+  /** Redis time minus local time, from the last reply. */
+  let skew = 0;
+  let last = undefined as ScriptReply | undefined;
+  const written: StateMessage[] = [];
+
+  const generationOf = (pick: GenerationPick): number => {
+    switch (pick) {
+      case "current": return current;
+      case "stale1": return current - 1;
+      case "stale2": return current - 2;
+      case "ahead": return current + 1;
+      case "none": return -1;
+    }
+  };
+
+  /** Runs `ops` at once, over both connections (one op: one call), and checks every reply. */
+  async function batch(ops: readonly Op[], where: string): Promise<void> {
+    const calls: Call[] = ops.map((op) => ({
+      script: op.script,
+      generation: generationOf(op.pick),
+      config: op.otherConfig ? scenario.other : scenario.config,
+      keyTtlMs: scenario.keyTtlMs,
+    }));
+    // Shorten the key's ttl first, to see which calls give it a full one again.
+    if (state !== null && scenario.keyTtlMs > 0) await a.redis.pexpire(key, LOWERED_KEY_TTL_MS);
+    const results = await Promise.all(
+      calls.map(async (call, i) => {
+        const client = clients[i % clients.length] as Client;
+        const reply = await run(client, name, call);
+        return { call, reply, source: client.source, wrote: reply.after.version !== reply.before.version };
+      }),
+    );
+    skew = Math.max(...results.map((r) => r.reply.now)) - Date.now();
+
+    // The core, applied to what each script found, says what it leaves.
+    for (const [i, { call, reply, wrote }] of results.entries()) {
+      const at = `${where} call ${i} ${JSON.stringify(call)} -> ${JSON.stringify(reply)}`;
+      note(call, reply);
+      const core = expected(call, reply);
+      expect(reply.after.snapshot, `${at}: after = core`).toEqual(core.snapshot);
+      expect(sameSnapshot(core.snapshot, reply.after.snapshot), at).toBe(true);
+      expect(wrote, `${at}: wrote iff the core made a transition`).toBe(core.writes);
+      if (!wrote) expect(reply.after, `${at}: unchanged`).toEqual(reply.before);
+      checkInvariants(reply, at);
+    }
+
+    // No lost update: the writes form one chain from the state before the batch (versions order
+    // them), and every call that wrote nothing found a state of that chain.
+    const writes = results.filter((r) => r.wrote).sort((x, y) => x.reply.after.version - y.reply.after.version);
+    const chain: (VersionedSnapshot | null)[] = [state, ...writes.map((w) => w.reply.after)];
+    writes.forEach((w, i) => {
+      expect(w.reply.before, `${where}: write ${i} found the previous state`).toEqual(
+        chain[i] ?? missing(w.call.generation),
+      );
+    });
+    for (const r of results.filter((x) => !x.wrote)) {
+      const ok = chain.some(
+        (s, j) => (s !== null || j === 0) && isDeepStrictEqual(r.reply.before, s ?? missing(r.call.generation)),
+      );
+      expect(ok, `${where}: ${JSON.stringify(r.reply.before)} is not in ${JSON.stringify(chain)}`).toBe(true);
+    }
+
+    // The first write fixes the config; later calls pass theirs in vain.
+    if (stored === null && writes[0] !== undefined) stored = writes[0].call.config;
+    for (const { call, reply } of results) {
+      const config = reply.before.version === 0 ? call.config : stored;
+      expect(reply.config, `${where}: config of ${JSON.stringify(reply)}`).toEqual(toConfig(config as ConfigArgs));
+    }
+
+    state = chain[chain.length - 1] ?? null;
+    if (state !== null) current = state.snapshot.generation;
+    last = results[results.length - 1]?.reply;
+    for (const w of writes) written.push({ ...w.reply.after, source: w.source, name });
+
+    const pttl = await a.redis.pttl(key);
+    if (state === null) expect(pttl, `${where}: no key`).toBe(-2);
+    else if (scenario.keyTtlMs === 0) expect(pttl, `${where}: no expiry`).toBe(-1);
+    else {
+      expect(pttl > 0 && pttl <= scenario.keyTtlMs, `${where}: key ttl ${pttl}`).toBe(true);
+      // A write, and an admission or registration of an existing circuit, keep its key alive.
+      const refreshed = results.some(
+        (r) => r.wrote || (r.reply.before.version > 0 && (r.call.script === "admit" || r.call.script === "register")),
+      );
+      if (refreshed) expect(pttl, `${where}: key ttl refreshed`).toBeGreaterThan(LOWERED_KEY_TTL_MS);
+    }
+  }
+
+  try {
+    for (const [step, command] of scenario.commands.entries()) {
+      const where = `step ${step} ${JSON.stringify(command)}`;
+      switch (command.kind) {
+        case "sleep":
+          await sleep(command.ms);
+          break;
+        case "pastTtl":
+          await sleep((stored ?? scenario.config).ttlMs + command.extraMs);
+          break;
+        case "toDeadline": {
+          // Sleeps to `offsetMs` around the next time-driven change: the end of the ttl, or the
+          // first lease to expire.
+          const s = state?.snapshot;
+          if (s === undefined || last === undefined) break;
+          const redisNow = Date.now() + skew;
+          const deadline =
+            s.state === "opened"
+              ? s.openedAt + last.config.ttl * 1000
+              : s.state === "half-opened"
+                ? Math.min(...s.probeLeases.filter((x) => x > redisNow), Infinity)
+                : Infinity;
+          if (Number.isFinite(deadline)) await sleep(Math.max(0, Math.ceil(deadline + command.offsetMs - redisNow)));
+          break;
+        }
+        case "trip":
+          // Failures in the current generation until the circuit opens.
+          for (let i = 0; i < 4 && state?.snapshot.state !== "opened"; i++) {
+            await batch([{ script: "failure", pick: "current", otherConfig: false }], `${where} #${i}`);
+          }
+          break;
+        case "forget":
+          await a.redis.del(key);
+          state = null;
+          stored = null;
+          break;
+        case "ops":
+          await batch(command.ops, where);
+          break;
+      }
+    }
+
+    // Every write published one message, its state after, in order. A marker published after the
+    // last script arrives after every message published before it.
+    await a.redis.publish(keys.channel, marker);
+    await waitFor("the marker message", () => messages.get(marker)?.length === 1, 2000, 1);
+    const received = (messages.get(name) ?? []).map((m) => parseMessage(m));
+    expect(received).toEqual(written);
+  } finally {
+    await a.redis.del(key);
+    messages.delete(name);
+    messages.delete(marker);
+  }
+}
+
+beforeAll(async () => {
+  prefix = uniquePrefix("test-scripts");
+  keys = redisKeys(prefix);
+  clients = [
+    { redis: inspector(), source: "process-a" },
+    { redis: inspector(), source: "process-b" },
+  ];
+  subscriber = inspector();
+  subscriber.on("message", (_channel: string, message: string) => {
+    // The marker has no '|'; a state message's name is everything after the 7th '|'.
+    const name = message.includes("|") ? message.split("|").slice(7).join("|") : message;
+    messages.set(name, [...(messages.get(name) ?? []), message]);
+  });
+  await subscriber.subscribe(keys.channel);
+});
+
+afterAll(async () => {
+  await subscriber.quit();
+  await deleteKeys(clients[0]?.redis as Redis, prefix);
+  for (const c of clients) await c.redis.quit();
+});
+
+describe("Lua scripts against the core", () => {
+  it("leave the state the core computes from what they found, with no lost update", async () => {
+    await fc.assert(fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario)), { numRuns: 100 });
+
+    // The generator reaches every transition and the time-driven corners.
+    for (const corner of [
+      "failure closed -> opened",
+      "admit opened -> opened",
+      "admit opened -> half-opened",
+      "admit half-opened -> half-opened",
+      "success half-opened -> closed",
+      "failure half-opened -> opened",
+      "success closed -> closed",
+      "reopen closed -> opened",
+      "failure stale generation",
+      "success stale generation",
+      "failure on a missing key",
+      "a probe lease had expired",
+      "several probes",
+      "admit rejected while the probes are running",
+    ]) {
+      expect([...seen.keys()], corner).toContain(corner);
+    }
+  }, 60_000);
+});
+
+/** Calls a script the way RedisStorage does, on the first connection, and returns the decoded reply. */
+function once(name: string, script: ScriptName, generation: number, config: ConfigArgs, keyTtlMs = 0): Promise<ScriptReply> {
+  return run(clients[0] as Client, name, { script, generation, config, keyTtlMs });
+}
+
+/** Waits until every message published so far has arrived, then returns those of `name`. */
+async function messagesOf(name: string): Promise<string[]> {
+  const marker = `marker-${uniquePrefix()}`;
+  await (clients[0] as Client).redis.publish(keys.channel, marker);
+  await waitFor("the marker message", () => messages.has(marker), 2000, 1);
+  messages.delete(marker);
+  return messages.get(name) ?? [];
+}
+
+describe("scripts on a missing key", () => {
+  const config: ConfigArgs = { threshold: 2, ttlMs: 20, halfOpenMaxCalls: 1 };
+  const closedAt = (generation: number): VersionedSnapshot => ({
+    snapshot: { state: "closed", generation, failureCount: 0 },
+    version: 0,
+  });
+
+  it("find a closed circuit at the caller's generation, and create the key only when they write", async () => {
+    const name = "never-existed";
+    const exists = () => (clients[0] as Client).redis.exists(keys.circuit(name));
+
+    for (const script of ["read", "success", "admit"] as const) {
+      const reply = await once(name, script, 7, config);
+      expect(reply.before, script).toEqual(closedAt(7));
+      expect(reply.after, script).toEqual(closedAt(7));
+      expect(reply.config, script).toEqual(toConfig(config));
+    }
+    // RedisStorage admits with -1: no generation, so 0.
+    expect((await once(name, "admit", -1, config)).after).toEqual(closedAt(0));
+    expect(await exists()).toBe(0);
+
+    const failure = await once(name, "failure", 7, config);
+    expect(failure.before).toEqual(closedAt(7));
+    expect(failure.after.snapshot).toEqual({ state: "closed", generation: 7, failureCount: 1 });
+    expect(failure.after.version).toBeGreaterThanOrEqual(failure.now * 1000);
+    expect(await exists()).toBe(1);
+    // The key now exists: its config wins over the caller's.
+    const read = await once(name, "read", 7, { threshold: 4, ttlMs: 30, halfOpenMaxCalls: 3 });
+    expect(read.config).toEqual(toConfig(config));
+    expect(read.before).toEqual(failure.after);
+  });
+
+  it("after the key expired, start closed at the generation the caller still holds, with its config", async () => {
+    const name = "expires";
+    const tripped = await once(name, "failure", 0, { threshold: 1, ttlMs: 20, halfOpenMaxCalls: 1 }, 40);
+    expect(tripped.after.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: tripped.now });
+    const pttl = await (clients[0] as Client).redis.pttl(keys.circuit(name));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(40);
+    await waitFor("the key to expire", async () => (await (clients[0] as Client).redis.exists(keys.circuit(name))) === 0);
+
+    // A replica that outlived the key still holds generation 1: its outcome counts, not stale.
+    const failure = await once(name, "failure", 1, config, 40);
+    expect(failure.before).toEqual(closedAt(1));
+    expect(failure.after.snapshot).toEqual({ state: "closed", generation: 1, failureCount: 1 });
+    expect(failure.config).toEqual(toConfig(config));
+  });
+});
+
+describe("the pub/sub message", () => {
+  it("is generation|state|failures|openedAt|leases|version|source|name, one per write", async () => {
+    const name = "pay|ments{eu}";
+    const config: ConfigArgs = { threshold: 1, ttlMs: 10, halfOpenMaxCalls: 2 };
+    const opened = await once(name, "failure", 0, config);
+    // An admission rejected while the circuit is opened writes (and publishes) nothing.
+    await sleep(config.ttlMs);
+    const probe1 = await waitFor("the ttl to elapse", async () => {
+      const reply = await once(name, "admit", -1, config);
+      return reply.after.snapshot.state === "half-opened" ? reply : undefined;
+    });
+    const probe2 = await once(name, "admit", -1, config);
+    const rejected = await once(name, "admit", -1, config);
+    const stale = await once(name, "failure", 0, config);
+    const closed = await once(name, "success", 2, config);
+    expect([rejected, stale].map((r) => r.after.version)).toEqual([probe2.after.version, probe2.after.version]);
+
+    const { now: o } = opened;
+    const [l1, l2] = [probe1.now + config.ttlMs, probe2.now + config.ttlMs];
+    const v = [opened, probe1, probe2, closed].map((r) => r.after.version);
+    const raw = await messagesOf(name);
+    expect(raw).toEqual([
+      `1|opened|1|${o}||${v[0]}|process-a|pay|ments{eu}`,
+      `2|half-opened|1|${o}|${l1}|${v[1]}|process-a|pay|ments{eu}`,
+      `2|half-opened|1|${o}|${l1},${l2}|${v[2]}|process-a|pay|ments{eu}`,
+      `3|closed|0|0||${v[3]}|process-a|pay|ments{eu}`,
+    ]);
+    expect(raw.map((m) => parseMessage(m))).toEqual(
+      [opened, probe1, probe2, closed].map((r) => ({ ...r.after, source: "process-a", name })),
+    );
+  });
+});
