@@ -121,8 +121,12 @@ assert(new SyncCircuitBreakerFactory().run("s", () => 3) === 3, "the sync factor
 assert(typeof admit === "function" && CLOSED_SNAPSHOT.state === "closed", "the pure core is exported");
 assert(typeof InMemoryStorage === "function" && typeof InvalidOptionError === "function", "classes exported");
 await factory.close();
+// ioredis is an optional peer that is not installed here: the package loads, and RedisStorage
+// says what to install only when it is used.
+const missing = await new RedisStorage("redis://127.0.0.1:6379").initialize().then(() => null, (e) => e);
+assert(missing instanceof Error && missing.message.includes("npm install ioredis"), "RedisStorage without ioredis names the missing peer");
 `;
-  const names = "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, admit, CLOSED_SNAPSHOT";
+  const names = "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, RedisStorage, admit, CLOSED_SNAPSHOT";
   const assertFn = `(ok, what) => { if (!ok) throw new Error("check failed: " + what); }`;
   writeFileSync(
     join(consumer, "esm.mjs"),

@@ -161,6 +161,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       version: 0, asking: 0, pendingFailures: 0, grant: null, unsynced: false, sharedGeneration: 0,
     };
     this.circuits.add(circuit);
+    if (this.#outageReported) this.#closeForOutage(circuit);
     const registered = this.#registerShared(circuit, now);
     if (!sync) return registered.then((created) => ({ circuit, created }));
     registered.catch((error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }));
@@ -169,12 +170,13 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {
     await this.initialize();
-    if (!this.#available) {
+    const reply = await this.#run("register", circuit, -1, now);
+    if (reply === undefined) {
+      // Registered while Redis is unavailable: the circuit lives on its replica until Redis is back.
       circuit.unsynced = true;
+      this.#closeForOutage(circuit);
       return true;
     }
-    const reply = await this.#run("register", circuit, -1, now);
-    if (reply === undefined) return true;
     // An existing circuit may be opened already: the replica starts from the shared state.
     if (reply.after.version > circuit.version) this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
     void this.#client?.zadd(this.#keys.registry, reply.now, circuit.name).catch(() => undefined);
@@ -406,19 +408,21 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       this.#outageReported = true;
       this.#emit("*", "storage_unavailable", { name: "*", storage: "redis", error });
     }
-    if (this.#settings.onStorageError === "fail-closed") {
-      // Every circuit behaves as opened until Redis is back; the resync restores the real state.
-      for (const circuit of this.circuits.values()) {
-        if (circuit.snapshot.state === "closed") {
-          const { generation, failureCount } = circuit.snapshot;
-          const openedAt = Date.now() + this.#offset;
-          circuit.snapshot = { state: "opened", generation, failureCount, openedAt };
-          circuit.version = 0;
-          this.#emit(circuit.name, "state_changed", { name: circuit.name, state: "opened", openedAt, remote: true });
-        }
-      }
-    }
+    for (const circuit of this.circuits.values()) this.#closeForOutage(circuit);
     this.#schedule();
+  }
+
+  /**
+   * With `onStorageError: "fail-closed"`, a circuit behaves as opened while Redis is unavailable
+   * (reported to hooks as a remote `state_changed`); the resync on recovery restores the real state.
+   */
+  #closeForOutage(circuit: ReplicaCircuit): void {
+    if (this.#settings.onStorageError !== "fail-closed" || circuit.snapshot.state !== "closed") return;
+    const { generation, failureCount } = circuit.snapshot;
+    const openedAt = Date.now() + this.#offset;
+    circuit.snapshot = { state: "opened", generation, failureCount, openedAt };
+    circuit.version = 0;
+    this.#emit(circuit.name, "state_changed", { name: circuit.name, state: "opened", openedAt, remote: true });
   }
 
   #schedule(): void {

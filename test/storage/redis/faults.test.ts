@@ -4,7 +4,7 @@
  * TCP server that accepts connections but never answers.
  */
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
@@ -12,6 +12,7 @@ import {
   type AsyncCircuitBreaker,
   type FactoryOptions,
   type RedisStorageOptions,
+  type StorageErrorPolicy,
 } from "../../../src/index.js";
 import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, startSilentServer } from "../../support/redis-proxy.js";
@@ -269,5 +270,44 @@ describe("a server that stops answering", () => {
     const closing = performance.now();
     await factory.close();
     expect(performance.now() - closing).toBeLessThan(BOUND_MS);
+  });
+});
+
+describe("onStorageError, while Redis is unavailable", () => {
+  /** A factory whose Redis is down from the start (the server is killed before it connects). */
+  async function degraded(onStorageError: StorageErrorPolicy) {
+    server.kill("SIGKILL");
+    await waitFor("the server is down", async () => (await admin.ping().catch(() => "down")) === "down");
+    const made = make(server.url, { onStorageError }, { defaultThreshold: 2, defaultTtl: 30 });
+    await made.factory.initialize();
+    expect(made.storage.available).toBe(false);
+    return made;
+  }
+  const failing = (error: Error) => () => Promise.reject(error);
+
+  it('"local" (the default) counts failures on the replica and trips the circuit locally', async () => {
+    const { factory } = await degraded("local");
+    const boom = new Error("boom");
+    for (let i = 0; i < 2; i++) await expect(factory.run("local", failing(boom))).rejects.toBe(boom);
+    const guarded = vi.fn(() => "runs");
+    await expect(factory.run("local", guarded)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(guarded).not.toHaveBeenCalled();
+  });
+
+  it('"fail-open" runs every call and counts nothing', async () => {
+    const { factory } = await degraded("fail-open");
+    const boom = new Error("boom");
+    for (let i = 0; i < 5; i++) await expect(factory.run("open-policy", failing(boom))).rejects.toBe(boom);
+    await expect(factory.run("open-policy", () => "still runs")).resolves.toBe("still runs");
+    expect((await factory.getBreaker("open-policy")).state).toBe("closed");
+  });
+
+  it('"fail-closed" rejects every call with CircuitOpenError without running it', async () => {
+    const { factory } = await degraded("fail-closed");
+    const breaker = await factory.getBreaker("closed-policy");
+    const guarded = vi.fn(() => "never");
+    await expect(breaker.run(guarded)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(guarded).not.toHaveBeenCalled();
+    expect(breaker.state).toBe("opened");
   });
 });

@@ -208,6 +208,19 @@ describe("RedisStorage registration", () => {
   });
 });
 
+describe("RedisStorage scripts", () => {
+  it("sends a script again with EVAL when the server forgot it (NOSCRIPT after SCRIPT FLUSH)", async () => {
+    const { factory: made, recorder } = factory({}, { defaultThreshold: 3 });
+    const breaker = await made.getBreaker("flushed");
+    await breaker.run(boom).catch(() => undefined);
+    await redis.script("FLUSH");
+    await breaker.run(boom).catch(() => undefined);
+    expect(breaker.failureCount).toBe(2);
+    expect(await redis.hget(`${prefix}:circuit:{flushed}`, "f")).toBe("2");
+    expect(recorder.of("storage_error")).toEqual([]);
+  });
+});
+
 describe("RedisStorage events across processes", () => {
   it("emits a trip once without remote where it happened and as remote elsewhere", async () => {
     const { factory: a, recorder: aHooks } = factory({}, { defaultThreshold: 3, defaultTtl: 30 });
