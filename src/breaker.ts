@@ -198,10 +198,9 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
       return pending === undefined ? Promise.resolve(value) : pending.then(() => value);
     }
     if (this.#handlersGeneration !== generation) this.#makeHandlers(generation);
-    return (result as PromiseLike<Awaited<T>>).then(
-      this.#onValue as (value: Awaited<T>) => Awaited<T>,
-      this.#onError,
-    ) as Promise<Awaited<T>>;
+    // A foreign thenable's `then` may return anything: adopt it into a real promise first.
+    const promise = result instanceof Promise ? result : Promise.resolve(result as PromiseLike<T>);
+    return promise.then(this.#onValue, this.#onError) as Promise<Awaited<T>>;
   }
 
   // The outcome handlers of the current generation, made on its first call rather than per call

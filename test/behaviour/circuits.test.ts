@@ -235,6 +235,19 @@ describe.each(storageKinds)("$name storage", (kind) => {
       await expect(factory.run(circuitName("thenable"), () => thenable)).resolves.toBe("thenable");
     });
 
+    it("returns a real promise even for a thenable whose then returns nothing, and counts its rejection", async () => {
+      const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 10 });
+      const name = circuitName("bare-thenable");
+      const resolving = { then: (resolve: (value: number) => void) => void resolve(7) } as unknown as PromiseLike<number>;
+      const result = factory.run(name, () => resolving);
+      expect(result).toBeInstanceOf(Promise);
+      await expect(result).resolves.toBe(7);
+      const reason = new Error("thenable");
+      const rejecting = { then: (_: unknown, reject: (e: unknown) => void) => void reject(reason) } as unknown as PromiseLike<number>;
+      await expect(factory.run(name, () => rejecting)).rejects.toBe(reason);
+      expect((await factory.getBreaker(name)).state).toBe("opened");
+    });
+
     it("rejects factory.run with a CircuitOpenError when the circuit is opened", async () => {
       const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 10 });
       const name = circuitName("run-open");
