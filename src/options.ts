@@ -87,7 +87,8 @@ const PYTHON_NAMES: Record<string, string> = {
   half_open_max_calls: "halfOpenMaxCalls",
 };
 
-function checkKeys(options: object, known: object, where: string): void {
+/** Rejects a key of `options` that `known` does not have, with a hint for a near miss. */
+export function checkKeys(options: object, known: object, where = ""): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
     const python = PYTHON_NAMES[key];
@@ -119,8 +120,13 @@ export function checkPositiveInteger(value: unknown, option: string): number {
 
 /** Checks a finite number of seconds > 0. */
 export function checkSeconds(value: unknown, option: string): number {
+  return checkPositiveNumber(value, option, "a finite number of seconds > 0");
+}
+
+/** Checks a finite number > 0; `expected` says what it measures, for the error. */
+export function checkPositiveNumber(value: unknown, option: string, expected: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(option, value, "a finite number of seconds > 0");
+    throw new InvalidOptionError(option, value, expected);
   }
   return value;
 }

@@ -3,6 +3,7 @@
  * @module
  */
 import { InvalidOptionError } from "../../errors.js";
+import { checkKeys, checkPositiveInteger, checkPositiveNumber, checkSeconds } from "../../options.js";
 
 /**
  * The part of an ioredis `Redis` or `Cluster` client that `RedisStorage` uses. Declared here so
@@ -78,18 +79,22 @@ export interface RedisSettings {
   readonly healthCheckInterval: number;
 }
 
-const KNOWN = [
-  "url", "client", "redisOptions", "prefix", "keyTtl", "commandTimeout", "onStorageError",
-  "resyncInterval", "resyncBatch", "healthCheckInterval",
-];
+const KNOWN: Record<keyof RedisStorageOptions, true> = {
+  url: true,
+  client: true,
+  redisOptions: true,
+  prefix: true,
+  keyTtl: true,
+  commandTimeout: true,
+  onStorageError: true,
+  resyncInterval: true,
+  resyncBatch: true,
+  healthCheckInterval: true,
+};
 
-function positive(value: unknown, option: string, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new InvalidOptionError(option, value, integer ? "an integer >= 1" : "a finite number > 0");
-  }
-  return value;
-}
+/** An optional number of milliseconds > 0, or its default. */
+const ms = (value: unknown, option: string, fallback: number): number =>
+  value === undefined ? fallback : checkPositiveNumber(value, option, "a finite number of milliseconds > 0");
 
 /** Checks a Redis URL: it must parse and use redis: or rediss:. */
 export function checkRedisUrl(url: unknown): string {
@@ -114,9 +119,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new InvalidOptionError("options", input, "a Redis URL or an options object");
   }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) throw new InvalidOptionError(key, options[key], `one of ${KNOWN.join(", ")}`);
-  }
+  checkKeys(options, KNOWN);
   if (options.url !== undefined && options.client !== undefined) {
     throw new InvalidOptionError("client", options.client, "either url or client, not both");
   }
@@ -137,12 +140,12 @@ export function toRedisSettings(input: unknown): RedisSettings {
     client: client as RedisClient | undefined,
     redisOptions: redisOptions as Readonly<Record<string, unknown>>,
     prefix: (options.prefix as string | undefined) ?? "purgatory",
-    keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(positive(options.keyTtl, "keyTtl", 0) * 1000),
-    commandTimeout: positive(options.commandTimeout, "commandTimeout", 250),
+    keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(checkSeconds(options.keyTtl, "keyTtl") * 1000),
+    commandTimeout: ms(options.commandTimeout, "commandTimeout", 250),
     onStorageError: policy,
-    resyncInterval: positive(options.resyncInterval, "resyncInterval", 2000),
-    resyncBatch: positive(options.resyncBatch, "resyncBatch", 200, true),
-    healthCheckInterval: positive(options.healthCheckInterval, "healthCheckInterval", 500),
+    resyncInterval: ms(options.resyncInterval, "resyncInterval", 2000),
+    resyncBatch: options.resyncBatch === undefined ? 200 : checkPositiveInteger(options.resyncBatch, "resyncBatch"),
+    healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 500),
   };
 }
 
