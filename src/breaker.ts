@@ -7,7 +7,7 @@
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission } from "./core/machine.js";
 import { CircuitOpenError } from "./errors.js";
-import type { Hooks } from "./events.js";
+import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
 
@@ -35,24 +35,6 @@ class Rejection {
   }
   then(_onFulfilled: unknown, onRejected: (error: unknown) => void): void {
     onRejected(this.#error);
-  }
-}
-
-/** Emits the events of a transition, in order, as hook calls. */
-export function emitTransition(hooks: Hooks, name: string, transition: Transition | null): void {
-  if (transition === null || hooks.size === 0) return;
-  for (const event of transition.events) {
-    switch (event.type) {
-      case "failed":
-        hooks.emit(name, "failed", { name, failureCount: event.failureCount });
-        break;
-      case "recovered":
-        hooks.emit(name, "recovered", { name });
-        break;
-      case "state_changed":
-        hooks.emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
-        break;
-    }
   }
 }
 

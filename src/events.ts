@@ -2,7 +2,7 @@
  * Monitoring hooks: the event types, their payloads and the list of hooks a factory calls.
  * @module
  */
-import type { CircuitStateName } from "./core/circuit.js";
+import type { CircuitStateName, Transition } from "./core/circuit.js";
 
 /** `circuit_breaker_created`: the first registration of a name. */
 export interface CircuitCreatedEvent {
@@ -128,5 +128,30 @@ export class Hooks {
       `A purgatory hook threw on "${eventType}" (${detail}); the guarded call was not affected`,
       { code: "PURGATORY_HOOK_ERROR" },
     );
+  }
+}
+
+/** Where events go: a factory's `Hooks`, or a storage's subscribers. */
+export interface EventSink {
+  /** How many listen, when known; 0 skips building the events. */
+  readonly size?: number;
+  emit(...args: CircuitHookArgs): void;
+}
+
+/** Emits the events of a transition of circuit `name`, in order, as hook calls. */
+export function emitTransition(sink: EventSink, name: string, transition: Transition | null): void {
+  if (transition === null || sink.size === 0) return;
+  for (const event of transition.events) {
+    switch (event.type) {
+      case "failed":
+        sink.emit(name, "failed", { name, failureCount: event.failureCount });
+        break;
+      case "recovered":
+        sink.emit(name, "recovered", { name });
+        break;
+      case "state_changed":
+        sink.emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
+        break;
+    }
   }
 }

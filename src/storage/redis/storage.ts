@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
-import type { CircuitHookArgs } from "../../events.js";
+import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply } from "./codec.js";
@@ -57,6 +57,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   readonly #keys: RedisKeys;
   readonly #id = randomUUID();
   readonly #emitters = new Set<Emit>();
+  /** The subscribers, as a sink for `emitTransition`. */
+  readonly #sink: EventSink = { emit: (...args) => this.#emit(...args) };
   #client: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
   #starting: Promise<void> | undefined;
@@ -220,7 +222,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       void this.#askProbe(circuit, now)
         .then((admission) => {
           if (admission.verdict === "probe") circuit.grant = admission.generation;
-          this.#emitTransition(circuit.name, admission.transition);
+          emitTransition(this.#sink, circuit.name, admission.transition);
         })
         .finally(() => {
           circuit.asking = 0;
@@ -387,14 +389,6 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     }
   }
 
-  #emitTransition(name: string, transition: Transition | null): void {
-    for (const event of transition?.events ?? []) {
-      if (event.type === "state_changed") {
-        this.#emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
-      }
-    }
-  }
-
   #emit(...args: CircuitHookArgs): void {
     for (const emit of this.#emitters) emit(...args);
   }
@@ -420,9 +414,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (this.#settings.onStorageError !== "fail-closed" || circuit.snapshot.state !== "closed") return;
     const { generation, failureCount } = circuit.snapshot;
     const openedAt = Date.now() + this.#offset;
-    circuit.snapshot = { state: "opened", generation, failureCount, openedAt };
-    circuit.version = 0;
-    this.#emit(circuit.name, "state_changed", { name: circuit.name, state: "opened", openedAt, remote: true });
+    // Version 0: whatever Redis says once it is back replaces this state.
+    this.#replace(circuit, { state: "opened", generation, failureCount, openedAt }, 0, true);
   }
 
   #schedule(): void {
@@ -472,14 +465,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         const reply = await this.#run(script, circuit, circuit.sharedGeneration, undefined);
         if (reply === undefined) return;
         circuit.unsynced = false;
-        const local = circuit.snapshot;
-        this.#replace(circuit, reply.after.snapshot, reply.after.version, false);
-        if (local.state !== reply.after.snapshot.state) {
-          const s = reply.after.snapshot;
-          this.#emit(circuit.name, "state_changed", {
-            name: circuit.name, state: s.state, openedAt: s.state === "closed" ? null : s.openedAt, remote: true,
-          });
-        }
+        this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
       }),
     );
   }
