@@ -110,6 +110,7 @@ abstract class CircuitBreakerBase {
   }
 
   #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
+    if (result === null) return undefined; // the hot path: nothing changed, nothing to emit
     const { hooks } = this.#context;
     const name = this.circuit.name;
     if (!isPromise(result)) {
