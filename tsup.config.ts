@@ -1,5 +1,31 @@
-import { cpSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { defineConfig } from "tsup";
+
+const SCRIPTS = "src/storage/redis/scripts";
+
+/**
+ * Replaces `src/storage/redis/lua.ts` (which reads the Lua scripts from disk) with a module that
+ * holds them inline, so that the build, and any bundle made from it, needs no `.lua` file.
+ */
+const inlineLua = {
+  name: "inline-lua",
+  setup(build: { onLoad: (o: { filter: RegExp }, f: () => { contents: string; loader: "ts" }) => void }) {
+    build.onLoad({ filter: /storage[\\/]redis[\\/]lua\.ts$/ }, () => {
+      const sources = Object.fromEntries(
+        readdirSync(SCRIPTS)
+          .filter((file) => file.endsWith(".lua"))
+          .map((file) => [file.slice(0, -".lua".length), readFileSync(`${SCRIPTS}/${file}`, "utf8")]),
+      );
+      const contents =
+        `const SOURCES: Record<string, string> = ${JSON.stringify(sources)};\n` +
+        "export function luaSource(name: string): string {\n" +
+        "  const source = SOURCES[name];\n" +
+        '  if (source === undefined) throw new Error(`no Lua script named ${name}`);\n' +
+        "  return source;\n}\n";
+      return { contents, loader: "ts" };
+    });
+  },
+};
 
 export default defineConfig({
   entry: ["src/index.ts"],
@@ -8,11 +34,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
-  // The Redis scripts are read at run time from ./scripts next to the bundle (import.meta.url,
-  // shimmed in the CommonJS build), so they ship as .lua files, as in the source tree.
-  shims: true,
   external: ["ioredis"],
-  async onSuccess() {
-    cpSync("src/storage/redis/scripts", "dist/scripts", { recursive: true });
-  },
+  esbuildPlugins: [inlineLua],
 });

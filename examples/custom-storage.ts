@@ -61,8 +61,8 @@ class KeyValueStorage implements CircuitStorage {
     return admission;
   }
 
-  recordSuccess(circuit: CircuitRecord, generation: number): Transition | null {
-    return this.#apply(circuit, recordSuccess(circuit.snapshot, generation));
+  recordSuccess(circuit: CircuitRecord, generation: number, clock: () => number): Transition | null {
+    return this.#apply(circuit, recordSuccess(circuit.snapshot, generation, clock()));
   }
 
   recordFailure(circuit: CircuitRecord, generation: number, now: number): Transition | null {

@@ -44,6 +44,9 @@ abstract class CircuitBreakerBase {
   readonly #context: BreakerContext;
   readonly #exclude: ExcludeRules;
 
+  /** @internal Whether this breaker's callers are synchronous (they cannot wait for a storage). */
+  protected abstract readonly synchronous: boolean;
+
   /** @internal Breakers are made by a factory's `getBreaker`. */
   constructor(context: BreakerContext, circuit: CircuitRecord, exclude: ExcludeRules) {
     this.#context = context;
@@ -99,14 +102,15 @@ abstract class CircuitBreakerBase {
 
   /** @internal Records a success; a promise only while a remote storage answers. */
   protected succeeded(generation: number): Promise<void> | undefined {
-    return this.#settled(this.#context.storage.recordSuccess(this.circuit, generation));
+    const context = this.#context;
+    return this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock));
   }
 
   /** @internal Records `error` as a failure, or as a success when excluded. */
   protected failed(error: unknown, generation: number): Promise<void> | undefined {
     const context = this.#context;
     if (isExcluded(error, this.#exclude, context.exclude)) return this.succeeded(generation);
-    return this.#settled(context.storage.recordFailure(this.circuit, generation, context.clock()));
+    return this.#settled(context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous));
   }
 
   #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
@@ -136,6 +140,8 @@ abstract class CircuitBreakerBase {
  * ```
  */
 export class AsyncCircuitBreaker extends CircuitBreakerBase {
+  /** @internal */ protected readonly synchronous = false;
+
   /**
    * Runs `fn` under the circuit: rejects with `CircuitOpenError` without running it when the
    * circuit is opened; otherwise resolves or rejects exactly as `fn` does, after recording the
@@ -222,6 +228,8 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
  * ```
  */
 export class SyncCircuitBreaker extends CircuitBreakerBase {
+  /** @internal */ protected readonly synchronous = true;
+
   /**
    * Runs `fn` under the circuit: throws `CircuitOpenError` without running it when the circuit is
    * opened; otherwise returns or throws exactly as `fn` does, after recording the outcome. Only

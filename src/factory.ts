@@ -46,7 +46,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
     };
     this.#lastSweep = clock();
-    this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args));
+    this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args), clock);
   }
 
   /** @internal Makes a breaker over `circuit`. */

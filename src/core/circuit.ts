@@ -26,8 +26,8 @@ export interface CircuitConfig {
 
 /**
  * A circuit's state as an immutable discriminated union. `generation` grows by one on every
- * transition, so an outcome from a call admitted in an older generation can be recognised and
- * ignored.
+ * transition and on every probe admission, so each admission carries a token (the generation it
+ * was admitted in) that identifies it: an outcome whose token is no longer current is ignored.
  *
  * @example
  * ```ts
@@ -54,15 +54,27 @@ export interface OpenedSnapshot {
   readonly openedAt: number;
 }
 
+/**
+ * One probe's lease: the token (generation) the probe was admitted with and when the lease ends.
+ * Only a probe whose lease is live when it settles may decide: a late (zombie) probe is ignored.
+ */
+export interface ProbeLease {
+  /** The generation the probe was admitted in; its outcome must hand it back. */
+  readonly token: number;
+  /** When the lease ends, epoch ms; an expired lease frees its slot. */
+  readonly expiresAt: number;
+}
+
 /** A half-opened circuit: up to `halfOpenMaxCalls` probes run; their outcome decides. */
 export interface HalfOpenedSnapshot {
   readonly state: "half-opened";
+  /** The token of the latest probe admitted (each probe admission grows it by one). */
   readonly generation: number;
   readonly failureCount: number;
   /** When the circuit last opened, epoch ms. */
   readonly openedAt: number;
-  /** Lease expiry (epoch ms) of each probe running now; an expired lease frees its slot. */
-  readonly probeLeases: readonly number[];
+  /** The leases of the probes admitted since the circuit half-opened (expired ones included until pruned). */
+  readonly probeLeases: readonly ProbeLease[];
 }
 
 /** The snapshot of a circuit that was just registered. */

@@ -12,6 +12,7 @@ export {
   type ClosedSnapshot,
   type HalfOpenedSnapshot,
   type OpenedSnapshot,
+  type ProbeLease,
   type Transition,
 } from "./circuit.js";
 export { admit, isForgettable, recordFailure, recordSuccess, ttlMs, type Admission } from "./machine.js";

@@ -9,12 +9,13 @@ import type {
   CircuitSnapshot,
   HalfOpenedSnapshot,
   OpenedSnapshot,
+  ProbeLease,
   Transition,
 } from "./circuit.js";
 
 /**
- * The answer to "may a call run now?". `run` and `probe` carry the generation to hand back with
- * the call's outcome; `probe` and a due `reject` may carry a transition to store and emit first.
+ * The answer to "may a call run now?". `run` and `probe` carry the token (`generation`) to hand
+ * back with the call's outcome; `probe` may carry a transition to store and emit first.
  */
 export type Admission =
   | { readonly verdict: "run"; readonly generation: number; readonly transition: null }
@@ -36,7 +37,8 @@ export const ttlMs = (config: CircuitConfig): number => Math.round(config.ttl * 
 /**
  * Decides whether a call may run. A closed circuit runs it; an opened circuit rejects it until its
  * ttl has elapsed, then half-opens and admits it as a probe; a half-opened circuit admits probes
- * while fewer than `halfOpenMaxCalls` unexpired leases are held.
+ * while fewer than `halfOpenMaxCalls` unexpired leases are held. Each probe gets a token of its own
+ * (the generation grows by one per probe) and a lease of one ttl.
  *
  * @example
  * ```ts
@@ -65,17 +67,17 @@ function admitOpened(snapshot: OpenedSnapshot, config: CircuitConfig, now: numbe
       transition: null,
     };
   }
-  const generation = snapshot.generation + 1;
+  const token = snapshot.generation + 1;
   const next: HalfOpenedSnapshot = {
     state: "half-opened",
-    generation,
+    generation: token,
     failureCount: snapshot.failureCount,
     openedAt: snapshot.openedAt,
-    probeLeases: [now + ttlMs(config)],
+    probeLeases: [{ token, expiresAt: now + ttlMs(config) }],
   };
   return {
     verdict: "probe",
-    generation,
+    generation: token,
     transition: {
       snapshot: next,
       events: [{ type: "state_changed", state: "half-opened", openedAt: snapshot.openedAt }],
@@ -88,9 +90,9 @@ function admitHalfOpened(
   config: CircuitConfig,
   now: number,
 ): Admission {
-  const live = snapshot.probeLeases.filter((expiry) => expiry > now);
+  const live = liveLeases(snapshot, now);
   if (live.length >= config.halfOpenMaxCalls) {
-    const freedAt = Math.min(...live);
+    const freedAt = Math.min(...live.map((lease) => lease.expiresAt));
     return {
       verdict: "reject",
       openedAt: snapshot.openedAt,
@@ -98,36 +100,47 @@ function admitHalfOpened(
       transition: null,
     };
   }
-  live.push(now + ttlMs(config));
+  const token = snapshot.generation + 1;
+  live.push({ token, expiresAt: now + ttlMs(config) });
   return {
     verdict: "probe",
-    generation: snapshot.generation,
-    transition: { snapshot: { ...snapshot, probeLeases: live }, events: [] },
+    generation: token,
+    transition: { snapshot: { ...snapshot, generation: token, probeLeases: live }, events: [] },
   };
 }
 
+/** The leases of `snapshot` that have not expired at `now`. */
+const liveLeases = (snapshot: HalfOpenedSnapshot, now: number): ProbeLease[] =>
+  snapshot.probeLeases.filter((lease) => lease.expiresAt > now);
+
+/** Whether `token` is the token of a probe whose lease is live at `now`. */
+const holdsLiveLease = (snapshot: HalfOpenedSnapshot, token: number, now: number): boolean =>
+  snapshot.probeLeases.some((lease) => lease.token === token && lease.expiresAt > now);
+
 /**
- * Records a success (or an excluded error) of a call admitted in `generation`. Returns `null` when
- * nothing changes, which is the case on the hot path: a closed circuit with no failures.
+ * Records a success (or an excluded error) of a call admitted with `token`, at `now`. Returns
+ * `null` when nothing changes, which is the case on the hot path: a closed circuit with no
+ * failures. A closed circuit only takes the token of its current generation; a half-opened one
+ * only the token of a probe whose lease is still live (a zombie probe decides nothing).
  *
  * @example
  * ```ts
- * recordSuccess({ state: "closed", generation: 0, failureCount: 2 }, 0)?.events;
+ * recordSuccess({ state: "closed", generation: 0, failureCount: 2 }, 0, Date.now())?.events;
  * // [{ type: "recovered" }]
  * ```
  */
-export function recordSuccess(snapshot: CircuitSnapshot, generation: number): Transition | null {
-  if (snapshot.generation !== generation) return null;
+export function recordSuccess(snapshot: CircuitSnapshot, token: number, now: number): Transition | null {
   switch (snapshot.state) {
     case "closed":
-      if (snapshot.failureCount === 0) return null;
+      if (snapshot.generation !== token || snapshot.failureCount === 0) return null;
       return {
-        snapshot: { state: "closed", generation, failureCount: 0 },
+        snapshot: { state: "closed", generation: token, failureCount: 0 },
         events: [{ type: "recovered" }],
       };
     case "half-opened":
+      if (!holdsLiveLease(snapshot, token, now)) return null;
       return {
-        snapshot: { state: "closed", generation: generation + 1, failureCount: 0 },
+        snapshot: { state: "closed", generation: snapshot.generation + 1, failureCount: 0 },
         events: [{ type: "recovered" }, { type: "state_changed", state: "closed", openedAt: null }],
       };
     case "opened":
@@ -136,8 +149,9 @@ export function recordSuccess(snapshot: CircuitSnapshot, generation: number): Tr
 }
 
 /**
- * Records a failure of a call admitted in `generation`, at `now`. A closed circuit counts it and
- * opens at `threshold`; a failing probe opens a half-opened circuit again with a new `openedAt`.
+ * Records a failure of a call admitted with `token`, at `now`. A closed circuit counts it and
+ * opens at `threshold`; a failing probe (with a live lease) opens a half-opened circuit again
+ * with a new `openedAt`.
  *
  * @example
  * ```ts
@@ -148,21 +162,21 @@ export function recordSuccess(snapshot: CircuitSnapshot, generation: number): Tr
 export function recordFailure(
   snapshot: CircuitSnapshot,
   config: CircuitConfig,
-  generation: number,
+  token: number,
   now: number,
 ): Transition | null {
-  if (snapshot.generation !== generation) return null;
   switch (snapshot.state) {
     case "closed": {
+      if (snapshot.generation !== token) return null;
       const failureCount = snapshot.failureCount + 1;
       if (failureCount < config.threshold) {
         return {
-          snapshot: { state: "closed", generation, failureCount },
+          snapshot: { state: "closed", generation: token, failureCount },
           events: [{ type: "failed", failureCount }],
         };
       }
       return {
-        snapshot: { state: "opened", generation: generation + 1, failureCount, openedAt: now },
+        snapshot: { state: "opened", generation: token + 1, failureCount, openedAt: now },
         events: [
           { type: "failed", failureCount },
           { type: "state_changed", state: "opened", openedAt: now },
@@ -170,10 +184,11 @@ export function recordFailure(
       };
     }
     case "half-opened":
+      if (!holdsLiveLease(snapshot, token, now)) return null;
       return {
         snapshot: {
           state: "opened",
-          generation: generation + 1,
+          generation: snapshot.generation + 1,
           failureCount: snapshot.failureCount + 1,
           openedAt: now,
         },
@@ -199,6 +214,6 @@ export function isForgettable(
     case "opened":
       return now >= snapshot.openedAt + ttlMs(config);
     case "half-opened":
-      return snapshot.probeLeases.every((expiry) => expiry <= now);
+      return liveLeases(snapshot, now).length === 0;
   }
 }

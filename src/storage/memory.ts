@@ -49,17 +49,17 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
   }
 
   /** Applies `core/machine.recordSuccess` to the circuit. */
-  recordSuccess(circuit: CircuitRecord, generation: number): Transition | null {
-    return store(circuit, recordSuccess(circuit.snapshot, generation));
+  recordSuccess(circuit: CircuitRecord, generation: number, clock: () => number): Transition | null {
+    const snapshot = circuit.snapshot;
+    // Only a probe's success depends on time (its lease); a closed circuit's success never does.
+    const now = snapshot.state === "closed" ? 0 : clock();
+    return store(circuit, recordSuccess(snapshot, generation, now));
   }
 
   /** Applies `core/machine.recordFailure` to the circuit. */
   recordFailure(circuit: CircuitRecord, generation: number, now: number): Transition | null {
     return store(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now));
   }
-
-
-
 }
 
 function store(circuit: CircuitRecord, transition: Transition | null): Transition | null {

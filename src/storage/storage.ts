@@ -74,10 +74,17 @@ export interface CircuitStorage {
   register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration>;
   /** Decides atomically whether a call on a circuit that is not closed may run. */
   admit(circuit: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission>;
-  /** Records a success (or excluded error) of a call admitted in `generation`. */
-  recordSuccess(circuit: CircuitRecord, generation: number): MaybePromise<Transition | null>;
-  /** Records a failure of a call admitted in `generation`. */
-  recordFailure(circuit: CircuitRecord, generation: number, now: number): MaybePromise<Transition | null>;
+  /**
+   * Records a success (or excluded error) of a call admitted with token `generation`. `clock`
+   * gives the time when it matters (a probe's lease): read it only then, since the hot path (a
+   * closed circuit's success) must not pay for a clock read.
+   */
+  recordSuccess(circuit: CircuitRecord, generation: number, clock: () => number): MaybePromise<Transition | null>;
+  /**
+   * Records a failure of a call admitted with token `generation`, at `now`; `sync` as for `admit`
+   * (a synchronous caller may call again before a remote storage answers).
+   */
+  recordFailure(circuit: CircuitRecord, generation: number, now: number, sync: boolean): MaybePromise<Transition | null>;
   /** Forgets a circuit; its record is marked `forgotten`. */
   forget(name: string): MaybePromise<void>;
   /** The local record of `name`, if this process knows it. */
@@ -87,7 +94,8 @@ export interface CircuitStorage {
   /**
    * Optional: lets a shared storage report what the breakers did not cause: transitions made by
    * other processes (`state_changed` with `remote: true`) and its own outages. The factory passes
-   * a function that calls its hooks; the returned function unsubscribes.
+   * a function that calls its hooks, and its clock (epoch ms) for what the storage dates by itself;
+   * the returned function unsubscribes.
    */
-  subscribe?(emit: (...args: CircuitHookArgs) => void): () => void;
+  subscribe?(emit: (...args: CircuitHookArgs) => void, clock: () => number): () => void;
 }

@@ -28,8 +28,8 @@ class ReferenceCircuit {
   failureCount = 0;
   openedAt: number | null = null;
   generation = 0;
-  /** Lease expiry of each probe admitted in the current half-opening. */
-  probes: number[] = [];
+  /** Token and lease expiry of each probe admitted in the current half-opening. */
+  probes: { token: number; expiry: number }[] = [];
   events: CircuitTransitionEvent[] = [];
 
   constructor(
@@ -45,21 +45,31 @@ class ReferenceCircuit {
       if (now - opened < this.ttlMs) {
         return { verdict: "reject", openedAt: opened, retryAfterMs: opened + this.ttlMs - now };
       }
-      this.moveTo("half-opened", opened);
+      // Half-opening is not a generation of its own: the first probe's admission below is.
+      this.moveTo("half-opened", opened, false);
       this.probes = [];
     }
-    const running = this.probes.filter((expiry) => now < expiry);
+    const running = this.probes.filter((probe) => now < probe.expiry);
     if (running.length >= this.halfOpenMaxCalls) {
-      let soonest = running[0] as number;
-      for (const expiry of running) if (expiry < soonest) soonest = expiry;
+      let soonest = (running[0] as { expiry: number }).expiry;
+      for (const probe of running) if (probe.expiry < soonest) soonest = probe.expiry;
       return { verdict: "reject", openedAt: this.openedAt as number, retryAfterMs: soonest - now };
     }
-    this.probes = [...running, now + this.ttlMs];
+    // Every probe gets a token of its own: the generation grows by one per probe.
+    this.generation += 1;
+    this.probes = [...running, { token: this.generation, expiry: now + this.ttlMs }];
     return { verdict: "probe", generation: this.generation };
   }
 
-  succeed(generation: number): void {
-    if (generation !== this.generation) return;
+  /** Whether `token` may decide now: the current generation while closed, a live probe while half-opened. */
+  private holds(token: number, now: number): boolean {
+    if (this.state === "closed") return token === this.generation;
+    if (this.state === "half-opened") return this.probes.some((p) => p.token === token && now < p.expiry);
+    return false;
+  }
+
+  succeed(token: number, now: number): void {
+    if (!this.holds(token, now)) return;
     if (this.state === "closed" && this.failureCount > 0) {
       this.failureCount = 0;
       this.events.push({ type: "recovered" });
@@ -71,8 +81,8 @@ class ReferenceCircuit {
     }
   }
 
-  fail(generation: number, now: number): void {
-    if (generation !== this.generation) return;
+  fail(token: number, now: number): void {
+    if (!this.holds(token, now)) return;
     if (this.state === "closed") {
       this.failureCount += 1;
       this.events.push({ type: "failed", failureCount: this.failureCount });
@@ -88,16 +98,16 @@ class ReferenceCircuit {
   deadline(now: number): number | null {
     if (this.state === "opened") return (this.openedAt as number) + this.ttlMs;
     if (this.state === "half-opened") {
-      const running = this.probes.filter((expiry) => now < expiry);
-      return running.length === 0 ? null : Math.min(...running);
+      const running = this.probes.filter((probe) => now < probe.expiry);
+      return running.length === 0 ? null : Math.min(...running.map((probe) => probe.expiry));
     }
     return null;
   }
 
-  private moveTo(state: CircuitStateName, openedAt: number | null): void {
+  private moveTo(state: CircuitStateName, openedAt: number | null, bump = true): void {
     this.state = state;
     this.openedAt = openedAt;
-    this.generation += 1;
+    if (bump) this.generation += 1;
     this.events.push({ type: "state_changed", state, openedAt });
   }
 }
@@ -119,8 +129,8 @@ class CoreCircuit {
     return { verdict: admission.verdict, generation: admission.generation };
   }
 
-  succeed(generation: number): void {
-    this.store(recordSuccess(this.snapshot, generation));
+  succeed(generation: number, now: number): void {
+    this.store(recordSuccess(this.snapshot, generation, now));
   }
 
   fail(generation: number, now: number): void {
@@ -190,6 +200,7 @@ interface PendingCall {
   readonly generation: number;
   readonly probe: boolean;
   readonly leaseExpiry: number;
+  readonly admittedAt: number;
 }
 
 const openedAtOf = (s: CircuitSnapshot): number | null => (s.state === "closed" ? null : s.openedAt);
@@ -226,6 +237,7 @@ describe("core machine against a reference circuit", () => {
                   generation: actual.generation,
                   probe: actual.verdict === "probe",
                   leaseExpiry: now + scenario.ttlMs,
+                  admittedAt: step,
                 });
               }
               break;
@@ -237,8 +249,8 @@ describe("core machine against a reference circuit", () => {
                 reference.fail(call.generation, now);
                 core.fail(call.generation, now);
               } else {
-                reference.succeed(call.generation);
-                core.succeed(call.generation);
+                reference.succeed(call.generation, now);
+                core.succeed(call.generation, now);
               }
               break;
             }
@@ -259,21 +271,25 @@ describe("core machine against a reference circuit", () => {
           expect(s.generation, where).toBe(reference.generation);
           expect(core.events, where).toEqual(reference.events);
 
-          // Invariants of the core, independent of the reference.
+          // Invariants of the core, independent of the reference: the generation grows by one
+          // per transition and per probe admitted (each probe's token is its own).
           const transitions = core.events
             .slice(eventsBefore)
-            .filter((e) => e.type === "state_changed").length;
-          expect(s.generation, where).toBe(generation + transitions);
+            .filter((e) => e.type === "state_changed" && e.state !== "half-opened").length;
+          const probes = command.kind === "start" && pending.at(-1)?.probe === true && pending.at(-1)?.admittedAt === step ? 1 : 0;
+          expect(s.generation, where).toBe(generation + transitions + probes);
           generation = s.generation;
           if (s.state === "closed") expect(s.failureCount, where).toBeLessThan(config.threshold);
           if (s.state === "opened") expect(s.failureCount, where).toBeGreaterThanOrEqual(config.threshold);
           if (s.state === "half-opened") {
-            const leases = s.probeLeases.filter((expiry) => expiry > now);
+            const leases = s.probeLeases.filter((lease) => lease.expiresAt > now);
             expect(leases.length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
-            const running = pending.filter(
-              (c) => c.probe && c.generation === s.generation && c.leaseExpiry > now,
+            // Probes that may still decide: admitted in this half-opening, lease live.
+            const deciding = pending.filter(
+              (c) => c.probe && leases.some((lease) => lease.token === c.generation) && c.leaseExpiry > now,
             );
-            expect(running.length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+            expect(deciding.length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+            expect(new Set(s.probeLeases.map((lease) => lease.token)).size, where).toBe(s.probeLeases.length);
           }
           for (const call of pending) expect(call.generation, where).toBeLessThanOrEqual(s.generation);
         });

@@ -35,12 +35,18 @@ const opened = (openedAt: number, generation = 1, failureCount = 3): OpenedSnaps
   openedAt,
 });
 
+/** A half-opened snapshot; `leases` are `[token, expiresAt]` pairs; generation is the last token. */
 const halfOpened = (
   openedAt: number,
-  probeLeases: number[],
-  generation = 2,
+  leases: [token: number, expiresAt: number][],
   failureCount = 3,
-): HalfOpenedSnapshot => ({ state: "half-opened", generation, failureCount, openedAt, probeLeases });
+): HalfOpenedSnapshot => ({
+  state: "half-opened",
+  generation: Math.max(2, ...leases.map(([token]) => token)),
+  failureCount,
+  openedAt,
+  probeLeases: leases.map(([token, expiresAt]) => ({ token, expiresAt })),
+});
 
 /** Narrows a transition that the test expects to exist. */
 function expectTransition(transition: Transition | null): Transition {
@@ -50,6 +56,7 @@ function expectTransition(transition: Transition | null): Transition {
 
 /** Freezes a snapshot deeply, so a test fails if the machine mutates its input. */
 function frozen<S extends CircuitSnapshot>(snapshot: S): S {
+  if (snapshot.state === "half-opened") snapshot.probeLeases.forEach((lease) => Object.freeze(lease));
   if (snapshot.state === "half-opened") Object.freeze(snapshot.probeLeases);
   return Object.freeze(snapshot);
 }
@@ -104,18 +111,18 @@ describe("closed circuit", () => {
   });
 
   it("changes nothing on a success with no failure counted (the hot path)", () => {
-    expect(recordSuccess(CLOSED_SNAPSHOT, 0)).toBeNull();
-    expect(recordSuccess(closed(0, 6), 6)).toBeNull();
+    expect(recordSuccess(CLOSED_SNAPSHOT, 0, 0)).toBeNull();
+    expect(recordSuccess(closed(0, 6), 6, 0)).toBeNull();
   });
 
   it("resets a non-zero failure count on a success and emits recovered", () => {
-    const t = expectTransition(recordSuccess(frozen(closed(2, 6)), 6));
+    const t = expectTransition(recordSuccess(frozen(closed(2, 6)), 6, 0));
     expect(t.snapshot).toEqual({ state: "closed", generation: 6, failureCount: 0 });
     expect(t.events).toEqual([{ type: "recovered" }]);
   });
 
   it("counts failures again from zero after a recovery", () => {
-    const afterSuccess = expectTransition(recordSuccess(closed(2), 0)).snapshot;
+    const afterSuccess = expectTransition(recordSuccess(closed(2), 0, 0)).snapshot;
     const t = expectTransition(recordFailure(afterSuccess, config(3), 0, 1_000));
     expect(t.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 1 });
   });
@@ -161,7 +168,7 @@ describe("opened circuit", () => {
           generation: 6,
           failureCount: 3,
           openedAt: 1_000,
-          probeLeases: [61_000],
+          probeLeases: [{ token: 6, expiresAt: 61_000 }],
         },
         events: [{ type: "state_changed", state: "half-opened", openedAt: 1_000 }],
       },
@@ -176,15 +183,15 @@ describe("opened circuit", () => {
       generation: 2,
       failureCount: 3,
       openedAt: 1_000,
-      probeLeases: [5_030_000],
+      probeLeases: [{ token: 2, expiresAt: 5_030_000 }],
     });
   });
 
   it("ignores successes and failures: no call runs in an opened generation", () => {
     const snapshot = opened(1_000, 3);
-    expect(recordSuccess(snapshot, 3)).toBeNull();
+    expect(recordSuccess(snapshot, 3, 2_000)).toBeNull();
     expect(recordFailure(snapshot, ttl30, 3, 2_000)).toBeNull();
-    expect(recordSuccess(snapshot, 2)).toBeNull();
+    expect(recordSuccess(snapshot, 2, 2_000)).toBeNull();
     expect(recordFailure(snapshot, ttl30, 2, 2_000)).toBeNull();
   });
 
@@ -198,7 +205,7 @@ describe("half-opened circuit", () => {
   const ttl30 = config(3, 30, 1);
 
   it("rejects a probe beyond halfOpenMaxCalls", () => {
-    const admission = admit(frozen(halfOpened(1_000, [61_000])), ttl30, 40_000);
+    const admission = admit(frozen(halfOpened(1_000, [[2, 61_000]])), ttl30, 40_000);
     expect(admission).toEqual({
       verdict: "reject",
       openedAt: 1_000,
@@ -207,20 +214,20 @@ describe("half-opened circuit", () => {
     });
   });
 
-  it("admits up to halfOpenMaxCalls probes at once, then rejects until the first lease ends", () => {
+  it("admits up to halfOpenMaxCalls probes at once, each with a token of its own, then rejects until the first lease ends", () => {
     const three = config(3, 30, 3);
-    let snapshot: CircuitSnapshot = halfOpened(1_000, [61_000]);
+    let snapshot: CircuitSnapshot = halfOpened(1_000, [[2, 61_000]]);
     const second = admit(snapshot, three, 40_000);
     expect(second).toEqual({
       verdict: "probe",
-      generation: 2,
-      transition: { snapshot: halfOpened(1_000, [61_000, 70_000]), events: [] },
+      generation: 3,
+      transition: { snapshot: halfOpened(1_000, [[2, 61_000], [3, 70_000]]), events: [] },
     });
     snapshot = expectTransition(second.transition).snapshot;
     const third = admit(snapshot, three, 45_000);
-    expect(third.verdict).toBe("probe");
+    expect(third).toMatchObject({ verdict: "probe", generation: 4 });
     snapshot = expectTransition(third.transition).snapshot;
-    expect(snapshot).toEqual(halfOpened(1_000, [61_000, 70_000, 75_000]));
+    expect(snapshot).toEqual(halfOpened(1_000, [[2, 61_000], [3, 70_000], [4, 75_000]]));
     expect(admit(snapshot, three, 50_000)).toEqual({
       verdict: "reject",
       openedAt: 1_000,
@@ -230,22 +237,22 @@ describe("half-opened circuit", () => {
   });
 
   it("frees the slot of a probe whose lease expired", () => {
-    const snapshot = frozen(halfOpened(1_000, [61_000]));
+    const snapshot = frozen(halfOpened(1_000, [[2, 61_000]]));
     expect(admit(snapshot, ttl30, 60_999).verdict).toBe("reject");
     expect(admit(snapshot, ttl30, 61_000)).toEqual({
       verdict: "probe",
-      generation: 2,
-      transition: { snapshot: halfOpened(1_000, [91_000]), events: [] },
+      generation: 3,
+      transition: { snapshot: halfOpened(1_000, [[3, 91_000]]), events: [] },
     });
   });
 
   it("drops only the expired leases when it admits a probe", () => {
-    const admission = admit(halfOpened(1_000, [50_000, 70_000]), config(3, 30, 2), 60_000);
-    expect(admission.transition?.snapshot).toEqual(halfOpened(1_000, [70_000, 90_000]));
+    const admission = admit(halfOpened(1_000, [[2, 50_000], [3, 70_000]]), config(3, 30, 2), 60_000);
+    expect(admission.transition?.snapshot).toEqual(halfOpened(1_000, [[3, 70_000], [4, 90_000]]));
   });
 
   it("closes on a probe success with recovered before state_changed", () => {
-    const t = expectTransition(recordSuccess(frozen(halfOpened(1_000, [61_000], 2, 3)), 2));
+    const t = expectTransition(recordSuccess(frozen(halfOpened(1_000, [[2, 61_000]])), 2, 40_000));
     expect(t.snapshot).toEqual({ state: "closed", generation: 3, failureCount: 0 });
     expect(t.events).toEqual([
       { type: "recovered" },
@@ -254,9 +261,7 @@ describe("half-opened circuit", () => {
   });
 
   it("opens again on a probe failure with a new openedAt", () => {
-    const t = expectTransition(
-      recordFailure(frozen(halfOpened(1_000, [61_000], 2, 3)), ttl30, 2, 45_000),
-    );
+    const t = expectTransition(recordFailure(frozen(halfOpened(1_000, [[2, 61_000]])), ttl30, 2, 45_000));
     expect(t.snapshot).toEqual({
       state: "opened",
       generation: 3,
@@ -273,45 +278,63 @@ describe("half-opened circuit", () => {
     expect(admit(t.snapshot, ttl30, 75_000).verdict).toBe("probe");
   });
 
-  it("still lets a probe whose lease expired decide, while its generation lasts", () => {
-    const t = expectTransition(recordSuccess(halfOpened(1_000, [61_000]), 2));
-    expect(t.snapshot.state).toBe("closed");
+  it("ignores a probe that settles after its lease expired (a zombie decides nothing)", () => {
+    const snapshot = frozen(halfOpened(1_000, [[2, 61_000]]));
+    expect(recordSuccess(snapshot, 2, 61_000)).toBeNull();
+    expect(recordFailure(snapshot, ttl30, 2, 61_000)).toBeNull();
+    expect(recordSuccess(snapshot, 2, 60_999)?.snapshot.state).toBe("closed");
+  });
+
+  it("lets the probe of a later lease decide and ignores the zombie it replaced", () => {
+    const zombieExpired = halfOpened(1_000, [[2, 61_000]]);
+    const takeover = admit(zombieExpired, ttl30, 62_000);
+    expect(takeover).toMatchObject({ verdict: "probe", generation: 3 });
+    const snapshot = expectTransition(takeover.transition).snapshot;
+    expect(recordFailure(snapshot, ttl30, 2, 63_000)).toBeNull();
+    expect(recordSuccess(snapshot, 3, 63_000)?.snapshot).toEqual({ state: "closed", generation: 4, failureCount: 0 });
   });
 
   it("lets the first probe to settle decide and ignores the others", () => {
-    const snapshot = halfOpened(1_000, [61_000, 62_000]);
-    const first = expectTransition(recordFailure(snapshot, config(3, 30, 2), 2, 40_000));
+    const two = config(3, 30, 2);
+    const snapshot = halfOpened(1_000, [[2, 61_000], [3, 62_000]]);
+    const first = expectTransition(recordFailure(snapshot, two, 2, 40_000));
     expect(first.snapshot.state).toBe("opened");
-    expect(recordSuccess(first.snapshot, 2)).toBeNull();
-    expect(recordFailure(first.snapshot, config(3, 30, 2), 2, 41_000)).toBeNull();
+    expect(recordSuccess(first.snapshot, 3, 41_000)).toBeNull();
+    expect(recordFailure(first.snapshot, two, 3, 41_000)).toBeNull();
+  });
+
+  it("ignores an outcome whose token is not a probe's (a call admitted while closed)", () => {
+    const snapshot = halfOpened(1_000, [[5, 61_000]]);
+    expect(recordSuccess(snapshot, 3, 40_000)).toBeNull();
+    expect(recordFailure(snapshot, ttl30, 4, 40_000)).toBeNull();
   });
 
   it("is forgettable only once every probe lease has expired", () => {
-    const snapshot = halfOpened(1_000, [61_000, 70_000]);
+    const snapshot = halfOpened(1_000, [[2, 61_000], [3, 70_000]]);
     expect(isForgettable(snapshot, ttl30, 69_999)).toBe(false);
     expect(isForgettable(snapshot, ttl30, 70_000)).toBe(true);
     expect(isForgettable(halfOpened(1_000, []), ttl30, 0)).toBe(true);
   });
 });
 
-describe("generations", () => {
+describe("tokens (generations)", () => {
   const cfg = config(2, 10, 1);
 
   it("ignores an outcome from an older generation", () => {
-    const snapshot = halfOpened(1_000, [21_000], 2);
-    expect(recordSuccess(snapshot, 0)).toBeNull();
+    const snapshot = halfOpened(1_000, [[2, 21_000]]);
+    expect(recordSuccess(snapshot, 0, 12_000)).toBeNull();
     expect(recordFailure(snapshot, cfg, 0, 12_000)).toBeNull();
-    expect(recordSuccess(snapshot, 1)).toBeNull();
+    expect(recordSuccess(snapshot, 1, 12_000)).toBeNull();
   });
 
   it("ignores a failure of a call started before the circuit closed again", () => {
     const reclosed = closed(0, 3);
     expect(recordFailure(reclosed, cfg, 0, 50_000)).toBeNull();
     expect(recordFailure(reclosed, cfg, 2, 50_000)).toBeNull();
-    expect(recordSuccess(closed(1, 3), 2)).toBeNull();
+    expect(recordSuccess(closed(1, 3), 2, 50_000)).toBeNull();
   });
 
-  it("keeps the generation while closed and grows it by one on every transition", () => {
+  it("keeps the generation while closed and grows it by one on every transition and probe", () => {
     const seen: number[] = [];
     let snapshot: CircuitSnapshot = CLOSED_SNAPSHOT;
     const step = (t: Transition | null): void => {
@@ -320,20 +343,20 @@ describe("generations", () => {
     };
     step(recordFailure(snapshot, cfg, 0, 0)); // failed(1)
     step(recordFailure(snapshot, cfg, 0, 0)); // opened
-    step(admit(snapshot, cfg, 10_000).transition); // half-opened
+    step(admit(snapshot, cfg, 10_000).transition); // half-opened, probe 2
     step(recordFailure(snapshot, cfg, 2, 10_000)); // opened
-    step(admit(snapshot, cfg, 20_000).transition); // half-opened
-    step(recordSuccess(snapshot, 4)); // closed
+    step(admit(snapshot, cfg, 20_000).transition); // half-opened, probe 4
+    step(recordSuccess(snapshot, 4, 20_000)); // closed
     expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
     expect(snapshot).toEqual({ state: "closed", generation: 5, failureCount: 0 });
   });
 
-  it("hands the same generation to every probe of one half-opening", () => {
+  it("hands each probe of one half-opening a token of its own", () => {
     const cfg3 = config(2, 10, 3);
     const first = admit(opened(0, 1), cfg3, 10_000);
     const second = admit(expectTransition(first.transition).snapshot, cfg3, 10_001);
     expect(first).toMatchObject({ verdict: "probe", generation: 2 });
-    expect(second).toMatchObject({ verdict: "probe", generation: 2 });
+    expect(second).toMatchObject({ verdict: "probe", generation: 3 });
   });
 });
 
@@ -343,7 +366,7 @@ describe("fractional ttl", () => {
     expect(admit(opened(0), cfg, 1_499)).toMatchObject({ verdict: "reject", retryAfterMs: 1 });
     expect(admit(opened(0), cfg, 1_500).transition?.snapshot).toMatchObject({
       state: "half-opened",
-      probeLeases: [3_000],
+      probeLeases: [{ token: 2, expiresAt: 3_000 }],
     });
   });
 
@@ -367,7 +390,7 @@ describe("fractional ttl", () => {
       expect(admit(opened(0), cfg, ms).verdict).toBe("probe");
       expect(isForgettable(opened(0), cfg, ms)).toBe(true);
       const probing = admit(opened(0), cfg, ms).transition?.snapshot;
-      expect(probing).toMatchObject({ probeLeases: [2 * ms] });
+      expect(probing).toMatchObject({ probeLeases: [{ token: 2, expiresAt: 2 * ms }] });
     },
   );
 });
@@ -395,7 +418,7 @@ describe("the seed's event sequence (threshold 2)", () => {
     };
     const succeed = (start: number): void => {
       const generation = enter(start);
-      apply(recordSuccess(snapshot, generation));
+      apply(recordSuccess(snapshot, generation, start));
     };
 
     fail(0, 100);

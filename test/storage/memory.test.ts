@@ -22,6 +22,9 @@ function trip(storage: InMemoryStorage, circuit: CircuitRecord, now: number): vo
   }
 }
 
+/** A clock that always reads `now`. */
+const clockAt = (now: number) => () => now;
+
 /** The generation of an admitted call; fails the test on a rejection. */
 function generationOf(admission: Admission): number {
   if (admission.verdict === "reject") throw new Error("expected the call to be admitted");
@@ -104,10 +107,10 @@ describe("InMemoryStorage decisions", () => {
   it("stores a recovery and returns null, keeping the snapshot, when nothing changes", () => {
     const storage = new InMemoryStorage();
     const circuit = registered(storage);
-    expect(storage.recordSuccess(circuit, 0)).toBeNull();
+    expect(storage.recordSuccess(circuit, 0, clockAt(1_000))).toBeNull();
     expect(circuit.snapshot).toBe(CLOSED_SNAPSHOT);
     storage.recordFailure(circuit, 0, 1_000);
-    const recovered = storage.recordSuccess(circuit, 0);
+    const recovered = storage.recordSuccess(circuit, 0, clockAt(1_000));
     expect(recovered?.events).toEqual([{ type: "recovered" }]);
     expect(circuit.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0 });
   });
@@ -137,9 +140,24 @@ describe("InMemoryStorage decisions", () => {
       generation: 2,
       failureCount: 1,
       openedAt: 1_000,
-      probeLeases: [21_000],
+      probeLeases: [{ token: 2, expiresAt: 21_000 }],
     });
     expect(storage.admit(circuit, 11_001)).toMatchObject({ verdict: "reject", retryAfterMs: 9_999 });
+  });
+
+  it("reads the clock for a probe's success only, never for a closed circuit's", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "x", config(1, 10));
+    let reads = 0;
+    const clock = () => {
+      reads += 1;
+      return 11_500;
+    };
+    storage.recordSuccess(circuit, 0, clock);
+    expect(reads).toBe(0);
+    trip(storage, circuit, 1_000);
+    storage.recordSuccess(circuit, generationOf(storage.admit(circuit, 11_000)), clock);
+    expect(reads).toBe(1);
   });
 
   it("closes on a probe success and opens again on a probe failure", () => {
@@ -153,7 +171,7 @@ describe("InMemoryStorage decisions", () => {
     expect(circuit.snapshot).toMatchObject({ state: "opened", openedAt: 12_000 });
 
     const next = generationOf(storage.admit(circuit, 22_000));
-    const closed = storage.recordSuccess(circuit, next);
+    const closed = storage.recordSuccess(circuit, next, clockAt(23_000));
     expect(closed?.events).toEqual([
       { type: "recovered" },
       { type: "state_changed", state: "closed", openedAt: null },
@@ -167,7 +185,7 @@ describe("InMemoryStorage decisions", () => {
     trip(storage, circuit, 1_000);
     storage.admit(circuit, 11_000);
     const before = circuit.snapshot;
-    expect(storage.recordSuccess(circuit, 0)).toBeNull();
+    expect(storage.recordSuccess(circuit, 0, clockAt(11_500))).toBeNull();
     expect(storage.recordFailure(circuit, 0, 11_500)).toBeNull();
     expect(circuit.snapshot).toBe(before);
   });

@@ -3,11 +3,14 @@
  * that foreign or corrupt data becomes a clear error, never a wrong state.
  * @module
  */
-import type { CircuitConfig, CircuitSnapshot, CircuitStateName } from "../../core/circuit.js";
+import type { CircuitConfig, CircuitSnapshot, CircuitStateName, ProbeLease } from "../../core/circuit.js";
 
-/** A circuit's shared state and the version that orders it. */
-export interface VersionedSnapshot {
+/** A circuit's shared state: its incarnation, its snapshot (in Redis generations) and its version. */
+export interface SharedState {
+  /** Made when the key was created; another one means the key was lost and made again. */
+  readonly incarnation: string;
   readonly snapshot: CircuitSnapshot;
+  /** Orders the states of one incarnation (Redis time in µs of the write). */
   readonly version: number;
 }
 
@@ -15,13 +18,16 @@ export interface VersionedSnapshot {
 export interface ScriptReply {
   readonly now: number;
   readonly config: CircuitConfig;
-  readonly before: VersionedSnapshot;
-  readonly after: VersionedSnapshot;
+  /** Whether this script found no key and wrote a new incarnation. */
+  readonly created: boolean;
+  readonly before: SharedState;
+  readonly after: SharedState;
 }
 
 /** A state change published by some process. */
-export interface StateMessage extends VersionedSnapshot {
+export interface StateMessage extends SharedState {
   readonly name: string;
+  /** The instance id of the process whose script wrote it. */
   readonly source: string;
 }
 
@@ -43,23 +49,35 @@ function state(text: unknown): CircuitStateName {
   throw new CorruptStateError(`unknown circuit state ${String(text)}`);
 }
 
-/** Builds a snapshot from the six stored fields: state, generation, failures, openedAt, leases, version. */
-export function toSnapshot(fields: readonly unknown[]): VersionedSnapshot {
-  const [st, g, f, o, l, v] = fields;
+function leases(text: unknown): ProbeLease[] {
+  if (typeof text !== "string" || text === "") return [];
+  return text.split(",").map((pair) => {
+    const [token, expiresAt] = pair.split(":");
+    return { token: number(token, "probe token"), expiresAt: number(expiresAt, "probe lease") };
+  });
+}
+
+/**
+ * Builds a shared state from the seven stored fields: incarnation, state, generation, failures,
+ * openedAt, leases, version.
+ */
+export function toSharedState(fields: readonly unknown[]): SharedState {
+  const [i, st, g, f, o, l, v] = fields;
+  if (typeof i !== "string" || i === "") throw new CorruptStateError(`no incarnation: ${String(i)}`);
   const generation = number(g, "generation");
   const failureCount = number(f, "failure count");
   const version = number(v, "version");
   const s = state(st);
-  if (s === "closed") return { snapshot: { state: s, generation, failureCount }, version };
+  const shared = (snapshot: CircuitSnapshot): SharedState => ({ incarnation: i, snapshot, version });
+  if (s === "closed") return shared({ state: s, generation, failureCount });
   const openedAt = number(o, "openedAt");
-  if (s === "opened") return { snapshot: { state: s, generation, failureCount, openedAt }, version };
-  const leases = typeof l === "string" && l !== "" ? l.split(",").map((x) => number(x, "probe lease")) : [];
-  return { snapshot: { state: s, generation, failureCount, openedAt, probeLeases: leases }, version };
+  if (s === "opened") return shared({ state: s, generation, failureCount, openedAt });
+  return shared({ state: s, generation, failureCount, openedAt, probeLeases: leases(l) });
 }
 
-/** Decodes a script reply (16 strings, see scripts/prologue.lua). */
+/** Decodes a script reply (19 strings, see scripts/prologue.lua). */
 export function parseReply(raw: unknown): ScriptReply {
-  if (!Array.isArray(raw) || raw.length !== 16) throw new CorruptStateError("unexpected script reply");
+  if (!Array.isArray(raw) || raw.length !== 19) throw new CorruptStateError("unexpected script reply");
   return {
     now: number(raw[0], "time"),
     config: {
@@ -67,18 +85,18 @@ export function parseReply(raw: unknown): ScriptReply {
       ttl: number(raw[2], "ttl") / 1000,
       halfOpenMaxCalls: number(raw[3], "halfOpenMaxCalls"),
     },
-    before: toSnapshot(raw.slice(4, 10)),
-    after: toSnapshot(raw.slice(10, 16)),
+    created: raw[4] === "1",
+    before: toSharedState(raw.slice(5, 12)),
+    after: toSharedState(raw.slice(12, 19)),
   };
 }
 
-/** Decodes a pub/sub message: `generation|state|failures|openedAt|leases|version|source|name`. */
+/** Decodes a message: `incarnation|generation|state|failures|openedAt|leases|version|source|name`. */
 export function parseMessage(message: string): StateMessage {
   const parts = message.split("|");
-  if (parts.length < 8) throw new CorruptStateError(`unexpected message ${message.slice(0, 80)}`);
-  const [g, st, f, o, l, v, source] = parts;
-  const { snapshot, version } = toSnapshot([st, g, f, o, l, v]);
-  return { snapshot, version, source: source ?? "", name: parts.slice(7).join("|") };
+  if (parts.length < 9) throw new CorruptStateError(`unexpected message ${message.slice(0, 80)}`);
+  const [i, g, st, f, o, l, v, source] = parts;
+  return { ...toSharedState([i, st, g, f, o, l, v]), source: source ?? "", name: parts.slice(8).join("|") };
 }
 
 /** Whether a command failed because of what Redis holds or answered, not because it is away. */
@@ -98,5 +116,5 @@ export function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
   if (!near(a.openedAt, b.openedAt)) return false;
   if (a.state === "opened" || b.state === "opened") return true;
   const [la, lb] = [a.probeLeases, b.probeLeases];
-  return la.length === lb.length && la.every((x, i) => near(x, lb[i] ?? Number.NaN));
+  return la.length === lb.length && la.every((x, i) => x.token === lb[i]?.token && near(x.expiresAt, lb[i].expiresAt));
 }

@@ -1,17 +1,17 @@
 /**
- * The Lua scripts, read from `scripts/*.lua` next to this module (copied beside the build), run
- * with EVALSHA and sent again with EVAL when the server answers NOSCRIPT (after a restart or a
- * SCRIPT FLUSH).
+ * The Lua scripts, each one the shared prologue followed by its own file, run with EVALSHA and
+ * sent again with EVAL when the server answers NOSCRIPT (after a restart or a SCRIPT FLUSH).
  * @module
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { luaSource } from "./lua.js";
 import type { RedisClient } from "./options.js";
 
 /** The operations, one script each. */
-export type ScriptName = "register" | "admit" | "success" | "failure" | "reopen" | "read";
+export type ScriptName = "read" | "admit" | "success" | "failure" | "reopen";
 
-const NAMES: readonly ScriptName[] = ["register", "admit", "success", "failure", "reopen", "read"];
+/** Every script's name, which is also its file's name in `scripts/`. */
+export const SCRIPT_NAMES: readonly ScriptName[] = ["read", "admit", "success", "failure", "reopen"];
 
 interface Script {
   readonly source: string;
@@ -22,11 +22,10 @@ let loaded: Record<ScriptName, Script> | undefined;
 
 function load(): Record<ScriptName, Script> {
   if (loaded !== undefined) return loaded;
-  const read = (file: string) => readFileSync(new URL(`./scripts/${file}.lua`, import.meta.url), "utf8");
-  const prologue = read("prologue");
+  const prologue = luaSource("prologue");
   const scripts = {} as Record<ScriptName, Script>;
-  for (const name of NAMES) {
-    const source = `${prologue}\n${read(name)}`;
+  for (const name of SCRIPT_NAMES) {
+    const source = `${prologue}\n${luaSource(name)}`;
     scripts[name] = { source, sha: createHash("sha1").update(source).digest("hex") };
   }
   return (loaded = scripts);

@@ -1,41 +1,50 @@
 /**
  * `RedisStorage`: one circuit state for a whole fleet. Each process keeps a replica of the
- * circuits it uses; the closed success path reads only the replica; every change is one Lua
- * script that applies the state machine atomically in Redis with Redis time; pub/sub and a
- * bounded periodic re-read keep replicas fresh; an outage degrades to the replica.
+ * circuits it uses (`replica.ts`); the closed success path reads only the replica; every change is
+ * one Lua script that applies the state machine atomically in Redis with Redis time and fences
+ * stale tokens; pub/sub and a bounded periodic re-read keep replicas fresh; an outage degrades to
+ * the replica. The protocol is docs/fleet-protocol.md.
  * @module
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
-import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply } from "./codec.js";
+import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply, type SharedState } from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
+import { toRedisSettings, type RedisClient, type RedisSettings, type RedisStorageOptions } from "./options.js";
 import {
-  makeClient,
-  toRedisSettings,
-  type RedisClient,
-  type RedisSettings,
-  type RedisStorageOptions,
-} from "./options.js";
-import { runScript, withTimeout, type ScriptName } from "./scripts.js";
+  adopt,
+  anticipateFailure,
+  decideLocally,
+  hold,
+  localToken,
+  PENDING_REPLICA,
+  STALE_TOKEN,
+  tokenUse,
+  viewChanged,
+  type Replica,
+  type SharedToken,
+  type Source,
+} from "./replica.js";
+import type { ScriptName } from "./scripts.js";
+import { RedisConfigurationError, RedisTransport } from "./transport.js";
 
-/** A circuit's replica in this process. */
+/** A circuit's record in this process: the replica and the calls in flight on it. */
 interface ReplicaCircuit extends CircuitRecord {
-  /** Version of the shared state the snapshot reflects (0: none seen yet). */
-  version: number;
+  /** The replica; `snapshot` is always its view. */
+  replica: Replica;
+  /** The registration round trip while it is in flight: asynchronous callers wait for it. */
+  registering: Promise<void> | undefined;
   /** Probe requests this process has in flight (at most halfOpenMaxCalls: no stampede). */
   asking: number;
   /** Failures sent to Redis and not yet answered: a success meanwhile must reach Redis too. */
   pendingFailures: number;
   /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
   grant: number | null;
-  /** Changed locally while Redis was unavailable; `sharedGeneration` is what Redis had then. */
-  unsynced: boolean;
-  sharedGeneration: number;
 }
 
 type Emit = (...args: CircuitHookArgs) => void;
@@ -55,21 +64,20 @@ type Emit = (...args: CircuitHookArgs) => void;
 export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implements CircuitStorage {
   readonly #settings: RedisSettings;
   readonly #keys: RedisKeys;
-  readonly #id = randomUUID();
+  readonly #id = randomBytes(6).toString("base64url");
+  readonly #transport: RedisTransport;
   readonly #emitters = new Set<Emit>();
   /** The subscribers, as a sink for `emitTransition`. */
   readonly #sink: EventSink = { emit: (...args) => this.#emit(...args) };
-  #client: RedisClient | undefined;
-  #subscriber: RedisClient | undefined;
-  #starting: Promise<void> | undefined;
-  #available = false;
-  #outageReported = false;
-  #closed = false;
-  #closing: Promise<void> | undefined;
-  #subscribed = false;
-  #checking: Promise<void> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #clock: () => number = () => Date.now();
+  /** Redis time minus the factory clock, as of the last script reply. */
   #offset = 0;
+  #starting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  #outageReported = false;
+  #refusalReported = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
 
   /** `url` or options; nothing connects before `initialize()` (or the first registration). */
@@ -77,6 +85,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     super();
     this.#settings = toRedisSettings(options);
     this.#keys = redisKeys(this.#settings.prefix);
+    this.#transport = new RedisTransport(this.#settings, this.#keys.channel, {
+      message: (message) => this.#onMessage(message),
+      down: (error) => this.#down(error),
+      up: () => void this.#up(),
+      resubscribed: () => void this.#resync([...this.circuits.values()]),
+    });
   }
 
   /** The key layout in use (see the README's "Key layout"). */
@@ -86,7 +100,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /** Whether Redis answers now; `false` while degraded to the local replicas. */
   get available(): boolean {
-    return this.#available;
+    return this.#transport.available;
   }
 
   /**
@@ -95,38 +109,11 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * Rejects only for set-up errors (ioredis missing).
    */
   initialize(): Promise<void> {
-    this.#starting ??= this.#start();
+    this.#starting ??= this.#transport.start().then(() => this.#schedule());
     return this.#starting;
   }
 
-  async #start(): Promise<void> {
-    const client = this.#settings.client ?? (await makeClient(this.#settings));
-    this.#client = client;
-    client.on("error", () => undefined);
-    client.on("close", () => {
-      if (this.#available) this.#unavailable(new Error("the connection to Redis closed"));
-    });
-    const subscriber = client.duplicate();
-    this.#subscriber = subscriber;
-    subscriber.on("error", () => undefined);
-    subscriber.on("message", (channel, message) => {
-      if (channel === this.#keys.channel && typeof message === "string") this.#onMessage(message);
-    });
-    // A reconnection may have missed messages: re-read everything once it is back.
-    subscriber.on("ready", () => void this.#healthCheck());
-    try {
-      if (this.#settings.client === undefined) await client.connect();
-      if (subscriber.status === "wait") await subscriber.connect();
-      await subscriber.subscribe(this.#keys.channel);
-      this.#subscribed = true;
-      this.#available = true;
-    } catch (error) {
-      this.#unavailable(error);
-    }
-    this.#schedule();
-  }
-
-  /** Ends the timer, the subscriber and the client it made; a client you passed stays open. */
+  /** Ends the timers, the subscriber and the client it made; a client you passed stays open. */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -136,62 +123,76 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#starting?.catch(() => undefined);
-    const quit = async (c: RedisClient | undefined) => {
-      if (c === undefined) return;
-      try {
-        await withTimeout(c.quit(), this.#settings.commandTimeout);
-      } catch {
-        c.disconnect();
-      }
-    };
-    await quit(this.#subscriber);
-    if (this.#settings.client === undefined) await quit(this.#client);
+    await this.#transport.close();
   }
 
-  /** Adds a function the storage calls with remote transitions and outage reports. */
-  subscribe(emit: Emit): () => void {
+  /**
+   * Adds a function the storage calls with remote transitions and its health; `clock` (the
+   * factory's) dates what the storage decides by itself (an outage policy's opened state).
+   */
+  subscribe(emit: Emit, clock?: () => number): () => void {
     this.#emitters.add(emit);
+    if (clock !== undefined) this.#clock = clock;
     return () => this.#emitters.delete(emit);
   }
 
-  /** First registration wins fleet-wide; a synchronous caller gets the replica at once. */
+  /**
+   * First registration wins fleet-wide. An asynchronous caller waits for the registration round
+   * trip (also when another call of this process started it), so that no call runs on a circuit
+   * this process has not heard of yet; a synchronous caller cannot wait and gets the placeholder.
+   */
   register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration> {
     const existing = this.circuits.get(name);
-    if (existing !== undefined) return { circuit: existing, created: false };
+    if (existing !== undefined) {
+      const registering = existing.registering;
+      if (sync || registering === undefined) return { circuit: existing, created: false };
+      return registering.then(() => ({ circuit: existing, created: false }));
+    }
     const circuit: ReplicaCircuit = {
       name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
-      version: 0, asking: 0, pendingFailures: 0, grant: null, unsynced: false, sharedGeneration: 0,
+      replica: PENDING_REPLICA, registering: undefined, asking: 0, pendingFailures: 0, grant: null,
     };
     this.circuits.add(circuit);
-    if (this.#outageReported) this.#closeForOutage(circuit);
-    const registered = this.#registerShared(circuit, now);
-    if (!sync) return registered.then((created) => ({ circuit, created }));
-    registered.catch((error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }));
-    return { circuit, created: true };
+    let created = true;
+    const registering = this.#registerShared(circuit, now).then(
+      (fresh) => {
+        created = fresh;
+      },
+      (error: unknown) => this.#emit(name, "storage_error", { name, storage: "redis", error }),
+    );
+    circuit.registering = registering.finally(() => {
+      circuit.registering = undefined;
+    });
+    if (sync) return { circuit, created: true };
+    return circuit.registering.then(() => ({ circuit, created }));
   }
 
   async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {
     await this.initialize();
-    const reply = await this.#run("register", circuit, -1, now);
+    const reply = await this.#script("read", circuit, null, now);
     if (reply === undefined) {
-      // Registered while Redis is unavailable: the circuit lives on its replica until Redis is back.
-      circuit.unsynced = true;
-      this.#closeForOutage(circuit);
+      // Registered while Redis cannot be reached: the outage policy decides until it is back.
+      if (this.#settings.onStorageError === "fail-closed") this.#hold(circuit);
       return true;
     }
-    // An existing circuit may be opened already: the replica starts from the shared state.
-    if (reply.after.version > circuit.version) this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
-    void this.#client?.zadd(this.#keys.registry, reply.now, circuit.name).catch(() => undefined);
-    return reply.before.version === 0;
+    this.#learn(circuit, reply, "internal");
+    void this.#transport.zadd(this.#keys.registry, reply.now, circuit.name).catch(() => undefined);
+    return reply.created;
   }
 
-  /** Admission of a call on a circuit whose replica is not closed. */
+  /** Admission of a call on a circuit whose view is not closed. */
   admit(c: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission> {
     const circuit = c as ReplicaCircuit;
-    if (!this.#available) return this.#admitDegraded(circuit, now);
-    // The replica answers what it can: while the ttl runs, or while every probe slot it knows of
-    // is leased, the call is rejected without a round trip. Only a possible probe asks Redis.
-    const local = admit(circuit.snapshot, circuit.config, now + this.#offset);
+    const { mode } = circuit.replica;
+    if (mode === "held") return this.#busy(circuit);
+    // An outage's local decisions go on until the resync after it has reached this circuit.
+    if (!this.#transport.available || mode === "diverged") return this.#admitDegraded(circuit, now);
+    const redisNow = now + this.#offset;
+    const granted = sync ? this.#takeGrant(circuit, redisNow) : undefined;
+    if (granted !== undefined) return granted;
+    // The view answers what it can: while the ttl runs, or while every probe slot it knows of is
+    // leased, the call is rejected without a round trip. Only a possible probe asks Redis.
+    const local = admit(circuit.snapshot, circuit.config, redisNow);
     if (local.verdict !== "probe") return local;
     if (sync) return this.#admitSync(circuit, now);
     if (circuit.asking >= circuit.config.halfOpenMaxCalls) return this.#busy(circuit);
@@ -202,21 +203,20 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
-    const reply = await this.#run("admit", circuit, -1, now);
+    const reply = await this.#script("admit", circuit, null, now);
     if (reply === undefined) return this.#admitDegraded(circuit, now);
     const admission = admit(reply.before.snapshot, reply.config, reply.now);
-    this.#check(circuit, admission.transition?.snapshot ?? reply.before.snapshot, reply);
-    return admission;
+    this.#settle(circuit, reply, admission.transition);
+    if (admission.verdict === "reject") return admission;
+    const token = { incarnation: reply.after.incarnation, generation: admission.generation };
+    return { ...admission, generation: localToken(circuit.replica, token) };
   }
 
-  /** A synchronous caller cannot wait: its call asks Redis in the background and is rejected;
-   * a probe Redis grants is kept for this process's next call. */
+  /**
+   * A synchronous caller cannot wait: its call asks Redis in the background and is rejected; a
+   * probe Redis grants is kept for this process's next call, while its lease is live.
+   */
   #admitSync(circuit: ReplicaCircuit, now: number): Admission {
-    const grant = circuit.grant;
-    if (grant !== null && grant === circuit.snapshot.generation) {
-      circuit.grant = null;
-      return { verdict: "probe", generation: grant, transition: null };
-    }
     if (circuit.asking === 0) {
       circuit.asking = 1;
       void this.#askProbe(circuit, now)
@@ -231,7 +231,17 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return this.#busy(circuit);
   }
 
-  /** Rejects a call while this process already asks Redis for every probe slot. */
+  /** The probe granted in the background, if its lease is still live on the view. */
+  #takeGrant(circuit: ReplicaCircuit, redisNow: number): Admission | undefined {
+    const grant = circuit.grant;
+    if (grant === null) return undefined;
+    circuit.grant = null;
+    const view = circuit.snapshot;
+    const live = view.state === "half-opened" && view.probeLeases.some((l) => l.token === grant && l.expiresAt > redisNow);
+    return live ? { verdict: "probe", generation: grant, transition: null } : undefined;
+  }
+
+  /** Rejects a call: this process already asks Redis for every probe slot, or fail-closed holds it. */
   #busy(circuit: ReplicaCircuit): Admission {
     const snapshot = circuit.snapshot;
     const openedAt = snapshot.state === "closed" ? 0 : snapshot.openedAt;
@@ -240,46 +250,59 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   #admitDegraded(circuit: ReplicaCircuit, now: number): Admission {
     const policy = this.#settings.onStorageError;
-    const snapshot = circuit.snapshot;
-    if (policy === "fail-open") return { verdict: "run", generation: snapshot.generation, transition: null };
+    if (policy === "fail-open") return { verdict: "run", generation: STALE_TOKEN, transition: null };
     if (policy === "fail-closed") return this.#busy(circuit);
-    const admission = admit(snapshot, circuit.config, now + this.#offset);
-    this.#local(circuit, admission.transition);
+    const admission = admit(circuit.snapshot, circuit.config, now + this.#offset);
+    if (admission.transition !== null) this.#set(circuit, decideLocally(circuit.replica, admission.transition));
     return admission;
   }
 
   /** A success: nothing to do (and no I/O) for a closed circuit with no failures. */
-  recordSuccess(c: CircuitRecord, generation: number): MaybePromise<Transition | null> {
+  recordSuccess(c: CircuitRecord, token: number, clock: () => number): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
-    const local = recordSuccess(circuit.snapshot, generation);
-    if (local === null && circuit.pendingFailures === 0) return null;
-    if (!this.#available) return this.#degraded(circuit, local);
-    return this.#run("success", circuit, generation, undefined).then((reply) =>
-      reply === undefined ? this.#degraded(circuit, recordSuccess(circuit.snapshot, generation)) : this.#adopt(circuit, reply, recordSuccess(reply.before.snapshot, generation)),
-    );
+    const view = circuit.snapshot;
+    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0) return null;
+    const now = clock();
+    const decide = (s: CircuitSnapshot) => recordSuccess(s, token, now + this.#offset);
+    const use = tokenUse(circuit.replica, token);
+    if (use.kind === "stale") return null;
+    if (use.kind === "local" || !this.#transport.available) return this.#degraded(circuit, token, decide);
+    const shared = use.kind === "shared" ? use.token : null;
+    return this.#script("success", circuit, shared, now).then((reply) => {
+      if (reply === undefined) return this.#degraded(circuit, token, decide);
+      return this.#settle(circuit, reply, recordSuccess(reply.before.snapshot, coreToken(reply.before, shared), reply.now));
+    });
   }
 
-  /** A failure: one round trip; the script that made a transition is the one told so. */
-  recordFailure(c: CircuitRecord, generation: number, now: number): MaybePromise<Transition | null> {
+  /**
+   * A failure: one round trip; the script that made a transition is the one told so. A
+   * synchronous caller's failure shows on the view at once (`anticipateFailure`).
+   */
+  recordFailure(c: CircuitRecord, token: number, now: number, sync: boolean): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
-    if (circuit.snapshot.generation !== generation) return null;
-    if (!this.#available) {
-      return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
-    }
+    const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, now + this.#offset);
+    const use = tokenUse(circuit.replica, token);
+    if (use.kind === "stale") return null;
+    if (use.kind === "local" || !this.#transport.available) return this.#degraded(circuit, token, decide);
+    // What this failure does to the view, if Redis cannot be told after all.
+    const anticipated = sync ? decide(circuit.snapshot) : null;
+    if (sync) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config.threshold, now + this.#offset));
+    const shared = use.kind === "shared" ? use.token : null;
     circuit.pendingFailures += 1;
-    const sent = this.#run("failure", circuit, generation, now).finally(() => {
+    const sent = this.#script("failure", circuit, shared, now).finally(() => {
       circuit.pendingFailures -= 1;
     });
     return sent.then((reply) => {
       if (reply === undefined) {
-        return this.#degraded(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now + this.#offset));
+        if (anticipated === null || !circuit.replica.anticipated) return this.#degraded(circuit, token, decide);
+        // The view already shows it: it becomes the local decision.
+        this.#set(circuit, decideLocally(circuit.replica, { snapshot: circuit.snapshot, events: [] }));
+        return anticipated;
       }
-      return this.#adopt(circuit, reply, recordFailure(reply.before.snapshot, reply.config, generation, reply.now));
+      const expected = recordFailure(reply.before.snapshot, reply.config, coreToken(reply.before, shared), reply.now);
+      return this.#settle(circuit, reply, expected);
     });
   }
-
-
-
 
   /**
    * Every circuit registered in Redis under this prefix, from the registry (a sorted set, no
@@ -287,7 +310,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    */
   async listCircuits(): Promise<string[]> {
     await this.initialize();
-    const client = this.#client as RedisClient;
+    const client = this.#transport.client as RedisClient;
     const names = await client.zrange(this.#keys.registry, 0, -1);
     const exists = await Promise.all(names.map((name) => client.exists(this.#keys.circuit(name))));
     const gone = names.filter((_, i) => exists[i] === 0);
@@ -297,72 +320,75 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   // --- script calls and replica updates ------------------------------------------------------
 
-  /** Runs a script; `undefined` when Redis is unavailable or the data is unusable (reported). */
-  async #run(script: ScriptName, circuit: ReplicaCircuit, generation: number, now: number | undefined): Promise<ScriptReply | undefined> {
-    const client = this.#client;
-    if (client === undefined || !this.#available) return undefined;
+  /**
+   * Runs a script with the caller's token (`null`: a placeholder or none); `undefined` when Redis
+   * is unavailable or its data is unusable (reported as `storage_error`).
+   */
+  async #script(script: ScriptName, circuit: ReplicaCircuit, token: SharedToken | null, now: number | undefined): Promise<ScriptReply | undefined> {
+    if (!this.#transport.available) return undefined;
     const { threshold, halfOpenMaxCalls } = circuit.config;
     try {
-      const sent = runScript(client, script, this.#keys.circuit(circuit.name), [
+      const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
         this.#keys.channel, this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
-        generation, this.#id, circuit.name,
+        token?.incarnation ?? "", token?.generation ?? -1, this.#id, circuit.name,
       ]);
-      // A client we made has ioredis's commandTimeout; one you pass gets ours.
-      const raw = await (this.#settings.client === undefined ? sent : withTimeout(sent, this.#settings.commandTimeout));
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;
-      if (script === "register") circuit.config = reply.config;
+      // The shared config wins: the first registration fixed it fleet-wide.
+      circuit.config = reply.config;
       return reply;
     } catch (error) {
-      if (this.#closed) return undefined;
-      if (isReplyError(error)) {
+      if (!this.#closed && isReplyError(error)) {
         this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
-      } else {
-        this.#unavailable(error);
       }
       return undefined;
     }
   }
 
-  /** Takes the state a script left, and returns the transition the core derived for it. */
-  #adopt(circuit: ReplicaCircuit, reply: ScriptReply, transition: Transition | null): Transition | null {
-    this.#check(circuit, transition?.snapshot ?? reply.before.snapshot, reply);
-    return transition;
+  /**
+   * Takes what a script saw and left. What it found was made by other processes (or is a new
+   * incarnation): learned as remote. What it left is a call's own transition, which its breaker
+   * emits, or (`internal`: a read or a reopen) a change the storage reports as remote.
+   */
+  #learn(circuit: ReplicaCircuit, reply: ScriptReply, kind: "call" | "internal" | "resync"): void {
+    if (kind === "call") this.#adopt(circuit, reply.before, "reply", true);
+    this.#adopt(circuit, reply.after, kind === "resync" ? "resync" : "reply", kind !== "call");
   }
 
-  /** Stores the script's state; reports a script that disagrees with the core (a bug). */
-  #check(circuit: ReplicaCircuit, expected: CircuitSnapshot, reply: ScriptReply): void {
-    if (reply.after.version > circuit.version) {
-      // What the script found was made by other processes: a transition this replica learns
-      // here (before its pub/sub message) reaches the hooks as remote, once.
-      if (reply.before.version > circuit.version) {
-        this.#replace(circuit, reply.before.snapshot, reply.before.version, true);
-      }
-      circuit.snapshot = reply.after.snapshot;
-      circuit.version = reply.after.version;
-    }
+  /** Learns a call's script reply and returns the transition the core derived for it. */
+  #settle(circuit: ReplicaCircuit, reply: ScriptReply, transition: Transition | null): Transition | null {
+    this.#learn(circuit, reply, "call");
+    const expected = transition?.snapshot ?? reply.before.snapshot;
     if (!sameSnapshot(expected, reply.after.snapshot)) {
       const error = new CorruptStateError(
         `script and state machine disagree: ${JSON.stringify(reply.after.snapshot)} vs ${JSON.stringify(expected)}`,
       );
       this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
     }
-  }
-
-  /** Applies a transition decided locally while Redis is unavailable. */
-  #degraded(circuit: ReplicaCircuit, transition: Transition | null): Transition | null {
-    if (this.#settings.onStorageError === "fail-open") return null;
-    this.#local(circuit, transition);
     return transition;
   }
 
-  #local(circuit: ReplicaCircuit, transition: Transition | null): void {
-    if (transition === null) return;
-    if (!circuit.unsynced) {
-      circuit.unsynced = true;
-      circuit.sharedGeneration = circuit.snapshot.generation;
-    }
-    circuit.snapshot = transition.snapshot;
+  #adopt(circuit: ReplicaCircuit, shared: SharedState, source: Source, remote: boolean): void {
+    const before = circuit.replica;
+    const after = adopt(before, shared, source);
+    if (after === before) return;
+    this.#set(circuit, after);
+    if (remote && viewChanged(before, after)) this.#emitState(circuit);
+  }
+
+  /** Applies a decision made while Redis cannot be told, as the outage policy says. */
+  #degraded(circuit: ReplicaCircuit, token: number, decide: (view: CircuitSnapshot) => Transition | null): Transition | null {
+    if (this.#settings.onStorageError === "fail-open") return null;
+    const replica = circuit.replica;
+    if (tokenUse(replica, token).kind === "stale") return null;
+    const transition = decide(circuit.snapshot);
+    if (transition !== null) this.#set(circuit, decideLocally(replica, transition));
+    return transition;
+  }
+
+  #set(circuit: ReplicaCircuit, replica: Replica): void {
+    circuit.replica = replica;
+    circuit.snapshot = replica.view;
   }
 
   #onMessage(message: string): void {
@@ -373,64 +399,79 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
       return;
     }
+    // This process's own writes are learned from their script replies.
+    if (parsed.source === this.#id) return;
     const circuit = this.circuits.get(parsed.name);
-    if (circuit === undefined || parsed.version <= circuit.version || circuit.unsynced) return;
-    this.#replace(circuit, parsed.snapshot, parsed.version, parsed.source !== this.#id);
+    if (circuit !== undefined) this.#adopt(circuit, parsed, "message", true);
   }
 
-  /** Replaces a replica's state learned from Redis; a remote state change reaches the hooks. */
-  #replace(circuit: ReplicaCircuit, snapshot: CircuitSnapshot, version: number, remote: boolean): void {
-    const before = circuit.snapshot;
-    circuit.snapshot = snapshot;
-    circuit.version = version;
-    if (remote && before.state !== snapshot.state) {
-      const openedAt = snapshot.state === "closed" ? null : snapshot.openedAt;
-      this.#emit(circuit.name, "state_changed", { name: circuit.name, state: snapshot.state, openedAt, remote: true });
+  /** Reports the view's state to the hooks as a remote `state_changed`. */
+  #emitState(circuit: ReplicaCircuit): void {
+    const { name, snapshot } = circuit;
+    const openedAt = snapshot.state === "opened" ? snapshot.openedAt : null;
+    this.#emit(name, "state_changed", { name, state: snapshot.state, openedAt, remote: true });
+  }
+
+  /** Calls every subscriber; one that throws is skipped, never stopping the storage's own work. */
+  #emit(...args: CircuitHookArgs): void {
+    for (const emit of this.#emitters) {
+      try {
+        emit(...args);
+      } catch {
+        // The factory's hooks report their own errors; a bare subscriber's error goes nowhere.
+      }
     }
   }
 
-  #emit(...args: CircuitHookArgs): void {
-    for (const emit of this.#emitters) emit(...args);
-  }
+  // --- outages, resync and recovery ----------------------------------------------------------
 
-  // --- availability, resync and reconciliation -----------------------------------------------
-
-  #unavailable(error: unknown): void {
+  #down(error: unknown): void {
     if (this.#closed) return;
-    this.#available = false;
     if (!this.#outageReported) {
       this.#outageReported = true;
+      this.#refusalReported = error instanceof RedisConfigurationError;
       this.#emit("*", "storage_unavailable", { name: "*", storage: "redis", error });
+    } else if (error instanceof RedisConfigurationError && !this.#refusalReported) {
+      this.#refusalReported = true;
+      this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
     }
-    for (const circuit of this.circuits.values()) this.#closeForOutage(circuit);
-    this.#schedule();
+    if (this.#settings.onStorageError === "fail-closed") {
+      for (const circuit of this.circuits.values()) this.#hold(circuit);
+    }
   }
 
-  /**
-   * With `onStorageError: "fail-closed"`, a circuit behaves as opened while Redis is unavailable
-   * (reported to hooks as a remote `state_changed`); the resync on recovery restores the real state.
-   */
-  #closeForOutage(circuit: ReplicaCircuit): void {
-    if (this.#settings.onStorageError !== "fail-closed" || circuit.snapshot.state !== "closed") return;
-    const { generation, failureCount } = circuit.snapshot;
-    const openedAt = Date.now() + this.#offset;
-    // Version 0: whatever Redis says once it is back replaces this state.
-    this.#replace(circuit, { state: "opened", generation, failureCount, openedAt }, 0, true);
+  /** Policy `fail-closed`: the circuit reads as opened until Redis is back (a remote `state_changed`). */
+  #hold(circuit: ReplicaCircuit): void {
+    const before = circuit.replica;
+    const after = hold(before, this.#clock() + this.#offset);
+    if (after === before) return;
+    this.#set(circuit, after);
+    if (viewChanged(before, after)) this.#emitState(circuit);
+  }
+
+  /** Redis is back: every replica re-reads it (pushing local trips), then the recovery is reported. */
+  async #up(): Promise<void> {
+    await this.#resync([...this.circuits.values()]);
+    if (!this.#transport.available || !this.#outageReported) return;
+    this.#outageReported = false;
+    this.#refusalReported = false;
+    this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
   }
 
   #schedule(): void {
     if (this.#closed) return;
     clearTimeout(this.#timer);
-    const { resyncInterval, healthCheckInterval } = this.#settings;
-    const delay = this.#available ? resyncInterval * (0.5 + Math.random()) : healthCheckInterval;
+    const delay = this.#settings.resyncInterval * (0.5 + Math.random());
     this.#timer = setTimeout(() => void this.#tick(), delay);
     this.#timer.unref?.();
   }
 
   async #tick(): Promise<void> {
-    if (this.#available) await this.#resync(this.#nextBatch());
-    else await this.#healthCheck();
-    this.#schedule();
+    try {
+      if (this.#transport.available) await this.#resync(this.#nextBatch());
+    } finally {
+      this.#schedule();
+    }
   }
 
   #nextBatch(): ReplicaCircuit[] {
@@ -449,61 +490,27 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return [...new Set(batch)];
   }
 
-  /** Re-reads circuits; pushes trips made during an outage if Redis's generation has not moved. */
+  /**
+   * Re-reads circuits and adopts what Redis holds. A trip decided locally during an outage is
+   * pushed only as "open it if the shared state has not moved since" (`reopen`), never replayed.
+   */
   async #resync(circuits: readonly ReplicaCircuit[]): Promise<void> {
-    await Promise.all(
-      circuits.map(async (circuit) => {
-        if (!circuit.unsynced) {
-          const reply = await this.#run("read", circuit, -1, undefined);
-          if (reply !== undefined && reply.after.version > circuit.version) {
-            this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
-          }
-          return;
-        }
-        const trippedHere = circuit.snapshot.state === "opened";
-        const script = trippedHere ? "reopen" : "read";
-        const reply = await this.#run(script, circuit, circuit.sharedGeneration, undefined);
-        if (reply === undefined) return;
-        circuit.unsynced = false;
-        this.#replace(circuit, reply.after.snapshot, reply.after.version, true);
-      }),
-    );
-  }
-
-  /** Connects and subscribes the subscriber if that never succeeded (Redis down at start). */
-  async #subscribe(): Promise<boolean> {
-    const subscriber = this.#subscriber;
-    if (subscriber === undefined) return false;
-    if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
-    if (subscriber.status !== "ready") return false;
-    if (!this.#subscribed) {
-      await withTimeout(subscriber.subscribe(this.#keys.channel), this.#settings.commandTimeout);
-      this.#subscribed = true;
+    const batch = this.#settings.resyncBatch;
+    for (let i = 0; i < circuits.length; i += batch) {
+      await Promise.all(
+        circuits.slice(i, i + batch).map(async (circuit) => {
+          const { replica } = circuit;
+          const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
+          const reply = await (push ? this.#script("reopen", circuit, replica.since, undefined) : this.#script("read", circuit, null, undefined));
+          if (reply !== undefined) this.#learn(circuit, reply, "resync");
+        }),
+      );
     }
-    return true;
   }
+}
 
-  /** One health check at a time (the timer and the subscriber's "ready" both start one). */
-  #healthCheck(): Promise<void> {
-    this.#checking ??= this.#checkHealth().finally(() => {
-      this.#checking = undefined;
-    });
-    return this.#checking;
-  }
-
-  async #checkHealth(): Promise<void> {
-    const client = this.#client;
-    if (this.#closed || this.#available || client === undefined || !this.#outageReported) return;
-    try {
-      await withTimeout(client.ping(), this.#settings.commandTimeout);
-      if (!(await this.#subscribe())) return;
-    } catch {
-      return;
-    }
-    this.#available = true;
-    await this.#resync([...this.circuits.values()]);
-    if (!this.#available) return;
-    this.#outageReported = false;
-    this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
-  }
+/** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */
+function coreToken(before: SharedState, token: SharedToken | null): number {
+  if (token === null) return before.snapshot.state === "closed" ? before.snapshot.generation : STALE_TOKEN;
+  return token.incarnation === before.incarnation ? token.generation : STALE_TOKEN;
 }

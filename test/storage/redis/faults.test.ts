@@ -97,7 +97,7 @@ function backgroundLoad(breaker: AsyncCircuitBreaker) {
 }
 
 describe("a redis-server killed mid-run and restarted", () => {
-  it("keeps calls working, trips locally, reports the outage and pushes the local trip back", async () => {
+  it("keeps calls working, trips locally, reports the outage, and then yields to the empty Redis", async () => {
     const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 3, defaultTtl: 30 });
     await factory.initialize();
     expect(storage.available).toBe(true);
@@ -130,25 +130,27 @@ describe("a redis-server killed mid-run and restarted", () => {
     expect(storage.available).toBe(true);
     expect(recorder.of("storage_unavailable")).toHaveLength(1);
     expect(recorder.of("storage_recovered")).toHaveLength(1);
-    // The trip made while Redis was away is now the shared state (its generation had not moved).
-    expect(await admin.hget(key("flaky"), "st")).toBe("opened");
-    expect(flaky.state).toBe("opened");
+    // Redis came back empty: the key the local trip would have been pushed onto is gone, so the
+    // shared state moved (a new incarnation, closed) and the local trip yields to it.
+    expect(await admin.hget(key("flaky"), "st")).toBe("closed");
+    expect(flaky.state).toBe("closed");
+    expect(recorder.states("flaky")).toEqual(["opened", "closed (remote)"]);
+    await expect(flaky.run(() => "runs again")).resolves.toBe("runs again");
 
     await load.stop();
     expect(load.wrong).toEqual([]);
     expect(load.calls).toBeGreaterThan(20);
 
-    // A process that starts now learns the trip from Redis.
+    // A process that starts now sees the same closed circuit.
     const { factory: later } = make(server.url);
     const seen = await later.getBreaker("flaky");
-    expect(seen.state).toBe("opened");
-    await expect(seen.run(() => "no")).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(seen.state).toBe("closed");
     // And the failure path reaches Redis again.
     await steady.run(() => Promise.reject(new Error("counted"))).catch(() => undefined);
     expect(await admin.hget(key("steady"), "f")).toBe("1");
   });
 
-  it("starts degraded when Redis is down at initialize(), then syncs when it comes up", async () => {
+  it("starts degraded when Redis is down at initialize(), then adopts Redis's state when it comes up", async () => {
     await server.kill("SIGKILL");
     const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
     await factory.initialize();
@@ -161,7 +163,10 @@ describe("a redis-server killed mid-run and restarted", () => {
     expect(breaker.state).toBe("opened");
     await server.restart();
     await waitFor("storage_recovered", () => recorder.of("storage_recovered").length > 0, 10_000);
-    expect(await admin.hget(key("early"), "st")).toBe("opened");
+    // The process never heard of the shared state before its trip, so it has nothing to push the
+    // trip onto: it adopts what Redis holds (a new circuit, closed).
+    expect(await admin.hget(key("early"), "st")).toBe("closed");
+    expect(breaker.state).toBe("closed");
     // Its subscription works now: a trip made by another process reaches it as remote.
     const watched = await factory.getBreaker("watched");
     const { factory: other } = make(server.url);

@@ -26,9 +26,10 @@ import {
   parseReply,
   sameSnapshot,
   type ScriptReply,
+  type SharedState,
   type StateMessage,
-  type VersionedSnapshot,
 } from "../../../src/storage/redis/codec.js";
+import type { SharedToken } from "../../../src/storage/redis/replica.js";
 import { redisKeys, type RedisKeys } from "../../../src/storage/redis/keys.js";
 import { runScript, type ScriptName } from "../../../src/storage/redis/scripts.js";
 import { deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
@@ -43,7 +44,8 @@ interface ConfigArgs {
 /** One script call, as RedisStorage makes it (scripts/prologue.lua documents ARGV). */
 interface Call {
   readonly script: ScriptName;
-  readonly generation: number;
+  /** The caller's token; `null`: a placeholder (or none, for admit and read). */
+  readonly token: SharedToken | null;
   readonly config: ConfigArgs;
   readonly keyTtlMs: number;
 }
@@ -69,40 +71,40 @@ const messages = new Map<string, string[]>();
 async function run(client: Client, name: string, call: Call): Promise<ScriptReply> {
   const { threshold, ttlMs, halfOpenMaxCalls } = call.config;
   const raw = await runScript(client.redis, call.script, keys.circuit(name), [
-    keys.channel, call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls, call.generation, client.source, name,
+    keys.channel, call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls,
+    call.token?.incarnation ?? "", call.token?.generation ?? -1, client.source, name,
   ]);
   return parseReply(raw);
 }
 
-/** What a script finds where no key is: a closed circuit at the caller's generation. */
-const missing = (generation: number): VersionedSnapshot => ({
-  snapshot: { state: "closed", generation: Math.max(0, generation), failureCount: 0 },
-  version: 0,
-});
+/** The token the core sees for a call: a placeholder counts on a closed circuit, another incarnation's never. */
+function coreToken(call: Call, before: SharedState): number {
+  if (call.token === null) return before.snapshot.state === "closed" ? before.snapshot.generation : -1;
+  return call.token.incarnation === before.incarnation ? call.token.generation : -1;
+}
 
 /**
  * What the core says a script leaves, from the state the script found: the snapshot after, and
- * whether it is a change to store (and publish). `register`, `read` and `reopen` have no core
- * function; their expectation is the contract stated in their .lua file.
+ * whether it is a change to store (and publish). `read` and `reopen` have no core function; their
+ * expectation is the contract stated in their .lua file.
  */
 function expected(call: Call, reply: ScriptReply): { snapshot: CircuitSnapshot; writes: boolean } {
   const { now, config } = reply;
   const s = reply.before.snapshot;
+  const token = coreToken(call, reply.before);
   const from = (t: { snapshot: CircuitSnapshot } | null) =>
     t === null ? { snapshot: s, writes: false } : { snapshot: t.snapshot, writes: true };
   switch (call.script) {
     case "admit":
       return from(admit(s, config, now).transition);
     case "success":
-      return from(recordSuccess(s, call.generation));
+      return from(recordSuccess(s, token, now));
     case "failure":
-      return from(recordFailure(s, config, call.generation, now));
+      return from(recordFailure(s, config, token, now));
     case "read":
       return { snapshot: s, writes: false };
-    case "register":
-      return { snapshot: s, writes: reply.before.version === 0 };
     case "reopen":
-      if (s.generation !== call.generation || s.state === "opened") return { snapshot: s, writes: false };
+      if (call.token === null || token !== s.generation || s.state === "opened") return { snapshot: s, writes: false };
       return {
         snapshot: {
           state: "opened",
@@ -120,13 +122,17 @@ function checkInvariants(reply: ScriptReply, where: string): void {
   const { before, after, config, now } = reply;
   const a = after.snapshot;
   const b = before.snapshot;
-  expect(a.generation - b.generation, `${where}: generation moves by one per state change`).toBe(
-    a.state === b.state ? 0 : 1,
+  const probes = (x: CircuitSnapshot) => (x.state === "half-opened" ? x.probeLeases.map((l) => l.token) : []);
+  const newProbe = probes(a).some((token) => !probes(b).includes(token));
+  expect(a.generation - b.generation, `${where}: generation moves by one per state change and per probe`).toBe(
+    a.state !== b.state || newProbe ? 1 : 0,
   );
+  expect(after.incarnation, `${where}: a script never changes an existing incarnation`).toBe(before.incarnation);
   if (a.state === "closed") expect(a.failureCount, where).toBeLessThan(config.threshold);
   else expect(a.failureCount, where).toBeGreaterThanOrEqual(config.threshold);
   if (a.state === "half-opened") {
-    expect(a.probeLeases.filter((x) => x > now).length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+    expect(a.probeLeases.filter((l) => l.expiresAt > now).length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+    expect(probes(a).every((token) => token <= a.generation), `${where}: lease tokens are generations`).toBe(true);
   }
   if (after.version !== before.version) {
     expect(after.version, `${where}: versions grow`).toBeGreaterThan(before.version);
@@ -136,8 +142,12 @@ function checkInvariants(reply: ScriptReply, where: string): void {
 
 // --- the generated scenarios -------------------------------------------------------------------
 
-/** A caller's generation relative to the last one stored: current, stale by 1 or 2, one ahead, none (-1). */
-type GenerationPick = "current" | "stale1" | "stale2" | "ahead" | "none";
+/**
+ * A caller's token relative to the last state stored: its current generation (the newest probe's
+ * while half-opened), an older probe's, stale by 1 or 2, one ahead, another incarnation's, or
+ * none (a placeholder; what admit and read are sent).
+ */
+type GenerationPick = "current" | "olderProbe" | "stale1" | "stale2" | "ahead" | "foreign" | "none";
 
 interface Op {
   readonly script: ScriptName;
@@ -155,7 +165,8 @@ type Command =
   | { readonly kind: "forget" };
 
 const outcomePick = fc.constantFrom<GenerationPick>(
-  "current", "current", "current", "current", "current", "stale1", "stale1", "stale2", "ahead",
+  "current", "current", "current", "current", "current", "olderProbe", "stale1", "stale1", "stale2", "ahead",
+  "foreign", "none",
 );
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -178,8 +189,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
-      script: fc.constantFrom<ScriptName>("read", "register", "reopen"),
-      pick: fc.constantFrom<GenerationPick>("none", "current", "current", "stale1"),
+      script: fc.constantFrom<ScriptName>("read", "reopen"),
+      pick: fc.constantFrom<GenerationPick>("none", "current", "current", "stale1", "foreign"),
       otherConfig: fc.boolean(),
     }),
   },
@@ -234,14 +245,18 @@ function note(call: Call, reply: ScriptReply): void {
   const b = reply.before.snapshot;
   const a = reply.after.snapshot;
   see(`${call.script} ${b.state} -> ${a.state}`);
-  if (b.generation !== call.generation && call.generation >= 0 && reply.before.version > 0) {
-    see(`${call.script} stale generation`);
-  }
-  if (reply.before.version === 0) see(`${call.script} on a missing key`);
-  if (b.state === "half-opened" && b.probeLeases.some((x) => x <= reply.now)) {
+  const token = coreToken(call, reply.before);
+  if (call.token !== null && call.token.incarnation !== reply.before.incarnation) see(`${call.script} another incarnation's token`);
+  else if (call.token !== null && token !== b.generation && !reply.created) see(`${call.script} stale generation`);
+  if (call.token === null && (call.script === "success" || call.script === "failure")) see(`${call.script} placeholder on ${b.state}`);
+  if (reply.created) see(`${call.script} on a missing key`);
+  if (b.state === "half-opened" && b.probeLeases.some((l) => l.expiresAt <= reply.now)) {
     see("a probe lease had expired");
     if (call.script === "admit" && b.probeLeases.length >= reply.config.halfOpenMaxCalls) {
       see("an expired lease freed a probe slot");
+    }
+    if (b.probeLeases.some((l) => l.token === token && l.expiresAt <= reply.now) && call.script !== "admit") {
+      see(`${call.script} of a zombie probe`);
     }
   }
   if (a.state === "half-opened" && a.probeLeases.length > 1) see("several probes");
@@ -254,6 +269,15 @@ let runs = 0;
 /** The key ttl set before each call when the scenario has one (60 s). */
 const LOWERED_KEY_TTL_MS = 30_000;
 
+/** One call's result: what it found, what it wrote (a new incarnation, then its own change). */
+interface Result {
+  readonly call: Call;
+  readonly reply: ScriptReply;
+  readonly source: string;
+  /** Whether the script's own change was written (beyond creating the key). */
+  readonly wrote: boolean;
+}
+
 async function runScenario(scenario: Scenario): Promise<void> {
   runs += 1;
   // A name with '|' (last in a message) and the characters keys.ts percent-encodes.
@@ -263,9 +287,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const [a] = clients as [Client];
   /** The stored state; `null`: there is no key. */
   // (`as`: `batch` assigns these, which narrowing in this function cannot see.)
-  let state = null as VersionedSnapshot | null;
-  /** The generation callers hold: the last one stored, kept when the key goes away. */
-  let current = 0;
+  let state = null as SharedState | null;
+  /** The incarnation callers hold: the last one stored, kept when the key goes away. */
+  let incarnation = "never-stored";
   /** The config the key was created with; `null`: there is no key. */
   let stored = null as ConfigArgs | null;
   /** Redis time minus local time, from the last reply. */
@@ -273,13 +297,18 @@ async function runScenario(scenario: Scenario): Promise<void> {
   let last = undefined as ScriptReply | undefined;
   const written: StateMessage[] = [];
 
-  const generationOf = (pick: GenerationPick): number => {
+  const tokenOf = (pick: GenerationPick): SharedToken | null => {
+    const s = state?.snapshot;
+    const current = s?.generation ?? 0;
+    const at = (generation: number): SharedToken => ({ incarnation, generation });
     switch (pick) {
-      case "current": return current;
-      case "stale1": return current - 1;
-      case "stale2": return current - 2;
-      case "ahead": return current + 1;
-      case "none": return -1;
+      case "current": return at(current);
+      case "olderProbe": return at(s?.state === "half-opened" ? (s.probeLeases[0]?.token ?? current) : current - 1);
+      case "stale1": return at(current - 1);
+      case "stale2": return at(current - 2);
+      case "ahead": return at(current + 1);
+      case "foreign": return { incarnation: `${incarnation}-not`, generation: current };
+      case "none": return null;
     }
   };
 
@@ -287,13 +316,13 @@ async function runScenario(scenario: Scenario): Promise<void> {
   async function batch(ops: readonly Op[], where: string): Promise<void> {
     const calls: Call[] = ops.map((op) => ({
       script: op.script,
-      generation: generationOf(op.pick),
+      token: tokenOf(op.pick),
       config: op.otherConfig ? scenario.other : scenario.config,
       keyTtlMs: scenario.keyTtlMs,
     }));
     // Shorten the key's ttl first, to see which calls give it a full one again.
     if (state !== null && scenario.keyTtlMs > 0) await a.redis.pexpire(key, LOWERED_KEY_TTL_MS);
-    const results = await Promise.all(
+    const results: Result[] = await Promise.all(
       calls.map(async (call, i) => {
         const client = clients[i % clients.length] as Client;
         const reply = await run(client, name, call);
@@ -311,46 +340,49 @@ async function runScenario(scenario: Scenario): Promise<void> {
       expect(sameSnapshot(core.snapshot, reply.after.snapshot), at).toBe(true);
       expect(wrote, `${at}: wrote iff the core made a transition`).toBe(core.writes);
       if (!wrote) expect(reply.after, `${at}: unchanged`).toEqual(reply.before);
+      if (reply.created) {
+        expect(reply.before.snapshot, `${at}: a new incarnation starts closed`).toEqual({ state: "closed", generation: 0, failureCount: 0 });
+        expect(reply.before.incarnation, `${at}: a new incarnation`).not.toBe(incarnation);
+      }
       checkInvariants(reply, at);
     }
 
-    // No lost update: the writes form one chain from the state before the batch (versions order
-    // them), and every call that wrote nothing found a state of that chain.
-    const writes = results.filter((r) => r.wrote).sort((x, y) => x.reply.after.version - y.reply.after.version);
-    const chain: (VersionedSnapshot | null)[] = [state, ...writes.map((w) => w.reply.after)];
+    // No lost update: the writes (a new incarnation, a script's change) form one chain from the
+    // state before the batch (versions order them), and every call found a state of that chain.
+    const writes = results
+      .flatMap((r) => [
+        ...(r.reply.created ? [{ found: null, state: r.reply.before, result: r }] : []),
+        ...(r.wrote ? [{ found: r.reply.before as SharedState | null, state: r.reply.after, result: r }] : []),
+      ])
+      .sort((x, y) => x.state.version - y.state.version);
+    const chain: (SharedState | null)[] = [state, ...writes.map((w) => w.state)];
     writes.forEach((w, i) => {
-      expect(w.reply.before, `${where}: write ${i} found the previous state`).toEqual(
-        chain[i] ?? missing(w.call.generation),
-      );
+      expect(w.found, `${where}: write ${i} found the previous state`).toEqual(chain[i]);
     });
-    for (const r of results.filter((x) => !x.wrote)) {
-      const ok = chain.some(
-        (s, j) => (s !== null || j === 0) && isDeepStrictEqual(r.reply.before, s ?? missing(r.call.generation)),
-      );
+    expect(results.filter((r) => r.reply.created).length, `${where}: one creation at most`).toBeLessThanOrEqual(state === null ? 1 : 0);
+    for (const r of results) {
+      const ok = chain.some((s) => s !== null && isDeepStrictEqual(r.reply.before, s));
       expect(ok, `${where}: ${JSON.stringify(r.reply.before)} is not in ${JSON.stringify(chain)}`).toBe(true);
     }
 
-    // The first write fixes the config; later calls pass theirs in vain.
-    if (stored === null && writes[0] !== undefined) stored = writes[0].call.config;
-    for (const { call, reply } of results) {
-      const config = reply.before.version === 0 ? call.config : stored;
-      expect(reply.config, `${where}: config of ${JSON.stringify(reply)}`).toEqual(toConfig(config as ConfigArgs));
+    // The call that created the key fixed the config; later calls pass theirs in vain.
+    const creator = results.find((r) => r.reply.created);
+    if (creator !== undefined) stored = creator.call.config;
+    for (const { reply } of results) {
+      expect(reply.config, `${where}: config of ${JSON.stringify(reply)}`).toEqual(toConfig(stored as ConfigArgs));
     }
 
     state = chain[chain.length - 1] ?? null;
-    if (state !== null) current = state.snapshot.generation;
+    if (state !== null) incarnation = state.incarnation;
     last = results[results.length - 1]?.reply;
-    for (const w of writes) written.push({ ...w.reply.after, source: w.source, name });
+    for (const w of writes) written.push({ ...w.state, source: w.result.source, name });
 
     const pttl = await a.redis.pttl(key);
-    if (state === null) expect(pttl, `${where}: no key`).toBe(-2);
-    else if (scenario.keyTtlMs === 0) expect(pttl, `${where}: no expiry`).toBe(-1);
+    if (scenario.keyTtlMs === 0) expect(pttl, `${where}: no expiry`).toBe(-1);
     else {
       expect(pttl > 0 && pttl <= scenario.keyTtlMs, `${where}: key ttl ${pttl}`).toBe(true);
-      // A write, and an admission or registration of an existing circuit, keep its key alive.
-      const refreshed = results.some(
-        (r) => r.wrote || (r.reply.before.version > 0 && (r.call.script === "admit" || r.call.script === "register")),
-      );
+      // A write, an admission and a read keep the key alive.
+      const refreshed = results.some((r) => r.wrote || r.reply.created || r.call.script === "admit" || r.call.script === "read");
       if (refreshed) expect(pttl, `${where}: key ttl refreshed`).toBeGreaterThan(LOWERED_KEY_TTL_MS);
     }
   }
@@ -375,7 +407,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
             s.state === "opened"
               ? s.openedAt + last.config.ttl * 1000
               : s.state === "half-opened"
-                ? Math.min(...s.probeLeases.filter((x) => x > redisNow), Infinity)
+                ? Math.min(...s.probeLeases.map((l) => l.expiresAt).filter((x) => x > redisNow), Infinity)
                 : Infinity;
           if (Number.isFinite(deadline)) await sleep(Math.max(0, Math.ceil(deadline + command.offsetMs - redisNow)));
           break;
@@ -419,8 +451,8 @@ beforeAll(async () => {
   ];
   subscriber = inspector();
   subscriber.on("message", (_channel: string, message: string) => {
-    // The marker has no '|'; a state message's name is everything after the 7th '|'.
-    const name = message.includes("|") ? message.split("|").slice(7).join("|") : message;
+    // The marker has no '|'; a state message's name is everything after the 8th '|'.
+    const name = message.includes("|") ? message.split("|").slice(8).join("|") : message;
     messages.set(name, [...(messages.get(name) ?? []), message]);
   });
   await subscriber.subscribe(keys.channel);
@@ -448,8 +480,14 @@ describe("Lua scripts against the core", () => {
       "reopen closed -> opened",
       "failure stale generation",
       "success stale generation",
+      "failure another incarnation's token",
+      "success another incarnation's token",
+      "failure placeholder on closed",
+      "failure placeholder on half-opened",
       "failure on a missing key",
+      "read on a missing key",
       "a probe lease had expired",
+      "failure of a zombie probe",
       "several probes",
       "admit rejected while the probes are running",
     ]) {
@@ -459,8 +497,8 @@ describe("Lua scripts against the core", () => {
 });
 
 /** Calls a script the way RedisStorage does, on the first connection, and returns the decoded reply. */
-function once(name: string, script: ScriptName, generation: number, config: ConfigArgs, keyTtlMs = 0): Promise<ScriptReply> {
-  return run(clients[0] as Client, name, { script, generation, config, keyTtlMs });
+function once(name: string, script: ScriptName, token: SharedToken | null, config: ConfigArgs, keyTtlMs = 0): Promise<ScriptReply> {
+  return run(clients[0] as Client, name, { script, token, config, keyTtlMs });
 }
 
 /** Waits until every message published so far has arrived, then returns those of `name`. */
@@ -472,84 +510,103 @@ async function messagesOf(name: string): Promise<string[]> {
   return messages.get(name) ?? [];
 }
 
+const tokenIn = (reply: ScriptReply, generation = reply.after.snapshot.generation): SharedToken => ({
+  incarnation: reply.after.incarnation,
+  generation,
+});
+
 describe("scripts on a missing key", () => {
   const config: ConfigArgs = { threshold: 2, ttlMs: 20, halfOpenMaxCalls: 1 };
-  const closedAt = (generation: number): VersionedSnapshot => ({
-    snapshot: { state: "closed", generation, failureCount: 0 },
-    version: 0,
-  });
 
-  it("find a closed circuit at the caller's generation, and create the key only when they write", async () => {
-    const name = "never-existed";
-    const exists = () => (clients[0] as Client).redis.exists(keys.circuit(name));
-
-    for (const script of ["read", "success", "admit"] as const) {
-      const reply = await once(name, script, 7, config);
-      expect(reply.before, script).toEqual(closedAt(7));
-      expect(reply.after, script).toEqual(closedAt(7));
+  it("write a new incarnation, closed, with the caller's config, and publish it, whatever the script", async () => {
+    for (const script of ["read", "admit", "success", "failure", "reopen"] as const) {
+      const name = `never-existed-${script}`;
+      const reply = await once(name, script, null, config);
+      expect(reply.created, script).toBe(true);
+      expect(reply.before.snapshot, script).toEqual({ state: "closed", generation: 0, failureCount: 0 });
+      expect(reply.before.version, script).toBeGreaterThanOrEqual(reply.now * 1000);
       expect(reply.config, script).toEqual(toConfig(config));
+      expect(await (clients[0] as Client).redis.exists(keys.circuit(name)), script).toBe(1);
+      expect((await messagesOf(name)).map((m) => parseMessage(m).incarnation)[0], script).toBe(reply.before.incarnation);
+      // The key now exists: its config wins over the next caller's, and it is found, not made.
+      const again = await once(name, "read", null, { threshold: 4, ttlMs: 30, halfOpenMaxCalls: 3 });
+      expect(again.created, script).toBe(false);
+      expect(again.config, script).toEqual(toConfig(config));
+      expect(again.before.incarnation, script).toBe(reply.before.incarnation);
     }
-    // RedisStorage admits with -1: no generation, so 0.
-    expect((await once(name, "admit", -1, config)).after).toEqual(closedAt(0));
-    expect(await exists()).toBe(0);
-
-    const failure = await once(name, "failure", 7, config);
-    expect(failure.before).toEqual(closedAt(7));
-    expect(failure.after.snapshot).toEqual({ state: "closed", generation: 7, failureCount: 1 });
-    expect(failure.after.version).toBeGreaterThanOrEqual(failure.now * 1000);
-    expect(await exists()).toBe(1);
-    // The key now exists: its config wins over the caller's.
-    const read = await once(name, "read", 7, { threshold: 4, ttlMs: 30, halfOpenMaxCalls: 3 });
-    expect(read.config).toEqual(toConfig(config));
-    expect(read.before).toEqual(failure.after);
   });
 
-  it("after the key expired, start closed at the generation the caller still holds, with its config", async () => {
+  it("after the key expired, ignore the tokens of the incarnation that is gone", async () => {
     const name = "expires";
-    const tripped = await once(name, "failure", 0, { threshold: 1, ttlMs: 20, halfOpenMaxCalls: 1 }, 40);
+    const tripped = await once(name, "failure", null, { threshold: 1, ttlMs: 20, halfOpenMaxCalls: 1 }, 40);
     expect(tripped.after.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: tripped.now });
     const pttl = await (clients[0] as Client).redis.pttl(keys.circuit(name));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(40);
     await waitFor("the key to expire", async () => (await (clients[0] as Client).redis.exists(keys.circuit(name))) === 0);
 
-    // A replica that outlived the key still holds generation 1: its outcome counts, not stale.
-    const failure = await once(name, "failure", 1, config, 40);
-    expect(failure.before).toEqual(closedAt(1));
-    expect(failure.after.snapshot).toEqual({ state: "closed", generation: 1, failureCount: 1 });
+    // A replica that outlived the key holds a token of the old incarnation: it counts nothing.
+    const failure = await once(name, "failure", tokenIn(tripped, 0), config, 40);
+    expect(failure.created).toBe(true);
+    expect(failure.before.incarnation).not.toBe(tripped.after.incarnation);
+    expect(failure.after.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0 });
     expect(failure.config).toEqual(toConfig(config));
+    // With the new incarnation's token, it counts.
+    const counted = await once(name, "failure", tokenIn(failure, 0), config, 40);
+    expect(counted.after.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 1 });
+  });
+});
+
+describe("probe tokens", () => {
+  it("let only a probe whose lease is live decide: a zombie's late outcome is ignored", async () => {
+    const name = "zombie";
+    const config: ConfigArgs = { threshold: 1, ttlMs: 15, halfOpenMaxCalls: 1 };
+    const opened = await once(name, "failure", null, config);
+    await sleep(config.ttlMs + 1);
+    const zombie = await once(name, "admit", null, config);
+    expect(zombie.after.snapshot.state).toBe("half-opened");
+    await sleep(config.ttlMs + 1);
+    const takeover = await once(name, "admit", null, config);
+    expect(takeover.after.snapshot.generation).toBe(zombie.after.snapshot.generation + 1);
+    const late = await once(name, "failure", tokenIn(zombie), config);
+    expect(late.after).toEqual(late.before);
+    const decided = await once(name, "success", tokenIn(takeover), config);
+    expect(decided.after.snapshot.state).toBe("closed");
+    expect(opened.after.incarnation).toBe(decided.after.incarnation);
   });
 });
 
 describe("the pub/sub message", () => {
-  it("is generation|state|failures|openedAt|leases|version|source|name, one per write", async () => {
+  it("is incarnation|generation|state|failures|openedAt|leases|version|source|name, one per write", async () => {
     const name = "pay|ments{eu}";
     const config: ConfigArgs = { threshold: 1, ttlMs: 10, halfOpenMaxCalls: 2 };
-    const opened = await once(name, "failure", 0, config);
+    const opened = await once(name, "failure", null, config);
+    const i = opened.after.incarnation;
     // An admission rejected while the circuit is opened writes (and publishes) nothing.
     await sleep(config.ttlMs);
     const probe1 = await waitFor("the ttl to elapse", async () => {
-      const reply = await once(name, "admit", -1, config);
+      const reply = await once(name, "admit", null, config);
       return reply.after.snapshot.state === "half-opened" ? reply : undefined;
     });
-    const probe2 = await once(name, "admit", -1, config);
-    const rejected = await once(name, "admit", -1, config);
-    const stale = await once(name, "failure", 0, config);
-    const closed = await once(name, "success", 2, config);
+    const probe2 = await once(name, "admit", null, config);
+    const rejected = await once(name, "admit", null, config);
+    const stale = await once(name, "failure", { incarnation: i, generation: 0 }, config);
+    const closed = await once(name, "success", { incarnation: i, generation: 2 }, config);
     expect([rejected, stale].map((r) => r.after.version)).toEqual([probe2.after.version, probe2.after.version]);
 
     const { now: o } = opened;
     const [l1, l2] = [probe1.now + config.ttlMs, probe2.now + config.ttlMs];
-    const v = [opened, probe1, probe2, closed].map((r) => r.after.version);
+    const v = [opened.before, opened.after, probe1.after, probe2.after, closed.after].map((s) => s.version);
     const raw = await messagesOf(name);
     expect(raw).toEqual([
-      `1|opened|1|${o}||${v[0]}|process-a|pay|ments{eu}`,
-      `2|half-opened|1|${o}|${l1}|${v[1]}|process-a|pay|ments{eu}`,
-      `2|half-opened|1|${o}|${l1},${l2}|${v[2]}|process-a|pay|ments{eu}`,
-      `3|closed|0|0||${v[3]}|process-a|pay|ments{eu}`,
+      `${i}|0|closed|0|0||${v[0]}|process-a|pay|ments{eu}`,
+      `${i}|1|opened|1|${o}||${v[1]}|process-a|pay|ments{eu}`,
+      `${i}|2|half-opened|1|${o}|2:${l1}|${v[2]}|process-a|pay|ments{eu}`,
+      `${i}|3|half-opened|1|${o}|2:${l1},3:${l2}|${v[3]}|process-a|pay|ments{eu}`,
+      `${i}|4|closed|0|0||${v[4]}|process-a|pay|ments{eu}`,
     ]);
     expect(raw.map((m) => parseMessage(m))).toEqual(
-      [opened, probe1, probe2, closed].map((r) => ({ ...r.after, source: "process-a", name })),
+      [opened.before, opened.after, probe1.after, probe2.after, closed.after].map((s) => ({ ...s, source: "process-a", name })),
     );
   });
 });

@@ -1,19 +1,16 @@
--- Admission of a call on a circuit that is not closed (core/machine.ts admit).
+-- Admission of a call on a circuit that is not closed (core/machine.ts admit): each probe gets a
+-- token of its own (the next generation) and a lease of one ttl.
 if c.st == 'opened' and now >= c.o + c.ttl then
   c.st = 'half-opened'
   c.g = c.g + 1
-  c.l = { now + c.ttl }
+  c.l = { { c.g, now + c.ttl } }
   save(c)
-elseif c.st == 'half-opened' then
-  local live = liveLeases(c)
-  if #live < c.hm then
-    table.insert(live, now + c.ttl)
-    c.l = live
-    save(c)
-  else
-    touch(c)
-  end
-else
+elseif c.st == 'half-opened' and #liveLeases(c) < c.hm then
+  c.g = c.g + 1
+  c.l = liveLeases(c)
+  table.insert(c.l, { c.g, now + c.ttl })
+  save(c)
+elseif not c.created then
   touch(c)
 end
 return reply(before, c)

@@ -1,5 +1,5 @@
--- A failure of a call admitted in `generation` (core/machine.ts recordFailure).
-if c.g == generation then
+-- A failure of the call holding the token (core/machine.ts recordFailure).
+if holds(c) then
   if c.st == 'closed' then
     c.f = c.f + 1
     if c.f >= c.th then

@@ -1,5 +1,5 @@
--- A success (or excluded error) of a call admitted in `generation` (core/machine.ts recordSuccess).
-if c.g == generation and not c.new then
+-- A success (or excluded error) of the call holding the token (core/machine.ts recordSuccess).
+if holds(c) then
   if c.st == 'closed' and c.f > 0 then
     c.f = 0
     save(c)

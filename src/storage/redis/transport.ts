@@ -1,0 +1,220 @@
+/**
+ * The transport of `RedisStorage`: the command client and the pub/sub subscriber, script calls
+ * with timeouts, and the connection's health. It moves bytes and reports what happened to the
+ * connection; it knows nothing of circuits.
+ * @module
+ */
+import { isReplyError } from "./codec.js";
+import { makeClient, type RedisClient, type RedisSettings } from "./options.js";
+import { runScript, withTimeout, type ScriptName } from "./scripts.js";
+
+/** What the transport tells its storage. */
+export interface TransportListener {
+  /** A message on the subscribed channel. */
+  message(message: string): void;
+  /**
+   * Redis stopped answering, or refused us: commands fail until `up`. Called when the outage
+   * begins, and again during it if Redis tells why (a `RedisConfigurationError`).
+   */
+  down(error: unknown): void;
+  /** Redis answers again after `down`: commands and the subscription work. */
+  up(): void;
+  /** The subscriber reconnected while commands kept working: messages may have been lost. */
+  resubscribed(): void;
+}
+
+/**
+ * Redis answered the connection with a refusal that retrying will not fix (a wrong password, a
+ * user without the permissions the scripts need). The message holds the server's words.
+ */
+export class RedisConfigurationError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_REDIS_CONFIGURATION";
+}
+Object.defineProperty(RedisConfigurationError.prototype, "name", { value: "RedisConfigurationError" });
+
+const REFUSALS = /^(WRONGPASS|NOAUTH|NOPERM)/;
+
+/** The command client, the subscriber and the health of the connection to Redis. */
+export class RedisTransport {
+  readonly #settings: RedisSettings;
+  readonly #channel: string;
+  readonly #listener: TransportListener;
+  #client: RedisClient | undefined;
+  #subscriber: RedisClient | undefined;
+  #available = false;
+  /** Whether `down` was reported and `up` not yet. */
+  #outage = false;
+  #subscribed = false;
+  #closed = false;
+  #refusal: RedisConfigurationError | undefined;
+  #checking: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(settings: RedisSettings, channel: string, listener: TransportListener) {
+    this.#settings = settings;
+    this.#channel = channel;
+    this.#listener = listener;
+  }
+
+  /** Whether Redis answers now. */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /**
+   * Makes (or adopts) the clients and connects. Resolves even when Redis is down: the transport
+   * then reports `down` and checks the connection every `healthCheckInterval` until it is back.
+   * Rejects only for set-up errors (ioredis missing).
+   */
+  async start(): Promise<void> {
+    const client = this.#settings.client ?? (await makeClient(this.#settings));
+    this.#client = client;
+    client.on("error", (error) => this.#noticeRefusal(error));
+    client.on("close", () => {
+      if (this.#available) this.#down(new Error("the connection to Redis closed"));
+    });
+    const subscriber = client.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on("error", (error) => this.#noticeRefusal(error));
+    subscriber.on("message", (channel, message) => {
+      if (channel === this.#channel && typeof message === "string") this.#listener.message(message);
+    });
+    subscriber.on("ready", () => this.#subscriberReady());
+    try {
+      if (this.#settings.client === undefined) await client.connect();
+      if (subscriber.status === "wait") await subscriber.connect();
+      await subscriber.subscribe(this.#channel);
+      this.#subscribed = true;
+      this.#available = true;
+    } catch (error) {
+      this.#down(error);
+    }
+  }
+
+  /** Ends the health checks, the subscriber and the client it made; a client you passed stays open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const quit = async (c: RedisClient | undefined) => {
+      if (c === undefined) return;
+      try {
+        await withTimeout(c.quit(), this.#settings.commandTimeout);
+      } catch {
+        c.disconnect();
+      }
+    };
+    await quit(this.#subscriber);
+    if (this.#settings.client === undefined) await quit(this.#client);
+  }
+
+  /**
+   * Runs a script on `key`. Rejects when Redis is unavailable, does not answer in time (then it
+   * also reports `down`), or answers with an error (a reply error: Redis is there, the data is not
+   * what the script expects).
+   */
+  async script(name: ScriptName, key: string, args: readonly (string | number)[]): Promise<unknown> {
+    return this.#call((client) => runScript(client, name, key, args));
+  }
+
+  /** Adds `member` to the sorted set `key` with `score`; errors are only reported as `down`. */
+  async zadd(key: string, score: number, member: string): Promise<void> {
+    await this.#call((client) => client.zadd(key, score, member));
+  }
+
+  /** The command client, once started (for reading the registry). */
+  get client(): RedisClient | undefined {
+    return this.#client;
+  }
+
+  async #call<T>(command: (client: RedisClient) => Promise<T>): Promise<T> {
+    const client = this.#client;
+    if (client === undefined || !this.#available) throw new Error("Redis is unavailable");
+    try {
+      // A client we made has ioredis's commandTimeout; one you pass gets ours.
+      const sent = command(client);
+      return await (this.#settings.client === undefined ? sent : withTimeout(sent, this.#settings.commandTimeout));
+    } catch (error) {
+      if (!isReplyError(error)) this.#down(error);
+      throw error;
+    }
+  }
+
+  /** Remembers a refusal (wrong password, missing permission), reported with the outage. */
+  #noticeRefusal(error: unknown): void {
+    if (!(error instanceof Error) || !REFUSALS.test(error.message)) return;
+    if (this.#refusal?.message.includes(error.message) === true) return;
+    this.#refusal = new RedisConfigurationError(`Redis refused the connection: ${error.message}`, { cause: error });
+    if (this.#outage) this.#listener.down(this.#refusal);
+  }
+
+  #down(error: unknown): void {
+    if (this.#closed) return;
+    const reported = this.#outage;
+    this.#available = false;
+    this.#outage = true;
+    if (!reported) this.#listener.down(this.#refusal ?? error);
+    this.#scheduleCheck();
+  }
+
+  /**
+   * A reconnected subscriber. The channel is subscribed again before the storage re-reads what it
+   * may have missed, so that no change falls between the two.
+   */
+  #subscriberReady(): void {
+    const subscriber = this.#subscriber;
+    if (!this.#subscribed || this.#closed || subscriber === undefined) return;
+    if (!this.#available) {
+      void this.#healthCheck();
+      return;
+    }
+    withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout).then(
+      () => this.#listener.resubscribed(),
+      (error: unknown) => this.#down(error),
+    );
+  }
+
+  #scheduleCheck(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#healthCheck(), this.#settings.healthCheckInterval);
+    this.#timer.unref?.();
+  }
+
+  /** One health check at a time (the timer and the subscriber's "ready" both start one). */
+  #healthCheck(): Promise<void> {
+    this.#checking ??= this.#checkHealth().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async #checkHealth(): Promise<void> {
+    const client = this.#client;
+    if (this.#closed || this.#available || client === undefined) return;
+    try {
+      await withTimeout(client.ping(), this.#settings.commandTimeout);
+      if (!(await this.#subscribe())) throw new Error("the subscriber is not connected");
+    } catch {
+      this.#scheduleCheck();
+      return;
+    }
+    this.#refusal = undefined;
+    this.#available = true;
+    this.#outage = false;
+    this.#listener.up();
+  }
+
+  /** Connects and subscribes the subscriber if that never succeeded (Redis down at start). */
+  async #subscribe(): Promise<boolean> {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return false;
+    if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
+    if (subscriber.status !== "ready") return false;
+    if (!this.#subscribed) {
+      await withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout);
+      this.#subscribed = true;
+    }
+    return true;
+  }
+}
