@@ -149,8 +149,12 @@ export function toRedisSettings(input: unknown): RedisSettings {
   };
 }
 
-/** Makes the command client from the settings: no offline queue, tight timeouts, lazy connect. */
-export async function makeClient(settings: RedisSettings): Promise<RedisClient> {
+/**
+ * Makes a client from the settings: no offline queue, tight timeouts, lazy connect. The
+ * subscriber resubscribes itself (the storage does it, awaiting the answer) and has no command
+ * timeout: ioredis's own resubscription would reject with nobody to catch it.
+ */
+export async function makeClient(settings: RedisSettings, role: "commands" | "subscriber" = "commands"): Promise<RedisClient> {
   let ioredis: typeof import("ioredis");
   try {
     ioredis = await import("ioredis");
@@ -172,5 +176,6 @@ export async function makeClient(settings: RedisSettings): Promise<RedisClient> 
     disconnectTimeout: settings.commandTimeout,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
     ...settings.redisOptions,
+    ...(role === "subscriber" ? { autoResubscribe: false, commandTimeout: undefined } : {}),
   });
 }

@@ -147,8 +147,12 @@ export function adopt(replica: Replica, shared: SharedState, source: Source): Re
 }
 
 function renumber(replica: Replica, shared: SharedState): Replica {
+  // Every token of the new shared state (its generation, its probes' leases) maps at or above the
+  // floor; every token handed out so far lies below it.
   const floor = replica.view.generation + 1;
-  const base = floor - shared.snapshot.generation;
+  const { snapshot } = shared;
+  const lowest = snapshot.state === "half-opened" ? Math.min(snapshot.generation, ...snapshot.probeLeases.map((l) => l.token)) : snapshot.generation;
+  const base = floor - lowest;
   const left = replica.shared?.incarnation;
   const retired =
     left === undefined || left === shared.incarnation || replica.retired.includes(left)

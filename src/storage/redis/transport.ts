@@ -45,7 +45,10 @@ export class RedisTransport {
   #available = false;
   /** Whether `down` was reported and `up` not yet. */
   #outage = false;
+  /** Whether the subscriber's current connection is subscribed. */
   #subscribed = false;
+  /** Whether it ever was: a later "ready" is a reconnection. */
+  #everSubscribed = false;
   #closed = false;
   #refusal: RedisConfigurationError | undefined;
   #checking: Promise<void> | undefined;
@@ -74,18 +77,19 @@ export class RedisTransport {
     client.on("close", () => {
       if (this.#available) this.#down(new Error("the connection to Redis closed"));
     });
-    const subscriber = client.duplicate();
+    const subscriber = this.#settings.client === undefined ? await makeClient(this.#settings, "subscriber") : client.duplicate();
     this.#subscriber = subscriber;
     subscriber.on("error", (error) => this.#noticeRefusal(error));
     subscriber.on("message", (channel, message) => {
       if (channel === this.#channel && typeof message === "string") this.#listener.message(message);
     });
+    subscriber.on("close", () => {
+      this.#subscribed = false;
+    });
     subscriber.on("ready", () => this.#subscriberReady());
     try {
       if (this.#settings.client === undefined) await client.connect();
-      if (subscriber.status === "wait") await subscriber.connect();
-      await subscriber.subscribe(this.#channel);
-      this.#subscribed = true;
+      if (!(await this.#subscribe())) throw new Error("the subscriber is not connected");
       this.#available = true;
     } catch (error) {
       this.#down(error);
@@ -158,18 +162,20 @@ export class RedisTransport {
   }
 
   /**
-   * A reconnected subscriber. The channel is subscribed again before the storage re-reads what it
-   * may have missed, so that no change falls between the two.
+   * A reconnected subscriber. The channel is subscribed again (by us, not by ioredis, for a client
+   * we made) before the storage re-reads what it may have missed, so that no change falls between
+   * the two.
    */
   #subscriberReady(): void {
-    const subscriber = this.#subscriber;
-    if (!this.#subscribed || this.#closed || subscriber === undefined) return;
+    if (!this.#everSubscribed || this.#closed) return;
     if (!this.#available) {
       void this.#healthCheck();
       return;
     }
-    withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout).then(
-      () => this.#listener.resubscribed(),
+    this.#subscribe().then(
+      (subscribed) => {
+        if (subscribed) this.#listener.resubscribed();
+      },
       (error: unknown) => this.#down(error),
     );
   }
@@ -205,15 +211,17 @@ export class RedisTransport {
     this.#listener.up();
   }
 
-  /** Connects and subscribes the subscriber if that never succeeded (Redis down at start). */
+  /** Connects the subscriber if it never was, and subscribes its current connection if needed. */
   async #subscribe(): Promise<boolean> {
     const subscriber = this.#subscriber;
     if (subscriber === undefined) return false;
     if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
-    if (subscriber.status !== "ready") return false;
+    if (subscriber.status === "end" || subscriber.status === "close") return false;
     if (!this.#subscribed) {
-      await withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout);
+      // A client you passed may still be connecting: its offline queue holds the command.
+      await withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout * 4);
       this.#subscribed = true;
+      this.#everSubscribed = true;
     }
     return true;
   }

@@ -1,0 +1,670 @@
+/**
+ * Model-based test of the fleet protocol (docs/fleet-protocol.md): fast-check commands drive
+ * three `RedisStorage` instances ("processes", each behind a TCP proxy of its own) on one real
+ * throw-away redis-server through calls, outcomes, time, lost keys, FLUSHALL, a restart without
+ * data, a hung server, killed subscribers and partitions. Commands run one at a time; around each
+ * one the test reads the circuit's hash and checks the rules against a reference written here:
+ *
+ * - an outcome changes Redis exactly as the state machine says when its token is current (the
+ *   current generation of a closed circuit, or a live probe lease, in the current incarnation),
+ *   and not at all otherwise: a stale, zombie, partitioned or local-epoch outcome decides nothing;
+ * - at most `halfOpenMaxCalls` probes admitted through Redis hold a live lease, fleet-wide;
+ * - after a partition heals, the process's local trip is pushed only if the shared state has not
+ *   moved since, and an outage policy's state is never written;
+ * - after every command, every connected replica agrees with Redis within ttl + one resync;
+ * - no storage error and no unhandled rejection, ever.
+ *
+ * `FLEET_MODEL_RUNS` sets the number of runs (default 16, about 20 s); `FLEET_MODEL_CORNERS=1`
+ * prints how often each corner (a stale call, a zombie probe, a pushed trip...) was reached.
+ */
+import fc from "fast-check";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  RedisStorage,
+  type AsyncCircuitBreaker,
+  type StorageErrorPolicy,
+} from "../../../src/index.js";
+import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
+import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
+
+const TTL_MS = 250;
+const THRESHOLD = 2;
+const RESYNC_MS = 250;
+/** Lease expiries this close to Redis's time when a script ran are ambiguous: either is fine. */
+const MARGIN_MS = 40;
+/** "Within ttl + one resync interval", plus room for a loaded machine. */
+const CONVERGE_MS = TTL_MS + RESYNC_MS * 1.5 + 2_500;
+const RUNS = Number(process.env.FLEET_MODEL_RUNS ?? 16);
+
+/** The circuit's hash, as the test reads it. `null`: no key. */
+interface Shared {
+  readonly i: string;
+  readonly st: string;
+  readonly g: number;
+  readonly f: number;
+  readonly leases: readonly { token: number; expiry: number }[];
+}
+
+interface Token {
+  readonly i: string;
+  readonly g: number;
+}
+
+/** One guarded call in flight: admitted, waiting for the test to settle it. */
+interface Call {
+  readonly id: number;
+  readonly proc: number;
+  /**
+   * - `run`/`probe`: admitted through a synced replica, with the token read from Redis;
+   * - `shared-closed`: admitted while disconnected, on the closed view of the last shared state;
+   * - `local`: admitted in a local epoch (its outcome must never reach Redis).
+   */
+  readonly kind: "run" | "probe" | "shared-closed" | "local";
+  readonly token: Token | null;
+  /** The process's `breaks` when the call was admitted. */
+  readonly breaks: number;
+  /** Redis time of the admission, ms. */
+  readonly admittedAt: number;
+  settle(outcome: "success" | "failure"): void;
+  readonly done: Promise<void>;
+}
+
+interface Proc {
+  readonly factory: AsyncCircuitBreakerFactory;
+  readonly storage: RedisStorage;
+  readonly proxy: RedisProxy;
+  readonly recorder: HookRecorder;
+  readonly policy: StorageErrorPolicy;
+  breaker: AsyncCircuitBreaker;
+  partitioned: boolean;
+  /** The shared state when the process was cut off. */
+  cutFrom: Shared | null;
+  /** Whether it decided anything on its own (or held the circuit) in the current outage. */
+  decidedLocally: boolean;
+  /**
+   * Outages in which the process decided on its own or held the circuit: each one makes every
+   * token handed out before it stale (the replica's local epoch, then a new numbering).
+   */
+  breaks: number;
+}
+
+interface Real {
+  readonly name: string;
+  readonly key: string;
+  readonly hm: number;
+  readonly procs: Proc[];
+  readonly calls: Call[];
+  nextId: number;
+}
+
+interface Model {
+  pending: number;
+  partitioned: boolean[];
+}
+
+let server: RedisServer;
+let admin: Redis;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+/** The corners the runs went through, to check that the generator reaches them. */
+const seen = new Map<string, number>();
+const see = (corner: string) => seen.set(corner, (seen.get(corner) ?? 0) + 1);
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  admin.on("error", () => undefined);
+  process.on("unhandledRejection", onUnhandled);
+});
+afterAll(async () => {
+  process.off("unhandledRejection", onUnhandled);
+  admin?.disconnect();
+  await server?.stop();
+});
+
+// --- reading Redis and the reference rules -----------------------------------------------------
+
+async function read(key: string): Promise<Shared | null> {
+  const [i, st, g, f, l] = await admin.hmget(key, "i", "st", "g", "f", "l");
+  if (i === null || i === undefined || st === null || st === undefined) return null;
+  const leases = (l ?? "")
+    .split(",")
+    .filter((x) => x !== "")
+    .map((pair) => {
+      const [token, expiry] = pair.split(":").map(Number);
+      return { token: token as number, expiry: expiry as number };
+    });
+  return { i, st, g: Number(g), f: Number(f), leases };
+}
+
+async function redisNow(): Promise<number> {
+  const [s, us] = await admin.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** Whether `token` may decide on `c` at a time between `from` and `to`: `true`, `false` or `"maybe"`. */
+function current(c: Shared | null, token: Token | null, from: number, to: number): boolean | "maybe" {
+  if (c === null || token === null || token.i !== c.i) return false;
+  if (c.st === "closed") return token.g === c.g;
+  if (c.st !== "half-opened") return false;
+  const lease = c.leases.find((l) => l.token === token.g);
+  if (lease === undefined || lease.expiry <= from - MARGIN_MS) return false;
+  return lease.expiry > to + MARGIN_MS ? true : "maybe";
+}
+
+/** The state machine's answer: what `outcome` does to `c` when its token is current. */
+function applied(c: Shared, outcome: "success" | "failure"): Pick<Shared, "i" | "st" | "g" | "f"> {
+  if (c.st === "closed") {
+    if (outcome === "success") return { i: c.i, st: c.st, g: c.g, f: 0 };
+    const f = c.f + 1;
+    return f >= THRESHOLD ? { i: c.i, st: "opened", g: c.g + 1, f } : { i: c.i, st: c.st, g: c.g, f };
+  }
+  return outcome === "success" ? { i: c.i, st: "closed", g: c.g + 1, f: 0 } : { i: c.i, st: "opened", g: c.g + 1, f: c.f + 1 };
+}
+
+const essentials = (c: Shared | null) => (c === null ? null : { i: c.i, st: c.st, g: c.g, f: c.f });
+
+const connected = (p: Proc) => !p.partitioned;
+
+/** Waits until every connected replica shows what Redis holds (the key exists again if it was lost). */
+async function converge(real: Real, where: string): Promise<void> {
+  await waitFor(
+    `${where}: every connected replica agrees with Redis`,
+    async () => {
+      const c = await read(real.key);
+      if (c === null) return false;
+      return real.procs.filter(connected).every((p) => {
+        const b = p.breaker;
+        return p.storage.available && b.state === c.st && (c.st !== "closed" || b.failureCount === c.f);
+      });
+    },
+    CONVERGE_MS,
+    10,
+  );
+}
+
+/** At most halfOpenMaxCalls probes admitted through Redis hold a live lease. */
+async function checkProbes(real: Real, where: string): Promise<void> {
+  const now = await redisNow();
+  const live = real.calls.filter((c) => c.kind === "probe" && c.admittedAt + TTL_MS > now + MARGIN_MS);
+  expect(live.length, `${where}: live probes ${JSON.stringify(live.map((c) => c.id))}`).toBeLessThanOrEqual(real.hm);
+}
+
+function checkHealth(real: Real, where: string): void {
+  for (const [n, p] of real.procs.entries()) {
+    const errors = p.recorder.of("storage_error");
+    expect(errors, `${where}: process ${n} storage errors`).toEqual([]);
+  }
+  expect(unhandled, `${where}: unhandled rejections`).toEqual([]);
+}
+
+// --- commands ----------------------------------------------------------------------------------
+
+type Cmd = fc.AsyncCommand<Model, Real>;
+
+/** Process `proc` starts a call that stays in flight until a `Settle`. */
+class Start implements Cmd {
+  constructor(readonly proc: number) {}
+  check = (m: Readonly<Model>) => m.pending < 6;
+  async run(m: Model, real: Real): Promise<void> {
+    const p = real.procs[this.proc] as Proc;
+    const before = await read(real.key);
+    const viewBefore = p.breaker.state;
+    let settle: (outcome: "success" | "failure") => void = () => undefined;
+    let admitted: () => void = () => undefined;
+    const entered = new Promise<void>((resolve) => (admitted = resolve));
+    const result = p.breaker.run(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          settle = (outcome) => (outcome === "success" ? resolve("ok") : reject(new Error("downstream failed")));
+          admitted();
+        }),
+    );
+    const rejected = result.then(
+      () => false,
+      (error: unknown) => error instanceof CircuitOpenError,
+    );
+    const outcome = await Promise.race([entered.then(() => "admitted" as const), rejected.then((r) => (r ? ("rejected" as const) : ("failed" as const)))]);
+    expect(outcome, `${this}: a call is admitted or rejected with CircuitOpenError`).not.toBe("failed");
+    see(`start ${outcome}${connected(p) ? "" : " while cut off"}`);
+    if (outcome === "rejected") return;
+    const after = await read(real.key);
+    const admittedAt = await redisNow();
+    let kind: Call["kind"];
+    let token: Token | null = null;
+    if (connected(p)) {
+      if (viewBefore === "closed") {
+        kind = "run";
+        token = before === null ? null : { i: before.i, g: before.g };
+      } else {
+        kind = "probe";
+      see("probe admitted");
+        expect(after?.st, `${this}: a probe admitted through Redis half-opens it`).toBe("half-opened");
+        token = { i: (after as Shared).i, g: (after as Shared).g };
+        expect((after as Shared).leases.map((l) => l.token), `${this}: the probe holds a lease`).toContain(token.g);
+      }
+    } else if (viewBefore === "closed" && !p.decidedLocally && p.cutFrom !== null) {
+      kind = "shared-closed";
+      see("call admitted while cut off");
+      token = { i: p.cutFrom.i, g: p.cutFrom.g };
+    } else {
+      kind = "local";
+    }
+    const done = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    real.calls.push({ id: real.nextId++, proc: this.proc, kind, token, breaks: p.breaks, admittedAt, settle: (o) => settle(o), done });
+    m.pending += 1;
+  }
+  toString = () => `Start(p${this.proc})`;
+}
+
+/** The `pick`-th call in flight settles with `outcome`. */
+class Settle implements Cmd {
+  constructor(readonly pick: number, readonly outcome: "success" | "failure") {}
+  check = (m: Readonly<Model>) => m.pending > 0;
+  async run(m: Model, real: Real): Promise<void> {
+    await this.settle(m, real, this.pick % real.calls.length);
+  }
+
+  /** Settles the call at `index` of the calls in flight and checks what it did to Redis. */
+  async settle(m: Model, real: Real, index: number): Promise<void> {
+    const [call] = real.calls.splice(index, 1) as [Call];
+    m.pending -= 1;
+    const p = real.procs[call.proc] as Proc;
+    const cut = !connected(p);
+    const before = await read(real.key);
+    const from = await redisNow();
+    call.settle(this.outcome);
+    await call.done;
+    const to = await redisNow();
+    const after = await read(real.key);
+    const events = JSON.stringify(p.recorder.calls.slice(-6).map(([, type, event]) => [type, "state" in event ? event.state : ""]));
+    const where = `${this} of call ${call.id} (${call.kind}, p${call.proc}${cut ? ", cut off" : ""}; token ${JSON.stringify(call.token)}; Redis before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; its last events ${events})`;
+    if (cut) {
+      expect(essentials(after), `${where}: a cut-off process changes nothing in Redis`).toEqual(essentials(before));
+      return;
+    }
+    const stale = call.kind === "local" || call.breaks !== p.breaks;
+    const decides = stale ? false : current(before, call.token, from, to);
+    if (decides === false) {
+      see(`stale ${call.kind} ${this.outcome} ignored`);
+      if (call.kind === "probe" && before?.st === "half-opened") see("a zombie probe ignored");
+      if (call.kind === "run" || call.kind === "shared-closed") see("a stale call ignored");
+      expect(essentials(after), `${where}: a stale token changes nothing`).toEqual(essentials(before));
+    } else if (decides === true) {
+      see(`${call.kind} ${this.outcome} on ${before?.st} decided`);
+      expect(essentials(after), `${where}: a current token decides`).toEqual(applied(before as Shared, this.outcome));
+    } else {
+      const options = [essentials(before), applied(before as Shared, this.outcome)];
+      expect(options, `${where}: a token at the end of its lease`).toContainEqual(essentials(after));
+    }
+  }
+  toString = () => `Settle(#${this.pick}, ${this.outcome})`;
+}
+
+/** Process `proc` makes a whole call: `Start`, then `Settle` with `outcome` if it was admitted. */
+class Call1 implements Cmd {
+  constructor(readonly proc: number, readonly outcome: "success" | "failure") {}
+  check = (m: Readonly<Model>) => m.pending < 6;
+  async run(m: Model, real: Real): Promise<void> {
+    const pending = m.pending;
+    await new Start(this.proc).run(m, real);
+    if (m.pending > pending) await new Settle(0, this.outcome).settle(m, real, real.calls.length - 1);
+  }
+  toString = () => `Call(p${this.proc}, ${this.outcome})`;
+}
+
+/** Process `proc` fails calls until its view opens (at most `THRESHOLD` calls). */
+class Trip implements Cmd {
+  constructor(readonly proc: number) {}
+  check = (m: Readonly<Model>) => m.pending < 6;
+  async run(m: Model, real: Real): Promise<void> {
+    const p = real.procs[this.proc] as Proc;
+    for (let i = 0; i < THRESHOLD && p.breaker.state === "closed"; i++) await new Call1(this.proc, "failure").run(m, real);
+  }
+  toString = () => `Trip(p${this.proc})`;
+}
+
+/** Past the ttl, process `proc` makes a call (a probe, if the circuit was opened). */
+class Probe implements Cmd {
+  constructor(readonly proc: number, readonly outcome: "success" | "failure") {}
+  check = (m: Readonly<Model>) => m.pending < 6;
+  async run(m: Model, real: Real): Promise<void> {
+    await sleep(TTL_MS + 60);
+    await new Call1(this.proc, this.outcome).run(m, real);
+  }
+  toString = () => `Probe(p${this.proc}, ${this.outcome})`;
+}
+
+/** Process `proc` trips the circuit and closes it again with a good probe: the shared state moves on. */
+class Cycle implements Cmd {
+  constructor(readonly proc: number) {}
+  check = (m: Readonly<Model>) => m.pending < 5;
+  async run(m: Model, real: Real): Promise<void> {
+    await new Trip(this.proc).run(m, real);
+    await new Probe(this.proc, "success").run(m, real);
+  }
+  toString = () => `Cycle(p${this.proc})`;
+}
+
+/** Time passes: a little, or past the ttl (and every lease). */
+class Wait implements Cmd {
+  constructor(readonly ms: number) {}
+  check = () => true;
+  async run(): Promise<void> {
+    await sleep(this.ms);
+  }
+  toString = () => `Wait(${this.ms})`;
+}
+
+/** The circuit's key is lost (DEL, or FLUSHALL of the whole server). */
+class LoseKey implements Cmd {
+  constructor(readonly how: "del" | "flushall") {}
+  check = () => true;
+  async run(_m: Model, real: Real): Promise<void> {
+    if (this.how === "del") await admin.del(real.key);
+    else await admin.flushall();
+  }
+  toString = () => `LoseKey(${this.how})`;
+}
+
+/** Every subscriber connection is killed; a failure elsewhere meanwhile may be a lost message. */
+class KillSubscribers implements Cmd {
+  check = () => true;
+  async run(): Promise<void> {
+    await admin.client("KILL", "TYPE", "pubsub");
+  }
+  toString = () => "KillSubscribers";
+}
+
+/** Process `proc` is cut off from Redis (its proxy drops every connection). */
+class Partition implements Cmd {
+  constructor(readonly proc: number) {}
+  check = (m: Readonly<Model>) => !m.partitioned[this.proc] && m.partitioned.filter(Boolean).length < 2;
+  async run(m: Model, real: Real): Promise<void> {
+    const p = real.procs[this.proc] as Proc;
+    p.cutFrom = await read(real.key);
+    p.proxy.cut();
+    p.partitioned = true;
+    m.partitioned[this.proc] = true;
+    await waitFor(`${this}: the process notices`, () => !p.storage.available, 5_000);
+  }
+  toString = () => `Partition(p${this.proc})`;
+}
+
+/** Process `proc` reaches Redis again; its local trip is pushed only if nothing moved. */
+class Heal implements Cmd {
+  constructor(readonly proc: number) {}
+  check = (m: Readonly<Model>) => m.partitioned[this.proc] === true;
+  async run(m: Model, real: Real): Promise<void> {
+    const p = real.procs[this.proc] as Proc;
+    const before = await read(real.key);
+    const view = p.breaker.state;
+    const decided = p.decidedLocally;
+    const recovered = p.recorder.of("storage_recovered").length;
+    p.proxy.restore();
+    await waitFor(`${this}: storage_recovered`, () => p.recorder.of("storage_recovered").length > recovered, 10_000);
+    p.partitioned = false;
+    m.partitioned[this.proc] = false;
+    const after = await read(real.key);
+    const cutFrom = p.cutFrom;
+    const unmoved = before !== null && cutFrom !== null && before.i === cutFrom.i && before.g === cutFrom.g && before.st !== "opened";
+    const pushes = p.policy === "local" && view === "opened" && decided && unmoved;
+    see(`heal ${p.policy}${decided ? " after local decisions" : ""}${pushes ? ": trip pushed" : ""}`);
+    if (view === "opened" && decided && !unmoved && p.policy === "local") see("heal: a local trip yields to a moved state");
+    if (pushes) {
+      expect(essentials(after), `${this}: the local trip is pushed`).toEqual({
+        i: before.i, st: "opened", g: before.g + 1, f: Math.max(before.f, THRESHOLD),
+      });
+    } else if (before !== null) {
+      expect(essentials(after), `${this}: nothing of the outage reaches Redis`).toEqual(essentials(before));
+    }
+  }
+  toString = () => `Heal(p${this.proc})`;
+}
+
+/** Process `proc` starts a call, process `other` trips the circuit, then the call settles: stale. */
+class Overtaken implements Cmd {
+  constructor(readonly proc: number, readonly other: number, readonly outcome: "success" | "failure") {}
+  check = (m: Readonly<Model>) => m.pending < 5;
+  async run(m: Model, real: Real): Promise<void> {
+    const pending = m.pending;
+    await new Start(this.proc).run(m, real);
+    if (m.pending === pending) return;
+    const call = real.calls[real.calls.length - 1] as Call;
+    await new Trip(this.other).run(m, real);
+    await new Settle(0, this.outcome).settle(m, real, real.calls.indexOf(call));
+  }
+  toString = () => `Overtaken(p${this.proc} by p${this.other}, ${this.outcome})`;
+}
+
+/**
+ * Process `proc` takes a probe and outlives its lease; process `other` takes the next probe;
+ * the zombie settles with `outcome` (ignored), then the other probe with the opposite.
+ */
+class Zombie implements Cmd {
+  constructor(readonly proc: number, readonly other: number, readonly outcome: "success" | "failure") {}
+  check = (m: Readonly<Model>) => m.pending < 4;
+  async run(m: Model, real: Real): Promise<void> {
+    await new Trip(this.proc).run(m, real);
+    await sleep(TTL_MS + 60);
+    const pending = m.pending;
+    await new Start(this.proc).run(m, real);
+    if (m.pending === pending) return;
+    const zombie = real.calls[real.calls.length - 1] as Call;
+    await sleep(TTL_MS + 60);
+    await new Start(this.other).run(m, real);
+    const taker = real.calls[real.calls.length - 1] as Call;
+    await new Settle(0, this.outcome).settle(m, real, real.calls.indexOf(zombie));
+    if (taker !== zombie && real.calls.includes(taker)) {
+      await new Settle(0, this.outcome === "success" ? "failure" : "success").settle(m, real, real.calls.indexOf(taker));
+    }
+  }
+  toString = () => `Zombie(p${this.proc}, then p${this.other}, ${this.outcome})`;
+}
+
+/**
+ * Process `proc` is cut off, trips the circuit on its own (and, with `probe`, closes it again with
+ * a local probe), while process `other` makes a call (or not), and then reaches Redis again.
+ */
+class Isolated implements Cmd {
+  readonly other: Cmd | null;
+  constructor(
+    readonly proc: number,
+    readonly probe: boolean,
+    meanwhile: "trip" | "cycle" | "call" | null,
+    offset: 1 | 2,
+  ) {
+    const q = (proc + offset) % PROCS;
+    this.other = meanwhile === "trip" ? new Trip(q) : meanwhile === "cycle" ? new Cycle(q) : meanwhile === "call" ? new Call1(q, "success") : null;
+  }
+  check = (m: Readonly<Model>) => !m.partitioned.some(Boolean) && m.pending < 4;
+  async run(m: Model, real: Real): Promise<void> {
+    await new Partition(this.proc).run(m, real);
+    await new Trip(this.proc).run(m, real);
+    if (this.probe) await new Probe(this.proc, "success").run(m, real);
+    await this.other?.run(m, real);
+    await new Heal(this.proc).run(m, real);
+  }
+  toString = () => `Isolated(p${this.proc}${this.probe ? ", local probe" : ""}, meanwhile ${String(this.other)})`;
+}
+
+/** The server stops answering for a while (SIGSTOP), and a call starts and settles meanwhile. */
+class Hang implements Cmd {
+  constructor(readonly proc: number, readonly ms: number) {}
+  check = (m: Readonly<Model>) => !m.partitioned.some(Boolean);
+  async run(_m: Model, real: Real): Promise<void> {
+    const p = real.procs[this.proc] as Proc;
+    server.signal("SIGSTOP");
+    try {
+      await p.breaker.run(() => Promise.reject(new Error("while Redis hangs"))).catch(() => undefined);
+      await sleep(this.ms);
+    } finally {
+      server.signal("SIGCONT");
+    }
+    // Whoever noticed the outage reports its end.
+    await waitFor(
+      `${this}: recovery`,
+      () => real.procs.every((q) => q.storage.available && q.recorder.of("storage_recovered").length === q.recorder.of("storage_unavailable").length),
+      10_000,
+    );
+  }
+  toString = () => `Hang(p${this.proc}, ${this.ms} ms)`;
+}
+
+/** The server is killed and starts again without its data. */
+class RestartEmpty implements Cmd {
+  check = (m: Readonly<Model>) => !m.partitioned.some(Boolean);
+  async run(_m: Model, real: Real): Promise<void> {
+    const recovered = real.procs.map((p) => p.recorder.of("storage_recovered").length);
+    await server.restart();
+    await waitFor(
+      `${this}: every process recovers`,
+      () => real.procs.every((p, n) => p.storage.available && p.recorder.of("storage_recovered").length > (recovered[n] as number)),
+      10_000,
+    );
+    // Every process re-read Redis: the lost circuit is a new incarnation, closed, whatever any
+    // process decided while Redis was away.
+    const after = await read(real.key);
+    expect(after === null ? null : { st: after.st, g: after.g, f: after.f }, `${this}: a lost circuit starts closed`).toEqual({ st: "closed", g: 0, f: 0 });
+  }
+  toString = () => "RestartEmpty";
+}
+
+const PROCS = 3;
+const procArb = fc.integer({ min: 0, max: PROCS - 1 });
+const outcomeArb = fc.constantFrom<"success" | "failure">("success", "failure", "failure");
+const commandArbs: fc.Arbitrary<Cmd>[] = [
+  procArb.map((p) => new Start(p)),
+  procArb.map((p) => new Start(p)),
+  fc.tuple(procArb, outcomeArb).map(([p, o]) => new Call1(p, o)),
+  fc.tuple(procArb, outcomeArb).map(([p, o]) => new Call1(p, o)),
+  procArb.map((p) => new Trip(p)),
+  procArb.map((p) => new Trip(p)),
+  fc.tuple(procArb, fc.constantFrom<"success" | "failure">("success", "failure")).map(([p, o]) => new Probe(p, o)),
+  fc.tuple(procArb, fc.constantFrom<"success" | "failure">("success", "failure")).map(([p, o]) => new Probe(p, o)),
+  procArb.map((p) => new Partition(p)),
+  fc.tuple(fc.nat(), outcomeArb).map(([k, o]) => new Settle(k, o)),
+  fc.tuple(fc.nat(), outcomeArb).map(([k, o]) => new Settle(k, o)),
+  fc.constantFrom(5, TTL_MS + 60).map((ms) => new Wait(ms)),
+  fc.constantFrom<"del" | "flushall">("del", "flushall").map((how) => new LoseKey(how)),
+  fc.constant(new KillSubscribers()),
+  procArb.map((p) => new Partition(p)),
+  procArb.map((p) => new Heal(p)),
+  fc.tuple(procArb, procArb, outcomeArb).map(([p, q, o]) => new Overtaken(p, q, o)),
+  fc.tuple(procArb, procArb, outcomeArb).map(([p, q, o]) => new Zombie(p, q, o)),
+  fc
+    .tuple(procArb, fc.boolean(), fc.constantFrom("trip", "cycle", "call", null), fc.constantFrom<1 | 2>(1, 2))
+    .map(([p, probe, meanwhile, offset]) => new Isolated(p, probe, meanwhile, offset)),
+  fc.tuple(procArb, fc.constantFrom(150, 400)).map(([p, ms]) => new Hang(p, ms)),
+  fc.constant(new RestartEmpty()),
+];
+
+const policiesArb = fc.array(fc.constantFrom<StorageErrorPolicy>("local", "local", "fail-closed", "fail-open"), {
+  minLength: PROCS,
+  maxLength: PROCS,
+});
+
+async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promise<Real> {
+  const prefix = uniquePrefix("test-fleet-model");
+  const name = "api.example.com";
+  const procs: Proc[] = [];
+  for (const policy of policies) {
+    const proxy = await startProxy(server.port);
+    const recorder = new HookRecorder();
+    // Set below, once the process exists: the hook needs its storage.
+    let proc: Proc | undefined;
+    const storage = new RedisStorage({
+      url: proxy.url,
+      prefix,
+      onStorageError: policy,
+      commandTimeout: 100,
+      healthCheckInterval: 40,
+      resyncInterval: RESYNC_MS,
+    });
+    const factory = new AsyncCircuitBreakerFactory({
+      storage,
+      defaultThreshold: THRESHOLD,
+      defaultTtl: TTL_MS / 1000,
+      halfOpenMaxCalls: hm,
+      listeners: [
+        recorder.hook,
+        (_circuit, eventType, event) => {
+          if (proc === undefined) return;
+          if (eventType === "storage_recovered") proc.decidedLocally = false;
+          // A decision of its own while Redis is away (policy local), or a held circuit (fail-closed).
+          const local = eventType === "failed" || eventType === "recovered" || (eventType === "state_changed" && event.remote !== true);
+          const held = eventType === "state_changed" && event.remote === true && policy === "fail-closed" && !storage.available;
+          if ((local || held) && !storage.available && !proc.decidedLocally) {
+            proc.decidedLocally = true;
+            proc.breaks += 1;
+          }
+        },
+      ],
+    });
+    await factory.initialize();
+    const breaker = await factory.getBreaker(name);
+    proc = { factory, storage, proxy, recorder, policy, breaker, partitioned: false, cutFrom: null, decidedLocally: false, breaks: 0 };
+    procs.push(proc);
+  }
+  return { name, key: (procs[0] as Proc).storage.keys.circuit(name), hm, procs, calls: [], nextId: 0 };
+}
+
+async function tearDown(real: Real): Promise<void> {
+  for (const call of real.calls) call.settle("success");
+  await Promise.all(real.calls.map((c) => c.done));
+  for (const p of real.procs) {
+    await p.factory.close();
+    await p.proxy.close();
+  }
+  await admin.del(real.key);
+}
+
+describe("the fleet protocol, model-based, on a real Redis", () => {
+  it("keeps its rules through calls, outcomes, time, lost keys, outages and partitions", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        policiesArb,
+        fc.constantFrom(1, 2),
+        fc.commands(commandArbs, { maxCommands: 24, size: "max" }),
+        async (policies, hm, commands) => {
+          const real = await setUp(policies, hm);
+          try {
+            // Wrapping each command with the checks that hold after every step.
+            const checked = [...commands].map((command): Cmd => ({
+              check: (m) => command.check(m),
+              run: async (m, r) => {
+                await command.run(m, r);
+                await checkProbes(r, String(command));
+                await converge(r, String(command));
+                checkHealth(r, String(command));
+              },
+              toString: () => String(command),
+            }));
+            await fc.asyncModelRun(() => ({ model: { pending: 0, partitioned: policies.map(() => false) }, real }), checked);
+          } finally {
+            await tearDown(real);
+          }
+        },
+      ),
+      { numRuns: RUNS, endOnFailure: true },
+    );
+    if (process.env.FLEET_MODEL_CORNERS !== undefined) console.log(Object.fromEntries(seen));
+    for (const corner of [
+      "probe admitted",
+      "run failure on closed decided",
+      "probe failure on half-opened decided",
+      "probe success on half-opened decided",
+      "a zombie probe ignored",
+      "start admitted while cut off",
+    ]) {
+      expect([...seen.keys()], corner).toContain(corner);
+    }
+  }, 600_000);
+});
