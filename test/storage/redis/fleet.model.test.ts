@@ -578,8 +578,8 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
   for (const policy of policies) {
     const proxy = await startProxy(server.port);
     const recorder = new HookRecorder();
-    // Set below, once the process exists: the hook needs its storage.
-    let proc: Proc | undefined;
+    // Set below, once the process exists: the hook needs it.
+    const ref: { proc?: Proc } = {};
     const storage = new RedisStorage({
       url: proxy.url,
       prefix,
@@ -596,6 +596,7 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
       listeners: [
         recorder.hook,
         (_circuit, eventType, event) => {
+          const proc = ref.proc;
           if (proc === undefined) return;
           if (eventType === "storage_recovered") proc.decidedLocally = false;
           // A decision of its own while Redis is away (policy local), or a held circuit (fail-closed).
@@ -610,8 +611,8 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
     });
     await factory.initialize();
     const breaker = await factory.getBreaker(name);
-    proc = { factory, storage, proxy, recorder, policy, breaker, partitioned: false, cutFrom: null, decidedLocally: false, breaks: 0 };
-    procs.push(proc);
+    ref.proc = { factory, storage, proxy, recorder, policy, breaker, partitioned: false, cutFrom: null, decidedLocally: false, breaks: 0 };
+    procs.push(ref.proc);
   }
   return { name, key: (procs[0] as Proc).storage.keys.circuit(name), hm, procs, calls: [], nextId: 0 };
 }
