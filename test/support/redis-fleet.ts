@@ -20,7 +20,7 @@ export interface WorkerEvent {
   readonly pid: number;
   readonly circuit: string;
   readonly eventType: string;
-  readonly event: { readonly state?: string; readonly remote?: boolean; readonly openedAt?: number | null };
+  readonly event: { readonly state?: string; readonly remote?: boolean; readonly openedAt?: number | null; readonly error?: string };
 }
 
 /** A reply to a command. */
@@ -34,6 +34,10 @@ export interface Worker {
   readonly child: ChildProcess;
   /** Hook calls printed so far. */
   readonly events: WorkerEvent[];
+  /** Every line printed so far. */
+  readonly lines: WorkerLine[];
+  /** See `LineProcess.waitForLine`. */
+  waitForLine: LineProcess["waitForLine"];
   /** Sends a command and resolves with its reply. */
   send(command: Command): Promise<WorkerReply>;
   /** Resolves with the exit code once the process has ended. */
@@ -47,11 +51,24 @@ process.once("exit", () => {
   for (const child of all) child.kill("SIGKILL");
 });
 
-/** Spawns `node --import tsx redis-worker.ts <config>`; stdin is closed for mode `lifecycle`. */
-export function spawnWorker(config: WorkerConfig): { child: ChildProcess; lines: WorkerLine[]; stderr: () => string; exited: Promise<number | null>; onLine: (f: (l: WorkerLine) => void) => void } {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(config)], {
-    cwd: ROOT,
-    stdio: [config.mode === "serve" ? "pipe" : "ignore", "pipe", "pipe"],
+/** A child process that prints one JSON object a line. */
+export interface LineProcess {
+  readonly child: ChildProcess;
+  /** Every line printed so far (a line that is not JSON becomes `{ type: "text", text }`). */
+  readonly lines: WorkerLine[];
+  stderr(): string;
+  readonly exited: Promise<number | null>;
+  /** Calls `f` with each line printed from now on. */
+  onLine(f: (line: WorkerLine) => void): void;
+  /** Resolves with the first line (printed so far or later) that `match`es; rejects after `timeoutMs`. */
+  waitForLine(match: (line: WorkerLine) => boolean, timeoutMs?: number): Promise<WorkerLine>;
+}
+
+/** Spawns `node <args>` (killed when the test process exits) and collects the JSON lines it prints. */
+export function spawnLines(args: readonly string[], options: { readonly stdin?: boolean; readonly cwd?: string } = {}): LineProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? ROOT,
+    stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "" },
   });
   all.add(child);
@@ -89,12 +106,32 @@ export function spawnWorker(config: WorkerConfig): { child: ChildProcess; lines:
       resolve(null);
     });
   });
-  return { child, lines, stderr: () => stderr, exited, onLine: (f) => listeners.push(f) };
+  const onLine = (f: (l: WorkerLine) => void) => listeners.push(f);
+  const waitForLine = (match: (line: WorkerLine) => boolean, timeoutMs = 10_000) =>
+    new Promise<WorkerLine>((resolve, reject) => {
+      const found = lines.find(match);
+      if (found !== undefined) return resolve(found);
+      const timer = setTimeout(() => reject(new Error(`process ${child.pid}: no matching line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      timer.unref();
+      onLine((line) => {
+        if (!match(line)) return;
+        clearTimeout(timer);
+        resolve(line);
+      });
+      void exited.then((code) => reject(new Error(`process ${child.pid} exited with ${code}: ${stderr}`)));
+    });
+  return { child, lines, stderr: () => stderr, exited, onLine, waitForLine };
+}
+
+/** Spawns `node --import tsx redis-worker.ts <config>`; stdin is closed for mode `lifecycle`. */
+export function spawnWorker(config: WorkerConfig): LineProcess {
+  return spawnLines(["--import", "tsx", WORKER, JSON.stringify(config)], { stdin: config.mode === "serve" });
 }
 
 /** Starts a `serve` worker and waits until it is ready. */
 export async function startWorker(config: Omit<WorkerConfig, "mode">, readyTimeoutMs = 20_000): Promise<Worker> {
-  const { child, lines, stderr, exited, onLine } = spawnWorker({ ...config, mode: "serve" });
+  const spawned = spawnWorker({ ...config, mode: "serve" });
+  const { child, lines, stderr, exited, onLine } = spawned;
   const events: WorkerEvent[] = [];
   const waiting = new Map<number, (reply: WorkerReply) => void>();
   let ready: () => void = () => undefined;
@@ -126,6 +163,8 @@ export async function startWorker(config: Omit<WorkerConfig, "mode">, readyTimeo
     pid: child.pid ?? -1,
     child,
     events,
+    lines,
+    waitForLine: spawned.waitForLine,
     exited,
     send(command) {
       const id = ++sequence;

@@ -52,6 +52,34 @@ export async function redisTime(client: Redis | Cluster): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
+/** Calls of each command since the server started (calls + failed + rejected), from INFO commandstats. */
+export async function commandCalls(client: Redis): Promise<Record<string, number>> {
+  const text = await client.info("commandstats");
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^cmdstat_([^:]+):(.*)$/gm)) {
+    const fields = Object.fromEntries((match[2] ?? "").split(",").map((kv) => kv.split("=")));
+    counts[match[1] as string] =
+      Number(fields.calls ?? 0) + Number(fields.failed_calls ?? 0) + Number(fields.rejected_calls ?? 0);
+  }
+  return counts;
+}
+
+/** What changed between two `commandCalls`, without the INFO calls themselves. */
+export function commandDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [command, calls] of Object.entries(after)) {
+    const d = calls - (before[command] ?? 0);
+    if (d !== 0 && command !== "info") out[command] = d;
+  }
+  return out;
+}
+
+/** Script and function calls (EVAL, EVALSHA, FCALL and their read-only forms) since the server started. */
+export async function scriptCalls(client: Redis): Promise<number> {
+  const counts = await commandCalls(client);
+  return ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"].reduce((sum, c) => sum + (counts[c] ?? 0), 0);
+}
+
 /** Every hook call of a factory, kept for assertions. */
 export class HookRecorder {
   readonly calls: CircuitHookArgs[] = [];

@@ -2,6 +2,8 @@
  * TCP stand-ins for network faults between one process and Redis:
  * - `startProxy(port)`: forwards to a Redis; `cut()` drops every connection and refuses new ones
  *   (for this process only, the server keeps running for the others), `restore()` ends that.
+ *   Its pub/sub connections (those that sent a SUBSCRIBE) can be cut alone, or muted (messages
+ *   lost while the connection stays up).
  * - `startSilentServer()`: accepts connections and never answers a byte.
  */
 import net from "node:net";
@@ -14,6 +16,15 @@ export interface RedisProxy {
   cut(): void;
   /** Forwards new connections again. */
   restore(): void;
+  /**
+   * Drops the pub/sub connections and, until `restoreSubscribers()`, any connection as soon as it
+   * subscribes: the subscriber is down, the command connections go on.
+   */
+  cutSubscribers(): void;
+  /** Keeps the pub/sub connections up but drops the messages the server pushes to them (replies still pass). */
+  muteSubscribers(): void;
+  /** Ends `cutSubscribers()` and `muteSubscribers()`. */
+  restoreSubscribers(): void;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -39,14 +50,58 @@ function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** Length of the RESP2/RESP3 value that starts at `at` in `buf`, or -1 while it is incomplete. */
+function respLength(buf: Buffer, at: number): number {
+  const lineEnd = buf.indexOf("\r\n", at);
+  if (lineEnd < 0) return -1;
+  const type = String.fromCharCode(buf[at] ?? 0);
+  const n = Number(buf.toString("latin1", at + 1, lineEnd));
+  let next = lineEnd + 2;
+  if ("$=!".includes(type)) return n < 0 ? next - at : buf.length >= next + n + 2 ? next + n + 2 - at : -1;
+  if (!"*>~%|".includes(type)) return next - at; // a one-line value: + - : , # _ (
+  const elements = n < 0 ? 0 : "%|".includes(type) ? 2 * n : n;
+  for (let i = 0; i < elements; i++) {
+    const length = respLength(buf, next);
+    if (length < 0) return -1;
+    next += length;
+  }
+  return next - at;
+}
+
+/** Whether a RESP frame is a pub/sub message (`message`, `pmessage` or `smessage` push). */
+function isPubSubMessage(frame: Buffer): boolean {
+  return /^[*>][34]\r\n\$[78]\r\n[ps]?message\r\n/.test(frame.toString("latin1", 0, 24));
+}
+
+/** Splits a stream of RESP values into whole frames. */
+function frames(): (chunk: Buffer) => Buffer[] {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    const out: Buffer[] = [];
+    for (let length = respLength(pending, 0); length > 0; length = respLength(pending, 0)) {
+      out.push(pending.subarray(0, length));
+      pending = pending.subarray(length);
+      if (pending.length === 0) break;
+    }
+    return out;
+  };
+}
+
 /** A proxy to the Redis on `targetPort` of 127.0.0.1. */
 export async function startProxy(targetPort: number): Promise<RedisProxy> {
   const sockets = new Set<net.Socket>();
+  /** Client sockets of the connections that subscribed. */
+  const subscribers = new Set<net.Socket>();
   let isCut = false;
+  let subscriberMode: "pass" | "cut" | "mute" = "pass";
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("error", () => undefined);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      subscribers.delete(socket);
+    });
   };
   const server = net.createServer((client) => {
     track(client);
@@ -56,8 +111,25 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     }
     const upstream = net.connect(targetPort, "127.0.0.1");
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on("data", (chunk: Buffer) => {
+      // RESP carries command names as plain text: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE.
+      if (!subscribers.has(client) && /subscribe/i.test(chunk.toString("latin1"))) {
+        subscribers.add(client);
+        if (subscriberMode === "cut") {
+          client.destroy();
+          return;
+        }
+      }
+      upstream.write(chunk);
+    });
+    // Whole frames, so that a muted subscriber loses its messages but still gets every reply.
+    const split = frames();
+    upstream.on("data", (chunk: Buffer) => {
+      for (const frame of split(chunk)) {
+        if (subscriberMode === "mute" && subscribers.has(client) && isPubSubMessage(frame)) continue;
+        client.write(frame);
+      }
+    });
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
@@ -71,6 +143,16 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     },
     restore() {
       isCut = false;
+    },
+    cutSubscribers() {
+      subscriberMode = "cut";
+      for (const client of subscribers) client.destroy();
+    },
+    muteSubscribers() {
+      subscriberMode = "mute";
+    },
+    restoreSubscribers() {
+      subscriberMode = "pass";
     },
     close: () => closeServer(server, sockets),
   };

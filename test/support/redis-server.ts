@@ -79,7 +79,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once `PING` on `port` answers `+PONG`; rejects after `timeoutMs`. */
+/** Resolves once `PING` on `port` answers (`+PONG`, or `-NOAUTH` with a password); rejects after `timeoutMs`. */
 export async function waitForPong(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -103,7 +103,8 @@ function pingOnce(port: number): Promise<boolean> {
     socket.on("connect", () => socket.write("PING\r\n"));
     socket.on("data", (chunk) => {
       data += chunk.toString();
-      if (data.includes("\r\n")) done(data.startsWith("+PONG"));
+      // A server started with --requirepass answers NOAUTH: it is up all the same.
+      if (data.includes("\r\n")) done(data.startsWith("+PONG") || data.startsWith("-NOAUTH"));
     });
     socket.on("error", () => done(false));
     socket.on("close", () => done(false));

@@ -4,11 +4,13 @@
  *
  * - mode `serve`: prints `{"type":"ready"}`, then answers JSON commands read from stdin, one per
  *   line (`{"id":1,"op":"fail",...}`), with `{"type":"reply","id":1,...}` lines. Every hook call
- *   is printed as `{"type":"event",...}`. `{"op":"exit"}` closes the factory; the process then
- *   ends by itself.
+ *   is printed as `{"type":"event",...}`, a held call that starts as `{"type":"running",...}`.
+ *   `{"op":"exit"}` closes the factory; the process then ends by itself. With `factory: "sync"`
+ *   the calls go through a `SyncCircuitBreakerFactory` and run synchronously.
  * - mode `lifecycle`: makes async and sync factories, runs calls (successes, a trip, rejections),
  *   closes them and does nothing else: the process must exit by itself.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import {
@@ -17,6 +19,7 @@ import {
   RedisStorage,
   SyncCircuitBreakerFactory,
   type CircuitHookArgs,
+  type StorageErrorPolicy,
 } from "../../src/index.js";
 
 /** The worker's argument. */
@@ -24,17 +27,58 @@ export interface WorkerConfig {
   readonly mode: "serve" | "lifecycle";
   readonly url: string;
   readonly prefix: string;
+  /** Which factory `serve` makes (default `"async"`); a sync worker runs its calls synchronously. */
+  readonly factory?: "async" | "sync";
   readonly threshold?: number;
   readonly ttl?: number;
   readonly halfOpenMaxCalls?: number;
   readonly commandTimeout?: number;
+  readonly onStorageError?: StorageErrorPolicy;
+  readonly keyTtl?: number;
+  readonly resyncInterval?: number;
+  readonly healthCheckInterval?: number;
+  /** Milliseconds added to `Date.now()` by the factory's `clock`. */
+  readonly clockOffsetMs?: number;
+  /** Adds a `storage.subscribe()` function that throws on every call. */
+  readonly throwingSubscriber?: boolean;
 }
+
+/** What a guarded call of a `run` or `hold` command does. */
+export type CallOutcome = "succeed" | "fail";
 
 /** A command of mode `serve`. */
 export type WorkerCommand =
   | { readonly id: number; readonly op: "register"; readonly name: string }
-  /** `calls` failing calls, `concurrency` at a time. */
+  /** `calls` failing calls, `concurrency` at a time (the same as `run` with outcome `"fail"`). */
   | { readonly id: number; readonly op: "fail"; readonly name: string; readonly calls: number; readonly concurrency: number }
+  /**
+   * `calls` calls of `factory.run(name, fn)` that succeed or fail, `concurrency` at a time (async;
+   * each lane's first call starts in the same tick), or in one synchronous loop (sync).
+   * Answers `{ ran, succeeded, failed, rejected, errorOpenedAt }` (of the last CircuitOpenError) and
+   * the breaker's `{ state, failureCount, openedAt }`.
+   */
+  | {
+      readonly id: number;
+      readonly op: "run";
+      readonly name: string;
+      readonly calls: number;
+      readonly concurrency?: number;
+      readonly outcome: CallOutcome;
+    }
+  /**
+   * Tries a call every `everyMs` (default 20) until one is admitted, for at most `timeoutMs`
+   * (default: one try). The admitted call prints `{"type":"running","releaseFile":...}`, then waits
+   * (synchronously in a sync worker) until the file `releaseFile` exists, and succeeds or fails as
+   * the file says (`succeed` / `fail`). Answers once the call settled: `{ admitted, attempts, settled }`.
+   */
+  | {
+      readonly id: number;
+      readonly op: "hold";
+      readonly name: string;
+      readonly releaseFile: string;
+      readonly timeoutMs?: number;
+      readonly everyMs?: number;
+    }
   /**
    * For `durationMs`, calls that each run as a probe of `probeMs`; a probe INCRs `counterKey`
    * (tracking the highest value seen), waits, DECRs it and fails (or succeeds, `succeed: true`).
@@ -58,34 +102,107 @@ const print = (line: object): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Blocks the whole process (a synchronous guarded call that takes time). */
+const sleepSync = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
 
 function hook(...[circuit, eventType, event]: CircuitHookArgs): void {
   const plain = "error" in event ? { ...event, error: String(event.error) } : event;
   print({ type: "event", pid: process.pid, circuit, eventType, event: plain });
 }
 
+const optional = <K extends string, V>(key: K, value: V | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
+
 function storage(): RedisStorage {
-  return new RedisStorage({
+  const made = new RedisStorage({
     url: config.url,
     prefix: config.prefix,
-    ...(config.commandTimeout === undefined ? {} : { commandTimeout: config.commandTimeout }),
+    ...optional("commandTimeout", config.commandTimeout),
+    ...optional("onStorageError", config.onStorageError),
+    ...optional("keyTtl", config.keyTtl),
+    ...optional("resyncInterval", config.resyncInterval),
+    ...optional("healthCheckInterval", config.healthCheckInterval),
   });
+  if (config.throwingSubscriber === true) {
+    made.subscribe(() => {
+      throw new Error("a subscriber that throws");
+    });
+  }
+  return made;
 }
 
 function factoryOptions() {
+  const offset = config.clockOffsetMs;
   return {
     storage: storage(),
     listeners: [hook],
-    ...(config.threshold === undefined ? {} : { defaultThreshold: config.threshold }),
-    ...(config.ttl === undefined ? {} : { defaultTtl: config.ttl }),
-    ...(config.halfOpenMaxCalls === undefined ? {} : { halfOpenMaxCalls: config.halfOpenMaxCalls }),
+    ...optional("defaultThreshold", config.threshold),
+    ...optional("defaultTtl", config.ttl),
+    ...optional("halfOpenMaxCalls", config.halfOpenMaxCalls),
+    ...(offset === undefined ? {} : { clock: () => Date.now() + offset }),
   };
 }
 
-async function serve(): Promise<void> {
+/** How one guarded call ended. */
+type Outcome = { readonly kind: "value" } | { readonly kind: "error" } | { readonly kind: "open"; readonly openedAt: number };
+
+const judge = (error: unknown): Outcome =>
+  error instanceof CircuitOpenError ? { kind: "open", openedAt: error.openedAt } : { kind: "error" };
+
+/** The factory of this worker, async or sync, behind one way to make a call. */
+function makeGuard() {
+  if (config.factory === "sync") {
+    const factory = new SyncCircuitBreakerFactory(factoryOptions());
+    /** Runs the call now, synchronously: a sync factory never waits. */
+    const attempt = (name: string, fn: () => unknown): Outcome => {
+      try {
+        factory.run(name, fn);
+        return { kind: "value" };
+      } catch (error) {
+        return judge(error);
+      }
+    };
+    return { factory, sync: true as const, attempt, async: undefined };
+  }
   const factory = new AsyncCircuitBreakerFactory(factoryOptions());
+  const attempt = (name: string, fn: () => unknown): Promise<Outcome> =>
+    factory.run(name, fn).then(() => ({ kind: "value" }) as const, judge);
+  return { factory, sync: false as const, attempt, async: factory };
+}
+
+/** Waits until `file` exists and says what the held call does; a sync worker blocks meanwhile. */
+function released(file: string, sync: boolean): CallOutcome | Promise<CallOutcome> {
+  const read = () => (existsSync(file) ? (readFileSync(file, "utf8").trim() as CallOutcome) : undefined);
+  const deadline = Date.now() + 20_000;
+  if (sync) {
+    for (let outcome = read(); ; outcome = read()) {
+      if (outcome !== undefined) return outcome;
+      if (Date.now() > deadline) return "fail";
+      sleepSync(5);
+    }
+  }
+  return (async () => {
+    for (let outcome = read(); ; outcome = read()) {
+      if (outcome !== undefined) return outcome;
+      if (Date.now() > deadline) return "fail";
+      await sleep(5);
+    }
+  })();
+}
+
+const settle = (outcome: CallOutcome): string => {
+  if (outcome === "fail") throw new Error("the held call failed");
+  return "released";
+};
+
+async function serve(): Promise<void> {
+  const guard = makeGuard();
+  const { factory } = guard;
   await factory.initialize();
-  const redis = new Redis(config.url, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(config.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on("error", () => undefined);
   const lines = createInterface({ input: process.stdin });
   let closing: Promise<void> | undefined;
   // Also when the parent goes away (stdin ends): close everything so that the process ends.
@@ -96,45 +213,84 @@ async function serve(): Promise<void> {
     lines.close();
     process.stdin.destroy();
     await factory.close();
-    await redis.quit();
+    redis.disconnect();
     done();
   };
   lines.on("close", () => void shutdown());
 
+  const breaker = async (name: string) => {
+    const b = await factory.getBreaker(name);
+    return { state: b.state, failureCount: b.failureCount, openedAt: b.openedAt };
+  };
+
+  const runCalls = async (name: string, calls: number, concurrency: number, outcome: CallOutcome) => {
+    const tally = { ran: 0, succeeded: 0, failed: 0, rejected: 0, errorOpenedAt: null as number | null };
+    const fn = () => {
+      tally.ran += 1;
+      if (outcome === "succeed") return "ok";
+      const error = new Error("boom");
+      if (guard.sync) throw error;
+      return Promise.reject(error);
+    };
+    const count = (o: Outcome) => {
+      if (o.kind === "value") tally.succeeded += 1;
+      else if (o.kind === "error") tally.failed += 1;
+      else {
+        tally.rejected += 1;
+        tally.errorOpenedAt = o.openedAt;
+      }
+    };
+    if (guard.sync) {
+      for (let i = 0; i < calls; i++) count(guard.attempt(name, fn));
+    } else {
+      let left = calls;
+      const lane = async () => {
+        while (left > 0) {
+          left -= 1;
+          count(await guard.attempt(name, fn));
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, lane));
+    }
+    return { ...tally, ...(await breaker(name)) };
+  };
+
+  const hold = async (name: string, releaseFile: string, timeoutMs: number, everyMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    const fn = () => {
+      print({ type: "running", releaseFile });
+      const outcome = released(releaseFile, guard.sync);
+      return typeof outcome === "string" ? settle(outcome) : outcome.then(settle);
+    };
+    for (let attempts = 1; ; attempts++) {
+      const outcome = await guard.attempt(name, fn);
+      if (outcome.kind !== "open") return { admitted: true, attempts, settled: outcome.kind === "value" ? "resolved" : "rejected" };
+      if (Date.now() >= deadline) return { admitted: false, attempts, settled: "open" };
+      await sleep(everyMs);
+    }
+  };
+
   const handle = async (command: WorkerCommand): Promise<object> => {
     switch (command.op) {
-      case "register": {
-        const breaker = await factory.getBreaker(command.name);
-        return { state: breaker.state };
-      }
-      case "fail": {
-        const breaker = await factory.getBreaker(command.name);
-        let failed = 0;
-        let rejected = 0;
-        let left = command.calls;
-        const lane = async () => {
-          while (left > 0) {
-            left -= 1;
-            try {
-              await breaker.run(() => Promise.reject(new Error("boom")));
-            } catch (error) {
-              if (error instanceof CircuitOpenError) rejected += 1;
-              else failed += 1;
-            }
-          }
-        };
-        await Promise.all(Array.from({ length: command.concurrency }, lane));
-        return { failed, rejected, state: breaker.state };
-      }
+      case "register":
+        return breaker(command.name);
+      case "fail":
+        return runCalls(command.name, command.calls, command.concurrency, "fail");
+      case "run":
+        return runCalls(command.name, command.calls, command.concurrency ?? 1, command.outcome);
+      case "hold":
+        return hold(command.name, command.releaseFile, command.timeoutMs ?? 0, command.everyMs ?? 20);
       case "probe": {
-        const breaker = await factory.getBreaker(command.name);
+        if (guard.async === undefined) throw new Error("probe needs an async worker");
+        const probing = await guard.async.getBreaker(command.name);
+        if (redis.status === "wait") await redis.connect();
         let probes = 0;
         let rejected = 0;
         let maxConcurrent = 0;
         const end = Date.now() + command.durationMs;
         while (Date.now() < end) {
           try {
-            await breaker.run(async () => {
+            await probing.run(async () => {
               probes += 1;
               const running = await redis.incr(command.counterKey);
               maxConcurrent = Math.max(maxConcurrent, running);
@@ -149,17 +305,18 @@ async function serve(): Promise<void> {
             }
           }
         }
-        return { probes, rejected, maxConcurrent, state: breaker.state };
+        return { probes, rejected, maxConcurrent, state: probing.state };
       }
-      case "state": {
-        const breaker = await factory.getBreaker(command.name);
-        return { state: breaker.state, failureCount: breaker.failureCount, openedAt: breaker.openedAt };
-      }
+      case "state":
+        return breaker(command.name);
       case "waitState": {
-        const breaker = await factory.getBreaker(command.name);
         const start = Date.now();
-        while (breaker.state !== command.state && Date.now() - start < command.timeoutMs) await sleep(2);
-        return { state: breaker.state, waitedMs: Date.now() - start };
+        let seen = await breaker(command.name);
+        while (seen.state !== command.state && Date.now() - start < command.timeoutMs) {
+          await sleep(2);
+          seen = await breaker(command.name);
+        }
+        return { ...seen, waitedMs: Date.now() - start };
       }
       case "exit": {
         await shutdown();

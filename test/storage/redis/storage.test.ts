@@ -15,7 +15,17 @@ import {
   type RedisStorageOptions,
 } from "../../../src/index.js";
 import { spawnWorker } from "../../support/redis-fleet.js";
-import { HookRecorder, REDIS_URL, deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import {
+  HookRecorder,
+  REDIS_URL,
+  commandCalls,
+  commandDelta,
+  deleteKeys,
+  inspector,
+  sleep,
+  uniquePrefix,
+  waitFor,
+} from "../../support/redis-helpers.js";
 import { freePort, startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 const boom = () => Promise.reject(new Error("boom"));
@@ -398,28 +408,6 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     await server?.stop();
   });
 
-  /** Calls of each command since the server started (calls + failed + rejected). */
-  async function commandCalls(): Promise<Record<string, number>> {
-    const text = (await admin.info("commandstats")) as string;
-    const counts: Record<string, number> = {};
-    for (const match of text.matchAll(/^cmdstat_([^:]+):(.*)$/gm)) {
-      const fields = Object.fromEntries((match[2] ?? "").split(",").map((kv) => kv.split("=")));
-      counts[match[1] as string] =
-        Number(fields.calls ?? 0) + Number(fields.failed_calls ?? 0) + Number(fields.rejected_calls ?? 0);
-    }
-    return counts;
-  }
-
-  /** What changed between two `commandCalls`, without the admin's own INFO. */
-  function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [command, calls] of Object.entries(after)) {
-      const d = calls - (before[command] ?? 0);
-      if (d !== 0 && command !== "info") out[command] = d;
-    }
-    return out;
-  }
-
   it("sends no command for successes on a closed circuit and for rejections, one script per failure", async () => {
     const quiet = { url: server.url, resyncInterval: 600_000 };
     const { factory: made } = factory(quiet, { defaultThreshold: 3, defaultTtl: 30 });
@@ -429,14 +417,14 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     const breaker = await made.getBreaker("hot");
     await sleep(20);
 
-    let before = await commandCalls();
+    let before = await commandCalls(admin);
     for (let i = 0; i < 500; i++) await breaker.run(() => i);
     for (let i = 0; i < 100; i++) await made.run("hot", async () => i);
-    expect(delta(before, await commandCalls())).toEqual({});
+    expect(commandDelta(before, await commandCalls(admin))).toEqual({});
 
-    before = await commandCalls();
+    before = await commandCalls(admin);
     await expect(breaker.run(boom)).rejects.toThrow("boom");
-    const afterFailure = delta(before, await commandCalls());
+    const afterFailure = commandDelta(before, await commandCalls(admin));
     expect((afterFailure.evalsha ?? 0) + (afterFailure.eval ?? 0)).toBe(1);
     for (const command of Object.keys(afterFailure)) {
       // Only the script and what it runs inside Redis.
@@ -446,9 +434,9 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     await breaker.run(boom).catch(() => undefined);
     await breaker.run(boom).catch(() => undefined);
     expect(breaker.state).toBe("opened");
-    before = await commandCalls();
+    before = await commandCalls(admin);
     for (let i = 0; i < 100; i++) await expect(breaker.run(() => i)).rejects.toBeInstanceOf(CircuitOpenError);
-    expect(delta(before, await commandCalls())).toEqual({});
+    expect(commandDelta(before, await commandCalls(admin))).toEqual({});
   });
 
   it("sends no command for successes of a synchronous breaker", async () => {
@@ -461,9 +449,9 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     const breaker = sync.getBreaker("sync-hot");
     await waitFor("the registration", async () => (await admin.exists(`${prefix}:circuit:{sync-hot}`)) === 1);
     await sleep(20);
-    const before = await commandCalls();
+    const before = await commandCalls(admin);
     for (let i = 0; i < 500; i++) expect(breaker.run(() => i)).toBe(i);
-    expect(delta(before, await commandCalls())).toEqual({});
+    expect(commandDelta(before, await commandCalls(admin))).toEqual({});
     await deleteKeys(admin, prefix);
   });
 });
