@@ -3,18 +3,23 @@
  * - `purgatory:circuit:{<name>}`: one hash per circuit; the braces are a Redis Cluster hash tag,
  *   so everything a script touches lives in one slot. `{`, `}` and `%` in names are
  *   percent-encoded, so a name cannot end the hash tag early or collide with another name.
- * - `purgatory:circuits`: a set of circuit names, for listing without SCAN.
- * - `purgatory:events`: the pub/sub channel of state changes.
+ * - `purgatory:circuits`: a sorted set of circuit names, for listing without SCAN.
+ * - `purgatory:events:{<name>}`: one pub/sub channel per circuit, in the slot of the circuit's
+ *   hash (sharded pub/sub keeps its messages in that shard), so that a process hears only about
+ *   the circuits it holds.
  * @module
  */
 import { InvalidOptionError } from "../../errors.js";
 
-/** The keys and channel of one prefix. */
+/** The keys and channels of one prefix. */
 export interface RedisKeys {
   readonly prefix: string;
+  /** The hash of circuit `name`. */
   circuit(name: string): string;
+  /** The pub/sub channel of circuit `name` (same hash tag, so the same Cluster slot). */
+  channel(name: string): string;
+  /** The sorted set of every circuit's name. */
   readonly registry: string;
-  readonly channel: string;
 }
 
 const encodeName = (name: string): string => name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -27,7 +32,7 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     prefix,
     circuit: (name) => `${prefix}:circuit:{${encodeName(name)}}`,
+    channel: (name) => `${prefix}:events:{${encodeName(name)}}`,
     registry: `${prefix}:circuits`,
-    channel: `${prefix}:events`,
   };
 }

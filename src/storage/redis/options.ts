@@ -18,8 +18,13 @@ export interface RedisClient {
   zrem(key: string, ...members: string[]): Promise<unknown>;
   exists(key: string): Promise<number>;
   ping(): Promise<unknown>;
-  subscribe(channel: string): Promise<unknown>;
-  duplicate(): RedisClient;
+  info(section: string): Promise<string>;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
+  /** A new client with the same options (a Cluster's takes startup nodes and options). */
+  duplicate(...overrides: unknown[]): RedisClient;
   connect(): Promise<void>;
   quit(): Promise<unknown>;
   disconnect(): void;
@@ -63,7 +68,17 @@ export interface RedisStorageOptions {
   readonly resyncBatch?: number;
   /** Milliseconds between two PINGs while Redis is unavailable. Default 500. */
   readonly healthCheckInterval?: number;
+  /**
+   * How circuits' channels are published and subscribed: `"sharded"` (SPUBLISH/SSUBSCRIBE, Redis
+   * 7+: on a Cluster a message stays in its shard), `"classic"` (PUBLISH/SUBSCRIBE, Redis 6), or
+   * `"auto"` (default): sharded when the server is Redis 7 or newer. Every process of a fleet
+   * must use the same (with `"auto"`, they do).
+   */
+  readonly pubsub?: PubSubMode;
 }
+
+/** How circuits' channels travel; see `RedisStorageOptions.pubsub`. */
+export type PubSubMode = "auto" | "sharded" | "classic";
 
 /** Validated options. */
 export interface RedisSettings {
@@ -77,6 +92,7 @@ export interface RedisSettings {
   readonly resyncInterval: number;
   readonly resyncBatch: number;
   readonly healthCheckInterval: number;
+  readonly pubsub: PubSubMode;
 }
 
 const KNOWN: Record<keyof RedisStorageOptions, true> = {
@@ -90,6 +106,7 @@ const KNOWN: Record<keyof RedisStorageOptions, true> = {
   resyncInterval: true,
   resyncBatch: true,
   healthCheckInterval: true,
+  pubsub: true,
 };
 
 /** An optional number of milliseconds > 0, or its default. */
@@ -131,6 +148,10 @@ export function toRedisSettings(input: unknown): RedisSettings {
   if (policy !== "local" && policy !== "fail-open" && policy !== "fail-closed") {
     throw new InvalidOptionError("onStorageError", policy, '"local", "fail-open" or "fail-closed"');
   }
+  const pubsub = options.pubsub ?? "auto";
+  if (pubsub !== "auto" && pubsub !== "sharded" && pubsub !== "classic") {
+    throw new InvalidOptionError("pubsub", pubsub, '"auto", "sharded" or "classic"');
+  }
   const redisOptions = options.redisOptions ?? {};
   if (typeof redisOptions !== "object" || redisOptions === null) {
     throw new InvalidOptionError("redisOptions", redisOptions, "an ioredis options object");
@@ -146,6 +167,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
     resyncInterval: ms(options.resyncInterval, "resyncInterval", 2000),
     resyncBatch: options.resyncBatch === undefined ? 200 : checkPositiveInteger(options.resyncBatch, "resyncBatch"),
     healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 500),
+    pubsub,
   };
 }
 

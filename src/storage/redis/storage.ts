@@ -85,7 +85,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     super();
     this.#settings = toRedisSettings(options);
     this.#keys = redisKeys(this.#settings.prefix);
-    this.#transport = new RedisTransport(this.#settings, this.#keys.channel, {
+    this.#transport = new RedisTransport(this.#settings, {
       message: (message) => this.#onMessage(message),
       down: (error) => this.#down(error),
       up: () => void this.#up(),
@@ -101,6 +101,21 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Whether Redis answers now; `false` while degraded to the local replicas. */
   get available(): boolean {
     return this.#transport.available;
+  }
+
+  /** How many circuit channels this process is subscribed to: one per circuit it holds. */
+  get subscriptions(): number {
+    return this.#transport.subscriptions;
+  }
+
+  /**
+   * Forgets `name` in this process: its replica goes, and so does its channel's subscription.
+   * The shared state stays (its keys expire after `keyTtl`).
+   */
+  override forget(name: string): void {
+    if (this.circuits.get(name) === undefined) return;
+    super.forget(name);
+    this.#transport.unsubscribe(this.#keys.channel(name));
   }
 
   /**
@@ -169,6 +184,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {
     await this.initialize();
+    // Subscribed before it reads, so that no change falls between the read and the first message.
+    await this.#transport.subscribe(this.#keys.channel(circuit.name));
     const reply = await this.#script("read", circuit, null, now);
     if (reply === undefined) {
       // Registered while Redis cannot be reached: the outage policy decides until it is back.
@@ -329,8 +346,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const { threshold, halfOpenMaxCalls } = circuit.config;
     try {
       const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
-        this.#keys.channel, this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
-        token?.incarnation ?? "", token?.generation ?? -1, this.#id, circuit.name,
+        this.#keys.channel(circuit.name), this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
+        token?.incarnation ?? "", token?.generation ?? -1, this.#id, circuit.name, this.#transport.publishCommand,
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;

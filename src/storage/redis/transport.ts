@@ -7,10 +7,11 @@
 import { isReplyError } from "./codec.js";
 import { makeClient, type RedisClient, type RedisSettings } from "./options.js";
 import { runScript, withTimeout, type ScriptName } from "./scripts.js";
+import { Subscriptions } from "./subscriptions.js";
 
 /** What the transport tells its storage. */
 export interface TransportListener {
-  /** A message on the subscribed channel. */
+  /** A message on the channel of a circuit this process holds. */
   message(message: string): void;
   /**
    * Redis stopped answering, or refused us: commands fail until `up`. Called when the outage
@@ -38,31 +39,43 @@ const REFUSALS = /^(WRONGPASS|NOAUTH|NOPERM)/;
 /** The command client, the subscriber and the health of the connection to Redis. */
 export class RedisTransport {
   readonly #settings: RedisSettings;
-  readonly #channel: string;
   readonly #listener: TransportListener;
+  readonly #subscriptions: Subscriptions;
   #client: RedisClient | undefined;
-  #subscriber: RedisClient | undefined;
   #available = false;
   /** Whether `down` was reported and `up` not yet. */
   #outage = false;
-  /** Whether the subscriber's current connection is subscribed. */
-  #subscribed = false;
-  /** Whether it ever was: a later "ready" is a reconnection. */
-  #everSubscribed = false;
   #closed = false;
   #refusal: RedisConfigurationError | undefined;
   #checking: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(settings: RedisSettings, channel: string, listener: TransportListener) {
+  constructor(settings: RedisSettings, listener: TransportListener) {
     this.#settings = settings;
-    this.#channel = channel;
     this.#listener = listener;
+    this.#subscriptions = new Subscriptions(settings, {
+      message: (message) => listener.message(message),
+      resubscribed: () => {
+        if (this.#available) listener.resubscribed();
+        else void this.#healthCheck();
+      },
+      lost: (error) => this.#down(error),
+    });
   }
 
   /** Whether Redis answers now. */
   get available(): boolean {
     return this.#available;
+  }
+
+  /** The command that publishes a circuit's state from a script: `SPUBLISH` or `PUBLISH`. */
+  get publishCommand(): "SPUBLISH" | "PUBLISH" {
+    return this.#subscriptions.sharded ? "SPUBLISH" : "PUBLISH";
+  }
+
+  /** The channels this process is subscribed to (one per circuit it holds). */
+  get subscriptions(): number {
+    return this.#subscriptions.size;
   }
 
   /**
@@ -77,19 +90,9 @@ export class RedisTransport {
     client.on("close", () => {
       if (this.#available) this.#down(new Error("the connection to Redis closed"));
     });
-    const subscriber = this.#settings.client === undefined ? await makeClient(this.#settings, "subscriber") : client.duplicate();
-    this.#subscriber = subscriber;
-    subscriber.on("error", (error) => this.#noticeRefusal(error));
-    subscriber.on("message", (channel, message) => {
-      if (channel === this.#channel && typeof message === "string") this.#listener.message(message);
-    });
-    subscriber.on("close", () => {
-      this.#subscribed = false;
-    });
-    subscriber.on("ready", () => this.#subscriberReady());
     try {
       if (this.#settings.client === undefined) await client.connect();
-      if (!(await this.#subscribe())) throw new Error("the subscriber is not connected");
+      await this.#subscriptions.connect(client);
       this.#available = true;
     } catch (error) {
       this.#down(error);
@@ -100,16 +103,24 @@ export class RedisTransport {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
-    const quit = async (c: RedisClient | undefined) => {
-      if (c === undefined) return;
-      try {
-        await withTimeout(c.quit(), this.#settings.commandTimeout);
-      } catch {
-        c.disconnect();
-      }
-    };
-    await quit(this.#subscriber);
-    if (this.#settings.client === undefined) await quit(this.#client);
+    await this.#subscriptions.close();
+    const client = this.#client;
+    if (client === undefined || this.#settings.client !== undefined) return;
+    try {
+      await withTimeout(client.quit(), this.#settings.commandTimeout);
+    } catch {
+      client.disconnect();
+    }
+  }
+
+  /** Subscribes `channel` (batched with the others of this turn); resolves once it is. */
+  subscribe(channel: string): Promise<void> {
+    return this.#subscriptions.add(channel);
+  }
+
+  /** Unsubscribes `channel` (batched). */
+  unsubscribe(channel: string): void {
+    this.#subscriptions.remove(channel);
   }
 
   /**
@@ -161,25 +172,6 @@ export class RedisTransport {
     this.#scheduleCheck();
   }
 
-  /**
-   * A reconnected subscriber. The channel is subscribed again (by us, not by ioredis, for a client
-   * we made) before the storage re-reads what it may have missed, so that no change falls between
-   * the two.
-   */
-  #subscriberReady(): void {
-    if (!this.#everSubscribed || this.#closed) return;
-    if (!this.#available) {
-      void this.#healthCheck();
-      return;
-    }
-    this.#subscribe().then(
-      (subscribed) => {
-        if (subscribed) this.#listener.resubscribed();
-      },
-      (error: unknown) => this.#down(error),
-    );
-  }
-
   #scheduleCheck(): void {
     if (this.#closed) return;
     clearTimeout(this.#timer);
@@ -187,7 +179,7 @@ export class RedisTransport {
     this.#timer.unref?.();
   }
 
-  /** One health check at a time (the timer and the subscriber's "ready" both start one). */
+  /** One health check at a time (the timer and a reconnected subscriber both start one). */
   #healthCheck(): Promise<void> {
     this.#checking ??= this.#checkHealth().finally(() => {
       this.#checking = undefined;
@@ -200,7 +192,7 @@ export class RedisTransport {
     if (this.#closed || this.#available || client === undefined) return;
     try {
       await withTimeout(client.ping(), this.#settings.commandTimeout);
-      if (!(await this.#subscribe())) throw new Error("the subscriber is not connected");
+      await this.#subscriptions.connect(client);
     } catch {
       this.#scheduleCheck();
       return;
@@ -209,20 +201,5 @@ export class RedisTransport {
     this.#available = true;
     this.#outage = false;
     this.#listener.up();
-  }
-
-  /** Connects the subscriber if it never was, and subscribes its current connection if needed. */
-  async #subscribe(): Promise<boolean> {
-    const subscriber = this.#subscriber;
-    if (subscriber === undefined) return false;
-    if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
-    if (subscriber.status === "end" || subscriber.status === "close") return false;
-    if (!this.#subscribed) {
-      // A client you passed may still be connecting: its offline queue holds the command.
-      await withTimeout(subscriber.subscribe(this.#channel), this.#settings.commandTimeout * 4);
-      this.#subscribed = true;
-      this.#everSubscribed = true;
-    }
-    return true;
   }
 }

@@ -10,7 +10,9 @@
  * of every call must be the `after` of the previous one (no lost update). Random sequences mix
  * admissions, outcomes in the current, stale or a future generation, concurrent bursts over two
  * connections, deleted keys, and short real waits that cross ttl and lease-expiry boundaries.
- * Every write must also publish exactly one message, equal to its `after`.
+ * A write publishes one message, equal to its `after`, exactly when a replica needs it: a new
+ * incarnation, a new generation (a transition or a probe), or a failure count that became zero or
+ * non-zero; a count that only grows (1 to 2) is not published.
  *
  * The snapshots are compared exactly, not within 1 ms (`sameSnapshot`): the ttls below are whole
  * microseconds, as `ttlMs()` makes them in RedisStorage, so JavaScript and Lua add the same double.
@@ -71,8 +73,8 @@ const messages = new Map<string, string[]>();
 async function run(client: Client, name: string, call: Call): Promise<ScriptReply> {
   const { threshold, ttlMs, halfOpenMaxCalls } = call.config;
   const raw = await runScript(client.redis, call.script, keys.circuit(name), [
-    keys.channel, call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls,
-    call.token?.incarnation ?? "", call.token?.generation ?? -1, client.source, name,
+    keys.channel(name), call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls,
+    call.token?.incarnation ?? "", call.token?.generation ?? -1, client.source, name, "PUBLISH",
   ]);
   return parseReply(raw);
 }
@@ -375,7 +377,14 @@ async function runScenario(scenario: Scenario): Promise<void> {
     state = chain[chain.length - 1] ?? null;
     if (state !== null) incarnation = state.incarnation;
     last = results[results.length - 1]?.reply;
-    for (const w of writes) written.push({ ...w.state, source: w.result.source, name });
+    for (const w of writes) {
+      const news =
+        w.found === null ||
+        w.found.snapshot.generation !== w.state.snapshot.generation ||
+        (w.found.snapshot.failureCount === 0) !== (w.state.snapshot.failureCount === 0);
+      if (news) written.push({ ...w.state, source: w.result.source, name });
+      else see("a write that publishes nothing");
+    }
 
     const pttl = await a.redis.pttl(key);
     if (scenario.keyTtlMs === 0) expect(pttl, `${where}: no expiry`).toBe(-1);
@@ -429,9 +438,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
       }
     }
 
-    // Every write published one message, its state after, in order. A marker published after the
+    // Every write a replica needs published one message, its state after, in order. A marker published after the
     // last script arrives after every message published before it.
-    await a.redis.publish(keys.channel, marker);
+    await a.redis.publish(keys.channel(marker), marker);
     await waitFor("the marker message", () => messages.get(marker)?.length === 1, 2000, 1);
     const received = (messages.get(name) ?? []).map((m) => parseMessage(m));
     expect(received).toEqual(written);
@@ -450,12 +459,12 @@ beforeAll(async () => {
     { redis: inspector(), source: "process-b" },
   ];
   subscriber = inspector();
-  subscriber.on("message", (_channel: string, message: string) => {
+  subscriber.on("pmessage", (_pattern: string, _channel: string, message: string) => {
     // The marker has no '|'; a state message's name is everything after the 8th '|'.
     const name = message.includes("|") ? message.split("|").slice(8).join("|") : message;
     messages.set(name, [...(messages.get(name) ?? []), message]);
   });
-  await subscriber.subscribe(keys.channel);
+  await subscriber.psubscribe(`${prefix}:events:*`);
 });
 
 afterAll(async () => {
@@ -488,6 +497,7 @@ describe("Lua scripts against the core", () => {
       "read on a missing key",
       "a probe lease had expired",
       "failure of a zombie probe",
+      "a write that publishes nothing",
       "several probes",
       "admit rejected while the probes are running",
     ]) {
@@ -504,7 +514,7 @@ function once(name: string, script: ScriptName, token: SharedToken | null, confi
 /** Waits until every message published so far has arrived, then returns those of `name`. */
 async function messagesOf(name: string): Promise<string[]> {
   const marker = `marker-${uniquePrefix()}`;
-  await (clients[0] as Client).redis.publish(keys.channel, marker);
+  await (clients[0] as Client).redis.publish(keys.channel(marker), marker);
   await waitFor("the marker message", () => messages.has(marker), 2000, 1);
   messages.delete(marker);
   return messages.get(name) ?? [];

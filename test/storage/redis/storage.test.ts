@@ -135,11 +135,11 @@ describe("RedisStorage options", () => {
 });
 
 describe("RedisStorage key layout", () => {
-  it("puts a circuit in one hash whose hash tag is the name", () => {
+  it("puts a circuit in one hash, and its channel, under a hash tag that is the name", () => {
     const storage = new RedisStorage({ prefix: "myapp" });
     expect(storage.keys.circuit("payments-db")).toBe("myapp:circuit:{payments-db}");
     expect(storage.keys.prefix).toBe("myapp");
-    expect(storage.keys.channel.startsWith("myapp:")).toBe(true);
+    expect(storage.keys.channel("payments-db")).toBe("myapp:events:{payments-db}");
     expect(storage.keys.registry.startsWith("myapp:")).toBe(true);
     expect(new RedisStorage().keys.circuit("x")).toBe("purgatory:circuit:{x}");
   });
@@ -428,7 +428,7 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     expect((afterFailure.evalsha ?? 0) + (afterFailure.eval ?? 0)).toBe(1);
     for (const command of Object.keys(afterFailure)) {
       // Only the script and what it runs inside Redis.
-      expect(["evalsha", "eval", "time", "type", "hmget", "hset", "publish", "pexpire"]).toContain(command);
+      expect(["evalsha", "eval", "time", "type", "hmget", "hset", "spublish", "pexpire"]).toContain(command);
     }
 
     await breaker.run(boom).catch(() => undefined);

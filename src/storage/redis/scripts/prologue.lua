@@ -1,11 +1,12 @@
 -- Shared prologue of every purgatory script (prepended when the scripts are loaded). The fleet
 -- protocol these scripts implement (incarnations, tokens, leases) is docs/fleet-protocol.md.
 -- KEYS[1]: the circuit hash.
--- ARGV[1]: pub/sub channel            ARGV[2]: key ttl in ms (0: none)
+-- ARGV[1]: the circuit's channel     ARGV[2]: key ttl in ms (0: none)
 -- ARGV[3..5]: threshold, ttl (ms), halfOpenMaxCalls of a circuit this script creates
 -- ARGV[6]: the caller's token: incarnation ('' when the caller never heard of the circuit)
 -- ARGV[7]: the caller's token: generation (-1: none)
 -- ARGV[8]: the caller's instance id   ARGV[9]: the circuit name (for the message)
+-- ARGV[10]: 'SPUBLISH' (sharded pub/sub, Redis 7+) or 'PUBLISH'.
 -- Hash fields: fmt (layout '2'), i (incarnation), th ttl hm (config), st g f o (state,
 -- generation, failures, openedAt), l (probe leases 'token:expiry,...'), v (version: Redis time
 -- in µs of the last write, at least the previous + 1).
@@ -15,6 +16,7 @@ local keyTtl = tonumber(ARGV[2])
 local tokenI = ARGV[6]
 local tokenG = tonumber(ARGV[7])
 local source = ARGV[8]
+local publish = ARGV[10]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local nowUs = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -38,14 +40,21 @@ local function snapshot(c)
   return { c.i, c.st, num(c.g), num(c.f), num(c.o), leases(c), num(c.v) }
 end
 
+-- What the replicas heard last: the state as loaded (nil for a key this script creates).
+local heard = nil
+
+-- Writes the state, and publishes it when a replica needs it: a new incarnation, a transition or
+-- a probe (the generation moved), or a failure count that became zero or non-zero (so that the
+-- next success anywhere resets it). A count going from 2 to 3 is not news.
 local function save(c)
   c.v = math.max(c.v + 1, nowUs)
   redis.call('HSET', key, 'fmt', '2', 'i', c.i, 'th', num(c.th), 'ttl', num(c.ttl), 'hm', num(c.hm),
     'st', c.st, 'g', num(c.g), 'f', num(c.f), 'o', num(c.o), 'l', leases(c), 'v', num(c.v))
   if keyTtl > 0 then redis.call('PEXPIRE', key, keyTtl) end
+  if heard and heard.g == c.g and (heard.f == 0) == (c.f == 0) then return end
   -- Message: incarnation|generation|state|failures|openedAt|leases|version|source|name
   -- (the name last: it may hold '|').
-  redis.call('PUBLISH', channel, table.concat({ c.i, num(c.g), c.st, num(c.f), num(c.o), leases(c),
+  redis.call(publish, channel, table.concat({ c.i, num(c.g), c.st, num(c.f), num(c.o), leases(c),
     num(c.v), source, ARGV[9] }, '|'))
 end
 
@@ -124,3 +133,4 @@ end
 
 local c = load()
 local before = snapshot(c)
+heard = { g = c.g, f = c.f }
