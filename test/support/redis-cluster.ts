@@ -107,3 +107,45 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     stop,
   };
 }
+
+/** A short-lived plain client of one node, for `use`. */
+async function withNode<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
+  const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 });
+  node.on("error", () => undefined);
+  try {
+    return await use(node);
+  } finally {
+    node.disconnect();
+  }
+}
+
+/** The port of the master that serves `slot`. */
+export async function slotOwner(cluster: RedisClusterHandle, slot: number): Promise<number> {
+  const ranges = (await withNode(cluster.nodes[0]?.port as number, (n) => n.call("CLUSTER", "SLOTS"))) as [number, number, [string, number]][];
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (range === undefined) throw new Error(`no master serves slot ${slot}`);
+  return Number(range[2][1]);
+}
+
+/**
+ * Moves `slot` (and its keys) to the master on `toPort`, the way `redis-cli --cluster reshard`
+ * does: IMPORTING / MIGRATING, MIGRATE of every key, then SETSLOT NODE on every master.
+ */
+export async function migrateSlot(cluster: RedisClusterHandle, slot: number, toPort: number): Promise<void> {
+  const fromPort = await slotOwner(cluster, slot);
+  if (fromPort === toPort) return;
+  const idOf = (port: number) => withNode(port, async (n) => (await n.call("CLUSTER", "MYID")) as string);
+  const [fromId, toId] = [await idOf(fromPort), await idOf(toPort)];
+  await withNode(toPort, (n) => n.call("CLUSTER", "SETSLOT", slot, "IMPORTING", fromId));
+  await withNode(fromPort, async (n) => {
+    await n.call("CLUSTER", "SETSLOT", slot, "MIGRATING", toId);
+    for (;;) {
+      const keys = (await n.call("CLUSTER", "GETKEYSINSLOT", slot, 100)) as string[];
+      if (keys.length === 0) break;
+      await n.call("MIGRATE", "127.0.0.1", toPort, "", 0, 5000, "KEYS", ...keys);
+    }
+  });
+  for (const port of [toPort, fromPort, ...cluster.nodes.map((n) => n.port).filter((p) => p !== toPort && p !== fromPort)]) {
+    await withNode(port, (n) => n.call("CLUSTER", "SETSLOT", slot, "NODE", toId));
+  }
+}

@@ -25,6 +25,8 @@ export interface RedisProxy {
   muteSubscribers(): void;
   /** Ends `cutSubscribers()` and `muteSubscribers()`. */
   restoreSubscribers(): void;
+  /** How many pub/sub messages the server pushed to this proxy's connections (muted ones too). */
+  readonly messages: number;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -95,6 +97,7 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
   const subscribers = new Set<net.Socket>();
   let isCut = false;
   let subscriberMode: "pass" | "cut" | "mute" = "pass";
+  let messages = 0;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("error", () => undefined);
@@ -126,7 +129,9 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     const split = frames();
     upstream.on("data", (chunk: Buffer) => {
       for (const frame of split(chunk)) {
-        if (subscriberMode === "mute" && subscribers.has(client) && isPubSubMessage(frame)) continue;
+        const message = subscribers.has(client) && isPubSubMessage(frame);
+        if (message) messages += 1;
+        if (subscriberMode === "mute" && message) continue;
         client.write(frame);
       }
     });
@@ -153,6 +158,9 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     },
     restoreSubscribers() {
       subscriberMode = "pass";
+    },
+    get messages() {
+      return messages;
     },
     close: () => closeServer(server, sockets),
   };

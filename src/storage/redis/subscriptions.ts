@@ -132,8 +132,15 @@ export class Subscriptions {
       if (!this.#cluster) this.#current = false;
     });
     subscriber.on("ready", () => this.#reconnected());
-    // A Cluster moves its sharded subscribers itself (slot migrations, failovers).
-    subscriber.on("+subscriber", () => this.#resubscribedSoon());
+    if (this.#cluster && this.#sharded) {
+      // A slot that moves to another master unsubscribes its channels there (ioredis reports the
+      // unexpected SUNSUBSCRIBE as a node error): the Cluster re-reads its slots, moves its
+      // sharded subscribers and subscribes them again, then the storage re-reads.
+      subscriber.on("nodeError", (error) => {
+        if (/sunsubscribe/i.test(String((error as Error | undefined)?.message))) refreshSlots(subscriber);
+      });
+      subscriber.on("subscribersReady", () => this.#resubscribedSoon());
+    }
     return subscriber;
   }
 
@@ -153,11 +160,11 @@ export class Subscriptions {
     );
   }
 
-  /** A Cluster started a subscriber: once it has subscribed its channels, re-read. */
+  /** A Cluster subscribed its sharded subscribers again: re-read (once for a burst of them). */
   #resubscribedSoon(): void {
     if (this.#closed || !this.#current) return;
     clearTimeout(this.#resubscribing);
-    this.#resubscribing = setTimeout(() => this.#listener.resubscribed(), 200);
+    this.#resubscribing = setTimeout(() => this.#listener.resubscribed(), 20);
     this.#resubscribing.unref?.();
   }
 
@@ -201,6 +208,11 @@ export class Subscriptions {
     for (let i = 0; i < channels.length; i += size) sent.push(command(channels.slice(i, i + size)));
     await withTimeout(Promise.all(sent), this.#settings.commandTimeout * 4 + channels.length / 100);
   }
+}
+
+/** Asks an ioredis Cluster to re-read its slots (and so to move its sharded subscribers). */
+function refreshSlots(cluster: RedisClient): void {
+  (cluster as { refreshSlotsCache?: () => void }).refreshSlotsCache?.();
 }
 
 /** Whether the server answering `client` has sharded pub/sub (Redis or Valkey 7 and newer). */

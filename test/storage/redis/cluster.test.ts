@@ -5,7 +5,7 @@
 import { Cluster } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
-import { startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.js";
+import { migrateSlot, slotOwner, startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.js";
 import { HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
 let cluster: RedisClusterHandle;
@@ -36,9 +36,9 @@ afterEach(async () => {
   await deleteKeys(admin, prefix);
 });
 
-function factory(client: Cluster, threshold = 2, ttl = 0.2) {
+function factory(client: Cluster, threshold = 2, ttl = 0.2, resyncInterval?: number) {
   const recorder = new HookRecorder();
-  const storage = new RedisStorage({ client, prefix });
+  const storage = new RedisStorage({ client, prefix, ...(resyncInterval === undefined ? {} : { resyncInterval }) });
   const made = new AsyncCircuitBreakerFactory({
     storage,
     defaultThreshold: threshold,
@@ -137,5 +137,33 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
     await made.close();
     expect(client.status).toBe("ready");
     expect(await client.get(`${prefix}:nothing`)).toBeNull();
+  });
+});
+
+describe("a circuit whose slot moves to another master", () => {
+  it("keeps being heard by the processes that hold it, with no lost transition", async () => {
+    // No periodic re-read: A hears of the circuit only through its subscription.
+    const a = factory(connect(), 2, 0.2, 600_000);
+    const b = factory(connect(), 2, 0.2);
+    const name = "migrating.example.com";
+    const watched = await a.factory.getBreaker(name);
+    const onB = await b.factory.getBreaker(name);
+    const slot = await keyslot(a.storage.keys.circuit(name));
+    const from = await slotOwner(cluster, slot);
+    const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
+
+    await migrateSlot(cluster, slot, to);
+    expect(await slotOwner(cluster, slot)).toBe(to);
+    expect(await keyslot(a.storage.keys.channel(name))).toBe(slot);
+
+    // B trips it on its new master: A, which sent nothing since the move, hears of it.
+    for (let i = 0; i < 2; i++) await onB.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("the trip after the slot moved", () => watched.state === "opened", 5000);
+    expect(a.recorder.states(name)).toEqual(["opened (remote)"]);
+    // And back: half-open and close, every transition heard.
+    await sleep(250);
+    await expect(onB.run(() => "probe ok")).resolves.toBe("probe ok");
+    await waitFor("the recovery after the slot moved", () => watched.state === "closed", 5000);
+    expect(a.recorder.states(name)).toEqual(["opened (remote)", "half-opened (remote)", "closed (remote)"]);
   });
 });
