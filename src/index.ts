@@ -30,6 +30,7 @@ export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./d
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
-export { RedisStorage } from "./storage/redis/storage.js";
-export type { RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
+export { RedisStorage, type RedisStorageStats } from "./storage/redis/storage.js";
+export { RedisConfigurationError } from "./storage/redis/transport.js";
+export type { PubSubMode, RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
 export type { RedisKeys } from "./storage/redis/keys.js";

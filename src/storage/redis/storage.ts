@@ -49,6 +49,18 @@ interface ReplicaCircuit extends CircuitRecord {
 
 type Emit = (...args: CircuitHookArgs) => void;
 
+/** What `RedisStorage.stats()` counts, since the storage was made. */
+export interface RedisStorageStats {
+  /** Circuits this process holds (a replica each). */
+  readonly circuits: number;
+  /** Channels this process is subscribed to (one per circuit it holds). */
+  readonly subscriptions: number;
+  /** Pub/sub messages received. */
+  readonly messagesReceived: number;
+  /** Scripts sent to Redis (one round trip each). */
+  readonly scriptsRun: number;
+}
+
 /**
  * Circuit state in Redis (or Redis Cluster, or Valkey), shared by every process pointed at it.
  * Needs the optional peer dependency `ioredis`.
@@ -79,6 +91,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   #refusalReported = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
+  #messages = 0;
+  #scripts = 0;
 
   /** `url` or options; nothing connects before `initialize()` (or the first registration). */
   constructor(options?: string | RedisStorageOptions) {
@@ -106,6 +120,19 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** How many circuit channels this process is subscribed to: one per circuit it holds. */
   get subscriptions(): number {
     return this.#transport.subscriptions;
+  }
+
+  /**
+   * Counters of this process's traffic with Redis, for monitoring and benchmarks: the circuits
+   * it holds, the channels it is subscribed to, the messages it received, the scripts it ran.
+   */
+  stats(): RedisStorageStats {
+    return {
+      circuits: this.circuits.size,
+      subscriptions: this.#transport.subscriptions,
+      messagesReceived: this.#messages,
+      scriptsRun: this.#scripts,
+    };
   }
 
   /**
@@ -344,6 +371,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async #script(script: ScriptName, circuit: ReplicaCircuit, token: SharedToken | null, now: number | undefined): Promise<ScriptReply | undefined> {
     if (!this.#transport.available) return undefined;
     const { threshold, halfOpenMaxCalls } = circuit.config;
+    this.#scripts += 1;
     try {
       const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
         this.#keys.channel(circuit.name), this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
@@ -409,6 +437,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   #onMessage(message: string): void {
+    this.#messages += 1;
     let parsed;
     try {
       parsed = parseMessage(message);
