@@ -71,10 +71,10 @@ abstract class CircuitBreakerBase {
   get failureCount(): number {
     return this.circuit.snapshot.failureCount;
   }
-  /** When the circuit last opened (epoch ms), or `null` while closed. */
+  /** When the circuit opened (epoch ms) while it is opened; `null` while closed or half-opened. */
   get openedAt(): number | null {
     const s = this.circuit.snapshot;
-    return s.state === "closed" ? null : s.openedAt;
+    return s.state === "opened" ? s.openedAt : null;
   }
 
   /** @internal The circuit, registered again if it was forgotten. */

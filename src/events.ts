@@ -18,7 +18,8 @@ export interface CircuitFailedEvent {
 }
 
 /**
- * `state_changed`: every transition. `openedAt` is epoch ms, or `null` once closed. `remote` is
+ * `state_changed`: every transition. `openedAt` is epoch ms for `opened`, and `null` for every
+ * other state (as the Python purgatory's half-opened event carries `opened_at=None`). `remote` is
  * `true` when a shared storage learned the transition from another process.
  */
 export interface CircuitStateChangedEvent {

@@ -59,7 +59,10 @@ export interface HalfOpenedSnapshot {
   readonly state: "half-opened";
   readonly generation: number;
   readonly failureCount: number;
-  /** When the circuit last opened, epoch ms. */
+  /**
+   * When the circuit last opened, epoch ms: what a call rejected for want of a probe slot reports.
+   * The `state_changed` event and `breaker.openedAt` show `null` while half-opened.
+   */
   readonly openedAt: number;
   /** Lease expiry (epoch ms) of each probe running now; an expired lease frees its slot. */
   readonly probeLeases: readonly number[];

@@ -56,9 +56,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
           [name, "failed", { name, failureCount: 1 }],
           [name, "failed", { name, failureCount: 2 }],
           [name, "state_changed", { name, state: "opened", openedAt: firstOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: firstOpenedAt }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
           [name, "state_changed", { name, state: "opened", openedAt: secondOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: secondOpenedAt }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
           [name, "recovered", { name }],
           [name, "state_changed", { name, state: "closed", openedAt: null }],
         ]);

@@ -24,6 +24,20 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(log.labels(breaker.name)).toContain("state_changed half-opened");
       });
 
+      it("has no openedAt while half-opened, as the Python purgatory (opened_at=None)", async () => {
+        const made = bench.make(flavour);
+        const log = listen(made.factory);
+        const breaker = await made.getBreaker(circuitName("half-opened-at"), { threshold: 1, ttl: 0.05 });
+        await trip(breaker);
+        expect(breaker.openedAt).toEqual(expect.any(Number));
+        await bench.advance(60);
+        let openedAtDuringProbe: number | null | undefined;
+        await breaker.run(() => (openedAtDuringProbe = breaker.openedAt));
+        expect(openedAtDuringProbe).toBeNull();
+        const halfOpened = log.of(breaker.name).find(([, type, event]) => type === "state_changed" && event.state === "half-opened");
+        expect(halfOpened?.[2]).toEqual({ name: breaker.name, state: "half-opened", openedAt: null });
+      });
+
       it("closes when the probe succeeds, with a failure count of 0", async () => {
         const { getBreaker } = bench.make(flavour);
         const breaker = await getBreaker(circuitName("good-probe"), { threshold: 2, ttl: 0.05 });
@@ -96,6 +110,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 0.3 });
       const breaker = await factory.getBreaker(circuitName("second-probe"));
       await breaker.run(throwing(new Error("x"))).catch(() => undefined);
+      const openedAt = breaker.openedAt;
       await bench.advance(310);
       const probe = new Deferred<string>();
       const started = vi.fn();
@@ -105,6 +120,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const rejected = await breaker.run(second).catch((e: unknown) => e);
       expect(rejected).toBeInstanceOf(CircuitOpenError);
       expect((rejected as CircuitOpenError).retryAfterMs).toBeGreaterThan(0);
+      // The rejection still says when the circuit last opened, although the state shows none.
+      expect((rejected as CircuitOpenError).openedAt).toBe(openedAt);
+      expect(breaker.openedAt).toBeNull();
       expect(second).not.toHaveBeenCalled();
       expect(breaker.state).toBe("half-opened");
       probe.resolve("first");

@@ -384,7 +384,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     circuit.snapshot = snapshot;
     circuit.version = version;
     if (remote && before.state !== snapshot.state) {
-      const openedAt = snapshot.state === "closed" ? null : snapshot.openedAt;
+      const openedAt = snapshot.state === "opened" ? snapshot.openedAt : null;
       this.#emit(circuit.name, "state_changed", { name: circuit.name, state: snapshot.state, openedAt, remote: true });
     }
   }

@@ -253,6 +253,10 @@ describe("RedisStorage events across processes", () => {
     expect(bHooks.of("recovered", "svc")).toHaveLength(1);
     expect(aHooks.states("svc")).toEqual(["opened", "half-opened (remote)", "closed (remote)"]);
     expect(aHooks.of("recovered", "svc")).toHaveLength(0);
+    // Only an opened state carries an openedAt, remote or not.
+    const openedAts = (hooks: typeof aHooks) => hooks.of("state_changed", "svc").map(([, , e]) => "openedAt" in e && e.openedAt);
+    expect(openedAts(aHooks)).toEqual([expect.any(Number), null, null]);
+    expect(openedAts(bHooks)).toEqual([expect.any(Number), null, null]);
   });
 });
 
