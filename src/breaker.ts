@@ -6,7 +6,7 @@
  */
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission } from "./core/machine.js";
-import { CircuitOpenError } from "./errors.js";
+import { CircuitOpenError, InvalidOptionError } from "./errors.js";
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
@@ -153,12 +153,16 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
     try {
       result = fn();
     } catch (error) {
+      // A non-function `fn` is checked here, once calling it failed, so the success path pays nothing.
+      if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
       return this.#rejectWith(error, generation);
     }
     return this.#settle(result, generation);
   }
 
   async #admitThenCall<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+    // Checked before admission: a bad argument must neither take a probe slot nor count.
+    if (typeof fn !== "function") throw notAFunction(fn);
     const circuit = await this.attached();
     const snapshot = circuit.snapshot;
     const generation =
@@ -232,11 +236,12 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
     circuit.used = true;
     const snapshot = circuit.snapshot;
     const generation =
-      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit();
+      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit(fn);
     let result: T;
     try {
       result = fn();
     } catch (error) {
+      if (typeof fn !== "function") throw notAFunction(fn);
       void this.failed(error, generation);
       throw error;
     }
@@ -244,7 +249,8 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
     return result;
   }
 
-  #admit(): number {
+  #admit(fn: unknown): number {
+    if (typeof fn !== "function") throw notAFunction(fn);
     const circuit = this.attached();
     if (isPromise(circuit)) throw asyncStorageError(this.name);
     const snapshot = circuit.snapshot;
@@ -255,6 +261,14 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
     if (ticket instanceof CircuitOpenError) throw ticket;
     return ticket;
   }
+}
+
+/**
+ * @internal The error for a `fn` that is not a function, typically the result of a call passed
+ * instead of the call (`run("api", fetch(url))`): it names `fn` and the value, and counts nothing.
+ */
+export function notAFunction(fn: unknown): InvalidOptionError {
+  return new InvalidOptionError("fn", fn, "a function to run under the circuit, e.g. () => fetch(url)");
 }
 
 function asyncStorageError(name: string): Error {

@@ -76,6 +76,14 @@ Object.defineProperty(InvalidOptionError.prototype, "name", {
   enumerable: false,
 });
 
+function isThenable(value: object): boolean {
+  try {
+    return typeof (value as { then?: unknown }).then === "function";
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A short, safe rendering of any value for an error message; never throws.
  *
@@ -97,6 +105,7 @@ export function describeValue(value: unknown): string {
     case "object":
       if (value === null) return "null";
       if (Array.isArray(value)) return `an array of length ${value.length}`;
+      if (isThenable(value)) return "a promise";
       return `an object (${Object.prototype.toString.call(value)})`;
     default:
       return String(value);

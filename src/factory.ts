@@ -2,7 +2,7 @@
  * The factories: many named circuits with shared defaults, hooks and one storage.
  * @module
  */
-import { AsyncCircuitBreaker, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
+import { AsyncCircuitBreaker, notAFunction, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
@@ -211,6 +211,7 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
       if (cached !== undefined) return cached.run(fn);
     }
     try {
+      if (typeof fn !== "function") throw notAFunction(fn);
       return this.runWith(...CircuitBreakerFactoryBase.checkArgs(name, options), fn);
     } catch (error) {
       return Promise.reject(error);
@@ -293,6 +294,7 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
+    if (typeof fn !== "function") throw notAFunction(fn);
     return this.getBreaker(name, options).run(fn);
   }
 
