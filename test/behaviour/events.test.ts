@@ -178,6 +178,31 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(warn.mock.calls[0]?.[1]).toMatchObject({ code: "PURGATORY_HOOK_ERROR" });
       });
 
+      it("that are async and reject neither crash the process nor change the outcome, and are reported once", async () => {
+        const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+        const unhandled: unknown[] = [];
+        const onUnhandled = (reason: unknown) => unhandled.push(reason);
+        process.on("unhandledRejection", onUnhandled);
+        try {
+          const made = bench.make(flavour);
+          made.factory.addListener(async () => {
+            throw new Error("async hook bug");
+          });
+          const breaker = await made.getBreaker(circuitName("async-hook"), { threshold: 5 });
+          const error = new Error("guarded failure");
+          for (let i = 0; i < 3; i++) await expect(breaker.run(throwing(error))).rejects.toBe(error);
+          await expect(breaker.run(() => "value")).resolves.toBe("value");
+          // Unhandled rejections are detected once the microtask queue drains.
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(unhandled).toEqual([]);
+          expect(warn).toHaveBeenCalledTimes(1);
+          expect(String(warn.mock.calls[0]?.[0])).toMatch(/hook rejected.*async hook bug/);
+          expect(warn.mock.calls[0]?.[1]).toMatchObject({ code: "PURGATORY_HOOK_ERROR" });
+        } finally {
+          process.off("unhandledRejection", onUnhandled);
+        }
+      });
+
       it("receive state_changed without remote for a transition this process made", async () => {
         const made = bench.make(flavour);
         const log = listen(made.factory);
