@@ -30,11 +30,14 @@ export class CircuitOpenError extends Error {
   /** Milliseconds until a call may run as a probe. */
   readonly retryAfterMs: number;
 
-  /** Builds the error for circuit `circuitName`. */
+  /**
+   * Builds the error for circuit `circuitName`. The message is `Circuit <name> is open`; a name
+   * longer than 200 characters is shortened there (with "..."), never in `circuitName`.
+   */
   constructor(circuitName: string, openedAt: number, retryAfterMs: number) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(`Circuit ${circuitName} is open`);
+    super(`Circuit ${clipName(circuitName)} is open`);
     Error.stackTraceLimit = limit;
     this.circuitName = circuitName;
     this.openedAt = openedAt;
@@ -53,7 +56,8 @@ Object.defineProperty(CircuitOpenError.prototype, "name", {
  * @example
  * ```ts
  * new AsyncCircuitBreakerFactory({ defaultThreshold: 0 });
- * // InvalidOptionError: Invalid option "defaultThreshold": expected an integer >= 1, got 0
+ * // InvalidOptionError: Invalid option "defaultThreshold": expected an integer from 1 to
+ * // Number.MAX_SAFE_INTEGER, got 0
  * ```
  */
 export class InvalidOptionError extends TypeError {
@@ -64,9 +68,13 @@ export class InvalidOptionError extends TypeError {
   /** The value that was passed. */
   readonly value: unknown;
 
-  /** Builds the error: `expected` says what would have been accepted. */
-  constructor(option: string, value: unknown, expected: string) {
-    super(`Invalid option "${option}": expected ${expected}, got ${describeValue(value)}`);
+  /**
+   * Builds the error: `expected` says what would have been accepted. The message is
+   * `Invalid option "<option>": expected <expected>, got <value>`, with the option and the value
+   * shortened to keep it short; `message`, when given, replaces it whole.
+   */
+  constructor(option: string, value: unknown, expected: string, message?: string) {
+    super(message ?? `Invalid option ${quote(option)}: expected ${expected}, got ${describeValue(value)}`);
     this.option = option;
     this.value = value;
   }
@@ -76,16 +84,29 @@ Object.defineProperty(InvalidOptionError.prototype, "name", {
   enumerable: false,
 });
 
-function isThenable(value: object): boolean {
-  try {
-    return typeof (value as { then?: unknown }).then === "function";
-  } catch {
-    return false;
-  }
+/** The longest a value is shown in an error message, in characters. */
+const SHOWN_MAX = 80;
+/** The longest a circuit name is shown in an error message, in characters. */
+const NAME_MAX = 200;
+
+/** `text`, cut to `max` characters with "..." when longer. */
+export function clip(text: string, max = SHOWN_MAX): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** A circuit name as shown in a message: whole unless longer than 200 characters. */
+export function clipName(name: string): string {
+  return name.length > NAME_MAX ? clip(name, NAME_MAX) : name;
+}
+
+/** An option name in double quotes, shortened like a value. */
+export function quote(option: string): string {
+  return `"${clip(option)}"`;
 }
 
 /**
- * A short, safe rendering of any value for an error message; never throws.
+ * A short, safe rendering of any value for an error message, at most about 80 characters; never
+ * throws (a getter or a proxy that throws renders as "a value").
  *
  * @example
  * ```ts
@@ -93,11 +114,19 @@ function isThenable(value: object): boolean {
  * ```
  */
 export function describeValue(value: unknown): string {
+  try {
+    return clip(render(value), SHOWN_MAX + 2);
+  } catch {
+    return "a value";
+  }
+}
+
+function render(value: unknown): string {
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+      return JSON.stringify(clip(value));
     case "function":
-      return value.name ? `function ${value.name}` : "an anonymous function";
+      return value.name ? `function ${clip(String(value.name))}` : "an anonymous function";
     case "bigint":
       return `${value}n`;
     case "symbol":
@@ -105,7 +134,7 @@ export function describeValue(value: unknown): string {
     case "object":
       if (value === null) return "null";
       if (Array.isArray(value)) return `an array of length ${value.length}`;
-      if (isThenable(value)) return "a promise";
+      if (typeof (value as { then?: unknown }).then === "function") return "a promise";
       return `an object (${Object.prototype.toString.call(value)})`;
     default:
       return String(value);

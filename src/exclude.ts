@@ -34,17 +34,21 @@ export function toExcludeRules(value: unknown, option: string): ExcludeRules {
   }
   return value.map((entry: unknown, index) => {
     const where = `${option}[${index}]`;
-    if (typeof entry === "function") return [entry as ErrorClass, null] as const;
-    if (
-      Array.isArray(entry) &&
-      entry.length === 2 &&
-      typeof entry[0] === "function" &&
-      typeof entry[1] === "function"
-    ) {
-      return [entry[0] as ErrorClass, entry[1] as (error: never) => boolean] as const;
+    if (isClass(entry)) return [entry, null] as const;
+    if (Array.isArray(entry) && entry.length === 2 && isClass(entry[0]) && typeof entry[1] === "function") {
+      return [entry[0], entry[1] as (error: never) => boolean] as const;
     }
-    throw new InvalidOptionError(where, entry, "a class or a [class, predicate] pair");
+    const arrow = typeof entry === "function" || (Array.isArray(entry) && typeof entry[0] === "function");
+    const why = arrow ? " (an arrow function or a method is not a class: it has no prototype to match)" : "";
+    throw new InvalidOptionError(where, entry, `a class or a [class, predicate] pair${why}`);
   });
+}
+
+/** A function `instanceof` can match against: one with a prototype object (a class). */
+function isClass(value: unknown): value is ErrorClass {
+  if (typeof value !== "function") return false;
+  const prototype: unknown = (value as { prototype?: unknown }).prototype;
+  return typeof prototype === "object" && prototype !== null;
 }
 
 /**

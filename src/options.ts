@@ -4,7 +4,7 @@
  * @module
  */
 import type { CircuitConfig } from "./core/circuit.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
 import { NO_EXCLUDE, toExcludeRules, type ExcludeEntry, type ExcludeRules } from "./exclude.js";
 import { InMemoryStorage } from "./storage/memory.js";
@@ -19,11 +19,11 @@ import type { CircuitStorage } from "./storage/storage.js";
  * ```
  */
 export interface FactoryOptions {
-  /** Consecutive failures that open a circuit (integer >= 1). Default 5. */
+  /** Consecutive failures that open a circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). Default 5. */
   readonly defaultThreshold?: number;
-  /** Seconds a circuit stays opened (finite > 0, fractions allowed). Default 30. */
+  /** Seconds a circuit stays opened (0.001 to 3600, fractions allowed). Default 30. */
   readonly defaultTtl?: number;
-  /** Probes that may run at once while half-opened (integer >= 1). Default 1. */
+  /** Probes that may run at once while half-opened (integer from 1 to 1,000). Default 1. */
   readonly halfOpenMaxCalls?: number;
   /** Errors that are not failures, checked after a call's own `exclude`. Default none. */
   readonly exclude?: readonly ExcludeEntry[];
@@ -50,9 +50,9 @@ export interface FactoryOptions {
  * circuit only if this call registers it; `exclude` applies to this breaker's calls.
  */
 export interface BreakerOptions {
-  /** Consecutive failures that open this circuit (integer >= 1). */
+  /** Consecutive failures that open this circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). */
   readonly threshold?: number;
-  /** Seconds this circuit stays opened (finite > 0). */
+  /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
   readonly ttl?: number;
   /** Errors that are not failures for these calls, checked before the factory's. */
   readonly exclude?: readonly ExcludeEntry[];
@@ -87,7 +87,10 @@ const PYTHON_NAMES: Record<string, string> = {
   half_open_max_calls: "halfOpenMaxCalls",
 };
 
-/** Rejects a key of `options` that `known` does not have, with a hint for a near miss. */
+/**
+ * Rejects a key of `options` that `known` does not have, with a hint for a near miss:
+ * `Unknown option "default_ttl" (did you mean "defaultTtl"?), got 3`.
+ */
 export function checkKeys(options: object, known: object, where = ""): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
@@ -95,10 +98,13 @@ export function checkKeys(options: object, known: object, where = ""): void {
     const hint =
       (python !== undefined && Object.hasOwn(known, python) ? python : undefined) ??
       Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
+    const option = `${where}${key}`;
+    const value: unknown = options[key as keyof typeof options];
     const expected = hint
-      ? `no such option; did you mean "${hint}"?`
+      ? `"${hint}"`
       : `one of ${Object.keys(known).map((k) => `"${k}"`).join(", ")}`;
-    throw new InvalidOptionError(`${where}${key}`, options[key as keyof typeof options], expected);
+    const why = hint ? `did you mean ${expected}?` : `expected ${expected}`;
+    throw new InvalidOptionError(option, value, expected, `Unknown option ${quote(option)} (${why}), got ${describeValue(value)}`);
   }
 }
 
@@ -110,10 +116,33 @@ function checkObject(value: unknown, option: string): object {
   return value;
 }
 
-/** Checks an integer >= 1. */
-export function checkPositiveInteger(value: unknown, option: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(option, value, "an integer >= 1");
+/**
+ * The bounds of circuit options, documented in the README ("Bounds"). Values outside are mistakes
+ * (a ttl in milliseconds, a threshold that can never be reached), rejected instead of honoured.
+ */
+export const BOUNDS = Object.freeze({
+  /** Shortest ttl, in seconds: 1 ms. Below it a circuit is opened for no measurable time. */
+  minTtl: 0.001,
+  /**
+   * Longest ttl, in seconds: one hour. A ttl is in seconds; 30000 is almost always meant as 30 s
+   * in milliseconds, and one probe per hour already costs nothing. It also keeps `retryAfterMs`
+   * far below what `setTimeout` accepts (2^31 - 1 ms, 24.8 days).
+   */
+  maxTtl: 3600,
+  /**
+   * Largest threshold: `Number.MAX_SAFE_INTEGER` (2^53 - 1), where counting stops being exact
+   * (1e21 + 1 === 1e21). A huge threshold is how a circuit that never opens is written.
+   */
+  maxThreshold: Number.MAX_SAFE_INTEGER,
+  /** Most probes at once while half-opened: each holds a lease stored with the circuit. */
+  maxHalfOpenCalls: 1000,
+});
+
+/** Checks an integer from 1 to `max` (default `Number.MAX_SAFE_INTEGER`, where counts stay exact). */
+export function checkPositiveInteger(value: unknown, option: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    const bound = max === Number.MAX_SAFE_INTEGER ? "Number.MAX_SAFE_INTEGER" : max.toLocaleString("en-US");
+    throw new InvalidOptionError(option, value, `an integer from 1 to ${bound}`);
   }
   return value;
 }
@@ -121,6 +150,18 @@ export function checkPositiveInteger(value: unknown, option: string): number {
 /** Checks a finite number of seconds > 0. */
 export function checkSeconds(value: unknown, option: string): number {
   return checkPositiveNumber(value, option, "a finite number of seconds > 0");
+}
+
+/** Checks a circuit's ttl: seconds from `BOUNDS.minTtl` (1 ms) to `BOUNDS.maxTtl` (one hour). */
+export function checkTtl(value: unknown, option: string): number {
+  if (typeof value !== "number" || !(value >= BOUNDS.minTtl && value <= BOUNDS.maxTtl)) {
+    throw new InvalidOptionError(
+      option,
+      value,
+      `a number of seconds from ${BOUNDS.minTtl} to ${BOUNDS.maxTtl} (ttl is in seconds, not milliseconds)`,
+    );
+  }
+  return value;
 }
 
 /** Checks a finite number > 0; `expected` says what it measures, for the error. */
@@ -165,11 +206,16 @@ export function toFactorySettings(options: unknown): FactorySettings {
   listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
   return {
     config: {
-      threshold: checkPositiveInteger(o.defaultThreshold === undefined ? 5 : o.defaultThreshold, "defaultThreshold"),
-      ttl: checkSeconds(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
+      threshold: checkPositiveInteger(
+        o.defaultThreshold === undefined ? 5 : o.defaultThreshold,
+        "defaultThreshold",
+        BOUNDS.maxThreshold,
+      ),
+      ttl: checkTtl(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
       halfOpenMaxCalls: checkPositiveInteger(
         o.halfOpenMaxCalls === undefined ? 1 : o.halfOpenMaxCalls,
         "halfOpenMaxCalls",
+        BOUNDS.maxHalfOpenCalls,
       ),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
@@ -200,8 +246,8 @@ export function toBreakerSettings(options: unknown): BreakerSettings {
   const o = checkObject(options, "options") as BreakerOptions;
   checkKeys(o, BREAKER_KEYS, "");
   return {
-    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold"),
-    ttl: o.ttl === undefined ? undefined : checkSeconds(o.ttl, "ttl"),
+    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold),
+    ttl: o.ttl === undefined ? undefined : checkTtl(o.ttl, "ttl"),
     exclude: toExcludeRules(o.exclude, "exclude"),
   };
 }
