@@ -151,10 +151,40 @@ console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
   console.log(`  ${run(process.execPath, ["cjs.cjs"], { cwd: consumer }).trim()}`);
   check(true, 'require("purgatory") works (CommonJS)');
 
+  // The dual package hazard: an application (or two of its dependencies) loads the ESM and the
+  // CommonJS build in one process. Errors from either copy must pass instanceof of the other.
+  writeFileSync(
+    join(consumer, "dual.mjs"),
+    `import { createRequire } from "node:module";
+import * as esm from "purgatory";
+const cjs = createRequire(import.meta.url)("purgatory");
+const assert = ${assertFn};
+assert(esm.CircuitOpenError !== cjs.CircuitOpenError, "two copies of the package are loaded");
+async function openError(lib) {
+  const factory = new lib.AsyncCircuitBreakerFactory({ defaultThreshold: 1 });
+  await factory.run("svc", () => Promise.reject(new Error("down"))).catch(() => {});
+  const error = await factory.run("svc", () => 1).catch((e) => e);
+  await factory.close();
+  return error;
+}
+const invalidError = (lib) => { try { new lib.AsyncCircuitBreakerFactory({ defaultTtl: 0 }); } catch (e) { return e; } };
+for (const [from, to] of [[cjs, esm], [esm, cjs]]) {
+  const open = await openError(from);
+  assert(open instanceof to.CircuitOpenError && to.isCircuitOpenError(open), "CircuitOpenError is instanceof across copies");
+  assert(!(open instanceof to.InvalidOptionError), "a CircuitOpenError is no InvalidOptionError");
+  const invalid = invalidError(from);
+  assert(invalid instanceof to.InvalidOptionError && to.isInvalidOptionError(invalid), "InvalidOptionError is instanceof across copies");
+}
+console.log("dual ok");
+`,
+  );
+  console.log(`  ${run(process.execPath, ["dual.mjs"], { cwd: consumer }).trim()}`);
+  check(true, "errors are instanceof across the ESM and CommonJS copies (dual package hazard)");
+
   // TypeScript consumers under node16 resolution, ESM (.mts) and CommonJS (.cts). @types/node
   // comes from this repository, as a Node consumer has it (it also declares Symbol.asyncDispose).
   const typesSource = `
-import { AsyncCircuitBreakerFactory, CircuitOpenError, type CircuitHook, type FactoryOptions } from "purgatory";
+import { AsyncCircuitBreakerFactory, CircuitOpenError, isCircuitOpenError, type CircuitHook, type FactoryOptions } from "purgatory";
 const options: FactoryOptions = { defaultThreshold: 3, defaultTtl: 1.5 };
 const factory = new AsyncCircuitBreakerFactory(options);
 const hook: CircuitHook = (name, eventType, event) => {
@@ -167,6 +197,7 @@ export async function get(): Promise<number> {
   return value;
 }
 export const isOpen = (error: unknown): boolean => error instanceof CircuitOpenError && error.retryAfterMs > 0;
+export const retryAfter = (error: unknown): number | undefined => (isCircuitOpenError(error) ? error.retryAfterMs : undefined);
 `;
   writeFileSync(join(consumer, "esm.mts"), typesSource);
   writeFileSync(join(consumer, "cjs.cts"), typesSource);

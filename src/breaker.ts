@@ -167,7 +167,7 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
     const snapshot = circuit.snapshot;
     const generation =
       snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
-    if (generation instanceof CircuitOpenError) throw generation;
+    if (typeof generation !== "number") throw generation;
     let result: T | PromiseLike<T>;
     try {
       result = fn();
@@ -258,7 +258,7 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
     const admission = this.admit(circuit, true);
     if (isPromise(admission)) throw asyncStorageError(this.name);
     const ticket = this.admitted(admission);
-    if (ticket instanceof CircuitOpenError) throw ticket;
+    if (typeof ticket !== "number") throw ticket;
     return ticket;
   }
 }

@@ -1,8 +1,34 @@
 /**
  * The errors Purgatory throws. Each has a stable `name` and `code`; messages name the circuit, the
  * option and the value.
+ *
+ * `instanceof` works across copies of the package: an application that loads both the ESM and the
+ * CommonJS build (the dual package hazard), or two versions, gets errors from either copy. Each
+ * class's prototype carries a brand under a registered symbol (`Symbol.for`, shared by every copy
+ * in the process), and each class's `Symbol.hasInstance` checks the brand.
  * @module
  */
+
+/** The registered symbol under which an error's prototype names its kind. */
+const KIND = Symbol.for("purgatory.error.kind");
+
+type ErrorKind = "CircuitOpenError" | "InvalidOptionError" | "FactoryClosedError";
+
+/** Whether `value` is an error of `kind` made by any copy of this package. */
+function hasKind(value: unknown, kind: ErrorKind): boolean {
+  return typeof value === "object" && value !== null && (value as { [KIND]?: unknown })[KIND] === kind;
+}
+
+/** `instanceof` for a class `cls` of kind `kind`: by brand for the class itself, by prototype for subclasses. */
+function isInstance(cls: abstract new (...args: never[]) => unknown, self: unknown, kind: ErrorKind, value: unknown): boolean {
+  return self === cls ? hasKind(value, kind) : Function.prototype[Symbol.hasInstance].call(self, value);
+}
+
+/** Gives the prototype of an error class its stable `name` and its brand. */
+function brand(cls: { prototype: object }, kind: ErrorKind): void {
+  Object.defineProperty(cls.prototype, "name", { value: kind, enumerable: false });
+  Object.defineProperty(cls.prototype, KIND, { value: kind, enumerable: false });
+}
 
 /**
  * Thrown (or rejected with) instead of running the guarded code when a circuit is opened, or when
@@ -43,11 +69,29 @@ export class CircuitOpenError extends Error {
     this.openedAt = openedAt;
     this.retryAfterMs = retryAfterMs;
   }
+
+  /** `instanceof` that also recognises a `CircuitOpenError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(CircuitOpenError, this, "CircuitOpenError", value);
+  }
 }
-Object.defineProperty(CircuitOpenError.prototype, "name", {
-  value: "CircuitOpenError",
-  enumerable: false,
-});
+brand(CircuitOpenError, "CircuitOpenError");
+
+/**
+ * Whether `value` is a `CircuitOpenError` (or a subclass), from this copy of the package or any
+ * other (ESM and CommonJS builds loaded side by side). Same answer as `instanceof`.
+ *
+ * @example
+ * ```ts
+ * const result = await breaker.run(() => fetch(url)).catch((err: unknown) => {
+ *   if (isCircuitOpenError(err)) return cached;
+ *   throw err;
+ * });
+ * ```
+ */
+export function isCircuitOpenError(value: unknown): value is CircuitOpenError {
+  return hasKind(value, "CircuitOpenError");
+}
 
 /**
  * Thrown at once for bad input: a bad option, argument or circuit name. `option` names what was
@@ -78,11 +122,26 @@ export class InvalidOptionError extends TypeError {
     this.option = option;
     this.value = value;
   }
+
+  /** `instanceof` that also recognises an `InvalidOptionError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(InvalidOptionError, this, "InvalidOptionError", value);
+  }
 }
-Object.defineProperty(InvalidOptionError.prototype, "name", {
-  value: "InvalidOptionError",
-  enumerable: false,
-});
+brand(InvalidOptionError, "InvalidOptionError");
+
+/**
+ * Whether `value` is an `InvalidOptionError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * try { new AsyncCircuitBreakerFactory(options); } catch (err) { if (isInvalidOptionError(err)) console.error(err.option); }
+ * ```
+ */
+export function isInvalidOptionError(value: unknown): value is InvalidOptionError {
+  return hasKind(value, "InvalidOptionError");
+}
 
 /** The longest a value is shown in an error message, in characters. */
 const SHOWN_MAX = 80;

@@ -11,7 +11,7 @@
  */
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
 export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
-export { CircuitOpenError, InvalidOptionError } from "./errors.js";
+export { CircuitOpenError, InvalidOptionError, isCircuitOpenError, isInvalidOptionError } from "./errors.js";
 export type {
   CircuitCreatedEvent,
   CircuitEventMap,

@@ -2,8 +2,48 @@
  * The error classes: stable names, codes and fields, and messages that stay short whatever they
  * echo (a circuit name, an option, a value).
  */
-import { describe, expect, it } from "vitest";
-import { CircuitOpenError, InvalidOptionError } from "../src/index.js";
+import { describe, expect, it, vi } from "vitest";
+import { CircuitOpenError, InvalidOptionError, isCircuitOpenError, isInvalidOptionError } from "../src/index.js";
+
+/** A second copy of the errors module, as the CommonJS build is next to the ESM one. */
+async function anotherCopy(): Promise<typeof import("../src/errors.js")> {
+  vi.resetModules();
+  const copy = await import("../src/errors.js");
+  expect(copy.CircuitOpenError).not.toBe(CircuitOpenError);
+  return copy;
+}
+
+describe("errors from two copies of the package (dual package hazard)", () => {
+  it("are instanceof each other's classes, both ways", async () => {
+    const copy = await anotherCopy();
+    const theirs = new copy.CircuitOpenError("svc", 1, 2);
+    const ours = new CircuitOpenError("svc", 1, 2);
+    expect(theirs instanceof CircuitOpenError).toBe(true);
+    expect(ours instanceof copy.CircuitOpenError).toBe(true);
+    expect(new copy.InvalidOptionError("o", 1, "x") instanceof InvalidOptionError).toBe(true);
+    expect(theirs instanceof InvalidOptionError).toBe(false);
+  });
+
+  it("are recognised by isCircuitOpenError and isInvalidOptionError", async () => {
+    const copy = await anotherCopy();
+    expect(isCircuitOpenError(new copy.CircuitOpenError("svc", 1, 2))).toBe(true);
+    expect(isInvalidOptionError(new copy.InvalidOptionError("o", 1, "x"))).toBe(true);
+    expect(isCircuitOpenError(new copy.InvalidOptionError("o", 1, "x"))).toBe(false);
+    for (const value of [new Error("Circuit svc is open"), { name: "CircuitOpenError" }, null, undefined, "x"]) {
+      expect(isCircuitOpenError(value)).toBe(false);
+      expect(value instanceof CircuitOpenError).toBe(false);
+    }
+  });
+
+  it("keep ordinary instanceof for a subclass", () => {
+    class ServiceDownError extends CircuitOpenError {}
+    const sub = new ServiceDownError("svc", 1, 2);
+    expect(sub instanceof CircuitOpenError).toBe(true);
+    expect(sub instanceof ServiceDownError).toBe(true);
+    expect(isCircuitOpenError(sub)).toBe(true);
+    expect(new CircuitOpenError("svc", 1, 2) instanceof ServiceDownError).toBe(false);
+  });
+});
 
 describe("CircuitOpenError", () => {
   it("says Circuit <name> is open, exactly, for a usual name", () => {
