@@ -174,6 +174,10 @@ for (const [from, to] of [[cjs, esm], [esm, cjs]]) {
   assert(!(open instanceof to.InvalidOptionError), "a CircuitOpenError is no InvalidOptionError");
   const invalid = invalidError(from);
   assert(invalid instanceof to.InvalidOptionError && to.isInvalidOptionError(invalid), "InvalidOptionError is instanceof across copies");
+  const closed = new from.SyncCircuitBreakerFactory();
+  await closed.close();
+  const closedError = await closed.initialize().catch((e) => e);
+  assert(closedError instanceof to.FactoryClosedError && to.isFactoryClosedError(closedError), "FactoryClosedError is instanceof across copies");
 }
 console.log("dual ok");
 `,

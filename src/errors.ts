@@ -143,6 +143,56 @@ export function isInvalidOptionError(value: unknown): value is InvalidOptionErro
   return hasKind(value, "InvalidOptionError");
 }
 
+/**
+ * Thrown (or rejected with) by a factory after `close()`: by `initialize()`, and by every call that
+ * would use a circuit, new or known, through `getBreaker`, `run`, a decorated function or a
+ * breaker handed out before (its storage is closed). `close()` itself may be called again.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.close();
+ * await circuitbreaker.run("api", () => fetch(url)); // rejects: FactoryClosedError
+ * ```
+ */
+export class FactoryClosedError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_FACTORY_CLOSED";
+  /** The circuit the call named, or `undefined` for `initialize()`. */
+  readonly circuitName: string | undefined;
+
+  /**
+   * Builds the error: `Cannot use circuit <name>: the factory is closed`, or `The factory is
+   * closed` without a circuit.
+   */
+  constructor(circuitName?: string) {
+    super(
+      circuitName === undefined
+        ? "The factory is closed"
+        : `Cannot use circuit ${clipName(circuitName)}: the factory is closed`,
+    );
+    this.circuitName = circuitName;
+  }
+
+  /** `instanceof` that also recognises a `FactoryClosedError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(FactoryClosedError, this, "FactoryClosedError", value);
+  }
+}
+brand(FactoryClosedError, "FactoryClosedError");
+
+/**
+ * Whether `value` is a `FactoryClosedError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.run("api", call).catch((err: unknown) => (isFactoryClosedError(err) ? null : Promise.reject(err)));
+ * ```
+ */
+export function isFactoryClosedError(value: unknown): value is FactoryClosedError {
+  return hasKind(value, "FactoryClosedError");
+}
+
 /** The longest a value is shown in an error message, in characters. */
 const SHOWN_MAX = 80;
 /** The longest a circuit name is shown in an error message, in characters. */

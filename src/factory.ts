@@ -6,7 +6,7 @@ import { AsyncCircuitBreaker, notAFunction, SyncCircuitBreaker, type BreakerCont
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
-import { InvalidOptionError } from "./errors.js";
+import { FactoryClosedError, InvalidOptionError } from "./errors.js";
 import { Hooks, type CircuitHook } from "./events.js";
 import type { ExcludeRules } from "./exclude.js";
 import {
@@ -29,7 +29,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   readonly #hooks = new Hooks();
   readonly #sync: boolean;
   #lastSweep: number;
-  #closed = false;
+  #closing: Promise<void> | undefined;
   readonly #unsubscribe: (() => void) | undefined;
 
   /** @internal */
@@ -57,16 +57,35 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     return this.settings.config;
   }
 
-  /** Connects the storage; a no-op in memory. */
+  /** Connects the storage; a no-op in memory. Rejects with `FactoryClosedError` after `close()`. */
   initialize(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new FactoryClosedError());
     return this.settings.storage.initialize();
   }
 
-  /** Releases the storage's connections and subscriptions. New circuits can't be made after it. */
+  /**
+   * Closes the storage (its connections, subscriptions and timers). From then on every call that
+   * uses a circuit, new or known, fails with `FactoryClosedError`: `getBreaker`, `run`, decorated
+   * functions and the breakers handed out before, and so does `initialize()`. Calling `close()`
+   * again returns the same promise.
+   */
   close(): Promise<void> {
-    this.#closed = true;
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  #close(): Promise<void> {
     this.#unsubscribe?.();
-    return this.settings.storage.close();
+    this.breakers.clear();
+    // Breakers handed out hold their circuit's record: marked forgotten, it sends their next call
+    // to registration, which fails with FactoryClosedError. The closed-circuit fast path stays a
+    // single check.
+    const { storage } = this.settings;
+    for (const name of [...storage.names()]) {
+      const circuit = storage.get(name);
+      if (circuit !== undefined) circuit.forgotten = true;
+    }
+    return storage.close();
   }
 
   /** Same as `close()`, for `await using`. */
@@ -140,7 +159,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   }
 
   #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {
-    if (this.#closed) throw new Error(`Cannot register circuit ${name}: the factory is closed`);
+    if (this.#closing !== undefined) throw new FactoryClosedError(name);
     const { storage, clock } = this.settings;
     const now = clock();
     this.#sweepIdle(now);

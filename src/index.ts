@@ -11,7 +11,14 @@
  */
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
 export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
-export { CircuitOpenError, InvalidOptionError, isCircuitOpenError, isInvalidOptionError } from "./errors.js";
+export {
+  CircuitOpenError,
+  FactoryClosedError,
+  InvalidOptionError,
+  isCircuitOpenError,
+  isFactoryClosedError,
+  isInvalidOptionError,
+} from "./errors.js";
 export type {
   CircuitCreatedEvent,
   CircuitEventMap,
