@@ -2,13 +2,19 @@
  * The factories: many named circuits with shared defaults, hooks and one storage.
  * @module
  */
-import { AsyncCircuitBreaker, notAFunction, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
+import {
+  AsyncCircuitBreaker,
+  notAFunction,
+  SyncCircuitBreaker,
+  type BreakerContext,
+  type CallRules,
+} from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
 import { FactoryClosedError, InvalidOptionError } from "./errors.js";
 import { Hooks, type CircuitHook } from "./events.js";
-import type { ExcludeRules } from "./exclude.js";
+import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
   toBreakerSettings,
@@ -24,8 +30,10 @@ import { isPromise, type CircuitRecord, type MaybePromise, type Registration } f
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
   /** @internal */ protected readonly settings: FactorySettings;
   /** @internal */ protected readonly context: BreakerContext;
-  /** @internal Breakers with no `exclude` of their own, one per circuit. */
+  /** @internal Breakers with no rules of their own (the factory's), one per circuit. */
   protected readonly breakers = new Map<string, B>();
+  /** @internal The rules of calls that give none: no `exclude` of their own, the factory's `isFailure`. */
+  protected readonly baseRules: CallRules;
   readonly #hooks = new Hooks();
   readonly #sync: boolean;
   #lastSweep: number;
@@ -45,12 +53,13 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       hooks: this.#hooks,
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
     };
+    this.baseRules = { exclude: NO_EXCLUDE, isFailure: this.settings.isFailure };
     this.#lastSweep = clock();
     this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args));
   }
 
-  /** @internal Makes a breaker over `circuit`. */
-  protected abstract makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): B;
+  /** @internal Makes a breaker over `circuit`, judging its calls by `rules`. */
+  protected abstract makeBreaker(circuit: CircuitRecord, rules: CallRules): B;
 
   /** The defaults new circuits get: `{ threshold, ttl, halfOpenMaxCalls }`. */
   get defaults(): CircuitConfig {
@@ -130,17 +139,35 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     return this.settings.storage.forget(name);
   }
 
-  /** @internal The breaker for `name` with per-call settings, registering the circuit if new. */
+  /**
+   * @internal The breaker `getBreaker` hands out: the circuit's shared one when `settings` has no
+   * rules of its own, else a new breaker over the same circuit with them.
+   */
   protected breakerFor(name: string, settings: BreakerSettings): MaybePromise<B> {
-    if (settings.exclude.length === 0) {
-      const cached = this.breakers.get(name);
-      if (cached !== undefined) return cached;
-    }
+    const rules = this.rulesFor(settings);
+    if (rules === null) return this.sharedBreaker(name, settings);
+    return this.#register(name, this.#configFor(settings), (r) => this.makeBreaker(r.circuit, rules));
+  }
+
+  /**
+   * @internal The circuit's shared breaker (the factory's rules), one per name, registering the
+   * circuit if new. `run` and decorated functions go through it, passing their own rules per call
+   * instead of making a breaker per call.
+   */
+  protected sharedBreaker(name: string, settings: BreakerSettings): MaybePromise<B> {
+    const cached = this.breakers.get(name);
+    if (cached !== undefined) return cached;
     return this.#register(name, this.#configFor(settings), (registration) => {
-      const breaker = this.makeBreaker(registration.circuit, settings.exclude);
-      if (settings.exclude.length === 0) this.breakers.set(name, breaker);
+      const breaker = this.makeBreaker(registration.circuit, this.baseRules);
+      this.breakers.set(name, breaker);
       return breaker;
     });
+  }
+
+  /** @internal The rules of calls made with `settings`, or `null` when they are the factory's. */
+  protected rulesFor(settings: BreakerSettings): CallRules | null {
+    if (settings.exclude.length === 0 && settings.isFailure === null) return null;
+    return { exclude: settings.exclude, isFailure: settings.isFailure ?? this.settings.isFailure };
   }
 
   /** @internal Validates `getBreaker`'s arguments. */
@@ -210,47 +237,55 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
   }
 
   /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): AsyncCircuitBreaker {
-    return new AsyncCircuitBreaker(this.context, circuit, exclude);
+  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): AsyncCircuitBreaker {
+    return new AsyncCircuitBreaker(this.context, circuit, rules);
   }
 
   /**
    * The breaker of circuit `name`, registering it with `options` if this is the first time the
-   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` applies to this breaker.
+   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` and `options.isFailure`
+   * apply to this breaker's calls.
    */
   async getBreaker(name: string, options?: BreakerOptions): Promise<AsyncCircuitBreaker> {
     const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
     return this.breakerFor(checked, settings);
   }
 
-  /** Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. */
-  run<T>(name: string, fn: () => T | PromiseLike<T>, options?: BreakerOptions): Promise<Awaited<T>> {
+  /**
+   * Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. With
+   * `options.exclude` or `options.isFailure`, the call is judged by them through the circuit's
+   * shared breaker: no breaker is made per call.
+   */
+  run<T>(name: string, fn: () => T | PromiseLike<T>, options?: BreakerOptions<Awaited<T>>): Promise<Awaited<T>> {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
     try {
       if (typeof fn !== "function") throw notAFunction(fn);
-      return this.runWith(...CircuitBreakerFactoryBase.checkArgs(name, options), fn);
+      const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+      return this.runWith(checked, settings, this.rulesFor(settings), fn);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** @internal */
+  /** @internal Runs `fn` on circuit `name` through its shared breaker, judged by `rules`. */
   protected runWith<T>(
     name: string,
     settings: BreakerSettings,
+    rules: CallRules | null,
     fn: () => T | PromiseLike<T>,
   ): Promise<Awaited<T>> {
     let breaker: MaybePromise<AsyncCircuitBreaker>;
     try {
-      breaker = this.breakerFor(name, settings);
+      breaker = this.sharedBreaker(name, settings);
     } catch (error) {
       // E.g. registering after close(): a decorated function rejects, it never throws.
       return Promise.reject(error);
     }
-    return isPromise(breaker) ? breaker.then((b) => b.run(fn)) : breaker.run(fn);
+    if (isPromise(breaker)) return breaker.then((b) => (rules === null ? b.run(fn) : b.runWith(fn, rules)));
+    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
   }
 
   /**
@@ -268,9 +303,10 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
    */
   decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"async"> {
     const settings = toBreakerSettings(options);
+    const rules = this.rulesFor(settings);
     return makeDecorator(
       nameOrFn,
-      (name, fn) => this.runWith(checkName(name), settings, fn),
+      (name, fn) => this.runWith(checkName(name), settings, rules, fn),
       "async",
     );
   }
@@ -292,8 +328,8 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
   }
 
   /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): SyncCircuitBreaker {
-    return new SyncCircuitBreaker(this.context, circuit, exclude);
+  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): SyncCircuitBreaker {
+    return new SyncCircuitBreaker(this.context, circuit, rules);
   }
 
   /** Same as `close()`, for `using`. The storage closes in the background. */
@@ -307,24 +343,27 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
     return this.#sync(this.breakerFor(checked, settings));
   }
 
-  /** Runs `fn` under circuit `name`. */
-  run<T>(name: string, fn: () => T, options?: BreakerOptions): T {
+  /** Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. */
+  run<T>(name: string, fn: () => T, options?: BreakerOptions<T>): T {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
     if (typeof fn !== "function") throw notAFunction(fn);
-    return this.getBreaker(name, options).run(fn);
+    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    return this.#runWith(checked, settings, this.rulesFor(settings), fn);
   }
 
   /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
   decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"sync"> {
     const settings = toBreakerSettings(options);
-    return makeDecorator(
-      nameOrFn,
-      (name, fn) => this.#sync(this.breakerFor(checkName(name), settings)).run(fn),
-      "sync",
-    );
+    const rules = this.rulesFor(settings);
+    return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");
+  }
+
+  #runWith<T>(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => T): T {
+    const breaker = this.#sync(this.sharedBreaker(name, settings));
+    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
   }
 
   #sync(breaker: MaybePromise<SyncCircuitBreaker>): SyncCircuitBreaker {

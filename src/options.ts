@@ -3,6 +3,7 @@
  * the option and the value, at once, never falling back to a silent default.
  * @module
  */
+import type { IsFailure } from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
@@ -27,6 +28,17 @@ export interface FactoryOptions {
   readonly halfOpenMaxCalls?: number;
   /** Errors that are not failures, checked after a call's own `exclude`. Default none. */
   readonly exclude?: readonly ExcludeEntry[];
+  /**
+   * Results that are failures, for every circuit whose call does not give its own: a call whose
+   * result makes it return `true` (or throw) is counted as a failure, and its caller still gets
+   * the result. Default: every result is a success.
+   *
+   * @example
+   * ```ts
+   * isFailure: (result) => result instanceof Response && result.status >= 500
+   * ```
+   */
+  readonly isFailure?: (result: unknown) => boolean;
   /** Where circuit state lives. Default a new `InMemoryStorage`. */
   readonly storage?: CircuitStorage;
   /**
@@ -47,21 +59,33 @@ export interface FactoryOptions {
 
 /**
  * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
- * circuit only if this call registers it; `exclude` applies to this breaker's calls.
+ * circuit only if this call registers it; `exclude` and `isFailure` apply to this breaker's calls.
+ * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`.
  */
-export interface BreakerOptions {
+export interface BreakerOptions<R = unknown> {
   /** Consecutive failures that open this circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). */
   readonly threshold?: number;
   /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
   readonly ttl?: number;
   /** Errors that are not failures for these calls, checked before the factory's. */
   readonly exclude?: readonly ExcludeEntry[];
+  /**
+   * Results that are failures for these calls (instead of the factory's `isFailure`): a result
+   * for which it returns `true` (or throws) is counted as a failure, and the caller still gets it.
+   *
+   * @example
+   * ```ts
+   * await circuitbreaker.run("api", () => fetch(url), { isFailure: (res) => res.status >= 500 });
+   * ```
+   */
+  readonly isFailure?: (result: R) => boolean;
 }
 
 /** Validated factory options. */
 export interface FactorySettings {
   readonly config: CircuitConfig;
   readonly exclude: ExcludeRules;
+  readonly isFailure: IsFailure | null;
   readonly storage: CircuitStorage;
   readonly idleTtl: number | null;
   readonly clock: () => number;
@@ -73,12 +97,13 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   defaultTtl: true,
   halfOpenMaxCalls: true,
   exclude: true,
+  isFailure: true,
   storage: true,
   idleTtl: true,
   clock: true,
   listeners: true,
 };
-const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true };
+const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true, isFailure: true };
 /** Names a user of the Python purgatory may still type. */
 const PYTHON_NAMES: Record<string, string> = {
   default_threshold: "defaultThreshold",
@@ -219,6 +244,7 @@ export function toFactorySettings(options: unknown): FactorySettings {
       ),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
+    isFailure: checkIsFailure(o.isFailure),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
     idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
     clock: o.clock === undefined ? () => Date.now() : checkFunction(o.clock, "clock", "a function returning epoch ms"),
@@ -226,11 +252,18 @@ export function toFactorySettings(options: unknown): FactorySettings {
   };
 }
 
+function checkIsFailure(value: unknown): IsFailure | null {
+  if (value === undefined) return null;
+  return checkFunction<IsFailure>(value, "isFailure", "a function (result) => boolean");
+}
+
 /** Validated per-circuit options. */
 export interface BreakerSettings {
   readonly threshold: number | undefined;
   readonly ttl: number | undefined;
   readonly exclude: ExcludeRules;
+  /** The call's own `isFailure`; `null` leaves the factory's. */
+  readonly isFailure: IsFailure | null;
 }
 
 /** The settings of a call with no options. */
@@ -238,6 +271,7 @@ export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
   threshold: undefined,
   ttl: undefined,
   exclude: NO_EXCLUDE,
+  isFailure: null,
 });
 
 /** Validates per-circuit options. */
@@ -249,5 +283,6 @@ export function toBreakerSettings(options: unknown): BreakerSettings {
     threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold),
     ttl: o.ttl === undefined ? undefined : checkTtl(o.ttl, "ttl"),
     exclude: toExcludeRules(o.exclude, "exclude"),
+    isFailure: checkIsFailure(o.isFailure),
   };
 }
