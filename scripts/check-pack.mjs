@@ -205,6 +205,28 @@ export const retryAfter = (error: unknown): number | undefined => (isCircuitOpen
 `;
   writeFileSync(join(consumer, "esm.mts"), typesSource);
   writeFileSync(join(consumer, "cjs.cts"), typesSource);
+  // The README's Quick start, verbatim: it must compile under --strict as a user pastes it.
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  check(quickStart !== undefined && quickStart.includes("new AsyncCircuitBreakerFactory"), "found the README's Quick start");
+  writeFileSync(join(consumer, "quickstart.mts"), `${quickStart}\nexport {};\n`);
+  // What must NOT compile: each line is an error a user should get from the compiler.
+  writeFileSync(
+    join(consumer, "mistakes.mts"),
+    `import { AsyncCircuitBreakerFactory } from "purgatory";
+class HTTPStatusError extends Error { constructor(readonly status: number) { super(); } }
+class DatabaseError extends Error { constructor(readonly query: string) { super(); } }
+const circuitbreaker = new AsyncCircuitBreakerFactory();
+// @ts-expect-error: a predicate typed for another class than its entry's
+new AsyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err: DatabaseError) => err.query === ""]] });
+// @ts-expect-error: the same, per call
+await circuitbreaker.run("x", () => 1, { exclude: [[HTTPStatusError, (err: DatabaseError) => err.query === ""]] });
+// @ts-expect-error: the inferred argument is an HTTPStatusError, which has no query
+new AsyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err) => err.query === ""]] });
+// @ts-expect-error: isFailure gets what fn resolves to, a number
+await circuitbreaker.run("x", async () => 1, { isFailure: (n) => n.length > 0 });
+`,
+  );
   const tsconfig = (skipLibCheck) =>
     JSON.stringify({
       compilerOptions: {
@@ -217,11 +239,12 @@ export const retryAfter = (error: unknown): number | undefined => (isCircuitOpen
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
       },
-      files: ["esm.mts", "cjs.cts"],
+      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts"],
     });
   writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
   check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer");
+  check(true, "the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });
   check(true, "the declarations type-check too (skipLibCheck off), without ioredis installed");

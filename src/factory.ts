@@ -230,9 +230,14 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
  * await circuitbreaker.close();
  * ```
  */
-export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
-  /** Validates `options` at once; see `FactoryOptions`. */
-  constructor(options?: FactoryOptions) {
+export class AsyncCircuitBreakerFactory<
+  X extends readonly unknown[] = readonly unknown[],
+> extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
+  /**
+   * Validates `options` at once; see `FactoryOptions`. `X` only types the predicates of
+   * `options.exclude` by their classes, inferred from the list.
+   */
+  constructor(options?: FactoryOptions<X>) {
     super(options, false);
   }
 
@@ -246,7 +251,10 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
    * name is used (later `threshold`/`ttl` are ignored); `options.exclude` and `options.isFailure`
    * apply to this breaker's calls.
    */
-  async getBreaker(name: string, options?: BreakerOptions): Promise<AsyncCircuitBreaker> {
+  async getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    options?: BreakerOptions<unknown, Y>,
+  ): Promise<AsyncCircuitBreaker> {
     const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
     return this.breakerFor(checked, settings);
   }
@@ -256,7 +264,11 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
    * `options.exclude` or `options.isFailure`, the call is judged by them through the circuit's
    * shared breaker: no breaker is made per call.
    */
-  run<T>(name: string, fn: () => T | PromiseLike<T>, options?: BreakerOptions<Awaited<T>>): Promise<Awaited<T>> {
+  run<T, Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    fn: () => T | PromiseLike<T>,
+    options?: BreakerOptions<Awaited<T>, Y>,
+  ): Promise<Awaited<T>> {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
@@ -301,7 +313,10 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
    * );
    * ```
    */
-  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"async"> {
+  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+    nameOrFn: CircuitNameSource,
+    options?: BreakerOptions<unknown, Y>,
+  ): CircuitDecorator<"async"> {
     const settings = toBreakerSettings(options);
     const rules = this.rulesFor(settings);
     return makeDecorator(
@@ -321,9 +336,11 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
  * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
  * ```
  */
-export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
-  /** Validates `options` at once; see `FactoryOptions`. */
-  constructor(options?: FactoryOptions) {
+export class SyncCircuitBreakerFactory<
+  X extends readonly unknown[] = readonly unknown[],
+> extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
+  /** Validates `options` at once; see `FactoryOptions` and `AsyncCircuitBreakerFactory`. */
+  constructor(options?: FactoryOptions<X>) {
     super(options, true);
   }
 
@@ -338,13 +355,16 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
   }
 
   /** The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. */
-  getBreaker(name: string, options?: BreakerOptions): SyncCircuitBreaker {
+  getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    options?: BreakerOptions<unknown, Y>,
+  ): SyncCircuitBreaker {
     const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
     return this.#sync(this.breakerFor(checked, settings));
   }
 
   /** Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. */
-  run<T>(name: string, fn: () => T, options?: BreakerOptions<T>): T {
+  run<T, Y extends readonly unknown[] = readonly unknown[]>(name: string, fn: () => T, options?: BreakerOptions<T, Y>): T {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
@@ -355,7 +375,10 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
   }
 
   /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
-  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"sync"> {
+  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+    nameOrFn: CircuitNameSource,
+    options?: BreakerOptions<unknown, Y>,
+  ): CircuitDecorator<"sync"> {
     const settings = toBreakerSettings(options);
     const rules = this.rulesFor(settings);
     return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");

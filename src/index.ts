@@ -31,7 +31,7 @@ export type {
   StorageAvailabilityEvent,
   StorageErrorEvent,
 } from "./events.js";
-export type { ErrorClass, ExcludeEntry } from "./exclude.js";
+export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
 export type { BreakerOptions, FactoryOptions } from "./options.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage } from "./storage/memory.js";

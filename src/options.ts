@@ -7,27 +7,31 @@ import type { IsFailure } from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
-import { NO_EXCLUDE, toExcludeRules, type ExcludeEntry, type ExcludeRules } from "./exclude.js";
+import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
 /**
- * Options of `AsyncCircuitBreakerFactory` and `SyncCircuitBreakerFactory`.
+ * Options of `AsyncCircuitBreakerFactory` and `SyncCircuitBreakerFactory`. `X` types the
+ * predicates of `exclude` by their classes; it is inferred by the constructor.
  *
  * @example
  * ```ts
  * const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 3, defaultTtl: 10 });
  * ```
  */
-export interface FactoryOptions {
+export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[]> {
   /** Consecutive failures that open a circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). Default 5. */
   readonly defaultThreshold?: number;
   /** Seconds a circuit stays opened (0.001 to 3600, fractions allowed). Default 30. */
   readonly defaultTtl?: number;
   /** Probes that may run at once while half-opened (integer from 1 to 1,000). Default 1. */
   readonly halfOpenMaxCalls?: number;
-  /** Errors that are not failures, checked after a call's own `exclude`. Default none. */
-  readonly exclude?: readonly ExcludeEntry[];
+  /**
+   * Errors that are not failures, checked after a call's own `exclude`: classes, and
+   * `[class, predicate]` pairs whose predicate gets an instance of the class. Default none.
+   */
+  readonly exclude?: ExcludeList<X>;
   /**
    * Results that are failures, for every circuit whose call does not give its own: a call whose
    * result makes it return `true` (or throw) is counted as a failure, and its caller still gets
@@ -60,15 +64,16 @@ export interface FactoryOptions {
 /**
  * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
  * circuit only if this call registers it; `exclude` and `isFailure` apply to this breaker's calls.
- * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`.
+ * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`;
+ * `X` types the predicates of `exclude` by their classes, inferred by each method.
  */
-export interface BreakerOptions<R = unknown> {
+export interface BreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[]> {
   /** Consecutive failures that open this circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). */
   readonly threshold?: number;
   /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
   readonly ttl?: number;
   /** Errors that are not failures for these calls, checked before the factory's. */
-  readonly exclude?: readonly ExcludeEntry[];
+  readonly exclude?: ExcludeList<X>;
   /**
    * Results that are failures for these calls (instead of the factory's `isFailure`): a result
    * for which it returns `true` (or throws) is counted as a failure, and the caller still gets it.

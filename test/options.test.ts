@@ -280,14 +280,14 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
   });
 
   it("reject a factory option given to getBreaker without suggesting it", async () => {
-    const error = await rejectionOf(() => factory.getBreaker("t", loose({ default_ttl: 3 })));
+    const error = await rejectionOf(() => factory.getBreaker("t", loose<BreakerOptions>({ default_ttl: 3 })));
     expectInvalid(error, "default_ttl", 3, "3");
     expect((error as Error).message).not.toContain("defaultTtl");
   });
 
   it("validate options before registering the circuit", async () => {
     const name = "never-registered";
-    await rejectionOf(() => factory.getBreaker(name, loose({ threshold: 0 })));
+    await rejectionOf(() => factory.getBreaker(name, loose<BreakerOptions>({ threshold: 0 })));
     expect(factory.circuitNames()).not.toContain(name);
   });
 
@@ -296,7 +296,7 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
     const huge = "n".repeat(100_000);
     const error = (await rejectionOf(() => factory.getBreaker(name as unknown as string))) as InvalidOptionError;
     expect(error.message).toBe('Invalid option "name": expected a non-empty string circuit name, got an object ([object Object])');
-    const run = (await rejectionOf(() => factory.run("t", () => 1, loose({ ttl: huge })))) as InvalidOptionError;
+    const run = (await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ ttl: huge })))) as InvalidOptionError;
     expect(run.value).toBe(huge);
     expect(run.message.length).toBeLessThan(200);
   });
