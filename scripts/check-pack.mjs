@@ -225,6 +225,28 @@ await circuitbreaker.run("x", () => 1, { exclude: [[HTTPStatusError, (err: Datab
 new AsyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err) => err.query === ""]] });
 // @ts-expect-error: isFailure gets what fn resolves to, a number
 await circuitbreaker.run("x", async () => 1, { isFailure: (n) => n.length > 0 });
+export class Parser {
+  // @ts-expect-error: a synchronous method decorated by the async factory (its wrapper returns a promise)
+  @circuitbreaker.decorate("parser")
+  parse(text: string): unknown { return JSON.parse(text); }
+}
+`,
+  );
+  // Legacy decorators (experimentalDecorators, as NestJS uses them): the same rule.
+  writeFileSync(
+    join(consumer, "legacy.mts"),
+    `import { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "purgatory";
+const circuitbreaker = new AsyncCircuitBreakerFactory();
+const sync = new SyncCircuitBreakerFactory();
+export class Client {
+  @circuitbreaker.decorate("api")
+  async get(path: string): Promise<string> { return path; }
+  @sync.decorate("parser")
+  parse(text: string): unknown { return JSON.parse(text); }
+  // @ts-expect-error: a synchronous method decorated by the async factory
+  @circuitbreaker.decorate("parser")
+  parseLater(text: string): unknown { return JSON.parse(text); }
+}
 `,
   );
   const tsconfig = (skipLibCheck) =>
@@ -248,6 +270,12 @@ await circuitbreaker.run("x", async () => 1, { isFailure: (n) => n.length > 0 })
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });
   check(true, "the declarations type-check too (skipLibCheck off), without ioredis installed");
+  const legacy = JSON.parse(tsconfig(false));
+  legacy.compilerOptions = { ...legacy.compilerOptions, experimentalDecorators: true, emitDecoratorMetadata: true };
+  legacy.files = ["legacy.mts"];
+  writeFileSync(join(consumer, "tsconfig.legacy.json"), JSON.stringify(legacy));
+  run(bin("tsc"), ["-p", join(consumer, "tsconfig.legacy.json")], { cwd: consumer });
+  check(true, "legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method");
 
   console.log(`\npackage ${manifest.name}@${manifest.version}: all checks passed`);
 } catch (error) {

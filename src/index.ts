@@ -33,7 +33,7 @@ export type {
 } from "./events.js";
 export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
 export type { BreakerOptions, FactoryOptions } from "./options.js";
-export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./decorate.js";
+export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
