@@ -14,7 +14,9 @@ export interface RedisClient {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   zadd(key: string, score: number, member: string): Promise<unknown>;
-  zrange(key: string, start: number, stop: number): Promise<string[]>;
+  // ioredis 6 types `stop` as `string | Buffer` only; this union (a method's parameters compare
+  // both ways) fits ioredis 5's and 6's signatures and still takes the -1 that is passed.
+  zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
   zrem(key: string, ...members: string[]): Promise<unknown>;
   exists(key: string): Promise<number>;
   ping(): Promise<unknown>;
