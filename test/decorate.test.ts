@@ -202,14 +202,15 @@ interface Client {
 }
 interface ClientClass {
   new (base: string): Client;
-  ping(a: number, b: number): Promise<string>;
+  readonly prototype: Client;
+  ping(this: void, a: number, b: number): Promise<string>;
 }
 interface CompiledClientModule {
-  make(
+  readonly make: (
     circuitbreaker: AsyncCircuitBreakerFactory,
     sync: SyncCircuitBreakerFactory,
     names: { get: string; host: string; parse: string; ping: string },
-  ): ClientClass;
+  ) => ClientClass;
 }
 
 /** A module using decorators; it gets the factories as parameters, so it imports nothing. */
@@ -345,7 +346,7 @@ describe.each(["standard", "experimental"] as const)("decorate, as a %s method d
         class Holder { @circuitbreaker.decorate("field") value = 1; }
         return new Holder();
       }`;
-    const { make } = await compileAndImport<{ make(cb: AsyncCircuitBreakerFactory): unknown }>(source, mode, "field");
+    const { make } = await compileAndImport<{ make: (cb: AsyncCircuitBreakerFactory) => unknown }>(source, mode, "field");
     expect(() => make(new AsyncCircuitBreakerFactory())).toThrow(InvalidOptionError);
   });
 });
@@ -370,11 +371,15 @@ describe("decorate, as a function's replacement", () => {
 
 /** The controller a compiled Nest source defines; see `NEST_SOURCE`. */
 interface ItemsController {
-  find(id: string): Promise<string>;
-  create(): Promise<string>;
+  readonly find: (id: string) => Promise<string>;
+  readonly create: () => Promise<string>;
+}
+interface ItemsControllerClass {
+  new (): ItemsController;
+  readonly prototype: ItemsController;
 }
 interface CompiledNestModule {
-  make(circuitbreaker: AsyncCircuitBreakerFactory, nest: Record<string, unknown>, name: string): new () => ItemsController;
+  readonly make: (circuitbreaker: AsyncCircuitBreakerFactory, nest: Record<string, unknown>, name: string) => ItemsControllerClass;
 }
 
 /** A NestJS controller, with `@circuitbreaker.decorate` above and below the route decorators. */

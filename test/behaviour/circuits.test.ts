@@ -272,6 +272,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const breaker = await factory.getBreaker(circuitName("async-reject"));
       const reason = new Error("async");
       await expect(breaker.run(() => Promise.reject(reason))).rejects.toBe(reason);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a rejection that is not an Error, on purpose
       await expect(breaker.run(async () => Promise.reject("plain string"))).rejects.toBe("plain string");
       expect(breaker.state).toBe("opened");
     });

@@ -168,6 +168,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
           throw new Error("hook bug");
         });
         made.factory.addListener(() => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- a hook throwing a non-Error, on purpose
           throw "not an Error";
         });
         const breaker = await made.getBreaker(circuitName("warned"), { threshold: 5 });

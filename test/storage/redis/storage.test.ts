@@ -108,7 +108,7 @@ describe("RedisStorage options", () => {
   ])("rejects a bad %s, naming it and its value", (option, options) => {
     let thrown: unknown;
     try {
-      new RedisStorage(options as RedisStorageOptions);
+      new RedisStorage(options);
     } catch (error) {
       thrown = error;
     }
@@ -404,10 +404,12 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
 
   /** Calls of each command since the server started (calls + failed + rejected). */
   async function commandCalls(): Promise<Record<string, number>> {
-    const text = (await admin.info("commandstats")) as string;
+    const text = (await admin.info("commandstats"));
     const counts: Record<string, number> = {};
     for (const match of text.matchAll(/^cmdstat_([^:]+):(.*)$/gm)) {
-      const fields = Object.fromEntries((match[2] ?? "").split(",").map((kv) => kv.split("=")));
+      const fields: Record<string, string | undefined> = Object.fromEntries(
+        (match[2] ?? "").split(",").map((kv) => kv.split("=") as [string, string]),
+      );
       counts[match[1] as string] =
         Number(fields.calls ?? 0) + Number(fields.failed_calls ?? 0) + Number(fields.rejected_calls ?? 0);
     }
