@@ -92,6 +92,21 @@ export type CircuitHook = (...args: CircuitHookArgs) => unknown;
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 
+/**
+ * What `addListener` returns: call it (or dispose of it, `using stop = factory.addListener(hook)`)
+ * to remove that registration of the hook. Calling it again does nothing.
+ *
+ * @example
+ * ```ts
+ * const stop = circuitbreaker.addListener(hook);
+ * stop(); // hook is no longer called
+ * ```
+ */
+export interface ListenerDisposer extends Disposable {
+  /** Removes the registration `addListener` made; a no-op once done. */
+  (): void;
+}
+
 /** The hooks of one factory. Emitting to no hook costs one length check. */
 export class Hooks {
   #hooks: readonly CircuitHook[] = [];

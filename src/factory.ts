@@ -13,7 +13,7 @@ import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
 import { FactoryClosedError, InvalidOptionError } from "./errors.js";
-import { Hooks, type CircuitHook } from "./events.js";
+import { Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
 import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
@@ -104,15 +104,25 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   /**
    * Adds a monitoring hook, called as `hook(circuitName, eventType, event)` for every event.
+   * Returns a function that removes this registration again (also a `Disposable`, for `using`);
+   * `removeListener(hook)` works too.
    *
    * @example
    * ```ts
-   * factory.addListener((name, type, event) => console.log(name, type, event));
+   * const stop = factory.addListener((name, type, event) => console.log(name, type, event));
+   * stop();
    * ```
    */
-  addListener(hook: CircuitHook): void {
+  addListener(hook: CircuitHook): ListenerDisposer {
     if (typeof hook !== "function") throw new InvalidOptionError("hook", hook, "a function");
     this.#hooks.add(hook);
+    let added = true;
+    const remove = (): void => {
+      if (!added) return;
+      added = false;
+      this.#hooks.remove(hook);
+    };
+    return Object.assign(remove, { [Symbol.dispose]: remove });
   }
 
   /** Removes a hook added by `addListener`; throws `InvalidOptionError` if it is not listening. */

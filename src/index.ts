@@ -28,6 +28,7 @@ export type {
   CircuitHookArgs,
   CircuitRecoveredEvent,
   CircuitStateChangedEvent,
+  ListenerDisposer,
   StorageAvailabilityEvent,
   StorageErrorEvent,
 } from "./events.js";

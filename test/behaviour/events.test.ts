@@ -126,6 +126,24 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(log.labels(name)).toEqual(["circuit_breaker_created"]);
       });
 
+      it("stop being called once the function addListener returned is called, once", async () => {
+        const made = bench.make(flavour);
+        const log = new EventLog();
+        const stop = made.factory.addListener(log.hook);
+        const again = made.factory.addListener(log.hook); // added twice: called twice
+        const name = circuitName("disposer");
+        await made.getBreaker(name);
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "circuit_breaker_created"]);
+        stop();
+        stop(); // a no-op: the other registration stays
+        await made.run(name, throwing(new Error("x"))).catch(() => undefined);
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "circuit_breaker_created", "failed 1"]);
+        again[Symbol.dispose]();
+        await made.run(name, throwing(new Error("y"))).catch(() => undefined);
+        expect(log.labels(name)).toHaveLength(3);
+        expect(() => made.factory.removeListener(log.hook)).toThrow(InvalidOptionError);
+      });
+
       it("cannot be removed when not listening: removeListener throws InvalidOptionError", () => {
         const made = bench.make(flavour);
         const stranger: CircuitHook = () => undefined;
