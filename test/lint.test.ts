@@ -5,6 +5,8 @@
  * tsconfig.
  */
 import { ESLint } from "eslint";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -33,5 +35,32 @@ export function misused(names: string[]): void {
 `);
     expect(broken).toContain("@typescript-eslint/no-floating-promises");
     expect(broken).toContain("@typescript-eslint/no-misused-promises");
+  });
+});
+
+/** The repository's own source files (no dependencies, no build output). */
+function sourceFiles(dir = root): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    if ([".git", "node_modules", "dist", ".tmp", "coverage"].includes(entry.name)) return [];
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|cts|js|mjs|lua)$/.test(entry.name) ? [path] : [];
+  });
+}
+
+describe("comments", () => {
+  it("point at documents inside the repository, which exist", () => {
+    // Documents of the team's workspace, not of this repository (spelled in pieces so that this
+    // file does not match itself).
+    const outside = new RegExp(["DES" + "IGN\\.md", "STY" + "LE\\.md", "\\.\\./sha" + "red"].join("|"));
+    const offenders: string[] = [];
+    for (const file of sourceFiles()) {
+      const text = readFileSync(file, "utf8");
+      if (outside.test(text)) offenders.push(relative(root, file));
+      for (const [doc] of text.matchAll(/docs\/[\w.-]+\.md/g)) {
+        if (!existsSync(join(root, doc))) offenders.push(`${relative(root, file)} -> ${doc}`);
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Bad input gets a clear, early `InvalidOptionError` that names the option and the value, never a
- * silent default (DESIGN.md 1). Storage-independent: runs over the default in-memory storage.
+ * silent default (docs/design.md, "Bad input"). Storage-independent: runs over the default in-memory storage.
  */
 import { describe, expect, it } from "vitest";
 import {

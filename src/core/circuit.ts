@@ -4,7 +4,7 @@
  * @module
  */
 
-/** The three states of a circuit, as strings (DESIGN.md section 1). */
+/** The three states of a circuit, as strings (docs/design.md, "Circuits"). */
 export type CircuitStateName = "closed" | "opened" | "half-opened";
 
 /**
@@ -77,7 +77,7 @@ export const CLOSED_SNAPSHOT: ClosedSnapshot = Object.freeze({
 
 /**
  * What the state machine tells its shell to emit. The shell adds the circuit name.
- * Order matters and follows DESIGN.md section 1.
+ * Order matters and follows docs/design.md, "Events".
  */
 export type CircuitTransitionEvent =
   | { readonly type: "failed"; readonly failureCount: number }

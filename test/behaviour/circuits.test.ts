@@ -1,5 +1,6 @@
 /**
- * Circuits: registration, the closed and opened states, and what the caller sees (DESIGN.md 1).
+ * Circuits: registration, the closed and opened states, and what the caller sees (docs/design.md,
+ * "Circuits").
  * Runs for every storage kind and both factories.
  */
 import { describe, expect, it, vi } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * Monitoring hooks: which events, with which payloads, in which order (DESIGN.md 1, "Events").
+ * Monitoring hooks: which events, with which payloads, in which order (docs/design.md, "Events").
  * Runs for every storage kind and both factories.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -12,7 +12,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
 
   describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("events", () => {
-      it("follow the DESIGN example for threshold 2: open, failing probe, good probe", async () => {
+      it("follow the design's example for threshold 2: open, failing probe, good probe", async () => {
         const made = bench.make(flavour);
         const log = listen(made.factory);
         const name = circuitName("design-example");
@@ -36,7 +36,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(log.labels(name)).toEqual(["state_changed half-opened", "recovered", "state_changed closed"]);
       });
 
-      it("carry the payloads of the DESIGN table", async () => {
+      it("carry the payloads of the design's table", async () => {
         const made = bench.make(flavour);
         const log = listen(made.factory);
         const name = circuitName("payloads");

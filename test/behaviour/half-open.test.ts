@@ -1,5 +1,6 @@
 /**
- * The half-opened circuit: after ttl, probes decide whether the circuit closes (DESIGN.md 1).
+ * The half-opened circuit: after ttl, probes decide whether the circuit closes (docs/design.md,
+ * "Circuits").
  * Runs for every storage kind; for both factories where a probe can be made to overlap.
  */
 import { describe, expect, it, vi } from "vitest";

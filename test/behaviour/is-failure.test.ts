@@ -1,5 +1,5 @@
 /**
- * `isFailure`: results that are failures (DESIGN.md section 5), as `fetch` resolves on a 503. A
+ * `isFailure`: results that are failures (docs/design.md, "Outcomes"), as `fetch` resolves on a 503. A
  * flagged result is counted as a failure and the caller still gets it, as Polly's and opossum's
  * "handle result". Runs for every storage kind and both factories.
  */
