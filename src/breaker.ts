@@ -7,7 +7,7 @@
  */
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission } from "./core/machine.js";
-import { CircuitOpenError, InvalidOptionError } from "./errors.js";
+import { CircuitOpenError, clipName, InvalidOptionError } from "./errors.js";
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
@@ -356,7 +356,7 @@ export function notAFunction(fn: unknown): InvalidOptionError {
 
 function asyncStorageError(name: string): Error {
   return new TypeError(
-    `Circuit ${name}: the storage answered asynchronously to a synchronous breaker; ` +
+    `Circuit ${clipName(name)}: the storage answered asynchronously to a synchronous breaker; ` +
       "use AsyncCircuitBreakerFactory or a storage that supports synchronous decisions",
   );
 }
