@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
+  FactoryClosedError,
   InvalidOptionError,
   RedisStorage,
   SyncCircuitBreakerFactory,
@@ -359,6 +360,19 @@ describe("RedisStorage listing and closing", () => {
     } finally {
       await client.quit();
     }
+  });
+
+  it("stops a synchronous factory's known circuits too after close(), with FactoryClosedError", async () => {
+    const sync = new SyncCircuitBreakerFactory({ storage: new RedisStorage({ url: REDIS_URL, prefix }) });
+    open.push(sync);
+    await sync.initialize();
+    const breaker = sync.getBreaker("sync-known");
+    expect(breaker.run(() => 1)).toBe(1);
+    await sync.close();
+    expect(() => breaker.run(() => 2)).toThrow(FactoryClosedError);
+    expect(() => sync.run("sync-known", () => 3)).toThrow(FactoryClosedError);
+    expect(() => sync.getBreaker("sync-new")).toThrow(FactoryClosedError);
+    await expect(sync.initialize()).rejects.toBeInstanceOf(FactoryClosedError);
   });
 
   it("closes what it made: the subscriber connection is gone after close()", async () => {
