@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: purgatory against a bare call, cockatiel and opossum, in one process for the
  * latencies and in fresh child processes for memory and timers. Prints tables and the targets of
- * DESIGN.md section 4 (PASS/MISS), and writes the figures to `bench/results.json`.
+ * docs/design.md, "Performance targets" (PASS/MISS), and writes the figures to `bench/results.json`.
  *
  * A report, not a test: the exit code is 0 even when a target is missed (1 only if a section
  * could not run). `npm run bench -- latency memory` runs only the sections named.
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     report.print();
   }
 
-  report.print("Targets (DESIGN.md section 4), this run:");
+  report.print("Targets (docs/design.md, Performance targets), this run:");
   report.print();
   report.print(
     table(

@@ -21,7 +21,7 @@ const BARE_OF: Record<Path, string> = {
   "sync-success": "bare.sync-success",
 };
 
-/** DESIGN.md section 4, as ratios of this run. */
+/** docs/design.md, "Performance targets", as ratios of this run. */
 const LIMITS = {
   successVsBare: 1.8,
   failureVsBare: 1.2,

@@ -9,7 +9,7 @@ export interface Section {
   run(report: Report): Promise<void>;
 }
 
-/** One target of DESIGN.md section 4, as measured in this run. */
+/** One target of docs/design.md, "Performance targets", as measured in this run. */
 export interface TargetResult {
   /** Stable id, e.g. `latency.success`. */
   readonly id: string;

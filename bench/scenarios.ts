@@ -61,7 +61,7 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
   const sync = new SyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
   const pSync = sync.getBreaker("sync");
 
-  // cockatiel: consecutive breakers, as DESIGN.md's peer figures
+  // cockatiel: consecutive breakers, as the peer figures of docs/design.md
   const cockatielClosed = () =>
     circuitBreaker(handleAll, { halfOpenAfter: HOUR_MS, breaker: new ConsecutiveBreaker(NEVER) });
   const cSuccess = cockatielClosed();

@@ -26,7 +26,7 @@ export function installTimerCounter(): TimerCounter {
     function counted(this: unknown, ...args: unknown[]): unknown {
       created++;
       const handle = original.apply(this, args);
-      if (typeof handle === "object" && handle !== null) handles.add(handle as Handle);
+      if (typeof handle === "object" && handle !== null) handles.add(handle);
       return handle;
     };
   const globals = globalThis as unknown as Record<string, AnyFunction>;

@@ -1,5 +1,6 @@
 /**
- * Quick start: one factory, named circuits, three ways to guard a call.
+ * Quick start: one factory, named circuits, three ways to guard a call, and `isFailure` for
+ * results that are failures (a 5xx response).
  *
  *   npx tsx examples/quickstart.ts
  *
@@ -50,5 +51,14 @@ console.log("state:", breaker.state);
 down = false;
 await new Promise((resolve) => setTimeout(resolve, 250));
 console.log("probe:", await breaker.run(() => fetchPrice("book")), "state:", breaker.state);
+
+// fetch resolves on a 503: isFailure counts such results as failures, and the caller still gets
+// the response. (A Response made here stands in for fetch, so the example needs no network.)
+const status = async (code: number) => new Response(null, { status: code });
+const api = { isFailure: (res: Response) => res.status >= 500, threshold: 2 };
+for (const code of [503, 503]) {
+  const res = await circuitbreaker.run("api", () => status(code), api);
+  console.log(`api answered ${res.status}; circuit api: ${(await circuitbreaker.getBreaker("api")).state}`);
+}
 
 await circuitbreaker.close(); // releases the storage; also `await using` via Symbol.asyncDispose

@@ -14,10 +14,10 @@ const sync = new SyncCircuitBreakerFactory({
 });
 
 const parser = sync.getBreaker("parser");
-console.log("parsed:", parser.run(() => JSON.parse('{"ok":true}')));
+console.log("parsed:", parser.run(() => JSON.parse('{"ok":true}') as unknown));
 
 try {
-  parser.run(() => JSON.parse("{not json"));
+  parser.run(() => JSON.parse("{not json") as unknown);
 } catch (error) {
   console.log(`excluded ${(error as Error).name}; failureCount=${parser.failureCount}`);
 }

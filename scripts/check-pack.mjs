@@ -151,10 +151,44 @@ console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
   console.log(`  ${run(process.execPath, ["cjs.cjs"], { cwd: consumer }).trim()}`);
   check(true, 'require("purgatory") works (CommonJS)');
 
+  // The dual package hazard: an application (or two of its dependencies) loads the ESM and the
+  // CommonJS build in one process. Errors from either copy must pass instanceof of the other.
+  writeFileSync(
+    join(consumer, "dual.mjs"),
+    `import { createRequire } from "node:module";
+import * as esm from "purgatory";
+const cjs = createRequire(import.meta.url)("purgatory");
+const assert = ${assertFn};
+assert(esm.CircuitOpenError !== cjs.CircuitOpenError, "two copies of the package are loaded");
+async function openError(lib) {
+  const factory = new lib.AsyncCircuitBreakerFactory({ defaultThreshold: 1 });
+  await factory.run("svc", () => Promise.reject(new Error("down"))).catch(() => {});
+  const error = await factory.run("svc", () => 1).catch((e) => e);
+  await factory.close();
+  return error;
+}
+const invalidError = (lib) => { try { new lib.AsyncCircuitBreakerFactory({ defaultTtl: 0 }); } catch (e) { return e; } };
+for (const [from, to] of [[cjs, esm], [esm, cjs]]) {
+  const open = await openError(from);
+  assert(open instanceof to.CircuitOpenError && to.isCircuitOpenError(open), "CircuitOpenError is instanceof across copies");
+  assert(!(open instanceof to.InvalidOptionError), "a CircuitOpenError is no InvalidOptionError");
+  const invalid = invalidError(from);
+  assert(invalid instanceof to.InvalidOptionError && to.isInvalidOptionError(invalid), "InvalidOptionError is instanceof across copies");
+  const closed = new from.SyncCircuitBreakerFactory();
+  await closed.close();
+  const closedError = await closed.initialize().catch((e) => e);
+  assert(closedError instanceof to.FactoryClosedError && to.isFactoryClosedError(closedError), "FactoryClosedError is instanceof across copies");
+}
+console.log("dual ok");
+`,
+  );
+  console.log(`  ${run(process.execPath, ["dual.mjs"], { cwd: consumer }).trim()}`);
+  check(true, "errors are instanceof across the ESM and CommonJS copies (dual package hazard)");
+
   // TypeScript consumers under node16 resolution, ESM (.mts) and CommonJS (.cts). @types/node
   // comes from this repository, as a Node consumer has it (it also declares Symbol.asyncDispose).
   const typesSource = `
-import { AsyncCircuitBreakerFactory, CircuitOpenError, type CircuitHook, type FactoryOptions } from "purgatory";
+import { AsyncCircuitBreakerFactory, CircuitOpenError, isCircuitOpenError, type CircuitHook, type FactoryOptions } from "purgatory";
 const options: FactoryOptions = { defaultThreshold: 3, defaultTtl: 1.5 };
 const factory = new AsyncCircuitBreakerFactory(options);
 const hook: CircuitHook = (name, eventType, event) => {
@@ -167,9 +201,54 @@ export async function get(): Promise<number> {
   return value;
 }
 export const isOpen = (error: unknown): boolean => error instanceof CircuitOpenError && error.retryAfterMs > 0;
+export const retryAfter = (error: unknown): number | undefined => (isCircuitOpenError(error) ? error.retryAfterMs : undefined);
 `;
   writeFileSync(join(consumer, "esm.mts"), typesSource);
   writeFileSync(join(consumer, "cjs.cts"), typesSource);
+  // The README's Quick start, verbatim: it must compile under --strict as a user pastes it.
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  check(quickStart !== undefined && quickStart.includes("new AsyncCircuitBreakerFactory"), "found the README's Quick start");
+  writeFileSync(join(consumer, "quickstart.mts"), `${quickStart}\nexport {};\n`);
+  // What must NOT compile: each line is an error a user should get from the compiler.
+  writeFileSync(
+    join(consumer, "mistakes.mts"),
+    `import { AsyncCircuitBreakerFactory } from "purgatory";
+class HTTPStatusError extends Error { constructor(readonly status: number) { super(); } }
+class DatabaseError extends Error { constructor(readonly query: string) { super(); } }
+const circuitbreaker = new AsyncCircuitBreakerFactory();
+// @ts-expect-error: a predicate typed for another class than its entry's
+new AsyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err: DatabaseError) => err.query === ""]] });
+// @ts-expect-error: the same, per call
+await circuitbreaker.run("x", () => 1, { exclude: [[HTTPStatusError, (err: DatabaseError) => err.query === ""]] });
+// @ts-expect-error: the inferred argument is an HTTPStatusError, which has no query
+new AsyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err) => err.query === ""]] });
+// @ts-expect-error: isFailure gets what fn resolves to, a number
+await circuitbreaker.run("x", async () => 1, { isFailure: (n) => n.length > 0 });
+export class Parser {
+  // @ts-expect-error: a synchronous method decorated by the async factory (its wrapper returns a promise)
+  @circuitbreaker.decorate("parser")
+  parse(text: string): unknown { return JSON.parse(text); }
+}
+`,
+  );
+  // Legacy decorators (experimentalDecorators, as NestJS uses them): the same rule.
+  writeFileSync(
+    join(consumer, "legacy.mts"),
+    `import { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "purgatory";
+const circuitbreaker = new AsyncCircuitBreakerFactory();
+const sync = new SyncCircuitBreakerFactory();
+export class Client {
+  @circuitbreaker.decorate("api")
+  async get(path: string): Promise<string> { return path; }
+  @sync.decorate("parser")
+  parse(text: string): unknown { return JSON.parse(text); }
+  // @ts-expect-error: a synchronous method decorated by the async factory
+  @circuitbreaker.decorate("parser")
+  parseLater(text: string): unknown { return JSON.parse(text); }
+}
+`,
+  );
   const tsconfig = (skipLibCheck) =>
     JSON.stringify({
       compilerOptions: {
@@ -182,14 +261,21 @@ export const isOpen = (error: unknown): boolean => error instanceof CircuitOpenE
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
       },
-      files: ["esm.mts", "cjs.cts"],
+      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts"],
     });
   writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
   check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer");
+  check(true, "the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });
   check(true, "the declarations type-check too (skipLibCheck off), without ioredis installed");
+  const legacy = JSON.parse(tsconfig(false));
+  legacy.compilerOptions = { ...legacy.compilerOptions, experimentalDecorators: true, emitDecoratorMetadata: true };
+  legacy.files = ["legacy.mts"];
+  writeFileSync(join(consumer, "tsconfig.legacy.json"), JSON.stringify(legacy));
+  run(bin("tsc"), ["-p", join(consumer, "tsconfig.legacy.json")], { cwd: consumer });
+  check(true, "legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method");
 
   console.log(`\npackage ${manifest.name}@${manifest.version}: all checks passed`);
 } catch (error) {

@@ -1,12 +1,13 @@
 /**
- * The breakers: a view of one circuit with the `exclude` rules of the call that asked for it.
+ * The breakers: a view of one circuit with the rules (`exclude`, `isFailure`) of the call that
+ * asked for it.
  * `AsyncCircuitBreaker` guards code that returns promises, `SyncCircuitBreaker` synchronous code;
  * both decide through the storage, which decides through `core/machine`.
  * @module
  */
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission } from "./core/machine.js";
-import { CircuitOpenError } from "./errors.js";
+import { CircuitOpenError, clipName, InvalidOptionError } from "./errors.js";
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
@@ -16,9 +17,22 @@ export interface BreakerContext {
   readonly storage: CircuitStorage;
   readonly hooks: Hooks;
   readonly clock: () => number;
+  /** The factory's `exclude`, checked after a call's own. */
   readonly exclude: ExcludeRules;
   /** Registers a forgotten circuit again with the config it had. */
   reattach(name: string, config: CircuitConfig): MaybePromise<CircuitRecord>;
+}
+
+/** A function that says whether a call's result is a failure (`isFailure` option). */
+export type IsFailure = (result: unknown) => boolean;
+
+/**
+ * What a call's outcome is judged by, besides the factory's `exclude`: its own `exclude` rules
+ * (checked first) and the `isFailure` for its results (the call's, else the factory's). Internal.
+ */
+export interface CallRules {
+  readonly exclude: ExcludeRules;
+  readonly isFailure: IsFailure | null;
 }
 
 const passValue = (value: unknown): unknown => value;
@@ -41,17 +55,18 @@ class Rejection {
 /** What sync and async breakers share: the circuit's readable state and outcome recording. */
 abstract class CircuitBreakerBase {
   /** @internal */ protected circuit: CircuitRecord;
+  /** @internal The rules this breaker's own calls are judged by. */
+  protected readonly rules: CallRules;
   readonly #context: BreakerContext;
-  readonly #exclude: ExcludeRules;
 
   /** @internal Whether this breaker's callers are synchronous (they cannot wait for a storage). */
   protected abstract readonly synchronous: boolean;
 
   /** @internal Breakers are made by a factory's `getBreaker`. */
-  constructor(context: BreakerContext, circuit: CircuitRecord, exclude: ExcludeRules) {
+  constructor(context: BreakerContext, circuit: CircuitRecord, rules: CallRules) {
     this.#context = context;
     this.circuit = circuit;
-    this.#exclude = exclude;
+    this.rules = rules;
   }
 
   /** The circuit's name. */
@@ -74,10 +89,10 @@ abstract class CircuitBreakerBase {
   get failureCount(): number {
     return this.circuit.snapshot.failureCount;
   }
-  /** When the circuit last opened (epoch ms), or `null` while closed. */
+  /** When the circuit opened (epoch ms) while it is opened; `null` while closed or half-opened. */
   get openedAt(): number | null {
     const s = this.circuit.snapshot;
-    return s.state === "closed" ? null : s.openedAt;
+    return s.state === "opened" ? s.openedAt : null;
   }
 
   /** @internal The circuit, registered again if it was forgotten. */
@@ -106,10 +121,31 @@ abstract class CircuitBreakerBase {
     return this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock));
   }
 
-  /** @internal Records `error` as a failure, or as a success when excluded. */
-  protected failed(error: unknown, generation: number): Promise<void> | undefined {
+  /** @internal Records `error` as a failure, or as a success when `rules` exclude it. */
+  protected failed(error: unknown, generation: number, rules: CallRules): Promise<void> | undefined {
     const context = this.#context;
-    if (isExcluded(error, this.#exclude, context.exclude)) return this.succeeded(generation);
+    if (isExcluded(error, rules.exclude, context.exclude)) return this.succeeded(generation);
+    return this.#failure(generation);
+  }
+
+  /**
+   * @internal Records a result: a failure when `rules.isFailure` returns `true` for it or throws,
+   * a success otherwise. Either way the caller gets the result.
+   */
+  protected judged(value: unknown, generation: number, rules: CallRules): Promise<void> | undefined {
+    const isFailure = rules.isFailure;
+    if (isFailure === null) return this.succeeded(generation);
+    let failure: boolean;
+    try {
+      failure = isFailure(value) === true;
+    } catch {
+      failure = true;
+    }
+    return failure ? this.#failure(generation) : this.succeeded(generation);
+  }
+
+  #failure(generation: number): Promise<void> | undefined {
+    const context = this.#context;
     return this.#settled(context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous));
   }
 
@@ -145,13 +181,13 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
   /**
    * Runs `fn` under the circuit: rejects with `CircuitOpenError` without running it when the
    * circuit is opened; otherwise resolves or rejects exactly as `fn` does, after recording the
-   * outcome.
+   * outcome (a result `isFailure` flags is recorded as a failure and still resolved).
    */
   run<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn);
+    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, this.rules);
     // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
     // of each failure's Error cheaper to capture.
     const generation = snapshot.generation;
@@ -159,37 +195,69 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
     try {
       result = fn();
     } catch (error) {
-      return this.#rejectWith(error, generation);
+      // A non-function `fn` is checked here, once calling it failed, so the success path pays nothing.
+      if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
+      return this.#rejectWith(error, generation, this.rules);
     }
-    return this.#settle(result, generation);
+    return this.#settle(result, generation, this.rules);
   }
 
-  async #admitThenCall<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
-    const circuit = await this.attached();
+  /**
+   * @internal Runs `fn` judged by the `rules` of one call (`factory.run` or a decorated function
+   * given options) without a breaker of its own.
+   */
+  runWith<T>(fn: () => T | PromiseLike<T>, rules: CallRules): Promise<Awaited<T>> {
+    const circuit = this.circuit;
+    circuit.used = true;
     const snapshot = circuit.snapshot;
-    const generation =
-      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
-    if (generation instanceof CircuitOpenError) throw generation;
+    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, rules);
+    const generation = snapshot.generation;
     let result: T | PromiseLike<T>;
     try {
       result = fn();
     } catch (error) {
-      return this.#rejectWith(error, generation);
+      if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
+      return this.#rejectWith(error, generation, rules);
     }
-    return this.#settle(result, generation);
+    return this.#settle(result, generation, rules);
+  }
+
+  async #admitThenCall<T>(fn: () => T | PromiseLike<T>, rules: CallRules): Promise<Awaited<T>> {
+    // Checked before admission: a bad argument must neither take a probe slot nor count.
+    if (typeof fn !== "function") throw notAFunction(fn);
+    const circuit = await this.attached();
+    const snapshot = circuit.snapshot;
+    const generation =
+      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
+    if (typeof generation !== "number") throw generation;
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn();
+    } catch (error) {
+      return this.#rejectWith(error, generation, rules);
+    }
+    return this.#settle(result, generation, rules);
   }
 
   /** Records the outcome of what `fn` returned, then settles as it did. */
-  #settle<T>(result: T | PromiseLike<T>, generation: number): Promise<Awaited<T>> {
+  #settle<T>(result: T | PromiseLike<T>, generation: number, rules: CallRules): Promise<Awaited<T>> {
     if (typeof (result as { then?: unknown } | null)?.then !== "function") {
-      const pending = this.succeeded(generation);
+      const pending = rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules);
       const value = result as Awaited<T>;
       return pending === undefined ? Promise.resolve(value) : pending.then(() => value);
     }
-    if (this.#handlersGeneration !== generation) this.#makeHandlers(generation);
+    let onValue: (value: unknown) => unknown;
+    let onError: (error: unknown) => unknown;
+    if (rules === this.rules) {
+      if (this.#handlersGeneration !== generation) this.#makeHandlers(generation);
+      onValue = this.#onValue;
+      onError = this.#onError;
+    } else {
+      [onValue, onError] = this.#handlers(generation, rules);
+    }
     // A foreign thenable's `then` may return anything: adopt it into a real promise first.
     const promise = result instanceof Promise ? result : Promise.resolve(result as PromiseLike<T>);
-    return promise.then(this.#onValue, this.#onError) as Promise<Awaited<T>>;
+    return promise.then(onValue, onError) as Promise<Awaited<T>>;
   }
 
   // The outcome handlers of the current generation, made on its first call rather than per call
@@ -201,19 +269,31 @@ export class AsyncCircuitBreaker extends CircuitBreakerBase {
   /** The outcome handlers of calls admitted in `generation`, made once per generation, not per call. */
   #makeHandlers(generation: number): void {
     this.#handlersGeneration = generation;
-    this.#onValue = (value) => {
-      const pending = this.succeeded(generation);
-      return pending === undefined ? value : pending.then(() => value);
-    };
-    this.#onError = (error) => {
-      const pending = this.failed(error, generation);
+    [this.#onValue, this.#onError] = this.#handlers(generation, this.rules);
+  }
+
+  /** Handlers that record a call's outcome by `rules`, then settle as the call did. */
+  #handlers(generation: number, rules: CallRules): [(value: unknown) => unknown, (error: unknown) => unknown] {
+    const onValue =
+      rules.isFailure === null
+        ? (value: unknown) => {
+            const pending = this.succeeded(generation);
+            return pending === undefined ? value : pending.then(() => value);
+          }
+        : (value: unknown) => {
+            const pending = this.judged(value, generation, rules);
+            return pending === undefined ? value : pending.then(() => value);
+          };
+    const onError = (error: unknown) => {
+      const pending = this.failed(error, generation, rules);
       const rejection = new Rejection(error);
       return pending === undefined ? rejection : pending.then(() => rejection);
     };
+    return [onValue, onError];
   }
 
-  #rejectWith(error: unknown, generation: number): Promise<never> {
-    const pending = this.failed(error, generation);
+  #rejectWith(error: unknown, generation: number, rules: CallRules): Promise<never> {
+    const pending = this.failed(error, generation, rules);
     if (pending === undefined) return Promise.reject(error);
     return pending.then(() => Promise.reject(error));
   }
@@ -232,27 +312,36 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
 
   /**
    * Runs `fn` under the circuit: throws `CircuitOpenError` without running it when the circuit is
-   * opened; otherwise returns or throws exactly as `fn` does, after recording the outcome. Only
-   * what `fn` returns or throws is judged: guard promise-returning code with the async factory.
+   * opened; otherwise returns or throws exactly as `fn` does, after recording the outcome (a
+   * result `isFailure` flags is recorded as a failure and still returned). Only what `fn` returns
+   * or throws is judged: guard promise-returning code with the async factory.
    */
   run<T>(fn: () => T): T {
+    return this.runWith(fn, this.rules);
+  }
+
+  /** @internal Runs `fn` judged by the `rules` of one call, without a breaker of its own. */
+  runWith<T>(fn: () => T, rules: CallRules): T {
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
     const generation =
-      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit();
+      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit(fn);
     let result: T;
     try {
       result = fn();
     } catch (error) {
-      void this.failed(error, generation);
+      if (typeof fn !== "function") throw notAFunction(fn);
+      void this.failed(error, generation, rules);
       throw error;
     }
-    void this.succeeded(generation);
+    if (rules.isFailure === null) void this.succeeded(generation);
+    else void this.judged(result, generation, rules);
     return result;
   }
 
-  #admit(): number {
+  #admit(fn: unknown): number {
+    if (typeof fn !== "function") throw notAFunction(fn);
     const circuit = this.attached();
     if (isPromise(circuit)) throw asyncStorageError(this.name);
     const snapshot = circuit.snapshot;
@@ -260,14 +349,22 @@ export class SyncCircuitBreaker extends CircuitBreakerBase {
     const admission = this.admit(circuit, true);
     if (isPromise(admission)) throw asyncStorageError(this.name);
     const ticket = this.admitted(admission);
-    if (ticket instanceof CircuitOpenError) throw ticket;
+    if (typeof ticket !== "number") throw ticket;
     return ticket;
   }
 }
 
+/**
+ * @internal The error for a `fn` that is not a function, typically the result of a call passed
+ * instead of the call (`run("api", fetch(url))`): it names `fn` and the value, and counts nothing.
+ */
+export function notAFunction(fn: unknown): InvalidOptionError {
+  return new InvalidOptionError("fn", fn, "a function to run under the circuit, e.g. () => fetch(url)");
+}
+
 function asyncStorageError(name: string): Error {
   return new TypeError(
-    `Circuit ${name}: the storage answered asynchronously to a synchronous breaker; ` +
+    `Circuit ${clipName(name)}: the storage answered asynchronously to a synchronous breaker; ` +
       "use AsyncCircuitBreakerFactory or a storage that supports synchronous decisions",
   );
 }

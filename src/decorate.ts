@@ -14,8 +14,16 @@ export type DecoratedFunction<M extends "async" | "sync", This, A extends unknow
   : (this: This, ...args: A) => R;
 
 /**
+ * What a method decorated by a factory of mode `M` must return: a promise (any `PromiseLike`) for
+ * the async factory, whose wrapper returns a promise; anything for the sync factory.
+ */
+export type DecoratableResult<M extends "async" | "sync"> = M extends "async" ? PromiseLike<unknown> : unknown;
+
+/**
  * What `factory.decorate(name)` returns. Call it with a function to wrap it, or use it as a method
- * decorator in either TypeScript decorator mode.
+ * decorator in either TypeScript decorator mode. As a decorator of the async factory it accepts
+ * only methods that return a promise: the wrapper returns one, so a synchronous method would
+ * change type silently (a compile error instead).
  *
  * @example
  * ```ts
@@ -26,13 +34,25 @@ export type DecoratedFunction<M extends "async" | "sync", This, A extends unknow
  * ```
  */
 export interface CircuitDecorator<M extends "async" | "sync"> {
-  /** Wraps `fn`; as a standard decorator, `context` is the method's decorator context. */
-  <This, A extends unknown[], R>(
-    fn: (this: This, ...args: A) => R,
-    context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+  /**
+   * Wraps `fn` (any function: the async factory's wrapper returns a promise of its result). The
+   * second parameter, never given, keeps this signature from matching a decorator call.
+   */
+  <This, A extends unknown[], R>(fn: (this: This, ...args: A) => R, context?: undefined): DecoratedFunction<M, This, A, R>;
+  /** As a standard (TC39) method decorator; `context` is the method's decorator context. */
+  <This, A extends unknown[], R extends DecoratableResult<M>>(
+    method: (this: This, ...args: A) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
   ): DecoratedFunction<M, This, A, R>;
-  /** As a legacy (`experimentalDecorators`) method decorator: replaces `descriptor.value`. */
-  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+  /**
+   * As a legacy (`experimentalDecorators`) method decorator: replaces `descriptor.value`, keeping
+   * the method's own properties and reflect-metadata (e.g. NestJS's route metadata).
+   */
+  <F extends (...args: never[]) => DecoratableResult<M>>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): void;
 }
 
 type Runner = (name: unknown, fn: () => unknown) => unknown;
@@ -83,7 +103,43 @@ function wrapFunction(
   };
   Object.defineProperty(wrapped, "name", { value: fn.name, configurable: true });
   Object.defineProperty(wrapped, "length", { value: fn.length, configurable: true });
+  copyMetadata(fn, wrapped);
   return wrapped;
+}
+
+/** Own properties a function has by nature; the wrapper has its own. */
+const NATIVE_KEYS = new Set<PropertyKey>(["name", "length", "prototype", "arguments", "caller"]);
+
+/** The part of reflect-metadata's API that copying needs, when it is installed. */
+interface ReflectMetadata {
+  getOwnMetadataKeys(target: object): unknown[];
+  getOwnMetadata(key: unknown, target: object): unknown;
+  defineMetadata(key: unknown, value: unknown, target: object): void;
+}
+
+/**
+ * Gives the wrapper what other decorators stored on the function it replaces: its own properties,
+ * and its reflect-metadata when the `reflect-metadata` polyfill is loaded (NestJS stores routes
+ * there: `@circuitbreaker.decorate(...)` above `@Get()` keeps the route). Nothing is imported:
+ * without the polyfill there is no such metadata to copy.
+ */
+function copyMetadata(from: object, to: object): void {
+  for (const key of Reflect.ownKeys(from)) {
+    if (NATIVE_KEYS.has(key) || Object.hasOwn(to, key)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(from, key);
+    if (descriptor !== undefined) Object.defineProperty(to, key, descriptor);
+  }
+  const metadata = Reflect as unknown as Partial<ReflectMetadata>;
+  if (
+    typeof metadata.getOwnMetadataKeys !== "function" ||
+    typeof metadata.getOwnMetadata !== "function" ||
+    typeof metadata.defineMetadata !== "function"
+  ) {
+    return;
+  }
+  for (const key of metadata.getOwnMetadataKeys(from)) {
+    metadata.defineMetadata(key, metadata.getOwnMetadata(key, from), to);
+  }
 }
 
 function isStandardContext(value: unknown): value is { kind: string } {

@@ -1,8 +1,34 @@
 /**
  * The errors Purgatory throws. Each has a stable `name` and `code`; messages name the circuit, the
  * option and the value.
+ *
+ * `instanceof` works across copies of the package: an application that loads both the ESM and the
+ * CommonJS build (the dual package hazard), or two versions, gets errors from either copy. Each
+ * class's prototype carries a brand under a registered symbol (`Symbol.for`, shared by every copy
+ * in the process), and each class's `Symbol.hasInstance` checks the brand.
  * @module
  */
+
+/** The registered symbol under which an error's prototype names its kind. */
+const KIND = Symbol.for("purgatory.error.kind");
+
+type ErrorKind = "CircuitOpenError" | "InvalidOptionError" | "FactoryClosedError";
+
+/** Whether `value` is an error of `kind` made by any copy of this package. */
+function hasKind(value: unknown, kind: ErrorKind): boolean {
+  return typeof value === "object" && value !== null && (value as { [KIND]?: unknown })[KIND] === kind;
+}
+
+/** `instanceof` for a class `cls` of kind `kind`: by brand for the class itself, by prototype for subclasses. */
+function isInstance(cls: abstract new (...args: never[]) => unknown, self: unknown, kind: ErrorKind, value: unknown): boolean {
+  return self === cls ? hasKind(value, kind) : Function.prototype[Symbol.hasInstance].call(self, value);
+}
+
+/** Gives the prototype of an error class its stable `name` and its brand. */
+function brand(cls: { prototype: object }, kind: ErrorKind): void {
+  Object.defineProperty(cls.prototype, "name", { value: kind, enumerable: false });
+  Object.defineProperty(cls.prototype, KIND, { value: kind, enumerable: false });
+}
 
 /**
  * Thrown (or rejected with) instead of running the guarded code when a circuit is opened, or when
@@ -30,21 +56,42 @@ export class CircuitOpenError extends Error {
   /** Milliseconds until a call may run as a probe. */
   readonly retryAfterMs: number;
 
-  /** Builds the error for circuit `circuitName`. */
+  /**
+   * Builds the error for circuit `circuitName`. The message is `Circuit <name> is open`; a name
+   * longer than 200 characters is shortened there (with "..."), never in `circuitName`.
+   */
   constructor(circuitName: string, openedAt: number, retryAfterMs: number) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(`Circuit ${circuitName} is open`);
+    super(`Circuit ${clipName(circuitName)} is open`);
     Error.stackTraceLimit = limit;
     this.circuitName = circuitName;
     this.openedAt = openedAt;
     this.retryAfterMs = retryAfterMs;
   }
+
+  /** `instanceof` that also recognises a `CircuitOpenError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(CircuitOpenError, this, "CircuitOpenError", value);
+  }
 }
-Object.defineProperty(CircuitOpenError.prototype, "name", {
-  value: "CircuitOpenError",
-  enumerable: false,
-});
+brand(CircuitOpenError, "CircuitOpenError");
+
+/**
+ * Whether `value` is a `CircuitOpenError` (or a subclass), from this copy of the package or any
+ * other (ESM and CommonJS builds loaded side by side). Same answer as `instanceof`.
+ *
+ * @example
+ * ```ts
+ * const result = await breaker.run(() => fetch(url)).catch((err: unknown) => {
+ *   if (isCircuitOpenError(err)) return cached;
+ *   throw err;
+ * });
+ * ```
+ */
+export function isCircuitOpenError(value: unknown): value is CircuitOpenError {
+  return hasKind(value, "CircuitOpenError");
+}
 
 /**
  * Thrown at once for bad input: a bad option, argument or circuit name. `option` names what was
@@ -53,7 +100,8 @@ Object.defineProperty(CircuitOpenError.prototype, "name", {
  * @example
  * ```ts
  * new AsyncCircuitBreakerFactory({ defaultThreshold: 0 });
- * // InvalidOptionError: Invalid option "defaultThreshold": expected an integer >= 1, got 0
+ * // InvalidOptionError: Invalid option "defaultThreshold": expected an integer from 1 to
+ * // Number.MAX_SAFE_INTEGER, got 0
  * ```
  */
 export class InvalidOptionError extends TypeError {
@@ -64,20 +112,110 @@ export class InvalidOptionError extends TypeError {
   /** The value that was passed. */
   readonly value: unknown;
 
-  /** Builds the error: `expected` says what would have been accepted. */
-  constructor(option: string, value: unknown, expected: string) {
-    super(`Invalid option "${option}": expected ${expected}, got ${describeValue(value)}`);
+  /**
+   * Builds the error: `expected` says what would have been accepted. The message is
+   * `Invalid option "<option>": expected <expected>, got <value>`, with the option and the value
+   * shortened to keep it short; `message`, when given, replaces it whole.
+   */
+  constructor(option: string, value: unknown, expected: string, message?: string) {
+    super(message ?? `Invalid option ${quote(option)}: expected ${expected}, got ${describeValue(value)}`);
     this.option = option;
     this.value = value;
   }
+
+  /** `instanceof` that also recognises an `InvalidOptionError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(InvalidOptionError, this, "InvalidOptionError", value);
+  }
 }
-Object.defineProperty(InvalidOptionError.prototype, "name", {
-  value: "InvalidOptionError",
-  enumerable: false,
-});
+brand(InvalidOptionError, "InvalidOptionError");
 
 /**
- * A short, safe rendering of any value for an error message; never throws.
+ * Whether `value` is an `InvalidOptionError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * try { new AsyncCircuitBreakerFactory(options); } catch (err) { if (isInvalidOptionError(err)) console.error(err.option); }
+ * ```
+ */
+export function isInvalidOptionError(value: unknown): value is InvalidOptionError {
+  return hasKind(value, "InvalidOptionError");
+}
+
+/**
+ * Thrown (or rejected with) by a factory after `close()`: by `initialize()`, and by every call that
+ * would use a circuit, new or known, through `getBreaker`, `run`, a decorated function or a
+ * breaker handed out before (its storage is closed). `close()` itself may be called again.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.close();
+ * await circuitbreaker.run("api", () => fetch(url)); // rejects: FactoryClosedError
+ * ```
+ */
+export class FactoryClosedError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_FACTORY_CLOSED";
+  /** The circuit the call named, or `undefined` for `initialize()`. */
+  readonly circuitName: string | undefined;
+
+  /**
+   * Builds the error: `Cannot use circuit <name>: the factory is closed`, or `The factory is
+   * closed` without a circuit.
+   */
+  constructor(circuitName?: string) {
+    super(
+      circuitName === undefined
+        ? "The factory is closed"
+        : `Cannot use circuit ${clipName(circuitName)}: the factory is closed`,
+    );
+    this.circuitName = circuitName;
+  }
+
+  /** `instanceof` that also recognises a `FactoryClosedError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(FactoryClosedError, this, "FactoryClosedError", value);
+  }
+}
+brand(FactoryClosedError, "FactoryClosedError");
+
+/**
+ * Whether `value` is a `FactoryClosedError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.run("api", call).catch((err: unknown) => (isFactoryClosedError(err) ? null : Promise.reject(err)));
+ * ```
+ */
+export function isFactoryClosedError(value: unknown): value is FactoryClosedError {
+  return hasKind(value, "FactoryClosedError");
+}
+
+/** The longest a value is shown in an error message, in characters. */
+const SHOWN_MAX = 80;
+/** The longest a circuit name is shown in an error message, in characters. */
+const NAME_MAX = 200;
+
+/** `text`, cut to `max` characters with "..." when longer. */
+export function clip(text: string, max = SHOWN_MAX): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** A circuit name as shown in a message: whole unless longer than 200 characters. */
+export function clipName(name: string): string {
+  return name.length > NAME_MAX ? clip(name, NAME_MAX) : name;
+}
+
+/** An option name in double quotes, shortened like a value. */
+export function quote(option: string): string {
+  return `"${clip(option)}"`;
+}
+
+/**
+ * A short, safe rendering of any value for an error message, at most about 80 characters; never
+ * throws (a getter or a proxy that throws renders as "a value").
  *
  * @example
  * ```ts
@@ -85,11 +223,19 @@ Object.defineProperty(InvalidOptionError.prototype, "name", {
  * ```
  */
 export function describeValue(value: unknown): string {
+  try {
+    return clip(render(value), SHOWN_MAX + 2);
+  } catch {
+    return "a value";
+  }
+}
+
+function render(value: unknown): string {
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+      return JSON.stringify(clip(value));
     case "function":
-      return value.name ? `function ${value.name}` : "an anonymous function";
+      return value.name ? `function ${clip(String(value.name))}` : "an anonymous function";
     case "bigint":
       return `${value}n`;
     case "symbol":
@@ -97,6 +243,7 @@ export function describeValue(value: unknown): string {
     case "object":
       if (value === null) return "null";
       if (Array.isArray(value)) return `an array of length ${value.length}`;
+      if (typeof (value as { then?: unknown }).then === "function") return "a promise";
       return `an object (${Object.prototype.toString.call(value)})`;
     default:
       return String(value);

@@ -18,7 +18,8 @@ export interface CircuitFailedEvent {
 }
 
 /**
- * `state_changed`: every transition. `openedAt` is epoch ms, or `null` once closed. `remote` is
+ * `state_changed`: every transition. `openedAt` is epoch ms for `opened`, and `null` for every
+ * other state (as the Python purgatory's half-opened event carries `opened_at=None`). `remote` is
  * `true` when a shared storage learned the transition from another process.
  */
 export interface CircuitStateChangedEvent {
@@ -73,7 +74,10 @@ export type CircuitHookArgs = {
 
 /**
  * A monitoring hook, called synchronously for every event of every circuit of a factory. A hook
- * that throws never changes the outcome of the guarded call.
+ * that throws, or an `async` hook whose promise rejects, never changes the outcome of the guarded
+ * call: it is reported once per hook as a process warning (code `PURGATORY_HOOK_ERROR`). What a
+ * hook returns is ignored (a promise is not awaited), hence the `unknown` return type, which also
+ * lets an `async` hook pass typescript-eslint's `no-misused-promises`.
  *
  * @example
  * ```ts
@@ -83,7 +87,25 @@ export type CircuitHookArgs = {
  * factory.addListener(hook);
  * ```
  */
-export type CircuitHook = (...args: CircuitHookArgs) => void;
+export type CircuitHook = (...args: CircuitHookArgs) => unknown;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+
+/**
+ * What `addListener` returns: call it (or dispose of it, `using stop = factory.addListener(hook)`)
+ * to remove that registration of the hook. Calling it again does nothing.
+ *
+ * @example
+ * ```ts
+ * const stop = circuitbreaker.addListener(hook);
+ * stop(); // hook is no longer called
+ * ```
+ */
+export interface ListenerDisposer extends Disposable {
+  /** Removes the registration `addListener` made; a no-op once done. */
+  (): void;
+}
 
 /** The hooks of one factory. Emitting to no hook costs one length check. */
 export class Hooks {
@@ -108,24 +130,31 @@ export class Hooks {
     return true;
   }
 
-  /** Calls every hook; a hook that throws is reported once as a process warning and skipped. */
+  /**
+   * Calls every hook. A hook that throws, or returns a promise that rejects (an `async` hook), is
+   * reported once as a process warning and skipped: its failure never reaches the guarded call
+   * and never becomes an unhandled rejection.
+   */
   emit(...args: CircuitHookArgs): void {
     const hooks = this.#hooks;
     for (const hook of hooks) {
       try {
-        hook(...args);
+        const result: unknown = hook(...args);
+        if (isThenable(result)) {
+          result.then(undefined, (error: unknown) => this.#warn(hook, args[1], error, "rejected"));
+        }
       } catch (error) {
-        this.#warn(hook, args[1], error);
+        this.#warn(hook, args[1], error, "threw");
       }
     }
   }
 
-  #warn(hook: CircuitHook, eventType: CircuitEventType, error: unknown): void {
+  #warn(hook: CircuitHook, eventType: CircuitEventType, error: unknown, how: "threw" | "rejected"): void {
     if (this.#warned.has(hook)) return;
     this.#warned.add(hook);
     const detail = error instanceof Error ? error.message : String(error);
     globalThis.process?.emitWarning?.(
-      `A purgatory hook threw on "${eventType}" (${detail}); the guarded call was not affected`,
+      `A purgatory hook ${how} on "${eventType}" (${detail}); the guarded call was not affected`,
       { code: "PURGATORY_HOOK_ERROR" },
     );
   }

@@ -2,13 +2,19 @@
  * The factories: many named circuits with shared defaults, hooks and one storage.
  * @module
  */
-import { AsyncCircuitBreaker, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
+import {
+  AsyncCircuitBreaker,
+  notAFunction,
+  SyncCircuitBreaker,
+  type BreakerContext,
+  type CallRules,
+} from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
-import { InvalidOptionError } from "./errors.js";
-import { Hooks, type CircuitHook } from "./events.js";
-import type { ExcludeRules } from "./exclude.js";
+import { FactoryClosedError, InvalidOptionError } from "./errors.js";
+import { Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
+import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
   toBreakerSettings,
@@ -24,12 +30,14 @@ import { isPromise, type CircuitRecord, type MaybePromise, type Registration } f
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
   /** @internal */ protected readonly settings: FactorySettings;
   /** @internal */ protected readonly context: BreakerContext;
-  /** @internal Breakers with no `exclude` of their own, one per circuit. */
+  /** @internal Breakers with no rules of their own (the factory's), one per circuit. */
   protected readonly breakers = new Map<string, B>();
+  /** @internal The rules of calls that give none: no `exclude` of their own, the factory's `isFailure`. */
+  protected readonly baseRules: CallRules;
   readonly #hooks = new Hooks();
   readonly #sync: boolean;
   #lastSweep: number;
-  #closed = false;
+  #closing: Promise<void> | undefined;
   readonly #unsubscribe: (() => void) | undefined;
 
   /** @internal */
@@ -45,28 +53,48 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       hooks: this.#hooks,
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
     };
+    this.baseRules = { exclude: NO_EXCLUDE, isFailure: this.settings.isFailure };
     this.#lastSweep = clock();
     this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args), clock);
   }
 
-  /** @internal Makes a breaker over `circuit`. */
-  protected abstract makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): B;
+  /** @internal Makes a breaker over `circuit`, judging its calls by `rules`. */
+  protected abstract makeBreaker(circuit: CircuitRecord, rules: CallRules): B;
 
   /** The defaults new circuits get: `{ threshold, ttl, halfOpenMaxCalls }`. */
   get defaults(): CircuitConfig {
     return this.settings.config;
   }
 
-  /** Connects the storage; a no-op in memory. */
+  /** Connects the storage; a no-op in memory. Rejects with `FactoryClosedError` after `close()`. */
   initialize(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new FactoryClosedError());
     return this.settings.storage.initialize();
   }
 
-  /** Releases the storage's connections and subscriptions. New circuits can't be made after it. */
+  /**
+   * Closes the storage (its connections, subscriptions and timers). From then on every call that
+   * uses a circuit, new or known, fails with `FactoryClosedError`: `getBreaker`, `run`, decorated
+   * functions and the breakers handed out before, and so does `initialize()`. Calling `close()`
+   * again returns the same promise.
+   */
   close(): Promise<void> {
-    this.#closed = true;
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  #close(): Promise<void> {
     this.#unsubscribe?.();
-    return this.settings.storage.close();
+    this.breakers.clear();
+    // Breakers handed out hold their circuit's record: marked forgotten, it sends their next call
+    // to registration, which fails with FactoryClosedError. The closed-circuit fast path stays a
+    // single check.
+    const { storage } = this.settings;
+    for (const name of [...storage.names()]) {
+      const circuit = storage.get(name);
+      if (circuit !== undefined) circuit.forgotten = true;
+    }
+    return storage.close();
   }
 
   /** Same as `close()`, for `await using`. */
@@ -76,15 +104,25 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   /**
    * Adds a monitoring hook, called as `hook(circuitName, eventType, event)` for every event.
+   * Returns a function that removes this registration again (also a `Disposable`, for `using`);
+   * `removeListener(hook)` works too.
    *
    * @example
    * ```ts
-   * factory.addListener((name, type, event) => console.log(name, type, event));
+   * const stop = factory.addListener((name, type, event) => console.log(name, type, event));
+   * stop();
    * ```
    */
-  addListener(hook: CircuitHook): void {
+  addListener(hook: CircuitHook): ListenerDisposer {
     if (typeof hook !== "function") throw new InvalidOptionError("hook", hook, "a function");
     this.#hooks.add(hook);
+    let added = true;
+    const remove = (): void => {
+      if (!added) return;
+      added = false;
+      this.#hooks.remove(hook);
+    };
+    return Object.assign(remove, { [Symbol.dispose]: remove });
   }
 
   /** Removes a hook added by `addListener`; throws `InvalidOptionError` if it is not listening. */
@@ -111,17 +149,35 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     return this.settings.storage.forget(name);
   }
 
-  /** @internal The breaker for `name` with per-call settings, registering the circuit if new. */
+  /**
+   * @internal The breaker `getBreaker` hands out: the circuit's shared one when `settings` has no
+   * rules of its own, else a new breaker over the same circuit with them.
+   */
   protected breakerFor(name: string, settings: BreakerSettings): MaybePromise<B> {
-    if (settings.exclude.length === 0) {
-      const cached = this.breakers.get(name);
-      if (cached !== undefined) return cached;
-    }
+    const rules = this.rulesFor(settings);
+    if (rules === null) return this.sharedBreaker(name, settings);
+    return this.#register(name, this.#configFor(settings), (r) => this.makeBreaker(r.circuit, rules));
+  }
+
+  /**
+   * @internal The circuit's shared breaker (the factory's rules), one per name, registering the
+   * circuit if new. `run` and decorated functions go through it, passing their own rules per call
+   * instead of making a breaker per call.
+   */
+  protected sharedBreaker(name: string, settings: BreakerSettings): MaybePromise<B> {
+    const cached = this.breakers.get(name);
+    if (cached !== undefined) return cached;
     return this.#register(name, this.#configFor(settings), (registration) => {
-      const breaker = this.makeBreaker(registration.circuit, settings.exclude);
-      if (settings.exclude.length === 0) this.breakers.set(name, breaker);
+      const breaker = this.makeBreaker(registration.circuit, this.baseRules);
+      this.breakers.set(name, breaker);
       return breaker;
     });
+  }
+
+  /** @internal The rules of calls made with `settings`, or `null` when they are the factory's. */
+  protected rulesFor(settings: BreakerSettings): CallRules | null {
+    if (settings.exclude.length === 0 && settings.isFailure === null) return null;
+    return { exclude: settings.exclude, isFailure: settings.isFailure ?? this.settings.isFailure };
   }
 
   /** @internal Validates `getBreaker`'s arguments. */
@@ -140,7 +196,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   }
 
   #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {
-    if (this.#closed) throw new Error(`Cannot register circuit ${name}: the factory is closed`);
+    if (this.#closing !== undefined) throw new FactoryClosedError(name);
     const { storage, clock } = this.settings;
     const now = clock();
     this.#sweepIdle(now);
@@ -184,53 +240,74 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
  * await circuitbreaker.close();
  * ```
  */
-export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
-  /** Validates `options` at once; see `FactoryOptions`. */
-  constructor(options?: FactoryOptions) {
+export class AsyncCircuitBreakerFactory<
+  X extends readonly unknown[] = readonly unknown[],
+> extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
+  /**
+   * Validates `options` at once; see `FactoryOptions`. `X` only types the predicates of
+   * `options.exclude` by their classes, inferred from the list.
+   */
+  constructor(options?: FactoryOptions<X>) {
     super(options, false);
   }
 
   /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): AsyncCircuitBreaker {
-    return new AsyncCircuitBreaker(this.context, circuit, exclude);
+  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): AsyncCircuitBreaker {
+    return new AsyncCircuitBreaker(this.context, circuit, rules);
   }
 
   /**
    * The breaker of circuit `name`, registering it with `options` if this is the first time the
-   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` applies to this breaker.
+   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` and `options.isFailure`
+   * apply to this breaker's calls.
    */
-  async getBreaker(name: string, options?: BreakerOptions): Promise<AsyncCircuitBreaker> {
+  async getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    options?: BreakerOptions<unknown, Y>,
+  ): Promise<AsyncCircuitBreaker> {
     const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
     return this.breakerFor(checked, settings);
   }
 
-  /** Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. */
-  run<T>(name: string, fn: () => T | PromiseLike<T>, options?: BreakerOptions): Promise<Awaited<T>> {
+  /**
+   * Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. With
+   * `options.exclude` or `options.isFailure`, the call is judged by them through the circuit's
+   * shared breaker: no breaker is made per call.
+   */
+  run<T, Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    fn: () => T | PromiseLike<T>,
+    options?: BreakerOptions<Awaited<T>, Y>,
+  ): Promise<Awaited<T>> {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
     try {
-      return this.runWith(...CircuitBreakerFactoryBase.checkArgs(name, options), fn);
+      if (typeof fn !== "function") throw notAFunction(fn);
+      const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+      return this.runWith(checked, settings, this.rulesFor(settings), fn);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** @internal */
+  /** @internal Runs `fn` on circuit `name` through its shared breaker, judged by `rules`. */
   protected runWith<T>(
     name: string,
     settings: BreakerSettings,
+    rules: CallRules | null,
     fn: () => T | PromiseLike<T>,
   ): Promise<Awaited<T>> {
     let breaker: MaybePromise<AsyncCircuitBreaker>;
     try {
-      breaker = this.breakerFor(name, settings);
+      breaker = this.sharedBreaker(name, settings);
     } catch (error) {
       // E.g. registering after close(): a decorated function rejects, it never throws.
       return Promise.reject(error);
     }
-    return isPromise(breaker) ? breaker.then((b) => b.run(fn)) : breaker.run(fn);
+    if (isPromise(breaker)) return breaker.then((b) => (rules === null ? b.run(fn) : b.runWith(fn, rules)));
+    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
   }
 
   /**
@@ -246,11 +323,15 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
    * );
    * ```
    */
-  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"async"> {
+  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+    nameOrFn: CircuitNameSource,
+    options?: BreakerOptions<unknown, Y>,
+  ): CircuitDecorator<"async"> {
     const settings = toBreakerSettings(options);
+    const rules = this.rulesFor(settings);
     return makeDecorator(
       nameOrFn,
-      (name, fn) => this.runWith(checkName(name), settings, fn),
+      (name, fn) => this.runWith(checkName(name), settings, rules, fn),
       "async",
     );
   }
@@ -265,15 +346,17 @@ export class AsyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<AsyncC
  * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
  * ```
  */
-export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
-  /** Validates `options` at once; see `FactoryOptions`. */
-  constructor(options?: FactoryOptions) {
+export class SyncCircuitBreakerFactory<
+  X extends readonly unknown[] = readonly unknown[],
+> extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
+  /** Validates `options` at once; see `FactoryOptions` and `AsyncCircuitBreakerFactory`. */
+  constructor(options?: FactoryOptions<X>) {
     super(options, true);
   }
 
   /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, exclude: ExcludeRules): SyncCircuitBreaker {
-    return new SyncCircuitBreaker(this.context, circuit, exclude);
+  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): SyncCircuitBreaker {
+    return new SyncCircuitBreaker(this.context, circuit, rules);
   }
 
   /** Same as `close()`, for `using`. The storage closes in the background. */
@@ -282,28 +365,38 @@ export class SyncCircuitBreakerFactory extends CircuitBreakerFactoryBase<SyncCir
   }
 
   /** The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. */
-  getBreaker(name: string, options?: BreakerOptions): SyncCircuitBreaker {
+  getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+    name: string,
+    options?: BreakerOptions<unknown, Y>,
+  ): SyncCircuitBreaker {
     const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
     return this.#sync(this.breakerFor(checked, settings));
   }
 
-  /** Runs `fn` under circuit `name`. */
-  run<T>(name: string, fn: () => T, options?: BreakerOptions): T {
+  /** Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. */
+  run<T, Y extends readonly unknown[] = readonly unknown[]>(name: string, fn: () => T, options?: BreakerOptions<T, Y>): T {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
-    return this.getBreaker(name, options).run(fn);
+    if (typeof fn !== "function") throw notAFunction(fn);
+    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    return this.#runWith(checked, settings, this.rulesFor(settings), fn);
   }
 
   /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
-  decorate(nameOrFn: CircuitNameSource, options?: BreakerOptions): CircuitDecorator<"sync"> {
+  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+    nameOrFn: CircuitNameSource,
+    options?: BreakerOptions<unknown, Y>,
+  ): CircuitDecorator<"sync"> {
     const settings = toBreakerSettings(options);
-    return makeDecorator(
-      nameOrFn,
-      (name, fn) => this.#sync(this.breakerFor(checkName(name), settings)).run(fn),
-      "sync",
-    );
+    const rules = this.rulesFor(settings);
+    return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");
+  }
+
+  #runWith<T>(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => T): T {
+    const breaker = this.#sync(this.sharedBreaker(name, settings));
+    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
   }
 
   #sync(breaker: MaybePromise<SyncCircuitBreaker>): SyncCircuitBreaker {

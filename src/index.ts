@@ -11,7 +11,14 @@
  */
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
 export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
-export { CircuitOpenError, InvalidOptionError } from "./errors.js";
+export {
+  CircuitOpenError,
+  FactoryClosedError,
+  InvalidOptionError,
+  isCircuitOpenError,
+  isFactoryClosedError,
+  isInvalidOptionError,
+} from "./errors.js";
 export type {
   CircuitCreatedEvent,
   CircuitEventMap,
@@ -21,12 +28,13 @@ export type {
   CircuitHookArgs,
   CircuitRecoveredEvent,
   CircuitStateChangedEvent,
+  ListenerDisposer,
   StorageAvailabilityEvent,
   StorageErrorEvent,
 } from "./events.js";
-export type { ErrorClass, ExcludeEntry } from "./exclude.js";
+export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
 export type { BreakerOptions, FactoryOptions } from "./options.js";
-export type { CircuitDecorator, CircuitNameSource, DecoratedFunction } from "./decorate.js";
+export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";

@@ -3,30 +3,46 @@
  * the option and the value, at once, never falling back to a silent default.
  * @module
  */
+import type { IsFailure } from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
-import { NO_EXCLUDE, toExcludeRules, type ExcludeEntry, type ExcludeRules } from "./exclude.js";
+import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
 /**
- * Options of `AsyncCircuitBreakerFactory` and `SyncCircuitBreakerFactory`.
+ * Options of `AsyncCircuitBreakerFactory` and `SyncCircuitBreakerFactory`. `X` types the
+ * predicates of `exclude` by their classes; it is inferred by the constructor.
  *
  * @example
  * ```ts
  * const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 3, defaultTtl: 10 });
  * ```
  */
-export interface FactoryOptions {
-  /** Consecutive failures that open a circuit (integer >= 1). Default 5. */
+export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[]> {
+  /** Consecutive failures that open a circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). Default 5. */
   readonly defaultThreshold?: number;
-  /** Seconds a circuit stays opened (finite > 0, fractions allowed). Default 30. */
+  /** Seconds a circuit stays opened (0.001 to 3600, fractions allowed). Default 30. */
   readonly defaultTtl?: number;
-  /** Probes that may run at once while half-opened (integer >= 1). Default 1. */
+  /** Probes that may run at once while half-opened (integer from 1 to 1,000). Default 1. */
   readonly halfOpenMaxCalls?: number;
-  /** Errors that are not failures, checked after a call's own `exclude`. Default none. */
-  readonly exclude?: readonly ExcludeEntry[];
+  /**
+   * Errors that are not failures, checked after a call's own `exclude`: classes, and
+   * `[class, predicate]` pairs whose predicate gets an instance of the class. Default none.
+   */
+  readonly exclude?: ExcludeList<X>;
+  /**
+   * Results that are failures, for every circuit whose call does not give its own: a call whose
+   * result makes it return `true` (or throw) is counted as a failure, and its caller still gets
+   * the result. Default: every result is a success.
+   *
+   * @example
+   * ```ts
+   * isFailure: (result) => result instanceof Response && result.status >= 500
+   * ```
+   */
+  readonly isFailure?: (result: unknown) => boolean;
   /** Where circuit state lives. Default a new `InMemoryStorage`. */
   readonly storage?: CircuitStorage;
   /**
@@ -47,21 +63,34 @@ export interface FactoryOptions {
 
 /**
  * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
- * circuit only if this call registers it; `exclude` applies to this breaker's calls.
+ * circuit only if this call registers it; `exclude` and `isFailure` apply to this breaker's calls.
+ * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`;
+ * `X` types the predicates of `exclude` by their classes, inferred by each method.
  */
-export interface BreakerOptions {
-  /** Consecutive failures that open this circuit (integer >= 1). */
+export interface BreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[]> {
+  /** Consecutive failures that open this circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). */
   readonly threshold?: number;
-  /** Seconds this circuit stays opened (finite > 0). */
+  /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
   readonly ttl?: number;
   /** Errors that are not failures for these calls, checked before the factory's. */
-  readonly exclude?: readonly ExcludeEntry[];
+  readonly exclude?: ExcludeList<X>;
+  /**
+   * Results that are failures for these calls (instead of the factory's `isFailure`): a result
+   * for which it returns `true` (or throws) is counted as a failure, and the caller still gets it.
+   *
+   * @example
+   * ```ts
+   * await circuitbreaker.run("api", () => fetch(url), { isFailure: (res) => res.status >= 500 });
+   * ```
+   */
+  readonly isFailure?: (result: R) => boolean;
 }
 
 /** Validated factory options. */
 export interface FactorySettings {
   readonly config: CircuitConfig;
   readonly exclude: ExcludeRules;
+  readonly isFailure: IsFailure | null;
   readonly storage: CircuitStorage;
   readonly idleTtl: number | null;
   readonly clock: () => number;
@@ -73,12 +102,13 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   defaultTtl: true,
   halfOpenMaxCalls: true,
   exclude: true,
+  isFailure: true,
   storage: true,
   idleTtl: true,
   clock: true,
   listeners: true,
 };
-const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true };
+const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true, isFailure: true };
 /** Names a user of the Python purgatory may still type. */
 const PYTHON_NAMES: Record<string, string> = {
   default_threshold: "defaultThreshold",
@@ -87,7 +117,10 @@ const PYTHON_NAMES: Record<string, string> = {
   half_open_max_calls: "halfOpenMaxCalls",
 };
 
-/** Rejects a key of `options` that `known` does not have, with a hint for a near miss. */
+/**
+ * Rejects a key of `options` that `known` does not have, with a hint for a near miss:
+ * `Unknown option "default_ttl" (did you mean "defaultTtl"?), got 3`.
+ */
 export function checkKeys(options: object, known: object, where = ""): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
@@ -95,10 +128,13 @@ export function checkKeys(options: object, known: object, where = ""): void {
     const hint =
       (python !== undefined && Object.hasOwn(known, python) ? python : undefined) ??
       Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
+    const option = `${where}${key}`;
+    const value: unknown = options[key as keyof typeof options];
     const expected = hint
-      ? `no such option; did you mean "${hint}"?`
+      ? `"${hint}"`
       : `one of ${Object.keys(known).map((k) => `"${k}"`).join(", ")}`;
-    throw new InvalidOptionError(`${where}${key}`, options[key as keyof typeof options], expected);
+    const why = hint ? `did you mean ${expected}?` : `expected ${expected}`;
+    throw new InvalidOptionError(option, value, expected, `Unknown option ${quote(option)} (${why}), got ${describeValue(value)}`);
   }
 }
 
@@ -110,10 +146,33 @@ function checkObject(value: unknown, option: string): object {
   return value;
 }
 
-/** Checks an integer >= 1. */
-export function checkPositiveInteger(value: unknown, option: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(option, value, "an integer >= 1");
+/**
+ * The bounds of circuit options, documented in the README ("Bounds"). Values outside are mistakes
+ * (a ttl in milliseconds, a threshold that can never be reached), rejected instead of honoured.
+ */
+export const BOUNDS = Object.freeze({
+  /** Shortest ttl, in seconds: 1 ms. Below it a circuit is opened for no measurable time. */
+  minTtl: 0.001,
+  /**
+   * Longest ttl, in seconds: one hour. A ttl is in seconds; 30000 is almost always meant as 30 s
+   * in milliseconds, and one probe per hour already costs nothing. It also keeps `retryAfterMs`
+   * far below what `setTimeout` accepts (2^31 - 1 ms, 24.8 days).
+   */
+  maxTtl: 3600,
+  /**
+   * Largest threshold: `Number.MAX_SAFE_INTEGER` (2^53 - 1), where counting stops being exact
+   * (1e21 + 1 === 1e21). A huge threshold is how a circuit that never opens is written.
+   */
+  maxThreshold: Number.MAX_SAFE_INTEGER,
+  /** Most probes at once while half-opened: each holds a lease stored with the circuit. */
+  maxHalfOpenCalls: 1000,
+});
+
+/** Checks an integer from 1 to `max` (default `Number.MAX_SAFE_INTEGER`, where counts stay exact). */
+export function checkPositiveInteger(value: unknown, option: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    const bound = max === Number.MAX_SAFE_INTEGER ? "Number.MAX_SAFE_INTEGER" : max.toLocaleString("en-US");
+    throw new InvalidOptionError(option, value, `an integer from 1 to ${bound}`);
   }
   return value;
 }
@@ -121,6 +180,18 @@ export function checkPositiveInteger(value: unknown, option: string): number {
 /** Checks a finite number of seconds > 0. */
 export function checkSeconds(value: unknown, option: string): number {
   return checkPositiveNumber(value, option, "a finite number of seconds > 0");
+}
+
+/** Checks a circuit's ttl: seconds from `BOUNDS.minTtl` (1 ms) to `BOUNDS.maxTtl` (one hour). */
+export function checkTtl(value: unknown, option: string): number {
+  if (typeof value !== "number" || !(value >= BOUNDS.minTtl && value <= BOUNDS.maxTtl)) {
+    throw new InvalidOptionError(
+      option,
+      value,
+      `a number of seconds from ${BOUNDS.minTtl} to ${BOUNDS.maxTtl} (ttl is in seconds, not milliseconds)`,
+    );
+  }
+  return value;
 }
 
 /** Checks a finite number > 0; `expected` says what it measures, for the error. */
@@ -165,14 +236,20 @@ export function toFactorySettings(options: unknown): FactorySettings {
   listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
   return {
     config: {
-      threshold: checkPositiveInteger(o.defaultThreshold === undefined ? 5 : o.defaultThreshold, "defaultThreshold"),
-      ttl: checkSeconds(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
+      threshold: checkPositiveInteger(
+        o.defaultThreshold === undefined ? 5 : o.defaultThreshold,
+        "defaultThreshold",
+        BOUNDS.maxThreshold,
+      ),
+      ttl: checkTtl(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
       halfOpenMaxCalls: checkPositiveInteger(
         o.halfOpenMaxCalls === undefined ? 1 : o.halfOpenMaxCalls,
         "halfOpenMaxCalls",
+        BOUNDS.maxHalfOpenCalls,
       ),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
+    isFailure: checkIsFailure(o.isFailure),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
     idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
     clock: o.clock === undefined ? () => Date.now() : checkFunction(o.clock, "clock", "a function returning epoch ms"),
@@ -180,11 +257,18 @@ export function toFactorySettings(options: unknown): FactorySettings {
   };
 }
 
+function checkIsFailure(value: unknown): IsFailure | null {
+  if (value === undefined) return null;
+  return checkFunction<IsFailure>(value, "isFailure", "a function (result) => boolean");
+}
+
 /** Validated per-circuit options. */
 export interface BreakerSettings {
   readonly threshold: number | undefined;
   readonly ttl: number | undefined;
   readonly exclude: ExcludeRules;
+  /** The call's own `isFailure`; `null` leaves the factory's. */
+  readonly isFailure: IsFailure | null;
 }
 
 /** The settings of a call with no options. */
@@ -192,6 +276,7 @@ export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
   threshold: undefined,
   ttl: undefined,
   exclude: NO_EXCLUDE,
+  isFailure: null,
 });
 
 /** Validates per-circuit options. */
@@ -200,8 +285,9 @@ export function toBreakerSettings(options: unknown): BreakerSettings {
   const o = checkObject(options, "options") as BreakerOptions;
   checkKeys(o, BREAKER_KEYS, "");
   return {
-    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold"),
-    ttl: o.ttl === undefined ? undefined : checkSeconds(o.ttl, "ttl"),
+    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold),
+    ttl: o.ttl === undefined ? undefined : checkTtl(o.ttl, "ttl"),
     exclude: toExcludeRules(o.exclude, "exclude"),
+    isFailure: checkIsFailure(o.isFailure),
   };
 }

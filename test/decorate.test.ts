@@ -6,6 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { Controller, Get, Post, RequestMethod } from "@nestjs/common";
+import { METHOD_METADATA, PATH_METADATA } from "@nestjs/common/constants.js";
+import "reflect-metadata";
 import ts from "typescript";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import {
@@ -199,14 +202,15 @@ interface Client {
 }
 interface ClientClass {
   new (base: string): Client;
-  ping(a: number, b: number): Promise<string>;
+  readonly prototype: Client;
+  ping(this: void, a: number, b: number): Promise<string>;
 }
 interface CompiledClientModule {
-  make(
+  readonly make: (
     circuitbreaker: AsyncCircuitBreakerFactory,
     sync: SyncCircuitBreakerFactory,
     names: { get: string; host: string; parse: string; ping: string },
-  ): ClientClass;
+  ) => ClientClass;
 }
 
 /** A module using decorators; it gets the factories as parameters, so it imports nothing. */
@@ -253,6 +257,7 @@ async function compileAndImport<T>(source: string, mode: "standard" | "experimen
       target: ts.ScriptTarget.ES2022,
       module: ts.ModuleKind.ESNext,
       experimentalDecorators: mode === "experimental",
+      emitDecoratorMetadata: mode === "experimental",
       useDefineForClassFields: true,
     },
     reportDiagnostics: true,
@@ -341,7 +346,92 @@ describe.each(["standard", "experimental"] as const)("decorate, as a %s method d
         class Holder { @circuitbreaker.decorate("field") value = 1; }
         return new Holder();
       }`;
-    const { make } = await compileAndImport<{ make(cb: AsyncCircuitBreakerFactory): unknown }>(source, mode, "field");
+    const { make } = await compileAndImport<{ make: (cb: AsyncCircuitBreakerFactory) => unknown }>(source, mode, "field");
     expect(() => make(new AsyncCircuitBreakerFactory())).toThrow(InvalidOptionError);
+  });
+});
+
+describe("decorate, as a function's replacement", () => {
+  it("keeps the function's own properties", () => {
+    const factory = new AsyncCircuitBreakerFactory();
+    const handler = Object.assign(async () => "ok", { route: "/items", [Symbol.for("roles")]: ["admin"] });
+    const guarded = factory.decorate(circuitName("own-props"))(handler) as typeof handler;
+    expect(guarded.route).toBe("/items");
+    expect(guarded[Symbol.for("roles")]).toEqual(["admin"]);
+  });
+
+  it("keeps the function's reflect-metadata", () => {
+    const factory = new SyncCircuitBreakerFactory();
+    const handler = (n: number) => n;
+    Reflect.defineMetadata("custom:key", { cached: true }, handler);
+    const guarded = factory.decorate(circuitName("metadata"))(handler);
+    expect(Reflect.getMetadata("custom:key", guarded)).toEqual({ cached: true });
+  });
+});
+
+/** The controller a compiled Nest source defines; see `NEST_SOURCE`. */
+interface ItemsController {
+  readonly find: (id: string) => Promise<string>;
+  readonly create: () => Promise<string>;
+}
+interface ItemsControllerClass {
+  new (): ItemsController;
+  readonly prototype: ItemsController;
+}
+interface CompiledNestModule {
+  readonly make: (circuitbreaker: AsyncCircuitBreakerFactory, nest: Record<string, unknown>, name: string) => ItemsControllerClass;
+}
+
+/** A NestJS controller, with `@circuitbreaker.decorate` above and below the route decorators. */
+const NEST_SOURCE = `
+export function make(circuitbreaker: any, nest: any, name: string) {
+  const { Controller, Get, Post } = nest;
+  @Controller("items")
+  class ItemsController {
+    @circuitbreaker.decorate(name)
+    @Get(":id")
+    async find(id: string): Promise<string> {
+      if (id === "down") throw new Error("down");
+      return "item " + id;
+    }
+
+    @Post()
+    @circuitbreaker.decorate(name)
+    async create(): Promise<string> {
+      return "created";
+    }
+  }
+  return ItemsController;
+}
+`;
+
+describe("decorate, with NestJS route decorators (experimentalDecorators, emitDecoratorMetadata)", () => {
+  async function setup() {
+    const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 1, defaultTtl: 10 });
+    const name = circuitName("nest");
+    const { make } = await compileAndImport<CompiledNestModule>(NEST_SOURCE, "experimental", "nest");
+    return { circuitbreaker, name, Items: make(circuitbreaker, { Controller, Get, Post }, name) };
+  }
+
+  it("keeps Nest's route metadata when placed above @Get()", async () => {
+    const { Items } = await setup();
+    const find = Items.prototype.find;
+    expect(Reflect.getMetadata(PATH_METADATA, find)).toBe(":id");
+    expect(Reflect.getMetadata(METHOD_METADATA, find)).toBe(RequestMethod.GET);
+  });
+
+  it("keeps it when placed below @Post()", async () => {
+    const { Items } = await setup();
+    expect(Reflect.getMetadata(PATH_METADATA, Items.prototype.create)).toBe("/");
+    expect(Reflect.getMetadata(METHOD_METADATA, Items.prototype.create)).toBe(RequestMethod.POST);
+  });
+
+  it("still guards the route handler", async () => {
+    const { circuitbreaker, name, Items } = await setup();
+    const items = new Items();
+    await expect(items.find("1")).resolves.toBe("item 1");
+    await expect(items.find("down")).rejects.toThrow("down");
+    await expect(items.create()).rejects.toBeInstanceOf(CircuitOpenError);
+    expect((await circuitbreaker.getBreaker(name)).state).toBe("opened");
   });
 });

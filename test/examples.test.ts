@@ -51,6 +51,8 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("call 3: rejected fast by prices");
     expect(outcome.stdout).toContain("state: opened");
     expect(outcome.stdout).toContain("probe: 42 state: closed");
+    expect(outcome.stdout).toContain("api answered 503; circuit api: closed");
+    expect(outcome.stdout).toContain("api answered 503; circuit api: opened");
   });
 
   it("decorators.ts guards a function, a method and a computed circuit name", async () => {

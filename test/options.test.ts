@@ -1,6 +1,6 @@
 /**
  * Bad input gets a clear, early `InvalidOptionError` that names the option and the value, never a
- * silent default (DESIGN.md 1). Storage-independent: runs over the default in-memory storage.
+ * silent default (docs/design.md, "Bad input"). Storage-independent: runs over the default in-memory storage.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -66,6 +66,8 @@ const badThresholds: [unknown, string][] = [
   [Number.POSITIVE_INFINITY, "Infinity"],
   ["3", '"3"'],
   [null, "null"],
+  [1e21, "1e+21"],
+  [2 ** 53, "9007199254740992"],
 ];
 const badTtls: [unknown, string][] = [
   [0, "0"],
@@ -74,6 +76,11 @@ const badTtls: [unknown, string][] = [
   [Number.NaN, "NaN"],
   ["30", '"30"'],
   [null, "null"],
+  [1e-9, "1e-9"],
+  [0.0009, "0.0009"],
+  [30_000, "30000"],
+  [3600.5, "3600.5"],
+  [2_147_484, "2147484"],
 ];
 const badNames: [unknown, string][] = [
   ["", '""'],
@@ -91,6 +98,9 @@ const badExcludeEntries: { label: string; entry: unknown; shown: string }[] = [
   { label: "[string, function]", entry: ["SomeError", () => true], shown: "an array of length 2" },
   { label: "an object", entry: { SomeError }, shown: "an object ([object Object])" },
   { label: "null", entry: null, shown: "null" },
+  { label: "an arrow function", entry: Object.defineProperty(() => true, "name", { value: "" }), shown: "an anonymous function" },
+  { label: "an async function", entry: async function isTransient() {}, shown: "function isTransient" },
+  { label: "[arrow, function]", entry: [(e: unknown) => e, () => true], shown: "an array of length 2" },
 ];
 
 describe.each(factories)("$name options", ({ make }) => {
@@ -120,11 +130,31 @@ describe.each(factories)("$name options", ({ make }) => {
     });
   });
 
-  it.each(badThresholds)("reject defaultThreshold %s: not an integer >= 1", (value, shown) => {
+  it("accept the bounds: ttl from 0.001 to 3600 s, threshold up to 2^53 - 1, halfOpenMaxCalls up to 1,000", () => {
+    for (const defaultTtl of [0.001, 3600]) expect(make({ defaultTtl }).defaults.ttl).toBe(defaultTtl);
+    expect(make({ defaultThreshold: Number.MAX_SAFE_INTEGER }).defaults.threshold).toBe(Number.MAX_SAFE_INTEGER);
+    expect(make({ halfOpenMaxCalls: 1000 }).defaults.halfOpenMaxCalls).toBe(1000);
+  });
+
+  it("reject a ttl out of bounds with the bounds, and a hint about milliseconds", () => {
+    const error = thrownBy(() => make({ defaultTtl: 30_000 }));
+    expect((error as Error).message).toBe(
+      'Invalid option "defaultTtl": expected a number of seconds from 0.001 to 3600 (ttl is in seconds, not milliseconds), got 30000',
+    );
+  });
+
+  it("reject a threshold or halfOpenMaxCalls above its bound, naming the bound", () => {
+    expect((thrownBy(() => make({ defaultThreshold: 1e21 })) as Error).message).toBe(
+      'Invalid option "defaultThreshold": expected an integer from 1 to Number.MAX_SAFE_INTEGER, got 1e+21',
+    );
+    expectInvalid(thrownBy(() => make({ halfOpenMaxCalls: 1001 })), "halfOpenMaxCalls", 1001, "1001");
+  });
+
+  it.each(badThresholds)("reject defaultThreshold %s: not an integer from 1 to 2^53 - 1", (value, shown) => {
     expectInvalid(thrownBy(() => make(loose({ defaultThreshold: value }))), "defaultThreshold", value, shown);
   });
 
-  it.each(badTtls)("reject defaultTtl %s: not a finite number > 0", (value, shown) => {
+  it.each(badTtls)("reject defaultTtl %s: not seconds from 0.001 to 3600", (value, shown) => {
     expectInvalid(thrownBy(() => make(loose({ defaultTtl: value }))), "defaultTtl", value, shown);
   });
 
@@ -132,7 +162,7 @@ describe.each(factories)("$name options", ({ make }) => {
     [0, "0"],
     [2.5, "2.5"],
     [Number.NaN, "NaN"],
-  ] as [unknown, string][])("reject halfOpenMaxCalls %s: not an integer >= 1", (value, shown) => {
+  ] as [unknown, string][])("reject halfOpenMaxCalls %s: not an integer from 1 to 1,000", (value, shown) => {
     expectInvalid(thrownBy(() => make(loose({ halfOpenMaxCalls: value }))), "halfOpenMaxCalls", value, shown);
   });
 
@@ -157,7 +187,7 @@ describe.each(factories)("$name options", ({ make }) => {
   it("reject a Python option name, suggesting the TypeScript one", () => {
     const error = thrownBy(() => make(loose({ default_ttl: 30 })));
     expectInvalid(error, "default_ttl", 30, "30");
-    expect((error as Error).message).toContain('did you mean "defaultTtl"?');
+    expect((error as Error).message).toBe('Unknown option "default_ttl" (did you mean "defaultTtl"?), got 30');
     expect(String(thrownBy(() => make(loose({ default_threshold: 5 }))))).toContain('"defaultThreshold"');
     expect(String(thrownBy(() => make(loose({ uow: {} }))))).toContain('"storage"');
   });
@@ -171,8 +201,17 @@ describe.each(factories)("$name options", ({ make }) => {
   it("reject an unknown option, listing the known ones", () => {
     const error = thrownBy(() => make(loose({ timeout: 5 })));
     expectInvalid(error, "timeout", 5, "5");
-    expect((error as Error).message).toContain('"defaultThreshold"');
-    expect((error as Error).message).toContain('"listeners"');
+    expect((error as Error).message).toMatch(/^Unknown option "timeout" \(expected one of "defaultThreshold", .*"listeners"\), got 5$/);
+  });
+
+  it("keep messages short: a huge unknown key or value is shortened, the error keeps it whole", () => {
+    const key = "k".repeat(100_000);
+    const error = thrownBy(() => make(loose({ [key]: "v".repeat(100_000) }))) as InvalidOptionError;
+    expect(error.option).toBe(key);
+    expect(error.message.length).toBeLessThan(400);
+    expect(error.message).toContain(`"${"k".repeat(77)}..."`);
+    const ttl = thrownBy(() => make(loose({ defaultTtl: "9".repeat(100_000) }))) as InvalidOptionError;
+    expect(ttl.message.length).toBeLessThan(400);
   });
 
   it.each([
@@ -241,15 +280,25 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
   });
 
   it("reject a factory option given to getBreaker without suggesting it", async () => {
-    const error = await rejectionOf(() => factory.getBreaker("t", loose({ default_ttl: 3 })));
+    const error = await rejectionOf(() => factory.getBreaker("t", loose<BreakerOptions>({ default_ttl: 3 })));
     expectInvalid(error, "default_ttl", 3, "3");
     expect((error as Error).message).not.toContain("defaultTtl");
   });
 
   it("validate options before registering the circuit", async () => {
     const name = "never-registered";
-    await rejectionOf(() => factory.getBreaker(name, loose({ threshold: 0 })));
+    await rejectionOf(() => factory.getBreaker(name, loose<BreakerOptions>({ threshold: 0 })));
     expect(factory.circuitNames()).not.toContain(name);
+  });
+
+  it("keep messages short for odd or huge arguments, keeping the value whole", async () => {
+    const name = { toString: () => "x" };
+    const huge = "n".repeat(100_000);
+    const error = (await rejectionOf(() => factory.getBreaker(name as unknown as string))) as InvalidOptionError;
+    expect(error.message).toBe('Invalid option "name": expected a non-empty string circuit name, got an object ([object Object])');
+    const run = (await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ ttl: huge })))) as InvalidOptionError;
+    expect(run.value).toBe(huge);
+    expect(run.message.length).toBeLessThan(200);
   });
 
   it("reject a circuit name computed from the arguments that is empty, when called", async () => {

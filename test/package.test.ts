@@ -27,6 +27,11 @@ describe("the published package", () => {
     expect(outcome.output).toContain("✓ publint --strict");
     expect(outcome.output).toContain("✓ attw (strict profile): no problems");
     expect(outcome.output).toContain('✓ require("purgatory") works (CommonJS)');
+    expect(outcome.output).toContain("✓ errors are instanceof across the ESM and CommonJS copies (dual package hazard)");
+    expect(outcome.output).toContain("✓ the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
+    expect(outcome.output).toContain(
+      "✓ legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
+    );
     expect(outcome.output).toContain("all checks passed");
   });
 });

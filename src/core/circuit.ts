@@ -4,7 +4,7 @@
  * @module
  */
 
-/** The three states of a circuit, as strings (DESIGN.md section 1). */
+/** The three states of a circuit, as strings (docs/design.md, "Circuits"). */
 export type CircuitStateName = "closed" | "opened" | "half-opened";
 
 /**
@@ -71,7 +71,10 @@ export interface HalfOpenedSnapshot {
   /** The token of the latest probe admitted (each probe admission grows it by one). */
   readonly generation: number;
   readonly failureCount: number;
-  /** When the circuit last opened, epoch ms. */
+  /**
+   * When the circuit last opened, epoch ms: what a call rejected for want of a probe slot reports.
+   * The `state_changed` event and `breaker.openedAt` show `null` while half-opened.
+   */
   readonly openedAt: number;
   /** The leases of the probes admitted since the circuit half-opened (expired ones included until pruned). */
   readonly probeLeases: readonly ProbeLease[];
@@ -86,7 +89,7 @@ export const CLOSED_SNAPSHOT: ClosedSnapshot = Object.freeze({
 
 /**
  * What the state machine tells its shell to emit. The shell adds the circuit name.
- * Order matters and follows DESIGN.md section 1.
+ * Order matters and follows docs/design.md, "Events".
  */
 export type CircuitTransitionEvent =
   | { readonly type: "failed"; readonly failureCount: number }

@@ -80,7 +80,9 @@ function admitOpened(snapshot: OpenedSnapshot, config: CircuitConfig, now: numbe
     generation: token,
     transition: {
       snapshot: next,
-      events: [{ type: "state_changed", state: "half-opened", openedAt: snapshot.openedAt }],
+      // As in the Python purgatory, only an opened state carries an openedAt. The snapshot keeps
+      // the last one: a call rejected while every probe slot is taken still reports it.
+      events: [{ type: "state_changed", state: "half-opened", openedAt: null }],
     },
   };
 }

@@ -54,6 +54,8 @@ export interface Registration {
  *   with no failures changes nothing; a remote storage should answer both without I/O.
  * - With `sync: true` the caller cannot wait (a synchronous breaker): answer from local state and
  *   synchronise in the background.
+ * - When its factory closes, the factory marks every record it can `get` as `forgotten` and then
+ *   calls `close()`; it does not call `forget` (which may delete persisted state).
  *
  * @example
  * ```ts

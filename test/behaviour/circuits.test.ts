@@ -1,9 +1,10 @@
 /**
- * Circuits: registration, the closed and opened states, and what the caller sees (DESIGN.md 1).
+ * Circuits: registration, the closed and opened states, and what the caller sees (docs/design.md,
+ * "Circuits").
  * Runs for every storage kind and both factories.
  */
 import { describe, expect, it, vi } from "vitest";
-import { CircuitOpenError } from "../../src/index.js";
+import { CircuitOpenError, InvalidOptionError } from "../../src/index.js";
 import { circuitName, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
@@ -70,6 +71,53 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(other.failureCount).toBe(2);
         await other.run(throwing(new Error("c"))).catch(() => undefined);
         expect(one.state).toBe("opened");
+      });
+    });
+
+    describe("a guarded call given something other than a function", () => {
+      // The common slip: run("api", fetch(url)) passes the promise, not the call.
+      const notFunctions: unknown[] = [Promise.resolve(1), 42, undefined, "fetch"];
+
+      it("rejects breaker.run with an InvalidOptionError naming fn and the value, counting nothing", async () => {
+        const made = bench.make(flavour);
+        const log = listen(made.factory);
+        const breaker = await made.getBreaker(circuitName("not-a-function"), { threshold: 1 });
+        for (const value of notFunctions) {
+          const error = await breaker.run(value as () => unknown).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(InvalidOptionError);
+          expect((error as InvalidOptionError).option).toBe("fn");
+          expect((error as InvalidOptionError).value).toBe(value);
+        }
+        expect((await breaker.run(() => 1).catch((e: unknown) => e))).toBe(1);
+        expect([breaker.state, breaker.failureCount]).toEqual(["closed", 0]);
+        expect(log.labels(breaker.name)).toEqual(["circuit_breaker_created"]);
+      });
+
+      it("rejects factory.run the same way, for a new circuit and a known one", async () => {
+        const made = bench.make(flavour, { defaultThreshold: 1 });
+        const log = listen(made.factory);
+        const name = circuitName("run-not-a-function");
+        const fresh = await made.run(name, Promise.resolve(1) as never).catch((e: unknown) => e);
+        expect(fresh).toBeInstanceOf(InvalidOptionError);
+        expect((fresh as InvalidOptionError).message).toBe(
+          'Invalid option "fn": expected a function to run under the circuit, e.g. () => fetch(url), got a promise',
+        );
+        expect(log.labels(name)).toEqual([]);
+        await made.run(name, () => "registers");
+        const known = await made.run(name, 42 as never).catch((e: unknown) => e);
+        expect(known).toBeInstanceOf(InvalidOptionError);
+        expect((await made.getBreaker(name)).state).toBe("closed");
+        expect(log.labels(name)).toEqual(["circuit_breaker_created"]);
+      });
+
+      it("takes no probe slot of a half-opened circuit", async () => {
+        const { getBreaker } = bench.make(flavour);
+        const breaker = await getBreaker(circuitName("probe-not-a-function"), { threshold: 1, ttl: 0.05 });
+        await trip(breaker);
+        await bench.advance(60);
+        await expect(breaker.run(undefined as never)).rejects.toBeInstanceOf(InvalidOptionError);
+        await expect(breaker.run(() => "probe")).resolves.toBe("probe");
+        expect(breaker.state).toBe("closed");
       });
     });
 
@@ -225,6 +273,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const breaker = await factory.getBreaker(circuitName("async-reject"));
       const reason = new Error("async");
       await expect(breaker.run(() => Promise.reject(reason))).rejects.toBe(reason);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a rejection that is not an Error, on purpose
       await expect(breaker.run(async () => Promise.reject("plain string"))).rejects.toBe("plain string");
       expect(breaker.state).toBe("opened");
     });

@@ -1,6 +1,6 @@
 /**
  * Overlapping calls: exact counts, one transition, and outcomes of calls admitted before a
- * transition ignored (DESIGN.md 1 and 2). Runs for every storage kind, with the async factory
+ * transition ignored (docs/design.md, "Circuits" and "Storage"). Runs for every storage kind, with the async factory
  * (synchronous calls cannot overlap).
  */
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * Monitoring hooks: which events, with which payloads, in which order (DESIGN.md 1, "Events").
+ * Monitoring hooks: which events, with which payloads, in which order (docs/design.md, "Events").
  * Runs for every storage kind and both factories.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -12,7 +12,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
 
   describe.each(flavoursFor(kind))("$name factory", (flavour) => {
     describe("events", () => {
-      it("follow the DESIGN example for threshold 2: open, failing probe, good probe", async () => {
+      it("follow the design's example for threshold 2: open, failing probe, good probe", async () => {
         const made = bench.make(flavour);
         const log = listen(made.factory);
         const name = circuitName("design-example");
@@ -36,7 +36,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(log.labels(name)).toEqual(["state_changed half-opened", "recovered", "state_changed closed"]);
       });
 
-      it("carry the payloads of the DESIGN table", async () => {
+      it("carry the payloads of the design's table", async () => {
         const made = bench.make(flavour);
         const log = listen(made.factory);
         const name = circuitName("payloads");
@@ -56,9 +56,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
           [name, "failed", { name, failureCount: 1 }],
           [name, "failed", { name, failureCount: 2 }],
           [name, "state_changed", { name, state: "opened", openedAt: firstOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: firstOpenedAt }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
           [name, "state_changed", { name, state: "opened", openedAt: secondOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: secondOpenedAt }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
           [name, "recovered", { name }],
           [name, "state_changed", { name, state: "closed", openedAt: null }],
         ]);
@@ -126,6 +126,24 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(log.labels(name)).toEqual(["circuit_breaker_created"]);
       });
 
+      it("stop being called once the function addListener returned is called, once", async () => {
+        const made = bench.make(flavour);
+        const log = new EventLog();
+        const stop = made.factory.addListener(log.hook);
+        const again = made.factory.addListener(log.hook); // added twice: called twice
+        const name = circuitName("disposer");
+        await made.getBreaker(name);
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "circuit_breaker_created"]);
+        stop();
+        stop(); // a no-op: the other registration stays
+        await made.run(name, throwing(new Error("x"))).catch(() => undefined);
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "circuit_breaker_created", "failed 1"]);
+        again[Symbol.dispose]();
+        await made.run(name, throwing(new Error("y"))).catch(() => undefined);
+        expect(log.labels(name)).toHaveLength(3);
+        expect(() => made.factory.removeListener(log.hook)).toThrow(InvalidOptionError);
+      });
+
       it("cannot be removed when not listening: removeListener throws InvalidOptionError", () => {
         const made = bench.make(flavour);
         const stranger: CircuitHook = () => undefined;
@@ -168,6 +186,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
           throw new Error("hook bug");
         });
         made.factory.addListener(() => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- a hook throwing a non-Error, on purpose
           throw "not an Error";
         });
         const breaker = await made.getBreaker(circuitName("warned"), { threshold: 5 });
@@ -176,6 +195,31 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(String(warn.mock.calls[0]?.[0])).toMatch(/hook threw.*hook bug/);
         expect(String(warn.mock.calls[1]?.[0])).toMatch(/not an Error/);
         expect(warn.mock.calls[0]?.[1]).toMatchObject({ code: "PURGATORY_HOOK_ERROR" });
+      });
+
+      it("that are async and reject neither crash the process nor change the outcome, and are reported once", async () => {
+        const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+        const unhandled: unknown[] = [];
+        const onUnhandled = (reason: unknown) => unhandled.push(reason);
+        process.on("unhandledRejection", onUnhandled);
+        try {
+          const made = bench.make(flavour);
+          made.factory.addListener(async () => {
+            throw new Error("async hook bug");
+          });
+          const breaker = await made.getBreaker(circuitName("async-hook"), { threshold: 5 });
+          const error = new Error("guarded failure");
+          for (let i = 0; i < 3; i++) await expect(breaker.run(throwing(error))).rejects.toBe(error);
+          await expect(breaker.run(() => "value")).resolves.toBe("value");
+          // Unhandled rejections are detected once the microtask queue drains.
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(unhandled).toEqual([]);
+          expect(warn).toHaveBeenCalledTimes(1);
+          expect(String(warn.mock.calls[0]?.[0])).toMatch(/hook rejected.*async hook bug/);
+          expect(warn.mock.calls[0]?.[1]).toMatchObject({ code: "PURGATORY_HOOK_ERROR" });
+        } finally {
+          process.off("unhandledRejection", onUnhandled);
+        }
       });
 
       it("receive state_changed without remote for a transition this process made", async () => {

@@ -1,5 +1,5 @@
 /**
- * `exclude`: errors that are not failures (DESIGN.md 1). Per-call entries are checked before the
+ * `exclude`: errors that are not failures (docs/design.md, "Outcomes"). Per-call entries are checked before the
  * factory's, and the first entry whose class matches decides. Runs for every storage kind and both
  * factories.
  */

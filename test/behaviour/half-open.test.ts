@@ -1,5 +1,6 @@
 /**
- * The half-opened circuit: after ttl, probes decide whether the circuit closes (DESIGN.md 1).
+ * The half-opened circuit: after ttl, probes decide whether the circuit closes (docs/design.md,
+ * "Circuits").
  * Runs for every storage kind; for both factories where a probe can be made to overlap.
  */
 import { describe, expect, it, vi } from "vitest";
@@ -22,6 +23,20 @@ describe.each(storageKinds)("$name storage", (kind) => {
         await breaker.run(() => (stateDuringProbe = breaker.state));
         expect(stateDuringProbe).toBe("half-opened");
         expect(log.labels(breaker.name)).toContain("state_changed half-opened");
+      });
+
+      it("has no openedAt while half-opened, as the Python purgatory (opened_at=None)", async () => {
+        const made = bench.make(flavour);
+        const log = listen(made.factory);
+        const breaker = await made.getBreaker(circuitName("half-opened-at"), { threshold: 1, ttl: 0.05 });
+        await trip(breaker);
+        expect(breaker.openedAt).toEqual(expect.any(Number));
+        await bench.advance(60);
+        let openedAtDuringProbe: number | null | undefined;
+        await breaker.run(() => (openedAtDuringProbe = breaker.openedAt));
+        expect(openedAtDuringProbe).toBeNull();
+        const halfOpened = log.of(breaker.name).find(([, type, event]) => type === "state_changed" && event.state === "half-opened");
+        expect(halfOpened?.[2]).toEqual({ name: breaker.name, state: "half-opened", openedAt: null });
       });
 
       it("closes when the probe succeeds, with a failure count of 0", async () => {
@@ -96,6 +111,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 0.3 });
       const breaker = await factory.getBreaker(circuitName("second-probe"));
       await breaker.run(throwing(new Error("x"))).catch(() => undefined);
+      const openedAt = breaker.openedAt;
       await bench.advance(310);
       const probe = new Deferred<string>();
       const started = vi.fn();
@@ -105,6 +121,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const rejected = await breaker.run(second).catch((e: unknown) => e);
       expect(rejected).toBeInstanceOf(CircuitOpenError);
       expect((rejected as CircuitOpenError).retryAfterMs).toBeGreaterThan(0);
+      // The rejection still says when the circuit last opened, although the state shows none.
+      expect((rejected as CircuitOpenError).openedAt).toBe(openedAt);
+      expect(breaker.openedAt).toBeNull();
       expect(second).not.toHaveBeenCalled();
       expect(breaker.state).toBe("half-opened");
       probe.resolve("first");

@@ -3,6 +3,7 @@
  * Runs for every storage kind and both factories.
  */
 import { describe, expect, it, vi } from "vitest";
+import { FactoryClosedError, isFactoryClosedError } from "../../src/index.js";
 import { circuitName, flavoursFor, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
@@ -33,12 +34,58 @@ describe.each(storageKinds)("$name storage", (kind) => {
       expect(close).toHaveBeenCalled();
     });
 
-    it("registers no new circuit once closed", async () => {
+    it("rejects calls on a new circuit once closed, with FactoryClosedError", async () => {
       const made = bench.make(flavour);
       await made.factory.close();
       const name = circuitName("after-close");
-      await expect(made.getBreaker(name)).rejects.toThrow(/closed/);
-      await expect(made.run(name, () => "never")).rejects.toThrow(/closed/);
+      const error = await made.getBreaker(name).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FactoryClosedError);
+      expect(isFactoryClosedError(error)).toBe(true);
+      expect(error).toMatchObject({
+        name: "FactoryClosedError",
+        code: "PURGATORY_FACTORY_CLOSED",
+        circuitName: name,
+        message: `Cannot use circuit ${name}: the factory is closed`,
+      });
+      const run = vi.fn(() => "never");
+      await expect(made.run(name, run)).rejects.toBeInstanceOf(FactoryClosedError);
+      expect(run).not.toHaveBeenCalled();
+    });
+
+    it("rejects calls on circuits known before close: getBreaker, run, decorated functions, breakers handed out", async () => {
+      const made = bench.make(flavour);
+      const name = circuitName("known");
+      const breaker = await made.getBreaker(name);
+      const withExclude = await made.getBreaker(name, { exclude: [RangeError] });
+      const decorated = made.factory.decorate(name)(() => "decorated");
+      await made.run(name, () => "before");
+      await decorated();
+      await made.factory.close();
+      const guarded = vi.fn(() => "never");
+      await expect(made.getBreaker(name)).rejects.toBeInstanceOf(FactoryClosedError);
+      await expect(made.run(name, guarded)).rejects.toBeInstanceOf(FactoryClosedError);
+      await expect(breaker.run(guarded)).rejects.toBeInstanceOf(FactoryClosedError);
+      await expect(withExclude.run(guarded)).rejects.toBeInstanceOf(FactoryClosedError);
+      await expect(Promise.resolve().then(() => decorated())).rejects.toBeInstanceOf(FactoryClosedError);
+      expect(guarded).not.toHaveBeenCalled();
+    });
+
+    it("rejects initialize() after close() with FactoryClosedError, with no circuit name", async () => {
+      const made = bench.make(flavour);
+      await made.factory.initialize();
+      await made.factory.close();
+      const error = await made.factory.initialize().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FactoryClosedError);
+      expect((error as FactoryClosedError).circuitName).toBeUndefined();
+      expect((error as Error).message).toBe("The factory is closed");
+    });
+
+    it("may be closed twice", async () => {
+      const close = vi.spyOn(bench.harness.storage, "close");
+      const made = bench.make(flavour);
+      await made.factory.close();
+      await expect(made.factory.close()).resolves.toBeUndefined();
+      expect(close).toHaveBeenCalledTimes(1);
     });
   });
 
@@ -48,7 +95,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const factory = bench.makeSync();
       factory[Symbol.dispose]();
       expect(close).toHaveBeenCalled();
-      expect(() => factory.getBreaker(circuitName("disposed"))).toThrow(/closed/);
+      expect(() => factory.getBreaker(circuitName("disposed"))).toThrow(FactoryClosedError);
     });
   });
 
@@ -58,7 +105,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       await factory.close();
       let result: Promise<unknown> | undefined;
       expect(() => (result = factory.run(circuitName("closed-run"), () => 1))).not.toThrow();
-      await expect(result).rejects.toThrow(/closed/);
+      await expect(result).rejects.toBeInstanceOf(FactoryClosedError);
     });
   });
 });

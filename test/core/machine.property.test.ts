@@ -108,7 +108,8 @@ class ReferenceCircuit {
     this.state = state;
     this.openedAt = openedAt;
     if (bump) this.generation += 1;
-    this.events.push({ type: "state_changed", state, openedAt });
+    // Only an opened state carries openedAt in its event; the circuit remembers the last one.
+    this.events.push({ type: "state_changed", state, openedAt: state === "opened" ? openedAt : null });
   }
 }
 

@@ -170,7 +170,7 @@ describe("opened circuit", () => {
           openedAt: 1_000,
           probeLeases: [{ token: 6, expiresAt: 61_000 }],
         },
-        events: [{ type: "state_changed", state: "half-opened", openedAt: 1_000 }],
+        events: [{ type: "state_changed", state: "half-opened", openedAt: null }],
       },
     });
   });
@@ -431,9 +431,9 @@ describe("the seed's event sequence (threshold 2)", () => {
       { type: "failed", failureCount: 1 },
       { type: "failed", failureCount: 2 },
       { type: "state_changed", state: "opened", openedAt: 300 },
-      { type: "state_changed", state: "half-opened", openedAt: 300 },
+      { type: "state_changed", state: "half-opened", openedAt: null },
       { type: "state_changed", state: "opened", openedAt: 5_400 },
-      { type: "state_changed", state: "half-opened", openedAt: 5_400 },
+      { type: "state_changed", state: "half-opened", openedAt: null },
       { type: "recovered" },
       { type: "state_changed", state: "closed", openedAt: null },
     ]);

@@ -27,16 +27,19 @@ export interface BreakerUnderTest {
   readonly failureCount: number;
   readonly openedAt: number | null;
   /** Runs a synchronous `fn` under the circuit. */
-  run<T>(fn: () => T): Promise<T>;
+  readonly run: <T>(fn: () => T) => Promise<T>;
 }
 
-/** A factory of either kind, through the calls both share. */
+/**
+ * A factory of either kind, through the calls both share. Its calls are function properties, not
+ * methods, so tests may take them apart (`const { getBreaker } = bench.make(flavour)`).
+ */
 export interface FactoryUnderTest {
   readonly flavour: "async" | "sync";
   readonly factory: AsyncCircuitBreakerFactory | SyncCircuitBreakerFactory;
-  getBreaker(name: string, options?: BreakerOptions): Promise<BreakerUnderTest>;
-  run<T>(name: string, fn: () => T, options?: BreakerOptions): Promise<T>;
-  forget(name: string): Promise<void>;
+  readonly getBreaker: (name: string, options?: BreakerOptions) => Promise<BreakerUnderTest>;
+  readonly run: <T>(name: string, fn: () => T, options?: BreakerOptions) => Promise<T>;
+  readonly forget: (name: string) => Promise<void>;
 }
 
 /** How to make a factory of one flavour over a storage harness. */

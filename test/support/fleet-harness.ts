@@ -15,7 +15,7 @@
  * });
  * ```
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -113,7 +113,10 @@ export function useFleet(): Fleet {
       return {
         running,
         async release(outcome) {
-          await writeFile(await file, outcome);
+          // Written whole, then renamed: the worker polls the file and must never read it half-written.
+          const path = await file;
+          await writeFile(`${path}.part`, outcome);
+          await rename(`${path}.part`, path);
           return reply;
         },
       };

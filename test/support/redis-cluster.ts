@@ -83,7 +83,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const deadline = Date.now() + timeout;
     for (const server of servers) {
       for (;;) {
-        const info = await clusterInfo(server.port).catch(() => ({}) as Record<string, string>);
+        const info = await clusterInfo(server.port).catch((): Record<string, string> => ({}));
         if (
           info.cluster_state === "ok" &&
           info.cluster_slots_ok === "16384" &&

@@ -56,12 +56,12 @@ export interface LineProcess {
   readonly child: ChildProcess;
   /** Every line printed so far (a line that is not JSON becomes `{ type: "text", text }`). */
   readonly lines: WorkerLine[];
-  stderr(): string;
+  readonly stderr: () => string;
   readonly exited: Promise<number | null>;
   /** Calls `f` with each line printed from now on. */
-  onLine(f: (line: WorkerLine) => void): void;
+  readonly onLine: (f: (line: WorkerLine) => void) => void;
   /** Resolves with the first line (printed so far or later) that `match`es; rejects after `timeoutMs`. */
-  waitForLine(match: (line: WorkerLine) => boolean, timeoutMs?: number): Promise<WorkerLine>;
+  readonly waitForLine: (match: (line: WorkerLine) => boolean, timeoutMs?: number) => Promise<WorkerLine>;
 }
 
 /** Spawns `node <args>` (killed when the test process exits) and collects the JSON lines it prints. */

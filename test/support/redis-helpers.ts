@@ -40,7 +40,7 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
@@ -57,7 +57,9 @@ export async function commandCalls(client: Redis): Promise<Record<string, number
   const text = await client.info("commandstats");
   const counts: Record<string, number> = {};
   for (const match of text.matchAll(/^cmdstat_([^:]+):(.*)$/gm)) {
-    const fields = Object.fromEntries((match[2] ?? "").split(",").map((kv) => kv.split("=")));
+    const fields: Record<string, string | undefined> = Object.fromEntries(
+      (match[2] ?? "").split(",").map((kv) => kv.split("=") as [string, string]),
+    );
     counts[match[1] as string] =
       Number(fields.calls ?? 0) + Number(fields.failed_calls ?? 0) + Number(fields.rejected_calls ?? 0);
   }

@@ -174,7 +174,10 @@ function makeGuard() {
 
 /** Waits until `file` exists and says what the held call does; a sync worker blocks meanwhile. */
 function released(file: string, sync: boolean): CallOutcome | Promise<CallOutcome> {
-  const read = () => (existsSync(file) ? (readFileSync(file, "utf8").trim() as CallOutcome) : undefined);
+  const read = () => {
+    const text = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+    return text === "" ? undefined : (text as CallOutcome);
+  };
   const deadline = Date.now() + 20_000;
   if (sync) {
     for (let outcome = read(); ; outcome = read()) {

@@ -7,6 +7,7 @@
  * To run the whole behaviour suite over a new storage, append one kind to `storageKinds`.
  */
 import { Cluster, Redis } from "ioredis";
+import { Redis as Redis6 } from "ioredis6";
 import { inject } from "vitest";
 import { InMemoryStorage, RedisStorage, type CircuitStorage } from "../../src/index.js";
 import { deleteKeys, REDIS_URL, sleep, uniquePrefix } from "./redis-helpers.js";
@@ -117,5 +118,25 @@ export const redisClusterKind: StorageKind = {
   },
 };
 
+/**
+ * The same on the single Redis, through a client made by ioredis 6 (the `ioredis6` alias of the
+ * dev dependencies) and passed as `client`, while the other Redis kinds use ioredis 5: the peer
+ * range is `^5 || ^6`.
+ */
+export const redisIoredis6Kind: StorageKind = {
+  name: "redis-ioredis6",
+  syncFactory: false,
+  sharedState: true,
+  async create() {
+    const prefix = uniquePrefix("test-ioredis6");
+    const client = new Redis6(REDIS_URL, { commandTimeout: 1000 });
+    const admin = new Redis(REDIS_URL);
+    return redisHarness(new RedisStorage({ client, prefix }), admin, prefix, async () => {
+      admin.disconnect();
+      await client.quit().catch(() => client.disconnect());
+    });
+  },
+};
+
 /** Every kind the behaviour suite runs against. */
-export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind];
+export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind, redisIoredis6Kind];

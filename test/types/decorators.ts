@@ -27,6 +27,27 @@ export class Client {
   }
 }
 
+// The async factory decorates only methods that return a promise: its wrapper returns one.
+export class Mistakes {
+  // @ts-expect-error: parse returns a value, the wrapper would return a promise of it.
+  @circuitbreaker.decorate("parser")
+  parse(text: string): unknown {
+    return JSON.parse(text);
+  }
+
+  // @ts-expect-error: a void method too: callers would not know it now returns a promise.
+  @circuitbreaker.decorate("logger")
+  log(line: string): void {
+    console.log(line);
+  }
+
+  // A method declared to return a PromiseLike is fine: the wrapper's promise is one.
+  @circuitbreaker.decorate("thenable")
+  later(): PromiseLike<number> {
+    return Promise.resolve(1);
+  }
+}
+
 // A higher-order function keeps the parameter types and returns a promise (async factory) or
 // the value (sync factory).
 const get: (url: string) => Promise<number> = circuitbreaker.decorate((url: string) => new URL(url).host)(

@@ -14,7 +14,9 @@ export interface RedisClient {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   zadd(key: string, score: number, member: string): Promise<unknown>;
-  zrange(key: string, start: number, stop: number): Promise<string[]>;
+  // ioredis 6 types `stop` as `string | Buffer` only; this union (a method's parameters compare
+  // both ways) fits ioredis 5's and 6's signatures and still takes the -1 that is passed.
+  zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
   zrem(key: string, ...members: string[]): Promise<unknown>;
   exists(key: string): Promise<number>;
   ping(): Promise<unknown>;
@@ -44,7 +46,10 @@ export type StorageErrorPolicy = "local" | "fail-open" | "fail-closed";
  * ```
  */
 export interface RedisStorageOptions {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Default `redis://127.0.0.1:6379`. */
+  /**
+   * `redis://[user:password@]host[:port][/db]` or `rediss://...`, db from 0 to 15. Default
+   * `redis://127.0.0.1:6379`.
+   */
   readonly url?: string;
   /** An ioredis client to use instead of making one; you connect and close it. */
   readonly client?: RedisClient;
@@ -113,7 +118,14 @@ const KNOWN: Record<keyof RedisStorageOptions, true> = {
 const ms = (value: unknown, option: string, fallback: number): number =>
   value === undefined ? fallback : checkPositiveNumber(value, option, "a finite number of milliseconds > 0");
 
-/** Checks a Redis URL: it must parse and use redis: or rediss:. */
+/** The highest database number a URL may select: Redis's default `databases 16` gives 0 to 15. */
+export const MAX_URL_DB = 15;
+
+/**
+ * Checks a Redis URL: it must parse, use redis: or rediss:, name a host, and select no database
+ * or one from 0 to 15 (a server configured with more databases: leave the db out of the URL and
+ * pass `redisOptions: { db }`). A password in the URL is masked in the error.
+ */
 export function checkRedisUrl(url: unknown): string {
   let parsed: URL | undefined;
   try {
@@ -121,12 +133,24 @@ export function checkRedisUrl(url: unknown): string {
   } catch {
     parsed = undefined;
   }
+  const invalid = (expected: string) =>
+    new InvalidOptionError("url", parsed === undefined || parsed.password === "" ? url : masked(parsed), expected);
   if (parsed === undefined || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")) {
-    throw new InvalidOptionError("url", url, 'a Redis URL such as "redis://127.0.0.1:6379/0"');
+    throw invalid('a Redis URL such as "redis://127.0.0.1:6379/0"');
   }
+  if (parsed.hostname === "") throw invalid('a Redis URL with a host, such as "redis://127.0.0.1:6379/0"');
   const db = parsed.pathname.replace(/^\//, "");
-  if (db !== "" && !/^\d+$/.test(db)) throw new InvalidOptionError("url", url, "a database number after the host");
+  if (db !== "" && !(/^\d{1,5}$/.test(db) && Number(db) <= MAX_URL_DB)) {
+    throw invalid(`a database number from 0 to ${MAX_URL_DB} after the host (for more, leave it out and pass redisOptions: { db })`);
+  }
   return url as string;
+}
+
+/** The URL with its password replaced by "***", for errors. */
+function masked(url: URL): string {
+  const copy = new URL(url.href);
+  copy.password = "***";
+  return copy.href;
 }
 
 /** Validates `new RedisStorage(...)`'s argument. */

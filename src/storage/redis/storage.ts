@@ -540,7 +540,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * Re-reads circuits and adopts what Redis holds. A trip decided locally during an outage is
    * pushed only as "open it if the shared state has not moved since" (`reopen`), never replayed.
    */
-  async #resync(circuits: readonly ReplicaCircuit[]): Promise<void> {
+  async #resync(all: readonly ReplicaCircuit[]): Promise<void> {
+    // A circuit whose registration is in flight is read by it (and must be created by it).
+    const circuits = all.filter((circuit) => circuit.registering === undefined);
     const batch = this.#settings.resyncBatch;
     for (let i = 0; i < circuits.length; i += batch) {
       await Promise.all(

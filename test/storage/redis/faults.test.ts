@@ -281,7 +281,7 @@ describe("a server that stops answering", () => {
 describe("onStorageError, while Redis is unavailable", () => {
   /** A factory whose Redis is down from the start (the server is killed before it connects). */
   async function degraded(onStorageError: StorageErrorPolicy) {
-    server.kill("SIGKILL");
+    await server.kill("SIGKILL");
     await waitFor("the server is down", async () => (await admin.ping().catch(() => "down")) === "down");
     const made = make(server.url, { onStorageError }, { defaultThreshold: 2, defaultTtl: 30 });
     await made.factory.initialize();

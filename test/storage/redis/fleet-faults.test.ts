@@ -1,5 +1,5 @@
 /**
- * The fleet protocol under faults that lose or fake the shared state (DESIGN.md 2.1, issue 6):
+ * The fleet protocol under faults that lose or fake the shared state (docs/fleet-protocol.md):
  * a circuit's key lost while it is opened (DEL, FLUSHALL, a restart of an empty server, keyTtl
  * expiry), the artificial state of `onStorageError: "fail-closed"`, and how an outage and a
  * refused password are reported. Real processes: worker processes against throw-away redis-servers.
@@ -60,7 +60,7 @@ describe("a circuit opened fleet-wide whose key is lost", () => {
       expect(await waitStates(processes, name, "opened")).toEqual(["opened", "opened"]);
 
       await loss.lose(server, admin, key);
-      // Promptly (DESIGN 2.1 "Liveness": within ttl + one re-read, 2.2 s here), every replica that
+      // Promptly (docs/fleet-protocol.md: within ttl + one re-read, 2.2 s here), every replica that
       // held it opened adopts "closed", although nobody calls.
       expect(await waitStates(processes, name, "closed")).toEqual(["closed", "closed"]);
 

@@ -1,5 +1,5 @@
 /**
- * Who may decide a circuit's state (DESIGN.md 2.1, issue 6): outcomes of calls admitted on a
+ * Who may decide a circuit's state (docs/fleet-protocol.md): outcomes of calls admitted on a
  * partitioned replica or by a probe whose lease ran out never decide the fleet's state, a process
  * that starts never runs calls on a placeholder, and the synchronous factory trips and probes over
  * Redis. Real processes: worker processes (async and sync factories) on throw-away redis-servers.

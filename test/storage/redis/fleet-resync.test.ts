@@ -1,5 +1,5 @@
 /**
- * How a replica catches up on pub/sub messages it lost (DESIGN.md 2.1 "Recovery", issue 6): a
+ * How a replica catches up on pub/sub messages it lost (docs/fleet-protocol.md, "Recovery and liveness"): a
  * reconnect of the subscriber connection alone re-reads Redis, and the periodic re-read goes on
  * whatever a subscriber function does. The lost messages are made by a proxy between one worker
  * process and a throw-away redis-server that cuts or mutes only its pub/sub connection.

@@ -229,7 +229,7 @@ class Start implements Cmd {
       (error: unknown) => error instanceof CircuitOpenError,
     );
     const outcome = await Promise.race([entered.then(() => "admitted" as const), rejected.then((r) => (r ? ("rejected" as const) : ("failed" as const)))]);
-    expect(outcome, `${this}: a call is admitted or rejected with CircuitOpenError`).not.toBe("failed");
+    expect(outcome, `${this.toString()}: a call is admitted or rejected with CircuitOpenError`).not.toBe("failed");
     see(`start ${outcome}${connected(p) ? "" : " while cut off"}`);
     if (outcome === "rejected") return;
     const after = await read(real.key);
@@ -243,9 +243,9 @@ class Start implements Cmd {
       } else {
         kind = "probe";
       see("probe admitted");
-        expect(after?.st, `${this}: a probe admitted through Redis half-opens it`).toBe("half-opened");
+        expect(after?.st, `${this.toString()}: a probe admitted through Redis half-opens it`).toBe("half-opened");
         token = { i: (after as Shared).i, g: (after as Shared).g };
-        expect((after as Shared).leases.map((l) => l.token), `${this}: the probe holds a lease`).toContain(token.g);
+        expect((after as Shared).leases.map((l) => l.token), `${this.toString()}: the probe holds a lease`).toContain(token.g);
       }
     } else if (viewBefore === "closed" && !p.decidedLocally && p.cutFrom !== null) {
       kind = "shared-closed";
@@ -285,7 +285,7 @@ class Settle implements Cmd {
     const to = await redisNow();
     const after = await read(real.key);
     const events = JSON.stringify(p.recorder.calls.slice(-6).map(([, type, event]) => [type, "state" in event ? event.state : ""]));
-    const where = `${this} of call ${call.id} (${call.kind}, p${call.proc}${cut ? ", cut off" : ""}; token ${JSON.stringify(call.token)}; Redis before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; its last events ${events})`;
+    const where = `${this.toString()} of call ${call.id} (${call.kind}, p${call.proc}${cut ? ", cut off" : ""}; token ${JSON.stringify(call.token)}; Redis before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; its last events ${events})`;
     if (cut) {
       expect(essentials(after), `${where}: a cut-off process changes nothing in Redis`).toEqual(essentials(before));
       return;
@@ -393,7 +393,7 @@ class Partition implements Cmd {
     p.proxy.cut();
     p.partitioned = true;
     m.partitioned[this.proc] = true;
-    await waitFor(`${this}: the process notices`, () => !p.storage.available, 5_000);
+    await waitFor(`${this.toString()}: the process notices`, () => !p.storage.available, 5_000);
   }
   toString = () => `Partition(p${this.proc})`;
 }
@@ -409,7 +409,7 @@ class Heal implements Cmd {
     const decided = p.decidedLocally;
     const recovered = p.recorder.of("storage_recovered").length;
     p.proxy.restore();
-    await waitFor(`${this}: storage_recovered`, () => p.recorder.of("storage_recovered").length > recovered, 10_000);
+    await waitFor(`${this.toString()}: storage_recovered`, () => p.recorder.of("storage_recovered").length > recovered, 10_000);
     p.partitioned = false;
     m.partitioned[this.proc] = false;
     const after = await read(real.key);
@@ -419,11 +419,11 @@ class Heal implements Cmd {
     see(`heal ${p.policy}${decided ? " after local decisions" : ""}${pushes ? ": trip pushed" : ""}`);
     if (view === "opened" && decided && !unmoved && p.policy === "local") see("heal: a local trip yields to a moved state");
     if (pushes) {
-      expect(essentials(after), `${this}: the local trip is pushed`).toEqual({
+      expect(essentials(after), `${this.toString()}: the local trip is pushed`).toEqual({
         i: before.i, st: "opened", g: before.g + 1, f: Math.max(before.f, THRESHOLD),
       });
     } else if (before !== null) {
-      expect(essentials(after), `${this}: nothing of the outage reaches Redis`).toEqual(essentials(before));
+      expect(essentials(after), `${this.toString()}: nothing of the outage reaches Redis`).toEqual(essentials(before));
     }
   }
   toString = () => `Heal(p${this.proc})`;
@@ -510,7 +510,7 @@ class Hang implements Cmd {
     }
     // Whoever noticed the outage reports its end.
     await waitFor(
-      `${this}: recovery`,
+      `${this.toString()}: recovery`,
       () => real.procs.every((q) => q.storage.available && q.recorder.of("storage_recovered").length === q.recorder.of("storage_unavailable").length),
       10_000,
     );
@@ -525,14 +525,14 @@ class RestartEmpty implements Cmd {
     const recovered = real.procs.map((p) => p.recorder.of("storage_recovered").length);
     await server.restart();
     await waitFor(
-      `${this}: every process recovers`,
+      `${this.toString()}: every process recovers`,
       () => real.procs.every((p, n) => p.storage.available && p.recorder.of("storage_recovered").length > (recovered[n] as number)),
       10_000,
     );
     // Every process re-read Redis: the lost circuit is a new incarnation, closed, whatever any
     // process decided while Redis was away.
     const after = await read(real.key);
-    expect(after === null ? null : { st: after.st, g: after.g, f: after.f }, `${this}: a lost circuit starts closed`).toEqual({ st: "closed", g: 0, f: 0 });
+    expect(after === null ? null : { st: after.st, g: after.g, f: after.f }, `${this.toString()}: a lost circuit starts closed`).toEqual({ st: "closed", g: 0, f: 0 });
   }
   toString = () => "RestartEmpty";
 }

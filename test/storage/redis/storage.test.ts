@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
+  FactoryClosedError,
   InvalidOptionError,
   RedisStorage,
   SyncCircuitBreakerFactory,
@@ -118,7 +119,7 @@ describe("RedisStorage options", () => {
   ])("rejects a bad %s, naming it and its value", (option, options) => {
     let thrown: unknown;
     try {
-      new RedisStorage(options as RedisStorageOptions);
+      new RedisStorage(options);
     } catch (error) {
       thrown = error;
     }
@@ -263,6 +264,10 @@ describe("RedisStorage events across processes", () => {
     expect(bHooks.of("recovered", "svc")).toHaveLength(1);
     expect(aHooks.states("svc")).toEqual(["opened", "half-opened (remote)", "closed (remote)"]);
     expect(aHooks.of("recovered", "svc")).toHaveLength(0);
+    // Only an opened state carries an openedAt, remote or not.
+    const openedAts = (hooks: typeof aHooks) => hooks.of("state_changed", "svc").map(([, , e]) => "openedAt" in e && e.openedAt);
+    expect(openedAts(aHooks)).toEqual([expect.any(Number), null, null]);
+    expect(openedAts(bHooks)).toEqual([expect.any(Number), null, null]);
   });
 });
 
@@ -365,6 +370,19 @@ describe("RedisStorage listing and closing", () => {
     } finally {
       await client.quit();
     }
+  });
+
+  it("stops a synchronous factory's known circuits too after close(), with FactoryClosedError", async () => {
+    const sync = new SyncCircuitBreakerFactory({ storage: new RedisStorage({ url: REDIS_URL, prefix }) });
+    open.push(sync);
+    await sync.initialize();
+    const breaker = sync.getBreaker("sync-known");
+    expect(breaker.run(() => 1)).toBe(1);
+    await sync.close();
+    expect(() => breaker.run(() => 2)).toThrow(FactoryClosedError);
+    expect(() => sync.run("sync-known", () => 3)).toThrow(FactoryClosedError);
+    expect(() => sync.getBreaker("sync-new")).toThrow(FactoryClosedError);
+    await expect(sync.initialize()).rejects.toBeInstanceOf(FactoryClosedError);
   });
 
   it("closes what it made: the subscriber connection is gone after close()", async () => {

@@ -1,0 +1,84 @@
+/**
+ * The error classes: stable names, codes and fields, and messages that stay short whatever they
+ * echo (a circuit name, an option, a value).
+ */
+import { describe, expect, it, vi } from "vitest";
+import { CircuitOpenError, InvalidOptionError, isCircuitOpenError, isInvalidOptionError } from "../src/index.js";
+
+/** A second copy of the errors module, as the CommonJS build is next to the ESM one. */
+async function anotherCopy(): Promise<typeof import("../src/errors.js")> {
+  vi.resetModules();
+  const copy = await import("../src/errors.js");
+  expect(copy.CircuitOpenError).not.toBe(CircuitOpenError);
+  return copy;
+}
+
+describe("errors from two copies of the package (dual package hazard)", () => {
+  it("are instanceof each other's classes, both ways", async () => {
+    const copy = await anotherCopy();
+    const theirs = new copy.CircuitOpenError("svc", 1, 2);
+    const ours = new CircuitOpenError("svc", 1, 2);
+    expect(theirs instanceof CircuitOpenError).toBe(true);
+    expect(ours instanceof copy.CircuitOpenError).toBe(true);
+    expect(new copy.InvalidOptionError("o", 1, "x") instanceof InvalidOptionError).toBe(true);
+    expect(theirs instanceof InvalidOptionError).toBe(false);
+  });
+
+  it("are recognised by isCircuitOpenError and isInvalidOptionError", async () => {
+    const copy = await anotherCopy();
+    expect(isCircuitOpenError(new copy.CircuitOpenError("svc", 1, 2))).toBe(true);
+    expect(isInvalidOptionError(new copy.InvalidOptionError("o", 1, "x"))).toBe(true);
+    expect(isCircuitOpenError(new copy.InvalidOptionError("o", 1, "x"))).toBe(false);
+    for (const value of [new Error("Circuit svc is open"), { name: "CircuitOpenError" }, null, undefined, "x"]) {
+      expect(isCircuitOpenError(value)).toBe(false);
+      expect(value instanceof CircuitOpenError).toBe(false);
+    }
+  });
+
+  it("keep ordinary instanceof for a subclass", () => {
+    class ServiceDownError extends CircuitOpenError {}
+    const sub = new ServiceDownError("svc", 1, 2);
+    expect(sub instanceof CircuitOpenError).toBe(true);
+    expect(sub instanceof ServiceDownError).toBe(true);
+    expect(isCircuitOpenError(sub)).toBe(true);
+    expect(new CircuitOpenError("svc", 1, 2) instanceof ServiceDownError).toBe(false);
+  });
+});
+
+describe("CircuitOpenError", () => {
+  it("says Circuit <name> is open, exactly, for a usual name", () => {
+    const error = new CircuitOpenError("www.example.com", 1_000, 250);
+    expect(error.message).toBe("Circuit www.example.com is open");
+    expect([error.name, error.code, error.circuitName, error.openedAt, error.retryAfterMs]).toEqual([
+      "CircuitOpenError",
+      "PURGATORY_CIRCUIT_OPEN",
+      "www.example.com",
+      1_000,
+      250,
+    ]);
+  });
+
+  it("shortens a name longer than 200 characters in its message only", () => {
+    const name = "n".repeat(100_000);
+    const error = new CircuitOpenError(name, 0, 1);
+    expect(error.message).toBe(`Circuit ${"n".repeat(197)}... is open`);
+    expect(error.circuitName).toBe(name);
+    expect(new CircuitOpenError("m".repeat(200), 0, 1).message).toBe(`Circuit ${"m".repeat(200)} is open`);
+  });
+});
+
+describe("InvalidOptionError", () => {
+  it("names the option and the value, shortening both", () => {
+    const error = new InvalidOptionError("o".repeat(1000), "v".repeat(1000), "something");
+    expect(error.message).toBe(`Invalid option "${"o".repeat(77)}...": expected something, got "${"v".repeat(77)}..."`);
+    expect(error.option).toBe("o".repeat(1000));
+    expect(error.value).toBe("v".repeat(1000));
+  });
+
+  it("renders values that are hard to show without throwing", () => {
+    const hostile = new Proxy({}, { get: () => { throw new Error("trap"); }, getPrototypeOf: () => { throw new Error("trap"); } });
+    expect(new InvalidOptionError("x", hostile, "y").message).toMatch(/got (a value|an object.*)$/);
+    expect(new InvalidOptionError("x", 10n ** 200n, "y").message.length).toBeLessThan(120);
+    expect(new InvalidOptionError("x", Promise.resolve(1), "y").message).toBe('Invalid option "x": expected y, got a promise');
+  });
+});
