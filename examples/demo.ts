@@ -43,6 +43,8 @@ const STATE_STYLE: Record<CircuitStateName, Style> = {
   closed: "green",
   opened: "red",
   "half-opened": "yellow",
+  isolated: "magenta",
+  disabled: "gray",
 };
 
 /** The service behind each host (a circuit's name is its host), for the timeline and summary. */

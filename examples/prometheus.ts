@@ -25,7 +25,7 @@ import {
   type CircuitStateName,
 } from "../src/index.js";
 
-const STATE_VALUE: Record<CircuitStateName, number> = { closed: 0, "half-opened": 1, opened: 2 };
+const STATE_VALUE: Record<CircuitStateName, number> = { closed: 0, disabled: 0, "half-opened": 1, opened: 2, isolated: 2 };
 
 const stateGauge = new Gauge({
   name: "purgatory_circuit_state",

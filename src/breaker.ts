@@ -5,8 +5,9 @@
  * both decide through the storage, which decides through `core/machine`.
  * @module
  */
+import type { Clock } from "./coarse-clock.js";
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
-import type { Admission } from "./core/machine.js";
+import type { Admission, ControlAction } from "./core/machine.js";
 import { CircuitOpenError, clipName, InvalidOptionError } from "./errors.js";
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
@@ -16,7 +17,7 @@ import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise }
 export interface BreakerContext {
   readonly storage: CircuitStorage;
   readonly hooks: Hooks;
-  readonly clock: () => number;
+  readonly clock: Clock;
   /** The factory's `exclude`, checked after a call's own. */
   readonly exclude: ExcludeRules;
   /** Registers a forgotten circuit again with the config it had. */
@@ -81,7 +82,7 @@ abstract class CircuitBreakerBase {
   get ttl(): number {
     return this.circuit.config.ttl;
   }
-  /** `"closed"`, `"opened"` or `"half-opened"`, as last known. */
+  /** `"closed"`, `"opened"`, `"half-opened"`, `"isolated"` or `"disabled"`, as last known. */
   get state(): CircuitStateName {
     return this.circuit.snapshot.state;
   }
@@ -112,7 +113,36 @@ abstract class CircuitBreakerBase {
   protected admitted(admission: Admission): number | CircuitOpenError {
     emitTransition(this.#context.hooks, this.circuit.name, admission.transition);
     if (admission.verdict !== "reject") return admission.generation;
-    return new CircuitOpenError(this.circuit.name, admission.openedAt, admission.retryAfterMs);
+    return new CircuitOpenError(this.circuit.name, admission.openedAt, admission.retryAfterMs, admission.isolated === true);
+  }
+
+  /**
+   * Isolates the circuit (an operator's "forced open"): every call is rejected with a
+   * `CircuitOpenError` whose `isolated` is `true`, until `reset()`. Fleet-wide over Redis.
+   */
+  isolate(): Promise<void> {
+    return this.#control("isolate");
+  }
+
+  /**
+   * Disables the circuit: every call runs, failures are counted, and nothing trips it, until
+   * `reset()`. Fleet-wide over Redis.
+   */
+  disable(): Promise<void> {
+    return this.#control("disable");
+  }
+
+  /** Closes the circuit with its counts cleared, ending an isolation or a disabling. Fleet-wide over Redis. */
+  reset(): Promise<void> {
+    return this.#control("reset");
+  }
+
+  async #control(action: ControlAction): Promise<void> {
+    const context = this.#context;
+    const { storage } = context;
+    if (storage.control === undefined) throw new TypeError(`The storage cannot ${action} circuits (it has no control method)`);
+    const circuit = await this.attached();
+    emitTransition(context.hooks, circuit.name, await storage.control(circuit, action, context.clock()));
   }
 
   /** @internal Records a success; a promise only while a remote storage answers. */

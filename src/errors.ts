@@ -53,21 +53,28 @@ export class CircuitOpenError extends Error {
   readonly circuitName: string;
   /** When the circuit opened, epoch ms. */
   readonly openedAt: number;
-  /** Milliseconds until a call may run as a probe. */
+  /**
+   * Milliseconds until a call may run as a probe. For an isolated circuit no time is known: it is
+   * the circuit's ttl, a polite interval to ask again.
+   */
   readonly retryAfterMs: number;
+  /** Whether an operator isolated the circuit (`breaker.isolate()`): it opens only by a reset. */
+  readonly isolated: boolean;
 
   /**
-   * Builds the error for circuit `circuitName`. The message is `Circuit <name> is open`; a name
-   * longer than 200 characters is shortened there (with "..."), never in `circuitName`.
+   * Builds the error for circuit `circuitName`. The message is `Circuit <name> is open` (or
+   * `is isolated`); a name longer than 200 characters is shortened there (with "..."), never in
+   * `circuitName`.
    */
-  constructor(circuitName: string, openedAt: number, retryAfterMs: number) {
+  constructor(circuitName: string, openedAt: number, retryAfterMs: number, isolated = false) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(`Circuit ${clipName(circuitName)} is open`);
+    super(`Circuit ${clipName(circuitName)} is ${isolated ? "isolated" : "open"}`);
     Error.stackTraceLimit = limit;
     this.circuitName = circuitName;
     this.openedAt = openedAt;
     this.retryAfterMs = retryAfterMs;
+    this.isolated = isolated;
   }
 
   /** `instanceof` that also recognises a `CircuitOpenError` from another copy of the package. */

@@ -24,6 +24,7 @@ import {
   type FactoryOptions,
   type FactorySettings,
 } from "./options.js";
+import { applyChanges, type ConfigChanges } from "./policies.js";
 import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
@@ -64,6 +65,27 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** The defaults new circuits get: `{ threshold, ttl, halfOpenMaxCalls }`. */
   get defaults(): CircuitConfig {
     return this.settings.config;
+  }
+
+  /**
+   * Changes the config of circuit `name`: `threshold`, `ttl`, `halfOpenMaxCalls`, and the
+   * policies (`failureRate`, `slowCall`, `backoff`; `null` removes one). Fleet-wide and atomic
+   * over Redis: every process holding the circuit adopts it. A circuit this process does not hold
+   * yet is registered first. An opening in progress keeps its retry time.
+   *
+   * @example
+   * ```ts
+   * await circuitbreaker.reconfigure("api.example.com", { threshold: 10, ttl: 60 });
+   * ```
+   */
+  async reconfigure(name: string, changes: ConfigChanges): Promise<void> {
+    checkName(name);
+    if (this.#closing !== undefined) throw new FactoryClosedError(name);
+    const { storage, config } = this.settings;
+    if (storage.configure === undefined) throw new TypeError("The storage cannot reconfigure circuits (it has no configure method)");
+    const known = storage.get(name);
+    const circuit = known !== undefined && !known.forgotten ? known : await this.#register(name, config, (r) => r.circuit);
+    await storage.configure(circuit, applyChanges(circuit.config, changes));
   }
 
   /** Connects the storage; a no-op in memory. Rejects with `FactoryClosedError` after `close()`. */
@@ -187,12 +209,9 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   #configFor(settings: BreakerSettings): CircuitConfig {
     const defaults = this.settings.config;
-    if (settings.threshold === undefined && settings.ttl === undefined) return defaults;
-    return {
-      threshold: settings.threshold ?? defaults.threshold,
-      ttl: settings.ttl ?? defaults.ttl,
-      halfOpenMaxCalls: defaults.halfOpenMaxCalls,
-    };
+    const own = settings.config;
+    if (Object.keys(own).length === 0) return defaults;
+    return { ...defaults, ...own };
   }
 
   #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {

@@ -34,6 +34,8 @@ export type {
 } from "./events.js";
 export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
 export type { BreakerOptions, FactoryOptions } from "./options.js";
+export type { ConfigChanges } from "./policies.js";
+export type { Clock } from "./coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";

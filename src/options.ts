@@ -4,10 +4,12 @@
  * @module
  */
 import type { IsFailure } from "./breaker.js";
-import type { CircuitConfig } from "./core/circuit.js";
+import type { BackoffPolicy, CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
 import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
 import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
+import { withCoarse, type Clock } from "./coarse-clock.js";
+import { policiesOf } from "./policies.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
@@ -27,6 +29,12 @@ export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[
   readonly defaultTtl?: number;
   /** Probes that may run at once while half-opened (integer from 1 to 1,000). Default 1. */
   readonly halfOpenMaxCalls?: number;
+  /** The `failureRate` of circuits whose registration gives none. Default none. */
+  readonly defaultFailureRate?: FailureRatePolicy;
+  /** The `slowCall` of circuits whose registration gives none. Default none. */
+  readonly defaultSlowCall?: SlowCallPolicy;
+  /** The `backoff` of circuits whose registration gives none. Default none. */
+  readonly defaultBackoff?: BackoffPolicy;
   /**
    * Errors that are not failures, checked after a call's own `exclude`: classes, and
    * `[class, predicate]` pairs whose predicate gets an instance of the class. Default none.
@@ -72,6 +80,20 @@ export interface BreakerOptions<R = unknown, X extends readonly unknown[] = read
   readonly threshold?: number;
   /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
   readonly ttl?: number;
+  /** Probes that may run at once while half-opened (integer from 1 to 1,000). */
+  readonly halfOpenMaxCalls?: number;
+  /**
+   * Also trip at a failure rate over a sliding window: `{ rate: 0.5, minimumCalls: 20, window: 60 }`
+   * trips at 50 % failures over the last 60 s, once 20 calls were seen.
+   */
+  readonly failureRate?: FailureRatePolicy;
+  /**
+   * Also trip at a rate of slow calls (successes slower than `duration` seconds), on the
+   * failure rate's window (or 60 s and 20 calls): `{ duration: 2, rate: 0.8 }`.
+   */
+  readonly slowCall?: SlowCallPolicy;
+  /** Open longer at each re-opening: `{ multiplier: 2, maxTtl: 300, jitter: 0.1 }`. */
+  readonly backoff?: BackoffPolicy;
   /** Errors that are not failures for these calls, checked before the factory's. */
   readonly exclude?: ExcludeList<X>;
   /**
@@ -93,7 +115,7 @@ export interface FactorySettings {
   readonly isFailure: IsFailure | null;
   readonly storage: CircuitStorage;
   readonly idleTtl: number | null;
-  readonly clock: () => number;
+  readonly clock: Clock;
   readonly listeners: readonly CircuitHook[];
 }
 
@@ -101,6 +123,9 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   defaultThreshold: true,
   defaultTtl: true,
   halfOpenMaxCalls: true,
+  defaultFailureRate: true,
+  defaultSlowCall: true,
+  defaultBackoff: true,
   exclude: true,
   isFailure: true,
   storage: true,
@@ -108,7 +133,16 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   clock: true,
   listeners: true,
 };
-const BREAKER_KEYS: Record<keyof BreakerOptions, true> = { threshold: true, ttl: true, exclude: true, isFailure: true };
+const BREAKER_KEYS: Record<keyof BreakerOptions, true> = {
+  threshold: true,
+  ttl: true,
+  halfOpenMaxCalls: true,
+  failureRate: true,
+  slowCall: true,
+  backoff: true,
+  exclude: true,
+  isFailure: true,
+};
 /** Names a user of the Python purgatory may still type. */
 const PYTHON_NAMES: Record<string, string> = {
   default_threshold: "defaultThreshold",
@@ -247,12 +281,20 @@ export function toFactorySettings(options: unknown): FactorySettings {
         "halfOpenMaxCalls",
         BOUNDS.maxHalfOpenCalls,
       ),
+      ...policiesOf(o as Record<string, unknown>, {
+        failureRate: "defaultFailureRate",
+        slowCall: "defaultSlowCall",
+        backoff: "defaultBackoff",
+      }),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
     isFailure: checkIsFailure(o.isFailure),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
     idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
-    clock: o.clock === undefined ? () => Date.now() : checkFunction(o.clock, "clock", "a function returning epoch ms"),
+    clock:
+      o.clock === undefined
+        ? withCoarse(() => Date.now(), true)
+        : checkFunction<() => number>(o.clock, "clock", "a function returning epoch ms"),
     listeners,
   };
 }
@@ -264,8 +306,8 @@ function checkIsFailure(value: unknown): IsFailure | null {
 
 /** Validated per-circuit options. */
 export interface BreakerSettings {
-  readonly threshold: number | undefined;
-  readonly ttl: number | undefined;
+  /** What the options set of the circuit's config, if this call registers it. */
+  readonly config: Partial<CircuitConfig>;
   readonly exclude: ExcludeRules;
   /** The call's own `isFailure`; `null` leaves the factory's. */
   readonly isFailure: IsFailure | null;
@@ -273,8 +315,7 @@ export interface BreakerSettings {
 
 /** The settings of a call with no options. */
 export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
-  threshold: undefined,
-  ttl: undefined,
+  config: Object.freeze({}),
   exclude: NO_EXCLUDE,
   isFailure: null,
 });
@@ -285,8 +326,14 @@ export function toBreakerSettings(options: unknown): BreakerSettings {
   const o = checkObject(options, "options") as BreakerOptions;
   checkKeys(o, BREAKER_KEYS, "");
   return {
-    threshold: o.threshold === undefined ? undefined : checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold),
-    ttl: o.ttl === undefined ? undefined : checkTtl(o.ttl, "ttl"),
+    config: {
+      ...(o.threshold === undefined ? {} : { threshold: checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold) }),
+      ...(o.ttl === undefined ? {} : { ttl: checkTtl(o.ttl, "ttl") }),
+      ...(o.halfOpenMaxCalls === undefined
+        ? {}
+        : { halfOpenMaxCalls: checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls) }),
+      ...policiesOf(o as Record<string, unknown>, { failureRate: "failureRate", slowCall: "slowCall", backoff: "backoff" }),
+    },
     exclude: toExcludeRules(o.exclude, "exclude"),
     isFailure: checkIsFailure(o.isFailure),
   };

@@ -36,7 +36,7 @@ async function main() {
   const factory = new AsyncCircuitBreakerFactory({
     defaultThreshold: 2,
     defaultTtl: 30,
-    storage: new RedisStorage({ url, prefix, commandTimeout: 1000 }),
+    storage: new RedisStorage({ url, prefix, commandTimeout: 1 }),
     listeners: [(circuit, eventType, event) => print({ type: "event", circuit, eventType, error: String(event.error ?? "") })],
   });
   await factory.initialize();

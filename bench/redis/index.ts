@@ -116,7 +116,7 @@ export async function runRedisBench(): Promise<RedisBenchResult> {
   try {
     const redisFactory = new AsyncCircuitBreakerFactory({
       defaultThreshold: 1e9,
-      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 3_600_000 }),
+      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 3600 }),
     });
     await redisFactory.initialize();
     const memoryFactory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1e9, storage: new InMemoryStorage() });

@@ -4,11 +4,51 @@
  * @module
  */
 
-/** The three states of a circuit, as strings (docs/design.md, "Circuits"). */
-export type CircuitStateName = "closed" | "opened" | "half-opened";
+/**
+ * The states of a circuit, as strings (docs/design.md, "Circuits"): the seed's three, and the two
+ * an operator sets by hand (`isolated`: every call rejected; `disabled`: every call runs and
+ * nothing trips), which win over the automatic ones until a reset.
+ */
+export type CircuitStateName = "closed" | "opened" | "half-opened" | "isolated" | "disabled";
 
 /**
- * What configures one circuit. Fixed by the first registration of its name.
+ * Trip also at a failure rate over a sliding time window (Resilience4j's failure rate threshold,
+ * minimum number of calls and sliding window; Polly's failure ratio, minimum throughput and
+ * sampling duration).
+ */
+export interface FailureRatePolicy {
+  /** Trip when failures / calls reaches this (0 < rate <= 1). */
+  readonly rate: number;
+  /** ...once at least this many calls are in the window (integer >= 1). */
+  readonly minimumCalls: number;
+  /** The window, in seconds (counted in 10 buckets of a tenth each). */
+  readonly window: number;
+}
+
+/** Trip also at a rate of slow calls (successes slower than `duration`), on the failure rate's window. */
+export interface SlowCallPolicy {
+  /** Seconds after which a success counts as slow. */
+  readonly duration: number;
+  /** Trip when slow calls / calls reaches this (0 < rate <= 1). */
+  readonly rate: number;
+}
+
+/**
+ * Each re-opening since the last close multiplies the open time (Polly's break duration
+ * generator): the n-th opening lasts `ttl * multiplier^(n-1)`, at most `maxTtl`, give or take
+ * `jitter` (a fraction) so that a fleet's probes spread out.
+ */
+export interface BackoffPolicy {
+  readonly multiplier: number;
+  /** Seconds. */
+  readonly maxTtl: number;
+  /** 0 to 1: the open time varies by up to this fraction either way. */
+  readonly jitter: number;
+}
+
+/**
+ * What configures one circuit. Fixed by the first registration of its name (and changed only by
+ * `reconfigure`).
  *
  * @example
  * ```ts
@@ -22,6 +62,12 @@ export interface CircuitConfig {
   readonly ttl: number;
   /** Probes that may run at once while half-opened (integer >= 1). */
   readonly halfOpenMaxCalls: number;
+  /** Also trip at a failure rate over a time window. */
+  readonly failureRate?: FailureRatePolicy;
+  /** Also trip at a rate of slow calls, on the same window. */
+  readonly slowCall?: SlowCallPolicy;
+  /** Open longer at each re-opening. */
+  readonly backoff?: BackoffPolicy;
 }
 
 /**
@@ -34,7 +80,7 @@ export interface CircuitConfig {
  * const fresh: CircuitSnapshot = { state: "closed", generation: 0, failureCount: 0 };
  * ```
  */
-export type CircuitSnapshot = ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapshot;
+export type CircuitSnapshot = ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapshot | IsolatedSnapshot | DisabledSnapshot;
 
 /** A closed circuit: calls run; `failureCount` consecutive failures so far. */
 export interface ClosedSnapshot {
@@ -45,13 +91,17 @@ export interface ClosedSnapshot {
   readonly failureCount: number;
 }
 
-/** An opened circuit: calls are rejected until `openedAt + ttl`. */
+/** An opened circuit: calls are rejected until `retryAt`. */
 export interface OpenedSnapshot {
   readonly state: "opened";
   readonly generation: number;
   readonly failureCount: number;
   /** When the circuit opened, epoch ms. */
   readonly openedAt: number;
+  /** When a probe may run, epoch ms: `openedAt` + the ttl of this opening (see `BackoffPolicy`). */
+  readonly retryAt: number;
+  /** Openings since the circuit last closed, this one included (1 for the first). */
+  readonly openings: number;
 }
 
 /**
@@ -76,8 +126,26 @@ export interface HalfOpenedSnapshot {
    * The `state_changed` event and `breaker.openedAt` show `null` while half-opened.
    */
   readonly openedAt: number;
+  /** Openings since the circuit last closed: a failing probe opens it for the next backoff step. */
+  readonly openings: number;
   /** The leases of the probes admitted since the circuit half-opened (expired ones included until pruned). */
   readonly probeLeases: readonly ProbeLease[];
+}
+
+/** An isolated circuit (set by hand): every call is rejected until a reset. */
+export interface IsolatedSnapshot {
+  readonly state: "isolated";
+  readonly generation: number;
+  readonly failureCount: number;
+  /** When it was isolated, epoch ms (what a rejected call's `openedAt` reports). */
+  readonly since: number;
+}
+
+/** A disabled circuit (set by hand): every call runs, failures are counted, nothing trips. */
+export interface DisabledSnapshot {
+  readonly state: "disabled";
+  readonly generation: number;
+  readonly failureCount: number;
 }
 
 /** The snapshot of a circuit that was just registered. */

@@ -5,6 +5,11 @@
  */
 export {
   CLOSED_SNAPSHOT,
+  type BackoffPolicy,
+  type DisabledSnapshot,
+  type FailureRatePolicy,
+  type IsolatedSnapshot,
+  type SlowCallPolicy,
   type CircuitConfig,
   type CircuitSnapshot,
   type CircuitStateName,
@@ -15,4 +20,31 @@ export {
   type ProbeLease,
   type Transition,
 } from "./circuit.js";
-export { admit, isForgettable, recordFailure, recordSuccess, ttlMs, type Admission } from "./machine.js";
+export {
+  admit,
+  checkRates,
+  control,
+  isForgettable,
+  jitterUnit,
+  openTtlMs,
+  recordFailure,
+  recordSuccess,
+  ttlMs,
+  type Admission,
+  type ControlAction,
+} from "./machine.js";
+export {
+  BUCKETS,
+  clear,
+  count,
+  countsOf,
+  createWindow,
+  DEFAULT_WINDOW,
+  drain,
+  exceedsRates,
+  roll,
+  windowOf,
+  type CallCounts,
+  type RateWindow,
+  type WindowOutcome,
+} from "./window.js";

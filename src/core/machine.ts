@@ -7,15 +7,20 @@
 import type {
   CircuitConfig,
   CircuitSnapshot,
+  CircuitStateName,
+  CircuitTransitionEvent,
   HalfOpenedSnapshot,
   OpenedSnapshot,
   ProbeLease,
   Transition,
 } from "./circuit.js";
+import { exceedsRates, type CallCounts } from "./window.js";
 
 /**
  * The answer to "may a call run now?". `run` and `probe` carry the token (`generation`) to hand
- * back with the call's outcome; `probe` may carry a transition to store and emit first.
+ * back with the call's outcome; `probe` may carry a transition to store and emit first. A
+ * rejection says since when (`openedAt`), for how long (`retryAfterMs`), and whether an operator
+ * isolated the circuit.
  */
 export type Admission =
   | { readonly verdict: "run"; readonly generation: number; readonly transition: null }
@@ -25,20 +30,54 @@ export type Admission =
       readonly openedAt: number;
       readonly retryAfterMs: number;
       readonly transition: Transition | null;
+      readonly isolated?: boolean;
     };
 
-/**
- * The ttl in milliseconds, rounded to the microsecond: `2.007 * 1000` is `2007.0000000000002` in
- * floating point, which would keep a circuit opened 1 ms too long and report a `retryAfterMs` of
- * `2e-13`.
- */
-export const ttlMs = (config: CircuitConfig): number => Math.round(config.ttl * 1e6) / 1e3;
+/** Milliseconds rounded to the microsecond: `2.007 * 1000` is `2007.0000000000002` in floating point. */
+const ms = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
 
 /**
- * Decides whether a call may run. A closed circuit runs it; an opened circuit rejects it until its
- * ttl has elapsed, then half-opens and admits it as a probe; a half-opened circuit admits probes
- * while fewer than `halfOpenMaxCalls` unexpired leases are held. Each probe gets a token of its own
- * (the generation grows by one per probe) and a lease of one ttl.
+ * The ttl in milliseconds, rounded to the microsecond, so that a circuit is not kept opened 1 ms
+ * too long nor reports a `retryAfterMs` of `2e-13`.
+ */
+export const ttlMs = (config: CircuitConfig): number => ms(config.ttl);
+
+/**
+ * How long the `openings`-th opening since the last close lasts, in ms: the ttl, or with a
+ * backoff `ttl * multiplier^(openings-1)`, at most `maxTtl`, varied by up to `jitter` either way.
+ * The jitter is a deterministic function of the opening (`openedAt`, `generation`), so that every
+ * storage (and the Lua scripts) compute the same time for the same opening.
+ */
+export function openTtlMs(config: CircuitConfig, openings: number, openedAt: number, generation: number): number {
+  const backoff = config.backoff;
+  if (backoff === undefined) return ttlMs(config);
+  const grown = Math.min(ttlMs(config) * backoff.multiplier ** Math.max(0, openings - 1), ms(backoff.maxTtl));
+  return Math.round(grown * (1 + backoff.jitter * (2 * jitterUnit(openedAt, generation) - 1)) * 1e3) / 1e3;
+}
+
+/** A number in [0, 1) that looks random and depends only on its inputs (exact in doubles). */
+export function jitterUnit(openedAt: number, generation: number): number {
+  return ((generation * 2654435761 + Math.floor(openedAt)) % 4294967296) / 4294967296;
+}
+
+/** An opened snapshot for an opening at `now`. */
+function opening(config: CircuitConfig, generation: number, failureCount: number, now: number, openings: number): OpenedSnapshot {
+  const retryAt = now + openTtlMs(config, openings, now, generation);
+  return { state: "opened", generation, failureCount, openedAt: now, retryAt, openings };
+}
+
+const stateChanged = (state: CircuitStateName, openedAt: number | null = null): CircuitTransitionEvent => ({
+  type: "state_changed",
+  state,
+  openedAt,
+});
+
+/**
+ * Decides whether a call may run. A closed (or disabled) circuit runs it; an opened circuit
+ * rejects it until `retryAt`, then half-opens and admits it as a probe; a half-opened circuit
+ * admits probes while fewer than `halfOpenMaxCalls` unexpired leases are held; an isolated one
+ * rejects every call. Each probe gets a token of its own (the generation grows by one per probe)
+ * and a lease of one ttl.
  *
  * @example
  * ```ts
@@ -49,21 +88,24 @@ export const ttlMs = (config: CircuitConfig): number => Math.round(config.ttl * 
 export function admit(snapshot: CircuitSnapshot, config: CircuitConfig, now: number): Admission {
   switch (snapshot.state) {
     case "closed":
+    case "disabled":
       return { verdict: "run", generation: snapshot.generation, transition: null };
     case "opened":
       return admitOpened(snapshot, config, now);
     case "half-opened":
       return admitHalfOpened(snapshot, config, now);
+    case "isolated":
+      // No time is known for an isolation: a caller that waits retries after one ttl.
+      return { verdict: "reject", openedAt: snapshot.since, retryAfterMs: ttlMs(config), transition: null, isolated: true };
   }
 }
 
 function admitOpened(snapshot: OpenedSnapshot, config: CircuitConfig, now: number): Admission {
-  const due = snapshot.openedAt + ttlMs(config);
-  if (now < due) {
+  if (now < snapshot.retryAt) {
     return {
       verdict: "reject",
       openedAt: snapshot.openedAt,
-      retryAfterMs: due - now,
+      retryAfterMs: snapshot.retryAt - now,
       transition: null,
     };
   }
@@ -73,25 +115,17 @@ function admitOpened(snapshot: OpenedSnapshot, config: CircuitConfig, now: numbe
     generation: token,
     failureCount: snapshot.failureCount,
     openedAt: snapshot.openedAt,
+    openings: snapshot.openings,
     probeLeases: [{ token, expiresAt: now + ttlMs(config) }],
   };
   return {
     verdict: "probe",
     generation: token,
-    transition: {
-      snapshot: next,
-      // As in the Python purgatory, only an opened state carries an openedAt. The snapshot keeps
-      // the last one: a call rejected while every probe slot is taken still reports it.
-      events: [{ type: "state_changed", state: "half-opened", openedAt: null }],
-    },
+    transition: { snapshot: next, events: [stateChanged("half-opened")] },
   };
 }
 
-function admitHalfOpened(
-  snapshot: HalfOpenedSnapshot,
-  config: CircuitConfig,
-  now: number,
-): Admission {
+function admitHalfOpened(snapshot: HalfOpenedSnapshot, config: CircuitConfig, now: number): Admission {
   const live = liveLeases(snapshot, now);
   if (live.length >= config.halfOpenMaxCalls) {
     const freedAt = Math.min(...live.map((lease) => lease.expiresAt));
@@ -122,8 +156,9 @@ const holdsLiveLease = (snapshot: HalfOpenedSnapshot, token: number, now: number
 /**
  * Records a success (or an excluded error) of a call admitted with `token`, at `now`. Returns
  * `null` when nothing changes, which is the case on the hot path: a closed circuit with no
- * failures. A closed circuit only takes the token of its current generation; a half-opened one
- * only the token of a probe whose lease is still live (a zombie probe decides nothing).
+ * failures. A closed (or disabled) circuit only takes the token of its current generation; a
+ * half-opened one only the token of a probe whose lease is still live (a zombie probe decides
+ * nothing). A slow success is counted by a rate window and judged by `checkRates`.
  *
  * @example
  * ```ts
@@ -134,26 +169,26 @@ const holdsLiveLease = (snapshot: HalfOpenedSnapshot, token: number, now: number
 export function recordSuccess(snapshot: CircuitSnapshot, token: number, now: number): Transition | null {
   switch (snapshot.state) {
     case "closed":
+    case "disabled":
       if (snapshot.generation !== token || snapshot.failureCount === 0) return null;
-      return {
-        snapshot: { state: "closed", generation: token, failureCount: 0 },
-        events: [{ type: "recovered" }],
-      };
+      return { snapshot: { ...snapshot, failureCount: 0 }, events: [{ type: "recovered" }] };
     case "half-opened":
       if (!holdsLiveLease(snapshot, token, now)) return null;
       return {
         snapshot: { state: "closed", generation: snapshot.generation + 1, failureCount: 0 },
-        events: [{ type: "recovered" }, { type: "state_changed", state: "closed", openedAt: null }],
+        events: [{ type: "recovered" }, stateChanged("closed")],
       };
     case "opened":
+    case "isolated":
       return null;
   }
 }
 
 /**
  * Records a failure of a call admitted with `token`, at `now`. A closed circuit counts it and
- * opens at `threshold`; a failing probe (with a live lease) opens a half-opened circuit again
- * with a new `openedAt`.
+ * opens at `threshold`, or when `counts` (its rate window, this failure included) reach a rate
+ * of the config; a failing probe (with a live lease) opens a half-opened circuit again, for the
+ * next backoff step; a disabled circuit counts it and never opens.
  *
  * @example
  * ```ts
@@ -166,56 +201,93 @@ export function recordFailure(
   config: CircuitConfig,
   token: number,
   now: number,
+  counts?: CallCounts,
 ): Transition | null {
   switch (snapshot.state) {
     case "closed": {
       if (snapshot.generation !== token) return null;
       const failureCount = snapshot.failureCount + 1;
-      if (failureCount < config.threshold) {
-        return {
-          snapshot: { state: "closed", generation: token, failureCount },
-          events: [{ type: "failed", failureCount }],
-        };
+      const failed: CircuitTransitionEvent = { type: "failed", failureCount };
+      if (failureCount < config.threshold && (counts === undefined || !exceedsRates(config, counts))) {
+        return { snapshot: { state: "closed", generation: token, failureCount }, events: [failed] };
       }
-      return {
-        snapshot: { state: "opened", generation: token + 1, failureCount, openedAt: now },
-        events: [
-          { type: "failed", failureCount },
-          { type: "state_changed", state: "opened", openedAt: now },
-        ],
-      };
+      const next = opening(config, token + 1, failureCount, now, 1);
+      return { snapshot: next, events: [failed, stateChanged("opened", now)] };
     }
-    case "half-opened":
+    case "half-opened": {
       if (!holdsLiveLease(snapshot, token, now)) return null;
-      return {
-        snapshot: {
-          state: "opened",
-          generation: snapshot.generation + 1,
-          failureCount: snapshot.failureCount + 1,
-          openedAt: now,
-        },
-        events: [{ type: "state_changed", state: "opened", openedAt: now }],
-      };
+      const next = opening(config, snapshot.generation + 1, snapshot.failureCount + 1, now, snapshot.openings + 1);
+      return { snapshot: next, events: [stateChanged("opened", now)] };
+    }
+    case "disabled": {
+      if (snapshot.generation !== token) return null;
+      const failureCount = snapshot.failureCount + 1;
+      return { snapshot: { ...snapshot, failureCount }, events: [{ type: "failed", failureCount }] };
+    }
     case "opened":
+    case "isolated":
       return null;
   }
 }
 
 /**
- * Whether a circuit may be forgotten at `now` without changing what its next call sees: not while
- * it is opened and its ttl has not elapsed, nor while a probe holds an unexpired lease.
+ * Opens a closed circuit whose rate window (`counts`) reached a rate of the config: what a slow
+ * success (or a window's counts merged from other processes) can do. `null` otherwise.
  */
-export function isForgettable(
-  snapshot: CircuitSnapshot,
-  config: CircuitConfig,
-  now: number,
-): boolean {
+export function checkRates(snapshot: CircuitSnapshot, config: CircuitConfig, counts: CallCounts, now: number): Transition | null {
+  if (snapshot.state !== "closed" || !exceedsRates(config, counts)) return null;
+  const next = opening(config, snapshot.generation + 1, snapshot.failureCount, now, 1);
+  return { snapshot: next, events: [stateChanged("opened", now)] };
+}
+
+/** What an operator can do to a circuit. */
+export type ControlAction = "isolate" | "disable" | "reset";
+
+/**
+ * An operator's action, which wins over the automatic transitions: `isolate` rejects every call
+ * until a reset, `disable` runs every call and never trips, `reset` closes the circuit with its
+ * counts cleared. `null` when the circuit is in that state already (a reset of a closed circuit
+ * clears a failure count, emitting `recovered`).
+ */
+export function control(snapshot: CircuitSnapshot, action: ControlAction, now: number): Transition | null {
+  const generation = snapshot.generation + 1;
+  switch (action) {
+    case "isolate":
+      if (snapshot.state === "isolated") return null;
+      return {
+        snapshot: { state: "isolated", generation, failureCount: snapshot.failureCount, since: now },
+        events: [stateChanged("isolated")],
+      };
+    case "disable":
+      if (snapshot.state === "disabled") return null;
+      return {
+        snapshot: { state: "disabled", generation, failureCount: snapshot.failureCount },
+        events: [stateChanged("disabled")],
+      };
+    case "reset":
+      if (snapshot.state === "closed") {
+        if (snapshot.failureCount === 0) return null;
+        return { snapshot: { ...snapshot, failureCount: 0 }, events: [{ type: "recovered" }] };
+      }
+      return { snapshot: { state: "closed", generation, failureCount: 0 }, events: [stateChanged("closed")] };
+  }
+}
+
+/**
+ * Whether a circuit may be forgotten at `now` without changing what its next call sees: not while
+ * it is opened and its ttl has not elapsed, nor while a probe holds an unexpired lease, nor while
+ * an operator's state (isolated, disabled) holds.
+ */
+export function isForgettable(snapshot: CircuitSnapshot, _config: CircuitConfig, now: number): boolean {
   switch (snapshot.state) {
     case "closed":
       return true;
     case "opened":
-      return now >= snapshot.openedAt + ttlMs(config);
+      return now >= snapshot.retryAt;
     case "half-opened":
       return liveLeases(snapshot, now).length === 0;
+    case "isolated":
+    case "disabled":
+      return false;
   }
 }

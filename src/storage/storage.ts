@@ -4,8 +4,10 @@
  * memory segment) with nothing but this file and the pure functions of `core/machine`.
  * @module
  */
+import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../core/circuit.js";
-import type { Admission } from "../core/machine.js";
+import type { Admission, ControlAction } from "../core/machine.js";
+import type { RateWindow } from "../core/window.js";
 import type { CircuitHookArgs } from "../events.js";
 
 /** A value or a promise of it: memory answers synchronously, a remote storage may not. */
@@ -30,6 +32,11 @@ export interface CircuitRecord {
   used: boolean;
   /** Set once the storage has forgotten the circuit; a breaker holding it registers again. */
   forgotten: boolean;
+  /**
+   * The circuit's rate window (`core/window`), if its config has a rate rule: the calls this
+   * process counted (for a shared storage: those it has not handed over yet).
+   */
+  window?: RateWindow | null;
 }
 
 /** What `register` answers. */
@@ -77,16 +84,28 @@ export interface CircuitStorage {
   /** Decides atomically whether a call on a circuit that is not closed may run. */
   admit(circuit: CircuitRecord, now: number, sync: boolean): MaybePromise<Admission>;
   /**
-   * Records a success (or excluded error) of a call admitted with token `generation`. `clock`
-   * gives the time when it matters (a probe's lease): read it only then, since the hot path (a
-   * closed circuit's success) must not pay for a clock read.
+   * Records a success (or excluded error) of a call admitted with token `generation`; `slow` when
+   * it took longer than the circuit's `slowCall.duration`. `clock` gives the time when it matters
+   * (a probe's lease, a rate window): read it only then, since the hot path (a closed circuit's
+   * success) must not pay for a clock read; `clock.coarse`, when there, is a cheaper reading to
+   * within 0.1 s, good enough to date a success in a rate window.
    */
-  recordSuccess(circuit: CircuitRecord, generation: number, clock: () => number): MaybePromise<Transition | null>;
+  recordSuccess(circuit: CircuitRecord, generation: number, clock: Clock, slow?: boolean): MaybePromise<Transition | null>;
   /**
    * Records a failure of a call admitted with token `generation`, at `now`; `sync` as for `admit`
    * (a synchronous caller may call again before a remote storage answers).
    */
   recordFailure(circuit: CircuitRecord, generation: number, now: number, sync: boolean): MaybePromise<Transition | null>;
+  /**
+   * Optional: an operator's action (`core/machine.control`), applied atomically (and, for a shared
+   * storage, fleet-wide). The factory refuses `isolate`, `disable` and `reset` without it.
+   */
+  control?(circuit: CircuitRecord, action: ControlAction, now: number): MaybePromise<Transition | null>;
+  /**
+   * Optional: replaces the circuit's config (fleet-wide for a shared storage). The factory
+   * refuses `reconfigure` without it.
+   */
+  configure?(circuit: CircuitRecord, config: CircuitConfig): MaybePromise<void>;
   /** Forgets a circuit; its record is marked `forgotten`. */
   forget(name: string): MaybePromise<void>;
   /** The local record of `name`, if this process knows it. */

@@ -204,7 +204,7 @@ interface PendingCall {
   readonly admittedAt: number;
 }
 
-const openedAtOf = (s: CircuitSnapshot): number | null => (s.state === "closed" ? null : s.openedAt);
+const openedAtOf = (s: CircuitSnapshot): number | null => (s.state === "opened" || s.state === "half-opened" ? s.openedAt : null);
 
 describe("core machine against a reference circuit", () => {
   it("agrees on every verdict, state, count and event, and keeps its invariants", () => {

@@ -28,12 +28,19 @@ const closed = (failureCount = 0, generation = 0): ClosedSnapshot => ({
   failureCount,
 });
 
-const opened = (openedAt: number, generation = 1, failureCount = 3): OpenedSnapshot => ({
+/** An opened snapshot whose probe is due `retryAfter` ms after `openedAt` (a 30 s ttl by default). */
+const opened = (openedAt: number, generation = 1, failureCount = 3, retryAfter = 30_000): OpenedSnapshot => ({
   state: "opened",
   generation,
   failureCount,
   openedAt,
+  retryAt: openedAt + retryAfter,
+  openings: 1,
 });
+
+/** The snapshot the core makes when a closed circuit of `cfg` trips at `at`. */
+const trippedAt = (cfg: CircuitConfig, at: number): CircuitSnapshot =>
+  (recordFailure(closed(cfg.threshold - 1), cfg, 0, at) as Transition).snapshot;
 
 /** A half-opened snapshot; `leases` are `[token, expiresAt]` pairs; generation is the last token. */
 const halfOpened = (
@@ -45,6 +52,7 @@ const halfOpened = (
   generation: Math.max(2, ...leases.map(([token]) => token)),
   failureCount,
   openedAt,
+  openings: 1,
   probeLeases: leases.map(([token, expiresAt]) => ({ token, expiresAt })),
 });
 
@@ -94,6 +102,8 @@ describe("closed circuit", () => {
       generation: 5,
       failureCount: 3,
       openedAt: 12_345,
+      retryAt: 42_345,
+      openings: 1,
     });
     expect(t.events).toEqual([
       { type: "failed", failureCount: 3 },
@@ -103,7 +113,7 @@ describe("closed circuit", () => {
 
   it("opens on the first failure when threshold is 1", () => {
     const t = expectTransition(recordFailure(CLOSED_SNAPSHOT, config(1), 0, 500));
-    expect(t.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: 500 });
+    expect(t.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: 500, retryAt: 30_500, openings: 1 });
     expect(t.events).toEqual([
       { type: "failed", failureCount: 1 },
       { type: "state_changed", state: "opened", openedAt: 500 },
@@ -168,6 +178,7 @@ describe("opened circuit", () => {
           generation: 6,
           failureCount: 3,
           openedAt: 1_000,
+          openings: 1,
           probeLeases: [{ token: 6, expiresAt: 61_000 }],
         },
         events: [{ type: "state_changed", state: "half-opened", openedAt: null }],
@@ -183,6 +194,7 @@ describe("opened circuit", () => {
       generation: 2,
       failureCount: 3,
       openedAt: 1_000,
+      openings: 1,
       probeLeases: [{ token: 2, expiresAt: 5_030_000 }],
     });
   });
@@ -267,6 +279,8 @@ describe("half-opened circuit", () => {
       generation: 3,
       failureCount: 4,
       openedAt: 45_000,
+      retryAt: 75_000,
+      openings: 2,
     });
     expect(t.events).toEqual([{ type: "state_changed", state: "opened", openedAt: 45_000 }]);
     expect(admit(t.snapshot, ttl30, 74_999)).toEqual({
@@ -353,7 +367,7 @@ describe("tokens (generations)", () => {
 
   it("hands each probe of one half-opening a token of its own", () => {
     const cfg3 = config(2, 10, 3);
-    const first = admit(opened(0, 1), cfg3, 10_000);
+    const first = admit(opened(0, 1, 3, 10_000), cfg3, 10_000);
     const second = admit(expectTransition(first.transition).snapshot, cfg3, 10_001);
     expect(first).toMatchObject({ verdict: "probe", generation: 2 });
     expect(second).toMatchObject({ verdict: "probe", generation: 3 });
@@ -363,8 +377,8 @@ describe("tokens (generations)", () => {
 describe("fractional ttl", () => {
   it("half-opens after 1.5 seconds", () => {
     const cfg = config(1, 1.5);
-    expect(admit(opened(0), cfg, 1_499)).toMatchObject({ verdict: "reject", retryAfterMs: 1 });
-    expect(admit(opened(0), cfg, 1_500).transition?.snapshot).toMatchObject({
+    expect(admit(trippedAt(cfg, 0), cfg, 1_499)).toMatchObject({ verdict: "reject", retryAfterMs: 1 });
+    expect(admit(trippedAt(cfg, 0), cfg, 1_500).transition?.snapshot).toMatchObject({
       state: "half-opened",
       probeLeases: [{ token: 2, expiresAt: 3_000 }],
     });
@@ -372,8 +386,8 @@ describe("fractional ttl", () => {
 
   it("half-opens after a millisecond ttl", () => {
     const cfg = config(1, 0.001);
-    expect(admit(opened(7), cfg, 7)).toMatchObject({ verdict: "reject", retryAfterMs: 1 });
-    expect(admit(opened(7), cfg, 8).verdict).toBe("probe");
+    expect(admit(trippedAt(cfg, 7), cfg, 7)).toMatchObject({ verdict: "reject", retryAfterMs: 1 });
+    expect(admit(trippedAt(cfg, 7), cfg, 8).verdict).toBe("probe");
   });
 
   it.each([1.001, 2.007, 4.35, 0.3])(
@@ -381,15 +395,15 @@ describe("fractional ttl", () => {
     (ttl) => {
       const cfg = config(1, ttl);
       const ms = Math.round(ttl * 1000);
-      expect(admit(opened(0), cfg, ms - 1)).toEqual({
+      expect(admit(trippedAt(cfg, 0), cfg, ms - 1)).toEqual({
         verdict: "reject",
         openedAt: 0,
         retryAfterMs: 1,
         transition: null,
       });
-      expect(admit(opened(0), cfg, ms).verdict).toBe("probe");
-      expect(isForgettable(opened(0), cfg, ms)).toBe(true);
-      const probing = admit(opened(0), cfg, ms).transition?.snapshot;
+      expect(admit(trippedAt(cfg, 0), cfg, ms).verdict).toBe("probe");
+      expect(isForgettable(trippedAt(cfg, 0), cfg, ms)).toBe(true);
+      const probing = admit(trippedAt(cfg, 0), cfg, ms).transition?.snapshot;
       expect(probing).toMatchObject({ probeLeases: [{ token: 2, expiresAt: 2 * ms }] });
     },
   );

@@ -43,6 +43,7 @@ describe("InMemoryStorage registration", () => {
       snapshot: CLOSED_SNAPSHOT,
       used: true,
       forgotten: false,
+      window: null,
     });
     expect(storage.get("payments-db")).toBe(registration.circuit);
   });
@@ -101,6 +102,8 @@ describe("InMemoryStorage decisions", () => {
       generation: 1,
       failureCount: 2,
       openedAt: 2_000,
+      retryAt: 12_000,
+      openings: 1,
     });
   });
 
@@ -140,6 +143,7 @@ describe("InMemoryStorage decisions", () => {
       generation: 2,
       failureCount: 1,
       openedAt: 1_000,
+      openings: 1,
       probeLeases: [{ token: 2, expiresAt: 21_000 }],
     });
     expect(storage.admit(circuit, 11_001)).toMatchObject({ verdict: "reject", retryAfterMs: 9_999 });

@@ -31,7 +31,7 @@ import type { CallOutcome, WorkerConfig } from "./redis-worker.js";
 export type FleetWorkerConfig = Omit<WorkerConfig, "mode" | "prefix">;
 
 /** Fast detection and recovery; no periodic re-read unless a test asks for one. */
-const FAST = { commandTimeout: 500, healthCheckInterval: 50, resyncInterval: 60_000 } as const;
+const FAST = { commandTimeout: 0.5, healthCheckInterval: 0.05, resyncInterval: 60 } as const;
 
 /** A call a worker holds until the test releases it. */
 export interface HeldCall {

@@ -1,25 +1,31 @@
 /**
- * Decoding what Redis answers: script replies and pub/sub messages, checked field by field so
- * that foreign or corrupt data becomes a clear error, never a wrong state.
+ * Decoding what Redis answers (script replies and pub/sub messages) and encoding a circuit's
+ * config for the scripts, checked field by field so that foreign or corrupt data becomes a clear
+ * error, never a wrong state.
  * @module
  */
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName, ProbeLease } from "../../core/circuit.js";
+import { ttlMs } from "../../core/machine.js";
+import type { CallCounts } from "../../core/window.js";
 
-/** A circuit's shared state: its incarnation, its snapshot (in Redis generations) and its version. */
+/** A circuit's shared state: its incarnation, config, snapshot (in Redis generations) and version. */
 export interface SharedState {
   /** Made when the key was created; another one means the key was lost and made again. */
   readonly incarnation: string;
+  /** The circuit's config, as stored with it (fleet-wide). */
+  readonly config: CircuitConfig;
   readonly snapshot: CircuitSnapshot;
   /** Orders the states of one incarnation (Redis time in µs of the write). */
   readonly version: number;
 }
 
-/** A script's answer: Redis time, the stored config, and the state before and after. */
+/** A script's answer: Redis time, the window's totals, and the state before and after. */
 export interface ScriptReply {
   readonly now: number;
-  readonly config: CircuitConfig;
   /** Whether this script found no key and wrote a new incarnation. */
   readonly created: boolean;
+  /** The live window's totals after the script, when the circuit has a rate rule. */
+  readonly counts: CallCounts | null;
   readonly before: SharedState;
   readonly after: SharedState;
 }
@@ -39,14 +45,17 @@ export class CorruptStateError extends Error {
 Object.defineProperty(CorruptStateError.prototype, "name", { value: "CorruptStateError" });
 
 function number(text: unknown, what: string): number {
-  const value = typeof text === "string" && text !== "" ? Number(text) : Number.NaN;
+  const value = typeof text === "string" && text !== "" ? Number(text) : typeof text === "number" ? text : Number.NaN;
   if (!Number.isFinite(value)) throw new CorruptStateError(`${what} is not a number: ${String(text)}`);
   return value;
 }
 
+const STATES: readonly CircuitStateName[] = ["closed", "opened", "half-opened", "isolated", "disabled"];
+
 function state(text: unknown): CircuitStateName {
-  if (text === "closed" || text === "opened" || text === "half-opened") return text;
-  throw new CorruptStateError(`unknown circuit state ${String(text)}`);
+  const found = STATES.find((s) => s === text);
+  if (found === undefined) throw new CorruptStateError(`unknown circuit state ${String(text)}`);
+  return found;
 }
 
 function leases(text: unknown): ProbeLease[] {
@@ -57,46 +66,129 @@ function leases(text: unknown): ProbeLease[] {
   });
 }
 
+/** Milliseconds rounded to the microsecond, as `ttlMs` rounds them. */
+const ms = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
+
 /**
- * Builds a shared state from the seven stored fields: incarnation, state, generation, failures,
- * openedAt, leases, version.
+ * The config as the scripts read it: `{"th","ttl","hm","fr":{"r","m","w"},"sc":{"d","r"},"bo":{"m","x","j"}}`,
+ * times in ms. The same config always gives the same text (the scripts compare it).
  */
-export function toSharedState(fields: readonly unknown[]): SharedState {
-  const [i, st, g, f, o, l, v] = fields;
+export function encodeConfig(config: CircuitConfig): string {
+  const { failureRate, slowCall, backoff } = config;
+  return JSON.stringify({
+    th: config.threshold,
+    ttl: ttlMs(config),
+    hm: config.halfOpenMaxCalls,
+    ...(failureRate === undefined ? {} : { fr: { r: failureRate.rate, m: failureRate.minimumCalls, w: ms(failureRate.window) } }),
+    ...(slowCall === undefined ? {} : { sc: { d: ms(slowCall.duration), r: slowCall.rate } }),
+    ...(backoff === undefined ? {} : { bo: { m: backoff.multiplier, x: ms(backoff.maxTtl), j: backoff.jitter } }),
+  });
+}
+
+type Json = Record<string, unknown>;
+const object = (value: unknown, what: string): Json => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new CorruptStateError(`${what} is not an object`);
+  return value as Json;
+};
+
+/** Decodes `encodeConfig`'s text. */
+export function decodeConfig(text: unknown): CircuitConfig {
+  let json: Json;
+  try {
+    json = object(JSON.parse(String(text)), "config");
+  } catch (error) {
+    throw error instanceof CorruptStateError ? error : new CorruptStateError(`unreadable config ${String(text).slice(0, 80)}`);
+  }
+  const config: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = {
+    threshold: number(json.th, "threshold"),
+    ttl: number(json.ttl, "ttl") / 1000,
+    halfOpenMaxCalls: number(json.hm, "halfOpenMaxCalls"),
+  };
+  if (json.fr !== undefined) {
+    const fr = object(json.fr, "failureRate");
+    config.failureRate = { rate: number(fr.r, "failureRate.rate"), minimumCalls: number(fr.m, "failureRate.minimumCalls"), window: number(fr.w, "failureRate.window") / 1000 };
+  }
+  if (json.sc !== undefined) {
+    const sc = object(json.sc, "slowCall");
+    config.slowCall = { duration: number(sc.d, "slowCall.duration") / 1000, rate: number(sc.r, "slowCall.rate") };
+  }
+  if (json.bo !== undefined) {
+    const bo = object(json.bo, "backoff");
+    config.backoff = { multiplier: number(bo.m, "backoff.multiplier"), maxTtl: number(bo.x, "backoff.maxTtl") / 1000, jitter: number(bo.j, "backoff.jitter") };
+  }
+  return config;
+}
+
+/**
+ * Builds a shared state from a config and the ten stored fields: incarnation, state, generation,
+ * failures, openedAt, retryAt, openings, isolated since, leases, version.
+ */
+export function toSharedState(config: CircuitConfig, fields: readonly unknown[]): SharedState {
+  const [i, st, g, f, o, r, n, s, l, v] = fields;
   if (typeof i !== "string" || i === "") throw new CorruptStateError(`no incarnation: ${String(i)}`);
   const generation = number(g, "generation");
   const failureCount = number(f, "failure count");
   const version = number(v, "version");
-  const s = state(st);
-  const shared = (snapshot: CircuitSnapshot): SharedState => ({ incarnation: i, snapshot, version });
-  if (s === "closed") return shared({ state: s, generation, failureCount });
-  const openedAt = number(o, "openedAt");
-  if (s === "opened") return shared({ state: s, generation, failureCount, openedAt });
-  return shared({ state: s, generation, failureCount, openedAt, probeLeases: leases(l) });
+  const shared = (snapshot: CircuitSnapshot): SharedState => ({ incarnation: i, config, snapshot, version });
+  switch (state(st)) {
+    case "closed":
+      return shared({ state: "closed", generation, failureCount });
+    case "disabled":
+      return shared({ state: "disabled", generation, failureCount });
+    case "isolated":
+      return shared({ state: "isolated", generation, failureCount, since: number(s, "isolated since") });
+    case "opened":
+      return shared({
+        state: "opened",
+        generation,
+        failureCount,
+        openedAt: number(o, "openedAt"),
+        retryAt: number(r, "retryAt"),
+        openings: number(n, "openings"),
+      });
+    case "half-opened":
+      return shared({
+        state: "half-opened",
+        generation,
+        failureCount,
+        openedAt: number(o, "openedAt"),
+        openings: number(n, "openings"),
+        probeLeases: leases(l),
+      });
+  }
 }
 
-/** Decodes a script reply (19 strings, see scripts/prologue.lua). */
+function counts(text: unknown): CallCounts | null {
+  if (typeof text !== "string" || text === "") return null;
+  const [calls, failures, slow] = text.split(":");
+  return { calls: number(calls, "window calls"), failures: number(failures, "window failures"), slow: number(slow, "window slow calls") };
+}
+
+/** Decodes a script reply (25 strings, see scripts/prologue.lua). */
 export function parseReply(raw: unknown): ScriptReply {
-  if (!Array.isArray(raw) || raw.length !== 19) throw new CorruptStateError("unexpected script reply");
+  if (!Array.isArray(raw) || raw.length !== 25) throw new CorruptStateError("unexpected script reply");
+  const config = decodeConfig(raw[2]);
   return {
     now: number(raw[0], "time"),
-    config: {
-      threshold: number(raw[1], "threshold"),
-      ttl: number(raw[2], "ttl") / 1000,
-      halfOpenMaxCalls: number(raw[3], "halfOpenMaxCalls"),
-    },
-    created: raw[4] === "1",
-    before: toSharedState(raw.slice(5, 12)),
-    after: toSharedState(raw.slice(12, 19)),
+    created: raw[1] === "1",
+    counts: counts(raw[4]),
+    before: toSharedState(raw[3] === "" ? config : decodeConfig(raw[3]), raw.slice(5, 15)),
+    after: toSharedState(config, raw.slice(15, 25)),
   };
 }
 
-/** Decodes a message: `incarnation|generation|state|failures|openedAt|leases|version|source|name`. */
+/**
+ * Decodes a message: `config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|version|source|name`.
+ */
 export function parseMessage(message: string): StateMessage {
   const parts = message.split("|");
-  if (parts.length < 9) throw new CorruptStateError(`unexpected message ${message.slice(0, 80)}`);
-  const [i, g, st, f, o, l, v, source] = parts;
-  return { ...toSharedState([i, st, g, f, o, l, v]), source: source ?? "", name: parts.slice(8).join("|") };
+  if (parts.length < 13) throw new CorruptStateError(`unexpected message ${message.slice(0, 80)}`);
+  const [cfg, i, st, g, f, o, r, n, s, l, v, source] = parts;
+  return {
+    ...toSharedState(decodeConfig(cfg), [i, st, g, f, o, r, n, s, l, v]),
+    source: source ?? "",
+    name: parts.slice(12).join("|"),
+  };
 }
 
 /** Whether a command failed because of what Redis holds or answered, not because it is away. */
@@ -112,9 +204,21 @@ export const isReplyError = (error: unknown): boolean =>
 export function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
   const near = (x: number, y: number) => Math.abs(x - y) < 1;
   if (a.state !== b.state || a.generation !== b.generation || a.failureCount !== b.failureCount) return false;
-  if (a.state === "closed" || b.state === "closed") return true;
-  if (!near(a.openedAt, b.openedAt)) return false;
-  if (a.state === "opened" || b.state === "opened") return true;
-  const [la, lb] = [a.probeLeases, b.probeLeases];
-  return la.length === lb.length && la.every((x, i) => x.token === lb[i]?.token && near(x.expiresAt, lb[i].expiresAt));
+  switch (a.state) {
+    case "closed":
+    case "disabled":
+      return true;
+    case "isolated":
+      return b.state === "isolated" && near(a.since, b.since);
+    case "opened":
+      return b.state === "opened" && near(a.openedAt, b.openedAt) && near(a.retryAt, b.retryAt) && a.openings === b.openings;
+    case "half-opened":
+      return (
+        b.state === "half-opened" &&
+        near(a.openedAt, b.openedAt) &&
+        a.openings === b.openings &&
+        a.probeLeases.length === b.probeLeases.length &&
+        a.probeLeases.every((x, i) => x.token === b.probeLeases[i]?.token && near(x.expiresAt, b.probeLeases[i].expiresAt))
+      );
+  }
 }

@@ -3,7 +3,7 @@
  * @module
  */
 import { InvalidOptionError } from "../../errors.js";
-import { checkKeys, checkPositiveInteger, checkPositiveNumber, checkSeconds } from "../../options.js";
+import { checkKeys, checkPositiveInteger, checkSeconds } from "../../options.js";
 
 /**
  * The part of an ioredis `Redis` or `Cluster` client that `RedisStorage` uses. Declared here so
@@ -59,7 +59,7 @@ export interface RedisStorageOptions {
   readonly prefix?: string;
   /** Seconds after which the keys of an unused circuit expire. Default: never. */
   readonly keyTtl?: number;
-  /** Milliseconds a Redis command may take before the storage counts Redis as unavailable. Default 250. */
+  /** Seconds a Redis command may take before the storage counts Redis as unavailable. Default 0.25. */
   readonly commandTimeout?: number;
   /**
    * While Redis is unavailable: `"local"` (default) decides on this process's replica, so
@@ -67,12 +67,21 @@ export interface RedisStorageOptions {
    * `"fail-closed"` rejects every call with `CircuitOpenError`.
    */
   readonly onStorageError?: StorageErrorPolicy;
-  /** Milliseconds between two background re-reads of known circuits (jittered +-50%). Default 2000. */
+  /**
+   * Seconds between two background re-reads of known circuits (jittered +-50%). Default 2. A
+   * re-read also renews `keyTtl`: keep it well below `keyTtl`.
+   */
   readonly resyncInterval?: number;
   /** Circuits re-read per resync tick. Default 200. */
   readonly resyncBatch?: number;
-  /** Milliseconds between two PINGs while Redis is unavailable. Default 500. */
+  /** Seconds between two PINGs while Redis is unavailable. Default 0.5. */
   readonly healthCheckInterval?: number;
+  /**
+   * Seconds between two hand-overs of a circuit's rate-window counts to Redis (`failureRate`,
+   * `slowCall`): successes cost no command, so the fleet's counts lag by at most this. A failure
+   * hands over its process's counts at once. Default 0.25.
+   */
+  readonly flushInterval?: number;
   /**
    * How circuits' channels are published and subscribed: `"sharded"` (SPUBLISH/SSUBSCRIBE, Redis
    * 7+: on a Cluster a message stays in its shard), `"classic"` (PUBLISH/SUBSCRIBE, Redis 6), or
@@ -92,11 +101,16 @@ export interface RedisSettings {
   readonly redisOptions: Readonly<Record<string, unknown>>;
   readonly prefix: string;
   readonly keyTtlMs: number;
+  /** Milliseconds. */
   readonly commandTimeout: number;
   readonly onStorageError: StorageErrorPolicy;
+  /** Milliseconds. */
   readonly resyncInterval: number;
   readonly resyncBatch: number;
+  /** Milliseconds. */
   readonly healthCheckInterval: number;
+  /** Milliseconds. */
+  readonly flushInterval: number;
   readonly pubsub: PubSubMode;
 }
 
@@ -111,12 +125,18 @@ const KNOWN: Record<keyof RedisStorageOptions, true> = {
   resyncInterval: true,
   resyncBatch: true,
   healthCheckInterval: true,
+  flushInterval: true,
   pubsub: true,
 };
 
-/** An optional number of milliseconds > 0, or its default. */
-const ms = (value: unknown, option: string, fallback: number): number =>
-  value === undefined ? fallback : checkPositiveNumber(value, option, "a finite number of milliseconds > 0");
+/** An optional number of seconds > 0 (at most an hour), or its default, in milliseconds. */
+const ms = (value: unknown, option: string, fallbackSeconds: number): number => {
+  if (value === undefined) return fallbackSeconds * 1000;
+  if (typeof value !== "number" || !(value > 0 && value <= 3600)) {
+    throw new InvalidOptionError(option, value, "a number of seconds above 0 and at most 3600 (durations are in seconds)");
+  }
+  return Math.round(value * 1e6) / 1e3;
+};
 
 /** The highest database number a URL may select: Redis's default `databases 16` gives 0 to 15. */
 export const MAX_URL_DB = 15;
@@ -186,11 +206,12 @@ export function toRedisSettings(input: unknown): RedisSettings {
     redisOptions: redisOptions as Readonly<Record<string, unknown>>,
     prefix: (options.prefix as string | undefined) ?? "purgatory",
     keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(checkSeconds(options.keyTtl, "keyTtl") * 1000),
-    commandTimeout: ms(options.commandTimeout, "commandTimeout", 250),
+    commandTimeout: ms(options.commandTimeout, "commandTimeout", 0.25),
     onStorageError: policy,
-    resyncInterval: ms(options.resyncInterval, "resyncInterval", 2000),
+    resyncInterval: ms(options.resyncInterval, "resyncInterval", 2),
     resyncBatch: options.resyncBatch === undefined ? 200 : checkPositiveInteger(options.resyncBatch, "resyncBatch"),
-    healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 500),
+    healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 0.5),
+    flushInterval: ms(options.flushInterval, "flushInterval", 0.25),
     pubsub,
   };
 }

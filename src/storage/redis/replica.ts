@@ -13,8 +13,9 @@
  *   shared token; the resync after the outage ends it.
  * @module
  */
-import type { CircuitSnapshot, Transition } from "../../core/circuit.js";
+import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
+import { ttlMs } from "../../core/machine.js";
 import type { SharedState } from "./codec.js";
 
 /**
@@ -199,17 +200,17 @@ function sharedToken(replica: Replica): SharedToken | null {
 /**
  * A failure sent to Redis by a synchronous caller, shown on the view before Redis answers (a
  * synchronous loop never yields to hear the answer): the failure is counted and, at `threshold`,
- * the view reads opened at `now`. It keeps the view's generation, so it hands out no new token,
- * and the next shared state adopted replaces it.
+ * the view reads opened at `now` for one ttl. It keeps the view's generation, so it hands out no
+ * new token, and the next shared state adopted replaces it.
  */
-export function anticipateFailure(replica: Replica, threshold: number, now: number): Replica {
+export function anticipateFailure(replica: Replica, config: CircuitConfig, now: number): Replica {
   const view = replica.view;
   if (replica.mode !== "synced" || view.state !== "closed") return replica;
   const failureCount = view.failureCount + 1;
   const anticipated: CircuitSnapshot =
-    failureCount < threshold
+    failureCount < config.threshold
       ? { ...view, failureCount }
-      : { state: "opened", generation: view.generation, failureCount, openedAt: now };
+      : { state: "opened", generation: view.generation, failureCount, openedAt: now, retryAt: now + ttlMs(config), openings: 1 };
   return { ...replica, view: anticipated, anticipated: true };
 }
 
@@ -217,14 +218,15 @@ export function anticipateFailure(replica: Replica, threshold: number, now: numb
  * Holds the circuit opened while Redis cannot be reached (policy `fail-closed`). The artificial
  * view is never written to Redis and yields to Redis's state at the resync after the outage.
  */
-export function hold(replica: Replica, now: number): Replica {
+export function hold(replica: Replica, config: CircuitConfig, now: number): Replica {
   if (replica.mode === "held" || replica.mode === "diverged") return replica;
   const generation = replica.view.generation + 1;
   const { failureCount } = replica.view;
+  const retryAt = now + ttlMs(config);
   return {
     ...replica,
     mode: "held",
-    view: { state: "opened", generation, failureCount, openedAt: now },
+    view: { state: "opened", generation, failureCount, openedAt: now, retryAt, openings: 1 },
     floor: generation,
     anticipated: false,
   };

@@ -8,10 +8,10 @@ import { luaSource } from "./lua.js";
 import type { RedisClient } from "./options.js";
 
 /** The operations, one script each. */
-export type ScriptName = "read" | "admit" | "success" | "failure" | "reopen";
+export type ScriptName = "read" | "admit" | "success" | "failure" | "flush" | "reopen" | "control" | "configure" | "release";
 
 /** Every script's name, which is also its file's name in `scripts/`. */
-export const SCRIPT_NAMES: readonly ScriptName[] = ["read", "admit", "success", "failure", "reopen"];
+export const SCRIPT_NAMES: readonly ScriptName[] = ["read", "admit", "success", "failure", "flush", "reopen", "control", "configure", "release"];
 
 interface Script {
   readonly source: string;

@@ -7,13 +7,24 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
+import type { Clock } from "../../coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
-import { admit, recordFailure, recordSuccess, ttlMs, type Admission } from "../../core/machine.js";
+import { admit, checkRates, control, recordFailure, recordSuccess, ttlMs, type Admission, type ControlAction } from "../../core/machine.js";
+import { count, countsOf, createWindow, drain, windowOf } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
-import { CorruptStateError, isReplyError, parseMessage, parseReply, sameSnapshot, type ScriptReply, type SharedState } from "./codec.js";
+import {
+  CorruptStateError,
+  encodeConfig,
+  isReplyError,
+  parseMessage,
+  parseReply,
+  sameSnapshot,
+  type ScriptReply,
+  type SharedState,
+} from "./codec.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 import { toRedisSettings, type RedisClient, type RedisSettings, type RedisStorageOptions } from "./options.js";
 import {
@@ -45,6 +56,10 @@ interface ReplicaCircuit extends CircuitRecord {
   pendingFailures: number;
   /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
   grant: number | null;
+  /** Whether its rate window holds counts not handed to Redis yet (it is in the flush list). */
+  dirty: boolean;
+  /** `encodeConfig(config)`, kept while the config is the same object. */
+  encoded: { readonly config: CircuitConfig; readonly json: string } | null;
 }
 
 type Emit = (...args: CircuitHookArgs) => void;
@@ -93,6 +108,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
   #messages = 0;
   #scripts = 0;
+  /** Circuits whose rate windows hold counts to hand over, and the timer that will. */
+  #dirty: ReplicaCircuit[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `url` or options; nothing connects before `initialize()` (or the first registration). */
   constructor(options?: string | RedisStorageOptions) {
@@ -164,6 +182,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async #shutdown(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#flushTimer);
     await this.#starting?.catch(() => undefined);
     await this.#transport.close();
   }
@@ -191,8 +210,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       return registering.then(() => ({ circuit: existing, created: false }));
     }
     const circuit: ReplicaCircuit = {
-      name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false,
+      name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false, window: createWindow(config),
       replica: PENDING_REPLICA, registering: undefined, asking: 0, pendingFailures: 0, grant: null,
+      dirty: false, encoded: null,
     };
     this.circuits.add(circuit);
     let created = true;
@@ -249,7 +269,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
     const reply = await this.#script("admit", circuit, null, now);
     if (reply === undefined) return this.#admitDegraded(circuit, now);
-    const admission = admit(reply.before.snapshot, reply.config, reply.now);
+    const admission = admit(reply.before.snapshot, reply.before.config, reply.now);
     this.#settle(circuit, reply, admission.transition);
     if (admission.verdict === "reject") return admission;
     const token = { incarnation: reply.after.incarnation, generation: admission.generation };
@@ -288,7 +308,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Rejects a call: this process already asks Redis for every probe slot, or fail-closed holds it. */
   #busy(circuit: ReplicaCircuit): Admission {
     const snapshot = circuit.snapshot;
-    const openedAt = snapshot.state === "closed" ? 0 : snapshot.openedAt;
+    const openedAt = snapshot.state === "opened" || snapshot.state === "half-opened" ? snapshot.openedAt : snapshot.state === "isolated" ? snapshot.since : 0;
     return { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null };
   }
 
@@ -301,39 +321,104 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return admission;
   }
 
-  /** A success: nothing to do (and no I/O) for a closed circuit with no failures. */
-  recordSuccess(c: CircuitRecord, token: number, clock: () => number): MaybePromise<Transition | null> {
+  /**
+   * A success: no I/O for a closed circuit with no failures (a rate window counts it, to be handed
+   * over at the next flush); otherwise one round trip.
+   */
+  recordSuccess(c: CircuitRecord, token: number, clock: Clock, slow = false): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const view = circuit.snapshot;
-    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0) return null;
+    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0) {
+      const window = circuit.window;
+      if (window !== undefined && window !== null) this.#countSuccess(circuit, window, clock, slow);
+      return null;
+    }
     const now = clock();
-    const decide = (s: CircuitSnapshot) => recordSuccess(s, token, now + this.#offset);
+    const redisNow = now + this.#offset;
+    const decide = (s: CircuitSnapshot) => recordSuccess(s, token, redisNow);
     const use = tokenUse(circuit.replica, token);
     if (use.kind === "stale") return null;
     if (use.kind === "local" || !this.#transport.available) return this.#degraded(circuit, token, decide);
     const shared = use.kind === "shared" ? use.token : null;
-    return this.#script("success", circuit, shared, now).then((reply) => {
+    const counts = this.#handOver(circuit, redisNow, slow ? "slow" : "success");
+    return this.#script("success", circuit, shared, now, counts, slow ? "1" : "").then((reply) => {
       if (reply === undefined) return this.#degraded(circuit, token, decide);
-      return this.#settle(circuit, reply, recordSuccess(reply.before.snapshot, coreToken(reply.before, shared), reply.now));
+      const success = recordSuccess(reply.before.snapshot, coreToken(reply.before, shared), reply.now);
+      return this.#settle(circuit, reply, slow ? withRates(success, reply) : success);
     });
   }
 
+  /** Counts a success of a closed circuit in its window (dated by the coarse clock unless slow). */
+  #countSuccess(circuit: ReplicaCircuit, window: NonNullable<CircuitRecord["window"]>, clock: Clock, slow: boolean): void {
+    const now = (slow ? clock() : (clock.coarse ?? clock)()) + this.#offset;
+    count(window, now, slow ? "slow" : "success");
+    if (circuit.dirty) return;
+    circuit.dirty = true;
+    this.#dirty.push(circuit);
+    if (this.#flushTimer === undefined && !this.#closed) {
+      this.#flushTimer = setTimeout(() => void this.#flush(), this.#settings.flushInterval);
+      this.#flushTimer.unref?.();
+    }
+  }
+
   /**
-   * A failure: one round trip; the script that made a transition is the one told so. A
-   * synchronous caller's failure shows on the view at once (`anticipateFailure`).
+   * The counts of a closed circuit's window to hand to Redis with a script, this call counted
+   * (`'start:calls:failures:slow,...'`; `''` without a window or once the circuit is not closed).
+   */
+  #handOver(circuit: ReplicaCircuit, redisNow: number, outcome: "success" | "failure" | "slow"): string {
+    const window = circuit.window;
+    if (window === undefined || window === null || circuit.snapshot.state !== "closed") return "";
+    count(window, redisNow, outcome);
+    return encodeBuckets(drain(window));
+  }
+
+  /** Hands the dirty windows' counts to Redis (one script each, publishing only a trip). */
+  async #flush(): Promise<void> {
+    this.#flushTimer = undefined;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    await Promise.all(
+      dirty.map(async (circuit) => {
+        circuit.dirty = false;
+        const window = circuit.window;
+        if (window === undefined || window === null || circuit.forgotten) return;
+        if (!this.#transport.available || circuit.replica.mode !== "synced" || circuit.snapshot.state !== "closed") return;
+        const counts = encodeBuckets(drain(window));
+        if (counts === "") return;
+        const reply = await this.#script("flush", circuit, null, undefined, counts);
+        if (reply === undefined) return;
+        const trip = reply.counts === null ? null : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+        emitTransition(this.#sink, circuit.name, this.#settle(circuit, reply, trip));
+      }),
+    );
+  }
+
+  /**
+   * A failure: one round trip, which also hands over the window's counts; the script that made a
+   * transition is the one told so. A synchronous caller's failure shows on the view at once
+   * (`anticipateFailure`).
    */
   recordFailure(c: CircuitRecord, token: number, now: number, sync: boolean): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
-    const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, now + this.#offset);
+    const redisNow = now + this.#offset;
+    const window = circuit.window;
     const use = tokenUse(circuit.replica, token);
     if (use.kind === "stale") return null;
-    if (use.kind === "local" || !this.#transport.available) return this.#degraded(circuit, token, decide);
+    if (use.kind === "local" || !this.#transport.available) {
+      const local = window === undefined || window === null ? undefined : window;
+      if (local !== undefined && circuit.snapshot.state === "closed") count(local, redisNow, "failure");
+      return this.#degraded(circuit, token, (s) =>
+        recordFailure(s, circuit.config, token, redisNow, local === undefined ? undefined : countsOf(local, redisNow)),
+      );
+    }
+    const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, redisNow);
     // What this failure does to the view, if Redis cannot be told after all.
     const anticipated = sync ? decide(circuit.snapshot) : null;
-    if (sync) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config.threshold, now + this.#offset));
+    if (sync) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config, redisNow));
     const shared = use.kind === "shared" ? use.token : null;
+    const counts = this.#handOver(circuit, redisNow, "failure");
     circuit.pendingFailures += 1;
-    const sent = this.#script("failure", circuit, shared, now).finally(() => {
+    const sent = this.#script("failure", circuit, shared, now, counts).finally(() => {
       circuit.pendingFailures -= 1;
     });
     return sent.then((reply) => {
@@ -343,9 +428,37 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         this.#set(circuit, decideLocally(circuit.replica, { snapshot: circuit.snapshot, events: [] }));
         return anticipated;
       }
-      const expected = recordFailure(reply.before.snapshot, reply.config, coreToken(reply.before, shared), reply.now);
+      const counted = reply.counts ?? undefined;
+      const expected = recordFailure(reply.before.snapshot, reply.before.config, coreToken(reply.before, shared), reply.now, counted);
       return this.#settle(circuit, reply, expected);
     });
+  }
+
+  /** An operator's action, fleet-wide and atomic: every process holding the circuit hears it. */
+  async control(c: CircuitRecord, action: ControlAction, now: number): Promise<Transition | null> {
+    const circuit = c as ReplicaCircuit;
+    await circuit.registering;
+    const reply = await this.#script("control", circuit, null, now, "", action);
+    if (reply === undefined) throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
+    return this.#settle(circuit, reply, control(reply.before.snapshot, action, reply.now));
+  }
+
+  /** Replaces the circuit's config fleet-wide; every process holding it adopts the new one. */
+  async configure(c: CircuitRecord, config: CircuitConfig): Promise<void> {
+    const circuit = c as ReplicaCircuit;
+    await circuit.registering;
+    const reply = await this.#script("configure", circuit, null, undefined, "", "", encodeConfig(config));
+    if (reply === undefined) throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
+    this.#learn(circuit, reply, "internal");
+  }
+
+  /** Frees the probe slot of a cancelled call at once, fleet-wide (its lease would expire anyway). */
+  async release(c: CircuitRecord, token: number): Promise<void> {
+    const circuit = c as ReplicaCircuit;
+    const use = tokenUse(circuit.replica, token);
+    if (use.kind !== "shared") return;
+    const reply = await this.#script("release", circuit, use.token, undefined);
+    if (reply !== undefined) this.#learn(circuit, reply, "internal");
   }
 
   /**
@@ -365,22 +478,29 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   // --- script calls and replica updates ------------------------------------------------------
 
   /**
-   * Runs a script with the caller's token (`null`: a placeholder or none); `undefined` when Redis
-   * is unavailable or its data is unusable (reported as `storage_error`).
+   * Runs a script with the caller's token (`null`: a placeholder or none), the window counts it
+   * hands over, and its own argument; `undefined` when Redis is unavailable or its data is
+   * unusable (reported as `storage_error`).
    */
-  async #script(script: ScriptName, circuit: ReplicaCircuit, token: SharedToken | null, now: number | undefined): Promise<ScriptReply | undefined> {
+  async #script(
+    script: ScriptName,
+    circuit: ReplicaCircuit,
+    token: SharedToken | null,
+    now: number | undefined,
+    counts = "",
+    argument = "",
+    config = this.#encoded(circuit),
+  ): Promise<ScriptReply | undefined> {
     if (!this.#transport.available) return undefined;
-    const { threshold, halfOpenMaxCalls } = circuit.config;
     this.#scripts += 1;
     try {
       const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
-        this.#keys.channel(circuit.name), this.#settings.keyTtlMs, threshold, ttlMs(circuit.config), halfOpenMaxCalls,
+        this.#keys.channel(circuit.name), this.#settings.keyTtlMs, config,
         token?.incarnation ?? "", token?.generation ?? -1, this.#id, circuit.name, this.#transport.publishCommand,
+        counts, argument,
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;
-      // The shared config wins: the first registration fixed it fleet-wide.
-      circuit.config = reply.config;
       return reply;
     } catch (error) {
       if (!this.#closed && isReplyError(error)) {
@@ -388,6 +508,15 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       }
       return undefined;
     }
+  }
+
+  /** The circuit's config as the scripts read it (kept until the config changes). */
+  #encoded(circuit: ReplicaCircuit): string {
+    const cached = circuit.encoded;
+    if (cached !== null && cached.config === circuit.config) return cached.json;
+    const json = encodeConfig(circuit.config);
+    circuit.encoded = { config: circuit.config, json };
+    return json;
   }
 
   /**
@@ -418,6 +547,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const after = adopt(before, shared, source);
     if (after === before) return;
     this.#set(circuit, after);
+    this.#takeConfig(circuit, shared.config);
     if (remote && viewChanged(before, after)) this.#emitState(circuit);
   }
 
@@ -429,6 +559,15 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const transition = decide(circuit.snapshot);
     if (transition !== null) this.#set(circuit, decideLocally(replica, transition));
     return transition;
+  }
+
+  /** The shared config wins (the first registration, or a reconfigure, fixed it fleet-wide). */
+  #takeConfig(circuit: ReplicaCircuit, config: CircuitConfig): void {
+    if (circuit.encoded !== null && circuit.encoded.json === encodeConfig(config)) return;
+    const windowChanged = windowOf(circuit.config)?.windowMs !== windowOf(config)?.windowMs;
+    circuit.config = config;
+    circuit.encoded = null;
+    if (windowChanged) circuit.window = createWindow(config);
   }
 
   #set(circuit: ReplicaCircuit, replica: Replica): void {
@@ -489,7 +628,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Policy `fail-closed`: the circuit reads as opened until Redis is back (a remote `state_changed`). */
   #hold(circuit: ReplicaCircuit): void {
     const before = circuit.replica;
-    const after = hold(before, this.#clock() + this.#offset);
+    const after = hold(before, circuit.config, this.#clock() + this.#offset);
     if (after === before) return;
     this.#set(circuit, after);
     if (viewChanged(before, after)) this.#emitState(circuit);
@@ -555,6 +694,19 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       );
     }
   }
+}
+
+/** Window buckets as the scripts read them: `'start:calls:failures:slow,...'`. */
+function encodeBuckets(buckets: readonly (readonly number[])[]): string {
+  return buckets.map((bucket) => bucket.join(":")).join(",");
+}
+
+/** A success's transition, then the slow-call rate's verdict on the window the script left. */
+function withRates(success: Transition | null, reply: ScriptReply): Transition | null {
+  if (reply.counts === null) return success;
+  const trip = checkRates(success?.snapshot ?? reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+  if (trip === null) return success;
+  return { snapshot: trip.snapshot, events: [...(success?.events ?? []), ...trip.events] };
 }
 
 /** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */

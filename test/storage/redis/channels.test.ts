@@ -32,7 +32,7 @@ afterEach(async () => {
 /** A process of the fleet: its own factory and storage, through `proxy` when given. */
 function member(options: RedisStorageOptions = {}, factory: FactoryOptions = {}, proxy?: RedisProxy) {
   const recorder = new HookRecorder();
-  const storage = new RedisStorage({ url: proxy?.url ?? server.url, prefix, healthCheckInterval: 50, ...options });
+  const storage = new RedisStorage({ url: proxy?.url ?? server.url, prefix, healthCheckInterval: 0.05, ...options });
   const made = new AsyncCircuitBreakerFactory({
     storage,
     defaultThreshold: 2,
@@ -70,7 +70,7 @@ const channels = async (kind: "SHARDCHANNELS" | "CHANNELS" = "SHARDCHANNELS") =>
 describe("a process of the fleet", () => {
   it("hears nothing about the circuits it does not hold, and at once about one it holds", async () => {
     prefix = uniquePrefix("test-channels");
-    const watched = await watchedMember({ resyncInterval: 600_000 });
+    const watched = await watchedMember({ resyncInterval: 600 });
     const mine = await watched.factory.getBreaker("mine");
     await sleep(50);
     // Its own registration wrote the circuit, and published that on the circuit's channel.
@@ -89,7 +89,7 @@ describe("a process of the fleet", () => {
 
   it("subscribes the circuits it registers in one turn with a few commands, and holds one channel each", async () => {
     prefix = uniquePrefix("test-channels");
-    const { factory, storage } = member({ resyncInterval: 600_000 });
+    const { factory, storage } = member({ resyncInterval: 600 });
     await factory.initialize();
     const before = await commandCalls(admin);
     const names = Array.from({ length: 2500 }, (_, i) => `tenant-${i}.example.com`);
@@ -103,7 +103,7 @@ describe("a process of the fleet", () => {
   it("unsubscribes a circuit it forgets, explicitly or by the idle sweep", async () => {
     prefix = uniquePrefix("test-channels");
     let now = Date.UTC(2030, 0, 1);
-    const { factory, storage } = member({ resyncInterval: 600_000 }, { idleTtl: 60, clock: () => now });
+    const { factory, storage } = member({ resyncInterval: 600 }, { idleTtl: 60, clock: () => now });
     for (const name of ["kept", "forgotten", "idle"]) await factory.getBreaker(name);
     await factory.forget("forgotten");
     const channel = (name: string) => storage.keys.channel(name);
@@ -124,7 +124,7 @@ describe("a process of the fleet", () => {
 
   it("subscribes again when its subscriber reconnects, and hears the transitions after it", async () => {
     prefix = uniquePrefix("test-channels");
-    const watched = member({ resyncInterval: 600_000 });
+    const watched = member({ resyncInterval: 600 });
     const breaker = await watched.factory.getBreaker("reconnected");
     await admin.client("KILL", "TYPE", "pubsub");
     await waitFor("the subscription again", async () => (await channels()).length === 1);
@@ -136,7 +136,7 @@ describe("a process of the fleet", () => {
 
   it("subscribes again after Redis restarts, and hears the transitions after it", async () => {
     prefix = uniquePrefix("test-channels");
-    const watched = member({ resyncInterval: 600_000 });
+    const watched = member({ resyncInterval: 600 });
     const breaker = await watched.factory.getBreaker("restarted");
     await server.restart();
     await waitFor("storage_recovered", () => watched.recorder.of("storage_recovered").length > 0, 10_000);

@@ -33,7 +33,7 @@ afterEach(async () => {
 function host(skew: number) {
   const recorder = new HookRecorder();
   const factory = new AsyncCircuitBreakerFactory({
-    storage: new RedisStorage({ url: REDIS_URL, prefix, resyncInterval: 600_000 }),
+    storage: new RedisStorage({ url: REDIS_URL, prefix, resyncInterval: 600 }),
     clock: () => Date.now() + skew,
     defaultThreshold: 1,
     defaultTtl: TTL,
@@ -121,7 +121,7 @@ describe("hosts with clocks an hour apart", () => {
 
   it("keep a synchronous host's rejections and probes on Redis time", async () => {
     const ahead = new SyncCircuitBreakerFactory({
-      storage: new RedisStorage({ url: REDIS_URL, prefix, resyncInterval: 600_000 }),
+      storage: new RedisStorage({ url: REDIS_URL, prefix, resyncInterval: 600 }),
       clock: () => Date.now() + HOUR,
       defaultThreshold: 1,
       defaultTtl: TTL,

@@ -143,7 +143,7 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
 describe("a circuit whose slot moves to another master", () => {
   it("keeps being heard by the processes that hold it, with no lost transition", async () => {
     // No periodic re-read: A hears of the circuit only through its subscription.
-    const a = factory(connect(), 2, 0.2, 600_000);
+    const a = factory(connect(), 2, 0.2, 600);
     const b = factory(connect(), 2, 0.2);
     const name = "migrating.example.com";
     const watched = await a.factory.getBreaker(name);

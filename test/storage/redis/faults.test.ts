@@ -19,7 +19,7 @@ import { startProxy, startSilentServer } from "../../support/redis-proxy.js";
 import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 /** Fast detection and recovery, so that the tests stay short. */
-const FAST: RedisStorageOptions = { commandTimeout: 200, healthCheckInterval: 50, resyncInterval: 600_000 };
+const FAST: RedisStorageOptions = { commandTimeout: 0.2, healthCheckInterval: 0.05, resyncInterval: 600 };
 /** Guarded calls must settle within this, whatever the server does. */
 const BOUND_MS = 2000;
 

@@ -39,7 +39,7 @@ const LOSSES: readonly KeyLoss[] = [
     how: "its key expires (keyTtl) while it is opened",
     // The periodic re-read renews the key of a circuit a process holds: only a re-read slower
     // than keyTtl lets it expire.
-    storage: { keyTtl: 0.5, resyncInterval: 1500 },
+    storage: { keyTtl: 0.5, resyncInterval: 1.5 },
     lose: (_, admin, key) => waitFor("the key to expire", async () => (await admin.exists(key)) === 0, 5000),
   },
 ];
@@ -52,7 +52,7 @@ describe("a circuit opened fleet-wide whose key is lost", () => {
       const server = await fleet.server();
       const admin = fleet.admin(server.url);
       const key = fleet.key(name);
-      const config = { url: server.url, threshold: 3, ttl: 2, resyncInterval: 200, ...loss.storage };
+      const config = { url: server.url, threshold: 3, ttl: 2, resyncInterval: 0.2, ...loss.storage };
       const processes = await fleet.workers(2, config);
       const a = processes[0] as Worker;
       await everyone(processes, { op: "register", name });
@@ -159,7 +159,7 @@ describe("a Redis that refuses the password", () => {
     const server = await fleet.server({ args: ["--requirepass", "the-right-one"] });
     const recorder = new HookRecorder();
     const factory = new AsyncCircuitBreakerFactory({
-      storage: new RedisStorage({ url: `redis://:a-wrong-one@127.0.0.1:${server.port}`, commandTimeout: 500, healthCheckInterval: 50 }),
+      storage: new RedisStorage({ url: `redis://:a-wrong-one@127.0.0.1:${server.port}`, commandTimeout: 0.5, healthCheckInterval: 0.05 }),
       listeners: [recorder.hook],
     });
     try {

@@ -15,7 +15,7 @@ describe("a subscriber connection that reconnects", () => {
     const name = "unheard";
     const server = await fleet.server();
     const proxy = await fleet.proxy(server.port);
-    const config = { threshold: 1, ttl: 30, resyncInterval: 60_000 };
+    const config = { threshold: 1, ttl: 30, resyncInterval: 60 };
     const [listener, writer] = await Promise.all([
       fleet.worker({ ...config, url: proxy.url }),
       fleet.worker({ ...config, url: server.url }),
@@ -37,7 +37,7 @@ describe("a subscriber function (storage.subscribe) that throws", () => {
     const admin = fleet.admin(server.url);
     const proxy = await fleet.proxy(server.port);
     const config = { threshold: 1, ttl: 0.3 };
-    const listener = await fleet.worker({ ...config, url: proxy.url, resyncInterval: 100, throwingSubscriber: true });
+    const listener = await fleet.worker({ ...config, url: proxy.url, resyncInterval: 0.1, throwingSubscriber: true });
     const writer = await fleet.worker({ ...config, url: server.url });
     await listener.send({ op: "register", name });
     await writer.send({ op: "register", name });

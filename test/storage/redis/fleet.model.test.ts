@@ -584,9 +584,9 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
       url: proxy.url,
       prefix,
       onStorageError: policy,
-      commandTimeout: 100,
-      healthCheckInterval: 40,
-      resyncInterval: RESYNC_MS,
+      commandTimeout: 0.1,
+      healthCheckInterval: 0.04,
+      resyncInterval: RESYNC_MS / 1000,
     });
     const factory = new AsyncCircuitBreakerFactory({
       storage,

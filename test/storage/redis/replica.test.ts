@@ -3,7 +3,7 @@
  * adopts, how it numbers tokens, and what an outage does to it. No Redis here.
  */
 import { describe, expect, it } from "vitest";
-import type { CircuitSnapshot } from "../../../src/core/circuit.js";
+import type { CircuitConfig, CircuitSnapshot } from "../../../src/core/circuit.js";
 import type { SharedState } from "../../../src/storage/redis/codec.js";
 import {
   adopt,
@@ -24,16 +24,21 @@ const opened = (generation: number, openedAt = 1_000, failureCount = 3): Circuit
   generation,
   failureCount,
   openedAt,
+  retryAt: openedAt + 30_000,
+  openings: 1,
 });
 const halfOpened = (generation: number, leases: [number, number][]): CircuitSnapshot => ({
   state: "half-opened",
   generation,
   failureCount: 3,
   openedAt: 1_000,
+  openings: 1,
   probeLeases: leases.map(([token, expiresAt]) => ({ token, expiresAt })),
 });
+const CONFIG: CircuitConfig = { threshold: 3, ttl: 30, halfOpenMaxCalls: 1 };
 const shared = (incarnation: string, snapshot: CircuitSnapshot, version: number): SharedState => ({
   incarnation,
+  config: CONFIG,
   snapshot,
   version,
 });
@@ -111,10 +116,10 @@ describe("a synced replica", () => {
 
   it("shows a synchronous caller's failure at once, without a new token, until Redis answers", () => {
     const replica = syncedOn(closed(2, 1));
-    const once = anticipateFailure(replica, 3, 5_000);
+    const once = anticipateFailure(replica, CONFIG, 5_000);
     expect(once.view).toEqual(closed(replica.view.generation, 2));
-    const twice = anticipateFailure(once, 3, 5_000);
-    expect(twice.view).toEqual({ state: "opened", generation: replica.view.generation, failureCount: 3, openedAt: 5_000 });
+    const twice = anticipateFailure(once, CONFIG, 5_000);
+    expect(twice.view).toEqual({ state: "opened", generation: replica.view.generation, failureCount: 3, openedAt: 5_000, retryAt: 35_000, openings: 1 });
     expect(twice.anticipated).toBe(true);
     // Redis answers: the shared state replaces the anticipation, even when it is not newer.
     expect(adopt(twice, replica.shared as SharedState, "reply").view).toEqual(replica.view);
@@ -163,16 +168,16 @@ describe("an outage with policy local (a diverged replica)", () => {
 describe("an outage with policy fail-closed (a held replica)", () => {
   it("holds an artificial opened view at the given time, in a numbering of its own", () => {
     const replica = syncedOn(closed(4, 1));
-    const held = hold(replica, 8_000);
+    const held = hold(replica, CONFIG, 8_000);
     expect(held.mode).toBe("held");
-    expect(held.view).toEqual({ state: "opened", generation: replica.view.generation + 1, failureCount: 1, openedAt: 8_000 });
+    expect(held.view).toEqual({ state: "opened", generation: replica.view.generation + 1, failureCount: 1, openedAt: 8_000, retryAt: 38_000, openings: 1 });
     expect(tokenUse(held, replica.view.generation)).toEqual({ kind: "stale" });
     expect(tokenUse(held, held.view.generation)).toEqual({ kind: "stale" });
-    expect(hold(held, 9_000)).toBe(held);
+    expect(hold(held, CONFIG, 9_000)).toBe(held);
   });
 
   it("yields to Redis's state at the resync, never pushing its own", () => {
-    const held = hold(syncedOn(closed(4, 1)), 8_000);
+    const held = hold(syncedOn(closed(4, 1)), CONFIG, 8_000);
     expect(adopt(held, shared("A", closed(4, 1), 10), "message")).toBe(held);
     const back = adopt(held, shared("A", closed(4, 1), 10), "resync");
     expect(back.mode).toBe("synced");

@@ -22,8 +22,10 @@ import fc from "fast-check";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CircuitConfig, CircuitSnapshot } from "../../../src/core/circuit.js";
-import { admit, recordFailure, recordSuccess } from "../../../src/core/machine.js";
+import { admit, checkRates, control, openTtlMs, recordFailure, recordSuccess, type ControlAction } from "../../../src/core/machine.js";
+import { windowOf } from "../../../src/core/window.js";
 import {
+  encodeConfig,
   parseMessage,
   parseReply,
   sameSnapshot,
@@ -36,11 +38,14 @@ import { redisKeys, type RedisKeys } from "../../../src/storage/redis/keys.js";
 import { runScript, type ScriptName } from "../../../src/storage/redis/scripts.js";
 import { deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
-/** What a caller passes as the config of a circuit that does not exist yet (ttl in ms). */
+/** What a caller passes as the config of a circuit that does not exist yet (times in ms). */
 interface ConfigArgs {
   readonly threshold: number;
   readonly ttlMs: number;
   readonly halfOpenMaxCalls: number;
+  readonly failureRate?: { readonly rate: number; readonly minimumCalls: number; readonly windowMs: number };
+  readonly slowCall?: { readonly rate: number };
+  readonly backoff?: { readonly multiplier: number; readonly maxTtlMs: number; readonly jitter: number };
 }
 
 /** One script call, as RedisStorage makes it (scripts/prologue.lua documents ARGV). */
@@ -50,12 +55,23 @@ interface Call {
   readonly token: SharedToken | null;
   readonly config: ConfigArgs;
   readonly keyTtlMs: number;
+  /** Window counts handed over: `'start:calls:failures:slow,...'`. */
+  readonly counts: string;
+  /** The script's own argument: `'1'` for a slow success, the action for `control`. */
+  readonly argument: string;
 }
 
 const toConfig = (c: ConfigArgs): CircuitConfig => ({
   threshold: c.threshold,
   ttl: c.ttlMs / 1000,
   halfOpenMaxCalls: c.halfOpenMaxCalls,
+  ...(c.failureRate === undefined
+    ? {}
+    : { failureRate: { rate: c.failureRate.rate, minimumCalls: c.failureRate.minimumCalls, window: c.failureRate.windowMs / 1000 } }),
+  ...(c.slowCall === undefined ? {} : { slowCall: { duration: 1, rate: c.slowCall.rate } }),
+  ...(c.backoff === undefined
+    ? {}
+    : { backoff: { multiplier: c.backoff.multiplier, maxTtl: c.backoff.maxTtlMs / 1000, jitter: c.backoff.jitter } }),
 });
 
 let prefix = "";
@@ -71,10 +87,10 @@ let subscriber: Redis;
 const messages = new Map<string, string[]>();
 
 async function run(client: Client, name: string, call: Call): Promise<ScriptReply> {
-  const { threshold, ttlMs, halfOpenMaxCalls } = call.config;
   const raw = await runScript(client.redis, call.script, keys.circuit(name), [
-    keys.channel(name), call.keyTtlMs, threshold, ttlMs, halfOpenMaxCalls,
+    keys.channel(name), call.keyTtlMs, encodeConfig(toConfig(call.config)),
     call.token?.incarnation ?? "", call.token?.generation ?? -1, client.source, name, "PUBLISH",
+    call.counts, call.argument,
   ]);
   return parseReply(raw);
 }
@@ -91,37 +107,66 @@ function coreToken(call: Call, before: SharedState): number {
  * expectation is the contract stated in their .lua file.
  */
 function expected(call: Call, reply: ScriptReply): { snapshot: CircuitSnapshot; writes: boolean } {
-  const { now, config } = reply;
+  const { now } = reply;
+  const config = reply.before.config;
   const s = reply.before.snapshot;
   const token = coreToken(call, reply.before);
-  const from = (t: { snapshot: CircuitSnapshot } | null) =>
-    t === null ? { snapshot: s, writes: false } : { snapshot: t.snapshot, writes: true };
+  const counts = reply.counts ?? undefined;
+  // Counts handed over to a closed circuit with a window are stored, even with no transition.
+  const merges = s.state === "closed" && call.counts !== "" && windowOf(config) !== null;
+  const from = (t: { snapshot: CircuitSnapshot } | null, writes = merges) =>
+    t === null ? { snapshot: s, writes } : { snapshot: t.snapshot, writes: true };
   switch (call.script) {
     case "admit":
-      return from(admit(s, config, now).transition);
-    case "success":
-      return from(recordSuccess(s, token, now));
+      return from(admit(s, config, now).transition, false);
+    case "success": {
+      const success = recordSuccess(s, token, now);
+      if (call.argument !== "1" || counts === undefined) return from(success);
+      const trip = checkRates(success?.snapshot ?? s, config, counts, now);
+      return from(trip ?? success);
+    }
     case "failure":
-      return from(recordFailure(s, config, token, now));
+      return from(recordFailure(s, config, token, now, counts));
+    case "flush":
+      return from(merges && counts !== undefined ? checkRates(s, config, counts, now) : null);
+    case "control":
+      return from(control(s, call.argument as ControlAction, now), false);
+    case "configure":
+      return { snapshot: s, writes: encodeConfig(toConfig(call.config)) !== encodeConfig(config) };
+    case "release": {
+      if (s.state !== "half-opened" || call.token?.incarnation !== reply.before.incarnation) return { snapshot: s, writes: false };
+      const kept = s.probeLeases.filter((l) => l.token !== call.token?.generation);
+      return kept.length === s.probeLeases.length ? { snapshot: s, writes: false } : { snapshot: { ...s, probeLeases: kept }, writes: true };
+    }
     case "read":
       return { snapshot: s, writes: false };
-    case "reopen":
-      if (call.token === null || token !== s.generation || s.state === "opened") return { snapshot: s, writes: false };
+    case "reopen": {
+      if (call.token === null || token !== s.generation || (s.state !== "closed" && s.state !== "half-opened")) return { snapshot: s, writes: false };
+      const openings = s.state === "half-opened" ? s.openings + 1 : 1;
+      const generation = s.generation + 1;
       return {
         snapshot: {
           state: "opened",
-          generation: s.generation + 1,
+          generation,
           failureCount: Math.max(s.failureCount, config.threshold),
           openedAt: now,
+          retryAt: now + openTtlMs(config, openings, now, generation),
+          openings,
         },
         writes: true,
       };
+    }
   }
 }
 
-/** Invariants of any stored state, independent of the core. */
-function checkInvariants(reply: ScriptReply, where: string): void {
-  const { before, after, config, now } = reply;
+/**
+ * Invariants of any stored state, independent of the core. Those that tie the state to the config
+ * (failure counts against the threshold, probes against halfOpenMaxCalls) hold only while the
+ * config never changed: a `configure` keeps the state the old config made.
+ */
+function checkInvariants(reply: ScriptReply, where: string, reconfigured: boolean): void {
+  const { before, after, now } = reply;
+  const config = after.config;
   const a = after.snapshot;
   const b = before.snapshot;
   const probes = (x: CircuitSnapshot) => (x.state === "half-opened" ? x.probeLeases.map((l) => l.token) : []);
@@ -130,10 +175,17 @@ function checkInvariants(reply: ScriptReply, where: string): void {
     a.state !== b.state || newProbe ? 1 : 0,
   );
   expect(after.incarnation, `${where}: a script never changes an existing incarnation`).toBe(before.incarnation);
-  if (a.state === "closed") expect(a.failureCount, where).toBeLessThan(config.threshold);
-  else expect(a.failureCount, where).toBeGreaterThanOrEqual(config.threshold);
+  if (!reconfigured && a.state === "closed") expect(a.failureCount, where).toBeLessThan(config.threshold);
+  // A rate rule opens a circuit below its threshold.
+  else if (!reconfigured && (a.state === "opened" || a.state === "half-opened") && windowOf(config) === null) {
+    expect(a.failureCount, where).toBeGreaterThanOrEqual(config.threshold);
+  }
+  if (a.state === "opened") {
+    expect(a.retryAt, `${where}: a probe is due after the opening`).toBeGreaterThan(a.openedAt);
+    expect(a.openings, where).toBeGreaterThanOrEqual(1);
+  }
   if (a.state === "half-opened") {
-    expect(a.probeLeases.filter((l) => l.expiresAt > now).length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
+    if (!reconfigured) expect(a.probeLeases.filter((l) => l.expiresAt > now).length, where).toBeLessThanOrEqual(config.halfOpenMaxCalls);
     expect(probes(a).every((token) => token <= a.generation), `${where}: lease tokens are generations`).toBe(true);
   }
   if (after.version !== before.version) {
@@ -151,11 +203,24 @@ function checkInvariants(reply: ScriptReply, where: string): void {
  */
 type GenerationPick = "current" | "olderProbe" | "stale1" | "stale2" | "ahead" | "foreign" | "none";
 
+/** A bucket of window counts a caller hands over, `age` buckets before the one of now. */
+interface BucketArgs {
+  readonly age: number;
+  readonly calls: number;
+  readonly failures: number;
+  readonly slow: number;
+}
+
 interface Op {
   readonly script: ScriptName;
   readonly pick: GenerationPick;
-  /** Pass another config: a circuit that exists keeps its own. */
+  /** Pass another config: a circuit that exists keeps its own (`configure` changes it). */
   readonly otherConfig: boolean;
+  /** Window counts to hand over (success, failure, flush). */
+  readonly buckets: readonly BucketArgs[];
+  /** A slow success; the action of `control`. */
+  readonly slow: boolean;
+  readonly action: ControlAction;
 }
 
 type Command =
@@ -171,30 +236,35 @@ const outcomePick = fc.constantFrom<GenerationPick>(
   "foreign", "none",
 );
 
+const bucketArb: fc.Arbitrary<BucketArgs> = fc
+  .record({ age: fc.integer({ min: 0, max: 12 }), calls: fc.integer({ min: 1, max: 5 }), failures: fc.nat(5), slow: fc.nat(5) })
+  .map((b) => {
+    const failures = Math.min(b.failures, b.calls);
+    return { ...b, failures, slow: Math.min(b.slow, b.calls - failures) };
+  });
+
+/** An op of `script` with `pick`s; counts only for the scripts that hand them over. */
+const op = (script: fc.Arbitrary<ScriptName>, pick: fc.Arbitrary<GenerationPick>): fc.Arbitrary<Op> =>
+  fc.record({
+    script,
+    pick,
+    otherConfig: fc.boolean(),
+    buckets: fc.oneof(fc.constant([]), fc.array(bucketArb, { minLength: 1, maxLength: 3 })),
+    slow: fc.boolean(),
+    action: fc.constantFrom<ControlAction>("isolate", "disable", "reset", "reset"),
+  });
+
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 8,
-    arbitrary: fc.record({
-      script: fc.constant<ScriptName>("admit"),
-      pick: fc.constantFrom<GenerationPick>("none", "none", "none", "current"),
-      otherConfig: fc.boolean(),
-    }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({ script: fc.constant<ScriptName>("success"), pick: outcomePick, otherConfig: fc.boolean() }),
-  },
-  {
-    weight: 7,
-    arbitrary: fc.record({ script: fc.constant<ScriptName>("failure"), pick: outcomePick, otherConfig: fc.boolean() }),
-  },
+  { weight: 8, arbitrary: op(fc.constant<ScriptName>("admit"), fc.constantFrom<GenerationPick>("none", "none", "none", "current")) },
+  { weight: 5, arbitrary: op(fc.constant<ScriptName>("success"), outcomePick) },
+  { weight: 7, arbitrary: op(fc.constant<ScriptName>("failure"), outcomePick) },
+  { weight: 2, arbitrary: op(fc.constant<ScriptName>("flush"), fc.constant<GenerationPick>("none")) },
+  { weight: 1, arbitrary: op(fc.constant<ScriptName>("control"), fc.constant<GenerationPick>("none")) },
+  { weight: 1, arbitrary: op(fc.constant<ScriptName>("configure"), fc.constant<GenerationPick>("none")) },
+  { weight: 1, arbitrary: op(fc.constant<ScriptName>("release"), fc.constantFrom<GenerationPick>("current", "olderProbe", "stale1", "foreign")) },
   {
     weight: 2,
-    arbitrary: fc.record({
-      script: fc.constantFrom<ScriptName>("read", "reopen"),
-      pick: fc.constantFrom<GenerationPick>("none", "current", "current", "stale1", "foreign"),
-      otherConfig: fc.boolean(),
-    }),
+    arbitrary: op(fc.constantFrom<ScriptName>("read", "reopen"), fc.constantFrom<GenerationPick>("none", "current", "current", "stale1", "foreign")),
   },
 );
 
@@ -221,15 +291,29 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Command>({ kind: "forget" }) },
 );
 
-const configArb: fc.Arbitrary<ConfigArgs> = fc.record({
-  threshold: fc.integer({ min: 1, max: 4 }),
-  // Whole microseconds, 5 to 40 ms: a few are not exact in binary (7.003 ms).
-  ttlMs: fc.oneof(
-    fc.integer({ min: 5, max: 40 }),
-    fc.integer({ min: 5_000, max: 40_000 }).map((us) => us / 1000),
-  ),
-  halfOpenMaxCalls: fc.integer({ min: 1, max: 3 }),
-});
+const configArb: fc.Arbitrary<ConfigArgs> = fc.record(
+  {
+    threshold: fc.integer({ min: 1, max: 4 }),
+    // Whole microseconds, 5 to 40 ms: a few are not exact in binary (7.003 ms).
+    ttlMs: fc.oneof(
+      fc.integer({ min: 5, max: 40 }),
+      fc.integer({ min: 5_000, max: 40_000 }).map((us) => us / 1000),
+    ),
+    halfOpenMaxCalls: fc.integer({ min: 1, max: 3 }),
+    failureRate: fc.record({
+      rate: fc.constantFrom(0.3, 0.5, 1 / 3, 0.9, 1),
+      minimumCalls: fc.integer({ min: 1, max: 6 }),
+      windowMs: fc.constantFrom(20, 50, 200, 7.003),
+    }),
+    slowCall: fc.record({ rate: fc.constantFrom(0.2, 0.5, 1) }),
+    backoff: fc.record({
+      multiplier: fc.constantFrom(1, 1.5, 2, 3),
+      maxTtlMs: fc.constantFrom(10, 60, 1000),
+      jitter: fc.constantFrom(0, 0.1, 0.5),
+    }),
+  },
+  { requiredKeys: ["threshold", "ttlMs", "halfOpenMaxCalls"] },
+);
 
 const scenarioArb = fc.record({
   config: configArb,
@@ -254,7 +338,7 @@ function note(call: Call, reply: ScriptReply): void {
   if (reply.created) see(`${call.script} on a missing key`);
   if (b.state === "half-opened" && b.probeLeases.some((l) => l.expiresAt <= reply.now)) {
     see("a probe lease had expired");
-    if (call.script === "admit" && b.probeLeases.length >= reply.config.halfOpenMaxCalls) {
+    if (call.script === "admit" && b.probeLeases.length >= reply.before.config.halfOpenMaxCalls) {
       see("an expired lease freed a probe slot");
     }
     if (b.probeLeases.some((l) => l.token === token && l.expiresAt <= reply.now) && call.script !== "admit") {
@@ -294,10 +378,21 @@ async function runScenario(scenario: Scenario): Promise<void> {
   let incarnation = "never-stored";
   /** The config the key was created with; `null`: there is no key. */
   let stored = null as ConfigArgs | null;
+  /** Whether a `configure` changed the config: the state may then break the new config's bounds. */
+  let reconfigured = false;
   /** Redis time minus local time, from the last reply. */
   let skew = 0;
   let last = undefined as ScriptReply | undefined;
   const written: StateMessage[] = [];
+
+  /** Buckets aligned on the window of the stored config (the one the script will use). */
+  const bucketsAt = (buckets: readonly BucketArgs[], redisNow: number): string => {
+    const of = windowOf(toConfig(stored ?? scenario.config));
+    if (of === null) return "";
+    const width = of.windowMs / 10;
+    const head = Math.floor(redisNow / width) * width;
+    return buckets.map((b) => [head - b.age * width, b.calls, b.failures, b.slow].join(":")).join(",");
+  };
 
   const tokenOf = (pick: GenerationPick): SharedToken | null => {
     const s = state?.snapshot;
@@ -316,11 +411,14 @@ async function runScenario(scenario: Scenario): Promise<void> {
 
   /** Runs `ops` at once, over both connections (one op: one call), and checks every reply. */
   async function batch(ops: readonly Op[], where: string): Promise<void> {
+    const redisNow = Date.now() + skew;
     const calls: Call[] = ops.map((op) => ({
       script: op.script,
       token: tokenOf(op.pick),
       config: op.otherConfig ? scenario.other : scenario.config,
       keyTtlMs: scenario.keyTtlMs,
+      counts: ["success", "failure", "flush"].includes(op.script) ? bucketsAt(op.buckets, redisNow) : "",
+      argument: op.script === "control" ? op.action : op.script === "success" && op.slow ? "1" : "",
     }));
     // Shorten the key's ttl first, to see which calls give it a full one again.
     if (state !== null && scenario.keyTtlMs > 0) await a.redis.pexpire(key, LOWERED_KEY_TTL_MS);
@@ -346,7 +444,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
         expect(reply.before.snapshot, `${at}: a new incarnation starts closed`).toEqual({ state: "closed", generation: 0, failureCount: 0 });
         expect(reply.before.incarnation, `${at}: a new incarnation`).not.toBe(incarnation);
       }
-      checkInvariants(reply, at);
+      if (call.script === "configure" && encodeConfig(reply.before.config) !== encodeConfig(reply.after.config)) reconfigured = true;
+      checkInvariants(reply, at, reconfigured || results.some((r) => r.call.script === "configure"));
     }
 
     // No lost update: the writes (a new incarnation, a script's change) form one chain from the
@@ -367,11 +466,14 @@ async function runScenario(scenario: Scenario): Promise<void> {
       expect(ok, `${where}: ${JSON.stringify(r.reply.before)} is not in ${JSON.stringify(chain)}`).toBe(true);
     }
 
-    // The call that created the key fixed the config; later calls pass theirs in vain.
-    const creator = results.find((r) => r.reply.created);
-    if (creator !== undefined) stored = creator.call.config;
-    for (const { reply } of results) {
-      expect(reply.config, `${where}: config of ${JSON.stringify(reply)}`).toEqual(toConfig(stored as ConfigArgs));
+    // The call that created the key fixed the config, and `configure` changes it; other calls
+    // pass theirs in vain.
+    for (const r of [...results].sort((x, y) => x.reply.after.version - y.reply.after.version)) {
+      if (r.reply.created || r.call.script === "configure") stored = r.call.config;
+    }
+    if (results.length === 1) {
+      const [only] = results as [Result];
+      expect(only.reply.after.config, `${where}: config of ${JSON.stringify(only.reply)}`).toEqual(toConfig(stored as ConfigArgs));
     }
 
     state = chain[chain.length - 1] ?? null;
@@ -380,8 +482,10 @@ async function runScenario(scenario: Scenario): Promise<void> {
     for (const w of writes) {
       const news =
         w.found === null ||
+        w.result.call.script === "release" ||
         w.found.snapshot.generation !== w.state.snapshot.generation ||
-        (w.found.snapshot.failureCount === 0) !== (w.state.snapshot.failureCount === 0);
+        (w.found.snapshot.failureCount === 0) !== (w.state.snapshot.failureCount === 0) ||
+        encodeConfig(w.found.config) !== encodeConfig(w.state.config);
       if (news) written.push({ ...w.state, source: w.result.source, name });
       else see("a write that publishes nothing");
     }
@@ -414,7 +518,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
           const redisNow = Date.now() + skew;
           const deadline =
             s.state === "opened"
-              ? s.openedAt + last.config.ttl * 1000
+              ? s.retryAt
               : s.state === "half-opened"
                 ? Math.min(...s.probeLeases.map((l) => l.expiresAt).filter((x) => x > redisNow), Infinity)
                 : Infinity;
@@ -424,7 +528,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
         case "trip":
           // Failures in the current generation until the circuit opens.
           for (let i = 0; i < 4 && state?.snapshot.state !== "opened"; i++) {
-            await batch([{ script: "failure", pick: "current", otherConfig: false }], `${where} #${i}`);
+            await batch([{ script: "failure", pick: "current", otherConfig: false, buckets: [], slow: false, action: "reset" }], `${where} #${i}`);
           }
           break;
         case "forget":
@@ -460,8 +564,8 @@ beforeAll(async () => {
   ];
   subscriber = inspector();
   subscriber.on("pmessage", (_pattern: string, _channel: string, message: string) => {
-    // The marker has no '|'; a state message's name is everything after the 8th '|'.
-    const name = message.includes("|") ? message.split("|").slice(8).join("|") : message;
+    // The marker has no '|'; a state message's name is everything after the 12th '|'.
+    const name = message.includes("|") ? message.split("|").slice(12).join("|") : message;
     messages.set(name, [...(messages.get(name) ?? []), message]);
   });
   await subscriber.psubscribe(`${prefix}:events:*`);
@@ -498,6 +602,14 @@ describe("Lua scripts against the core", () => {
       "a probe lease had expired",
       "failure of a zombie probe",
       "a write that publishes nothing",
+      "control closed -> isolated",
+      "control isolated -> closed",
+      "control closed -> disabled",
+      "failure disabled -> disabled",
+      "flush closed -> opened",
+      "success closed -> opened",
+      "release half-opened -> half-opened",
+      "configure closed -> closed",
       "several probes",
       "admit rejected while the probes are running",
     ]) {
@@ -507,8 +619,8 @@ describe("Lua scripts against the core", () => {
 });
 
 /** Calls a script the way RedisStorage does, on the first connection, and returns the decoded reply. */
-function once(name: string, script: ScriptName, token: SharedToken | null, config: ConfigArgs, keyTtlMs = 0): Promise<ScriptReply> {
-  return run(clients[0] as Client, name, { script, token, config, keyTtlMs });
+function once(name: string, script: ScriptName, token: SharedToken | null, config: ConfigArgs, keyTtlMs = 0, counts = "", argument = ""): Promise<ScriptReply> {
+  return run(clients[0] as Client, name, { script, token, config, keyTtlMs, counts, argument });
 }
 
 /** Waits until every message published so far has arrived, then returns those of `name`. */
@@ -529,19 +641,19 @@ describe("scripts on a missing key", () => {
   const config: ConfigArgs = { threshold: 2, ttlMs: 20, halfOpenMaxCalls: 1 };
 
   it("write a new incarnation, closed, with the caller's config, and publish it, whatever the script", async () => {
-    for (const script of ["read", "admit", "success", "failure", "reopen"] as const) {
+    for (const script of ["read", "admit", "success", "failure", "flush", "reopen", "control", "configure", "release"] as const) {
       const name = `never-existed-${script}`;
       const reply = await once(name, script, null, config);
       expect(reply.created, script).toBe(true);
       expect(reply.before.snapshot, script).toEqual({ state: "closed", generation: 0, failureCount: 0 });
       expect(reply.before.version, script).toBeGreaterThanOrEqual(reply.now * 1000);
-      expect(reply.config, script).toEqual(toConfig(config));
+      expect(reply.after.config, script).toEqual(toConfig(config));
       expect(await (clients[0] as Client).redis.exists(keys.circuit(name)), script).toBe(1);
       expect((await messagesOf(name)).map((m) => parseMessage(m).incarnation)[0], script).toBe(reply.before.incarnation);
       // The key now exists: its config wins over the next caller's, and it is found, not made.
       const again = await once(name, "read", null, { threshold: 4, ttlMs: 30, halfOpenMaxCalls: 3 });
       expect(again.created, script).toBe(false);
-      expect(again.config, script).toEqual(toConfig(config));
+      expect(again.after.config, script).toEqual(toConfig(config));
       expect(again.before.incarnation, script).toBe(reply.before.incarnation);
     }
   });
@@ -549,7 +661,7 @@ describe("scripts on a missing key", () => {
   it("after the key expired, ignore the tokens of the incarnation that is gone", async () => {
     const name = "expires";
     const tripped = await once(name, "failure", null, { threshold: 1, ttlMs: 20, halfOpenMaxCalls: 1 }, 40);
-    expect(tripped.after.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: tripped.now });
+    expect(tripped.after.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: tripped.now, retryAt: tripped.now + 20, openings: 1 });
     const pttl = await (clients[0] as Client).redis.pttl(keys.circuit(name));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(40);
@@ -560,7 +672,7 @@ describe("scripts on a missing key", () => {
     expect(failure.created).toBe(true);
     expect(failure.before.incarnation).not.toBe(tripped.after.incarnation);
     expect(failure.after.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0 });
-    expect(failure.config).toEqual(toConfig(config));
+    expect(failure.after.config).toEqual(toConfig(config));
     // With the new incarnation's token, it counts.
     const counted = await once(name, "failure", tokenIn(failure, 0), config, 40);
     expect(counted.after.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 1 });
@@ -587,7 +699,7 @@ describe("probe tokens", () => {
 });
 
 describe("the pub/sub message", () => {
-  it("is incarnation|generation|state|failures|openedAt|leases|version|source|name, one per write", async () => {
+  it("is config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|version|source|name, one per write a replica needs", async () => {
     const name = "pay|ments{eu}";
     const config: ConfigArgs = { threshold: 1, ttlMs: 10, halfOpenMaxCalls: 2 };
     const opened = await once(name, "failure", null, config);
@@ -605,15 +717,17 @@ describe("the pub/sub message", () => {
     expect([rejected, stale].map((r) => r.after.version)).toEqual([probe2.after.version, probe2.after.version]);
 
     const { now: o } = opened;
+    const r = o + config.ttlMs;
     const [l1, l2] = [probe1.now + config.ttlMs, probe2.now + config.ttlMs];
     const v = [opened.before, opened.after, probe1.after, probe2.after, closed.after].map((s) => s.version);
+    const c = encodeConfig(toConfig(config));
     const raw = await messagesOf(name);
     expect(raw).toEqual([
-      `${i}|0|closed|0|0||${v[0]}|process-a|pay|ments{eu}`,
-      `${i}|1|opened|1|${o}||${v[1]}|process-a|pay|ments{eu}`,
-      `${i}|2|half-opened|1|${o}|2:${l1}|${v[2]}|process-a|pay|ments{eu}`,
-      `${i}|3|half-opened|1|${o}|2:${l1},3:${l2}|${v[3]}|process-a|pay|ments{eu}`,
-      `${i}|4|closed|0|0||${v[4]}|process-a|pay|ments{eu}`,
+      `${c}|${i}|closed|0|0|0|0|0|0||${v[0]}|process-a|pay|ments{eu}`,
+      `${c}|${i}|opened|1|1|${o}|${r}|1|0||${v[1]}|process-a|pay|ments{eu}`,
+      `${c}|${i}|half-opened|2|1|${o}|${r}|1|0|2:${l1}|${v[2]}|process-a|pay|ments{eu}`,
+      `${c}|${i}|half-opened|3|1|${o}|${r}|1|0|2:${l1},3:${l2}|${v[3]}|process-a|pay|ments{eu}`,
+      `${c}|${i}|closed|4|0|0|0|0|0||${v[4]}|process-a|pay|ments{eu}`,
     ]);
     expect(raw.map((m) => parseMessage(m))).toEqual(
       [opened.before, opened.after, probe1.after, probe2.after, closed.after].map((s) => ({ ...s, source: "process-a", name })),

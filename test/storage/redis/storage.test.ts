@@ -195,7 +195,8 @@ describe("RedisStorage registration", () => {
     expect(aHooks.of("circuit_breaker_created")).toHaveLength(1);
     expect(bHooks.of("circuit_breaker_created")).toHaveLength(0);
     const key = new RedisStorage({ prefix }).keys.circuit("payments");
-    expect(await redis.hmget(key, "th", "ttl", "st", "f")).toEqual(["3", "7000", "closed", "0"]);
+    const [config, state, failures] = await redis.hmget(key, "c", "st", "f");
+    expect([JSON.parse(config ?? "null"), state, failures]).toEqual([{ th: 3, ttl: 7000, hm: 1 }, "closed", "0"]);
 
     // b trips it with a's threshold of 3, not its own 9.
     for (let i = 0; i < 3; i++) await second.run(boom).catch(() => undefined);
@@ -206,7 +207,7 @@ describe("RedisStorage registration", () => {
   it("starts a replica from the shared state: a circuit opened elsewhere rejects at once", async () => {
     const { factory: a } = factory({}, { defaultThreshold: 1, defaultTtl: 30 });
     await a.run("svc", boom).catch(() => undefined);
-    const { factory: b } = factory({ resyncInterval: 600_000 }, { defaultThreshold: 1, defaultTtl: 30 });
+    const { factory: b } = factory({ resyncInterval: 600 }, { defaultThreshold: 1, defaultTtl: 30 });
     const breaker = await b.getBreaker("svc");
     expect(breaker.state).toBe("opened");
     let ran = false;
@@ -286,7 +287,7 @@ describe("RedisStorage keys of unused circuits", () => {
   });
 
   it("lets the key of an unused circuit expire, and listCircuits drops it", async () => {
-    const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600_000 });
+    const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600 });
     await made.getBreaker("short-lived");
     const storage = new RedisStorage({ url: REDIS_URL, prefix });
     open.push(storage);
@@ -402,7 +403,7 @@ describe("RedisStorage listing and closing", () => {
     ["a reachable Redis", () => REDIS_URL],
     ["an unreachable Redis", async () => `redis://127.0.0.1:${await freePort()}`],
   ])("lets a process that used it exit by itself after close(), with %s", async (_, url) => {
-    const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 200 });
+    const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 0.2 });
     const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
     const code = await worker.exited;
     clearTimeout(timer);
@@ -427,7 +428,7 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
   });
 
   it("sends no command for successes on a closed circuit and for rejections, one script per failure", async () => {
-    const quiet = { url: server.url, resyncInterval: 600_000 };
+    const quiet = { url: server.url, resyncInterval: 600 };
     const { factory: made } = factory(quiet, { defaultThreshold: 3, defaultTtl: 30 });
     // Load the scripts first, so that no NOSCRIPT retry is counted below.
     await made.run("warm-up", boom).catch(() => undefined);
@@ -459,7 +460,7 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
 
   it("sends no command for successes of a synchronous breaker", async () => {
     const sync = new SyncCircuitBreakerFactory({
-      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 600_000 }),
+      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 600 }),
       defaultThreshold: 3,
     });
     open.push(sync);

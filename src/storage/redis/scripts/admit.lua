@@ -1,14 +1,15 @@
 -- Admission of a call on a circuit that is not closed (core/machine.ts admit): each probe gets a
 -- token of its own (the next generation) and a lease of one ttl.
-if c.st == 'opened' and now >= c.o + c.ttl then
+local ttl = tonumber(c.k.ttl)
+if c.st == 'opened' and now >= c.r then
   c.st = 'half-opened'
   c.g = c.g + 1
-  c.l = { { c.g, now + c.ttl } }
+  c.l = { { c.g, now + ttl } }
   save(c)
-elseif c.st == 'half-opened' and #liveLeases(c) < c.hm then
+elseif c.st == 'half-opened' and #liveLeases(c) < tonumber(c.k.hm) then
   c.g = c.g + 1
   c.l = liveLeases(c)
-  table.insert(c.l, { c.g, now + c.ttl })
+  table.insert(c.l, { c.g, now + ttl })
   save(c)
 elseif not c.created then
   touch(c)

@@ -1,20 +1,22 @@
--- A failure of the call holding the token (core/machine.ts recordFailure).
+-- A failure of the call holding the token (core/machine.ts recordFailure), with the window counts
+-- the caller hands over (this failure included): a closed circuit opens at `threshold`
+-- consecutive failures, or when its window reaches a rate; a failing probe opens it again for
+-- the next backoff step; a disabled circuit counts it and never opens.
+local changed = false
+if c.st == 'closed' then changed = mergeCounts(c) end
 if holds(c) then
   if c.st == 'closed' then
     c.f = c.f + 1
-    if c.f >= c.th then
-      c.st = 'opened'
-      c.g = c.g + 1
-      c.o = now
-    end
-    save(c)
+    if c.f >= tonumber(c.k.th) or exceedsRates(c) then open(c, 1) end
+    changed = true
   elseif c.st == 'half-opened' then
-    c.st = 'opened'
-    c.g = c.g + 1
     c.f = c.f + 1
-    c.o = now
-    c.l = {}
-    save(c)
+    open(c, c.n + 1)
+    changed = true
+  elseif c.st == 'disabled' then
+    c.f = c.f + 1
+    changed = true
   end
 end
+if changed then save(c) end
 return reply(before, c)

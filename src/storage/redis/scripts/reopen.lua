@@ -1,12 +1,9 @@
 -- After an outage: opens the circuit for a trip this process decided locally, only if the shared
--- state has not moved since (same incarnation and generation as the caller's token). Never a
--- replay of the local history.
-if tokenI == c.i and c.g == tokenG and c.st ~= 'opened' then
-  c.st = 'opened'
-  c.g = c.g + 1
-  c.f = math.max(c.f, c.th)
-  c.o = now
-  c.l = {}
+-- state has not moved since (same incarnation and generation as the caller's token, closed or
+-- half-opened). Never a replay of the local history.
+if tokenI == c.i and c.g == tokenG and (c.st == 'closed' or c.st == 'half-opened') then
+  c.f = math.max(c.f, tonumber(c.k.th))
+  open(c, c.st == 'half-opened' and c.n + 1 or 1)
   save(c)
 end
 return reply(before, c)

@@ -1,0 +1,103 @@
+/**
+ * Validation of the trip policies beyond the seed's consecutive threshold: `failureRate`,
+ * `slowCall` and `backoff` (circuit options), and of a `reconfigure` call's changes.
+ * @module
+ */
+import type { BackoffPolicy, CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
+import { InvalidOptionError } from "./errors.js";
+import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./options.js";
+
+/** Longest rate window, in seconds: one day (10 buckets of 2.4 hours). */
+const MAX_WINDOW = 86_400;
+/** Largest backoff multiplier: beyond it the second opening already reaches any maxTtl. */
+const MAX_MULTIPLIER = 1000;
+/** Longest open time a backoff may reach, in seconds: one day. */
+const MAX_BACKOFF_TTL = 86_400;
+
+function checkObject(value: unknown, option: string, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new InvalidOptionError(option, value, what);
+  return value as Record<string, unknown>;
+}
+
+function checkNumber(value: unknown, option: string, min: number, max: number, what: string, minExclusive = false): number {
+  const ok = typeof value === "number" && (minExclusive ? value > min : value >= min) && value <= max;
+  if (!ok) throw new InvalidOptionError(option, value, what);
+  return value;
+}
+
+function checkRate(value: unknown, option: string): number {
+  return checkNumber(value, option, 0, 1, "a rate above 0 and at most 1 (0.5 is 50 %)", true);
+}
+
+function checkSecondsWithin(value: unknown, option: string, max: number): number {
+  return checkNumber(value, option, BOUNDS.minTtl, max, `a number of seconds from ${BOUNDS.minTtl} to ${max}`);
+}
+
+/** Checks `failureRate: { rate, minimumCalls, window }`. */
+export function checkFailureRate(value: unknown, option = "failureRate"): FailureRatePolicy {
+  const o = checkObject(value, option, "{ rate, minimumCalls, window }");
+  checkKeys(o, { rate: true, minimumCalls: true, window: true }, `${option}.`);
+  return {
+    rate: checkRate(o.rate, `${option}.rate`),
+    minimumCalls: checkPositiveInteger(o.minimumCalls, `${option}.minimumCalls`, 1_000_000),
+    window: checkSecondsWithin(o.window, `${option}.window`, MAX_WINDOW),
+  };
+}
+
+/** Checks `slowCall: { duration, rate }`. */
+export function checkSlowCall(value: unknown, option = "slowCall"): SlowCallPolicy {
+  const o = checkObject(value, option, "{ duration, rate }");
+  checkKeys(o, { duration: true, rate: true }, `${option}.`);
+  return { duration: checkTtl(o.duration, `${option}.duration`), rate: checkRate(o.rate, `${option}.rate`) };
+}
+
+/** Checks `backoff: { multiplier, maxTtl, jitter }` (jitter defaults to 0). */
+export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy {
+  const o = checkObject(value, option, "{ multiplier, maxTtl, jitter? }");
+  checkKeys(o, { multiplier: true, maxTtl: true, jitter: true }, `${option}.`);
+  return {
+    multiplier: checkNumber(o.multiplier, `${option}.multiplier`, 1, MAX_MULTIPLIER, `a number from 1 to ${MAX_MULTIPLIER}`),
+    maxTtl: checkSecondsWithin(o.maxTtl, `${option}.maxTtl`, MAX_BACKOFF_TTL),
+    jitter: o.jitter === undefined ? 0 : checkNumber(o.jitter, `${option}.jitter`, 0, 1, "a fraction from 0 to 1"),
+  };
+}
+
+/** The policies a set of options gives (`undefined` ones left out), under `prefix`ed option names. */
+export function policiesOf(o: Record<string, unknown>, names: { failureRate: string; slowCall: string; backoff: string }): Partial<CircuitConfig> {
+  return {
+    ...(o[names.failureRate] === undefined ? {} : { failureRate: checkFailureRate(o[names.failureRate], names.failureRate) }),
+    ...(o[names.slowCall] === undefined ? {} : { slowCall: checkSlowCall(o[names.slowCall], names.slowCall) }),
+    ...(o[names.backoff] === undefined ? {} : { backoff: checkBackoff(o[names.backoff], names.backoff) }),
+  };
+}
+
+/**
+ * What `reconfigure(name, changes)` may change: `threshold`, `ttl`, `halfOpenMaxCalls`, and the
+ * policies (`null` removes one).
+ */
+export interface ConfigChanges {
+  readonly threshold?: number;
+  readonly ttl?: number;
+  readonly halfOpenMaxCalls?: number;
+  readonly failureRate?: FailureRatePolicy | null;
+  readonly slowCall?: SlowCallPolicy | null;
+  readonly backoff?: BackoffPolicy | null;
+}
+
+/** Checks `changes` and applies them to `config`. */
+export function applyChanges(config: CircuitConfig, changes: unknown): CircuitConfig {
+  const o = checkObject(changes, "changes", "an object of the options to change");
+  checkKeys(o, { threshold: true, ttl: true, halfOpenMaxCalls: true, failureRate: true, slowCall: true, backoff: true }, "");
+  const next: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = { ...config };
+  if (o.threshold !== undefined) next.threshold = checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold);
+  if (o.ttl !== undefined) next.ttl = checkTtl(o.ttl, "ttl");
+  if (o.halfOpenMaxCalls !== undefined) next.halfOpenMaxCalls = checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls);
+  const policy = <K extends "failureRate" | "slowCall" | "backoff">(key: K, check: (v: unknown, option: string) => NonNullable<CircuitConfig[K]>) => {
+    if (o[key] === null) delete next[key];
+    else if (o[key] !== undefined) next[key] = check(o[key], key);
+  };
+  policy("failureRate", checkFailureRate);
+  policy("slowCall", checkSlowCall);
+  policy("backoff", checkBackoff);
+  return next;
+}
