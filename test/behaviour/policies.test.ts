@@ -1,0 +1,176 @@
+/**
+ * Trip policies beyond consecutive failures, and an operator's control (docs/design.md,
+ * "Policies"): a failure rate over a time window, backoff of the open time, isolate / disable /
+ * reset, and reconfigure. Runs for every storage kind, with the async factory (and the sync one
+ * where the storage decides synchronously).
+ */
+import { describe, expect, it } from "vitest";
+import { CircuitOpenError, type AsyncCircuitBreaker } from "../../src/index.js";
+import { circuitName, flavoursFor, listen, useWorkbench } from "../support/factories.js";
+import { storageKinds } from "../support/storage-kinds.js";
+
+const boom = () => Promise.reject(new Error("downstream failed"));
+const fail = (breaker: AsyncCircuitBreaker) => breaker.run(boom).catch((error: unknown) => error);
+
+/** The error a call on an opened circuit is rejected with. */
+async function rejection(breaker: AsyncCircuitBreaker): Promise<CircuitOpenError> {
+  const error = await breaker.run(() => "ran").catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(CircuitOpenError);
+  return error as CircuitOpenError;
+}
+
+describe.each(storageKinds)("$name storage", (kind) => {
+  const bench = useWorkbench(kind);
+
+  describe("a failure rate over a window", () => {
+    it("trips at the failure that reaches the rate, once minimumCalls calls were seen", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("rate"), {
+        threshold: 100,
+        failureRate: { rate: 0.5, minimumCalls: 10, window: 60 },
+      });
+      for (let i = 0; i < 5; i++) await breaker.run(() => "ok");
+      for (let i = 0; i < 4; i++) await fail(breaker);
+      expect(breaker.state).toBe("closed");
+      await fail(breaker); // the 10th call, the 5th failure: 50 %
+      expect(breaker.state).toBe("opened");
+      expect(breaker.failureCount).toBe(5);
+    });
+
+    it("does not trip below minimumCalls, however high the rate", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("rate-minimum"), {
+        threshold: 100,
+        failureRate: { rate: 0.5, minimumCalls: 10, window: 60 },
+      });
+      for (let i = 0; i < 9; i++) await fail(breaker);
+      expect(breaker.state).toBe("closed");
+    });
+
+    it("forgets the calls that left the window", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("rate-window"), {
+        threshold: 100,
+        failureRate: { rate: 0.5, minimumCalls: 4, window: 0.2 },
+      });
+      for (let i = 0; i < 3; i++) await fail(breaker);
+      await bench.advance(250);
+      // The three old failures count no more: 1 failure in 1 call is below minimumCalls.
+      await fail(breaker);
+      expect(breaker.state).toBe("closed");
+      for (let i = 0; i < 3; i++) await breaker.run(() => "ok");
+      expect(breaker.state).toBe("closed");
+    });
+
+    it("still opens at threshold consecutive failures, whatever the rate", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("rate-threshold"), {
+        threshold: 3,
+        failureRate: { rate: 0.9, minimumCalls: 100, window: 60 },
+      });
+      for (let i = 0; i < 3; i++) await fail(breaker);
+      expect(breaker.state).toBe("opened");
+    });
+  });
+
+  describe("backoff", () => {
+    it("opens longer at each re-opening since the last close, up to maxTtl, and says so in retryAfterMs", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("backoff"), {
+        threshold: 1,
+        ttl: 0.05,
+        backoff: { multiplier: 2, maxTtl: 0.15, jitter: 0 },
+      });
+      const retryAfter = async () => (await rejection(breaker)).retryAfterMs;
+      await fail(breaker);
+      expect(await retryAfter()).toBeLessThanOrEqual(50);
+      await bench.advance(60);
+      await fail(breaker); // the probe fails: the second opening lasts 100 ms
+      expect(await retryAfter()).toBeGreaterThan(60);
+      expect(await retryAfter()).toBeLessThanOrEqual(100);
+      await bench.advance(110);
+      await fail(breaker); // the third: 200 ms, capped at 150 ms
+      expect(await retryAfter()).toBeGreaterThan(110);
+      expect(await retryAfter()).toBeLessThanOrEqual(150);
+      await bench.advance(160);
+      await breaker.run(() => "ok"); // closes: the next opening starts from ttl again
+      await fail(breaker);
+      expect(await retryAfter()).toBeLessThanOrEqual(50);
+    });
+  });
+
+  describe.each(flavoursFor(kind))("$name factory", (flavour) => {
+    describe("an operator's control", () => {
+      it("isolates a circuit: every call is rejected as isolated, until reset", async () => {
+        const made = bench.make(flavour);
+        const log = listen(made.factory);
+        const name = circuitName("isolated");
+        const breaker = await made.factory.getBreaker(name);
+        await breaker.isolate();
+        expect(breaker.state).toBe("isolated");
+        const error = await made.run(name, () => "ran").catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CircuitOpenError);
+        expect((error as CircuitOpenError).isolated).toBe(true);
+        expect((error as CircuitOpenError).message).toBe(`Circuit ${name} is isolated`);
+        await breaker.reset();
+        expect(breaker.state).toBe("closed");
+        await expect(made.run(name, () => "runs")).resolves.toBe("runs");
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "state_changed isolated", "state_changed closed"]);
+      });
+
+      it("disables a circuit: calls run and failures are counted, but it never trips", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("disabled");
+        const breaker = await made.factory.getBreaker(name, { threshold: 2 });
+        await breaker.disable();
+        for (let i = 0; i < 5; i++) {
+          await made.run(name, () => {
+            throw new Error("down");
+          }).catch(() => undefined);
+        }
+        expect(breaker.state).toBe("disabled");
+        expect(breaker.failureCount).toBe(5);
+        await breaker.reset();
+        expect([breaker.state, breaker.failureCount]).toEqual(["closed", 0]);
+      });
+
+      it("resets an opened circuit at once", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("reset");
+        const breaker = await made.factory.getBreaker(name, { threshold: 1, ttl: 60 });
+        await made.run(name, () => {
+          throw new Error("down");
+        }).catch(() => undefined);
+        expect(breaker.state).toBe("opened");
+        await breaker.reset();
+        await expect(made.run(name, () => "runs")).resolves.toBe("runs");
+      });
+    });
+
+    describe("reconfigure", () => {
+      it("changes a circuit's threshold and ttl; the next calls follow the new config", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("reconfigured");
+        const breaker = await made.factory.getBreaker(name, { threshold: 5, ttl: 30 });
+        await made.factory.reconfigure(name, { threshold: 2, ttl: 0.05 });
+        expect([breaker.threshold, breaker.ttl]).toEqual([2, 0.05]);
+        for (let i = 0; i < 2; i++) {
+          await made.run(name, () => {
+            throw new Error("down");
+          }).catch(() => undefined);
+        }
+        expect(breaker.state).toBe("opened");
+        await bench.advance(60);
+        await expect(made.run(name, () => "probe")).resolves.toBe("probe");
+      });
+
+      it("rejects a bad change, naming the option", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("bad-reconfigure");
+        await made.factory.getBreaker(name);
+        await expect(made.factory.reconfigure(name, { threshold: 0 })).rejects.toThrow(/"threshold"/);
+        await expect(made.factory.reconfigure(name, { failureRate: { rate: 2, minimumCalls: 1, window: 1 } })).rejects.toThrow(/"failureRate.rate"/);
+      });
+    });
+  });
+});
