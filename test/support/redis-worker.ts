@@ -19,6 +19,7 @@ import {
   RedisStorage,
   SyncCircuitBreakerFactory,
   type CircuitHookArgs,
+  type ConfigChanges,
   type StorageErrorPolicy,
 } from "../../src/index.js";
 
@@ -41,6 +42,8 @@ export interface WorkerConfig {
   readonly clockOffsetMs?: number;
   /** Adds a `storage.subscribe()` function that throws on every call. */
   readonly throwingSubscriber?: boolean;
+  /** The factory's `defaultFailureRate`. */
+  readonly failureRate?: { readonly rate: number; readonly minimumCalls: number; readonly window: number };
 }
 
 /** What a guarded call of a `run` or `hold` command does. */
@@ -93,6 +96,10 @@ export type WorkerCommand =
       readonly succeed?: boolean;
     }
   | { readonly id: number; readonly op: "state"; readonly name: string }
+  /** An operator's action on the circuit (`breaker.isolate()`, `disable()`, `reset()`). */
+  | { readonly id: number; readonly op: "control"; readonly name: string; readonly action: "isolate" | "disable" | "reset" }
+  /** `factory.reconfigure(name, changes)`. */
+  | { readonly id: number; readonly op: "reconfigure"; readonly name: string; readonly changes: ConfigChanges }
   /** Waits until the replica of `name` is in `state`, at most `timeoutMs`. */
   | { readonly id: number; readonly op: "waitState"; readonly name: string; readonly state: string; readonly timeoutMs: number }
   | { readonly id: number; readonly op: "exit" };
@@ -141,6 +148,7 @@ function factoryOptions() {
     ...optional("defaultThreshold", config.threshold),
     ...optional("defaultTtl", config.ttl),
     ...optional("halfOpenMaxCalls", config.halfOpenMaxCalls),
+    ...optional("defaultFailureRate", config.failureRate),
     ...(offset === undefined ? {} : { clock: () => Date.now() + offset }),
   };
 }
@@ -223,7 +231,7 @@ async function serve(): Promise<void> {
 
   const breaker = async (name: string) => {
     const b = await factory.getBreaker(name);
-    return { state: b.state, failureCount: b.failureCount, openedAt: b.openedAt };
+    return { state: b.state, failureCount: b.failureCount, openedAt: b.openedAt, threshold: b.threshold, ttl: b.ttl };
   };
 
   const runCalls = async (name: string, calls: number, concurrency: number, outcome: CallOutcome) => {
@@ -311,6 +319,14 @@ async function serve(): Promise<void> {
         return { probes, rejected, maxConcurrent, state: probing.state };
       }
       case "state":
+        return breaker(command.name);
+      case "control": {
+        const b = await factory.getBreaker(command.name);
+        await b[command.action]();
+        return breaker(command.name);
+      }
+      case "reconfigure":
+        await factory.reconfigure(command.name, command.changes);
         return breaker(command.name);
       case "waitState": {
         const start = Date.now();
