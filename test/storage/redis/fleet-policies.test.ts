@@ -25,7 +25,7 @@ describe("an operator's control, fleet-wide", () => {
       expect({ ran: calls.ran, rejected: calls.rejected }).toEqual({ ran: 0, rejected: 3 });
     }
 
-    await (others[0] as Worker).send({ op: "control", name, action: "reset" });
+    await (others[0]).send({ op: "control", name, action: "reset" });
     expect(await waitStates(processes, name, "closed")).toEqual(["closed", "closed", "closed"]);
     const calls = await operator.send({ op: "run", name, calls: 3, outcome: "succeed" });
     expect(calls.succeeded).toBe(3);
