@@ -40,7 +40,7 @@ export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedF
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
-export { RedisStorage, type RedisStorageStats } from "./storage/redis/storage.js";
+export { RedisStorage, type CircuitInfo, type RedisStorageStats } from "./storage/redis/storage.js";
 export { RedisConfigurationError } from "./storage/redis/transport.js";
 export type { PubSubMode, RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
 export type { RedisKeys } from "./storage/redis/keys.js";

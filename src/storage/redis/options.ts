@@ -19,6 +19,8 @@ export interface RedisClient {
   zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
   zrem(key: string, ...members: string[]): Promise<unknown>;
   exists(key: string): Promise<number>;
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  time(): Promise<unknown[]>;
   ping(): Promise<unknown>;
   info(section: string): Promise<string>;
   subscribe(...channels: string[]): Promise<unknown>;

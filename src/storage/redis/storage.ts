@@ -8,20 +8,22 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../coarse-clock.js";
-import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
+import type { CircuitConfig, CircuitSnapshot, CircuitStateName, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, checkRates, control, recordFailure, recordSuccess, ttlMs, type Admission, type ControlAction } from "../../core/machine.js";
-import { count, countsOf, createWindow, drain, windowOf } from "../../core/window.js";
+import { count, countsOf, createWindow, drain, windowOf, type CallCounts } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import {
   CorruptStateError,
+  decodeConfig,
   encodeConfig,
   isReplyError,
   parseMessage,
   parseReply,
   sameSnapshot,
+  toSharedState,
   type ScriptReply,
   type SharedState,
 } from "./codec.js";
@@ -475,6 +477,32 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return names.filter((_, i) => exists[i] !== 0).sort();
   }
 
+  /**
+   * What Redis holds for circuits of this prefix (all the registry lists, or `names`), for
+   * operators: state, counts, config and window, read without registering anything and without
+   * writing (a missing circuit is left out).
+   *
+   * @example
+   * ```ts
+   * for (const c of await storage.inspect()) console.log(c.name, c.state, c.failureCount);
+   * ```
+   */
+  async inspect(names?: readonly string[]): Promise<CircuitInfo[]> {
+    await this.initialize();
+    const client = this.#transport.client as RedisClient;
+    const listed = names ?? (await this.listCircuits());
+    const [seconds, micros] = await client.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const rows = await Promise.all(listed.map((name) => client.hmget(this.#keys.circuit(name), ...INSPECTED)));
+    return rows.flatMap((row, i) => {
+      const [fmt, incarnation, config, ...fields] = row;
+      if (fmt !== "3") return [];
+      const [st, g, f, o, r, n, sn, l, w, v] = fields;
+      const shared = toSharedState(decodeConfig(config), [incarnation, st, g, f, o, r, n, sn, l, v]);
+      return [infoOf(listed[i] as string, shared, w ?? "", now)];
+    });
+  }
+
   // --- script calls and replica updates ------------------------------------------------------
 
   /**
@@ -694,6 +722,59 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       );
     }
   }
+}
+
+/** The hash fields `inspect` reads (scripts/prologue.lua documents them). */
+const INSPECTED = ["fmt", "i", "c", "st", "g", "f", "o", "r", "n", "s", "l", "w", "v"] as const;
+
+/** What Redis holds for one circuit, as `RedisStorage.inspect` answers it. */
+export interface CircuitInfo {
+  readonly name: string;
+  readonly state: CircuitStateName;
+  readonly failureCount: number;
+  /** When it opened (epoch ms, Redis time) while opened or half-opened; `null` otherwise. */
+  readonly openedAt: number | null;
+  /** When a probe may run (epoch ms) while opened; `null` otherwise. */
+  readonly retryAt: number | null;
+  /** Probes holding a lease now (half-opened). */
+  readonly probes: number;
+  readonly config: CircuitConfig;
+  /** The fleet's counts in the rate window (what the processes handed over), if it has one. */
+  readonly window: CallCounts | null;
+  /** When Redis last wrote it (epoch ms). */
+  readonly updatedAt: number;
+  readonly incarnation: string;
+}
+
+function infoOf(name: string, shared: SharedState, buckets: string, now: number): CircuitInfo {
+  const s = shared.snapshot;
+  const of = windowOf(shared.config);
+  let window: CallCounts | null = null;
+  if (of !== null) {
+    const width = of.windowMs / 10;
+    const oldest = Math.floor(now / width) * width - 9 * width;
+    const counts = { calls: 0, failures: 0, slow: 0 };
+    for (const bucket of buckets.split(",").filter((b) => b !== "")) {
+      const [start, calls, failures, slow] = bucket.split(":").map(Number) as [number, number, number, number];
+      if (start < oldest) continue;
+      counts.calls += calls;
+      counts.failures += failures;
+      counts.slow += slow;
+    }
+    window = counts;
+  }
+  return {
+    name,
+    state: s.state,
+    failureCount: s.failureCount,
+    openedAt: s.state === "opened" || s.state === "half-opened" ? s.openedAt : null,
+    retryAt: s.state === "opened" ? s.retryAt : null,
+    probes: s.state === "half-opened" ? s.probeLeases.filter((lease) => lease.expiresAt > now).length : 0,
+    config: shared.config,
+    window,
+    updatedAt: Math.floor(shared.version / 1000),
+    incarnation: shared.incarnation,
+  };
 }
 
 /** Window buckets as the scripts read them: `'start:calls:failures:slow,...'`. */

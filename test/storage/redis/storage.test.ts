@@ -414,6 +414,39 @@ describe("RedisStorage listing and closing", () => {
   }, 20_000);
 });
 
+describe("RedisStorage inspect", () => {
+  it("tells every circuit's state, counts, config and window, writing nothing", async () => {
+    const { factory: made } = factory({}, { defaultThreshold: 2, defaultTtl: 30 });
+    const calm = await made.getBreaker("calm", { failureRate: { rate: 0.5, minimumCalls: 10, window: 60 } });
+    await calm.run(() => "ok");
+    await calm.run(boom).catch(() => undefined);
+    const tripped = await made.getBreaker("tripped");
+    for (let i = 0; i < 2; i++) await tripped.run(boom).catch(() => undefined);
+    const isolated = await made.getBreaker("isolated");
+    await isolated.isolate();
+    const storage = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(storage);
+    await waitFor("the registry", async () => (await storage.listCircuits()).length === 3);
+    const keysBefore = await redis.keys(`${prefix}:*`);
+
+    const info = await storage.inspect();
+    expect(info.map((c) => [c.name, c.state, c.failureCount])).toEqual([
+      ["calm", "closed", 1],
+      ["isolated", "isolated", 0],
+      ["tripped", "opened", 2],
+    ]);
+    const [calmInfo, , trippedInfo] = info;
+    expect(calmInfo?.window).toEqual({ calls: 2, failures: 1, slow: 0 });
+    expect(calmInfo?.config.failureRate).toEqual({ rate: 0.5, minimumCalls: 10, window: 60 });
+    expect(trippedInfo?.openedAt).toBe(tripped.openedAt);
+    expect(trippedInfo?.retryAt).toBe((tripped.openedAt as number) + 30_000);
+    expect(trippedInfo?.window).toBeNull();
+    // A name that no circuit has is left out, and nothing was written.
+    expect(await storage.inspect(["nobody"])).toEqual([]);
+    expect((await redis.keys(`${prefix}:*`)).sort()).toEqual(keysBefore.sort());
+  });
+});
+
 describe("RedisStorage commands per call (a private redis-server)", () => {
   let server: RedisServer;
   let admin: Redis;
