@@ -22,8 +22,12 @@ export interface RedisBenchResult {
   readonly trips: number;
 }
 
-/** Commands run by scripts are counted by Redis too; round trips are the commands a client sent. */
-const INSIDE_SCRIPTS = new Set(["time", "type", "hmget", "hset", "publish", "pexpire", "info"]);
+/**
+ * Commands run by scripts are counted by Redis too; round trips are the commands a client sent.
+ * Every `redis.call` of src/storage/redis/scripts/*.lua: a script publishes with SPUBLISH on Redis 7+
+ * (PUBLISH before), and DEL clears a key before a new incarnation is written.
+ */
+const INSIDE_SCRIPTS = new Set(["time", "type", "hmget", "hset", "del", "publish", "spublish", "pexpire", "info"]);
 
 interface CommandCounts {
   readonly roundTrips: number;
