@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { AsyncCircuitBreakerFactory, InMemoryStorage, RedisStorage } from "../../src/index.js";
-import type { Report, Section } from "../report.js";
+import { percentile, type Report, type Section } from "../report.js";
 import { startBenchRedis } from "./server.js";
 
 export interface RedisBenchResult {
@@ -68,9 +68,6 @@ async function nsPerCall(run: () => Promise<unknown>, calls: number): Promise<nu
   }
   return samples.sort((a, b) => a - b)[3] as number;
 }
-
-const percentile = (sorted: readonly number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 
 async function propagation(url: string, prefix: string, trips: number): Promise<number[]> {
   const child = spawn(process.execPath, ["--import", "tsx", new URL("./listener.ts", import.meta.url).pathname, url, prefix, String(trips)], {
