@@ -6,10 +6,11 @@
  * A report, not a test: the exit code is 0 even when a target is missed (1 only if a section
  * could not run). `npm run bench -- latency memory` runs only the sections named.
  * Environment: BENCH_ROUNDS (latency rounds, default 5), BENCH_SOURCE=src (measure src/ through
- * tsx instead of the tsup build).
+ * tsx instead of the tsup build), BENCH_FLEET_PROCESSES / BENCH_FLEET_CIRCUITS / BENCH_FLEET_SECONDS
+ * (the fleet section's size, default 16 x 10,000 for 5 s).
  *
  * To add a section: write a module exporting a `Section`, import it here and append it to
- * `SECTIONS` (the Redis one is `bench/redis/index.ts`).
+ * `SECTIONS` (the Redis ones are `bench/redis/index.ts` and `bench/fleet/index.ts`).
  * @module
  */
 import "./gc.js"; // first: gc() must exist before mitata loads
@@ -17,12 +18,13 @@ import { writeFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform } from "node:os";
 import { latencySection } from "./latency.js";
 import { memorySection } from "./memory.js";
+import { fleetSection } from "./fleet/index.js";
 import { buildPurgatory, SOURCE } from "./purgatory.js";
 import { Report, table, verdict, type Section } from "./report.js";
 import { redisSection } from "./redis/index.js";
 import { timersSection } from "./timers.js";
 
-const SECTIONS: readonly Section[] = [latencySection, memorySection, timersSection, redisSection];
+const SECTIONS: readonly Section[] = [latencySection, memorySection, timersSection, redisSection, fleetSection];
 
 const RESULTS = new URL("./results.json", import.meta.url);
 

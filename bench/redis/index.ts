@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { AsyncCircuitBreakerFactory, InMemoryStorage, RedisStorage } from "../../src/index.js";
-import type { Report, Section } from "../report.js";
+import { percentile, type Report, type Section } from "../report.js";
 import { startBenchRedis } from "./server.js";
 
 export interface RedisBenchResult {
@@ -22,8 +22,12 @@ export interface RedisBenchResult {
   readonly trips: number;
 }
 
-/** Commands run by scripts are counted by Redis too; round trips are the commands a client sent. */
-const INSIDE_SCRIPTS = new Set(["time", "type", "hmget", "hset", "publish", "pexpire", "info"]);
+/**
+ * Commands run by scripts are counted by Redis too; round trips are the commands a client sent.
+ * Every `redis.call` of src/storage/redis/scripts/*.lua: a script publishes with SPUBLISH on Redis 7+
+ * (PUBLISH before), and DEL clears a key before a new incarnation is written.
+ */
+const INSIDE_SCRIPTS = new Set(["time", "type", "hmget", "hset", "del", "publish", "spublish", "pexpire", "info"]);
 
 interface CommandCounts {
   readonly roundTrips: number;
@@ -64,9 +68,6 @@ async function nsPerCall(run: () => Promise<unknown>, calls: number): Promise<nu
   }
   return samples.sort((a, b) => a - b)[3] as number;
 }
-
-const percentile = (sorted: readonly number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 
 async function propagation(url: string, prefix: string, trips: number): Promise<number[]> {
   const child = spawn(process.execPath, ["--import", "tsx", new URL("./listener.ts", import.meta.url).pathname, url, prefix, String(trips)], {
