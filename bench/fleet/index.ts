@@ -413,7 +413,7 @@ export const fleetSection: Section = {
     }
     const seconds = (performance.now() - started) / 1000;
     out.print(`Fleet section: ${seconds.toFixed(0)} s. Each idle process holds ${int(settings.circuits)} circuits of its own and makes no call; its CPU`);
-    out.print(`includes its own background re-reads (default resyncInterval 2 s x resyncBatch 200). The window starts ${SETTLE_MS / 1000} s after`);
+    out.print(`includes its own background re-reads (default resyncInterval 5 s x resyncBatch 100). The window starts ${SETTLE_MS / 1000} s after`);
     out.print(`the last process is ready; the fleet registers ${REGISTERING_AT_ONCE} processes at a time, ${FLEET_CHUNK} circuits at a time (not measured).`);
     out.print(`The storm's lanes trip in step (same ttl), in bursts of ${int(settings.failing)} trips every ~${settings.ttl * 1000} ms: one burst is more than 1 % of the trips,`);
     out.print("so a single stalled burst (a gc pause, a process the OS did not schedule in time) sets the p99.");

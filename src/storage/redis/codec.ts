@@ -91,8 +91,20 @@ const object = (value: unknown, what: string): Json => {
   return value as Json;
 };
 
+/** The configs decoded last, by text: replies and messages carry the same few texts again and again. */
+const decoded = new Map<string, CircuitConfig>();
+
 /** Decodes `encodeConfig`'s text. */
 export function decodeConfig(text: unknown): CircuitConfig {
+  const known = typeof text === "string" ? decoded.get(text) : undefined;
+  if (known !== undefined) return known;
+  const config = parseConfig(text);
+  if (decoded.size >= 64) decoded.delete(decoded.keys().next().value as string);
+  decoded.set(text as string, config);
+  return config;
+}
+
+function parseConfig(text: unknown): CircuitConfig {
   let json: Json;
   try {
     json = object(JSON.parse(String(text)), "config");

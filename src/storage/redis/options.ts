@@ -13,7 +13,7 @@ export interface RedisClient {
   readonly status: string;
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  zadd(key: string, score: number, member: string): Promise<unknown>;
+  zadd(key: string, ...scoresAndMembers: (string | number)[]): Promise<unknown>;
   // ioredis 6 types `stop` as `string | Buffer` only; this union (a method's parameters compare
   // both ways) fits ioredis 5's and 6's signatures and still takes the -1 that is passed.
   zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
@@ -70,11 +70,13 @@ export interface RedisStorageOptions {
    */
   readonly onStorageError?: StorageErrorPolicy;
   /**
-   * Seconds between two background re-reads of known circuits (jittered +-50%). Default 2. A
-   * re-read also renews `keyTtl`: keep it well below `keyTtl`.
+   * Seconds between two background re-reads of `resyncBatch` known circuits (jittered +-50%): a
+   * safety net for a message lost without a reconnection. Default 5. A re-read also renews
+   * `keyTtl`: keep `keyTtl` above the time a full round takes (`resyncInterval` x circuits /
+   * `resyncBatch`).
    */
   readonly resyncInterval?: number;
-  /** Circuits re-read per resync tick. Default 200. */
+  /** Circuits re-read per resync tick. Default 100. */
   readonly resyncBatch?: number;
   /** Seconds between two PINGs while Redis is unavailable. Default 0.5. */
   readonly healthCheckInterval?: number;
@@ -210,8 +212,8 @@ export function toRedisSettings(input: unknown): RedisSettings {
     keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(checkSeconds(options.keyTtl, "keyTtl") * 1000),
     commandTimeout: ms(options.commandTimeout, "commandTimeout", 0.25),
     onStorageError: policy,
-    resyncInterval: ms(options.resyncInterval, "resyncInterval", 2),
-    resyncBatch: options.resyncBatch === undefined ? 200 : checkPositiveInteger(options.resyncBatch, "resyncBatch"),
+    resyncInterval: ms(options.resyncInterval, "resyncInterval", 5),
+    resyncBatch: options.resyncBatch === undefined ? 100 : checkPositiveInteger(options.resyncBatch, "resyncBatch"),
     healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 0.5),
     flushInterval: ms(options.flushInterval, "flushInterval", 0.25),
     pubsub,

@@ -113,6 +113,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Circuits whose rate windows hold counts to hand over, and the timer that will. */
   #dirty: ReplicaCircuit[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Registration reads in flight at most. */
+  readonly #reads = new Limiter(128);
+  /** Names to add to the registry, in one ZADD per turn of the event loop. */
+  #listing: [number, string][] = [];
 
   /** `url` or options; nothing connects before `initialize()` (or the first registration). */
   constructor(options?: string | RedisStorageOptions) {
@@ -235,15 +239,28 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     await this.initialize();
     // Subscribed before it reads, so that no change falls between the read and the first message.
     await this.#transport.subscribe(this.#keys.channel(circuit.name));
-    const reply = await this.#script("read", circuit, null, now);
+    // A burst of registrations (10,000 circuits at start-up) reads a few at a time: sent all at
+    // once, the last ones would wait behind the others past commandTimeout, an outage for nothing.
+    const reply = await this.#reads.run(() => this.#script("read", circuit, null, now));
     if (reply === undefined) {
       // Registered while Redis cannot be reached: the outage policy decides until it is back.
       if (this.#settings.onStorageError === "fail-closed") this.#hold(circuit);
       return true;
     }
     this.#learn(circuit, reply, "internal");
-    void this.#transport.zadd(this.#keys.registry, reply.now, circuit.name).catch(() => undefined);
+    this.#list(reply.now, circuit.name);
     return reply.created;
+  }
+
+  /** Adds a name to the registry: the names registered in one turn go in one ZADD. */
+  #list(score: number, name: string): void {
+    if (this.#listing.length === 0) {
+      queueMicrotask(() => {
+        const entries = this.#listing.splice(0);
+        void this.#transport.zadd(this.#keys.registry, entries).catch(() => undefined);
+      });
+    }
+    this.#listing.push([score, name]);
   }
 
   /** Admission of a call on a circuit whose view is not closed. */
@@ -720,6 +737,25 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
           if (reply !== undefined) this.#learn(circuit, reply, "resync");
         }),
       );
+    }
+  }
+}
+
+/** Runs at most `limit` tasks at once; the others wait their turn (no timeout while they wait). */
+class Limiter {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#running += 1;
+    try {
+      return await task();
+    } finally {
+      this.#running -= 1;
+      this.#waiting.shift()?.();
     }
   }
 }

@@ -132,9 +132,9 @@ export class RedisTransport {
     return this.#call((client) => runScript(client, name, key, args));
   }
 
-  /** Adds `member` to the sorted set `key` with `score`; errors are only reported as `down`. */
-  async zadd(key: string, score: number, member: string): Promise<void> {
-    await this.#call((client) => client.zadd(key, score, member));
+  /** Adds `[score, member]` pairs to the sorted set `key`, in one command. */
+  async zadd(key: string, entries: readonly (readonly [number, string])[]): Promise<void> {
+    await this.#call((client) => client.zadd(key, ...entries.flat()));
   }
 
   /** The command client, once started (for reading the registry). */
