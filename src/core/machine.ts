@@ -60,9 +60,9 @@ export function jitterUnit(openedAt: number, generation: number): number {
   return ((generation * 2654435761 + Math.floor(openedAt)) % 4294967296) / 4294967296;
 }
 
-/** An opened snapshot for an opening at `now`. */
-function opening(config: CircuitConfig, generation: number, failureCount: number, now: number, openings: number): OpenedSnapshot {
-  const retryAt = now + openTtlMs(config, openings, now, generation);
+/** An opened snapshot for an opening at `now`, for at least `minOpenMs` (a dependency's Retry-After). */
+function opening(config: CircuitConfig, generation: number, failureCount: number, now: number, openings: number, minOpenMs = 0): OpenedSnapshot {
+  const retryAt = now + Math.max(openTtlMs(config, openings, now, generation), minOpenMs);
   return { state: "opened", generation, failureCount, openedAt: now, retryAt, openings };
 }
 
@@ -188,7 +188,8 @@ export function recordSuccess(snapshot: CircuitSnapshot, token: number, now: num
  * Records a failure of a call admitted with `token`, at `now`. A closed circuit counts it and
  * opens at `threshold`, or when `counts` (its rate window, this failure included) reach a rate
  * of the config; a failing probe (with a live lease) opens a half-opened circuit again, for the
- * next backoff step; a disabled circuit counts it and never opens.
+ * next backoff step; a disabled circuit counts it and never opens. An opening it makes lasts at
+ * least `minOpenMs` (what the failing dependency asked for, e.g. an HTTP `Retry-After`).
  *
  * @example
  * ```ts
@@ -202,6 +203,7 @@ export function recordFailure(
   token: number,
   now: number,
   counts?: CallCounts,
+  minOpenMs = 0,
 ): Transition | null {
   switch (snapshot.state) {
     case "closed": {
@@ -211,12 +213,12 @@ export function recordFailure(
       if (failureCount < config.threshold && (counts === undefined || !exceedsRates(config, counts))) {
         return { snapshot: { state: "closed", generation: token, failureCount }, events: [failed] };
       }
-      const next = opening(config, token + 1, failureCount, now, 1);
+      const next = opening(config, token + 1, failureCount, now, 1, minOpenMs);
       return { snapshot: next, events: [failed, stateChanged("opened", now)] };
     }
     case "half-opened": {
       if (!holdsLiveLease(snapshot, token, now)) return null;
-      const next = opening(config, snapshot.generation + 1, snapshot.failureCount + 1, now, snapshot.openings + 1);
+      const next = opening(config, snapshot.generation + 1, snapshot.failureCount + 1, now, snapshot.openings + 1, minOpenMs);
       return { snapshot: next, events: [stateChanged("opened", now)] };
     }
     case "disabled": {

@@ -64,13 +64,13 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
   }
 
   /** Applies `core/machine.recordFailure` to the circuit, with the counts of its rate window. */
-  recordFailure(circuit: CircuitRecord, generation: number, now: number): Transition | null {
+  recordFailure(circuit: CircuitRecord, generation: number, now: number, _sync = false, minOpenMs = 0): Transition | null {
     const { snapshot, window } = circuit;
     if (window === undefined || window === null || snapshot.state !== "closed") {
-      return store(circuit, recordFailure(snapshot, circuit.config, generation, now));
+      return store(circuit, recordFailure(snapshot, circuit.config, generation, now, undefined, minOpenMs));
     }
     count(window, now, "failure");
-    return store(circuit, recordFailure(snapshot, circuit.config, generation, now, countsOf(window, now)));
+    return store(circuit, recordFailure(snapshot, circuit.config, generation, now, countsOf(window, now), minOpenMs));
   }
 
   /** Applies an operator's action (`core/machine.control`). */

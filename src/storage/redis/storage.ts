@@ -417,7 +417,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * transition is the one told so. A synchronous caller's failure shows on the view at once
    * (`anticipateFailure`).
    */
-  recordFailure(c: CircuitRecord, token: number, now: number, sync: boolean): MaybePromise<Transition | null> {
+  recordFailure(c: CircuitRecord, token: number, now: number, sync: boolean, minOpenMs = 0): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const redisNow = now + this.#offset;
     const window = circuit.window;
@@ -427,17 +427,17 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       const local = window === undefined || window === null ? undefined : window;
       if (local !== undefined && circuit.snapshot.state === "closed") count(local, redisNow, "failure");
       return this.#degraded(circuit, token, (s) =>
-        recordFailure(s, circuit.config, token, redisNow, local === undefined ? undefined : countsOf(local, redisNow)),
+        recordFailure(s, circuit.config, token, redisNow, local === undefined ? undefined : countsOf(local, redisNow), minOpenMs),
       );
     }
-    const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, redisNow);
+    const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, redisNow, undefined, minOpenMs);
     // What this failure does to the view, if Redis cannot be told after all.
     const anticipated = sync ? decide(circuit.snapshot) : null;
     if (sync) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config, redisNow));
     const shared = use.kind === "shared" ? use.token : null;
     const counts = this.#handOver(circuit, redisNow, "failure");
     circuit.pendingFailures += 1;
-    const sent = this.#script("failure", circuit, shared, now, counts).finally(() => {
+    const sent = this.#script("failure", circuit, shared, now, counts, minOpenMs > 0 ? String(minOpenMs) : "").finally(() => {
       circuit.pendingFailures -= 1;
     });
     return sent.then((reply) => {
@@ -448,7 +448,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         return anticipated;
       }
       const counted = reply.counts ?? undefined;
-      const expected = recordFailure(reply.before.snapshot, reply.before.config, coreToken(reply.before, shared), reply.now, counted);
+      const expected = recordFailure(reply.before.snapshot, reply.before.config, coreToken(reply.before, shared), reply.now, counted, minOpenMs);
       return this.#settle(circuit, reply, expected);
     });
   }

@@ -126,7 +126,7 @@ function expected(call: Call, reply: ScriptReply): { snapshot: CircuitSnapshot; 
       return from(trip ?? success);
     }
     case "failure":
-      return from(recordFailure(s, config, token, now, counts));
+      return from(recordFailure(s, config, token, now, counts, Number(call.argument || 0)));
     case "flush":
       return from(merges && counts !== undefined ? checkRates(s, config, counts, now) : null);
     case "control":
@@ -218,7 +218,7 @@ interface Op {
   readonly otherConfig: boolean;
   /** Window counts to hand over (success, failure, flush). */
   readonly buckets: readonly BucketArgs[];
-  /** A slow success; the action of `control`. */
+  /** A slow success, or a failure with a minimum open time; the action of `control`. */
   readonly slow: boolean;
   readonly action: ControlAction;
 }
@@ -418,7 +418,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
       config: op.otherConfig ? scenario.other : scenario.config,
       keyTtlMs: scenario.keyTtlMs,
       counts: ["success", "failure", "flush"].includes(op.script) ? bucketsAt(op.buckets, redisNow) : "",
-      argument: op.script === "control" ? op.action : op.script === "success" && op.slow ? "1" : "",
+      // `slow` also picks a failure that asks for a minimum open time (a Retry-After of 30 ms).
+      argument: op.script === "control" ? op.action : op.slow && op.script === "success" ? "1" : op.slow && op.script === "failure" ? "30" : "",
     }));
     // Shorten the key's ttl first, to see which calls give it a full one again.
     if (state !== null && scenario.keyTtlMs > 0) await a.redis.pexpire(key, LOWERED_KEY_TTL_MS);

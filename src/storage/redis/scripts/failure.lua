@@ -1,17 +1,19 @@
 -- A failure of the call holding the token (core/machine.ts recordFailure), with the window counts
 -- the caller hands over (this failure included): a closed circuit opens at `threshold`
 -- consecutive failures, or when its window reaches a rate; a failing probe opens it again for
--- the next backoff step; a disabled circuit counts it and never opens.
+-- the next backoff step; a disabled circuit counts it and never opens. An opening lasts at least
+-- ARGV[10] ms (a dependency's Retry-After).
+local minOpen = tonumber(ARGV[10]) or 0
 local changed = false
 if c.st == 'closed' then changed = mergeCounts(c) end
 if holds(c) then
   if c.st == 'closed' then
     c.f = c.f + 1
-    if c.f >= tonumber(c.k.th) or exceedsRates(c) then open(c, 1) end
+    if c.f >= tonumber(c.k.th) or exceedsRates(c) then open(c, 1, minOpen) end
     changed = true
   elseif c.st == 'half-opened' then
     c.f = c.f + 1
-    open(c, c.n + 1)
+    open(c, c.n + 1, minOpen)
     changed = true
   elseif c.st == 'disabled' then
     c.f = c.f + 1

@@ -11,7 +11,8 @@
 -- ARGV[6]: the caller's instance id     ARGV[7]: the circuit name (for the message)
 -- ARGV[8]: 'SPUBLISH' (sharded pub/sub, Redis 7+) or 'PUBLISH'
 -- ARGV[9]: window counts the caller hands over: 'start:calls:failures:slow,...' ('' for none)
--- ARGV[10]: the script's own argument (success: '1' for a slow call; control: the action)
+-- ARGV[10]: the script's own argument (success: '1' for a slow call; failure: the least time
+--           in ms an opening it makes lasts; control: the action)
 -- Hash fields: fmt (layout '3'), i (incarnation), c (config JSON), st g f (state, generation,
 -- failures), o r n (openedAt, retryAt, openings), s (isolated since), l (probe leases
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
@@ -236,15 +237,15 @@ local function openTtl(c, n, openedAt, g)
   return math.floor(grown * (1 + tonumber(bo.j) * (2 * u - 1)) * 1000 + 0.5) / 1000
 end
 
--- Opens the circuit at `now` for its n-th opening since the last close.
-local function open(c, n)
+-- Opens the circuit at `now` for its n-th opening since the last close, for at least minOpen ms.
+local function open(c, n, minOpen)
   -- The counts that decided, for the reply: the window starts afresh.
   c.counted = totals(c)
   c.st = 'opened'
   c.g = c.g + 1
   c.o = now
   c.n = n
-  c.r = now + openTtl(c, n, now, c.g)
+  c.r = now + math.max(openTtl(c, n, now, c.g), minOpen or 0)
   c.l = {}
   c.w = {}
 end
