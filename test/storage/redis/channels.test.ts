@@ -4,26 +4,23 @@
  * subscriptions through a reconnection and a restart. On a throw-away redis-server; the process
  * under watch reaches it through a proxy that counts the messages pushed to it.
  */
-import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type FactoryOptions, type RedisStorageOptions } from "../../../src/index.js";
 import { commandCalls, commandDelta, HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
-import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import type { RedisServer } from "../../support/redis-server.js";
+import { useThrowawayRedis } from "../../support/throwaway-redis.js";
 
 let server: RedisServer;
 let admin: Redis;
 let prefix = "";
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  admin.on("error", () => undefined);
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
+const redis = useThrowawayRedis();
+beforeAll(() => {
+  server = redis.server;
+  admin = redis.admin;
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

@@ -4,7 +4,7 @@
  * TCP server that accepts connections but never answers.
  */
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
@@ -16,7 +16,8 @@ import {
 } from "../../../src/index.js";
 import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, startSilentServer } from "../../support/redis-proxy.js";
-import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import type { RedisServer } from "../../support/redis-server.js";
+import { useThrowawayRedis } from "../../support/throwaway-redis.js";
 
 /** Fast detection and recovery, so that the tests stay short. */
 const FAST: RedisStorageOptions = { commandTimeout: 0.2, healthCheckInterval: 0.05, resyncInterval: 600 };
@@ -27,19 +28,12 @@ let server: RedisServer;
 let admin: Redis;
 let prefix = "";
 const cleanups: (() => Promise<unknown> | void)[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  admin.on("error", () => undefined);
-  process.on("unhandledRejection", onUnhandled);
-});
-afterAll(async () => {
-  process.off("unhandledRejection", onUnhandled);
-  admin?.disconnect();
-  await server?.stop();
+const redis = useThrowawayRedis();
+const unhandled = redis.unhandled;
+beforeAll(() => {
+  server = redis.server;
+  admin = redis.admin;
 });
 beforeEach(() => {
   prefix = uniquePrefix("test-faults");

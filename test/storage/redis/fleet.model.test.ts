@@ -19,7 +19,7 @@
  */
 import fc from "fast-check";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
@@ -29,7 +29,8 @@ import {
 } from "../../../src/index.js";
 import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
-import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import type { RedisServer } from "../../support/redis-server.js";
+import { useThrowawayRedis } from "../../support/throwaway-redis.js";
 
 const TTL_MS = 250;
 const THRESHOLD = 2;
@@ -108,22 +109,15 @@ interface Model {
 
 let server: RedisServer;
 let admin: Redis;
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
 /** The corners the runs went through, to check that the generator reaches them. */
 const seen = new Map<string, number>();
 const see = (corner: string) => seen.set(corner, (seen.get(corner) ?? 0) + 1);
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  admin.on("error", () => undefined);
-  process.on("unhandledRejection", onUnhandled);
-});
-afterAll(async () => {
-  process.off("unhandledRejection", onUnhandled);
-  admin?.disconnect();
-  await server?.stop();
+const redis = useThrowawayRedis();
+const unhandled = redis.unhandled;
+beforeAll(() => {
+  server = redis.server;
+  admin = redis.admin;
 });
 
 // --- reading Redis and the reference rules -----------------------------------------------------
