@@ -195,10 +195,12 @@ export const CLIENT_SCRIPT = String.raw`
       var li = el("li", "state-" + f.t.to);
       li.appendChild(el("time", null, clock(f.t.at)));
       li.appendChild(el("span", "dot"));
-      var who = el("span", "who", f.name);
+      var what = el("div", "what");
+      var who = el("div", "who", f.name);
       who.title = f.name;
-      li.appendChild(who);
-      li.appendChild(el("span", null, transitionText(f.t)));
+      what.appendChild(who);
+      what.appendChild(el("div", "change", transitionText(f.t)));
+      li.appendChild(what);
       return li;
     });
     var feedList = document.getElementById("feed");

@@ -135,7 +135,11 @@ button.isolate { --state: var(--isolated); } button.disable { --state: var(--dis
 aside { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 aside h2 { margin: 0 0 8px; font-size: 13px; color: var(--dim); text-transform: uppercase; letter-spacing: .05em; }
 #feed { list-style: none; margin: 0; padding: 0; font-size: 12px; }
-#feed .who { font-family: ui-monospace, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 120px; }
+#feed li { align-items: flex-start; padding: 3px 0; }
+#feed li .dot { margin-top: 5px; }
+#feed .what { min-width: 0; }
+#feed .who { font-family: ui-monospace, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+#feed .change { color: var(--dim); }
 footer { padding: 0 24px 24px; color: var(--dim); font-size: 12px; }
 #toast { color: var(--opened); margin-left: 12px; }
 #empty { color: var(--dim); }
