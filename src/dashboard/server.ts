@@ -123,6 +123,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           connection: "keep-alive",
           "x-accel-buffering": "no",
         });
+        if (request.method === "HEAD") return void response.end();
         response.write("retry: 1000\n\n");
         send(response, "snapshot", snapshot());
         streams.add(response);
