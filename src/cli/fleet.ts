@@ -6,6 +6,7 @@
  * the dashboard both work through it.
  * @module
  */
+import { connect } from "node:net";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
 import { AsyncCircuitBreakerFactory } from "../factory.js";
@@ -99,7 +100,10 @@ export class Fleet {
     await factory.initialize();
     if (!storage.available) {
       await factory.close();
-      throw new UnreachableError(`Redis cannot be reached at ${url}${why === undefined ? "" : `: ${reason(why)}`}`);
+      const said = why === undefined ? "" : reason(why);
+      // ioredis only says "Connection is closed."; the socket tells why.
+      const detail = said === "" || said === "Connection is closed." ? await diagnose(options.url) : said;
+      throw new UnreachableError(`Redis cannot be reached at ${url}: ${detail}`);
     }
     return new Fleet(storage, factory, url, prefix);
   }
@@ -196,6 +200,28 @@ function asUsageError(error: unknown): unknown {
 function reason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n")[0]?.slice(0, 200) ?? "";
+}
+
+/**
+ * Why a TCP connection to the URL's host and port fails, in words: refused, unknown host, no
+ * answer, or taken but never answered (a server that is stopped or overloaded).
+ */
+function diagnose(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port || 6379), hostname.replace(/^\[|\]$/g, ""));
+    const done = (why: string): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(() => done("no answer to a connection within 0.5 s"), 500);
+    socket.once("connect", () => done("it takes connections but does not answer (stopped or overloaded?)"));
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      const words: Record<string, string> = { ECONNREFUSED: "connection refused", ENOTFOUND: "unknown host", EHOSTUNREACH: "host unreachable" };
+      done(error.code === undefined ? error.message : `${words[error.code] ?? error.message} (${error.code})`);
+    });
+  });
 }
 
 /** `url` with its password replaced by `***`. */

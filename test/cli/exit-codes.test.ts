@@ -80,7 +80,7 @@ describe("Redis cannot be reached: exit code 2", () => {
     const args = command === "circuits" ? [command] : [command, "payments"];
     const { code, stdout, stderr } = await runCli(cli.path, [...args, "--redis", closedPort]);
     expect(stdout).toBe("");
-    expect(stderr).toMatch(new RegExp(`^purgatory: Redis cannot be reached at ${closedPort.replaceAll(".", "\\.")}: .+\\n$`));
+    expect(stderr).toBe(`purgatory: Redis cannot be reached at ${closedPort}: connection refused (ECONNREFUSED)\n`);
     expect(code).toBe(2);
   });
 
@@ -105,7 +105,7 @@ describe("Redis cannot be reached: exit code 2", () => {
     try {
       server.signal("SIGSTOP");
       const { code, stderr } = await runCli(cli.path, ["circuits", "--redis", server.url]);
-      expect(stderr).toMatch(/^purgatory: Redis cannot be reached at redis:\/\/127\.0\.0\.1:\d+: .+\n$/);
+      expect(stderr).toBe(`purgatory: Redis cannot be reached at ${server.url}: it takes connections but does not answer (stopped or overloaded?)\n`);
       expect(code).toBe(2);
     } finally {
       server.signal("SIGCONT");
