@@ -27,13 +27,28 @@ const inlineLua = {
   },
 };
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node20",
-  external: ["ioredis"],
-  esbuildPlugins: [inlineLua],
-});
+export default defineConfig([
+  {
+    entry: ["src/index.ts"],
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    // The CLI's build below writes dist/cli.js at the same time: not this build's to remove.
+    clean: ["!cli.js", "!cli.js.map"],
+    target: "node20",
+    external: ["ioredis"],
+    esbuildPlugins: [inlineLua],
+  },
+  {
+    // The `purgatory` executable (package.json "bin"): one ESM file, the library bundled in.
+    entry: { cli: "src/cli/bin.ts" },
+    format: ["esm"],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: "node20",
+    external: ["ioredis"],
+    banner: { js: "#!/usr/bin/env node" },
+    esbuildPlugins: [inlineLua],
+  },
+]);

@@ -1,10 +1,30 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Two groups, one after the other. The operator tools' tests (the CLI and the dashboard as child
+ * processes, a headless browser, the demo with its second process) load a 2-core machine heavily,
+ * and the library's fleet tests are timing-sensitive (250 ms command timeouts): the tools run
+ * after the library. The global set-up (the Redis check and the Cluster) is the library's; the
+ * tools start throw-away servers of their own or use REDIS_URL's.
+ */
+const TOOLS = ["test/cli/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/examples.test.ts"];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 60_000,
-    globalSetup: ["test/support/global-setup.ts"],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "library",
+          include: ["test/**/*.test.ts"],
+          exclude: TOOLS,
+          globalSetup: ["test/support/global-setup.ts"],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: "tools", include: TOOLS, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -11,8 +11,15 @@
  * is excluded: re-thrown to the caller but not counted. Every event is printed as it happens, then
  * a summary per circuit.
  *
- * Runs in about 5 seconds and exits by itself: the server and the factory are closed, no timer
- * is left behind. Colours follow NO_COLOR / FORCE_COLOR and whether stdout is a terminal.
+ * Act two (`demo-fleet.ts`), when a Redis answers (REDIS_URL, else 127.0.0.1:6379): two processes
+ * share one circuit through Redis; one trips it, the other hears of it and is rejected fast; the
+ * dashboard runs meanwhile (its URL is printed), and the CLI lists the circuits at the end.
+ * Without a Redis, act two is skipped with one line. `npm run demo -- --hold` keeps act two's
+ * dashboard open until Ctrl-C, to look at it.
+ *
+ * Runs in about 7 seconds and exits by itself: the servers, the other process and the factories
+ * are closed, no timer is left behind. Colours follow NO_COLOR / FORCE_COLOR and whether stdout
+ * is a terminal.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +31,7 @@ import {
   type CircuitHook,
   type CircuitStateName,
 } from "../src/index.js";
+import { actTwo } from "./demo-fleet.js";
 
 // ---------------------------------------------------------------------------------------------
 // Output: colours when stdout is a colour terminal, never under NO_COLOR.
@@ -295,3 +303,14 @@ try {
   }
 }
 console.log(paint("gray", `\ndone in ${elapsed().trim()}; servers and factory closed.`));
+
+// ---------------------------------------------------------------------------------------------
+// Act two: the same idea across processes, through Redis.
+
+await actTwo({
+  phase,
+  say: (who, what, detail) =>
+    console.log(`${paint("gray", elapsed())}  ${paint("bold", who.padEnd(hostWidth))}  ${what.padEnd(25)} ${detail}`),
+  paint,
+}, process.argv.includes("--hold"));
+console.log(paint("gray", `\nthe end, in ${elapsed().trim()}.`));

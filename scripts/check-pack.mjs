@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 /**
  * Checks the package as npm would publish it:
- *   1. builds it (`npm run build`: tsup, ESM + CJS + .d.ts/.d.cts),
+ *   1. builds it (`npm run build`: tsup, ESM + CJS + .d.ts/.d.cts, and the `purgatory` CLI),
  *   2. packs it with `npm pack` into a temporary directory and checks the tarball's contents
  *      (the four entry files, nothing outside dist/README/LICENSE, zero runtime dependencies),
  *   3. lints it with publint (--strict) and "Are the Types Wrong?" (attw, strict profile),
  *   4. installs the tarball into a fresh project (without the optional peer ioredis) and checks
  *      that `import` and `require` of "purgatory" both work and resolve to the right files, and
  *      that TypeScript consumers (module node16, .mts and .cts) type-check against it, with
- *      skipLibCheck on and off (the published declarations must not need ioredis's types).
+ *      skipLibCheck on and off (the published declarations must not need ioredis's types), and
+ *      that the package's bin, `node_modules/.bin/purgatory`, runs (`--help`) and, without
+ *      ioredis, says to install it.
  *
  * Usage: node scripts/check-pack.mjs [--skip-build] [--keep]
  * Exits 1 on the first failed check, printing the failing tool's output.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import console from "node:console";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,7 +59,7 @@ function check(condition, message) {
 try {
   // 1. Build.
   if (!args.has("--skip-build")) run("npm", ["run", "build"]);
-  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts"]) {
+  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts", "cli.js"]) {
     check(existsSync(join(root, "dist", file)), `build produced dist/${file}`);
   }
 
@@ -67,7 +69,7 @@ try {
   const tarball = join(work, filename);
   const paths = files.map((f) => f.path).sort();
   console.log(`  packed ${filename}: ${paths.join(", ")}`);
-  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "README.md", "LICENSE"]) {
+  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", "README.md", "LICENSE"]) {
     check(paths.includes(file), `tarball contains ${file}`);
   }
   const stray = paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(p));
@@ -146,6 +148,18 @@ console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
 })().catch((error) => { console.error(error); process.exitCode = 1; });
 `,
   );
+  // The CLI, as npm links it: node_modules/.bin/purgatory.
+  check(manifest.bin?.purgatory === "./dist/cli.js", 'package.json has "bin": { "purgatory": "./dist/cli.js" }');
+  const binary = join(consumer, "node_modules", ".bin", "purgatory");
+  check(readFileSync(binary, "utf8").startsWith("#!/usr/bin/env node\n"), "node_modules/.bin/purgatory starts with #!/usr/bin/env node");
+  const help = run(binary, ["--help"], { cwd: consumer });
+  check(help.startsWith("Usage: purgatory <command>"), "node_modules/.bin/purgatory --help prints the usage (exit code 0)");
+  const withoutIoredis = spawnSync(binary, ["circuits", "--redis", "redis://127.0.0.1:1"], { cwd: consumer, encoding: "utf8" });
+  check(
+    withoutIoredis.status === 2 && withoutIoredis.stderr.includes("npm install ioredis"),
+    `without ioredis, purgatory circuits says to install it, exit code 2 (got ${withoutIoredis.status}: ${withoutIoredis.stderr.trim()})`,
+  );
+
   console.log(`  ${run(process.execPath, ["esm.mjs"], { cwd: consumer }).trim()}`);
   check(true, 'import { AsyncCircuitBreakerFactory } from "purgatory" works (ESM)');
   console.log(`  ${run(process.execPath, ["cjs.cjs"], { cwd: consumer }).trim()}`);

@@ -6,6 +6,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { freePort } from "./support/redis-server.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -17,8 +18,8 @@ interface Outcome {
 }
 
 /** Runs `node --import tsx examples/<file>` with colours off; resolves even when it fails. */
-function runExample(file: string, timeoutMs = 15_000): Promise<Outcome> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+function runExample(file: string, timeoutMs = 15_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...extraEnv };
   delete env.FORCE_COLOR;
   const started = performance.now();
   return new Promise((resolve) => {
@@ -124,10 +125,10 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("call after restart: rejected fast");
   });
 
-  it("demo.ts tells the outage as a timeline and exits by itself in under 15 s", { timeout: 30_000 }, async () => {
-    const outcome = await runExample("demo.ts", 20_000);
+  it("demo.ts tells the outage as a timeline, then two processes sharing a circuit, and exits by itself in under 20 s", { timeout: 40_000 }, async () => {
+    const outcome = await runExample("demo.ts", 30_000);
     expectSuccess(outcome);
-    expect(outcome.ms).toBeLessThan(15_000);
+    expect(outcome.ms).toBeLessThan(20_000);
     const out = outcome.stdout;
     expect(out).not.toMatch(/\x1b\[/); // eslint-disable-line no-control-regex
     // The legend: each circuit is named by its host, a random port on 127.0.0.1.
@@ -154,5 +155,34 @@ describe.concurrent("examples", () => {
     // Payments' counts depend on timing under load; its shape and final state do not.
     expect(out).toMatch(new RegExp(`^${payments}\\s+payments\\s+\\d+\\s+\\d+\\s+[1-9]\\d*\\s+0\\s+[1-9]\\d*\\s+closed$`, "m"));
     expect(out).toContain("servers and factory closed");
+
+    // Act two (the test suite runs with a Redis): two processes, one circuit, through Redis.
+    const act = out.slice(out.indexOf("── act two: two processes share one circuit through Redis"));
+    expect(act.length, "act two ran").toBeLessThan(out.length);
+    const prefix = /^ {2}redis: +redis:\/\/\S+, prefix (purgatory-demo-[0-9a-f]+)$/m.exec(act)?.[1];
+    expect(prefix, "the act's prefix").toBeDefined();
+    expect(act).toMatch(/^ {2}dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(live while act two runs\)$/m);
+    const demo = /^\s*\d+ ms {2}(demo \d+)\s+⚡ state_changed\s+→ opened$/m.exec(act)?.[1];
+    const member = /^\s*\d+ ms {2}(member \d+)\s+holds the circuit\s+state=closed$/m.exec(act)?.[1];
+    expect(demo, "this process trips the circuit").toBeDefined();
+    expect(member, "the member holds it").toBeDefined();
+    expect(demo).not.toBe(member);
+    expect(act).toMatch(new RegExp(`${demo}\\s+⚡ failed\\s+failureCount=3`));
+    // The member hears of the trip from Redis, and its next call is rejected without running.
+    expect(act).toMatch(new RegExp(`${member}\\s+⚡ state_changed\\s+→ opened \\(remote: opened by another process\\)`));
+    expect(act).toMatch(new RegExp(`${member}\\s+call inventory-api\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`));
+    // The CLI's listing of what Redis holds, at the end.
+    expect(act).toContain(`$ purgatory circuits --redis `);
+    expect(act).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL/m);
+    expect(act).toMatch(/^inventory-api\s+opened\s+3\/3\s+5s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-$/m);
+    expect(act).toContain(`1 circuit under prefix "${prefix}"`);
+    expect(out).toMatch(/\nthe end, in \d+ ms\.\n$/);
+  });
+
+  it("demo.ts skips act two in one line when no Redis answers", { timeout: 40_000 }, async () => {
+    const outcome = await runExample("demo.ts", 30_000, { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    expectSuccess(outcome);
+    expect(outcome.stdout).toMatch(/\nact two skipped: no Redis answers at redis:\/\/127\.0\.0\.1:\d+ \(start one, or set REDIS_URL, to see two processes share a circuit\)\n/);
+    expect(outcome.stdout).not.toContain("── act two");
   });
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 describe("the published package", () => {
-  it("builds, packs, passes publint and attw, and works from import and require", { timeout: 120_000 }, async () => {
+  it("builds, packs, passes publint and attw, works from import and require, and its bin runs", { timeout: 120_000 }, async () => {
     const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
       execFile(
         process.execPath,
@@ -32,6 +32,8 @@ describe("the published package", () => {
     expect(outcome.output).toContain(
       "✓ legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
     );
+    expect(outcome.output).toContain("✓ node_modules/.bin/purgatory --help prints the usage (exit code 0)");
+    expect(outcome.output).toContain("✓ without ioredis, purgatory circuits says to install it, exit code 2");
     expect(outcome.output).toContain("all checks passed");
   });
 });

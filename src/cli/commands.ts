@@ -1,0 +1,122 @@
+/**
+ * The commands that read or change circuits: `circuits`, `show`, `isolate`, `disable`, `reset`,
+ * `configure`. Each works through a connected `Fleet` and writes a table (coloured on a
+ * terminal) or, with `--json`, JSON.
+ * @module
+ */
+import type { CircuitStateName } from "../core/circuit.js";
+import type { ControlAction } from "../core/machine.js";
+import type { CircuitInfo } from "../storage/redis/storage.js";
+import type { Invocation } from "./args.js";
+import type { CircuitChange, Fleet } from "./fleet.js";
+import { duration, elapsed, iso, openedAgo, policies, retryIn, windowCounts } from "./format.js";
+import { safe, STATE_ORDER, STATE_STYLE, table, type Paint } from "./table.js";
+
+/** What a command writes to, and how. */
+export interface CommandOutput {
+  /** Writes a line (a newline is added). */
+  readonly print: (text: string) => void;
+  readonly paint: Paint;
+  /** The current time, epoch ms (for "12s ago"). */
+  readonly now: () => number;
+}
+
+type FleetInvocation = Exclude<Invocation, { command: "help" } | { command: "dashboard" }>;
+
+/** Runs a command against the fleet and writes its output. */
+export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out: CommandOutput): Promise<void> {
+  switch (invocation.command) {
+    case "circuits": {
+      const circuits = await fleet.circuits();
+      if (invocation.json) return out.print(JSON.stringify(circuits, null, 2));
+      return printCircuits(circuits, fleet, out);
+    }
+    case "show": {
+      const circuit = await fleet.get(invocation.name);
+      if (invocation.json) return out.print(JSON.stringify(circuit, null, 2));
+      return printCircuit(circuit, out);
+    }
+    case "isolate":
+    case "disable":
+    case "reset": {
+      const change = await fleet.control(invocation.name, invocation.command);
+      if (invocation.json) return out.print(JSON.stringify({ action: invocation.command, circuit: change.after }, null, 2));
+      return out.print(describeControl(invocation.command, change, out.paint));
+    }
+    case "configure": {
+      const change = await fleet.configure(invocation.name, invocation.changes);
+      if (invocation.json) return out.print(JSON.stringify({ action: "configure", circuit: change.after }, null, 2));
+      return out.print(describeConfigure(change, out.paint));
+    }
+  }
+}
+
+const state = (name: CircuitStateName, paint: Paint): string => paint(STATE_STYLE[name], name);
+
+/** The `circuits` table, with a closing line of counts per state. */
+function printCircuits(circuits: readonly CircuitInfo[], fleet: Fleet, out: CommandOutput): void {
+  const where = `under prefix "${safe(fleet.prefix)}" at ${fleet.url}`;
+  if (circuits.length === 0) return out.print(`no circuits ${where}`);
+  const now = out.now();
+  const rows = circuits.map((c) => [
+    safe(c.name),
+    state(c.state, out.paint),
+    `${c.failureCount}/${c.config.threshold}`,
+    duration(c.config.ttl),
+    c.window === null ? "-" : `${c.window.calls}/${c.window.failures}/${c.window.slow}`,
+    openedAgo(c, now) ?? "-",
+    retryIn(c, now) ?? "-",
+    policies(c.config).join("; ") || "-",
+  ]);
+  const header = ["CIRCUIT", "STATE", "FAILURES", "TTL", "WINDOW (calls/failed/slow)", "OPENED", "RETRY", "POLICIES"];
+  out.print(table(header, rows, out.paint));
+  const summary = STATE_ORDER.flatMap((s) => {
+    const n = circuits.filter((c) => c.state === s).length;
+    return n === 0 ? [] : [`${n} ${state(s, out.paint)}`];
+  }).join(", ");
+  out.print(out.paint("dim", `${circuits.length} circuit${circuits.length === 1 ? "" : "s"} ${where}: `) + summary);
+}
+
+/** `show NAME`: one field a line. */
+function printCircuit(c: CircuitInfo, out: CommandOutput): void {
+  const now = out.now();
+  const { config } = c;
+  const fields: [string, string | null][] = [
+    ["circuit", safe(c.name)],
+    ["state", state(c.state, out.paint)],
+    ["failures", `${c.failureCount} consecutive, threshold ${config.threshold}`],
+    ["ttl", duration(config.ttl)],
+    ["probes", `${c.probes} running, at most ${config.halfOpenMaxCalls} at once`],
+    ["policies", policies(config).join("; ") || "none"],
+    ["window", windowCounts(c)],
+    ["opened at", c.openedAt === null ? null : `${iso(c.openedAt)} (${openedAgo(c, now)})`],
+    ["retry at", c.retryAt === null ? null : `${iso(c.retryAt)} (${retryIn(c, now)})`],
+    ["updated at", `${iso(c.updatedAt)} (${elapsed(now - c.updatedAt)} ago)`],
+    ["incarnation", safe(c.incarnation)],
+  ];
+  const shown = fields.filter((f): f is [string, string] => f[1] !== null);
+  const width = Math.max(...shown.map(([label]) => label.length));
+  for (const [label, value] of shown) out.print(`${out.paint("bold", label.padEnd(width))}  ${value}`);
+}
+
+const CONTROL_DONE: Readonly<Record<ControlAction, string>> = {
+  isolate: "every call is rejected until a reset",
+  disable: "every call runs and nothing trips it until a reset",
+  reset: "closed, counts cleared",
+};
+
+function describeControl(action: ControlAction, { before, after }: CircuitChange, paint: Paint): string {
+  return `${JSON.stringify(after.name)}: ${state(before.state, paint)} -> ${state(after.state, paint)} (${CONTROL_DONE[action]})`;
+}
+
+function describeConfigure({ before, after }: CircuitChange, paint: Paint): string {
+  const b = before.config;
+  const a = after.config;
+  const changes = [
+    b.threshold === a.threshold ? null : `threshold ${b.threshold} -> ${a.threshold}`,
+    b.ttl === a.ttl ? null : `ttl ${duration(b.ttl)} -> ${duration(a.ttl)}`,
+    b.halfOpenMaxCalls === a.halfOpenMaxCalls ? null : `half-open max calls ${b.halfOpenMaxCalls} -> ${a.halfOpenMaxCalls}`,
+  ].filter((c) => c !== null);
+  const what = changes.length === 0 ? "unchanged" : changes.join(", ");
+  return `${JSON.stringify(after.name)}: ${what} (state ${state(after.state, paint)})`;
+}

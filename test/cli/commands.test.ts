@@ -1,0 +1,215 @@
+/**
+ * The `purgatory` commands that read and steer circuits, run as a user runs them: the built
+ * executable in a child process, against a throw-away redis-server that a factory of this test
+ * process fills (and holds circuits of, so it also sees the CLI's changes as a member of the
+ * fleet would).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
+import { buildCli, runCli, type BuiltCli, type CliOutcome } from "../support/cli.js";
+import { HookRecorder, uniquePrefix, waitFor } from "../support/redis-helpers.js";
+import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+
+let cli: BuiltCli;
+let server: RedisServer;
+let storage: RedisStorage;
+let factory: AsyncCircuitBreakerFactory;
+const hooks = new HookRecorder();
+const prefix = uniquePrefix("cli");
+
+/** Runs `purgatory <args> --redis <server> --prefix <prefix>`. */
+const purgatory = (...args: string[]): Promise<CliOutcome> => runCli(cli.path, [...args, "--redis", server.url, "--prefix", prefix]);
+
+const fail = (): Promise<never> => Promise.reject(new Error("down"));
+
+/** What Redis holds for `name` now. */
+async function inRedis(name: string): Promise<CircuitInfo> {
+  const [info] = await storage.inspect([name]);
+  if (info === undefined) throw new Error(`no circuit ${name}`);
+  return info;
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[/;
+
+beforeAll(async () => {
+  [cli, server] = await Promise.all([buildCli(), startRedisServer()]);
+  storage = new RedisStorage({ url: server.url, prefix });
+  factory = new AsyncCircuitBreakerFactory({ storage, defaultThreshold: 3, defaultTtl: 30, listeners: [hooks.hook] });
+  await factory.initialize();
+  const payments = await factory.getBreaker("payments", { backoff: { multiplier: 2, maxTtl: 300, jitter: 0 } });
+  for (let i = 0; i < 3; i++) await payments.run(fail).catch(() => undefined);
+  const search = await factory.getBreaker("search", { threshold: 5, failureRate: { rate: 0.5, minimumCalls: 20, window: 60 } });
+  for (let i = 0; i < 2; i++) await search.run(fail).catch(() => undefined);
+  await factory.getBreaker("inventory");
+  await factory.getBreaker("ledger");
+  await factory.getBreaker("evil\u001b[2Jname");
+}, 60_000);
+
+afterAll(async () => {
+  await factory?.close();
+  await server?.stop();
+  await cli?.remove();
+});
+
+describe("purgatory circuits", () => {
+  it("lists every circuit of the prefix with state, failures against the threshold, ttl, window and policies", async () => {
+    const { code, stdout, stderr } = await purgatory("circuits");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+POLICIES$/);
+    expect(stdout).toMatch(/^payments\s+opened\s+3\/3\s+30s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+backoff x2 up to 5m$/m);
+    expect(stdout).toMatch(/^search\s+closed\s+2\/5\s+30s\s+2\/2\/0\s+-\s+-\s+failure rate >= 50% of >= 20 calls in 60s$/m);
+    expect(stdout).toMatch(/^inventory\s+closed\s+0\/3\s+30s\s+-\s+-\s+-\s+-$/m);
+    expect(lines.at(-1)).toMatch(new RegExp(`^5 circuits under prefix "${prefix}" at ${server.url}: 1 opened, 4 closed$`));
+  });
+
+  it("writes no colour when stdout is not a terminal, colours with FORCE_COLOR, and none under NO_COLOR", async () => {
+    expect((await purgatory("circuits")).stdout).not.toMatch(ANSI);
+    const forced = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], { env: { FORCE_COLOR: "1" } });
+    expect(forced.stdout).toContain("\u001b[31mopened\u001b[39m");
+    const both = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], { env: { FORCE_COLOR: "1", NO_COLOR: "1" } });
+    expect(both.stdout).not.toMatch(/\x1b\[3/); // eslint-disable-line no-control-regex
+  });
+
+  it("escapes control characters of a circuit name instead of writing them to the terminal", async () => {
+    const { stdout } = await purgatory("circuits");
+    expect(stdout).toContain("evil\\u001b[2Jname");
+    expect(stdout).not.toContain("\u001b[2J");
+  });
+
+  it("--json: an array of circuits as RedisStorage.inspect describes them", async () => {
+    const { code, stdout } = await purgatory("circuits", "--json");
+    expect(code).toBe(0);
+    const circuits = JSON.parse(stdout) as CircuitInfo[];
+    expect(circuits.map((c) => c.name)).toEqual(["evil\u001b[2Jname", "inventory", "ledger", "payments", "search"]);
+    const payments = circuits.find((c) => c.name === "payments");
+    expect(payments).toEqual({
+      name: "payments",
+      state: "opened",
+      failureCount: 3,
+      openedAt: expect.any(Number) as number,
+      retryAt: expect.any(Number) as number,
+      probes: 0,
+      config: { threshold: 3, ttl: 30, halfOpenMaxCalls: 1, backoff: { multiplier: 2, maxTtl: 300, jitter: 0 } },
+      window: null,
+      updatedAt: expect.any(Number) as number,
+      incarnation: expect.any(String) as string,
+    });
+    expect((payments?.retryAt ?? 0) - (payments?.openedAt ?? 0)).toBe(30_000);
+    expect(circuits.find((c) => c.name === "search")?.window).toEqual({ calls: 2, failures: 2, slow: 0 });
+  });
+
+  it("says so when the prefix holds no circuit", async () => {
+    const { code, stdout } = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", uniquePrefix("empty")]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^no circuits under prefix "empty-[^"]+" at redis:\/\/127\.0\.0\.1:\d+\n$/);
+    const json = await runCli(cli.path, ["circuits", "--json", "--redis", server.url, "--prefix", uniquePrefix("empty")]);
+    expect(JSON.parse(json.stdout)).toEqual([]);
+  });
+
+  it("takes the Redis URL from REDIS_URL when --redis is not given", async () => {
+    const { code, stdout } = await runCli(cli.path, ["circuits", "--prefix", prefix, "--json"], { env: { REDIS_URL: server.url } });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toHaveLength(5);
+  });
+});
+
+describe("purgatory show NAME", () => {
+  it("shows one circuit field by field", async () => {
+    const { code, stdout } = await purgatory("show", "payments");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^circuit\s+payments$/m);
+    expect(stdout).toMatch(/^state\s+opened$/m);
+    expect(stdout).toMatch(/^failures\s+3 consecutive, threshold 3$/m);
+    expect(stdout).toMatch(/^probes\s+0 running, at most 1 at once$/m);
+    expect(stdout).toMatch(/^opened at\s+\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+(ms|s) ago\)$/m);
+    expect(stdout).toMatch(/^retry at\s+\d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+s\)$/m);
+    expect(stdout).toMatch(/^incarnation\s+\S+$/m);
+  });
+
+  it("--json: the circuit's object", async () => {
+    const { stdout } = await purgatory("show", "search", "--json");
+    const shown = JSON.parse(stdout) as CircuitInfo;
+    expect(shown).toEqual(await inRedis("search"));
+  });
+
+  it("refuses a circuit that does not exist, with exit code 1", async () => {
+    const { code, stdout, stderr } = await purgatory("show", "nope");
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toBe(`purgatory: no circuit named "nope" under prefix "${prefix}" (purgatory circuits lists them)\n`);
+  });
+});
+
+describe("purgatory isolate / disable / reset NAME", () => {
+  it("isolate: Redis holds it isolated, and a process of the fleet hears of it", async () => {
+    const { code, stdout } = await purgatory("isolate", "inventory");
+    expect(code).toBe(0);
+    expect(stdout).toBe('"inventory": closed -> isolated (every call is rejected until a reset)\n');
+    expect((await inRedis("inventory")).state).toBe("isolated");
+    await waitFor("the remote isolation", () => hooks.states("inventory").includes("isolated (remote)"));
+    const breaker = await factory.getBreaker("inventory");
+    await expect(breaker.run(async () => 1)).rejects.toMatchObject({ name: "CircuitOpenError", isolated: true });
+  });
+
+  it("disable: every call runs and nothing trips it", async () => {
+    const { code, stdout } = await purgatory("disable", "ledger", "--json");
+    expect(code).toBe(0);
+    const answer = JSON.parse(stdout) as { action: string; circuit: CircuitInfo };
+    expect(answer.action).toBe("disable");
+    expect(answer.circuit).toMatchObject({ name: "ledger", state: "disabled" });
+    await waitFor("the remote disabling", () => hooks.states("ledger").includes("disabled (remote)"));
+    const breaker = await factory.getBreaker("ledger");
+    for (let i = 0; i < 5; i++) await breaker.run(fail).catch(() => undefined);
+    expect(await inRedis("ledger")).toMatchObject({ state: "disabled", failureCount: 5 });
+  });
+
+  it("reset: closed with counts cleared, ending an opening", async () => {
+    const { code, stdout } = await purgatory("reset", "payments");
+    expect(code).toBe(0);
+    expect(stdout).toBe('"payments": opened -> closed (closed, counts cleared)\n');
+    expect(await inRedis("payments")).toMatchObject({ state: "closed", failureCount: 0, openedAt: null });
+    await waitFor("the remote reset", () => hooks.states("payments").includes("closed (remote)"));
+  });
+
+  it("refuses a circuit that does not exist rather than creating it", async () => {
+    const { code, stderr } = await purgatory("isolate", "typo");
+    expect(code).toBe(1);
+    expect(stderr).toContain('no circuit named "typo"');
+    expect(await storage.inspect(["typo"])).toEqual([]);
+  });
+});
+
+describe("purgatory configure NAME", () => {
+  it("changes threshold, ttl and half-open max calls fleet-wide", async () => {
+    const { code, stdout } = await purgatory("configure", "search", "--threshold", "10", "--ttl", "60", "--half-open-max-calls", "2");
+    expect(code).toBe(0);
+    expect(stdout).toBe('"search": threshold 5 -> 10, ttl 30s -> 60s, half-open max calls 1 -> 2 (state closed)\n');
+    expect((await inRedis("search")).config).toEqual({
+      threshold: 10,
+      ttl: 60,
+      halfOpenMaxCalls: 2,
+      failureRate: { rate: 0.5, minimumCalls: 20, window: 60 },
+    });
+    // The process that holds the circuit adopts the new config.
+    await waitFor("the new threshold in this process", async () => (await factory.getBreaker("search")).threshold === 10);
+  });
+
+  it("--json: the circuit after the change; a fractional ttl is taken", async () => {
+    const { code, stdout } = await purgatory("configure", "search", "--ttl", "0.5", "--json");
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ action: "configure", circuit: { name: "search", config: { threshold: 10, ttl: 0.5 } } });
+  });
+
+  it("refuses values out of bounds, naming the option and the value", async () => {
+    const zero = await purgatory("configure", "search", "--threshold", "0");
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toBe('purgatory: invalid --threshold "0": expected an integer from 1 to Number.MAX_SAFE_INTEGER\n');
+    const long = await purgatory("configure", "search", "--ttl", "30000");
+    expect(long.code).toBe(1);
+    expect(long.stderr).toMatch(/^purgatory: invalid --ttl "30000": expected a number of seconds from 0\.001 to 3600/);
+    expect((await inRedis("search")).config.threshold).toBe(10);
+  });
+});

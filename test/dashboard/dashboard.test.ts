@@ -1,0 +1,330 @@
+/**
+ * `purgatory dashboard`, run as a user runs it (the built executable, in a child process) against
+ * a throw-away redis-server: its HTTP endpoints and their guards, then the page in a real headless
+ * Chromium (Debian's, driven by playwright-core). Another OS process trips a circuit and the page
+ * must show it within 1 s; the buttons (only with --allow-control) change Redis; the run writes a
+ * screenshot to docs/dashboard.png for the README.
+ */
+import { request as httpRequest } from "node:http";
+import { fileURLToPath } from "node:url";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo, type CircuitStateName } from "../../src/index.js";
+import { chromiumMissing, launchChromium } from "../support/browser.js";
+import { buildCli, type BuiltCli } from "../support/cli.js";
+import { spawnLines, startWorker, type LineProcess, type Worker } from "../support/redis-fleet.js";
+import { waitFor } from "../support/redis-helpers.js";
+import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+
+const SCREENSHOT = fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url));
+
+let cli: BuiltCli;
+let server: RedisServer;
+let storage: RedisStorage;
+let factory: AsyncCircuitBreakerFactory;
+/** Ends the probe that keeps "checkout" half-opened. */
+let releaseProbe: () => void = () => undefined;
+/** The default prefix: the server is this file's alone (and the screenshot shows it). */
+const prefix = "purgatory";
+
+interface RunningDashboard {
+  readonly process: LineProcess;
+  readonly url: string;
+}
+let control: RunningDashboard;
+let readOnly: RunningDashboard;
+
+/** Starts `purgatory dashboard` on a free port and waits for the line that gives its URL. */
+async function startDashboardProcess(...flags: string[]): Promise<RunningDashboard> {
+  const child = spawnLines([cli.path, "dashboard", "--redis", server.url, "--prefix", prefix, "--port", "0", ...flags]);
+  const line = await child.waitForLine((l) => typeof l.text === "string" && l.text.startsWith("purgatory dashboard: http"));
+  const url = /(http:\/\/\S+)/.exec(String(line.text))?.[1];
+  if (url === undefined) throw new Error(`no URL in ${String(line.text)}`);
+  return { process: child, url };
+}
+
+/** An HTTP request with any headers (Host included), answered as status and parsed JSON. */
+function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? "GET", headers: options.headers }, (res) => {
+      let text = "";
+      res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      res.on("end", () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: the text itself
+        }
+        resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
+      });
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}
+
+async function inRedis(name: string): Promise<CircuitInfo | undefined> {
+  return (await storage.inspect([name]))[0];
+}
+
+const fail = (): Promise<never> => Promise.reject(new Error("down"));
+
+beforeAll(async () => {
+  [cli, server] = await Promise.all([buildCli(), startRedisServer()]);
+  storage = new RedisStorage({ url: server.url, prefix });
+  factory = new AsyncCircuitBreakerFactory({ storage, defaultThreshold: 3, defaultTtl: 30 });
+  await factory.initialize();
+  // Six circuits, closed, under the dashboards' eyes...
+  const [payments, search, inventory, recommendations, , checkout] = await Promise.all([
+    factory.getBreaker("payments", { backoff: { multiplier: 2, maxTtl: 300, jitter: 0 } }),
+    factory.getBreaker("search", { threshold: 5, failureRate: { rate: 0.5, minimumCalls: 20, window: 60 } }),
+    factory.getBreaker("inventory"),
+    factory.getBreaker("recommendations"),
+    factory.getBreaker("orders"),
+    factory.getBreaker("checkout", { ttl: 0.6 }),
+  ]);
+  [control, readOnly] = await Promise.all([startDashboardProcess("--allow-control"), startDashboardProcess()]);
+  // ...then a circuit in every state.
+  for (let i = 0; i < 3; i++) await payments.run(fail).catch(() => undefined);
+  for (let i = 0; i < 6; i++) await search.run(async () => "ok");
+  for (let i = 0; i < 2; i++) await search.run(fail).catch(() => undefined);
+  await inventory.isolate();
+  await recommendations.disable();
+  for (let i = 0; i < 3; i++) await checkout.run(fail).catch(() => undefined);
+  await waitFor("checkout's ttl to run out", async () => {
+    const retryAt = (await inRedis("checkout"))?.retryAt;
+    return typeof retryAt === "number" && Date.now() > retryAt + 20;
+  });
+  // A probe that runs until the end of the file keeps checkout half-opened: its lease lasts a
+  // ttl, long from now on (the opening in progress kept its retry time).
+  await factory.reconfigure("checkout", { ttl: 300 });
+  const probe = checkout.run(() => new Promise<string>((resolve) => (releaseProbe = () => resolve("ok"))));
+  probe.catch(() => undefined);
+  await waitFor("both dashboards to see every state", async () => {
+    const seen = await Promise.all([control, readOnly].map(async (d) => {
+      const { circuits } = (await request(`${d.url}api/circuits`)).body as { circuits: { info: CircuitInfo }[] };
+      return circuits.map((c) => c.info.state).sort().join(",");
+    }));
+    return seen.every((states) => states === "closed,closed,disabled,half-opened,isolated,opened");
+  });
+}, 60_000);
+
+afterAll(async () => {
+  for (const dashboard of [control, readOnly]) {
+    if (dashboard !== undefined && dashboard.process.child.exitCode === null) dashboard.process.child.kill("SIGKILL");
+  }
+  releaseProbe();
+  await factory?.close();
+  await server?.stop();
+  await cli?.remove();
+});
+
+describe("the dashboard's HTTP endpoints", () => {
+  it("listens on 127.0.0.1 by default and says where", () => {
+    expect(control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(control.process.lines[0]?.text).toMatch(new RegExp(`\\(control on, prefix "${prefix}" at redis://127\\.0\\.0\\.1:\\d+\\); Ctrl-C stops it$`));
+    expect(readOnly.process.lines[0]?.text).toContain("(read-only, prefix");
+  });
+
+  it("GET /: one self-contained page under a strict Content-Security-Policy", async () => {
+    const { status, headers, body } = await request(control.url);
+    expect(status).toBe(200);
+    expect(headers["content-type"]).toBe("text/html; charset=utf-8");
+    expect(headers["content-security-policy"]).toMatch(/^default-src 'none'; script-src 'nonce-[^']+'; style-src 'nonce-[^']+'; connect-src 'self'/);
+    expect(headers["x-frame-options"]).toBe("DENY");
+    // Nothing fetched from elsewhere: no URL to another host in the page.
+    expect(String(body)).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it("GET /api/circuits: every circuit as Redis holds it, with the transitions seen", async () => {
+    const { status, body } = await request(`${control.url}api/circuits`);
+    expect(status).toBe(200);
+    const { circuits, redis } = body as { circuits: { info: CircuitInfo; transitions: unknown[] }[]; redis: unknown };
+    expect(redis).toEqual({ available: true, error: null });
+    const states = Object.fromEntries(circuits.map((c) => [c.info.name, c.info.state]));
+    expect(states).toEqual({
+      checkout: "half-opened",
+      inventory: "isolated",
+      orders: "closed",
+      payments: "opened",
+      recommendations: "disabled",
+      search: "closed",
+    });
+    const payments = circuits.find((c) => c.info.name === "payments");
+    expect(payments?.transitions).toEqual([
+      { at: expect.any(Number) as number, from: null, to: "closed" },
+      { at: payments?.info.openedAt, from: "closed", to: "opened" },
+    ]);
+  });
+
+  it("GET /events: server-sent events, a snapshot first", async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${control.url}events`, { signal: abort.signal });
+    expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    while (!text.includes("event: snapshot\ndata: ")) text += new TextDecoder().decode((await reader.read()).value);
+    abort.abort();
+    expect(text).toMatch(/^retry: 1000\n\nevent: snapshot\ndata: \{"now":\d+,"redis":\{"available":true/);
+  });
+
+  it("POST control without --allow-control: 403", async () => {
+    const { status, body } = await request(`${readOnly.url}api/circuits/orders/isolate`, {
+      method: "POST",
+      headers: { "x-purgatory-control": "1" },
+    });
+    expect(status).toBe(403);
+    expect(body).toEqual({ error: "control is off: start the dashboard with --allow-control" });
+    expect((await inRedis("orders"))?.state).toBe("closed");
+  });
+
+  it("POST from another site, or without the control header: 403, nothing changed", async () => {
+    const url = `${control.url}api/circuits/orders/isolate`;
+    const crossSite = await request(url, { method: "POST", headers: { origin: "http://evil.example", "x-purgatory-control": "1" } });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.body).toEqual({ error: 'cross-site request refused (Origin "http://evil.example")' });
+    const bare = await request(url, { method: "POST" });
+    expect(bare.status).toBe(403);
+    expect((await inRedis("orders"))?.state).toBe("closed");
+  });
+
+  it("a Host that is not a loopback name (DNS rebinding): 403 on every route", async () => {
+    for (const path of ["", "events", "api/circuits"]) {
+      const { status } = await request(`${control.url}${path}`, { headers: { host: "attacker.example" } });
+      expect(status).toBe(403);
+    }
+    expect((await request(control.url, { headers: { host: control.url.slice(7, -1).replace("127.0.0.1", "localhost") } })).status).toBe(200);
+  });
+
+  it("answers 404 for an unknown circuit or action, 405 for the wrong method", async () => {
+    const post = (path: string) => request(`${control.url}${path}`, { method: "POST", headers: { "x-purgatory-control": "1" } });
+    expect(await post("api/circuits/nope/isolate")).toMatchObject({ status: 404, body: { error: expect.stringContaining('no circuit named "nope"') as string } });
+    expect((await post("api/circuits/orders/explode")).status).toBe(404);
+    expect((await request(`${control.url}api/circuits/orders/isolate`)).status).toBe(405);
+    expect((await request(`${control.url}nowhere`)).status).toBe(404);
+    expect(await inRedis("nope")).toBeUndefined();
+  });
+});
+
+describe.skipIf(chromiumMissing !== null)(`the page, in headless Chromium${chromiumMissing === null ? "" : ` (${chromiumMissing})`}`, () => {
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+  const card = (name: string) => page.locator(`article[data-circuit="${name}"]`);
+  const shows = (name: string, state: CircuitStateName, timeout = 3000) =>
+    page.locator(`article[data-circuit="${name}"][data-state="${state}"]`).waitFor({ timeout });
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    await page.goto(control.url);
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("draws every circuit with its state badge, failures against its threshold, window and config", async () => {
+    await shows("payments", "opened");
+    expect(await page.locator("article[data-circuit]").count()).toBe(6);
+    for (const [name, state] of [["checkout", "half-opened"], ["inventory", "isolated"], ["recommendations", "disabled"], ["search", "closed"]] as const) {
+      await shows(name, state);
+      expect(await card(name).locator(".badge").textContent()).toBe(state);
+    }
+    expect(await card("payments").locator(".failures .num").textContent()).toBe("3 / 3");
+    expect(await card("search").locator(".failures .num").textContent()).toBe("2 / 5");
+    expect(await card("search").textContent()).toContain("8 calls · 2 failed · 0 slow (25% failed)");
+    expect(await card("search").textContent()).toContain("failure rate ≥ 50% of ≥ 20 calls in 60s");
+    expect(await card("payments").textContent()).toContain("backoff ×2 up to 5m");
+    expect(await card("payments").locator(".when").textContent()).toMatch(/^opened \d+(ms|s) ago · probe in \d+s$/);
+    expect(await card("checkout").locator(".when").textContent()).toMatch(/^1 \/ 1 probes running · opened/);
+    expect(await page.locator("#status").textContent()).toBe("live");
+    expect(await page.locator('[data-count="opened"] b').textContent()).toBe("1");
+    expect(errors).toEqual([]);
+  });
+
+  it("shows a trip made by another OS process within 1 s, with the transition in its timeline", async () => {
+    const worker: Worker = await startWorker({ url: server.url, prefix, threshold: 3, ttl: 30 });
+    try {
+      await worker.send({ op: "register", name: "orders" });
+      const reply = await worker.send({ op: "fail", name: "orders", calls: 3, concurrency: 1 });
+      expect(reply.failed).toBe(3);
+      // The trip is in Redis now: the page must show it within 1 s.
+      await shows("orders", "opened", 1000);
+    } finally {
+      await worker.send({ op: "exit" }).catch(() => undefined);
+      await worker.exited;
+    }
+    expect(await card("orders").locator(".timeline li").first().textContent()).toMatch(/^\d\d:\d\d:\d\dclosed → opened$/);
+    expect(await page.locator("#feed li").first().textContent()).toMatch(/^\d\d:\d\d:\d\dordersclosed → opened$/);
+    expect(await page.locator('[data-count="opened"] b').textContent()).toBe("2");
+  });
+
+  it("writes a screenshot of the fleet to docs/dashboard.png", async () => {
+    await shows("orders", "opened");
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+
+  it("isolate, disable and reset buttons change the circuit in Redis, fleet-wide", async () => {
+    for (const [action, state] of [["isolate", "isolated"], ["disable", "disabled"], ["reset", "closed"]] as const) {
+      await card("orders").locator(`button[data-action="${action}"]`).click();
+      await waitFor(`orders ${state} in Redis`, async () => (await inRedis("orders"))?.state === state);
+      await shows("orders", state);
+    }
+    expect(await inRedis("orders")).toMatchObject({ state: "closed", failureCount: 0 });
+    expect(await card("orders").locator(".timeline li").allTextContents()).toEqual([
+      expect.stringMatching(/disabled → closed$/),
+      expect.stringMatching(/isolated → disabled$/),
+      expect.stringMatching(/opened → isolated$/),
+      expect.stringMatching(/closed → opened$/),
+      expect.stringMatching(/seen closed$/),
+    ]);
+    expect(errors).toEqual([]);
+  });
+
+  it("has no buttons without --allow-control", async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto(readOnly.url);
+      await other.locator('article[data-circuit="payments"]').waitFor();
+      expect(await other.locator("article[data-circuit]").count()).toBe(6);
+      expect(await other.locator("button").count()).toBe(0);
+      expect(await other.locator("footer").textContent()).toContain("Control off");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("says when Redis stops answering, and follows it again once it is back (empty: the circuits go)", async () => {
+    await server.kill();
+    await page.locator("#status.down").waitFor({ timeout: 5000 });
+    expect(await page.locator("#status").textContent()).toMatch(/^Redis unreachable: /);
+    await server.restart();
+    await page.locator("#status.live").waitFor({ timeout: 5000 });
+    await page.locator("#empty").waitFor({ state: "visible", timeout: 5000 });
+    expect(await page.locator("article[data-circuit]").count()).toBe(0);
+  });
+});
+
+describe("stopping the dashboard", () => {
+  it("SIGINT or SIGTERM: closes its event streams and the server, and the process ends by itself with code 0", async () => {
+    const abort = new AbortController();
+    const stream = await fetch(`${readOnly.url}events`, { signal: abort.signal });
+    const ended = (async () => {
+      const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+      while (!(await reader.read()).done);
+      return "ended";
+    })();
+    readOnly.process.child.kill("SIGTERM");
+    expect(await ended).toBe("ended");
+    expect(await readOnly.process.exited).toBe(0);
+    expect(readOnly.process.lines.at(-1)?.text).toBe("purgatory dashboard: stopped");
+    control.process.child.kill("SIGINT");
+    expect(await control.process.exited).toBe(0);
+  });
+});
