@@ -76,26 +76,27 @@ describe.each(storageKinds)("$name storage", (kind) => {
   describe("backoff", () => {
     it("opens longer at each re-opening since the last close, up to maxTtl, and says so in retryAfterMs", async () => {
       const factory = bench.makeAsync();
+      // Open times of 200, 600 and (capped) 1,000 ms; each bound leaves room for a slow machine.
       const breaker = await factory.getBreaker(circuitName("backoff"), {
         threshold: 1,
-        ttl: 0.05,
-        backoff: { multiplier: 2, maxTtl: 0.15, jitter: 0 },
+        ttl: 0.2,
+        backoff: { multiplier: 3, maxTtl: 1, jitter: 0 },
       });
       const retryAfter = async () => (await rejection(breaker)).retryAfterMs;
       await fail(breaker);
-      expect(await retryAfter()).toBeLessThanOrEqual(50);
-      await bench.advance(60);
-      await fail(breaker); // the probe fails: the second opening lasts 100 ms
-      expect(await retryAfter()).toBeGreaterThan(60);
-      expect(await retryAfter()).toBeLessThanOrEqual(100);
-      await bench.advance(110);
-      await fail(breaker); // the third: 200 ms, capped at 150 ms
-      expect(await retryAfter()).toBeGreaterThan(110);
-      expect(await retryAfter()).toBeLessThanOrEqual(150);
-      await bench.advance(160);
+      expect(await retryAfter()).toBeLessThanOrEqual(200);
+      await bench.advance(210);
+      await fail(breaker); // the probe fails: the second opening lasts 600 ms
+      expect(await retryAfter()).toBeGreaterThan(300);
+      expect(await retryAfter()).toBeLessThanOrEqual(600);
+      await bench.advance(610);
+      await fail(breaker); // the third: 1,800 ms, capped at 1,000 ms
+      expect(await retryAfter()).toBeGreaterThan(700);
+      expect(await retryAfter()).toBeLessThanOrEqual(1000);
+      await bench.advance(1010);
       await breaker.run(() => "ok"); // closes: the next opening starts from ttl again
       await fail(breaker);
-      expect(await retryAfter()).toBeLessThanOrEqual(50);
+      expect(await retryAfter()).toBeLessThanOrEqual(200);
     });
   });
 
