@@ -15,4 +15,12 @@ export {
   type ProbeLease,
   type Transition,
 } from "./circuit.js";
-export { admit, isForgettable, recordFailure, recordSuccess, ttlMs, type Admission } from "./machine.js";
+export {
+  admit,
+  isForgettable,
+  recordFailure,
+  recordSuccess,
+  releaseProbe,
+  ttlMs,
+  type Admission,
+} from "./machine.js";
