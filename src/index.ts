@@ -12,9 +12,11 @@
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
 export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
 export {
+  CallTimeoutError,
   CircuitOpenError,
   FactoryClosedError,
   InvalidOptionError,
+  isCallTimeoutError,
   isCircuitOpenError,
   isFactoryClosedError,
   isInvalidOptionError,
