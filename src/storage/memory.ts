@@ -1,6 +1,6 @@
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
-import { admit, recordFailure, recordSuccess, type Admission } from "../core/machine.js";
+import { admit, recordFailure, recordSuccess, releaseProbe, type Admission } from "../core/machine.js";
 import { LocalCircuitsStorage } from "./local-circuits.js";
 import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
 
@@ -59,6 +59,11 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
   /** Applies `core/machine.recordFailure` to the circuit. */
   recordFailure(circuit: CircuitRecord, generation: number, now: number): Transition | null {
     return store(circuit, recordFailure(circuit.snapshot, circuit.config, generation, now));
+  }
+
+  /** Applies `core/machine.releaseProbe`: a cancelled probe's slot is free at once. */
+  release(circuit: CircuitRecord, generation: number, now: number): void {
+    store(circuit, releaseProbe(circuit.snapshot, generation, now));
   }
 }
 

@@ -94,6 +94,15 @@ export interface CircuitStorage {
   /** Names of the circuits this process knows. */
   names(): IterableIterator<string>;
   /**
+   * Optional: frees the probe slot of a call admitted with token `generation` whose caller
+   * cancelled it (its `signal` aborted), at `now`: apply `core/machine.releaseProbe` atomically,
+   * as for an outcome. The cancelled call decides nothing and nothing is emitted. The breaker calls
+   * it only for a cancelled probe, does not wait for it, and ignores its errors. A storage without
+   * it lets the lease expire by itself (after the circuit's ttl), which is also correct, only
+   * slower to let the next probe through.
+   */
+  release?(circuit: CircuitRecord, generation: number, now: number): MaybePromise<void>;
+  /**
    * Optional: lets a shared storage report what the breakers did not cause: transitions made by
    * other processes (`state_changed` with `remote: true`) and its own outages. The factory passes
    * a function that calls its hooks, and its clock (epoch ms) for what the storage dates by itself;

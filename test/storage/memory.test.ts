@@ -234,3 +234,25 @@ describe("InMemoryStorage forgetting and closing", () => {
     expect([...storage.names()]).toEqual([]);
   });
 });
+
+describe("InMemoryStorage release of a cancelled probe", () => {
+  it("frees the probe's slot at once: the next call is admitted as a probe", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "api", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const probe = generationOf(storage.admit(circuit, 11_000));
+    expect(storage.admit(circuit, 11_001).verdict).toBe("reject");
+    storage.release(circuit, probe, 11_002);
+    expect(circuit.snapshot).toMatchObject({ state: "half-opened", probeLeases: [] });
+    expect(storage.admit(circuit, 11_003).verdict).toBe("probe");
+  });
+
+  it("changes nothing for a token that holds no lease", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "api", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const before = circuit.snapshot;
+    storage.release(circuit, 99, 2_000);
+    expect(circuit.snapshot).toBe(before);
+  });
+});
