@@ -35,7 +35,15 @@ export type {
   StorageErrorEvent,
 } from "./events.js";
 export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
-export type { BreakerOptions, FactoryOptions } from "./options.js";
+export type {
+  BreakerOptions,
+  CallOptions,
+  FactoryOptions,
+  Fallback,
+  RunOptions,
+  SyncBreakerOptions,
+  SyncCallOptions,
+} from "./options.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage } from "./storage/memory.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
