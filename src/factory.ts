@@ -28,6 +28,7 @@ import {
   type RunOptions,
   type SyncBreakerOptions,
 } from "./options.js";
+import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
@@ -152,6 +153,23 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** Names of the circuits this factory's storage knows in this process. */
   circuitNames(): string[] {
     return [...this.settings.storage.names()];
+  }
+
+  /**
+   * The circuits this factory's storage holds in this process, as plain data for
+   * `JSON.stringify`: `{ version: 1, circuits: [{ name, config, snapshot }] }`, times in epoch ms.
+   * `new InMemoryStorage({ restore })` starts from it: a serverless function saves its circuits
+   * at the end of an invocation and the next instance picks them up. With a shared storage
+   * (Redis) it holds this process's replicas, for inspection; the shared state is already shared.
+   *
+   * @example
+   * ```ts
+   * const saved = JSON.stringify(circuitbreaker.toJSON()); // also what JSON.stringify(circuitbreaker) gives
+   * const next = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage({ restore: JSON.parse(saved) }) });
+   * ```
+   */
+  toJSON(): SavedCircuits {
+    return saveCircuits(this.settings.storage);
   }
 
   /**

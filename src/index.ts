@@ -45,7 +45,8 @@ export type {
   SyncCallOptions,
 } from "./options.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
-export { InMemoryStorage } from "./storage/memory.js";
+export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";
+export { SAVED_CIRCUITS_VERSION, type SavedCircuit, type SavedCircuits } from "./storage/saved.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
 export { RedisStorage, type RedisStorageStats } from "./storage/redis/storage.js";

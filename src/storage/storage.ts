@@ -56,6 +56,8 @@ export interface Registration {
  *   synchronise in the background.
  * - When its factory closes, the factory marks every record it can `get` as `forgotten` and then
  *   calls `close()`; it does not call `forget` (which may delete persisted state).
+ * - `factory.toJSON()` reads `names()` and `get()`: what a record holds (`config`, `snapshot`)
+ *   must be plain data.
  *
  * @example
  * ```ts
