@@ -45,21 +45,25 @@ describe.each(storageKinds)("$name storage", (kind) => {
       it("is not called for an excluded error: the caller gets the error, and it counts as a success", async () => {
         const { getBreaker } = bench.make(flavour);
         const breaker = await getBreaker(circuitName("excluded"), { exclude: [NotFoundError] });
-        await breaker.run(throwing(new Error("one"))).catch(() => undefined);
-        const error = new NotFoundError("404");
         const fallback = vi.fn(() => "cached");
+        const counted = new Error("counted");
+        await expect(breaker.run(throwing(counted), { fallback })).resolves.toBe("cached");
+        expect(breaker.failureCount).toBe(1);
+        const error = new NotFoundError("404");
         await expect(breaker.run(throwing(error), { fallback })).rejects.toBe(error);
-        expect(fallback).not.toHaveBeenCalled();
+        expect(fallback.mock.calls).toEqual([[counted]]);
         expect(breaker.failureCount).toBe(0);
       });
 
       it("is not called for a result isFailure flags: the caller gets the result", async () => {
         const { getBreaker } = bench.make(flavour);
-        const breaker = await getBreaker(circuitName("result"), { isFailure: () => true });
+        const breaker = await getBreaker(circuitName("result"), { threshold: 5, isFailure: (r) => r === "503" });
         const fallback = vi.fn(() => "cached");
+        const thrown = new Error("thrown");
+        await expect(breaker.run(throwing(thrown), { fallback })).resolves.toBe("cached");
         await expect(breaker.run(() => "503", { fallback })).resolves.toBe("503");
-        expect(fallback).not.toHaveBeenCalled();
-        expect(breaker.failureCount).toBe(1);
+        expect(fallback.mock.calls).toEqual([[thrown]]);
+        expect(breaker.failureCount).toBe(2);
       });
 
       it("that throws hands its own error to the caller", async () => {
