@@ -311,25 +311,29 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
   run<T, G = F>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
     options?: CallOptions<G>,
-  ): Promise<Awaited<T> | Awaited<G>> {
-    const rules = this.rules;
-    if (options !== undefined || rules.timeoutMs !== null) return this.#runWithOptions(fn, options) as Promise<Awaited<T>>;
+  ): Promise<Awaited<T> | Awaited<G>>;
+  run(fn: (signal: AbortSignal) => unknown): Promise<unknown> {
+    // `options` is read from `arguments` rather than declared: with a second declared parameter,
+    // V8 captures the stack of each failure's Error (made under this frame) ~250 ns slower, about
+    // 6 % of the failure path (bench); `arguments.length` costs the success path nothing.
+    // eslint-disable-next-line prefer-rest-params
+    if (arguments.length > 1 || this.rules.timeoutMs !== null) return this.#runWithOptions(fn, arguments[1]);
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, rules) as Promise<Awaited<T>>;
+    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, this.rules);
     // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
     // of each failure's Error cheaper to capture.
     const generation = snapshot.generation;
-    let result: T | PromiseLike<T>;
+    let result: unknown;
     try {
       result = fn(NEVER_ABORTED);
     } catch (error) {
       // A non-function `fn` is checked here, once calling it failed, so the success path pays nothing.
       if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-      return promised(this.outcomeOfError(error, generation, rules)) as Promise<never>;
+      return promised(this.outcomeOfError(error, generation, this.rules));
     }
-    return this.#settle(result, generation, rules) as Promise<Awaited<T>>;
+    return this.#settle(result, generation, this.rules);
   }
 
   #runWithOptions(fn: (signal: AbortSignal) => unknown, options: unknown): Promise<unknown> {
