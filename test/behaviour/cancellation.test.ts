@@ -146,7 +146,8 @@ describe.each(storageKinds)("$name storage", (kind) => {
       late.reject(new Error("late failure"));
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(breaker.state).toBe("half-opened");
-      expect(log.labels(breaker.name)).toEqual([
+      // What this process decided (a storage's remote echoes are the concern of its own tests).
+      expect(log.labels(breaker.name).filter((label) => !label.endsWith("(remote)"))).toEqual([
         "circuit_breaker_created",
         "failed 1",
         "state_changed opened",
