@@ -8,10 +8,13 @@ import { InvalidOptionError } from "./errors.js";
 /** A circuit name, or a function of the wrapped call's arguments (and `this`) returning it. */
 export type CircuitNameSource = string | ((...args: never[]) => string);
 
-/** What a wrapped function returns: a promise for the async factory, the value for the sync one. */
-export type DecoratedFunction<M extends "async" | "sync", This, A extends unknown[], R> = M extends "async"
-  ? (this: This, ...args: A) => Promise<Awaited<R>>
-  : (this: This, ...args: A) => R;
+/**
+ * What a wrapped function returns: a promise for the async factory, the value for the sync one;
+ * or what the decorator's `fallback` returns (`F`, `never` without one).
+ */
+export type DecoratedFunction<M extends "async" | "sync", This, A extends unknown[], R, F = never> = M extends "async"
+  ? (this: This, ...args: A) => Promise<Awaited<R> | Awaited<F>>
+  : (this: This, ...args: A) => R | F;
 
 /**
  * What a method decorated by a factory of mode `M` must return: a promise (any `PromiseLike`) for
@@ -23,7 +26,8 @@ export type DecoratableResult<M extends "async" | "sync"> = M extends "async" ? 
  * What `factory.decorate(name)` returns. Call it with a function to wrap it, or use it as a method
  * decorator in either TypeScript decorator mode. As a decorator of the async factory it accepts
  * only methods that return a promise: the wrapper returns one, so a synchronous method would
- * change type silently (a compile error instead).
+ * change type silently (a compile error instead). `F` is what its `fallback` returns (`never`
+ * without one): a method decorated with a fallback must declare a result type that includes it.
  *
  * @example
  * ```ts
@@ -33,17 +37,17 @@ export type DecoratableResult<M extends "async" | "sync"> = M extends "async" ? 
  * }
  * ```
  */
-export interface CircuitDecorator<M extends "async" | "sync"> {
+export interface CircuitDecorator<M extends "async" | "sync", F = never> {
   /**
    * Wraps `fn` (any function: the async factory's wrapper returns a promise of its result). The
    * second parameter, never given, keeps this signature from matching a decorator call.
    */
-  <This, A extends unknown[], R>(fn: (this: This, ...args: A) => R, context?: undefined): DecoratedFunction<M, This, A, R>;
+  <This, A extends unknown[], R>(fn: (this: This, ...args: A) => R, context?: undefined): DecoratedFunction<M, This, A, R, F>;
   /** As a standard (TC39) method decorator; `context` is the method's decorator context. */
   <This, A extends unknown[], R extends DecoratableResult<M>>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
-  ): DecoratedFunction<M, This, A, R>;
+  ): DecoratedFunction<M, This, A, R, F>;
   /**
    * As a legacy (`experimentalDecorators`) method decorator: replaces `descriptor.value`, keeping
    * the method's own properties and reflect-metadata (e.g. NestJS's route metadata).

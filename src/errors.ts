@@ -12,7 +12,7 @@
 /** The registered symbol under which an error's prototype names its kind. */
 const KIND = Symbol.for("purgatory.error.kind");
 
-type ErrorKind = "CircuitOpenError" | "InvalidOptionError" | "FactoryClosedError";
+type ErrorKind = "CircuitOpenError" | "InvalidOptionError" | "FactoryClosedError" | "CallTimeoutError";
 
 /** Whether `value` is an error of `kind` made by any copy of this package. */
 function hasKind(value: unknown, kind: ErrorKind): boolean {
@@ -198,6 +198,67 @@ brand(FactoryClosedError, "FactoryClosedError");
  */
 export function isFactoryClosedError(value: unknown): value is FactoryClosedError {
   return hasKind(value, "FactoryClosedError");
+}
+
+/**
+ * Rejected with when a guarded call has not settled within its `timeout` (async factory). The call
+ * counts as a failure (a probe that times out opens the circuit again), the signal handed to the
+ * guarded function aborts with this error as its `reason`, and whatever the function does later is
+ * ignored. A `fallback` is called with it.
+ *
+ * Like `CircuitOpenError`, it carries no stack frames: it is made by the factory's timer, whose
+ * stack says nothing, and a burst of timeouts stays cheap. `circuitName` tells where it came from.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await breaker.run((signal) => fetch(url, { signal }), { timeout: 2 });
+ * } catch (err) {
+ *   if (err instanceof CallTimeoutError) console.warn(`${err.circuitName}: no answer in ${err.timeoutMs} ms`);
+ * }
+ * ```
+ */
+export class CallTimeoutError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_CALL_TIMEOUT";
+  /** The circuit whose call timed out. */
+  readonly circuitName: string;
+  /** The timeout the call had, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * Builds the error: `Call on circuit <name> timed out after <timeoutMs> ms`, the name shortened
+   * as in `CircuitOpenError`'s message.
+   */
+  constructor(circuitName: string, timeoutMs: number) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(`Call on circuit ${clipName(circuitName)} timed out after ${timeoutMs} ms`);
+    Error.stackTraceLimit = limit;
+    this.circuitName = circuitName;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** `instanceof` that also recognises a `CallTimeoutError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(CallTimeoutError, this, "CallTimeoutError", value);
+  }
+}
+brand(CallTimeoutError, "CallTimeoutError");
+
+/**
+ * Whether `value` is a `CallTimeoutError`, from any copy of the package; see `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * const page = await breaker.run((signal) => fetch(url, { signal }), { timeout: 2 }).catch((err: unknown) => {
+ *   if (isCallTimeoutError(err)) return cachedPage;
+ *   throw err;
+ * });
+ * ```
+ */
+export function isCallTimeoutError(value: unknown): value is CallTimeoutError {
+  return hasKind(value, "CallTimeoutError");
 }
 
 /** The longest a value is shown in an error message, in characters. */

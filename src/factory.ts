@@ -11,20 +11,25 @@ import {
 } from "./breaker.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
+import { Deadlines } from "./deadlines.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
 import { FactoryClosedError, InvalidOptionError } from "./errors.js";
 import { Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
 import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
+  secondsToMs,
   toBreakerSettings,
   toFactorySettings,
   type BreakerOptions,
   type BreakerSettings,
   type FactoryOptions,
   type FactorySettings,
+  type RunOptions,
+  type SyncBreakerOptions,
 } from "./options.js";
 import { applyChanges, type ConfigChanges } from "./policies.js";
+import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
@@ -33,8 +38,12 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** @internal */ protected readonly context: BreakerContext;
   /** @internal Breakers with no rules of their own (the factory's), one per circuit. */
   protected readonly breakers = new Map<string, B>();
-  /** @internal The rules of calls that give none: no `exclude` of their own, the factory's `isFailure`. */
+  /**
+   * @internal The rules of calls that give none: no `exclude` of their own, the factory's
+   * `isFailure` and `defaultTimeout`, no fallback.
+   */
   protected readonly baseRules: CallRules;
+  readonly #deadlines = new Deadlines();
   readonly #hooks = new Hooks();
   readonly #sync: boolean;
   #lastSweep: number;
@@ -43,7 +52,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   /** @internal */
   protected constructor(options: FactoryOptions | undefined, sync: boolean) {
-    this.settings = toFactorySettings(options);
+    this.settings = toFactorySettings(options, sync);
     this.#sync = sync;
     for (const hook of this.settings.listeners) this.#hooks.add(hook);
     const { storage, clock, exclude } = this.settings;
@@ -53,8 +62,15 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       exclude,
       hooks: this.#hooks,
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
+      deadlines: this.#deadlines,
     };
-    this.baseRules = { exclude: NO_EXCLUDE, isFailure: this.settings.isFailure };
+    const timeout = this.settings.timeout;
+    this.baseRules = {
+      exclude: NO_EXCLUDE,
+      isFailure: this.settings.isFailure,
+      timeoutMs: timeout === null ? null : secondsToMs(timeout),
+      fallback: null,
+    };
     this.#lastSweep = clock();
     this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args), clock);
   }
@@ -95,8 +111,9 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   }
 
   /**
-   * Closes the storage (its connections, subscriptions and timers). From then on every call that
-   * uses a circuit, new or known, fails with `FactoryClosedError`: `getBreaker`, `run`, decorated
+   * Closes the storage (its connections, subscriptions and timers) and clears the timer of call
+   * timeouts (calls still running then no longer time out). From then on every call that uses a
+   * circuit, new or known, fails with `FactoryClosedError`: `getBreaker`, `run`, decorated
    * functions and the breakers handed out before, and so does `initialize()`. Calling `close()`
    * again returns the same promise.
    */
@@ -107,6 +124,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   #close(): Promise<void> {
     this.#unsubscribe?.();
+    this.#deadlines.close();
     this.breakers.clear();
     // Breakers handed out hold their circuit's record: marked forgotten, it sends their next call
     // to registration, which fails with FactoryClosedError. The closed-circuit fast path stays a
@@ -160,6 +178,23 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   }
 
   /**
+   * The circuits this factory's storage holds in this process, as plain data for
+   * `JSON.stringify`: `{ version: 1, circuits: [{ name, config, snapshot }] }`, times in epoch ms.
+   * `new InMemoryStorage({ restore })` starts from it: a serverless function saves its circuits
+   * at the end of an invocation and the next instance picks them up. With a shared storage
+   * (Redis) it holds this process's replicas, for inspection; the shared state is already shared.
+   *
+   * @example
+   * ```ts
+   * const saved = JSON.stringify(circuitbreaker.toJSON()); // also what JSON.stringify(circuitbreaker) gives
+   * const next = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage({ restore: JSON.parse(saved) }) });
+   * ```
+   */
+  toJSON(): SavedCircuits {
+    return saveCircuits(this.settings.storage);
+  }
+
+  /**
    * Forgets a circuit in this process: the next call that names it registers it again, and
    * breakers already handed out keep working and register it again on their next call. In memory
    * that drops its state; with a shared storage (Redis) only this process's replica goes, and the
@@ -198,13 +233,23 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   /** @internal The rules of calls made with `settings`, or `null` when they are the factory's. */
   protected rulesFor(settings: BreakerSettings): CallRules | null {
-    if (settings.exclude.length === 0 && settings.isFailure === null) return null;
-    return { exclude: settings.exclude, isFailure: settings.isFailure ?? this.settings.isFailure };
+    const { exclude, isFailure, timeout, fallback } = settings;
+    if (exclude.length === 0 && isFailure === null && timeout === undefined && fallback === null) return null;
+    const base = this.baseRules;
+    return {
+      exclude,
+      isFailure: isFailure ?? base.isFailure,
+      timeoutMs: timeout === undefined ? base.timeoutMs : secondsToMs(timeout),
+      fallback,
+    };
   }
 
-  /** @internal Validates `getBreaker`'s arguments. */
-  protected static checkArgs(name: unknown, options: unknown): [string, BreakerSettings] {
-    return [checkName(name), toBreakerSettings(options)];
+  /**
+   * @internal Validates the arguments of `getBreaker` or `decorate`, or with `run: true` of
+   * `factory.run` (which also takes a caller's `signal`).
+   */
+  protected checkArgs(name: unknown, options: unknown, run = false): [string, BreakerSettings] {
+    return [checkName(name), toBreakerSettings(options, this.#sync, run)];
   }
 
   #configFor(settings: BreakerSettings): CircuitConfig {
@@ -277,47 +322,61 @@ export class AsyncCircuitBreakerFactory<
 
   /**
    * The breaker of circuit `name`, registering it with `options` if this is the first time the
-   * name is used (later `threshold`/`ttl` are ignored); `options.exclude` and `options.isFailure`
-   * apply to this breaker's calls.
+   * name is used (later `threshold`/`ttl` are ignored); `options.exclude`, `isFailure`,
+   * `timeout` and `fallback` apply to this breaker's calls.
+   *
+   * @example
+   * ```ts
+   * const breaker = await circuitbreaker.getBreaker("api", { threshold: 3, timeout: 2, fallback: () => null });
+   * const user = await breaker.run((signal) => getUser(id, { signal })); // User | null
+   * ```
    */
-  async getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+  async getBreaker<Y extends readonly unknown[] = readonly unknown[], F = never>(
     name: string,
-    options?: BreakerOptions<unknown, Y>,
-  ): Promise<AsyncCircuitBreaker> {
-    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    options?: BreakerOptions<unknown, Y, F>,
+  ): Promise<AsyncCircuitBreaker<F>> {
+    const [checked, settings] = this.checkArgs(name, options);
     return this.breakerFor(checked, settings);
   }
 
   /**
    * Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. With
-   * `options.exclude` or `options.isFailure`, the call is judged by them through the circuit's
-   * shared breaker: no breaker is made per call.
+   * `options` (`exclude`, `isFailure`, `timeout`, `fallback`, and the caller's `signal`), the call
+   * is judged and run by them through the circuit's shared breaker: no breaker is made per call.
+   *
+   * @example
+   * ```ts
+   * const res = await circuitbreaker.run("api", (signal) => fetch(url, { signal }), { signal: request.signal, timeout: 2 });
+   * ```
    */
-  run<T, Y extends readonly unknown[] = readonly unknown[]>(
+  run<T, Y extends readonly unknown[] = readonly unknown[], F = never>(
     name: string,
-    fn: () => T | PromiseLike<T>,
-    options?: BreakerOptions<Awaited<T>, Y>,
-  ): Promise<Awaited<T>> {
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: RunOptions<Awaited<T>, Y, F>,
+  ): Promise<Awaited<T> | Awaited<F>> {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
     try {
       if (typeof fn !== "function") throw notAFunction(fn);
-      const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
-      return this.runWith(checked, settings, this.rulesFor(settings), fn);
+      const [checked, settings] = this.checkArgs(name, options, true);
+      return this.runWith(checked, settings, this.rulesFor(settings), fn) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** @internal Runs `fn` on circuit `name` through its shared breaker, judged by `rules`. */
-  protected runWith<T>(
+  /**
+   * @internal Runs `fn` on circuit `name` through its shared breaker, judged by `rules`,
+   * cancelled by `settings.signal`.
+   */
+  protected runWith(
     name: string,
     settings: BreakerSettings,
     rules: CallRules | null,
-    fn: () => T | PromiseLike<T>,
-  ): Promise<Awaited<T>> {
+    fn: (signal: AbortSignal) => unknown,
+  ): Promise<unknown> {
     let breaker: MaybePromise<AsyncCircuitBreaker>;
     try {
       breaker = this.sharedBreaker(name, settings);
@@ -325,8 +384,10 @@ export class AsyncCircuitBreakerFactory<
       // E.g. registering after close(): a decorated function rejects, it never throws.
       return Promise.reject(error);
     }
-    if (isPromise(breaker)) return breaker.then((b) => (rules === null ? b.run(fn) : b.runWith(fn, rules)));
-    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
+    const { signal } = settings;
+    const run = (b: AsyncCircuitBreaker): Promise<unknown> =>
+      rules === null && signal === null ? b.run(fn) : b.runWith(fn, rules ?? this.baseRules, signal);
+    return isPromise(breaker) ? breaker.then(run) : run(breaker);
   }
 
   /**
@@ -335,6 +396,10 @@ export class AsyncCircuitBreakerFactory<
    * standard (TC39) method decorator and as a legacy (`experimentalDecorators`) one. The wrapper
    * keeps `this`, the function's `name` and `length`, and returns a promise.
    *
+   * With `options.timeout`, a call that runs too long rejects with `CallTimeoutError` and counts
+   * as a failure; the wrapped function gets no signal (its arguments are its caller's). With
+   * `options.fallback`, the wrapper resolves with the fallback's value instead of failing.
+   *
    * @example
    * ```ts
    * const get = circuitbreaker.decorate((url: string) => new URL(url).host)(
@@ -342,10 +407,10 @@ export class AsyncCircuitBreakerFactory<
    * );
    * ```
    */
-  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+  decorate<Y extends readonly unknown[] = readonly unknown[], F = never>(
     nameOrFn: CircuitNameSource,
-    options?: BreakerOptions<unknown, Y>,
-  ): CircuitDecorator<"async"> {
+    options?: BreakerOptions<unknown, Y, F>,
+  ): CircuitDecorator<"async", F> {
     const settings = toBreakerSettings(options);
     const rules = this.rulesFor(settings);
     return makeDecorator(
@@ -383,37 +448,52 @@ export class SyncCircuitBreakerFactory<
     void this.close();
   }
 
-  /** The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. */
-  getBreaker<Y extends readonly unknown[] = readonly unknown[]>(
+  /**
+   * The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. `timeout` is
+   * rejected with `InvalidOptionError`: a synchronous call cannot be interrupted.
+   */
+  getBreaker<Y extends readonly unknown[] = readonly unknown[], F = never>(
     name: string,
-    options?: BreakerOptions<unknown, Y>,
-  ): SyncCircuitBreaker {
-    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
+    options?: SyncBreakerOptions<unknown, Y, F>,
+  ): SyncCircuitBreaker<F> {
+    const [checked, settings] = this.checkArgs(name, options);
     return this.#sync(this.breakerFor(checked, settings));
   }
 
-  /** Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. */
-  run<T, Y extends readonly unknown[] = readonly unknown[]>(name: string, fn: () => T, options?: BreakerOptions<T, Y>): T {
+  /**
+   * Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. `timeout` and `signal`
+   * are rejected with `InvalidOptionError`: a synchronous call can be neither timed out nor
+   * cancelled.
+   */
+  run<T, Y extends readonly unknown[] = readonly unknown[], F = never>(
+    name: string,
+    fn: () => T,
+    options?: SyncBreakerOptions<T, Y, F>,
+  ): T | F {
     if (options === undefined) {
       const cached = this.breakers.get(name);
       if (cached !== undefined) return cached.run(fn);
     }
     if (typeof fn !== "function") throw notAFunction(fn);
-    const [checked, settings] = CircuitBreakerFactoryBase.checkArgs(name, options);
-    return this.#runWith(checked, settings, this.rulesFor(settings), fn);
+    const [checked, settings] = this.checkArgs(name, options, true);
+    return this.#runWith(checked, settings, this.rulesFor(settings), fn) as T | F;
   }
 
   /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
-  decorate<Y extends readonly unknown[] = readonly unknown[]>(
+  decorate<Y extends readonly unknown[] = readonly unknown[], F = never>(
     nameOrFn: CircuitNameSource,
-    options?: BreakerOptions<unknown, Y>,
-  ): CircuitDecorator<"sync"> {
-    const settings = toBreakerSettings(options);
+    options?: SyncBreakerOptions<unknown, Y, F>,
+  ): CircuitDecorator<"sync", F> {
+    const settings = toBreakerSettings(options, true);
     const rules = this.rulesFor(settings);
-    return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");
+    return makeDecorator(
+      nameOrFn,
+      (name, fn) => this.#runWith(checkName(name), settings, rules, fn),
+      "sync",
+    );
   }
 
-  #runWith<T>(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => T): T {
+  #runWith(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => unknown): unknown {
     const breaker = this.#sync(this.sharedBreaker(name, settings));
     return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
   }

@@ -12,9 +12,11 @@
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
 export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
 export {
+  CallTimeoutError,
   CircuitOpenError,
   FactoryClosedError,
   InvalidOptionError,
+  isCallTimeoutError,
   isCircuitOpenError,
   isFactoryClosedError,
   isInvalidOptionError,
@@ -33,11 +35,20 @@ export type {
   StorageErrorEvent,
 } from "./events.js";
 export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
-export type { BreakerOptions, FactoryOptions } from "./options.js";
+export type {
+  BreakerOptions,
+  CallOptions,
+  FactoryOptions,
+  Fallback,
+  RunOptions,
+  SyncBreakerOptions,
+  SyncCallOptions,
+} from "./options.js";
 export type { ConfigChanges } from "./policies.js";
 export type { Clock } from "./coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
-export { InMemoryStorage } from "./storage/memory.js";
+export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";
+export { SAVED_CIRCUITS_VERSION, type SavedCircuit, type SavedCircuits } from "./storage/saved.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
 export { RedisStorage, type CircuitInfo, type RedisStorageStats } from "./storage/redis/storage.js";

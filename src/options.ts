@@ -67,15 +67,36 @@ export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[
   readonly clock?: () => number;
   /** Hooks to add at once, as `addListener` would. */
   readonly listeners?: readonly CircuitHook[];
+  /**
+   * Seconds a guarded call may run before it rejects with `CallTimeoutError` and counts as a
+   * failure, for every breaker that gives no `timeout` of its own (0.001 to 3600, fractions
+   * allowed). `AsyncCircuitBreakerFactory` only: the sync factory rejects it (a synchronous call
+   * holds the thread, so no timer can fire before it returns). Default: no timeout.
+   */
+  readonly defaultTimeout?: number;
 }
 
 /**
- * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
- * circuit only if this call registers it; `exclude` and `isFailure` apply to this breaker's calls.
- * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`;
- * `X` types the predicates of `exclude` by their classes, inferred by each method.
+ * A fallback: called with the error of a call that failed (a counted failure, a
+ * `CircuitOpenError`, a `CallTimeoutError`); what it returns (or resolves to) is what the caller
+ * gets instead. If it throws (or rejects), the caller gets that error.
+ *
+ * @example
+ * ```ts
+ * const fallback: Fallback<Page> = (error) => cache.get(url) ?? Promise.reject(error);
+ * ```
  */
-export interface BreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[]> {
+export type Fallback<F = unknown> = (error: unknown) => F | PromiseLike<F>;
+
+/**
+ * Per-circuit options of `getBreaker`, `run` and `decorate`. `threshold` and `ttl` configure the
+ * circuit only if this call registers it; `exclude`, `isFailure`, `timeout` and `fallback` apply
+ * to this breaker's calls.
+ * `R` is the type of the guarded function's result, which `factory.run` infers for `isFailure`;
+ * `X` types the predicates of `exclude` by their classes, inferred by each method; `F` is what
+ * `fallback` returns, which the calls' result type includes.
+ */
+export interface BreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[], F = unknown> {
   /** Consecutive failures that open this circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`). */
   readonly threshold?: number;
   /** Seconds this circuit stays opened (0.001 to 3600, fractions allowed). */
@@ -106,6 +127,98 @@ export interface BreakerOptions<R = unknown, X extends readonly unknown[] = read
    * ```
    */
   readonly isFailure?: (result: R) => boolean;
+  /**
+   * Seconds each call may run before it rejects with `CallTimeoutError` and counts as a failure
+   * (0.001 to 3600, fractions allowed); the guarded function's `signal` aborts then. Replaces the
+   * factory's `defaultTimeout`. Async factory only.
+   *
+   * @example
+   * ```ts
+   * const breaker = await circuitbreaker.getBreaker("api", { timeout: 2.5 });
+   * await breaker.run((signal) => fetch(url, { signal }));
+   * ```
+   */
+  readonly timeout?: number;
+  /**
+   * Called instead of failing, for each call that gives no `fallback` of its own: with the
+   * `CircuitOpenError`, the `CallTimeoutError` or the counted failure's error; the caller gets what
+   * it returns. Not called for excluded errors, cancelled calls or bad arguments.
+   *
+   * @example
+   * ```ts
+   * const breaker = await circuitbreaker.getBreaker("prices", { fallback: () => lastKnownPrices });
+   * ```
+   */
+  readonly fallback?: Fallback<F>;
+}
+
+/**
+ * Options of one call, `breaker.run(fn, options)` of the async factory: a caller's `signal`, and
+ * a `timeout` and a `fallback` that replace the breaker's for this call.
+ *
+ * @example
+ * ```ts
+ * await breaker.run((signal) => fetch(url, { signal }), { signal: request.signal, timeout: 2, fallback: () => cached });
+ * ```
+ */
+export interface CallOptions<F = unknown> {
+  /**
+   * The caller's cancellation: when it aborts, the call rejects at once with `signal.reason`, the
+   * guarded function's signal aborts too, the outcome is not counted (neither a success nor a
+   * failure) and a probe slot the call held is freed. Already aborted: the call rejects at once
+   * and `fn` is not called.
+   */
+  readonly signal?: AbortSignal;
+  /** Seconds this call may run (see `BreakerOptions.timeout`); replaces the breaker's. */
+  readonly timeout?: number;
+  /** Called instead of failing (see `BreakerOptions.fallback`); replaces the breaker's. */
+  readonly fallback?: Fallback<F>;
+}
+
+/**
+ * Options of `factory.run(name, fn, options)` (async): the breaker's options for this call, and
+ * the caller's `signal` (see `CallOptions.signal`).
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.run("api", (signal) => fetch(url, { signal }), { signal: request.signal, timeout: 2 });
+ * ```
+ */
+export interface RunOptions<R = unknown, X extends readonly unknown[] = readonly unknown[], F = unknown>
+  extends BreakerOptions<R, X, F> {
+  /** The caller's cancellation; see `CallOptions.signal`. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Per-circuit options of the sync factory's `getBreaker`, `run` and `decorate`: those of
+ * `BreakerOptions` without `timeout` (a synchronous call cannot be interrupted), with a
+ * synchronous `fallback`, whose return value the caller gets as it is.
+ *
+ * @example
+ * ```ts
+ * const value = sync.run("parser", () => JSON.parse(text), { fallback: () => ({}) });
+ * ```
+ */
+export interface SyncBreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[], F = unknown>
+  extends Omit<BreakerOptions<R, X>, "timeout" | "fallback"> {
+  /** Called instead of failing; see `BreakerOptions.fallback`. What it returns is returned. */
+  readonly fallback?: (error: unknown) => F;
+}
+
+/**
+ * Options of one call of a sync breaker, `breaker.run(fn, options)`: a `fallback` that replaces
+ * the breaker's. (`signal` and `timeout` are rejected: a synchronous call can be neither
+ * cancelled nor timed out.)
+ *
+ * @example
+ * ```ts
+ * const config = sync.getBreaker("config").run(() => readConfig(), { fallback: () => DEFAULTS });
+ * ```
+ */
+export interface SyncCallOptions<F = unknown> {
+  /** Called instead of failing; see `BreakerOptions.fallback`. What it returns is returned. */
+  readonly fallback?: (error: unknown) => F;
 }
 
 /** Validated factory options. */
@@ -117,6 +230,8 @@ export interface FactorySettings {
   readonly idleTtl: number | null;
   readonly clock: Clock;
   readonly listeners: readonly CircuitHook[];
+  /** `defaultTimeout`, in seconds; `null` for none. */
+  readonly timeout: number | null;
 }
 
 const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
@@ -132,6 +247,7 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   idleTtl: true,
   clock: true,
   listeners: true,
+  defaultTimeout: true,
 };
 const BREAKER_KEYS: Record<keyof BreakerOptions, true> = {
   threshold: true,
@@ -142,7 +258,11 @@ const BREAKER_KEYS: Record<keyof BreakerOptions, true> = {
   backoff: true,
   exclude: true,
   isFailure: true,
+  timeout: true,
+  fallback: true,
 };
+const RUN_KEYS: Record<keyof RunOptions, true> = { ...BREAKER_KEYS, signal: true };
+const CALL_KEYS: Record<keyof CallOptions, true> = { signal: true, timeout: true, fallback: true };
 /** Names a user of the Python purgatory may still type. */
 const PYTHON_NAMES: Record<string, string> = {
   default_threshold: "defaultThreshold",
@@ -200,6 +320,13 @@ export const BOUNDS = Object.freeze({
   maxThreshold: Number.MAX_SAFE_INTEGER,
   /** Most probes at once while half-opened: each holds a lease stored with the circuit. */
   maxHalfOpenCalls: 1000,
+  /** Shortest call timeout, in seconds: 1 ms, the resolution of Node's timers. */
+  minTimeout: 0.001,
+  /**
+   * Longest call timeout, in seconds: one hour, as for ttl. A timeout is in seconds; 5000 is
+   * almost always meant as 5 s in milliseconds. It also stays far below what `setTimeout` accepts.
+   */
+  maxTimeout: 3600,
 });
 
 /** Checks an integer from 1 to `max` (default `Number.MAX_SAFE_INTEGER`, where counts stay exact). */
@@ -227,6 +354,21 @@ export function checkTtl(value: unknown, option: string): number {
   }
   return value;
 }
+
+/** Checks a call timeout: seconds from `BOUNDS.minTimeout` (1 ms) to `BOUNDS.maxTimeout` (one hour). */
+export function checkTimeout(value: unknown, option: string): number {
+  if (typeof value !== "number" || !(value >= BOUNDS.minTimeout && value <= BOUNDS.maxTimeout)) {
+    throw new InvalidOptionError(
+      option,
+      value,
+      `a number of seconds from ${BOUNDS.minTimeout} to ${BOUNDS.maxTimeout} (timeout is in seconds, not milliseconds)`,
+    );
+  }
+  return value;
+}
+
+/** Seconds as milliseconds, rounded to the microsecond (`2.007 * 1000` is not `2007`). */
+export const secondsToMs = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
 
 /** Checks a finite number > 0; `expected` says what it measures, for the error. */
 export function checkPositiveNumber(value: unknown, option: string, expected: string): number {
@@ -261,10 +403,50 @@ function checkStorage(value: unknown): CircuitStorage {
   return value as CircuitStorage;
 }
 
-/** Validates factory options. */
-export function toFactorySettings(options: unknown): FactorySettings {
+/**
+ * The error for `timeout` (or `defaultTimeout`) given to the sync factory: a synchronous call
+ * holds the thread, so no timer can fire before it returns.
+ */
+function syncTimeout(option: string, value: unknown): InvalidOptionError {
+  return new InvalidOptionError(
+    option,
+    value,
+    "no timeout",
+    `Invalid option ${quote(option)}: a synchronous call cannot time out (it holds the thread until it returns, ` +
+      `so no timer can fire before); use AsyncCircuitBreakerFactory for calls that may hang, got ${describeValue(value)}`,
+  );
+}
+
+/** The error for `signal` given to the sync factory: nothing can abort a synchronous call. */
+function syncSignal(value: unknown): InvalidOptionError {
+  return new InvalidOptionError(
+    "signal",
+    value,
+    "no signal",
+    `Invalid option "signal": a synchronous call cannot be cancelled (nothing else runs until it returns); ` +
+      `use AsyncCircuitBreakerFactory, got ${describeValue(value)}`,
+  );
+}
+
+/** Checks a caller's `signal`: an `AbortSignal` (from any realm: by its shape). */
+function checkSignal(value: unknown): AbortSignal {
+  const signal = value as Partial<AbortSignal> | null;
+  if (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function") {
+    throw new InvalidOptionError("signal", value, "an AbortSignal");
+  }
+  return value as AbortSignal;
+}
+
+function checkFallback(value: unknown): ((error: unknown) => unknown) | null {
+  if (value === undefined) return null;
+  return checkFunction(value, "fallback", "a function (error) => value");
+}
+
+/** Validates factory options; `sync` for `SyncCircuitBreakerFactory`, which has no timeouts. */
+export function toFactorySettings(options: unknown, sync = false): FactorySettings {
   const o = checkObject(options, "options") as FactoryOptions;
   checkKeys(o, FACTORY_KEYS, "");
+  if (sync && o.defaultTimeout !== undefined) throw syncTimeout("defaultTimeout", o.defaultTimeout);
   const listeners = o.listeners === undefined ? [] : o.listeners;
   if (!Array.isArray(listeners)) throw new InvalidOptionError("listeners", listeners, "an array of hooks");
   listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
@@ -296,6 +478,7 @@ export function toFactorySettings(options: unknown): FactorySettings {
         ? withCoarse(() => Date.now(), true)
         : checkFunction<() => number>(o.clock, "clock", "a function returning epoch ms"),
     listeners,
+    timeout: o.defaultTimeout === undefined ? null : checkTimeout(o.defaultTimeout, "defaultTimeout"),
   };
 }
 
@@ -311,6 +494,12 @@ export interface BreakerSettings {
   readonly exclude: ExcludeRules;
   /** The call's own `isFailure`; `null` leaves the factory's. */
   readonly isFailure: IsFailure | null;
+  /** The breaker's own `timeout`, seconds; `undefined` leaves the factory's. */
+  readonly timeout: number | undefined;
+  /** The breaker's `fallback`, or `null`. */
+  readonly fallback: ((error: unknown) => unknown) | null;
+  /** The caller's `signal` (`factory.run` only), or `null`. */
+  readonly signal: AbortSignal | null;
 }
 
 /** The settings of a call with no options. */
@@ -318,13 +507,31 @@ export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
   config: Object.freeze({}),
   exclude: NO_EXCLUDE,
   isFailure: null,
+  timeout: undefined,
+  fallback: null,
+  signal: null,
 });
 
-/** Validates per-circuit options. */
-export function toBreakerSettings(options: unknown): BreakerSettings {
+/**
+ * Validates per-circuit options: of `getBreaker` and `decorate`, or with `run: true` of
+ * `factory.run` (which also takes a caller's `signal`); `sync` for the sync factory, which
+ * rejects `timeout` and `signal`.
+ */
+export function toBreakerSettings(options: unknown, sync = false, run = false): BreakerSettings {
   if (options === undefined) return NO_BREAKER_OPTIONS;
-  const o = checkObject(options, "options") as BreakerOptions;
-  checkKeys(o, BREAKER_KEYS, "");
+  const o = checkObject(options, "options") as RunOptions;
+  if (sync && o.timeout !== undefined) throw syncTimeout("timeout", o.timeout);
+  if (sync && o.signal !== undefined) throw syncSignal(o.signal);
+  if (!run && o.signal !== undefined) {
+    throw new InvalidOptionError(
+      "signal",
+      o.signal,
+      "no signal",
+      `Invalid option "signal": a signal belongs to one call, pass it to breaker.run(fn, { signal }) or ` +
+        `factory.run(name, fn, { signal }), got ${describeValue(o.signal)}`,
+    );
+  }
+  checkKeys(o, run && !sync ? RUN_KEYS : BREAKER_KEYS, "");
   return {
     config: {
       ...(o.threshold === undefined ? {} : { threshold: checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold) }),
@@ -336,5 +543,30 @@ export function toBreakerSettings(options: unknown): BreakerSettings {
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
     isFailure: checkIsFailure(o.isFailure),
+    timeout: o.timeout === undefined ? undefined : checkTimeout(o.timeout, "timeout"),
+    fallback: checkFallback(o.fallback),
+    signal: o.signal === undefined ? null : checkSignal(o.signal),
+  };
+}
+
+/** Validated options of one call (`breaker.run(fn, options)`). */
+export interface CallSettings {
+  readonly signal: AbortSignal | null;
+  /** Seconds; `undefined` leaves the breaker's. */
+  readonly timeout: number | undefined;
+  /** `null` leaves the breaker's. */
+  readonly fallback: ((error: unknown) => unknown) | null;
+}
+
+/** Validates the options of one call; `sync` for a sync breaker, which rejects `signal` and `timeout`. */
+export function toCallSettings(options: unknown, sync: boolean): CallSettings {
+  const o = checkObject(options, "options") as CallOptions;
+  if (sync && o.timeout !== undefined) throw syncTimeout("timeout", o.timeout);
+  if (sync && o.signal !== undefined) throw syncSignal(o.signal);
+  checkKeys(o, sync ? { fallback: true } : CALL_KEYS, "");
+  return {
+    signal: o.signal === undefined ? null : checkSignal(o.signal),
+    timeout: o.timeout === undefined ? undefined : checkTimeout(o.timeout, "timeout"),
+    fallback: checkFallback(o.fallback),
   };
 }

@@ -3,7 +3,14 @@
  * echo (a circuit name, an option, a value).
  */
 import { describe, expect, it, vi } from "vitest";
-import { CircuitOpenError, InvalidOptionError, isCircuitOpenError, isInvalidOptionError } from "../src/index.js";
+import {
+  CallTimeoutError,
+  CircuitOpenError,
+  InvalidOptionError,
+  isCallTimeoutError,
+  isCircuitOpenError,
+  isInvalidOptionError,
+} from "../src/index.js";
 
 /** A second copy of the errors module, as the CommonJS build is next to the ESM one. */
 async function anotherCopy(): Promise<typeof import("../src/errors.js")> {
@@ -42,6 +49,42 @@ describe("errors from two copies of the package (dual package hazard)", () => {
     expect(sub instanceof ServiceDownError).toBe(true);
     expect(isCircuitOpenError(sub)).toBe(true);
     expect(new CircuitOpenError("svc", 1, 2) instanceof ServiceDownError).toBe(false);
+  });
+});
+
+describe("CallTimeoutError", () => {
+  it("has a stable name and code, the circuit and the timeout, and a short message", () => {
+    const error = new CallTimeoutError("payments-api", 2_500);
+    expect([error.name, error.code, error.circuitName, error.timeoutMs]).toEqual([
+      "CallTimeoutError",
+      "PURGATORY_CALL_TIMEOUT",
+      "payments-api",
+      2_500,
+    ]);
+    expect(error.message).toBe("Call on circuit payments-api timed out after 2500 ms");
+    expect(error).toBeInstanceOf(Error);
+    expect(new CallTimeoutError("n".repeat(100_000), 1).message.length).toBeLessThan(300);
+  });
+
+  it("carries no stack frames, as CircuitOpenError: it is made by a timer", () => {
+    expect(new CallTimeoutError("svc", 1).stack?.split("\n")).toHaveLength(1);
+  });
+
+  it("is instanceof, and recognised by isCallTimeoutError, across copies of the package", async () => {
+    const copy = await anotherCopy();
+    const theirs = new copy.CallTimeoutError("svc", 5);
+    expect(theirs instanceof CallTimeoutError).toBe(true);
+    expect(new CallTimeoutError("svc", 5) instanceof copy.CallTimeoutError).toBe(true);
+    expect(isCallTimeoutError(theirs)).toBe(true);
+    expect(isCallTimeoutError(new CircuitOpenError("svc", 1, 2))).toBe(false);
+    expect(theirs instanceof CircuitOpenError).toBe(false);
+    for (const value of [new Error("timed out"), { name: "CallTimeoutError" }, null, undefined]) {
+      expect(isCallTimeoutError(value)).toBe(false);
+      expect(value instanceof CallTimeoutError).toBe(false);
+    }
+    class SlowError extends CallTimeoutError {}
+    expect(new SlowError("svc", 1) instanceof CallTimeoutError).toBe(true);
+    expect(new CallTimeoutError("svc", 1) instanceof SlowError).toBe(false);
   });
 });
 

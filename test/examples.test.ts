@@ -117,6 +117,28 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("all assertions passed");
   });
 
+  it("timeouts-and-fallbacks.ts times a call out, cancels one, and falls back while opened", async () => {
+    const outcome = await runExample("timeouts-and-fallbacks.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout.trim().split("\n")).toEqual([
+      "fast answer: 42",
+      "timed out after 50 ms; failureCount=1; aborted=1",
+      "cancelled: client went away; failureCount=1; aborted=2",
+      "state: opened",
+      "with a fallback: 41",
+      "probe: 42; state: closed",
+    ]);
+  });
+
+  it("serverless-handover.ts saves circuits as JSON and restores them in a new instance", async () => {
+    const outcome = await runExample("serverless-handover.ts");
+    expectSuccess(outcome);
+    expect(outcome.stdout).toMatch(/^saved 2 circuits, \d+ bytes of JSON$/m);
+    expect(outcome.stdout).toContain("payments: still opened, rejected fast (retry in ~60 s)");
+    expect(outcome.stdout).toContain("inventory: closed, failureCount=1");
+    expect(outcome.stdout).toContain("inventory: opened after one more failure");
+  });
+
   it("custom-storage.ts keeps state in a key-value store across a restart", async () => {
     const outcome = await runExample("custom-storage.ts");
     expectSuccess(outcome);

@@ -2,7 +2,7 @@
  * Bad input gets a clear, early `InvalidOptionError` that names the option and the value, never a
  * silent default (docs/design.md, "Bad input"). Storage-independent: runs over the default in-memory storage.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
   InMemoryStorage,
@@ -199,9 +199,9 @@ describe.each(factories)("$name options", ({ make }) => {
   });
 
   it("reject an unknown option, listing the known ones", () => {
-    const error = thrownBy(() => make(loose({ timeout: 5 })));
-    expectInvalid(error, "timeout", 5, "5");
-    expect((error as Error).message).toMatch(/^Unknown option "timeout" \(expected one of "defaultThreshold", .*"listeners"\), got 5$/);
+    const error = thrownBy(() => make(loose({ retries: 5 })));
+    expectInvalid(error, "retries", 5, "5");
+    expect((error as Error).message).toMatch(/^Unknown option "retries" \(expected one of "defaultThreshold", .*"listeners".*\), got 5$/);
   });
 
   it("keep messages short: a huge unknown key or value is shortened, the error keeps it whole", () => {
@@ -243,6 +243,129 @@ describe.each(factories)("$name options", ({ make }) => {
     const hook = (): void => undefined;
     expectInvalid(thrownBy(() => make(loose({ listeners: hook }))), "listeners", hook, "function hook");
     expectInvalid(thrownBy(() => make(loose({ listeners: [hook, "log"] }))), "listeners[1]", "log", '"log"');
+  });
+});
+
+const badTimeouts: [unknown, string][] = [
+  [0, "0"],
+  [-1, "-1"],
+  [Number.POSITIVE_INFINITY, "Infinity"],
+  [Number.NaN, "NaN"],
+  ["5", '"5"'],
+  [null, "null"],
+  [0.0005, "0.0005"],
+  [5000, "5000"],
+];
+
+describe("timeout, fallback and signal (async factory)", () => {
+  const factory = new AsyncCircuitBreakerFactory();
+
+  it.each(badTimeouts)("reject timeout %s in getBreaker, run, decorate, a call, and as defaultTimeout", async (value, shown) => {
+    const options = loose<BreakerOptions>({ timeout: value });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "timeout", value, shown);
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "timeout", value, shown);
+    expectInvalid(thrownBy(() => factory.decorate("t", options)), "timeout", value, shown);
+    const breaker = await factory.getBreaker("t");
+    expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ timeout: value }))), "timeout", value, shown);
+    expectInvalid(thrownBy(() => new AsyncCircuitBreakerFactory(loose<FactoryOptions>({ defaultTimeout: value }))), "defaultTimeout", value, shown);
+  });
+
+  it("say that a timeout is in seconds, with its bounds", () => {
+    const error = thrownBy(() => new AsyncCircuitBreakerFactory({ defaultTimeout: 5000 }));
+    expect((error as Error).message).toBe(
+      'Invalid option "defaultTimeout": expected a number of seconds from 0.001 to 3600 (timeout is in seconds, not milliseconds), got 5000',
+    );
+  });
+
+  it("accept a timeout from 0.001 to 3600 s, fractions allowed", async () => {
+    expect(() => new AsyncCircuitBreakerFactory({ defaultTimeout: 0.001 })).not.toThrow();
+    await expect(factory.getBreaker("bounds", { timeout: 3600 })).resolves.toBeDefined();
+    await expect(factory.run("bounds", () => 1, { timeout: 2.5 })).resolves.toBe(1);
+  });
+
+  it("reject a fallback that is not a function", async () => {
+    const options = loose<BreakerOptions>({ fallback: "cached" });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "fallback", "cached", '"cached"');
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "fallback", "cached", '"cached"');
+    const breaker = await factory.getBreaker("t");
+    expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ fallback: 1 }))), "fallback", 1, "1");
+  });
+
+  it("reject a signal that is not an AbortSignal, in run and in a call", async () => {
+    const fake = { aborted: "no" };
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ signal: fake }))), "signal", fake, "an object ([object Object])");
+    const breaker = await factory.getBreaker("t");
+    expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ signal: true }))), "signal", true, "true");
+  });
+
+  it("reject a signal given to getBreaker or decorate: it belongs to one call", async () => {
+    const signal = new AbortController().signal;
+    const error = await rejectionOf(() => factory.getBreaker("t", loose<BreakerOptions>({ signal })));
+    expectInvalid(error, "signal", signal, "an object ([object AbortSignal])");
+    expect((error as Error).message).toContain("a signal belongs to one call, pass it to breaker.run(fn, { signal })");
+    expectInvalid(thrownBy(() => factory.decorate("t", loose<BreakerOptions>({ signal }))), "signal", signal, "an object ([object AbortSignal])");
+  });
+
+  it("reject an unknown option of a call, naming it, without running the function or counting", async () => {
+    const breaker = await factory.getBreaker("unknown-call-option");
+    const fn = vi.fn(() => 1);
+    const error = await rejectionOf(() => breaker.run(fn, loose({ threshold: 3 })));
+    expectInvalid(error, "threshold", 3, "3");
+    expect((error as Error).message).toContain('"signal", "timeout", "fallback"');
+    expect(fn).not.toHaveBeenCalled();
+    expect(breaker.failureCount).toBe(0);
+  });
+});
+
+describe("the sync factory, for which timeout and signal make no sense", () => {
+  const factory = new SyncCircuitBreakerFactory();
+  const signal = new AbortController().signal;
+
+  it("rejects timeout in getBreaker, run, decorate and a call, saying why", () => {
+    const options = loose<BreakerOptions>({ timeout: 5 });
+    const errors = [
+      thrownBy(() => factory.getBreaker("t", options)),
+      thrownBy(() => factory.run("t", () => 1, options)),
+      thrownBy(() => factory.decorate("t", options)),
+      thrownBy(() => factory.getBreaker("t").run(() => 1, loose({ timeout: 5 }))),
+    ];
+    for (const error of errors) {
+      expectInvalid(error, "timeout", 5, "5");
+      expect((error as Error).message).toBe(
+        'Invalid option "timeout": a synchronous call cannot time out (it holds the thread until it returns, so no timer ' +
+          "can fire before); use AsyncCircuitBreakerFactory for calls that may hang, got 5",
+      );
+    }
+  });
+
+  it("rejects defaultTimeout, saying why", () => {
+    const error = thrownBy(() => new SyncCircuitBreakerFactory(loose<FactoryOptions>({ defaultTimeout: 1 })));
+    expectInvalid(error, "defaultTimeout", 1, "1");
+    expect((error as Error).message).toContain("a synchronous call cannot time out");
+  });
+
+  it("rejects signal in run and a call, saying why", () => {
+    const errors = [
+      thrownBy(() => factory.run("t", () => 1, loose<BreakerOptions>({ signal }))),
+      thrownBy(() => factory.getBreaker("t").run(() => 1, loose({ signal }))),
+    ];
+    for (const error of errors) {
+      expectInvalid(error, "signal", signal, "an object ([object AbortSignal])");
+      expect((error as Error).message).toContain("a synchronous call cannot be cancelled (nothing else runs until it returns)");
+    }
+  });
+
+  it("does not run the function nor count anything for a rejected option", () => {
+    const fn = vi.fn(() => 1);
+    thrownBy(() => factory.run("never-run", fn, loose<BreakerOptions>({ timeout: 1 })));
+    thrownBy(() => factory.getBreaker("never-run").run(fn, loose({ signal })));
+    expect(fn).not.toHaveBeenCalled();
+    expect(factory.getBreaker("never-run").failureCount).toBe(0);
+  });
+
+  it("accepts a fallback, and rejects one that is not a function", () => {
+    expect(factory.run("t", () => 1, { fallback: () => 2 })).toBe(1);
+    expectInvalid(thrownBy(() => factory.getBreaker("t").run(() => 1, loose({ fallback: 2 }))), "fallback", 2, "2");
   });
 });
 

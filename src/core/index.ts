@@ -29,6 +29,7 @@ export {
   openTtlMs,
   recordFailure,
   recordSuccess,
+  releaseProbe,
   ttlMs,
   type Admission,
   type ControlAction,

@@ -293,3 +293,27 @@ export function isForgettable(snapshot: CircuitSnapshot, _config: CircuitConfig,
       return false;
   }
 }
+
+/**
+ * Frees the probe slot of a call admitted with `token` that was cancelled by its caller, so that
+ * the next call may probe at once instead of waiting for the lease to expire. The cancelled call
+ * decides nothing: the circuit stays half-opened, its generation unchanged (the other probes keep
+ * their tokens), and nothing is emitted. Returns `null` when there is nothing to free: the
+ * circuit is not half-opened, or holds no lease with that token (it was already decided, or the
+ * lease was pruned). `now` is when the lease is released; expired leases are pruned with it.
+ *
+ * @example
+ * ```ts
+ * const halfOpened: CircuitSnapshot = {
+ *   state: "half-opened", generation: 4, failureCount: 1, openedAt: 0,
+ *   probeLeases: [{ token: 4, expiresAt: 30_000 }],
+ * };
+ * releaseProbe(halfOpened, 4, 1_000)?.snapshot; // { ...halfOpened, probeLeases: [] }
+ * ```
+ */
+export function releaseProbe(snapshot: CircuitSnapshot, token: number, now: number): Transition | null {
+  if (snapshot.state !== "half-opened") return null;
+  if (!snapshot.probeLeases.some((lease) => lease.token === token)) return null;
+  const probeLeases = snapshot.probeLeases.filter((lease) => lease.token !== token && lease.expiresAt > now);
+  return { snapshot: { ...snapshot, probeLeases }, events: [] };
+}

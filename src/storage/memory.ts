@@ -1,21 +1,62 @@
 import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
-import { admit, checkRates, control, recordFailure, recordSuccess, type Admission, type ControlAction } from "../core/machine.js";
+import { admit, checkRates, control, recordFailure, recordSuccess, releaseProbe, type Admission, type ControlAction } from "../core/machine.js";
 import { clear, count, countsOf, createWindow, windowOf } from "../core/window.js";
+import { InvalidOptionError } from "../errors.js";
+import { checkKeys } from "../options.js";
 import { LocalCircuitsStorage } from "./local-circuits.js";
+import { checkSavedCircuits, type SavedCircuits } from "./saved.js";
 import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";
 
 /**
+ * Options of `new InMemoryStorage(options?)`.
+ *
+ * @example
+ * ```ts
+ * const storage = new InMemoryStorage({ restore: JSON.parse(savedJson) });
+ * ```
+ */
+export interface InMemoryStorageOptions {
+  /**
+   * Circuits to start with: a document made by `factory.toJSON()` (also after a trip through
+   * `JSON.stringify` and `JSON.parse`). Their configs, states, counts and `openedAt` are kept, so
+   * an opened circuit keeps rejecting until its ttl has elapsed; probe leases are not (the calls
+   * that held them belong to the process that saved the document). A malformed document, or one
+   * of a newer version, throws an `InvalidOptionError` naming the bad field.
+   */
+  readonly restore?: SavedCircuits;
+}
+
+const MEMORY_KEYS: Record<keyof InMemoryStorageOptions, true> = { restore: true };
+
+/**
  * The default storage: circuits live in this process's memory, in one `Map`. Every operation is
- * synchronous, so each is atomic on Node's single thread. No timer, no I/O.
+ * synchronous, so each is atomic on Node's single thread. No timer, no I/O. It may start from the
+ * circuits another process saved with `factory.toJSON()` (`restore`), for a serverless hand-over.
  *
  * @example
  * ```ts
  * const factory = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage() });
+ * // in the next instance of a serverless function:
+ * const next = new AsyncCircuitBreakerFactory({ storage: new InMemoryStorage({ restore: saved }) });
  * ```
  */
 export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> implements CircuitStorage {
+  /** Validates `options` at once; see `InMemoryStorageOptions`. */
+  constructor(options?: InMemoryStorageOptions) {
+    super();
+    if (options === undefined) return;
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+      throw new InvalidOptionError("options", options, "an options object");
+    }
+    checkKeys(options, MEMORY_KEYS);
+    if (options.restore === undefined) return;
+    for (const { name, config, snapshot } of checkSavedCircuits(options.restore, "restore")) {
+      this.circuits.add({ name, config, snapshot, used: true, forgotten: false, window: createWindow(config) });
+    }
+  }
+
   /** Nothing to connect. */
   initialize(): Promise<void> {
     return Promise.resolve();
@@ -84,6 +125,11 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
     const after = windowOf(config);
     circuit.config = config;
     if (before?.windowMs !== after?.windowMs) circuit.window = createWindow(config);
+  }
+
+  /** Applies `core/machine.releaseProbe`: a cancelled probe's slot is free at once. */
+  release(circuit: CircuitRecord, generation: number, now: number): void {
+    store(circuit, releaseProbe(circuit.snapshot, generation, now));
   }
 }
 

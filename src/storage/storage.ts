@@ -63,6 +63,8 @@ export interface Registration {
  *   synchronise in the background.
  * - When its factory closes, the factory marks every record it can `get` as `forgotten` and then
  *   calls `close()`; it does not call `forget` (which may delete persisted state).
+ * - `factory.toJSON()` reads `names()` and `get()`: what a record holds (`config`, `snapshot`)
+ *   must be plain data.
  *
  * @example
  * ```ts
@@ -113,6 +115,15 @@ export interface CircuitStorage {
   get(name: string): CircuitRecord | undefined;
   /** Names of the circuits this process knows. */
   names(): IterableIterator<string>;
+  /**
+   * Optional: frees the probe slot of a call admitted with token `generation` whose caller
+   * cancelled it (its `signal` aborted), at `now`: apply `core/machine.releaseProbe` atomically,
+   * as for an outcome. The cancelled call decides nothing and nothing is emitted. The breaker calls
+   * it only for a cancelled probe, does not wait for it, and ignores its errors. A storage without
+   * it lets the lease expire by itself (after the circuit's ttl), which is also correct, only
+   * slower to let the next probe through.
+   */
+  release?(circuit: CircuitRecord, generation: number, now: number): MaybePromise<void>;
   /**
    * Optional: lets a shared storage report what the breakers did not cause: transitions made by
    * other processes (`state_changed` with `remote: true`) and its own outages. The factory passes

@@ -13,6 +13,7 @@ import {
   isForgettable,
   recordFailure,
   recordSuccess,
+  releaseProbe,
   type Admission,
 } from "../../src/core/machine.js";
 
@@ -328,6 +329,46 @@ describe("half-opened circuit", () => {
     expect(isForgettable(snapshot, ttl30, 69_999)).toBe(false);
     expect(isForgettable(snapshot, ttl30, 70_000)).toBe(true);
     expect(isForgettable(halfOpened(1_000, []), ttl30, 0)).toBe(true);
+  });
+});
+
+describe("a cancelled probe (releaseProbe)", () => {
+  const now = 10_000;
+
+  it("frees its slot at once: the next call probes without waiting for the lease", () => {
+    const snapshot = halfOpened(0, [[4, now + 30_000]]);
+    expect(admit(snapshot, config(), now).verdict).toBe("reject");
+    const released = releaseProbe(snapshot, 4, now);
+    expect(released).not.toBeNull();
+    expect(admit(released!.snapshot, config(), now).verdict).toBe("probe");
+  });
+
+  it("decides nothing: the circuit stays half-opened, same generation and counts, no event", () => {
+    const snapshot = halfOpened(500, [[4, now + 30_000]], 7);
+    expect(releaseProbe(snapshot, 4, now)).toEqual({
+      snapshot: { state: "half-opened", generation: 4, failureCount: 7, openedAt: 500, probeLeases: [] },
+      events: [],
+    });
+  });
+
+  it("keeps the other probes' leases, which still decide", () => {
+    const snapshot = halfOpened(0, [[3, now + 30_000], [4, now + 30_000]]);
+    const released = releaseProbe(snapshot, 3, now)!.snapshot;
+    expect((released as HalfOpenedSnapshot).probeLeases).toEqual([{ token: 4, expiresAt: now + 30_000 }]);
+    expect(recordSuccess(released, 4, now)?.snapshot.state).toBe("closed");
+    // the released token no longer decides anything
+    expect(recordFailure(released, config(), 3, now)).toBeNull();
+  });
+
+  it("prunes expired leases with it", () => {
+    const snapshot = halfOpened(0, [[3, now - 1], [4, now + 30_000]]);
+    expect((releaseProbe(snapshot, 4, now)!.snapshot as HalfOpenedSnapshot).probeLeases).toEqual([]);
+  });
+
+  it("returns null when there is nothing to free", () => {
+    expect(releaseProbe(closed(), 0, now)).toBeNull();
+    expect(releaseProbe(opened(0), 1, now)).toBeNull();
+    expect(releaseProbe(halfOpened(0, [[4, now + 30_000]]), 5, now)).toBeNull();
   });
 });
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { CLOSED_SNAPSHOT, type CircuitConfig } from "../../src/core/circuit.js";
 import type { Admission } from "../../src/core/machine.js";
-import { InMemoryStorage } from "../../src/storage/memory.js";
+import { InvalidOptionError } from "../../src/errors.js";
+import { InMemoryStorage, type InMemoryStorageOptions } from "../../src/storage/memory.js";
+import type { SavedCircuits } from "../../src/storage/saved.js";
 import type { CircuitRecord } from "../../src/storage/storage.js";
 
 const config = (threshold = 2, ttl = 10, halfOpenMaxCalls = 1): CircuitConfig => ({
@@ -236,5 +238,138 @@ describe("InMemoryStorage forgetting and closing", () => {
     expect(a.forgotten).toBe(true);
     expect(b.forgotten).toBe(true);
     expect([...storage.names()]).toEqual([]);
+  });
+});
+
+describe("InMemoryStorage release of a cancelled probe", () => {
+  it("frees the probe's slot at once: the next call is admitted as a probe", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "api", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const probe = generationOf(storage.admit(circuit, 11_000));
+    expect(storage.admit(circuit, 11_001).verdict).toBe("reject");
+    storage.release(circuit, probe, 11_002);
+    expect(circuit.snapshot).toMatchObject({ state: "half-opened", probeLeases: [] });
+    expect(storage.admit(circuit, 11_003).verdict).toBe("probe");
+  });
+
+  it("changes nothing for a token that holds no lease", () => {
+    const storage = new InMemoryStorage();
+    const circuit = registered(storage, "api", config(1, 10));
+    trip(storage, circuit, 1_000);
+    const before = circuit.snapshot;
+    storage.release(circuit, 99, 2_000);
+    expect(circuit.snapshot).toBe(before);
+  });
+});
+
+describe("InMemoryStorage restore", () => {
+  const saved = {
+    version: 1,
+    circuits: [
+      { name: "closed-one", config: config(3, 5), snapshot: { state: "closed", generation: 2, failureCount: 1 } },
+      { name: "opened-one", config: config(1, 30), snapshot: { state: "opened", generation: 3, failureCount: 1, openedAt: 5_000 } },
+      {
+        name: "probing",
+        config: config(1, 30, 2),
+        snapshot: { state: "half-opened", generation: 5, failureCount: 1, openedAt: 4_000, probeLeases: [{ token: 5, expiresAt: 99_000 }] },
+      },
+    ],
+  };
+
+  /** The `InvalidOptionError` `new InMemoryStorage({ restore })` throws. */
+  function restoreError(restore: unknown): InvalidOptionError {
+    try {
+      new InMemoryStorage({ restore: restore as SavedCircuits });
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      return error as InvalidOptionError;
+    }
+    throw new Error("expected the restore to be rejected");
+  }
+
+  it("starts with the saved circuits, their configs, states, counts and openedAt", () => {
+    const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
+    expect([...storage.names()].sort()).toEqual(["closed-one", "opened-one", "probing"]);
+    expect(storage.get("closed-one")).toMatchObject({ config: config(3, 5), snapshot: saved.circuits[0]!.snapshot, forgotten: false });
+    expect(storage.get("opened-one")?.snapshot).toEqual({ state: "opened", generation: 3, failureCount: 1, openedAt: 5_000 });
+  });
+
+  it("keeps rejecting on a restored opened circuit until its ttl has elapsed", () => {
+    const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
+    const circuit = storage.get("opened-one")!;
+    expect(storage.admit(circuit, 34_999)).toMatchObject({ verdict: "reject", openedAt: 5_000, retryAfterMs: 1 });
+    expect(storage.admit(circuit, 35_000).verdict).toBe("probe");
+  });
+
+  it("drops probe leases: the call that held one belongs to the process that saved it", () => {
+    const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
+    const circuit = storage.get("probing")!;
+    expect(circuit.snapshot).toMatchObject({ state: "half-opened", generation: 5, probeLeases: [] });
+    expect(storage.admit(circuit, 10_000).verdict).toBe("probe");
+  });
+
+  it("registers a restored name as existing: first registration keeps the saved config", () => {
+    const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
+    const registration = storage.register("closed-one", config(9, 9));
+    expect(registration.created).toBe(false);
+    expect(registration.circuit.config).toEqual(config(3, 5));
+  });
+
+  it("keeps fields it does not know, in the document, configs and snapshots", () => {
+    const extra = {
+      version: 1,
+      savedBy: "a newer minor version",
+      circuits: [{ name: "x", config: { ...config(), slowCall: { duration: 2 } }, snapshot: { state: "closed", generation: 0, failureCount: 0, window: [1, 2] }, note: 1 }],
+    };
+    const storage = new InMemoryStorage({ restore: extra as unknown as SavedCircuits });
+    expect(storage.get("x")?.config).toEqual({ ...config(), slowCall: { duration: 2 } });
+    expect(storage.get("x")?.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0, window: [1, 2] });
+  });
+
+  it("copies what it restores: changing the document afterwards changes nothing", () => {
+    const document = structuredClone(saved) as unknown as { circuits: { config: { threshold: number } }[] };
+    const storage = new InMemoryStorage({ restore: document as unknown as SavedCircuits });
+    document.circuits[0]!.config.threshold = 99;
+    expect(storage.get("closed-one")?.config.threshold).toBe(3);
+  });
+
+  it("rejects a document of a newer version, saying so", () => {
+    const error = restoreError({ ...saved, version: 2 });
+    expect(error.option).toBe("restore.version");
+    expect(error.message).toBe(
+      'Invalid option "restore.version": this purgatory reads documents of version 1, got 2, written by a newer purgatory (upgrade the reader)',
+    );
+  });
+
+  it.each([
+    ["not an object", "x", "restore"],
+    ["an array", [], "restore"],
+    ["no version", { circuits: [] }, "restore.version"],
+    ["a version that is not a positive integer", { version: 0, circuits: [] }, "restore.version"],
+    ["no circuits", { version: 1 }, "restore.circuits"],
+    ["a circuit that is not an object", { version: 1, circuits: [null] }, "restore.circuits[0]"],
+    ["an empty name", { version: 1, circuits: [{ ...saved.circuits[0], name: "" }] }, "restore.circuits[0].name"],
+    ["a name saved twice", { version: 1, circuits: [saved.circuits[0], saved.circuits[0]] }, "restore.circuits[1].name"],
+    ["a missing config", { version: 1, circuits: [{ name: "a", snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config"],
+    ["a ttl out of bounds", { version: 1, circuits: [{ name: "a", config: config(1, 0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.ttl"],
+    ["a bad threshold", { version: 1, circuits: [{ name: "a", config: config(0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.threshold"],
+    ["a bad halfOpenMaxCalls", { version: 1, circuits: [{ name: "a", config: config(1, 1, 0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.halfOpenMaxCalls"],
+    ["an unknown state", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, state: "open" } }] }, "restore.circuits[0].snapshot.state"],
+    ["a negative generation", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, generation: -1 } }] }, "restore.circuits[0].snapshot.generation"],
+    ["a missing failureCount", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "closed", generation: 0 } }] }, "restore.circuits[0].snapshot.failureCount"],
+    ["an opened state without openedAt", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "opened", generation: 1, failureCount: 3 } }] }, "restore.circuits[0].snapshot.openedAt"],
+    [
+      "a half-opened state with malformed leases",
+      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "half-opened", generation: 1, failureCount: 3, openedAt: 1, probeLeases: [{ token: "1" }] } }] },
+      "restore.circuits[0].snapshot.probeLeases[0].token",
+    ],
+  ])("rejects %s, naming the field", (_label, document, option) => {
+    expect(restoreError(document).option).toBe(option);
+  });
+
+  it("rejects an unknown option, and options that are not an object", () => {
+    expect(() => new InMemoryStorage({ restor: saved } as unknown as InMemoryStorageOptions)).toThrow(/Unknown option "restor"/);
+    expect(() => new InMemoryStorage(null as unknown as InMemoryStorageOptions)).toThrow(InvalidOptionError);
   });
 });

@@ -18,6 +18,14 @@ import {
 } from "../../src/index.js";
 import type { StorageHarness, StorageKind } from "./storage-kinds.js";
 
+/**
+ * The options of one call that both factories take: a `fallback`. (The harness types the
+ * fallback's value as the call's, to keep scenarios short.)
+ */
+export interface SharedCallOptions {
+  readonly fallback?: (error: unknown) => unknown;
+}
+
 /** A breaker of either factory; `run` settles as the breaker did. */
 export interface BreakerUnderTest {
   readonly name: string;
@@ -26,8 +34,8 @@ export interface BreakerUnderTest {
   readonly state: CircuitStateName;
   readonly failureCount: number;
   readonly openedAt: number | null;
-  /** Runs a synchronous `fn` under the circuit. */
-  readonly run: <T>(fn: () => T) => Promise<T>;
+  /** Runs a synchronous `fn` under the circuit, with the call's `options`. */
+  readonly run: <T>(fn: () => T, options?: SharedCallOptions) => Promise<T>;
 }
 
 /**
@@ -75,7 +83,7 @@ function promised<T>(call: () => Promise<T>): Promise<T> {
   return promise;
 }
 
-function view(raw: AsyncCircuitBreaker | SyncCircuitBreaker, run: BreakerUnderTest["run"]): BreakerUnderTest {
+function view(raw: AsyncCircuitBreaker<unknown> | SyncCircuitBreaker<unknown>, run: BreakerUnderTest["run"]): BreakerUnderTest {
   return {
     get name() {
       return raw.name;
@@ -108,7 +116,7 @@ export const asyncFlavour: Flavour = {
       factory,
       async getBreaker(name, breakerOptions) {
         const breaker = await promised(() => factory.getBreaker(name, breakerOptions));
-        return view(breaker, <T>(fn: () => T) => promised(() => breaker.run(fn)) as Promise<T>);
+        return view(breaker, <T>(fn: () => T, call?: SharedCallOptions) => promised(() => breaker.run(fn, call)) as Promise<T>);
       },
       run: <T>(name: string, fn: () => T, breakerOptions?: BreakerOptions) =>
         promised(() => factory.run(name, fn, breakerOptions)) as Promise<T>,
@@ -126,9 +134,10 @@ export const syncFlavour: Flavour = {
       factory,
       async getBreaker(name, breakerOptions) {
         const breaker = await settledNow(() => factory.getBreaker(name, breakerOptions));
-        return view(breaker, (fn) => settledNow(() => breaker.run(fn)));
+        return view(breaker, <T>(fn: () => T, call?: SharedCallOptions) => settledNow(() => breaker.run(fn, call) as T));
       },
-      run: (name, fn, breakerOptions) => settledNow(() => factory.run(name, fn, breakerOptions)),
+      run: <T>(name: string, fn: () => T, breakerOptions?: BreakerOptions) =>
+        settledNow(() => factory.run(name, fn, breakerOptions) as T),
       forget: async (name) => factory.forget(name),
     };
   },
