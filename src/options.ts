@@ -271,6 +271,12 @@ const PYTHON_NAMES: Record<string, string> = {
   half_open_max_calls: "halfOpenMaxCalls",
 };
 
+/** Up to eight names in quotes, then how many more: an error message stays short. */
+function listOf(names: readonly string[]): string {
+  const shown = names.slice(0, 8).map((k) => `"${k}"`).join(", ");
+  return names.length > 8 ? `${shown} and ${names.length - 8} more` : shown;
+}
+
 /**
  * Rejects a key of `options` that `known` does not have, with a hint for a near miss:
  * `Unknown option "default_ttl" (did you mean "defaultTtl"?), got 3`.
@@ -286,7 +292,7 @@ export function checkKeys(options: object, known: object, where = ""): void {
     const value: unknown = options[key as keyof typeof options];
     const expected = hint
       ? `"${hint}"`
-      : `one of ${Object.keys(known).map((k) => `"${k}"`).join(", ")}`;
+      : `one of ${listOf(Object.keys(known))}`;
     const why = hint ? `did you mean ${expected}?` : `expected ${expected}`;
     throw new InvalidOptionError(option, value, expected, `Unknown option ${quote(option)} (${why}), got ${describeValue(value)}`);
   }

@@ -92,7 +92,7 @@ describe("toJSON and InMemoryStorage({ restore }): a serverless hand-over", () =
       config: { threshold: 5, ttl: 30, halfOpenMaxCalls: 1 },
       snapshot: { state: "closed", generation: 0, failureCount: 2 },
     });
-    expect(byName.opened?.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: T0 + 11_000 });
+    expect(byName.opened?.snapshot).toMatchObject({ state: "opened", generation: 1, failureCount: 1, openedAt: T0 + 11_000, openings: 1 });
     expect(byName.probing?.snapshot).toMatchObject({ state: "half-opened", openedAt: T0, probeLeases: [expect.any(Object)] });
     expect(JSON.parse(JSON.stringify(saved))).toEqual(saved);
     expect(JSON.stringify(factory)).toBe(JSON.stringify(saved));

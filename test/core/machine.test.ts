@@ -346,7 +346,7 @@ describe("a cancelled probe (releaseProbe)", () => {
   it("decides nothing: the circuit stays half-opened, same generation and counts, no event", () => {
     const snapshot = halfOpened(500, [[4, now + 30_000]], 7);
     expect(releaseProbe(snapshot, 4, now)).toEqual({
-      snapshot: { state: "half-opened", generation: 4, failureCount: 7, openedAt: 500, probeLeases: [] },
+      snapshot: { state: "half-opened", generation: 4, failureCount: 7, openedAt: 500, openings: 1, probeLeases: [] },
       events: [],
     });
   });

@@ -268,11 +268,11 @@ describe("InMemoryStorage restore", () => {
     version: 1,
     circuits: [
       { name: "closed-one", config: config(3, 5), snapshot: { state: "closed", generation: 2, failureCount: 1 } },
-      { name: "opened-one", config: config(1, 30), snapshot: { state: "opened", generation: 3, failureCount: 1, openedAt: 5_000 } },
+      { name: "opened-one", config: config(1, 30), snapshot: { state: "opened", generation: 3, failureCount: 1, openedAt: 5_000, retryAt: 35_000, openings: 1 } },
       {
         name: "probing",
         config: config(1, 30, 2),
-        snapshot: { state: "half-opened", generation: 5, failureCount: 1, openedAt: 4_000, probeLeases: [{ token: 5, expiresAt: 99_000 }] },
+        snapshot: { state: "half-opened", generation: 5, failureCount: 1, openedAt: 4_000, openings: 1, probeLeases: [{ token: 5, expiresAt: 99_000 }] },
       },
     ],
   };
@@ -292,7 +292,7 @@ describe("InMemoryStorage restore", () => {
     const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
     expect([...storage.names()].sort()).toEqual(["closed-one", "opened-one", "probing"]);
     expect(storage.get("closed-one")).toMatchObject({ config: config(3, 5), snapshot: saved.circuits[0]!.snapshot, forgotten: false });
-    expect(storage.get("opened-one")?.snapshot).toEqual({ state: "opened", generation: 3, failureCount: 1, openedAt: 5_000 });
+    expect(storage.get("opened-one")?.snapshot).toEqual({ state: "opened", generation: 3, failureCount: 1, openedAt: 5_000, retryAt: 35_000, openings: 1 });
   });
 
   it("keeps rejecting on a restored opened circuit until its ttl has elapsed", () => {
@@ -320,10 +320,10 @@ describe("InMemoryStorage restore", () => {
     const extra = {
       version: 1,
       savedBy: "a newer minor version",
-      circuits: [{ name: "x", config: { ...config(), slowCall: { duration: 2 } }, snapshot: { state: "closed", generation: 0, failureCount: 0, window: [1, 2] }, note: 1 }],
+      circuits: [{ name: "x", config: { ...config(), futurePolicy: { duration: 2 } }, snapshot: { state: "closed", generation: 0, failureCount: 0, window: [1, 2] }, note: 1 }],
     };
     const storage = new InMemoryStorage({ restore: extra as unknown as SavedCircuits });
-    expect(storage.get("x")?.config).toEqual({ ...config(), slowCall: { duration: 2 } });
+    expect(storage.get("x")?.config).toEqual({ ...config(), futurePolicy: { duration: 2 } });
     expect(storage.get("x")?.snapshot).toEqual({ state: "closed", generation: 0, failureCount: 0, window: [1, 2] });
   });
 
@@ -361,7 +361,7 @@ describe("InMemoryStorage restore", () => {
     ["an opened state without openedAt", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "opened", generation: 1, failureCount: 3 } }] }, "restore.circuits[0].snapshot.openedAt"],
     [
       "a half-opened state with malformed leases",
-      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "half-opened", generation: 1, failureCount: 3, openedAt: 1, probeLeases: [{ token: "1" }] } }] },
+      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "half-opened", generation: 1, failureCount: 3, openedAt: 1, openings: 1, probeLeases: [{ token: "1" }] } }] },
       "restore.circuits[0].snapshot.probeLeases[0].token",
     ],
   ])("rejects %s, naming the field", (_label, document, option) => {

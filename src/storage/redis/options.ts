@@ -22,6 +22,10 @@ export interface RedisClient {
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
   time(): Promise<unknown[]>;
   ping(): Promise<unknown>;
+  /** `SCRIPT LOAD` and friends (optional: only to load the scripts ahead of use). */
+  script?(subcommand: string, ...args: string[]): Promise<unknown>;
+  /** A Cluster's node clients (optional: only a Cluster has it). */
+  nodes?(role: "master"): RedisClient[];
   info(section: string): Promise<string>;
   subscribe(...channels: string[]): Promise<unknown>;
   unsubscribe(...channels: string[]): Promise<unknown>;

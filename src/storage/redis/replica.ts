@@ -15,7 +15,7 @@
  */
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
-import { ttlMs } from "../../core/machine.js";
+import { releaseProbe, ttlMs } from "../../core/machine.js";
 import type { SharedState } from "./codec.js";
 
 /**
@@ -212,6 +212,15 @@ export function anticipateFailure(replica: Replica, config: CircuitConfig, now: 
       ? { ...view, failureCount }
       : { state: "opened", generation: view.generation, failureCount, openedAt: now, retryAt: now + ttlMs(config), openings: 1 };
   return { ...replica, view: anticipated, anticipated: true };
+}
+
+/**
+ * A probe whose caller gave up, freed on the view at once (before Redis's answer, which replaces
+ * it), so that this process's next call may probe without waiting.
+ */
+export function releaseLocally(replica: Replica, token: number, now: number): Replica {
+  const released = releaseProbe(replica.view, token, now);
+  return released === null ? replica : { ...replica, view: released.snapshot, anticipated: replica.mode === "synced" };
 }
 
 /**

@@ -31,6 +31,17 @@ function load(): Record<ScriptName, Script> {
   return (loaded = scripts);
 }
 
+/**
+ * Loads every script into the server (every master of a Cluster) ahead of use, so that no call
+ * pays a NOSCRIPT round trip, and no retry with EVAL lands behind a later script. Best effort: a
+ * server that restarts empty later is still served by the EVAL fallback.
+ */
+export async function preloadScripts(client: RedisClient): Promise<void> {
+  const nodes = client.nodes?.("master") ?? [client];
+  const sources = Object.values(load()).map((script) => script.source);
+  await Promise.all(nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source))));
+}
+
 /** Runs script `name` on `key` with `args`. */
 export async function runScript(
   client: RedisClient,

@@ -36,6 +36,7 @@ import {
   hold,
   localToken,
   PENDING_REPLICA,
+  releaseLocally,
   STALE_TOKEN,
   tokenUse,
   viewChanged,
@@ -62,6 +63,8 @@ interface ReplicaCircuit extends CircuitRecord {
   dirty: boolean;
   /** `encodeConfig(config)`, kept while the config is the same object. */
   encoded: { readonly config: CircuitConfig; readonly json: string } | null;
+  /** A cancelled probe's release on its way to Redis: the next probe request waits for it. */
+  releasing: Promise<void> | undefined;
 }
 
 type Emit = (...args: CircuitHookArgs) => void;
@@ -218,7 +221,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit: ReplicaCircuit = {
       name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false, window: createWindow(config),
       replica: PENDING_REPLICA, registering: undefined, asking: 0, pendingFailures: 0, grant: null,
-      dirty: false, encoded: null,
+      dirty: false, encoded: null, releasing: undefined,
     };
     this.circuits.add(circuit);
     let created = true;
@@ -286,6 +289,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
+    // After a release, not before it (a NOSCRIPT retry of the release could come second).
+    await circuit.releasing;
     const reply = await this.#script("admit", circuit, null, now);
     if (reply === undefined) return this.#admitDegraded(circuit, now);
     const admission = admit(reply.before.snapshot, reply.before.config, reply.now);
@@ -471,13 +476,22 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#learn(circuit, reply, "internal");
   }
 
-  /** Frees the probe slot of a cancelled call at once, fleet-wide (its lease would expire anyway). */
-  async release(c: CircuitRecord, token: number): Promise<void> {
+  /**
+   * Frees the probe slot of a cancelled call at once, in this process and then fleet-wide (its
+   * lease would expire anyway).
+   */
+  async release(c: CircuitRecord, token: number, now: number): Promise<void> {
     const circuit = c as ReplicaCircuit;
     const use = tokenUse(circuit.replica, token);
+    if (use.kind === "stale") return;
+    this.#set(circuit, releaseLocally(circuit.replica, token, now + this.#offset));
     if (use.kind !== "shared") return;
-    const reply = await this.#script("release", circuit, use.token, undefined);
-    if (reply !== undefined) this.#learn(circuit, reply, "internal");
+    const released = this.#script("release", circuit, use.token, now).then((reply) => {
+      if (reply !== undefined) this.#learn(circuit, reply, "internal");
+    });
+    circuit.releasing = released;
+    await released;
+    if (circuit.releasing === released) circuit.releasing = undefined;
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { isReplyError } from "./codec.js";
 import { makeClient, type RedisClient, type RedisSettings } from "./options.js";
-import { runScript, withTimeout, type ScriptName } from "./scripts.js";
+import { preloadScripts, runScript, withTimeout, type ScriptName } from "./scripts.js";
 import { Subscriptions } from "./subscriptions.js";
 
 /** What the transport tells its storage. */
@@ -94,6 +94,7 @@ export class RedisTransport {
       if (this.#settings.client === undefined) await client.connect();
       await this.#subscriptions.connect(client);
       this.#available = true;
+      this.#preload(client);
     } catch (error) {
       this.#down(error);
     }
@@ -155,6 +156,11 @@ export class RedisTransport {
     }
   }
 
+  /** Loads the scripts in the background; a failure only means the EVAL fallback serves. */
+  #preload(client: RedisClient): void {
+    withTimeout(preloadScripts(client), this.#settings.commandTimeout * 8).catch(() => undefined);
+  }
+
   /** Remembers a refusal (wrong password, missing permission), reported with the outage. */
   #noticeRefusal(error: unknown): void {
     if (!(error instanceof Error) || !REFUSALS.test(error.message)) return;
@@ -200,6 +206,7 @@ export class RedisTransport {
     this.#refusal = undefined;
     this.#available = true;
     this.#outage = false;
+    this.#preload(client);
     this.#listener.up();
   }
 }
