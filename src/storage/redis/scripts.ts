@@ -39,7 +39,7 @@ function load(): Record<ScriptName, Script> {
 export async function preloadScripts(client: RedisClient): Promise<void> {
   const nodes = client.nodes?.("master") ?? [client];
   const sources = Object.values(load()).map((script) => script.source);
-  await Promise.all(nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source))));
+  await Promise.all(nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source) ?? Promise.resolve())));
 }
 
 /** Runs script `name` on `key` with `args`. */
