@@ -5,6 +5,7 @@
  * both decide through the storage, which decides through `core/machine`.
  * @module
  */
+import { callStart, elapsedSince, UNTIMED, type CallListeners, type CallOutcome } from "./calls.js";
 import type { Clock } from "./coarse-clock.js";
 import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission, ControlAction } from "./core/machine.js";
@@ -13,13 +14,15 @@ import { CircuitOpenError, clipName, InvalidOptionError, type CallTimeoutError }
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { GuardedCall, NEVER_ABORTED, type CallHost } from "./guarded-call.js";
-import { secondsToMs, toCallSettings, type CallOptions, type SyncCallOptions } from "./options.js";
+import { BOUNDS, secondsToMs, toCallSettings, type CallOptions, type SyncCallOptions } from "./options.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
 
 /** What a breaker needs from its factory. Internal. */
 export interface BreakerContext {
   readonly storage: CircuitStorage;
   readonly hooks: Hooks;
+  /** The factory's call listeners. */
+  readonly calls: CallListeners;
   readonly clock: Clock;
   /** The factory's `exclude`, checked after a call's own. */
   readonly exclude: ExcludeRules;
@@ -35,6 +38,9 @@ export type IsFailure = (result: unknown) => boolean;
 /** A fallback as the breakers call it. */
 export type FallbackFn = (error: unknown) => unknown;
 
+/** What the `retryAfter` option is: the seconds a failure (an error, or a result `isFailure` flagged) asks for. */
+export type RetryAfter = (failure: unknown) => number | undefined;
+
 /**
  * What a call's outcome is judged by, besides the factory's `exclude`: its own `exclude` rules
  * (checked first) and the `isFailure` for its results (the call's, else the factory's); and how
@@ -48,6 +54,8 @@ export interface CallRules {
   readonly timeoutMs: number | null;
   /** Called instead of failing, or `null`. */
   readonly fallback: FallbackFn | null;
+  /** The minimum open time a failure asks for, or `null`. */
+  readonly retryAfter: RetryAfter | null;
 }
 
 /** `rules` with a call's own `timeout` (seconds) and `fallback`, where it gives them. */
@@ -62,6 +70,7 @@ export function withCallRules(
     isFailure: rules.isFailure,
     timeoutMs: timeout === undefined ? rules.timeoutMs : secondsToMs(timeout),
     fallback: fallback ?? rules.fallback,
+    retryAfter: rules.retryAfter,
   };
 }
 
@@ -88,6 +97,23 @@ class Rejection {
 /** An outcome (a value, a promise or a `Rejection`) as a promise. */
 const promised = (outcome: unknown): Promise<unknown> =>
   outcome instanceof Rejection ? Promise.reject(outcome.error) : Promise.resolve(outcome);
+
+/**
+ * The minimum open time (ms) `retryAfter` asks for after `failure`: `undefined` for none, for what
+ * is not a number of seconds > 0, and when it throws (a broken `retryAfter` must not change the
+ * call's outcome); capped at the longest ttl (one hour), so that no server can keep a circuit
+ * open for a day.
+ */
+function minOpenMsOf(retryAfter: RetryAfter, failure: unknown): number | undefined {
+  let seconds: unknown;
+  try {
+    seconds = retryAfter(failure);
+  } catch {
+    return undefined;
+  }
+  if (typeof seconds !== "number" || !(seconds > 0)) return undefined;
+  return secondsToMs(Math.min(seconds, BOUNDS.maxTtl));
+}
 
 /** What `fallback(error)` gives the caller: its value, or its error as a `Rejection`. Never throws. */
 function fallenBack(fallback: FallbackFn, error: unknown): unknown {
@@ -190,10 +216,65 @@ abstract class CircuitBreakerBase {
     emitTransition(context.hooks, circuit.name, await storage.control(circuit, action, context.clock()));
   }
 
-  /** @internal Records a success; a promise only while a remote storage answers. */
+  /**
+   * @internal Whether the calls on `circuit` are timed: its config has a `slowCall` rule, or a
+   * call listener listens. Untimed calls take the fast path, which reads no clock.
+   */
+  protected timed(circuit: CircuitRecord): boolean {
+    return circuit.config.slowCall !== undefined || this.#context.calls.size !== 0;
+  }
+
+  /** @internal For a `GuardedCall`: whether its call is to be timed. */
+  timesCalls(): boolean {
+    return this.timed(this.circuit);
+  }
+
+  /** @internal Records a success of an untimed call; a promise only while a remote storage answers. */
   protected succeeded(generation: number): Promise<void> | undefined {
     const context = this.#context;
     return this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock));
+  }
+
+  /**
+   * @internal Records a success, or an excluded error (`outcome`), of a call admitted with
+   * `generation` that ran `durationMs` (`NaN` when untimed): slow when longer than the circuit's
+   * `slowCall.duration`. Reports it to the call listeners.
+   */
+  protected success(generation: number, durationMs: number, outcome: "success" | "excluded"): Promise<void> | undefined {
+    if (Number.isNaN(durationMs)) return this.succeeded(generation);
+    const context = this.#context;
+    const slowCall = this.circuit.config.slowCall;
+    const slow = slowCall !== undefined && durationMs > secondsToMs(slowCall.duration);
+    const pending = this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock, slow));
+    this.report(outcome, durationMs);
+    return pending;
+  }
+
+  /**
+   * @internal Records a failure (`failure`: the error, or the result `isFailure` flagged) of a call
+   * admitted with `generation` that ran `durationMs` (`NaN` when untimed); an opening it makes lasts
+   * at least what `rules.retryAfter` asks for. Reports it to the call listeners as `outcome`.
+   */
+  protected failure(
+    generation: number,
+    failure: unknown,
+    rules: CallRules,
+    durationMs: number,
+    outcome: "failure" | "timeout" = "failure",
+  ): Promise<void> | undefined {
+    const context = this.#context;
+    const minOpenMs = rules.retryAfter === null ? undefined : minOpenMsOf(rules.retryAfter, failure);
+    const pending = this.#settled(
+      context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous, minOpenMs),
+    );
+    if (!Number.isNaN(durationMs)) this.report(outcome, durationMs);
+    return pending;
+  }
+
+  /** @internal Tells the call listeners (if any) how a call of this circuit ended. */
+  protected report(outcome: CallOutcome, durationMs: number): void {
+    const calls = this.#context.calls;
+    if (calls.size !== 0) calls.emit(this.circuit.name, outcome, durationMs);
   }
 
   /** @internal The factory's call timeouts. */
@@ -207,32 +288,34 @@ abstract class CircuitBreakerBase {
   }
 
   /**
-   * @internal Records `error`, thrown by a call admitted with `generation`: a success when `rules`
-   * exclude it, else a failure. Returns what the caller gets once it is recorded: the error (as a
-   * rejecting thenable), or, for a counted failure, the fallback's value. Never throws.
+   * @internal Records `error`, thrown by a call admitted with `generation` that ran `durationMs`
+   * (`NaN` when untimed): a success when `rules` exclude it, else a failure. Returns what the
+   * caller gets once it is recorded: the error (as a rejecting thenable), or, for a counted
+   * failure, the fallback's value. Never throws.
    */
-  outcomeOfError(error: unknown, generation: number, rules: CallRules): unknown {
+  outcomeOfError(error: unknown, generation: number, rules: CallRules, durationMs: number): unknown {
     if (this.excludes(error, rules)) {
-      const pending = this.succeeded(generation);
+      const pending = this.success(generation, durationMs, "excluded");
       const rejection = new Rejection(error);
       return pending === undefined ? rejection : pending.then(() => rejection);
     }
-    return this.#failedWith(error, this.failure(generation), rules.fallback);
+    return this.#failedWith(error, this.failure(generation, error, rules, durationMs), rules.fallback);
   }
 
   /** @internal A call that timed out: a failure, whatever `exclude` says. See `outcomeOfError`. */
-  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules): unknown {
-    return this.#failedWith(error, this.failure(generation), rules.fallback);
+  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules, durationMs: number): unknown {
+    return this.#failedWith(error, this.failure(generation, error, rules, durationMs, "timeout"), rules.fallback);
   }
 
   /** @internal A call the circuit rejected: the error (as a rejecting thenable), or the fallback's value. */
   outcomeOfRejection(error: CircuitOpenError, rules: CallRules): unknown {
+    this.report("rejected", 0);
     return rules.fallback === null ? new Rejection(error) : fallenBack(rules.fallback, error);
   }
 
   /** @internal Records a value as `rules` judge it; returns it once recorded. */
-  outcomeOfValue(value: unknown, generation: number, rules: CallRules): unknown {
-    const pending = rules.isFailure === null ? this.succeeded(generation) : this.judged(value, generation, rules);
+  outcomeOfValue(value: unknown, generation: number, rules: CallRules, durationMs: number): unknown {
+    const pending = this.judged(value, generation, rules, durationMs);
     return pending === undefined ? value : pending.then(() => value);
   }
 
@@ -243,6 +326,14 @@ abstract class CircuitBreakerBase {
       return pending === undefined ? rejection : pending.then(() => rejection);
     }
     return pending === undefined ? fallenBack(fallback, error) : pending.then(() => fallenBack(fallback, error));
+  }
+
+  /**
+   * @internal A call whose caller cancelled it after `durationMs` (`NaN` when untimed): reported
+   * to the call listeners, counted nowhere.
+   */
+  cancelled(durationMs: number): void {
+    if (!Number.isNaN(durationMs)) this.report("cancelled", durationMs);
   }
 
   /**
@@ -262,25 +353,20 @@ abstract class CircuitBreakerBase {
   }
 
   /**
-   * @internal Records a result: a failure when `rules.isFailure` returns `true` for it or throws,
-   * a success otherwise. Either way the caller gets the result.
+   * @internal Records a result that took `durationMs` (`NaN` when untimed): a failure when
+   * `rules.isFailure` returns `true` for it or throws, a success otherwise. Either way the caller
+   * gets the result.
    */
-  protected judged(value: unknown, generation: number, rules: CallRules): Promise<void> | undefined {
+  protected judged(value: unknown, generation: number, rules: CallRules, durationMs: number): Promise<void> | undefined {
     const isFailure = rules.isFailure;
-    if (isFailure === null) return this.succeeded(generation);
+    if (isFailure === null) return this.success(generation, durationMs, "success");
     let failure: boolean;
     try {
       failure = isFailure(value) === true;
     } catch {
       failure = true;
     }
-    return failure ? this.failure(generation) : this.succeeded(generation);
-  }
-
-  /** @internal Records a failure of a call admitted with `generation`. */
-  protected failure(generation: number): Promise<void> | undefined {
-    const context = this.#context;
-    return this.#settled(context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous));
+    return failure ? this.failure(generation, value, rules, durationMs) : this.success(generation, durationMs, "success");
   }
 
   #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
@@ -351,7 +437,7 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, this.rules);
+    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit)) return this.#offFastPath(fn, this.rules);
     // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
     // of each failure's Error cheaper to capture.
     const generation = snapshot.generation;
@@ -361,7 +447,7 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
     } catch (error) {
       // A non-function `fn` is checked here, once calling it failed, so the success path pays nothing.
       if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-      return promised(this.outcomeOfError(error, generation, this.rules));
+      return promised(this.outcomeOfError(error, generation, this.rules, UNTIMED));
     }
     return this.#settle(result, generation, this.rules);
   }
@@ -385,18 +471,27 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten) return this.#admitThenCall(fn, rules);
+    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit)) return this.#offFastPath(fn, rules);
     const generation = snapshot.generation;
     let result: unknown;
     try {
       result = fn(NEVER_ABORTED);
     } catch (error) {
       if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-      return promised(this.outcomeOfError(error, generation, rules));
+      return promised(this.outcomeOfError(error, generation, rules, UNTIMED));
     }
     return this.#settle(result, generation, rules);
   }
 
+  /**
+   * A call that cannot take the fast path: on a circuit that is not closed (or was forgotten), it
+   * waits for its admission; a timed call (`slowCall`, call listeners) runs as a `GuardedCall`.
+   */
+  #offFastPath(fn: (signal: AbortSignal) => unknown, rules: CallRules): Promise<unknown> {
+    return this.timed(this.circuit) ? this.#guarded(fn, rules, null) : this.#admitThenCall(fn, rules);
+  }
+
+  /** An untimed call on a circuit that is not closed (or was forgotten): admission, then `fn`. */
   async #admitThenCall(fn: (signal: AbortSignal) => unknown, rules: CallRules): Promise<unknown> {
     // Checked before admission: a bad argument must neither take a probe slot nor count.
     if (typeof fn !== "function") throw notAFunction(fn);
@@ -409,14 +504,15 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
     try {
       result = fn(NEVER_ABORTED);
     } catch (error) {
-      return this.outcomeOfError(error, generation, rules);
+      return this.outcomeOfError(error, generation, rules, UNTIMED);
     }
     return this.#settle(result, generation, rules);
   }
 
   /**
-   * A call with a timeout or a caller's signal: a `GuardedCall` races `fn` against both. A
-   * signal already aborted rejects at once, before admission: `fn` is not called, nothing counts.
+   * A call with a timeout or a caller's signal, or a timed call: a `GuardedCall` races `fn`
+   * against both and measures it. A signal already aborted rejects at once, before admission:
+   * `fn` is not called, nothing counts.
    */
   #guarded(fn: (signal: AbortSignal) => unknown, rules: CallRules, signal: AbortSignal | null): Promise<unknown> {
     if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
@@ -448,7 +544,7 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
   /** Records the outcome of what `fn` returned, then settles as it did. */
   #settle(result: unknown, generation: number, rules: CallRules): Promise<unknown> {
     if (typeof (result as { then?: unknown } | null)?.then !== "function") {
-      const pending = rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules);
+      const pending = rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules, UNTIMED);
       return pending === undefined ? Promise.resolve(result) : pending.then(() => result);
     }
     let onValue: (value: unknown) => unknown;
@@ -486,10 +582,10 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
             return pending === undefined ? value : pending.then(() => value);
           }
         : (value: unknown) => {
-            const pending = this.judged(value, generation, rules);
+            const pending = this.judged(value, generation, rules, UNTIMED);
             return pending === undefined ? value : pending.then(() => value);
           };
-    const onError = (error: unknown) => this.outcomeOfError(error, generation, rules);
+    const onError = (error: unknown) => this.outcomeOfError(error, generation, rules, UNTIMED);
     return [onValue, onError];
   }
 }
@@ -532,27 +628,35 @@ export class SyncCircuitBreaker<F = never> extends CircuitBreakerBase {
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    const generation =
-      snapshot.state === "closed" && !circuit.forgotten ? snapshot.generation : this.#admit(fn);
+    if (snapshot.state === "closed" && !circuit.forgotten && !this.timed(circuit)) {
+      return this.#call(fn, snapshot.generation, rules, UNTIMED);
+    }
+    const generation = this.#admit(fn);
     if (typeof generation !== "number") {
+      this.report("rejected", 0);
       if (rules.fallback === null) throw generation;
       return rules.fallback(generation);
     }
+    return this.#call(fn, generation, rules, this.timed(this.circuit) ? callStart() : UNTIMED);
+  }
+
+  /** Calls `fn`, admitted with `generation` and started at `startedAt` (`UNTIMED`: not measured), and records how it ended. */
+  #call(fn: () => unknown, generation: number, rules: CallRules, startedAt: number): unknown {
     let result: unknown;
     try {
       result = fn();
     } catch (error) {
       if (typeof fn !== "function") throw notAFunction(fn);
+      const durationMs = elapsedSince(startedAt);
       if (this.excludes(error, rules)) {
-        void this.succeeded(generation);
+        void this.success(generation, durationMs, "excluded");
         throw error;
       }
-      void this.failure(generation);
+      void this.failure(generation, error, rules, durationMs);
       if (rules.fallback === null) throw error;
       return rules.fallback(error);
     }
-    if (rules.isFailure === null) void this.succeeded(generation);
-    else void this.judged(result, generation, rules);
+    void this.judged(result, generation, rules, elapsedSince(startedAt));
     return result;
   }
 

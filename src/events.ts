@@ -107,56 +107,71 @@ export interface ListenerDisposer extends Disposable {
   (): void;
 }
 
-/** The hooks of one factory. Emitting to no hook costs one length check. */
-export class Hooks {
-  #hooks: readonly CircuitHook[] = [];
-  readonly #warned = new WeakSet<CircuitHook>();
+/**
+ * Functions a factory calls in order, synchronously: its hooks, its call listeners. One that
+ * throws, or returns a promise that rejects, is reported once as a process warning (code
+ * `PURGATORY_HOOK_ERROR`) and skipped: its failure never reaches the guarded call and never
+ * becomes an unhandled rejection. Emitting to none costs one length check.
+ */
+export class Listeners<A extends readonly unknown[]> {
+  #listeners: readonly ((...args: A) => unknown)[] = [];
+  readonly #warned = new WeakSet<object>();
+  /** What a listener is called in a warning ("hook"), and what it was called for. */
+  readonly #kind: string;
+  readonly #about: (args: A) => string;
 
-  /** Whether any hook listens. */
+  constructor(kind: string, about: (args: A) => string) {
+    this.#kind = kind;
+    this.#about = about;
+  }
+
+  /** How many listen. */
   get size(): number {
-    return this.#hooks.length;
+    return this.#listeners.length;
   }
 
-  /** Adds a hook; adding the same hook twice calls it twice. */
-  add(hook: CircuitHook): void {
-    this.#hooks = [...this.#hooks, hook];
+  /** Adds a listener; adding the same one twice calls it twice. */
+  add(listener: (...args: A) => unknown): void {
+    this.#listeners = [...this.#listeners, listener];
   }
 
-  /** Removes one registration of `hook`; `false` when it was not listening. */
-  remove(hook: CircuitHook): boolean {
-    const index = this.#hooks.lastIndexOf(hook);
+  /** Removes one registration of `listener`; `false` when it was not listening. */
+  remove(listener: (...args: A) => unknown): boolean {
+    const index = this.#listeners.lastIndexOf(listener);
     if (index === -1) return false;
-    this.#hooks = this.#hooks.filter((_, i) => i !== index);
+    this.#listeners = this.#listeners.filter((_, i) => i !== index);
     return true;
   }
 
-  /**
-   * Calls every hook. A hook that throws, or returns a promise that rejects (an `async` hook), is
-   * reported once as a process warning and skipped: its failure never reaches the guarded call
-   * and never becomes an unhandled rejection.
-   */
-  emit(...args: CircuitHookArgs): void {
-    const hooks = this.#hooks;
-    for (const hook of hooks) {
+  /** Calls every listener with `args`. */
+  emit(...args: A): void {
+    for (const listener of this.#listeners) {
       try {
-        const result: unknown = hook(...args);
+        const result: unknown = listener(...args);
         if (isThenable(result)) {
-          result.then(undefined, (error: unknown) => this.#warn(hook, args[1], error, "rejected"));
+          result.then(undefined, (error: unknown) => this.#warn(listener, args, error, "rejected"));
         }
       } catch (error) {
-        this.#warn(hook, args[1], error, "threw");
+        this.#warn(listener, args, error, "threw");
       }
     }
   }
 
-  #warn(hook: CircuitHook, eventType: CircuitEventType, error: unknown, how: "threw" | "rejected"): void {
-    if (this.#warned.has(hook)) return;
-    this.#warned.add(hook);
+  #warn(listener: object, args: A, error: unknown, how: "threw" | "rejected"): void {
+    if (this.#warned.has(listener)) return;
+    this.#warned.add(listener);
     const detail = error instanceof Error ? error.message : String(error);
     globalThis.process?.emitWarning?.(
-      `A purgatory hook ${how} on "${eventType}" (${detail}); the guarded call was not affected`,
+      `A purgatory ${this.#kind} ${how} on "${this.#about(args)}" (${detail}); the guarded call was not affected`,
       { code: "PURGATORY_HOOK_ERROR" },
     );
+  }
+}
+
+/** The hooks of one factory. */
+export class Hooks extends Listeners<CircuitHookArgs> {
+  constructor() {
+    super("hook", (args) => args[1]);
   }
 }
 

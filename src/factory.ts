@@ -9,6 +9,7 @@ import {
   type BreakerContext,
   type CallRules,
 } from "./breaker.js";
+import { CallListeners, type CallListener } from "./calls.js";
 import type { CircuitConfig } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { Deadlines } from "./deadlines.js";
@@ -32,6 +33,17 @@ import { applyChanges, type ConfigChanges } from "./policies.js";
 import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
 
+/** A `ListenerDisposer` that runs `remove` once. */
+function disposer(remove: () => unknown): ListenerDisposer {
+  let added = true;
+  const dispose = (): void => {
+    if (!added) return;
+    added = false;
+    remove();
+  };
+  return Object.assign(dispose, { [Symbol.dispose]: dispose });
+}
+
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
   /** @internal */ protected readonly settings: FactorySettings;
@@ -45,6 +57,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   protected readonly baseRules: CallRules;
   readonly #deadlines = new Deadlines();
   readonly #hooks = new Hooks();
+  readonly #calls = new CallListeners();
   readonly #sync: boolean;
   #lastSweep: number;
   #closing: Promise<void> | undefined;
@@ -61,6 +74,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       clock,
       exclude,
       hooks: this.#hooks,
+      calls: this.#calls,
       reattach: (name, config) => this.#register(name, config, (r) => r.circuit),
       deadlines: this.#deadlines,
     };
@@ -70,6 +84,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       isFailure: this.settings.isFailure,
       timeoutMs: timeout === null ? null : secondsToMs(timeout),
       fallback: null,
+      retryAfter: null,
     };
     this.#lastSweep = clock();
     this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args), clock);
@@ -156,13 +171,31 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   addListener(hook: CircuitHook): ListenerDisposer {
     if (typeof hook !== "function") throw new InvalidOptionError("hook", hook, "a function");
     this.#hooks.add(hook);
-    let added = true;
-    const remove = (): void => {
-      if (!added) return;
-      added = false;
-      this.#hooks.remove(hook);
-    };
-    return Object.assign(remove, { [Symbol.dispose]: remove });
+    return disposer(() => this.#hooks.remove(hook));
+  }
+
+  /**
+   * Adds a call listener, called as `listener(circuitName, outcome, durationMs)` once per guarded
+   * call of this factory (see `CallListener`): what metrics count and time. Returns a function
+   * that removes this registration again (also a `Disposable`); `removeCallListener` works too.
+   * While one listens, calls are timed (two clock readings per call).
+   *
+   * @example
+   * ```ts
+   * const stop = circuitbreaker.addCallListener((name, outcome, ms) => console.log(name, outcome, ms));
+   * ```
+   */
+  addCallListener(listener: CallListener): ListenerDisposer {
+    if (typeof listener !== "function") throw new InvalidOptionError("listener", listener, "a function");
+    this.#calls.add(listener);
+    return disposer(() => this.#calls.remove(listener));
+  }
+
+  /** Removes a listener added by `addCallListener`; throws `InvalidOptionError` if it is not listening. */
+  removeCallListener(listener: CallListener): void {
+    if (!this.#calls.remove(listener)) {
+      throw new InvalidOptionError("listener", listener, "a call listener that was added with addCallListener");
+    }
   }
 
   /** Removes a hook added by `addListener`; throws `InvalidOptionError` if it is not listening. */
@@ -233,14 +266,17 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   /** @internal The rules of calls made with `settings`, or `null` when they are the factory's. */
   protected rulesFor(settings: BreakerSettings): CallRules | null {
-    const { exclude, isFailure, timeout, fallback } = settings;
-    if (exclude.length === 0 && isFailure === null && timeout === undefined && fallback === null) return null;
+    const { exclude, isFailure, timeout, fallback, retryAfter } = settings;
+    if (exclude.length === 0 && isFailure === null && timeout === undefined && fallback === null && retryAfter === null) {
+      return null;
+    }
     const base = this.baseRules;
     return {
       exclude,
       isFailure: isFailure ?? base.isFailure,
       timeoutMs: timeout === undefined ? base.timeoutMs : secondsToMs(timeout),
       fallback,
+      retryAfter,
     };
   }
 

@@ -1,31 +1,38 @@
 /**
- * One call of the async breaker that has a timeout or a caller's signal: it races the guarded
- * function against its deadline and the caller's cancellation, and whichever comes first decides
- * (docs/design.md, "Outcomes"). Calls with neither never get here: they take the breaker's fast
- * path, which makes no object per call.
+ * One call of the async breaker that has a timeout or a caller's signal, or that is timed (for a
+ * `slowCall` rule or call listeners): it races the guarded function against its deadline and the
+ * caller's cancellation, and whichever comes first decides (docs/design.md, "Outcomes"). Calls
+ * with none of these never get here: they take the breaker's fast path, which makes no object
+ * per call.
  * @module
  */
 import type { CallRules } from "./breaker.js";
+import { callStart, elapsedSince, UNTIMED } from "./calls.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { CallTimeoutError, type CircuitOpenError } from "./errors.js";
 
 /**
- * What a guarded call needs from its breaker. Each `outcomeOf...` records the outcome, then
- * returns what the caller gets: a value, or a thenable (a promise, a rejection). None throws.
+ * What a guarded call needs from its breaker. Each `outcomeOf...` records the outcome of a call
+ * that ran `durationMs` (`NaN` when it is not timed), then returns what the caller gets: a value,
+ * or a thenable (a promise, a rejection). None throws.
  */
 export interface CallHost {
   /** The circuit's name, for `CallTimeoutError`. */
   readonly name: string;
   /** The factory's deadlines. */
   readonly deadlines: Deadlines;
+  /** Whether to measure how long the function runs. */
+  timesCalls(): boolean;
   /** `fn` resolved (or returned) `value`. */
-  outcomeOfValue(value: unknown, generation: number, rules: CallRules): unknown;
+  outcomeOfValue(value: unknown, generation: number, rules: CallRules, durationMs: number): unknown;
   /** `fn` threw or rejected with `error`. */
-  outcomeOfError(error: unknown, generation: number, rules: CallRules): unknown;
+  outcomeOfError(error: unknown, generation: number, rules: CallRules, durationMs: number): unknown;
   /** The call timed out: a failure, whatever `exclude` says. */
-  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules): unknown;
+  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules, durationMs: number): unknown;
   /** The circuit rejected the call. */
   outcomeOfRejection(error: CircuitOpenError, rules: CallRules): unknown;
+  /** The caller cancelled the call after `durationMs` (0 before it ran): nothing counts. */
+  cancelled(durationMs: number): void;
   /** Frees the probe slot of a cancelled call admitted with `generation`. */
   releaseProbe(generation: number): void;
 }
@@ -55,6 +62,7 @@ export class GuardedCall implements Deadline {
   #phase: Phase = "admitting";
   #generation = -1;
   #probe = false;
+  #startedAt = UNTIMED;
   #controller: AbortController | null = null;
   readonly #host: CallHost;
   readonly #fn: (signal: AbortSignal) => unknown;
@@ -103,6 +111,7 @@ export class GuardedCall implements Deadline {
       signal = this.#controller.signal;
       this.#host.deadlines.add(this, timeoutMs);
     }
+    if (this.#host.timesCalls()) this.#startedAt = callStart();
     let result: unknown;
     try {
       result = this.#fn(signal);
@@ -128,17 +137,17 @@ export class GuardedCall implements Deadline {
   expire(): void {
     if (!this.#end("running")) return;
     const error = new CallTimeoutError(this.#host.name, this.#rules.timeoutMs ?? 0);
-    const outcome = this.#host.outcomeOfTimeout(error, this.#generation, this.#rules);
+    const outcome = this.#host.outcomeOfTimeout(error, this.#generation, this.#rules, elapsedSince(this.#startedAt));
     this.#controller?.abort(error);
     this.#resolve(outcome);
   }
 
   readonly #onValue = (value: unknown): void => {
-    if (this.#end("running")) this.#resolve(this.#host.outcomeOfValue(value, this.#generation, this.#rules));
+    if (this.#end("running")) this.#resolve(this.#host.outcomeOfValue(value, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
   };
 
   readonly #onError = (error: unknown): void => {
-    if (this.#end("running")) this.#resolve(this.#host.outcomeOfError(error, this.#generation, this.#rules));
+    if (this.#end("running")) this.#resolve(this.#host.outcomeOfError(error, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
   };
 
   /** The caller cancelled: reject at once with its reason, count nothing, free a probe slot. */
@@ -150,7 +159,11 @@ export class GuardedCall implements Deadline {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     const reason: unknown = this.#signal?.reason;
     this.#reject(reason);
-    if (phase !== "running") return; // still admitting: `start` gives a probe slot back
+    if (phase !== "running") {
+      this.#host.cancelled(0);
+      return; // still admitting: `start` gives a probe slot back
+    }
+    this.#host.cancelled(elapsedSince(this.#startedAt));
     this.#controller?.abort(reason);
     if (this.#probe) this.#host.releaseProbe(this.#generation);
   };

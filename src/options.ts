@@ -3,7 +3,7 @@
  * the option and the value, at once, never falling back to a silent default.
  * @module
  */
-import type { IsFailure } from "./breaker.js";
+import type { IsFailure, RetryAfter } from "./breaker.js";
 import type { BackoffPolicy, CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
 import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
@@ -150,6 +150,19 @@ export interface BreakerOptions<R = unknown, X extends readonly unknown[] = read
    * ```
    */
   readonly fallback?: Fallback<F>;
+  /**
+   * The seconds a failure asks the circuit to stay opened at least, e.g. an HTTP `Retry-After`:
+   * called with each counted failure (the error, or the result `isFailure` flagged); a number of
+   * seconds > 0 makes an opening this failure causes last at least that long (capped at one
+   * hour), and `retryAfterMs` of the `CircuitOpenError`s tells it. Anything else (or a throw)
+   * asks for nothing. Fleet-wide over Redis.
+   *
+   * @example
+   * ```ts
+   * retryAfter: (failure) => (failure instanceof HttpError ? failure.retryAfterSeconds : undefined)
+   * ```
+   */
+  readonly retryAfter?: (failure: unknown) => number | undefined;
 }
 
 /**
@@ -260,6 +273,7 @@ const BREAKER_KEYS: Record<keyof BreakerOptions, true> = {
   isFailure: true,
   timeout: true,
   fallback: true,
+  retryAfter: true,
 };
 const RUN_KEYS: Record<keyof RunOptions, true> = { ...BREAKER_KEYS, signal: true };
 const CALL_KEYS: Record<keyof CallOptions, true> = { signal: true, timeout: true, fallback: true };
@@ -506,6 +520,8 @@ export interface BreakerSettings {
   readonly fallback: ((error: unknown) => unknown) | null;
   /** The caller's `signal` (`factory.run` only), or `null`. */
   readonly signal: AbortSignal | null;
+  /** The breaker's `retryAfter`, or `null`. */
+  readonly retryAfter: RetryAfter | null;
 }
 
 /** The settings of a call with no options. */
@@ -516,6 +532,7 @@ export const NO_BREAKER_OPTIONS: BreakerSettings = Object.freeze({
   timeout: undefined,
   fallback: null,
   signal: null,
+  retryAfter: null,
 });
 
 /**
@@ -552,6 +569,10 @@ export function toBreakerSettings(options: unknown, sync = false, run = false): 
     timeout: o.timeout === undefined ? undefined : checkTimeout(o.timeout, "timeout"),
     fallback: checkFallback(o.fallback),
     signal: o.signal === undefined ? null : checkSignal(o.signal),
+    retryAfter:
+      o.retryAfter === undefined
+        ? null
+        : checkFunction<RetryAfter>(o.retryAfter, "retryAfter", "a function (failure) => seconds or undefined"),
   };
 }
 
