@@ -283,6 +283,12 @@ describe("timeout, fallback and signal (async factory)", () => {
     await expect(factory.run("bounds", () => 1, { timeout: 2.5 })).resolves.toBe(1);
   });
 
+  it("reject a retryAfter that is not a function", async () => {
+    const options = loose<BreakerOptions>({ retryAfter: 30 });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "retryAfter", 30, "30");
+    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "retryAfter", 30, "30");
+  });
+
   it("reject a fallback that is not a function", async () => {
     const options = loose<BreakerOptions>({ fallback: "cached" });
     expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "fallback", "cached", '"cached"');

@@ -148,6 +148,106 @@ describe.each(storageKinds)("$name storage", (kind) => {
       });
     });
 
+    describe("slow calls", () => {
+      // A call slower than `duration` (20 ms) is slow: busy-waiting 40 ms is, returning at once is not.
+      const slowly = (): string => {
+        const end = performance.now() + 40;
+        while (performance.now() < end);
+        return "slow";
+      };
+      const slowCircuit = { threshold: 100, failureRate: { rate: 1, minimumCalls: 4, window: 60 }, slowCall: { duration: 0.02, rate: 0.5 } };
+
+      it("trips at the call that reaches the slow-call rate, once minimumCalls calls were seen", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("slow");
+        const breaker = await made.getBreaker(name, slowCircuit);
+        await made.run(name, () => "fast");
+        await made.run(name, () => "fast");
+        await expect(made.run(name, slowly)).resolves.toBe("slow"); // 1 slow in 3 calls
+        expect(breaker.state).toBe("closed");
+        await expect(made.run(name, slowly)).resolves.toBe("slow"); // 2 in 4: 50 %
+        expect(breaker.state).toBe("opened");
+        await expect(made.run(name, () => "fast")).rejects.toBeInstanceOf(CircuitOpenError);
+      });
+
+      it("counts an excluded error that took long as slow, and a slow failure as a failure only", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("slow-excluded");
+        // `exclude` is a rule of the breaker's calls: they go through the breaker.
+        const breaker = await made.getBreaker(name, { ...slowCircuit, exclude: [RangeError] });
+        const slowThrow = (error: Error) => () => {
+          slowly();
+          throw error;
+        };
+        await breaker.run(() => "fast");
+        await breaker.run(slowThrow(new Error("slow failure"))).catch(() => undefined); // a failure, not slow
+        await breaker.run(() => "fast");
+        expect(breaker.state).toBe("closed"); // 0 slow in 3
+        await breaker.run(slowThrow(new RangeError("slow, excluded"))).catch(() => undefined); // 1 slow in 4
+        expect(breaker.state).toBe("closed");
+        await breaker.run(slowly); // 2 slow in 5: 40 %
+        expect(breaker.state).toBe("closed");
+        await breaker.run(slowly); // 3 in 6: 50 %
+        expect(breaker.state).toBe("opened");
+      });
+
+      it("starts timing a circuit's calls when a slowCall rule is reconfigured in", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("slow-later");
+        const breaker = await made.getBreaker(name, { threshold: 100 });
+        await made.run(name, slowly);
+        await made.factory.reconfigure(name, { slowCall: { duration: 0.02, rate: 1 }, failureRate: { rate: 1, minimumCalls: 2, window: 60 } });
+        await made.run(name, slowly);
+        expect(breaker.state).toBe("closed"); // the slow call before the rule was not timed: 1 call seen
+        await made.run(name, slowly);
+        expect(breaker.state).toBe("opened");
+      });
+    });
+
+    describe("retryAfter: the open time a failure asks for", () => {
+      const down = () => {
+        throw Object.assign(new Error("busy"), { retryAfterSeconds: 2 });
+      };
+      const retryAfter = (failure: unknown) => (failure as { retryAfterSeconds?: number }).retryAfterSeconds;
+
+      it("keeps the circuit opened at least that long, past its ttl, and says so in retryAfterMs", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("retry-after");
+        // `retryAfter` is a rule of the breaker's calls: they go through the breaker.
+        const breaker = await made.getBreaker(name, { threshold: 1, ttl: 0.05, retryAfter });
+        await breaker.run(down).catch(() => undefined);
+        await bench.advance(60); // past the ttl
+        const error = await breaker.run(() => "probe").catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CircuitOpenError);
+        const retryAfterMs = (error as CircuitOpenError).retryAfterMs;
+        expect(retryAfterMs).toBeGreaterThan(1_000);
+        expect(retryAfterMs).toBeLessThanOrEqual(2_000);
+      });
+
+      it("asks for nothing when it returns no number of seconds > 0, or throws; the call's outcome is unchanged", async () => {
+        const made = bench.make(flavour);
+        for (const broken of [() => undefined, () => -1, () => Number.NaN, () => "2", () => {
+          throw new Error("retryAfter bug");
+        }]) {
+          const name = circuitName("retry-after-none");
+          const breaker = await made.getBreaker(name, { threshold: 1, ttl: 0.05, retryAfter: broken as () => number });
+          await expect(breaker.run(down)).rejects.toThrow("busy");
+          await bench.advance(60);
+          await expect(breaker.run(() => "probe")).resolves.toBe("probe");
+        }
+      });
+
+      it("is capped at one hour", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("retry-after-cap");
+        const breaker = await made.getBreaker(name, { threshold: 1, ttl: 0.05, retryAfter: () => 86_400 });
+        await breaker.run(down).catch(() => undefined);
+        const error = (await breaker.run(() => "probe").catch((e: unknown) => e)) as CircuitOpenError;
+        expect(error.retryAfterMs).toBeLessThanOrEqual(3_600_000);
+        expect(error.retryAfterMs).toBeGreaterThan(3_500_000);
+      });
+    });
+
     describe("reconfigure", () => {
       it("changes a circuit's threshold and ttl; the next calls follow the new config", async () => {
         const made = bench.make(flavour);

@@ -347,12 +347,13 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /**
    * A success: no I/O for a closed circuit with no failures (a rate window counts it, to be handed
-   * over at the next flush); otherwise one round trip.
+   * over at the next flush); otherwise one round trip. A slow success is a round trip too, which
+   * carries the window's counts: like a failure, it may be the call that reaches a trip rate.
    */
   recordSuccess(c: CircuitRecord, token: number, clock: Clock, slow = false): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const view = circuit.snapshot;
-    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0) {
+    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0 && !slow) {
       const window = circuit.window;
       if (window !== undefined && window !== null) this.#countSuccess(circuit, window, clock, slow);
       return null;
