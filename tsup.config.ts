@@ -29,14 +29,16 @@ const inlineLua = {
 
 export default defineConfig([
   {
-    entry: ["src/index.ts"],
+    // The subpath exports (src/integrations/) import the library by its package name, kept
+    // external: dist/fetch.js loads dist/index.js (fetch.cjs index.cjs), one copy of its classes.
+    entry: { index: "src/index.ts", fetch: "src/integrations/fetch.ts" },
     format: ["esm", "cjs"],
     dts: true,
     sourcemap: true,
     // The CLI's build below writes dist/cli.js at the same time: not this build's to remove.
     clean: ["!cli.js", "!cli.js.map"],
     target: "node20",
-    external: ["ioredis"],
+    external: ["ioredis", "purgatory"],
     esbuildPlugins: [inlineLua],
   },
   {

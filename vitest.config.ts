@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -10,6 +11,9 @@ import { defineConfig } from "vitest/config";
 const TOOLS = ["test/cli/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/examples.test.ts"];
 
 export default defineConfig({
+  // The integrations (src/integrations/) import the library by its package name: the source here,
+  // as tsconfig.json "paths" says (only the bare name: "purgatory/fetch" is not aliased).
+  resolve: { alias: [{ find: /^purgatory$/, replacement: fileURLToPath(new URL("src/index.ts", import.meta.url)) }] },
   test: {
     testTimeout: 20_000,
     hookTimeout: 60_000,

@@ -10,7 +10,7 @@
  *      that TypeScript consumers (module node16, .mts and .cts) type-check against it, with
  *      skipLibCheck on and off (the published declarations must not need ioredis's types), and
  *      that the package's bin, `node_modules/.bin/purgatory`, runs (`--help`) and, without
- *      ioredis, says to install it.
+ *      ioredis, says to install it; and the same for the subpath "purgatory/fetch".
  *
  * Usage: node scripts/check-pack.mjs [--skip-build] [--keep]
  * Exits 1 on the first failed check, printing the failing tool's output.
@@ -59,7 +59,7 @@ function check(condition, message) {
 try {
   // 1. Build.
   if (!args.has("--skip-build")) run("npm", ["run", "build"]);
-  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts", "cli.js"]) {
+  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts", "cli.js", "fetch.js", "fetch.cjs", "fetch.d.ts", "fetch.d.cts"]) {
     check(existsSync(join(root, "dist", file)), `build produced dist/${file}`);
   }
 
@@ -69,7 +69,8 @@ try {
   const tarball = join(work, filename);
   const paths = files.map((f) => f.path).sort();
   console.log(`  packed ${filename}: ${paths.join(", ")}`);
-  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", "README.md", "LICENSE"]) {
+  const subpaths = ["dist/fetch.js", "dist/fetch.cjs", "dist/fetch.d.ts", "dist/fetch.d.cts"];
+  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", ...subpaths, "README.md", "LICENSE"]) {
     check(paths.includes(file), `tarball contains ${file}`);
   }
   const stray = paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(p));
@@ -199,6 +200,63 @@ console.log("dual ok");
   console.log(`  ${run(process.execPath, ["dual.mjs"], { cwd: consumer }).trim()}`);
   check(true, "errors are instanceof across the ESM and CommonJS copies (dual package hazard)");
 
+  // The subpath "purgatory/fetch", from import and require: it resolves to its own files, uses the
+  // package's classes (dist/fetch.* load dist/index.*, no second copy), and trips on a local 503.
+  const fetchScenario = (load, resolved, built) => `
+${load}
+const assert = ${assertFn};
+const file = ${resolved};
+assert(file.endsWith("/purgatory/dist/${built}"), "purgatory/fetch resolved to " + file);
+let invalid;
+try { circuitFetch(new AsyncCircuitBreakerFactory(), { retryAfter: 5 }); } catch (e) { invalid = e; }
+assert(Object.getPrototypeOf(invalid) === InvalidOptionError.prototype && invalid.option === "retryAfter", "purgatory/fetch throws the package's own InvalidOptionError");
+const server = createServer((req, res) => { res.writeHead(503, { "retry-after": "120" }); res.end(); });
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const url = "http://127.0.0.1:" + server.address().port + "/";
+const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1 });
+const guarded = circuitFetch(factory);
+assert((await guarded(url)).status === 503, "a 503 reaches the caller");
+const open = await guarded(url).catch((e) => e);
+assert(Object.getPrototypeOf(open) === CircuitOpenError.prototype && open.retryAfterMs > 60000, "then the host's circuit is opened for Retry-After");
+await factory.close();
+server.closeAllConnections();
+server.close();
+console.log("fetch ok: " + file.slice(file.indexOf("node_modules")));
+`;
+  const fetchNames = "AsyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError";
+  writeFileSync(
+    join(consumer, "fetch.mjs"),
+    fetchScenario(
+      `import { createServer } from "node:http";\nimport { fileURLToPath } from "node:url";\nimport { ${fetchNames} } from "purgatory";\nimport { circuitFetch } from "purgatory/fetch";`,
+      `fileURLToPath(import.meta.resolve("purgatory/fetch"))`,
+      "fetch.js",
+    ),
+  );
+  writeFileSync(
+    join(consumer, "fetch.cjs"),
+    `(async () => {
+${fetchScenario(
+  `const { createServer } = require("node:http");\nconst { ${fetchNames} } = require("purgatory");\nconst { circuitFetch } = require("purgatory/fetch");`,
+  `require.resolve("purgatory/fetch")`,
+  "fetch.cjs",
+)}
+})().catch((error) => { console.error(error); process.exitCode = 1; });
+`,
+  );
+  console.log(`  ${run(process.execPath, ["fetch.mjs"], { cwd: consumer }).trim()}`);
+  check(true, 'import { circuitFetch } from "purgatory/fetch" works (ESM), with the package\'s own classes');
+  console.log(`  ${run(process.execPath, ["fetch.cjs"], { cwd: consumer }).trim()}`);
+  check(true, 'require("purgatory/fetch") works (CommonJS), with the package\'s own classes');
+  const fetchTypes = `
+import { AsyncCircuitBreakerFactory } from "purgatory";
+import { circuitFetch, retryAfterSeconds, type CircuitFetchOptions } from "purgatory/fetch";
+const options: CircuitFetchOptions = { threshold: 3, timeout: 5, isFailureStatus: (status) => status >= 500 };
+export const guarded: typeof fetch = circuitFetch(new AsyncCircuitBreakerFactory(), options);
+export const seconds: number | undefined = retryAfterSeconds("120");
+`;
+  writeFileSync(join(consumer, "fetch.mts"), fetchTypes);
+  writeFileSync(join(consumer, "fetch.cts"), fetchTypes);
+
   // TypeScript consumers under node16 resolution, ESM (.mts) and CommonJS (.cts). @types/node
   // comes from this repository, as a Node consumer has it (it also declares Symbol.asyncDispose).
   const typesSource = `
@@ -275,11 +333,12 @@ export class Client {
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
       },
-      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts"],
+      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts", "fetch.mts", "fetch.cts"],
     });
   writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
   check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer");
+  check(true, 'TypeScript consumers of "purgatory/fetch" type-check: circuitFetch takes the factory of "purgatory" and stands in for fetch');
   check(true, "the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });

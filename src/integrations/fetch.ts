@@ -1,0 +1,309 @@
+/**
+ * `purgatory/fetch`: a `fetch` whose requests run under the circuit of their host.
+ *
+ * An HTTP error is no rejection for `fetch`, so the circuit judges responses by status (5xx and
+ * 429 are failures, other statuses successes) and still hands every response to its caller; a
+ * network error (a rejection) is a failure. A failing response's `Retry-After` is the least time
+ * its circuit stays opened (`BreakerOptions.retryAfter`).
+ *
+ * The library is imported by its package name, which the build keeps external: dist/fetch.js
+ * loads dist/index.js and dist/fetch.cjs loads dist/index.cjs, so the factory, `CircuitOpenError`
+ * and `InvalidOptionError` are the package's own classes, never a second copy. The core never
+ * imports this file.
+ * @module
+ */
+import {
+  InvalidOptionError,
+  SyncCircuitBreakerFactory,
+  type AsyncCircuitBreakerFactory,
+  type BreakerOptions,
+  type RunOptions,
+} from "purgatory";
+
+/** What `fetch` takes as its first argument: a URL string, a `URL` or a `Request`. */
+export type FetchInput = string | URL | Request;
+
+/**
+ * A function with the signature of the global `fetch`: what `circuitFetch` returns, and what its
+ * `fetch` option takes.
+ *
+ * @example
+ * ```ts
+ * const get: FetchFunction = circuitFetch(circuitbreaker);
+ * const res = await get("https://api.example.com/items", { headers: { accept: "application/json" } });
+ * ```
+ */
+export type FetchFunction = (input: FetchInput, init?: RequestInit) => Promise<Response>;
+
+/** The options of `BreakerOptions` that `circuitFetch` passes on to the circuit of every host. */
+type PassedOn = "threshold" | "ttl" | "halfOpenMaxCalls" | "failureRate" | "slowCall" | "backoff" | "exclude" | "timeout";
+
+/**
+ * Options of `circuitFetch`. `threshold`, `ttl`, `halfOpenMaxCalls`, `failureRate`, `slowCall`,
+ * `backoff`, `exclude` and `timeout` are the `BreakerOptions` of the same names, given to the
+ * circuit of every host: the circuit parameters configure a circuit when a request registers it
+ * (later ones do not change it), `exclude` and `timeout` apply to each request. `X` types the
+ * predicates of `exclude` by their classes, inferred.
+ *
+ * @example
+ * ```ts
+ * const get = circuitFetch(circuitbreaker, {
+ *   threshold: 3, ttl: 10, timeout: 5,
+ *   isFailureStatus: (status) => status >= 500,
+ *   fallback: (error, url) => new Response(cache.get(url.href) ?? null, { status: 503 }),
+ * });
+ * ```
+ */
+export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unknown[]>
+  extends Pick<BreakerOptions<Response, X>, PassedOn> {
+  /**
+   * The `fetch` that sends the requests. Default: `globalThis.fetch`, looked up on each request
+   * (a stub installed later is used).
+   */
+  readonly fetch?: FetchFunction;
+  /**
+   * The circuit of a request. Default: the URL's `host` (`"api.example.com"`,
+   * `"127.0.0.1:8080"`: the port is part of it unless it is the scheme's default), or its
+   * protocol (`"data:"`) for a URL without a host. Must return a non-empty string; the request
+   * rejects with an `InvalidOptionError` otherwise, and with what it throws if it throws.
+   *
+   * @example
+   * ```ts
+   * circuitName: (url) => `${url.host}${url.pathname.split("/", 2).join("/")}` // one per host and first path segment
+   * ```
+   */
+  readonly circuitName?: (url: URL, input: FetchInput, init: RequestInit | undefined) => string;
+  /**
+   * The statuses that are failures for the circuit. Default `isFailureStatus` (5xx and 429); a
+   * status for which it returns `false` is a success (resets a failure count, closes a
+   * half-opened circuit). Either way the caller gets the response. Replaces the factory's
+   * `isFailure` for these requests.
+   */
+  readonly isFailureStatus?: (status: number, response: Response) => boolean;
+  /**
+   * The seconds a failing response asks its circuit to stay opened at least. Default: its
+   * `Retry-After` header, read by `retryAfterSeconds` (delay-seconds or an HTTP-date, against
+   * `clock`). `false` ignores the header. The library caps it at one hour.
+   */
+  readonly retryAfter?: false | ((response: Response) => number | undefined);
+  /**
+   * Current time in epoch ms, for a `Retry-After` that is an HTTP-date. Default
+   * `() => Date.now()`. Give it the factory's `clock` when the factory has one (tests).
+   */
+  readonly clock?: () => number;
+  /**
+   * What a request resolves with instead of failing: called with the `CircuitOpenError` (the
+   * circuit is opened), the `CallTimeoutError` or a network error (counted first), and the
+   * request's URL. Not called for failing statuses (the caller gets the response), nor for a
+   * cancelled request. If it throws (or rejects), the request rejects with that.
+   */
+  readonly fallback?: (error: unknown, url: URL) => Response | PromiseLike<Response>;
+}
+
+/**
+ * The default failing statuses: 5xx (the server failed) and 429 (it asks us to slow down). Other
+ * 4xx say the request was wrong, not that the server is unwell: successes for the circuit.
+ *
+ * @example
+ * ```ts
+ * const get = circuitFetch(circuitbreaker, { isFailureStatus: (status) => isFailureStatus(status) || status === 408 });
+ * ```
+ */
+export function isFailureStatus(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
+/** `Retry-After` as delay-seconds: digits only (RFC 9110, section 10.2.3). */
+const DELAY_SECONDS = /^\d+$/;
+/** The obsolete asctime form of an HTTP-date, which carries no zone: `Sun Nov  6 08:49:37 1994`. */
+const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
+/**
+ * The seconds a `Retry-After` header value asks for: delay-seconds (`"120"`), or an HTTP-date
+ * (IMF-fixdate `"Wed, 21 Oct 2015 07:28:00 GMT"`, or the obsolete RFC 850 and asctime forms, all
+ * in GMT) minus `now` (epoch ms). `undefined` for no value, a value that is neither, and a time
+ * that is not in the future: nothing asked.
+ *
+ * @example
+ * ```ts
+ * retryAfterSeconds("120"); // 120
+ * retryAfterSeconds("Wed, 21 Oct 2015 07:30:00 GMT", Date.parse("2015-10-21T07:28:00Z")); // 120
+ * ```
+ */
+export function retryAfterSeconds(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const text = value.trim();
+  if (DELAY_SECONDS.test(text)) {
+    const seconds = Number(text);
+    return seconds > 0 ? seconds : undefined;
+  }
+  let at = Number.NaN;
+  if (text.endsWith(" GMT")) at = Date.parse(text);
+  else if (ASCTIME.test(text)) at = Date.parse(`${text} GMT`);
+  const seconds = (at - now) / 1000;
+  return seconds > 0 ? seconds : undefined;
+}
+
+/** The keys `circuitFetch` takes, own and passed on: an unknown key is a mistake. */
+const OWN_KEYS = ["fetch", "circuitName", "isFailureStatus", "retryAfter", "clock", "fallback"] as const;
+const PASSED_KEYS: readonly PassedOn[] = ["threshold", "ttl", "halfOpenMaxCalls", "failureRate", "slowCall", "backoff", "exclude", "timeout"];
+/** Keys of `BreakerOptions` that mean something else here: what to use instead. */
+const INSTEAD: Record<string, string> = {
+  isFailure: '"isFailureStatus" (circuitFetch judges responses by status)',
+  signal: "no signal here: each request's own, in init.signal",
+};
+
+/** The circuit name of a URL without a host (`data:`): its protocol. */
+const defaultName = (url: URL): string => url.host || url.protocol;
+const defaultFetch: FetchFunction = (input, init) => globalThis.fetch(input, init);
+const defaultClock = (): number => Date.now();
+
+/** Whether `value` looks like a `Response` (of any `fetch` implementation, so not by `instanceof`). */
+function isResponse(value: unknown): value is Response {
+  const response = value as Partial<Response> | null;
+  return typeof response === "object" && response !== null && typeof response.status === "number" && typeof response.headers?.get === "function";
+}
+
+/**
+ * The URL string of what `fetch` was given: a `Request`'s `url` (of any `fetch` implementation,
+ * so not by `instanceof`), anything else as a string, as `fetch` reads it.
+ */
+function urlOf(input: FetchInput): string {
+  if (typeof input === "string") return input;
+  if (input instanceof URL) return input.href;
+  const other: unknown = input;
+  const url = (other as Partial<Request> | null)?.url;
+  return typeof url === "string" ? url : String(other);
+}
+
+/** The caller's signal: `init.signal`, else a `Request`'s own (which `init.signal` replaces, as in `fetch`). */
+function callerSignalOf(input: FetchInput, init: RequestInit | undefined): AbortSignal | undefined {
+  if (init?.signal != null) return init.signal;
+  const signal = (input as Partial<Request> | null)?.signal;
+  return typeof signal === "object" && signal !== null ? signal : undefined;
+}
+
+/**
+ * The signal the request is sent with: the guarded call's, which aborts on timeout and on the
+ * caller's cancellation while the call runs, joined (when it is another) with the caller's own,
+ * so that the caller can still abort reading the body afterwards, as with `fetch`. (Node before
+ * 20.3 has no `AbortSignal.any`: there the caller's abort reaches the body only when no `timeout`
+ * applies.)
+ */
+function requestSignal(callSignal: AbortSignal, callerSignal: AbortSignal | undefined): AbortSignal {
+  if (callerSignal === undefined || callerSignal === callSignal || typeof AbortSignal.any !== "function") return callSignal;
+  return AbortSignal.any([callSignal, callerSignal]);
+}
+
+function checkFunction(options: Readonly<Record<string, unknown>>, key: string, expected: string): void {
+  const value = options[key];
+  if (value !== undefined && typeof value !== "function") throw new InvalidOptionError(key, value, expected);
+}
+
+/** Validates what `circuitFetch` checks itself: the factory, the keys and its own options. */
+function checkOptions(factory: unknown, options: unknown): Readonly<Record<string, unknown>> {
+  if (factory instanceof SyncCircuitBreakerFactory || typeof (factory as { run?: unknown } | null)?.run !== "function") {
+    throw new InvalidOptionError("factory", factory, "an AsyncCircuitBreakerFactory (fetch returns promises)");
+  }
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError("options", options, "an options object");
+  }
+  const o = options as Readonly<Record<string, unknown>>;
+  const known: readonly string[] = [...OWN_KEYS, ...PASSED_KEYS];
+  for (const key of Object.keys(o)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    const expected =
+      INSTEAD[key] ??
+      (near === undefined ? `an option of circuitFetch, one of ${known.map((k) => `"${k}"`).join(", ")}` : `"${near}"`);
+    throw new InvalidOptionError(key, o[key], expected);
+  }
+  checkFunction(o, "fetch", "a fetch function (input, init) => Promise<Response>");
+  checkFunction(o, "circuitName", "a function (url, input, init) => circuit name");
+  checkFunction(o, "isFailureStatus", "a function (status, response) => boolean");
+  checkFunction(o, "clock", "a function returning epoch ms");
+  checkFunction(o, "fallback", "a function (error, url) => Response");
+  if (o.retryAfter !== undefined && o.retryAfter !== false && typeof o.retryAfter !== "function") {
+    throw new InvalidOptionError("retryAfter", o.retryAfter, "false, or a function (response) => seconds or undefined");
+  }
+  return o;
+}
+
+/**
+ * A `fetch` that runs each request under the circuit of its host, on `factory`:
+ *
+ * - a response whose status `isFailureStatus` flags (5xx and 429 by default) is a failure, any
+ *   other a success; the caller gets every response, with its body unread;
+ * - a network error (`fetch` rejects with a `TypeError`) is a failure, and rejects as `fetch` does;
+ * - a failing response's `Retry-After` keeps an opening it causes for at least that long (the
+ *   `CircuitOpenError`'s `retryAfterMs` tells it);
+ * - while the circuit is opened, a request rejects with `CircuitOpenError` without being sent
+ *   (unless `fallback` answers);
+ * - `init.signal` (or a `Request`'s own signal) cancels a request: it rejects with the signal's
+ *   reason and counts nothing; `timeout` (seconds, until the response's headers) aborts a request
+ *   and counts a failure (`CallTimeoutError`).
+ *
+ * Options are validated at once: a bad one throws an `InvalidOptionError` naming it and its value.
+ * Requests are never retried.
+ *
+ * @example
+ * ```ts
+ * import { AsyncCircuitBreakerFactory, CircuitOpenError } from "purgatory";
+ * import { circuitFetch } from "purgatory/fetch";
+ *
+ * const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 5, defaultTtl: 30 });
+ * const fetch = circuitFetch(circuitbreaker, { timeout: 10 });
+ * const res = await fetch("https://api.example.com/items"); // a 503 resolves, and counts
+ * ```
+ */
+export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
+  factory: AsyncCircuitBreakerFactory,
+  options?: CircuitFetchOptions<X>,
+): FetchFunction {
+  const o = checkOptions(factory, options) as CircuitFetchOptions<X>;
+  const passed: Pick<BreakerOptions<Response, X>, PassedOn> = Object.fromEntries(
+    PASSED_KEYS.filter((key) => o[key] !== undefined).map((key) => [key, o[key]]),
+  );
+  // The factory validates the options it takes (bounds, exclude entries, policies) as it does for
+  // its own calls, naming the option and the value; `decorate` does so at once, and registers no
+  // circuit (the decorator it returns is dropped).
+  factory.decorate("purgatory/fetch", passed);
+
+  const send = o.fetch ?? defaultFetch;
+  const nameOf = o.circuitName ?? defaultName;
+  const failing = o.isFailureStatus ?? isFailureStatus;
+  const clock = o.clock ?? defaultClock;
+  const secondsOf = o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock()));
+  const fallback = o.fallback;
+  const base: RunOptions<Response, X, Response> = {
+    ...passed,
+    isFailure: (response) => failing(response.status, response),
+    // Called with each counted failure: a flagged response, or an error (which asks for nothing).
+    ...(secondsOf === false ? {} : { retryAfter: (failure: unknown) => (isResponse(failure) ? secondsOf(failure) : undefined) }),
+  };
+
+  return (input, init) => {
+    let url: URL;
+    let name: unknown;
+    try {
+      url = new URL(urlOf(input)); // a relative URL or a bad one rejects with a TypeError, as in fetch
+      name = nameOf(url, input, init);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (typeof name !== "string" || name.length === 0) {
+      return Promise.reject(new InvalidOptionError("circuitName", name, "a function returning a non-empty string circuit name"));
+    }
+    const callerSignal = callerSignalOf(input, init);
+    const options: RunOptions<Response, X, Response> =
+      callerSignal === undefined && fallback === undefined
+        ? base
+        : {
+            ...base,
+            ...(callerSignal === undefined ? {} : { signal: callerSignal }),
+            ...(fallback === undefined ? {} : { fallback: (error: unknown) => fallback(error, url) }),
+          };
+    return factory.run(name, (signal) => send(input, { ...init, signal: requestSignal(signal, callerSignal) }), options);
+  };
+}
