@@ -34,6 +34,7 @@ export type {
   StorageAvailabilityEvent,
   StorageErrorEvent,
 } from "./events.js";
+export type { CallListener, CallOutcome } from "./calls.js";
 export type { ErrorClass, ExcludeEntry, ExcludeList } from "./exclude.js";
 export type {
   BreakerOptions,
