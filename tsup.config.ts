@@ -35,11 +35,25 @@ export default defineConfig([
     format: ["esm", "cjs"],
     dts: true,
     sourcemap: true,
-    // The CLI's build below writes dist/cli.js at the same time: not this build's to remove.
-    clean: ["!cli.js", "!cli.js.map"],
+    // The builds below write dist/cli.js and the integrations at the same time: not this build's
+    // to remove.
+    clean: ["!cli.js", "!cli.js.map", "!prometheus.*", "!otel.*", "!feed-*"],
     target: "node20",
     external: ["ioredis", "purgatory"],
     esbuildPlugins: [inlineLua],
+  },
+  {
+    // The metrics integrations, "purgatory/prometheus" and "purgatory/otel": each entry holds the
+    // little of the library it uses (errors, option checks), never the factories; their peers
+    // stay imports. No shared chunk (splitting off), so each is one file per format.
+    entry: { prometheus: "src/integrations/prometheus.ts", otel: "src/integrations/otel.ts" },
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    splitting: false,
+    clean: false,
+    target: "node20",
+    external: ["prom-client", "@opentelemetry/api"],
   },
   {
     // The `purgatory` executable (package.json "bin"): one ESM file, the library bundled in.

@@ -3,14 +3,19 @@
  * Checks the package as npm would publish it:
  *   1. builds it (`npm run build`: tsup, ESM + CJS + .d.ts/.d.cts, and the `purgatory` CLI),
  *   2. packs it with `npm pack` into a temporary directory and checks the tarball's contents
- *      (the four entry files, nothing outside dist/README/LICENSE, zero runtime dependencies),
+ *      (the entry files of ".", "./prometheus" and "./otel", nothing outside dist/README/LICENSE,
+ *      zero runtime dependencies, every peer optional),
  *   3. lints it with publint (--strict) and "Are the Types Wrong?" (attw, strict profile),
  *   4. installs the tarball into a fresh project (without the optional peer ioredis) and checks
  *      that `import` and `require` of "purgatory" both work and resolve to the right files, and
  *      that TypeScript consumers (module node16, .mts and .cts) type-check against it, with
  *      skipLibCheck on and off (the published declarations must not need ioredis's types), and
  *      that the package's bin, `node_modules/.bin/purgatory`, runs (`--help`) and, without
- *      ioredis, says to install it; and the same for the subpath "purgatory/fetch".
+ *      ioredis, says to install it; and the same for the subpath "purgatory/fetch";
+ *   5. the metrics subpaths: without their optional peers, "purgatory/prometheus" and
+ *      "purgatory/otel" fail to load with an error naming the missing package; with prom-client
+ *      and @opentelemetry/api installed, both load from import and require, feed a registry from
+ *      a factory of either build, and type-check (the consumer files of step 4 include them).
  *
  * Usage: node scripts/check-pack.mjs [--skip-build] [--keep]
  * Exits 1 on the first failed check, printing the failing tool's output.
@@ -59,7 +64,8 @@ function check(condition, message) {
 try {
   // 1. Build.
   if (!args.has("--skip-build")) run("npm", ["run", "build"]);
-  for (const file of ["index.js", "index.cjs", "index.d.ts", "index.d.cts", "cli.js", "fetch.js", "fetch.cjs", "fetch.d.ts", "fetch.d.cts"]) {
+  const entryFiles = ["index", "fetch", "prometheus", "otel"].flatMap((entry) => ["js", "cjs", "d.ts", "d.cts"].map((ext) => `${entry}.${ext}`));
+  for (const file of [...entryFiles, "cli.js"]) {
     check(existsSync(join(root, "dist", file)), `build produced dist/${file}`);
   }
 
@@ -69,8 +75,7 @@ try {
   const tarball = join(work, filename);
   const paths = files.map((f) => f.path).sort();
   console.log(`  packed ${filename}: ${paths.join(", ")}`);
-  const subpaths = ["dist/fetch.js", "dist/fetch.cjs", "dist/fetch.d.ts", "dist/fetch.d.cts"];
-  for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", ...subpaths, "README.md", "LICENSE"]) {
+  for (const file of [...entryFiles.map((f) => `dist/${f}`), "dist/cli.js", "README.md", "LICENSE"]) {
     check(paths.includes(file), `tarball contains ${file}`);
   }
   const stray = paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(p));
@@ -82,9 +87,10 @@ try {
   const manifest = JSON.parse(readFileSync(join(unpacked, "package", "package.json"), "utf8"));
   const deps = Object.keys(manifest.dependencies ?? {});
   check(deps.length === 0, `zero runtime dependencies${deps.length ? ` (found ${deps.join(", ")})` : ""}`);
+  const peers = Object.keys(manifest.peerDependencies ?? {}).sort();
   check(
-    manifest.peerDependenciesMeta?.ioredis?.optional === true,
-    "ioredis, if declared as a peer, is optional",
+    peers.join() === "@opentelemetry/api,ioredis,prom-client" && peers.every((p) => manifest.peerDependenciesMeta?.[p]?.optional === true),
+    `every peer (ioredis, prom-client, @opentelemetry/api) is optional (found ${peers.join(", ")})`,
   );
 
   // 3. publint and attw on the tarball itself.
@@ -110,6 +116,9 @@ try {
   const installed = JSON.parse(readFileSync(join(consumer, "node_modules", "purgatory", "package.json"), "utf8"));
   check(installed.version === manifest.version, `installed purgatory@${installed.version} from the tarball`);
   check(!existsSync(join(consumer, "node_modules", "ioredis")), "the optional peer ioredis was not installed");
+  for (const peer of ["prom-client", "@opentelemetry/api"]) {
+    check(!existsSync(join(consumer, "node_modules", peer)), `the optional peer ${peer} was not installed`);
+  }
 
   const scenario = (load) => `
 ${load}
@@ -257,6 +266,92 @@ export const seconds: number | undefined = retryAfterSeconds("120");
   writeFileSync(join(consumer, "fetch.mts"), fetchTypes);
   writeFileSync(join(consumer, "fetch.cts"), fetchTypes);
 
+  // 5. The metrics subpaths. Without their peers, loading one names the missing package.
+  for (const [subpath, peer] of [["purgatory/prometheus", "prom-client"], ["purgatory/otel", "@opentelemetry/api"]]) {
+    for (const how of ["import", "require"]) {
+      const load = how === "import" ? `import(${JSON.stringify(subpath)})` : `Promise.resolve().then(() => require(${JSON.stringify(subpath)}))`;
+      const loaded = spawnSync(
+        process.execPath,
+        ["-e", `${load}.then(() => console.log("loaded"), (e) => { console.error(e.message); process.exitCode = 3; })`],
+        { cwd: consumer, encoding: "utf8" },
+      );
+      check(
+        loaded.status === 3 && loaded.stderr.includes(`'${peer}'`),
+        `without ${peer}, ${how} of "${subpath}" fails naming it (got ${loaded.status}: ${loaded.stderr.trim().split("\n")[0]})`,
+      );
+    }
+  }
+  // With them (from npm's cache when it has them), both load and work, from either build.
+  run(
+    "npm",
+    ["install", "prom-client@^15", "@opentelemetry/api@^1.9", "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts", "--prefer-offline"],
+    { cwd: consumer },
+  );
+  check(!existsSync(join(consumer, "node_modules", "ioredis")), "installing the metrics peers did not bring ioredis");
+  const metricsScenario = (load, resolve) => `
+${load}
+const assert = ${assertFn};
+const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1 });
+const registry = new Registry();
+const stop = registerMetrics(factory, { registry });
+const stopOtel = registerOtel(factory);
+await factory.run("svc", () => 1);
+await factory.run("svc", () => Promise.reject(new Error("down"))).catch(() => {});
+const text = await registry.metrics();
+assert(text.includes('purgatory_calls_total{circuit="svc",outcome="success"} 1'), "calls are counted: " + text);
+assert(text.includes('purgatory_circuit_state{circuit="svc",state="opened"} 1'), "the state gauge follows the circuit");
+assert(text.includes('purgatory_call_duration_seconds_count{circuit="svc",outcome="failure"} 1'), "calls are timed");
+let twice;
+try { registerMetrics(factory, { registry }); } catch (e) { twice = e; }
+assert(twice instanceof InvalidOptionError && twice.option === "registry", "a second registration is an InvalidOptionError");
+stop();
+stopOtel();
+assert(!(await registry.metrics()).includes("purgatory_"), "stop() takes the metrics out");
+await factory.close();
+for (const subpath of ["purgatory/prometheus", "purgatory/otel"]) {
+  const file = ${resolve}(subpath);
+  const ext = file.endsWith(".cjs") ? "cjs" : "js";
+  if (!file.endsWith("/purgatory/dist/" + subpath.slice("purgatory/".length) + "." + ext)) throw new Error(subpath + " resolved to " + file);
+}
+`;
+  writeFileSync(
+    join(consumer, "metrics.mjs"),
+    `${metricsScenario(
+      `import { createRequire } from "node:module";
+import { AsyncCircuitBreakerFactory, InvalidOptionError } from "purgatory";
+import { registerMetrics } from "purgatory/prometheus";
+import { registerMetrics as registerOtel } from "purgatory/otel";
+import { Registry } from "prom-client";`,
+      "import.meta.resolve",
+    )}
+// The CommonJS build of the integration takes a factory of the ESM build (and the other way).
+const cjs = createRequire(import.meta.url);
+const other = new (cjs("purgatory").AsyncCircuitBreakerFactory)();
+const crossed = new Registry();
+cjs("purgatory/prometheus").registerMetrics(new AsyncCircuitBreakerFactory(), { registry: crossed })();
+registerMetrics(other, { registry: crossed })();
+console.log("metrics esm ok");
+`,
+  );
+  writeFileSync(
+    join(consumer, "metrics.cjs"),
+    `(async () => {
+${metricsScenario(
+  `const { AsyncCircuitBreakerFactory, InvalidOptionError } = require("purgatory");
+const { registerMetrics } = require("purgatory/prometheus");
+const { registerMetrics: registerOtel } = require("purgatory/otel");
+const { Registry } = require("prom-client");`,
+  "require.resolve",
+)}
+console.log("metrics cjs ok");
+})().catch((error) => { console.error(error); process.exitCode = 1; });
+`,
+  );
+  console.log(`  ${run(process.execPath, ["metrics.mjs"], { cwd: consumer }).trim()}`);
+  check(true, 'import of "purgatory/prometheus" and "purgatory/otel" works (ESM), with a factory of either build');
+  console.log(`  ${run(process.execPath, ["metrics.cjs"], { cwd: consumer }).trim()}`);
+  check(true, 'require("purgatory/prometheus") and require("purgatory/otel") work (CommonJS)');
+
   // TypeScript consumers under node16 resolution, ESM (.mts) and CommonJS (.cts). @types/node
   // comes from this repository, as a Node consumer has it (it also declares Symbol.asyncDispose).
   const typesSource = `
@@ -277,6 +372,23 @@ export const retryAfter = (error: unknown): number | undefined => (isCircuitOpen
 `;
   writeFileSync(join(consumer, "esm.mts"), typesSource);
   writeFileSync(join(consumer, "cjs.cts"), typesSource);
+  const metricsTypes = `
+import { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, type ListenerDisposer } from "purgatory";
+import { registerMetrics, type PrometheusMetricsOptions } from "purgatory/prometheus";
+import { registerMetrics as registerOtel, type OtelMetricsOptions } from "purgatory/otel";
+import { Registry } from "prom-client";
+import { metrics } from "@opentelemetry/api";
+const options: PrometheusMetricsOptions = { registry: new Registry(), prefix: "app_", buckets: [0.1, 1] };
+export const stop: ListenerDisposer = registerMetrics(new AsyncCircuitBreakerFactory(), options);
+const otelOptions: OtelMetricsOptions = { meter: metrics.getMeter("app") };
+registerOtel(new SyncCircuitBreakerFactory(), otelOptions)[Symbol.dispose]();
+// @ts-expect-error: an unknown option
+registerMetrics(new AsyncCircuitBreakerFactory(), { registery: new Registry() });
+// @ts-expect-error: not a factory
+registerOtel({ addListener() {} });
+`;
+  writeFileSync(join(consumer, "metrics-esm.mts"), metricsTypes);
+  writeFileSync(join(consumer, "metrics-cjs.cts"), metricsTypes);
   // The README's Quick start, verbatim: it must compile under --strict as a user pastes it.
   const readme = readFileSync(join(root, "README.md"), "utf8");
   const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1];
@@ -333,16 +445,16 @@ export class Client {
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
       },
-      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts", "fetch.mts", "fetch.cts"],
+      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts", "metrics-esm.mts", "metrics-cjs.cts", "fetch.mts", "fetch.cts"],
     });
   writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
-  check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer");
+  check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer, the metrics subpaths included");
   check(true, 'TypeScript consumers of "purgatory/fetch" type-check: circuitFetch takes the factory of "purgatory" and stands in for fetch');
   check(true, "the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });
-  check(true, "the declarations type-check too (skipLibCheck off), without ioredis installed");
+  check(true, "the declarations type-check too (skipLibCheck off), without ioredis installed, with the metrics peers");
   const legacy = JSON.parse(tsconfig(false));
   legacy.compilerOptions = { ...legacy.compilerOptions, experimentalDecorators: true, emitDecoratorMetadata: true };
   legacy.files = ["legacy.mts"];

@@ -108,6 +108,25 @@ export interface ListenerDisposer extends Disposable {
 }
 
 /**
+ * A `ListenerDisposer` that runs `remove` once: what `addListener`, `addCallListener` and the
+ * metrics integrations' `registerMetrics` return.
+ *
+ * @example
+ * ```ts
+ * const stop = disposer(() => hooks.remove(hook));
+ * ```
+ */
+export function disposer(remove: () => unknown): ListenerDisposer {
+  let added = true;
+  const dispose = (): void => {
+    if (!added) return;
+    added = false;
+    remove();
+  };
+  return Object.assign(dispose, { [Symbol.dispose]: dispose });
+}
+
+/**
  * Functions a factory calls in order, synchronously: its hooks, its call listeners. One that
  * throws, or returns a promise that rejects, is reported once as a process warning (code
  * `PURGATORY_HOOK_ERROR`) and skipped: its failure never reaches the guarded call and never

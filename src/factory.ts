@@ -10,12 +10,12 @@ import {
   type CallRules,
 } from "./breaker.js";
 import { CallListeners, type CallListener } from "./calls.js";
-import type { CircuitConfig } from "./core/circuit.js";
+import type { CircuitConfig, CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { Deadlines } from "./deadlines.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
 import { FactoryClosedError, InvalidOptionError } from "./errors.js";
-import { Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
+import { disposer, Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
 import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
@@ -32,17 +32,6 @@ import {
 import { applyChanges, type ConfigChanges } from "./policies.js";
 import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
-
-/** A `ListenerDisposer` that runs `remove` once. */
-function disposer(remove: () => unknown): ListenerDisposer {
-  let added = true;
-  const dispose = (): void => {
-    if (!added) return;
-    added = false;
-    remove();
-  };
-  return Object.assign(dispose, { [Symbol.dispose]: dispose });
-}
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
@@ -208,6 +197,29 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** Names of the circuits this factory's storage knows in this process. */
   circuitNames(): string[] {
     return [...this.settings.storage.names()];
+  }
+
+  /**
+   * The state of each circuit this factory's storage holds in this process, read from its local
+   * record at the time of the call: with a shared storage (Redis), this process's replica, which
+   * transitions made by other processes update too. A cheap read for metrics (what
+   * `purgatory/prometheus` and `purgatory/otel` read at each scrape), copying no config or
+   * snapshot, unlike `toJSON()`. Time is compared lazily: an opened circuit whose `ttl` is over
+   * reads `"opened"` until a call moves it to `"half-opened"`.
+   *
+   * @example
+   * ```ts
+   * for (const [name, state] of circuitbreaker.circuitStates()) console.log(name, state);
+   * ```
+   */
+  circuitStates(): Map<string, CircuitStateName> {
+    const { storage } = this.settings;
+    const states = new Map<string, CircuitStateName>();
+    for (const name of storage.names()) {
+      const circuit = storage.get(name);
+      if (circuit !== undefined) states.set(name, circuit.snapshot.state);
+    }
+    return states;
   }
 
   /**

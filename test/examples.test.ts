@@ -91,24 +91,42 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("InvalidOptionError");
   });
 
-  it("prometheus.ts feeds a prom-client gauge and counters from a hook", async () => {
+  it("prometheus.ts registers purgatory/prometheus's metrics and scrapes them", async () => {
     const outcome = await runExample("prometheus.ts");
     expectSuccess(outcome);
     const out = outcome.stdout;
-    // The gauge follows the circuit: opened (2), half-opened during the probe (1), closed (0).
-    expect(out).toMatch(/call 3 \(threshold 2: opens\)\s+failed\s+purgatory_circuit_state=2/);
-    expect(out).toMatch(/call 4\s+rejected \(CircuitOpenError\)\s+purgatory_circuit_state=2/);
-    expect(out).toMatch(/call 5 \(probe\)\s+failed\s+purgatory_circuit_state=2/);
-    expect(out).toMatch(/call 7 \(probe\)\s+ok \(gauge during the probe: 1\)\s+purgatory_circuit_state=0/);
+    // The gauge follows the circuit: opened, half-opened during the probe, closed.
+    expect(out).toMatch(/call 3 \(threshold 2: opens\)\s+failed\s+gauge: opened/);
+    expect(out).toMatch(/call 4\s+rejected \(CircuitOpenError\)\s+gauge: opened/);
+    expect(out).toMatch(/call 5 \(probe\)\s+failed\s+gauge: opened/);
+    expect(out).toMatch(/call 7 \(probe\)\s+ok \(gauge during the probe: half-opened\)\s+gauge: closed/);
     // The scrape, in the Prometheus text format.
     expect(out).toContain("# TYPE purgatory_circuit_state gauge");
-    expect(out).toContain('purgatory_circuit_state{circuit="payments"} 0');
-    expect(out).toContain("# TYPE purgatory_failures_total counter");
-    expect(out).toContain('purgatory_failures_total{circuit="payments"} 3');
-    expect(out).toContain('purgatory_rejections_total{circuit="payments"} 2');
+    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="closed"} 1');
+    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="opened"} 0');
+    expect(out).toContain("# TYPE purgatory_calls_total counter");
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="success"} 3');
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="failure"} 3');
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="rejected"} 2');
+    expect(out).toContain('purgatory_call_duration_seconds_count{circuit="payments",outcome="failure"} 3');
+    expect(out).toContain('purgatory_state_changes_total{circuit="payments",state="opened",origin="local"} 2');
     // Only purgatory_ lines after the "scrape:" heading.
     const scrape = out.slice(out.indexOf("scrape:\n") + "scrape:\n".length).trim().split("\n");
     expect(scrape.every((line) => line.includes("purgatory_"))).toBe(true);
+  });
+
+  it("otel.ts feeds purgatory/otel's instruments to an OpenTelemetry SDK", async () => {
+    const outcome = await runExample("otel.ts");
+    expectSuccess(outcome);
+    const out = outcome.stdout;
+    expect(out).toMatch(/^meter purgatory \d+\.\d+\.\d+/m);
+    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=opened} 1");
+    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=closed} 0");
+    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=failure} 2");
+    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=rejected} 1");
+    expect(out).toContain("purgatory_call_duration_seconds{circuit=inventory,outcome=failure} count=2");
+    expect(out).not.toContain("purgatory_call_duration_seconds{circuit=inventory,outcome=rejected}");
+    expect(out).toContain("purgatory_state_changes_total{circuit=inventory,state=opened,origin=local} 1");
   });
 
   it("testing-with-fake-timers.ts drives the ttl with a clock", async () => {

@@ -161,3 +161,23 @@ describe("toJSON and InMemoryStorage({ restore }): a serverless hand-over", () =
     expect(() => next.run("parser", () => 1)).toThrow(CircuitOpenError);
   });
 });
+
+describe("circuitStates(): what metrics read at each scrape", () => {
+  it("maps each circuit this process holds to its state, read from its local record", async () => {
+    const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1 });
+    await factory.getBreaker("idle");
+    await factory.run("down", () => Promise.reject(new Error("boom"))).catch(() => undefined);
+    await (await factory.getBreaker("held")).isolate();
+    expect(factory.circuitStates()).toEqual(new Map([["idle", "closed"], ["down", "opened"], ["held", "isolated"]]));
+    await factory.forget("idle");
+    expect([...factory.circuitStates().keys()]).toEqual(["down", "held"]);
+  });
+
+  it("is a fresh map: changing it changes nothing in the factory", () => {
+    const factory = new SyncCircuitBreakerFactory();
+    factory.getBreaker("api");
+    factory.circuitStates().set("api", "opened");
+    factory.circuitStates().delete("api");
+    expect(factory.circuitStates()).toEqual(new Map([["api", "closed"]]));
+  });
+});

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 describe("the published package", () => {
-  it("builds, packs, passes publint and attw, works from import and require, and its bin runs", { timeout: 120_000 }, async () => {
+  it("builds, packs, passes publint and attw, works from import and require (metrics subpaths included), and its bin runs", { timeout: 120_000 }, async () => {
     const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
       execFile(
         process.execPath,
@@ -34,6 +34,14 @@ describe("the published package", () => {
     );
     expect(outcome.output).toContain("✓ node_modules/.bin/purgatory --help prints the usage (exit code 0)");
     expect(outcome.output).toContain("✓ without ioredis, purgatory circuits says to install it, exit code 2");
+    expect(outcome.output).toContain("✓ every peer (ioredis, prom-client, @opentelemetry/api) is optional");
+    expect(outcome.output).toContain("✓ tarball contains dist/prometheus.d.cts");
+    expect(outcome.output).toContain("✓ tarball contains dist/otel.cjs");
+    expect(outcome.output).toContain('✓ without prom-client, require of "purgatory/prometheus" fails naming it');
+    expect(outcome.output).toContain('✓ without @opentelemetry/api, import of "purgatory/otel" fails naming it');
+    expect(outcome.output).toContain('✓ import of "purgatory/prometheus" and "purgatory/otel" works (ESM), with a factory of either build');
+    expect(outcome.output).toContain('✓ require("purgatory/prometheus") and require("purgatory/otel") work (CommonJS)');
+    expect(outcome.output).toContain("✓ TypeScript (module node16, .mts and .cts) type-checks a consumer, the metrics subpaths included");
     expect(outcome.output).toContain("all checks passed");
   });
 });

@@ -1,0 +1,156 @@
+/**
+ * What the metrics integrations (`purgatory/prometheus`, `purgatory/otel`) share: the metric
+ * names, the validation of their options, and the feed, which turns a factory's call listener and
+ * hook into "a call ended" and "a circuit changed state". The core never imports this folder.
+ * @module
+ */
+import type { CallListener, CallOutcome } from "../calls.js";
+import type { CircuitStateName } from "../core/circuit.js";
+import { InvalidOptionError } from "../errors.js";
+import { disposer, type CircuitHook, type ListenerDisposer } from "../events.js";
+
+/**
+ * What `registerMetrics` reads from a factory: `AsyncCircuitBreakerFactory` and
+ * `SyncCircuitBreakerFactory` both have it. A structural type, so a factory from the ESM or the
+ * CommonJS build of the package fits either build of the integrations.
+ */
+export interface MeteredFactory {
+  /** See `AsyncCircuitBreakerFactory.addListener`: the `state_changed` events feed a counter. */
+  addListener(hook: CircuitHook): ListenerDisposer;
+  /** See `AsyncCircuitBreakerFactory.addCallListener`: each call feeds a counter and a histogram. */
+  addCallListener(listener: CallListener): ListenerDisposer;
+  /** See `AsyncCircuitBreakerFactory.circuitStates`: read at each scrape for the state gauge. */
+  circuitStates(): ReadonlyMap<string, CircuitStateName>;
+}
+
+/** Every state a circuit can be in: the `state` label of the state gauge takes each of them. */
+export const CIRCUIT_STATES: readonly CircuitStateName[] = Object.freeze([
+  "closed",
+  "opened",
+  "half-opened",
+  "isolated",
+  "disabled",
+]);
+
+/**
+ * Histogram bucket boundaries in seconds, for calls over a network: 5 ms to 10 s (prom-client's
+ * defaults, given to OpenTelemetry too, whose own defaults are meant for milliseconds).
+ */
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+
+/** The names of the four instruments, `prefix` first. */
+export interface MetricNames {
+  /** Gauge `{circuit, state}`: 1 for the circuit's current state, 0 for the others. */
+  readonly state: string;
+  /** Counter `{circuit, outcome}`: calls by outcome. */
+  readonly calls: string;
+  /** Histogram `{circuit, outcome}`: how long the calls that ran took, in seconds. */
+  readonly duration: string;
+  /** Counter `{circuit, state, origin}`: transitions seen by this process. */
+  readonly stateChanges: string;
+}
+
+/** The metric names under `prefix` (`""` by default: `purgatory_calls_total`, ...). */
+export function metricNames(prefix: string): MetricNames {
+  return {
+    state: `${prefix}purgatory_circuit_state`,
+    calls: `${prefix}purgatory_calls_total`,
+    duration: `${prefix}purgatory_call_duration_seconds`,
+    stateChanges: `${prefix}purgatory_state_changes_total`,
+  };
+}
+
+/** Help texts, the same for both integrations. */
+export const HELP: Readonly<Record<keyof MetricNames, string>> = Object.freeze({
+  state: "State of each circuit as this process holds it: 1 for the current state, 0 for the others",
+  calls: "Calls guarded by a circuit, by outcome (success, failure, excluded, rejected, timeout, cancelled)",
+  duration: "Time the guarded calls ran, in seconds, by outcome (calls rejected by an open circuit are not timed)",
+  stateChanges: "Circuit transitions seen by this process; origin is remote for those made by another process",
+});
+
+/** Where a transition was made: by this process, or by another one sharing the storage. */
+export type TransitionOrigin = "local" | "remote";
+
+/** What the feed reports; each integration writes it into its instruments. */
+export interface MetricsSink {
+  /** A call of `circuit` ended with `outcome`; `seconds` is `null` for a call that did not run. */
+  call(circuit: string, outcome: CallOutcome, seconds: number | null): void;
+  /** Circuit `circuit` moved to `state`. */
+  stateChange(circuit: string, state: CircuitStateName, origin: TransitionOrigin): void;
+}
+
+/**
+ * Feeds `sink` from `factory`'s call listener and hook until the returned disposer is called.
+ * A rejected call did not run, nor did a call cancelled before it ran (reported with 0 ms):
+ * neither gets a duration.
+ */
+export function feed(factory: MeteredFactory, sink: MetricsSink): ListenerDisposer {
+  const stopCalls = factory.addCallListener((circuit, outcome, durationMs) => {
+    const ran = outcome !== "rejected" && !(outcome === "cancelled" && durationMs === 0);
+    sink.call(circuit, outcome, ran ? durationMs / 1000 : null);
+  });
+  const stopHook = factory.addListener((circuit, eventType, event) => {
+    if (eventType !== "state_changed") return;
+    sink.stateChange(circuit, event.state, event.remote === true ? "remote" : "local");
+  });
+  return disposer(() => {
+    stopCalls();
+    stopHook();
+  });
+}
+
+const hasMethods = (value: unknown, names: readonly string[]): boolean =>
+  typeof value === "object" &&
+  value !== null &&
+  names.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
+
+/** `value` as a factory, or `InvalidOptionError` naming `"factory"`. */
+export function checkFactory(value: unknown): MeteredFactory {
+  if (!hasMethods(value, ["addListener", "addCallListener", "circuitStates"])) {
+    throw new InvalidOptionError("factory", value, "an AsyncCircuitBreakerFactory or SyncCircuitBreakerFactory");
+  }
+  return value as MeteredFactory;
+}
+
+/** `value` as an object with the methods `names`, or `InvalidOptionError` naming `option`. */
+export function checkHasMethods<T>(value: unknown, option: string, names: readonly string[], expected: string): T {
+  if (!hasMethods(value, names)) throw new InvalidOptionError(option, value, expected);
+  return value as T;
+}
+
+/** The options object of `registerMetrics` (`undefined` gives `{}`). */
+export function checkOptions(value: unknown): object {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError("options", value, "an options object");
+  }
+  return value;
+}
+
+/**
+ * A prefix of metric names: empty, or letters, digits and underscores starting with a letter, a
+ * name both Prometheus and OpenTelemetry accept (`"myapp_"` gives `myapp_purgatory_calls_total`).
+ */
+export function checkPrefix(value: unknown): string {
+  if (value === undefined) return "";
+  if (typeof value !== "string" || !/^(?:[A-Za-z][A-Za-z0-9_]{0,100})?$/.test(value)) {
+    throw new InvalidOptionError("prefix", value, 'a metric name prefix of letters, digits and "_", starting with a letter (e.g. "myapp_")');
+  }
+  return value;
+}
+
+/** Histogram bucket boundaries: a non-empty array of finite numbers > 0 in increasing order. */
+export function checkBuckets(value: unknown): readonly number[] {
+  if (value === undefined) return DEFAULT_BUCKETS;
+  const valid =
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every(
+      (b: unknown, i) =>
+        typeof b === "number" && Number.isFinite(b) && b > 0 && (i === 0 || b > (value[i - 1] as number)),
+    );
+  if (!valid) {
+    throw new InvalidOptionError("buckets", value, "a non-empty array of increasing finite numbers > 0 (seconds)");
+  }
+  return Object.freeze([...(value as number[])]);
+}

@@ -1,0 +1,151 @@
+/**
+ * `purgatory/otel`: a factory's circuits and calls as OpenTelemetry metrics, through
+ * `@opentelemetry/api` (an optional peer dependency: `npm install @opentelemetry/api`). Without an
+ * SDK registered (`MeterProvider`), the API's meters record nothing, at almost no cost.
+ *
+ * @example
+ * ```ts
+ * import { registerMetrics } from "purgatory/otel";
+ * const stop = registerMetrics(circuitbreaker); // metrics.getMeter("purgatory", <version>)
+ * stop();
+ * ```
+ * @packageDocumentation
+ */
+import { metrics, type Meter, type ObservableResult } from "@opentelemetry/api";
+import { version } from "../../package.json";
+import { InvalidOptionError } from "../errors.js";
+import { disposer, type ListenerDisposer } from "../events.js";
+import { checkKeys } from "../options.js";
+import {
+  checkBuckets,
+  checkFactory,
+  checkHasMethods,
+  checkOptions,
+  checkPrefix,
+  CIRCUIT_STATES,
+  feed,
+  HELP,
+  metricNames,
+  type MeteredFactory,
+} from "./feed.js";
+
+export type { MeteredFactory } from "./feed.js";
+
+/** The options of `registerMetrics`. */
+export interface OtelMetricsOptions {
+  /** The meter that makes the instruments; default `metrics.getMeter("purgatory", <purgatory's version>)`. */
+  readonly meter?: Meter;
+  /**
+   * Put before every instrument name: `"myapp_"` gives `myapp_purgatory_calls_total`. Letters,
+   * digits and `_`, starting with a letter; default `""`.
+   */
+  readonly prefix?: string;
+  /**
+   * Bucket boundaries advised for the call duration histogram, in seconds, increasing; default
+   * 5 ms to 10 s (`[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`). A view configured
+   * in the SDK takes precedence.
+   */
+  readonly buckets?: readonly number[];
+}
+
+const KNOWN: Record<keyof OtelMetricsOptions, true> = { meter: true, prefix: true, buckets: true };
+
+/** The prefixes each meter feeds, while registered: a second registration would count twice. */
+const fed = new WeakMap<object, Set<string>>();
+
+/**
+ * Makes four instruments for `factory`'s circuits (an `AsyncCircuitBreakerFactory` or a
+ * `SyncCircuitBreakerFactory`) with an OpenTelemetry `Meter`, and feeds them. The names and
+ * attributes are those of `purgatory/prometheus`, so one dashboard reads both:
+ *
+ * - `purgatory_circuit_state{circuit, state}` (ObservableGauge): 1 for each circuit's current
+ *   state, 0 for the four others (`closed`, `opened`, `half-opened`, `isolated`, `disabled`).
+ *   Observed at each collection from the factory's local records (`factory.circuitStates()`), so
+ *   it holds circuits registered before this call, and with `RedisStorage` follows transitions
+ *   made by other processes.
+ * - `purgatory_calls_total{circuit, outcome}` (Counter, unit `{call}`): calls by outcome,
+ *   `success`, `failure`, `excluded`, `rejected`, `timeout` or `cancelled` (see `CallOutcome`).
+ * - `purgatory_call_duration_seconds{circuit, outcome}` (Histogram, unit `s`): how long the
+ *   guarded function ran, for calls that ran (not `rejected`, nor `cancelled` before they ran).
+ * - `purgatory_state_changes_total{circuit, state, origin}` (Counter, unit `{transition}`):
+ *   transitions seen by this process, `origin` `"local"` or `"remote"` (made by another process
+ *   sharing the storage).
+ *
+ * Every series carries the circuit's name as an attribute: circuit names must come from a
+ * bounded set (hosts, not URLs). One registration per meter and prefix: a second one, while the
+ * first is registered, throws `InvalidOptionError` (it would count every call twice); give it
+ * another `meter` or `prefix`. Throws `InvalidOptionError` for bad input, naming the option and
+ * the value.
+ *
+ * Returns a disposer: calling it (or `using`) stops feeding the instruments and observing the
+ * gauge (OpenTelemetry has no way to delete an instrument); calling it again does nothing.
+ *
+ * @example
+ * ```ts
+ * import { MeterProvider } from "@opentelemetry/sdk-metrics";
+ * import { registerMetrics } from "purgatory/otel";
+ * const provider = new MeterProvider({ readers: [reader] });
+ * const stop = registerMetrics(circuitbreaker, { meter: provider.getMeter("purgatory") });
+ * ```
+ */
+export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOptions): ListenerDisposer {
+  const source = checkFactory(factory);
+  const given = checkOptions(options) as OtelMetricsOptions;
+  checkKeys(given, KNOWN);
+  const meter =
+    given.meter === undefined
+      ? metrics.getMeter("purgatory", version)
+      : checkHasMethods<Meter>(
+          given.meter,
+          "meter",
+          ["createCounter", "createHistogram", "createObservableGauge"],
+          "an OpenTelemetry Meter",
+        );
+  const prefix = checkPrefix(given.prefix);
+  const names = metricNames(prefix);
+  const buckets = checkBuckets(given.buckets);
+
+  const prefixes = fed.get(meter) ?? new Set<string>();
+  if (prefixes.has(prefix)) {
+    throw new InvalidOptionError(
+      "meter",
+      meter,
+      "a meter purgatory's metrics are not registered with",
+      `Invalid option "meter": registerMetrics is already feeding "${names.calls}" and the other instruments ` +
+        "of this meter (it would count every call twice); call the first registration's disposer, " +
+        'or pass another "meter" or a "prefix"',
+    );
+  }
+  prefixes.add(prefix);
+  fed.set(meter, prefixes);
+
+  const state = meter.createObservableGauge(names.state, { description: HELP.state });
+  const observe = (result: ObservableResult): void => {
+    for (const [circuit, current] of source.circuitStates()) {
+      for (const s of CIRCUIT_STATES) result.observe(s === current ? 1 : 0, { circuit, state: s });
+    }
+  };
+  state.addCallback(observe);
+  const calls = meter.createCounter(names.calls, { description: HELP.calls, unit: "{call}" });
+  const duration = meter.createHistogram(names.duration, {
+    description: HELP.duration,
+    unit: "s",
+    advice: { explicitBucketBoundaries: [...buckets] },
+  });
+  const stateChanges = meter.createCounter(names.stateChanges, { description: HELP.stateChanges, unit: "{transition}" });
+
+  const stopFeed = feed(source, {
+    call(circuit, outcome, seconds) {
+      calls.add(1, { circuit, outcome });
+      if (seconds !== null) duration.record(seconds, { circuit, outcome });
+    },
+    stateChange(circuit, to, origin) {
+      stateChanges.add(1, { circuit, state: to, origin });
+    },
+  });
+  return disposer(() => {
+    stopFeed();
+    state.removeCallback(observe);
+    prefixes.delete(prefix);
+  });
+}
