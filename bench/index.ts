@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: purgatory against a bare call, cockatiel and opossum, in one process for the
- * latencies and in fresh child processes for memory and timers. Prints tables and the targets of
+ * latencies and in fresh child processes for the failure cost over a full rate window, memory and
+ * timers. Prints tables and the targets of
  * docs/design.md, "Performance targets" (PASS/MISS), and writes the figures to `bench/results.json`.
  *
  * A report, not a test: the exit code is 0 even when a target is missed (1 only if a section
- * could not run). `npm run bench -- latency memory` runs only the sections named.
+ * could not run). `npm run bench -- latency window memory` runs only the sections named.
  * Environment: BENCH_ROUNDS (latency rounds, default 5), BENCH_SOURCE=src (measure src/ through
  * tsx instead of the tsup build), BENCH_FLEET_PROCESSES / BENCH_FLEET_CIRCUITS / BENCH_FLEET_SECONDS
  * (the fleet section's size, default 16 x 10,000 for 5 s).
@@ -23,8 +24,9 @@ import { buildPurgatory, SOURCE } from "./purgatory.js";
 import { Report, table, verdict, type Section } from "./report.js";
 import { redisSection } from "./redis/index.js";
 import { timersSection } from "./timers.js";
+import { windowSection } from "./window.js";
 
-const SECTIONS: readonly Section[] = [latencySection, memorySection, timersSection, redisSection, fleetSection];
+const SECTIONS: readonly Section[] = [latencySection, windowSection, memorySection, timersSection, redisSection, fleetSection];
 
 const RESULTS = new URL("./results.json", import.meta.url);
 

@@ -32,6 +32,8 @@ type Create = (n: number) => Promise<Registry> | Registry;
 
 const action = async (): Promise<number> => 42;
 const { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } = await loadPurgatory();
+/** The rate window of the window runs, docs/design.md's example: ten buckets of 6 s. */
+const FAILURE_RATE = { rate: 0.5, minimumCalls: 20, window: 60 } as const;
 
 /** How each library makes `n` named circuits, with its defaults (purgatory: threshold 5, ttl 30 s). */
 const CREATE: Record<string, Create> = {
@@ -43,6 +45,26 @@ const CREATE: Record<string, Create> = {
   "purgatory-async": async (n) => {
     const factory = new AsyncCircuitBreakerFactory();
     for (let i = 0; i < n; i++) await factory.getBreaker(`host-${i}`);
+    return { keep: factory, dispose: () => void factory.close() };
+  },
+  // the factory's defaultFailureRate: circuits share the factory's config, each has its window of
+  // ten buckets (windows are made at registration, see src/storage/memory.ts)
+  "purgatory-async-window-default": async (n) => {
+    const factory = new AsyncCircuitBreakerFactory({ defaultFailureRate: FAILURE_RATE });
+    for (let i = 0; i < n; i++) await factory.getBreaker(`host-${i}`);
+    return { keep: factory, dispose: () => void factory.close() };
+  },
+  // each circuit registered with its own failureRate: a config of its own, and its window
+  "purgatory-async-window": async (n) => {
+    const factory = new AsyncCircuitBreakerFactory();
+    for (let i = 0; i < n; i++) await factory.getBreaker(`host-${i}`, { failureRate: FAILURE_RATE });
+    return { keep: factory, dispose: () => void factory.close() };
+  },
+  // the same, each circuit then called once: its window has counted, and its breaker holds its
+  // outcome handlers (made on a generation's first call)
+  "purgatory-async-window-called": async (n) => {
+    const factory = new AsyncCircuitBreakerFactory();
+    for (let i = 0; i < n; i++) await (await factory.getBreaker(`host-${i}`, { failureRate: FAILURE_RATE })).run(action);
     return { keep: factory, dispose: () => void factory.close() };
   },
   // a cockatiel policy per name, kept in a Map, as an application would

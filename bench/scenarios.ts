@@ -1,6 +1,8 @@
 /**
  * The latency scenarios, side by side: bare calls, purgatory, cockatiel and opossum on the closed
- * success path, the closed failure path (a circuit that never opens) and the open rejection path.
+ * success path, the closed failure path (a circuit that never opens) and the open rejection path;
+ * and purgatory's success path again with each rule that adds work to it: a `failureRate` window
+ * (a bucket increment), a `slowCall` rule and a call listener (both time every call).
  *
  * Every scenario is a zero-argument function that mitata calls and awaits. Success scenarios return
  * the guarded promise itself, so mitata's loop does exactly `await fn()`. Failure and rejection
@@ -16,7 +18,7 @@ export type Library = "bare" | "purgatory" | "cockatiel" | "opossum";
 export type Path = "success" | "failure" | "open" | "sync-success";
 
 export interface Scenario {
-  /** `<library>.<path>`, e.g. `purgatory.success`. */
+  /** `<library>.<path>`, e.g. `purgatory.success`, or `<library>.<path>-<rule>` for purgatory with a rule. */
   readonly id: string;
   readonly library: Library;
   readonly path: Path;
@@ -39,6 +41,10 @@ export interface ScenarioSet {
 const HOUR_MS = 3_600_000;
 /** A threshold the failure scenarios never reach. */
 const NEVER = 1_000_000_000;
+/** The rate window of the rule scenarios, docs/design.md's example; successes alone never trip it. */
+const RATE_WINDOW = { rate: 0.5, minimumCalls: 20, window: 60 } as const;
+/** A slow-call rule no call of the benchmark reaches (a success slower than 2 s). */
+const SLOW_CALL = { duration: 2, rate: 0.8 } as const;
 
 const VALUE = 42;
 /** The guarded async call: `async () => value`. */
@@ -60,6 +66,19 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
   await pOpen.run(fail).catch(() => undefined);
   const sync = new SyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
   const pSync = sync.getBreaker("sync");
+  // purgatory with a rule on the success path: a rate window counts each success in a bucket (no
+  // clock read: the coarse clock dates it); slowCall and call listeners time each call (two clock
+  // readings, one object per call). A listener listens to every circuit of its factory, so it gets
+  // a factory of its own.
+  const pWindow = await closed.getBreaker("success-window", { failureRate: RATE_WINDOW });
+  const pSlowCall = await closed.getBreaker("success-slow-call", { slowCall: SLOW_CALL });
+  const listened = new AsyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
+  let heard = 0;
+  listened.addCallListener(() => {
+    heard++;
+  });
+  const pListened = await listened.getBreaker("success-listener");
+  const pSyncWindow = sync.getBreaker("sync-window", { failureRate: RATE_WINDOW });
 
   // cockatiel: consecutive breakers, as the peer figures of docs/design.md
   const cockatielClosed = () =>
@@ -123,6 +142,27 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
         }
       },
     },
+    {
+      id: "purgatory.success-window",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn), failureRate window",
+      fn: () => pWindow.run(succeed),
+    },
+    {
+      id: "purgatory.success-slow-call",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn), slowCall rule",
+      fn: () => pSlowCall.run(succeed),
+    },
+    {
+      id: "purgatory.success-listener",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn), a call listener",
+      fn: () => pListened.run(succeed),
+    },
     { id: "cockatiel.success", library: "cockatiel", path: "success", label: "policy.execute(fn)", fn: () => cSuccess.execute(succeed) },
     {
       id: "cockatiel.failure",
@@ -185,6 +225,13 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
       label: "syncBreaker.run(fn)",
       fn: () => do_not_optimize(pSync.run(syncSucceed)),
     },
+    {
+      id: "purgatory.sync-success-window",
+      library: "purgatory",
+      path: "sync-success",
+      label: "syncBreaker.run(fn), failureRate window",
+      fn: () => do_not_optimize(pSyncWindow.run(syncSucceed)),
+    },
   ];
 
   const expectState = (what: string, actual: unknown, expected: unknown): void => {
@@ -195,6 +242,7 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
     expectState("purgatory failure circuit", pFailure.state, "closed");
     expectState("purgatory open circuit", pOpen.state, "opened");
     expectState("purgatory sync circuit", pSync.state, "closed");
+    for (const breaker of [pWindow, pSlowCall, pListened, pSyncWindow]) expectState(`purgatory ${breaker.name} circuit`, breaker.state, "closed");
     expectState("cockatiel success policy", cSuccess.state, CircuitState.Closed);
     expectState("cockatiel failure policy", cFailure.state, CircuitState.Closed);
     expectState("cockatiel open policy", cOpen.state, CircuitState.Open);
@@ -213,10 +261,16 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
   };
   const verify = async (): Promise<void> => {
     checkStates();
-    for (const call of [() => pSuccess.run(succeed), () => cSuccess.execute(succeed), () => oSuccess.fire()]) {
+    const successes = [pSuccess, pWindow, pSlowCall, pListened].map((b) => () => b.run(succeed));
+    for (const call of [...successes, () => cSuccess.execute(succeed), () => oSuccess.fire()]) {
       if ((await call()) !== VALUE) throw new Error("a success scenario did not return the value");
     }
-    if (pSync.run(syncSucceed) !== VALUE) throw new Error("the sync scenario did not return the value");
+    const heardBefore = heard;
+    await pListened.run(succeed);
+    if (heard !== heardBefore + 1) throw new Error("the call listener did not hear the call");
+    for (const breaker of [pSync, pSyncWindow]) {
+      if (breaker.run(syncSucceed) !== VALUE) throw new Error("a sync scenario did not return the value");
+    }
     for (const call of [() => fail(), () => pFailure.run(fail), () => cFailure.execute(fail), () => oFailure.fire()]) {
       const error = await rejection(call);
       if (!(error instanceof Error) || error.message !== "boom") throw new Error(`a failure scenario rejected with ${String(error)}`);
@@ -230,7 +284,7 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
 
   const dispose = async (): Promise<void> => {
     for (const breaker of [oSuccess, oFailure, oOpen]) breaker.shutdown();
-    await Promise.all([closed.close(), opens.close(), sync.close()]);
+    await Promise.all([closed.close(), opens.close(), sync.close(), listened.close()]);
   };
 
   return { scenarios, checkStates, verify, dispose };
