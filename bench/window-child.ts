@@ -105,7 +105,9 @@ async function purgatory(failureRate: { rate: number; minimumCalls: number; wind
   const factory = new AsyncCircuitBreakerFactory({ storage, defaultThreshold: Number.MAX_SAFE_INTEGER });
   const name = `window-${made++}`;
   const breaker = await factory.getBreaker(name, failureRate === undefined ? {} : { failureRate });
-  const sum = (counts: readonly number[] | undefined): number => (counts ?? []).reduce((a, b) => a + b, 0);
+  /** The sum of the window's counts at `offset` of each bucket (0: calls, 1: failures). */
+  const sum = (window: { counts: readonly number[]; stride: number } | undefined, offset: number): number =>
+    (window?.counts ?? []).reduce((total, n, i) => (i % (window?.stride ?? 1) === offset ? total + n : total), 0);
   return {
     success: () => breaker.run(succeed),
     failure: () => breaker.run(fail),
@@ -117,8 +119,8 @@ async function purgatory(failureRate: { rate: number; minimumCalls: number; wind
         return;
       }
       const window = circuit?.window ?? undefined;
-      if (sum(window?.calls) !== calls || sum(window?.failures) !== failures || state !== "closed") {
-        throw new Error(`purgatory window: ${sum(window?.calls)} calls, ${sum(window?.failures)} failures, ${String(state)}; expected ${calls}, ${failures}, closed`);
+      if (sum(window, 0) !== calls || sum(window, 1) !== failures || state !== "closed") {
+        throw new Error(`purgatory window: ${sum(window, 0)} calls, ${sum(window, 1)} failures, ${String(state)}; expected ${calls}, ${failures}, closed`);
       }
     },
     dispose: () => void factory.close(),

@@ -10,7 +10,7 @@ import {
   type CallRules,
 } from "./breaker.js";
 import { CallListeners, type CallListener } from "./calls.js";
-import type { CircuitConfig, CircuitStateName } from "./core/circuit.js";
+import { circuitConfig, type CircuitConfig, type CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { Deadlines } from "./deadlines.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
@@ -304,7 +304,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     const defaults = this.settings.config;
     const own = settings.config;
     if (Object.keys(own).length === 0) return defaults;
-    return { ...defaults, ...own };
+    return circuitConfig({ ...defaults, ...own });
   }
 
   #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {

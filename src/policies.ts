@@ -3,7 +3,7 @@
  * `slowCall` and `backoff` (circuit options), and of a `reconfigure` call's changes.
  * @module
  */
-import type { BackoffPolicy, CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
+import { circuitConfig, type BackoffPolicy, type CircuitConfig, type FailureRatePolicy, type SlowCallPolicy } from "./core/circuit.js";
 import { InvalidOptionError } from "./errors.js";
 import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./options.js";
 
@@ -99,5 +99,5 @@ export function applyChanges(config: CircuitConfig, changes: unknown): CircuitCo
   policy("failureRate", checkFailureRate);
   policy("slowCall", checkSlowCall);
   policy("backoff", checkBackoff);
-  return next;
+  return circuitConfig(next);
 }

@@ -71,6 +71,24 @@ export interface CircuitConfig {
 }
 
 /**
+ * `config` laid out as every circuit's config is: the three numbers, then the policies it has,
+ * always in that order. Objects built alike share one hidden class in V8; a config spread
+ * together from defaults and options (or with a policy deleted) may get a class of its own,
+ * about 200 bytes more per circuit.
+ */
+export function circuitConfig(config: CircuitConfig): CircuitConfig {
+  const laidOut: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = {
+    threshold: config.threshold,
+    ttl: config.ttl,
+    halfOpenMaxCalls: config.halfOpenMaxCalls,
+  };
+  if (config.failureRate !== undefined) laidOut.failureRate = config.failureRate;
+  if (config.slowCall !== undefined) laidOut.slowCall = config.slowCall;
+  if (config.backoff !== undefined) laidOut.backoff = config.backoff;
+  return laidOut;
+}
+
+/**
  * A circuit's state as an immutable discriminated union. `generation` grows by one on every
  * transition and on every probe admission, so each admission carries a token (the generation it
  * was admitted in) that identifies it: an outcome whose token is no longer current is ignored.

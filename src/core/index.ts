@@ -44,6 +44,7 @@ export {
   drain,
   exceedsRates,
   roll,
+  windowFor,
   windowOf,
   type CallCounts,
   type RateWindow,

@@ -1,8 +1,10 @@
 /**
  * Rate windows: calls, failures and slow calls counted in a fixed number of time buckets, for the
- * `failureRate` and `slowCall` rules. A window is a small mutable accumulator (three arrays of
- * `BUCKETS` numbers), so that counting a success costs an array increment and the failure path
- * stays O(1) whatever the traffic: no per-call arrays. Buckets are aligned on multiples of their
+ * `failureRate` and `slowCall` rules. A window is a small mutable accumulator (one array of
+ * `BUCKETS` groups of counts: calls and failures, and slow calls when the config has a `slowCall`
+ * rule), so that counting a success costs an array increment and the failure path stays O(1)
+ * whatever the traffic: no per-call arrays. One array rather than three keeps a window at about
+ * 260 bytes (350 with slow calls) on a 64-bit heap. Buckets are aligned on multiples of their
  * width since the epoch, so that counts from several processes (and Redis) merge bucket by bucket.
  * No clock is read here: every function takes `now`.
  * @module
@@ -22,17 +24,21 @@ export interface CallCounts {
   readonly slow: number;
 }
 
-/** The counts of `BUCKETS` consecutive buckets; the newest starts at `start`. */
+/**
+ * The counts of `BUCKETS` consecutive buckets; the newest starts at `start`. Bucket `b` holds its
+ * calls at `counts[b * stride]`, its failures at `+ 1` and, when `stride` is 3, its slow calls at
+ * `+ 2`.
+ */
 export interface RateWindow {
   /** Bucket width, ms. */
   readonly width: number;
   /** Start of the newest bucket, ms (a multiple of `width`). */
   start: number;
-  /** Index of the newest bucket in the arrays. */
+  /** Index of the newest bucket. */
   head: number;
-  readonly calls: number[];
-  readonly failures: number[];
-  readonly slow: number[];
+  /** Numbers per bucket: 2 (calls, failures), or 3 with slow calls. */
+  readonly stride: 2 | 3;
+  readonly counts: number[];
 }
 
 /** What a call's outcome adds to a window. */
@@ -49,8 +55,26 @@ export function windowOf(config: CircuitConfig): { readonly windowMs: number; re
 export function createWindow(config: CircuitConfig): RateWindow | null {
   const of = windowOf(config);
   if (of === null) return null;
-  const zeros = () => new Array<number>(BUCKETS).fill(0);
-  return { width: of.windowMs / BUCKETS, start: 0, head: 0, calls: zeros(), failures: zeros(), slow: zeros() };
+  const stride = config.slowCall === undefined ? 2 : 3;
+  return { width: of.windowMs / BUCKETS, start: 0, head: 0, stride, counts: new Array<number>(BUCKETS * stride).fill(0) };
+}
+
+/** The window a circuit needs once its config becomes `config`: `current` when it still fits (its counts kept), else a new one. */
+export function windowFor(config: CircuitConfig, current: RateWindow | null | undefined): RateWindow | null {
+  const of = windowOf(config);
+  if (of === null) return null;
+  const fits =
+    current !== null &&
+    current !== undefined &&
+    current.width === of.windowMs / BUCKETS &&
+    current.stride === (config.slowCall === undefined ? 2 : 3);
+  return fits ? current : createWindow(config);
+}
+
+/** Empties bucket `bucket`. */
+function empty(window: RateWindow, bucket: number): void {
+  const at = bucket * window.stride;
+  window.counts.fill(0, at, at + window.stride);
 }
 
 /** Moves the newest bucket to the one `now` falls in, emptying the buckets it passes (at most all). */
@@ -58,44 +82,39 @@ export function roll(window: RateWindow, now: number): void {
   const start = Math.floor(now / window.width) * window.width;
   if (start <= window.start) return;
   const steps = Math.min(BUCKETS, Math.round((start - window.start) / window.width));
-  for (let i = 1; i <= steps; i++) {
-    const index = (window.head + i) % BUCKETS;
-    window.calls[index] = 0;
-    window.failures[index] = 0;
-    window.slow[index] = 0;
-  }
+  for (let i = 1; i <= steps; i++) empty(window, (window.head + i) % BUCKETS);
   window.head = (window.head + steps) % BUCKETS;
   window.start = start;
 }
 
-/** Counts one call at `now`: a success, a failure, or a slow success. */
+/** Counts one call at `now`: a success, a failure, or a slow success (counted as a success without a slow-call rule). */
 export function count(window: RateWindow, now: number, outcome: WindowOutcome): void {
   if (now >= window.start + window.width) roll(window, now);
-  const head = window.head;
-  window.calls[head] = (window.calls[head] as number) + 1;
-  if (outcome === "failure") window.failures[head] = (window.failures[head] as number) + 1;
-  else if (outcome === "slow") window.slow[head] = (window.slow[head] as number) + 1;
+  const counts = window.counts;
+  const at = window.head * window.stride;
+  counts[at] = (counts[at] as number) + 1;
+  if (outcome === "failure") counts[at + 1] = (counts[at + 1] as number) + 1;
+  else if (outcome === "slow" && window.stride === 3) counts[at + 2] = (counts[at + 2] as number) + 1;
 }
 
 /** The counts of the window at `now` (buckets older than the window count nothing). */
 export function countsOf(window: RateWindow, now: number): CallCounts {
   roll(window, now);
+  const { counts, stride } = window;
   let calls = 0;
   let failures = 0;
   let slow = 0;
-  for (let i = 0; i < BUCKETS; i++) {
-    calls += window.calls[i] as number;
-    failures += window.failures[i] as number;
-    slow += window.slow[i] as number;
+  for (let at = 0; at < counts.length; at += stride) {
+    calls += counts[at] as number;
+    failures += counts[at + 1] as number;
+    if (stride === 3) slow += counts[at + 2] as number;
   }
   return { calls, failures, slow };
 }
 
 /** Empties the window (the circuit changed state: a new period starts). */
 export function clear(window: RateWindow): void {
-  window.calls.fill(0);
-  window.failures.fill(0);
-  window.slow.fill(0);
+  window.counts.fill(0);
 }
 
 /**
@@ -118,14 +137,14 @@ export function exceedsRates(config: CircuitConfig, counts: CallCounts): boolean
  */
 export function drain(window: RateWindow): [number, number, number, number][] {
   const out: [number, number, number, number][] = [];
+  const { counts, stride } = window;
   for (let i = BUCKETS - 1; i >= 0; i--) {
-    const index = (window.head - i + BUCKETS) % BUCKETS;
-    const calls = window.calls[index] as number;
+    const bucket = (window.head - i + BUCKETS) % BUCKETS;
+    const at = bucket * stride;
+    const calls = counts[at] as number;
     if (calls === 0) continue;
-    out.push([window.start - i * window.width, calls, window.failures[index] as number, window.slow[index] as number]);
-    window.calls[index] = 0;
-    window.failures[index] = 0;
-    window.slow[index] = 0;
+    out.push([window.start - i * window.width, calls, counts[at + 1] as number, stride === 3 ? (counts[at + 2] as number) : 0]);
+    empty(window, bucket);
   }
   return out;
 }

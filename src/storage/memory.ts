@@ -2,7 +2,7 @@ import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
 import { admit, checkRates, control, recordFailure, recordSuccess, releaseProbe, type Admission, type ControlAction } from "../core/machine.js";
-import { clear, count, countsOf, createWindow, windowOf } from "../core/window.js";
+import { clear, count, countsOf, createWindow, windowFor } from "../core/window.js";
 import { InvalidOptionError } from "../errors.js";
 import { checkKeys } from "../options.js";
 import { LocalCircuitsStorage } from "./local-circuits.js";
@@ -121,10 +121,8 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
 
   /** Replaces the circuit's config; a new rate window starts when the window changed. */
   configure(circuit: CircuitRecord, config: CircuitConfig): void {
-    const before = windowOf(circuit.config);
-    const after = windowOf(config);
     circuit.config = config;
-    if (before?.windowMs !== after?.windowMs) circuit.window = createWindow(config);
+    circuit.window = windowFor(config, circuit.window);
   }
 
   /** Applies `core/machine.releaseProbe`: a cancelled probe's slot is free at once. */

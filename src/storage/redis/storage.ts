@@ -11,7 +11,7 @@ import type { Clock } from "../../coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import { admit, checkRates, control, recordFailure, recordSuccess, ttlMs, type Admission, type ControlAction } from "../../core/machine.js";
-import { count, countsOf, createWindow, drain, windowOf, type CallCounts } from "../../core/window.js";
+import { count, countsOf, createWindow, drain, windowFor, windowOf, type CallCounts } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
@@ -624,10 +624,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** The shared config wins (the first registration, or a reconfigure, fixed it fleet-wide). */
   #takeConfig(circuit: ReplicaCircuit, config: CircuitConfig): void {
     if (circuit.encoded !== null && circuit.encoded.json === encodeConfig(config)) return;
-    const windowChanged = windowOf(circuit.config)?.windowMs !== windowOf(config)?.windowMs;
     circuit.config = config;
     circuit.encoded = null;
-    if (windowChanged) circuit.window = createWindow(config);
+    circuit.window = windowFor(config, circuit.window);
   }
 
   #set(circuit: ReplicaCircuit, replica: Replica): void {
