@@ -39,6 +39,7 @@ export {
   clear,
   count,
   countsOf,
+  countSuccess,
   createWindow,
   DEFAULT_WINDOW,
   drain,

@@ -97,6 +97,14 @@ export function count(window: RateWindow, now: number, outcome: WindowOutcome): 
   else if (outcome === "slow" && window.stride === 3) counts[at + 2] = (counts[at + 2] as number) + 1;
 }
 
+/** Counts one success at `now`: `count(window, now, "success")`, on the hot path. */
+export function countSuccess(window: RateWindow, now: number): void {
+  if (now >= window.start + window.width) roll(window, now);
+  const at = window.head * window.stride;
+  const counts = window.counts;
+  counts[at] = (counts[at] as number) + 1;
+}
+
 /** The counts of the window at `now` (buckets older than the window count nothing). */
 export function countsOf(window: RateWindow, now: number): CallCounts {
   roll(window, now);

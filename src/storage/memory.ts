@@ -2,7 +2,7 @@ import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
 import { admit, checkRates, control, recordFailure, recordSuccess, releaseProbe, type Admission, type ControlAction } from "../core/machine.js";
-import { clear, count, countsOf, createWindow, windowFor } from "../core/window.js";
+import { clear, count, countsOf, countSuccess, createWindow, windowFor } from "../core/window.js";
 import { InvalidOptionError } from "../errors.js";
 import { checkKeys } from "../options.js";
 import { LocalCircuitsStorage } from "./local-circuits.js";
@@ -94,10 +94,17 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
   /** Applies `core/machine.recordSuccess` to the circuit, and counts the call in its rate window. */
   recordSuccess(circuit: CircuitRecord, generation: number, clock: Clock, slow = false): Transition | null {
     const { snapshot, window } = circuit;
-    if (window !== undefined && window !== null && snapshot.state === "closed") {
-      const now = slow ? clock() : (clock.coarse ?? clock)();
-      count(window, now, slow ? "slow" : "success");
-      if (slow) return store(circuit, slowSuccess(circuit, generation, now));
+    if (snapshot.state === "closed") {
+      if (window !== undefined && window !== null) {
+        if (slow) {
+          const now = clock();
+          count(window, now, "slow");
+          return store(circuit, slowSuccess(circuit, generation, now));
+        }
+        countSuccess(window, (clock.coarse ?? clock)());
+      }
+      // The hot path: a success with no failure to reset changes nothing.
+      if (snapshot.failureCount === 0) return null;
     }
     // Only a probe's success depends on time (its lease); a closed circuit's success never does.
     const now = snapshot.state === "closed" ? 0 : clock();
