@@ -20,7 +20,7 @@ const inlineLua = {
         `const SOURCES: Record<string, string> = ${JSON.stringify(sources)};\n` +
         "export function luaSource(name: string): string {\n" +
         "  const source = SOURCES[name];\n" +
-        '  if (source === undefined) throw new Error(`no Lua script named ${name}`);\n' +
+        "  if (source === undefined) throw new Error(`no Lua script named ${name}`);\n" +
         "  return source;\n}\n";
       return { contents, loader: "ts" };
     });

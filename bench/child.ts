@@ -43,7 +43,11 @@ export function runChild<T>(script: string, args: readonly string[], timeoutMs =
       clearTimeout(timer);
       const line = stdout.split("\n").find((l) => l.startsWith(MARK));
       if (line === undefined) {
-        reject(new Error(`${script} ${args.join(" ")}: no result (exit ${String(code)}${timedOut ? ", timed out" : ""})\n${stderr}`));
+        reject(
+          new Error(
+            `${script} ${args.join(" ")}: no result (exit ${String(code)}${timedOut ? ", timed out" : ""})\n${stderr}`,
+          ),
+        );
         return;
       }
       resolve({ result: JSON.parse(line.slice(MARK.length)) as T, exitedByItself: code === 0 && !timedOut });

@@ -26,7 +26,14 @@ import { redisSection } from "./redis/index.js";
 import { timersSection } from "./timers.js";
 import { windowSection } from "./window.js";
 
-const SECTIONS: readonly Section[] = [latencySection, windowSection, memorySection, timersSection, redisSection, fleetSection];
+const SECTIONS: readonly Section[] = [
+  latencySection,
+  windowSection,
+  memorySection,
+  timersSection,
+  redisSection,
+  fleetSection,
+];
 
 const RESULTS = new URL("./results.json", import.meta.url);
 
@@ -38,9 +45,14 @@ async function main(): Promise<number> {
 
   report.progress(SOURCE === "build" ? "building src/ with tsup into bench/.build/" : "measuring src/ through tsx");
   await buildPurgatory();
-  const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
   const loadAtStart = load();
-  report.print(`purgatory bench: node ${process.version}, ${platform()} ${arch()}, ${cpus()[0]?.model ?? "?"} x ${cpus().length}, load average ${loadAtStart}`);
+  report.print(
+    `purgatory bench: node ${process.version}, ${platform()} ${arch()}, ${cpus()[0]?.model ?? "?"} x ${cpus().length}, load average ${loadAtStart}`,
+  );
   report.print();
 
   for (const section of sections) {
@@ -90,7 +102,9 @@ async function main(): Promise<number> {
     sections: report.sections,
   };
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
-  report.print(`Wrote bench/results.json; ${seconds.toFixed(0)} s in all; load average ${load()} (other processes skew figures).`);
+  report.print(
+    `Wrote bench/results.json; ${seconds.toFixed(0)} s in all; load average ${load()} (other processes skew figures).`,
+  );
   return report.problems.length === 0 ? 0 : 1;
 }
 

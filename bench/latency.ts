@@ -85,7 +85,9 @@ export const latencySection: Section = {
     const medianOf = (id: string): number => median(perRound.get(id) ?? [NaN]);
     // Peers only for purgatory's plain rows: the peers' breakers have no rule of the rule rows.
     const peer = (s: Scenario, library: string): number | null =>
-      s.id === `purgatory.${s.path}` && s.path !== "sync-success" ? medianOf(s.id) / medianOf(`${library}.${s.path}`) : null;
+      s.id === `purgatory.${s.path}` && s.path !== "sync-success"
+        ? medianOf(s.id) / medianOf(`${library}.${s.path}`)
+        : null;
     const figures: LatencyFigure[] = set.scenarios.map((s) => {
       const rounds = perRound.get(s.id) ?? [];
       const m = medianOf(s.id);
@@ -125,7 +127,10 @@ export const latencySection: Section = {
       measured: `${ratio(success.vsCockatiel ?? NaN)} cockatiel, ${ratio(success.vsOpossum ?? NaN)} opossum`,
       pass: (success.vsCockatiel ?? Infinity) < 1 && (success.vsOpossum ?? Infinity) < 1,
     }).pass;
-    rowTargets.set(success.id, { goal: `<= ${ratio(LIMITS.successVsBare)} bare, < 1x peers`, pass: successPass && aheadPass });
+    rowTargets.set(success.id, {
+      goal: `<= ${ratio(LIMITS.successVsBare)} bare, < 1x peers`,
+      pass: successPass && aheadPass,
+    });
     const failurePass = report.target({
       id: "latency.failure-vs-bare",
       label: "closed failure path vs bare failing call",
@@ -158,11 +163,25 @@ export const latencySection: Section = {
       `Latency: median ns/op (mitata p50, median of ${ROUNDS} interleaved rounds); ` +
         `ratios = this row's time / the other's time (< 1 is faster)`,
     );
-    report.print(`cpu: ${result.context.cpu.name ?? "?"} (${cpus().length} cores), node ${process.version}, purgatory from ${SOURCE}`);
+    report.print(
+      `cpu: ${result.context.cpu.name ?? "?"} (${cpus().length} cores), node ${process.version}, purgatory from ${SOURCE}`,
+    );
     report.print();
     report.print(
       table(
-        ["path", "library", "call", "ns/op", "spread", "vs bare", "+ns vs bare", "vs cockatiel", "vs opossum", "target", "result"],
+        [
+          "path",
+          "library",
+          "call",
+          "ns/op",
+          "spread",
+          "vs bare",
+          "+ns vs bare",
+          "vs cockatiel",
+          "vs opossum",
+          "target",
+          "result",
+        ],
         figures.map((f) => {
           const t = rowTargets.get(f.id);
           return [
@@ -185,7 +204,9 @@ export const latencySection: Section = {
     report.print();
     report.print("spread: (slowest - fastest round) / median. Failure and open rows compare with the bare failing");
     report.print("call. The bare sync call inlines to almost nothing, so for sync read the +ns column, not the ratio.");
-    report.print("cockatiel: ConsecutiveBreaker. opossum: timeout false, rollingPercentilesEnabled false (its fastest).");
+    report.print(
+      "cockatiel: ConsecutiveBreaker. opossum: timeout false, rollingPercentilesEnabled false (its fastest).",
+    );
     // What each rule adds to a success, over the same call on a plain circuit.
     const ruleCosts = RULE_ROWS.map(([id, plainId, rule]) => {
       const overPlainNs = fig(id).medianNs - fig(plainId).medianNs;
@@ -198,6 +219,11 @@ export const latencySection: Section = {
     );
     report.print("slowCall and call listeners time each call (two performance.now(), one GuardedCall per call):");
     report.print("informative rows, no target; the window rows read no clock (coarse clock) and keep the 1.8x target.");
-    report.sections.latency = { rounds: ROUNDS, statistic: "median over rounds of mitata p50, ns/op", figures, ruleCosts };
+    report.sections.latency = {
+      rounds: ROUNDS,
+      statistic: "median over rounds of mitata p50, ns/op",
+      figures,
+      ruleCosts,
+    };
   },
 };

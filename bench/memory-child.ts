@@ -64,14 +64,18 @@ const CREATE: Record<string, Create> = {
   // outcome handlers (made on a generation's first call)
   "purgatory-async-window-called": async (n) => {
     const factory = new AsyncCircuitBreakerFactory();
-    for (let i = 0; i < n; i++) await (await factory.getBreaker(`host-${i}`, { failureRate: FAILURE_RATE })).run(action);
+    for (let i = 0; i < n; i++)
+      await (await factory.getBreaker(`host-${i}`, { failureRate: FAILURE_RATE })).run(action);
     return { keep: factory, dispose: () => void factory.close() };
   },
   // a cockatiel policy per name, kept in a Map, as an application would
   cockatiel: (n) => {
     const policies = new Map<string, unknown>();
     for (let i = 0; i < n; i++) {
-      policies.set(`host-${i}`, circuitBreaker(handleAll, { halfOpenAfter: 30_000, breaker: new ConsecutiveBreaker(5) }));
+      policies.set(
+        `host-${i}`,
+        circuitBreaker(handleAll, { halfOpenAfter: 30_000, breaker: new ConsecutiveBreaker(5) }),
+      );
     }
     return { keep: policies, dispose: () => policies.clear() };
   },

@@ -32,10 +32,38 @@ interface Run {
 }
 
 const RUNS: readonly Run[] = [
-  { library: "purgatory-sync", registry: "SyncCircuitBreakerFactory.getBreaker", circuits: 100_000, repeats: 7, bytesTarget: true, timeTarget: true },
-  { library: "purgatory-sync", registry: "SyncCircuitBreakerFactory.getBreaker", circuits: 1_000_000, repeats: 1, bytesTarget: true, timeTarget: false },
-  { library: "purgatory-async", registry: "await AsyncCircuitBreakerFactory.getBreaker", circuits: 100_000, repeats: 7, bytesTarget: true, timeTarget: true },
-  { library: "purgatory-async", registry: "await AsyncCircuitBreakerFactory.getBreaker", circuits: 1_000_000, repeats: 1, bytesTarget: true, timeTarget: false },
+  {
+    library: "purgatory-sync",
+    registry: "SyncCircuitBreakerFactory.getBreaker",
+    circuits: 100_000,
+    repeats: 7,
+    bytesTarget: true,
+    timeTarget: true,
+  },
+  {
+    library: "purgatory-sync",
+    registry: "SyncCircuitBreakerFactory.getBreaker",
+    circuits: 1_000_000,
+    repeats: 1,
+    bytesTarget: true,
+    timeTarget: false,
+  },
+  {
+    library: "purgatory-async",
+    registry: "await AsyncCircuitBreakerFactory.getBreaker",
+    circuits: 100_000,
+    repeats: 7,
+    bytesTarget: true,
+    timeTarget: true,
+  },
+  {
+    library: "purgatory-async",
+    registry: "await AsyncCircuitBreakerFactory.getBreaker",
+    circuits: 1_000_000,
+    repeats: 1,
+    bytesTarget: true,
+    timeTarget: false,
+  },
   {
     library: "purgatory-async-window-default",
     registry: "factory { defaultFailureRate }, await getBreaker(name)",
@@ -45,7 +73,15 @@ const RUNS: readonly Run[] = [
     timeTarget: false,
     windowBytesTarget: true,
   },
-  { library: "purgatory-async-window", registry: "await getBreaker(name, { failureRate })", circuits: 100_000, repeats: 7, bytesTarget: false, timeTarget: false, windowBytesTarget: true },
+  {
+    library: "purgatory-async-window",
+    registry: "await getBreaker(name, { failureRate })",
+    circuits: 100_000,
+    repeats: 7,
+    bytesTarget: false,
+    timeTarget: false,
+    windowBytesTarget: true,
+  },
   {
     library: "purgatory-async-window-called",
     registry: "... then one breaker.run(fn) each",
@@ -56,10 +92,38 @@ const RUNS: readonly Run[] = [
     windowBytesTarget: true,
     called: true,
   },
-  { library: "cockatiel", registry: "Map of circuitBreaker(ConsecutiveBreaker)", circuits: 100_000, repeats: 3, bytesTarget: false, timeTarget: false },
-  { library: "opossum", registry: "Map of new CircuitBreaker (defaults)", circuits: 10_000, repeats: 3, bytesTarget: false, timeTarget: false },
-  { library: "names", registry: "baseline: Map of the names only", circuits: 100_000, repeats: 3, bytesTarget: false, timeTarget: false },
-  { library: "names", registry: "baseline: Map of the names only", circuits: 1_000_000, repeats: 1, bytesTarget: false, timeTarget: false },
+  {
+    library: "cockatiel",
+    registry: "Map of circuitBreaker(ConsecutiveBreaker)",
+    circuits: 100_000,
+    repeats: 3,
+    bytesTarget: false,
+    timeTarget: false,
+  },
+  {
+    library: "opossum",
+    registry: "Map of new CircuitBreaker (defaults)",
+    circuits: 10_000,
+    repeats: 3,
+    bytesTarget: false,
+    timeTarget: false,
+  },
+  {
+    library: "names",
+    registry: "baseline: Map of the names only",
+    circuits: 100_000,
+    repeats: 3,
+    bytesTarget: false,
+    timeTarget: false,
+  },
+  {
+    library: "names",
+    registry: "baseline: Map of the names only",
+    circuits: 1_000_000,
+    repeats: 1,
+    bytesTarget: false,
+    timeTarget: false,
+  },
 ];
 
 export const memorySection: Section = {
@@ -72,7 +136,11 @@ export const memorySection: Section = {
     let worstMs = { value: 0, where: "" };
     for (const run of RUNS) {
       report.progress(`memory: ${run.library}, ${run.circuits.toLocaleString("en-US")} circuits`);
-      const { result } = await runChild<MemoryResult>("memory-child.ts", [run.library, String(run.circuits), String(run.repeats)]);
+      const { result } = await runChild<MemoryResult>("memory-child.ts", [
+        run.library,
+        String(run.circuits),
+        String(run.repeats),
+      ]);
       results.push({ ...result, registry: run.registry });
       const where = `${run.library} ${run.circuits.toLocaleString("en-US")}`;
       const checks: boolean[] = [];
@@ -85,7 +153,8 @@ export const memorySection: Section = {
       if (run.windowBytesTarget === true) {
         goals.push(`<= ${MAX_WINDOW_BYTES} B`);
         checks.push(result.bytesPerCircuit <= MAX_WINDOW_BYTES);
-        if (result.bytesPerCircuit > worstWindowBytes.value) worstWindowBytes = { value: result.bytesPerCircuit, where };
+        if (result.bytesPerCircuit > worstWindowBytes.value)
+          worstWindowBytes = { value: result.bytesPerCircuit, where };
       }
       if (run.timeTarget) {
         goals.push(`<= ${MAX_MS_PER_100K} ms`);
@@ -106,7 +175,9 @@ export const memorySection: Section = {
         result.bytesPerCircuit.toFixed(0),
         ns(result.createMs),
         ns(result.msPer100k),
-        run.called === true ? `${Math.round(result.timersPerCircuit * run.circuits)} in all` : String(result.timersPerCircuit),
+        run.called === true
+          ? `${Math.round(result.timersPerCircuit * run.circuits)} in all`
+          : String(result.timersPerCircuit),
         goals.join(", "),
         checks.length === 0 ? "" : verdict(checks.every(Boolean)),
       ]);
@@ -147,7 +218,17 @@ export const memorySection: Section = {
     report.print();
     report.print(
       table(
-        ["library", "how circuits are made (names host-0, host-1, ...)", "circuits", "heap B/circuit", "create ms", "ms per 100k", "timers/circuit", "target", "result"],
+        [
+          "library",
+          "how circuits are made (names host-0, host-1, ...)",
+          "circuits",
+          "heap B/circuit",
+          "create ms",
+          "ms per 100k",
+          "timers/circuit",
+          "target",
+          "result",
+        ],
         rows,
         "llrrrrrll",
       ),
@@ -160,7 +241,11 @@ export const memorySection: Section = {
     report.print("the called row also holds the outcome handlers of one call, and its create time includes the call.");
     report.print("Calls start the process's one coarse clock (a timer for the process, none per circuit).");
     report.sections.memory = {
-      targets: { maxBytesPerCircuit: MAX_BYTES, maxWindowBytesPerCircuit: MAX_WINDOW_BYTES, maxMsPer100k: MAX_MS_PER_100K },
+      targets: {
+        maxBytesPerCircuit: MAX_BYTES,
+        maxWindowBytesPerCircuit: MAX_WINDOW_BYTES,
+        maxMsPer100k: MAX_MS_PER_100K,
+      },
       runs: results,
     };
   },

@@ -92,7 +92,12 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
   // 10 s one), and no rolling latency percentiles (by default each failure sorts every latency of
   // the 10 s window, so a failure costs milliseconds under load). An error percentage over 100
   // never happens, so the closed ones never open.
-  const opossumOptions = { timeout: false, rollingPercentilesEnabled: false, enableSnapshots: false, resetTimeout: HOUR_MS } as const;
+  const opossumOptions = {
+    timeout: false,
+    rollingPercentilesEnabled: false,
+    enableSnapshots: false,
+    resetTimeout: HOUR_MS,
+  } as const;
   const opossumClosed = (action: () => Promise<unknown>) =>
     new CircuitBreaker(action, { ...opossumOptions, errorThresholdPercentage: 100 });
   const oSuccess = opossumClosed(succeed);
@@ -115,7 +120,13 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
         }
       },
     },
-    { id: "purgatory.success", library: "purgatory", path: "success", label: "breaker.run(fn)", fn: () => pSuccess.run(succeed) },
+    {
+      id: "purgatory.success",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn)",
+      fn: () => pSuccess.run(succeed),
+    },
     {
       id: "purgatory.failure",
       library: "purgatory",
@@ -163,7 +174,13 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
       label: "breaker.run(fn), a call listener",
       fn: () => pListened.run(succeed),
     },
-    { id: "cockatiel.success", library: "cockatiel", path: "success", label: "policy.execute(fn)", fn: () => cSuccess.execute(succeed) },
+    {
+      id: "cockatiel.success",
+      library: "cockatiel",
+      path: "success",
+      label: "policy.execute(fn)",
+      fn: () => cSuccess.execute(succeed),
+    },
     {
       id: "cockatiel.failure",
       library: "cockatiel",
@@ -217,7 +234,13 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
         }
       },
     },
-    { id: "bare.sync-success", library: "bare", path: "sync-success", label: "fn() (sync)", fn: () => do_not_optimize(syncSucceed()) },
+    {
+      id: "bare.sync-success",
+      library: "bare",
+      path: "sync-success",
+      label: "fn() (sync)",
+      fn: () => do_not_optimize(syncSucceed()),
+    },
     {
       id: "purgatory.sync-success",
       library: "purgatory",
@@ -242,7 +265,8 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
     expectState("purgatory failure circuit", pFailure.state, "closed");
     expectState("purgatory open circuit", pOpen.state, "opened");
     expectState("purgatory sync circuit", pSync.state, "closed");
-    for (const breaker of [pWindow, pSlowCall, pListened, pSyncWindow]) expectState(`purgatory ${breaker.name} circuit`, breaker.state, "closed");
+    for (const breaker of [pWindow, pSlowCall, pListened, pSyncWindow])
+      expectState(`purgatory ${breaker.name} circuit`, breaker.state, "closed");
     expectState("cockatiel success policy", cSuccess.state, CircuitState.Closed);
     expectState("cockatiel failure policy", cFailure.state, CircuitState.Closed);
     expectState("cockatiel open policy", cOpen.state, CircuitState.Open);
@@ -273,10 +297,13 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
     }
     for (const call of [() => fail(), () => pFailure.run(fail), () => cFailure.execute(fail), () => oFailure.fire()]) {
       const error = await rejection(call);
-      if (!(error instanceof Error) || error.message !== "boom") throw new Error(`a failure scenario rejected with ${String(error)}`);
+      if (!(error instanceof Error) || error.message !== "boom")
+        throw new Error(`a failure scenario rejected with ${String(error)}`);
     }
-    if (!((await rejection(() => pOpen.run(succeed))) instanceof CircuitOpenError)) throw new Error("purgatory open: not CircuitOpenError");
-    if (!((await rejection(() => cOpen.execute(succeed))) instanceof BrokenCircuitError)) throw new Error("cockatiel open: not BrokenCircuitError");
+    if (!((await rejection(() => pOpen.run(succeed))) instanceof CircuitOpenError))
+      throw new Error("purgatory open: not CircuitOpenError");
+    if (!((await rejection(() => cOpen.execute(succeed))) instanceof BrokenCircuitError))
+      throw new Error("cockatiel open: not BrokenCircuitError");
     const opossumError = (await rejection(() => oOpen.fire())) as { code?: unknown };
     if (opossumError.code !== "EOPENBREAKER") throw new Error("opossum open: not EOPENBREAKER");
     checkStates();

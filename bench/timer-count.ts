@@ -55,5 +55,4 @@ export function installTimerCounter(): TimerCounter {
 }
 
 /** Ref'd `Timeout` handles, as node lists them. */
-export const activeTimeouts = (): number =>
-  process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+export const activeTimeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;

@@ -21,7 +21,11 @@ export const timersSection: Section = {
     const results: (TimersResult & { exitedByItself: boolean })[] = [];
     for (const run of RUNS) {
       report.progress(`timers: ${run.library}, ${run.circuits.toLocaleString("en-US")} circuits`);
-      const { result, exitedByItself } = await runChild<TimersResult>("timers-child.ts", [run.library, String(run.circuits)], 60_000);
+      const { result, exitedByItself } = await runChild<TimersResult>(
+        "timers-child.ts",
+        [run.library, String(run.circuits)],
+        60_000,
+      );
       results.push({ ...result, exitedByItself });
       const isPurgatory = run.library === "purgatory";
       const pass = result.created === 0 && result.liveAfterCalls === 0 && result.liveAfterClose === 0 && exitedByItself;
@@ -60,7 +64,18 @@ export const timersSection: Section = {
     report.print();
     report.print(
       table(
-        ["library", "circuits", "calls", "timers created", "per call", "live after calls", "live after close", "exited by itself", "target", "result"],
+        [
+          "library",
+          "circuits",
+          "calls",
+          "timers created",
+          "per call",
+          "live after calls",
+          "live after close",
+          "exited by itself",
+          "target",
+          "result",
+        ],
         rows,
         "lrrrrrrlll",
       ),

@@ -92,7 +92,9 @@ function opossum(rollingPercentilesEnabled: boolean): Subject {
       const fires = window.reduce((sum, bucket) => sum + bucket.fires, 0);
       const failed = window.reduce((sum, bucket) => sum + bucket.failures, 0);
       if (fires !== calls || failed !== failures || !breaker.closed) {
-        throw new Error(`opossum window: ${fires} calls, ${failed} failures, closed ${String(breaker.closed)}; expected ${calls}, ${failures}, true`);
+        throw new Error(
+          `opossum window: ${fires} calls, ${failed} failures, closed ${String(breaker.closed)}; expected ${calls}, ${failures}, true`,
+        );
       }
     },
     dispose: () => breaker.shutdown(),
@@ -100,7 +102,9 @@ function opossum(rollingPercentilesEnabled: boolean): Subject {
 }
 
 /** purgatory in memory; `failureRate` as given (`undefined`: a plain circuit, no window). */
-async function purgatory(failureRate: { rate: number; minimumCalls: number; window: number } | undefined): Promise<Subject> {
+async function purgatory(
+  failureRate: { rate: number; minimumCalls: number; window: number } | undefined,
+): Promise<Subject> {
   const storage = new InMemoryStorage();
   const factory = new AsyncCircuitBreakerFactory({ storage, defaultThreshold: Number.MAX_SAFE_INTEGER });
   const name = `window-${made++}`;
@@ -115,12 +119,15 @@ async function purgatory(failureRate: { rate: number; minimumCalls: number; wind
       const circuit = storage.get(name);
       const state = circuit?.snapshot.state;
       if (failureRate === undefined) {
-        if ((circuit?.window ?? null) !== null || state !== "closed") throw new Error(`purgatory plain circuit: a window, or ${String(state)}`);
+        if ((circuit?.window ?? null) !== null || state !== "closed")
+          throw new Error(`purgatory plain circuit: a window, or ${String(state)}`);
         return;
       }
       const window = circuit?.window ?? undefined;
       if (sum(window, 0) !== calls || sum(window, 1) !== failures || state !== "closed") {
-        throw new Error(`purgatory window: ${sum(window, 0)} calls, ${sum(window, 1)} failures, ${String(state)}; expected ${calls}, ${failures}, closed`);
+        throw new Error(
+          `purgatory window: ${sum(window, 0)} calls, ${sum(window, 1)} failures, ${String(state)}; expected ${calls}, ${failures}, closed`,
+        );
       }
     },
     dispose: () => void factory.close(),
@@ -138,7 +145,11 @@ const SUBJECTS: Record<string, () => Subject | Promise<Subject>> = {
 };
 
 /** Mean ns per call of `call`, called `max` times or until `budgetMs` (at least `MIN_FAILURES`); and how many. */
-async function timeFailures(call: () => Promise<unknown>, max: number, budgetMs = BUDGET_MS): Promise<{ ns: number; failures: number }> {
+async function timeFailures(
+  call: () => Promise<unknown>,
+  max: number,
+  budgetMs = BUDGET_MS,
+): Promise<{ ns: number; failures: number }> {
   let failures = 0;
   const start = performance.now();
   let elapsed = 0;

@@ -45,7 +45,11 @@ export const windowSection: Section = {
       const byCalls = new Map<number, WindowResult>();
       for (const calls of SIZES) {
         report.progress(`window: ${lib.library}, ${calls.toLocaleString("en-US")} calls in the window`);
-        const { result } = await runChild<WindowResult>("window-child.ts", [lib.library, String(calls), String(repeatsFor(calls))], 300_000);
+        const { result } = await runChild<WindowResult>(
+          "window-child.ts",
+          [lib.library, String(calls), String(repeatsFor(calls))],
+          300_000,
+        );
         results.push(result);
         byCalls.set(calls, result);
       }
@@ -76,7 +80,9 @@ export const windowSection: Section = {
     const bare = results.map((r) => r.bareNsPerFailure).sort((a, b) => a - b);
     report.print("Window: ns per failure once N calls are in the circuit's rate window (N successes, then failures);");
     report.print("in brackets, over a bare failing call timed the same way in the same process. One fresh process per");
-    report.print("cell; each repeat a fresh circuit; 100 failures timed per repeat (fewer past 100 ms); median of repeats.");
+    report.print(
+      "cell; each repeat a fresh circuit; 100 failures timed per repeat (fewer past 100 ms); median of repeats.",
+    );
     report.print();
     report.print(
       table(
@@ -86,12 +92,20 @@ export const windowSection: Section = {
       ),
     );
     report.print();
-    report.print(`A bare failing call (a fresh Error) measured ${ns(bare[0] ?? NaN)} to ${ns(bare[bare.length - 1] ?? NaN)} ns across the processes.`);
+    report.print(
+      `A bare failing call (a fresh Error) measured ${ns(bare[0] ?? NaN)} to ${ns(bare[bare.length - 1] ?? NaN)} ns across the processes.`,
+    );
     report.print("This section is about growth with N: the bracketed overheads come from a short loop on a fresh");
-    report.print("circuit after a gc and run higher than the latency section's failure row, which sets the failure target.");
-    report.print("opossum: timeout false, enableSnapshots false, errorThresholdPercentage 100 (never opens), otherwise");
+    report.print(
+      "circuit after a gc and run higher than the latency section's failure row, which sets the failure target.",
+    );
+    report.print(
+      "opossum: timeout false, enableSnapshots false, errorThresholdPercentage 100 (never opens), otherwise",
+    );
     report.print("its defaults; its window stretched to 600 s like purgatory's so that every call stays in it. The");
-    report.print("guarded function settles at once, so opossum sorts latencies that are all 0 or 1 ms, its cheapest sort.");
+    report.print(
+      "guarded function settles at once, so opossum sorts latencies that are all 0 or 1 ms, its cheapest sort.",
+    );
     report.sections.window = { sizes: SIZES, maxGrowth: MAX_GROWTH, growth, runs: results };
   },
 };

@@ -49,7 +49,13 @@ class KeyValueStorage implements CircuitStorage {
     const raw = this.store.get(name);
     const saved: Saved = raw === undefined ? { config, snapshot: CLOSED_SNAPSHOT } : (JSON.parse(raw) as Saved);
     // First registration wins: a circuit found in the store keeps its saved config.
-    const circuit: CircuitRecord = { name, config: saved.config, snapshot: saved.snapshot, used: true, forgotten: false };
+    const circuit: CircuitRecord = {
+      name,
+      config: saved.config,
+      snapshot: saved.snapshot,
+      used: true,
+      forgotten: false,
+    };
     this.#records.set(name, circuit);
     if (raw === undefined) this.#save(circuit);
     return { circuit, created: raw === undefined };
@@ -99,7 +105,11 @@ class KeyValueStorage implements CircuitStorage {
 
 const store = new Map<string, string>(); // survives the "restart" below
 
-const before = new AsyncCircuitBreakerFactory({ defaultThreshold: 2, defaultTtl: 60, storage: new KeyValueStorage(store) });
+const before = new AsyncCircuitBreakerFactory({
+  defaultThreshold: 2,
+  defaultTtl: 60,
+  storage: new KeyValueStorage(store),
+});
 for (let i = 0; i < 2; i++) {
   await before.run("reports-db", () => Promise.reject(new Error("too many connections"))).catch(() => undefined);
 }

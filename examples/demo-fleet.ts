@@ -68,7 +68,9 @@ type MemberLine =
 export async function actTwo(tell: Teller, hold = false): Promise<void> {
   const url = process.env.REDIS_URL || "redis://127.0.0.1:6379";
   if (!(await redisAnswers(url))) {
-    console.log(`\nact two skipped: no Redis answers at ${url} (start one, or set REDIS_URL, to see two processes share a circuit)`);
+    console.log(
+      `\nact two skipped: no Redis answers at ${url} (start one, or set REDIS_URL, to see two processes share a circuit)`,
+    );
     return;
   }
   const prefix = `purgatory-demo-${randomBytes(4).toString("hex")}`;
@@ -86,7 +88,9 @@ export async function actTwo(tell: Teller, hold = false): Promise<void> {
     if (eventType === "failed") tell.say(me, "⚡ failed", tell.paint("red", `failureCount=${event.failureCount}`));
     if (eventType === "state_changed") tell.say(me, "⚡ state_changed", `→ ${event.state}`);
   });
-  const member = spawn(process.execPath, ["--import", "tsx", MEMBER, url, prefix, CIRCUIT], { stdio: ["ignore", "pipe", "inherit"] });
+  const member = spawn(process.execPath, ["--import", "tsx", MEMBER, url, prefix, CIRCUIT], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const exited = new Promise<number | null>((resolve) => member.once("exit", resolve));
   try {
     await factory.initialize();
@@ -101,9 +105,16 @@ export async function actTwo(tell: Teller, hold = false): Promise<void> {
         tell.say(who, "holds the circuit", `state=${line.state}`);
         isReady();
       } else if (line.type === "event") {
-        tell.say(who, "⚡ state_changed", `→ ${line.state}${line.remote ? tell.paint("magenta", " (remote: opened by another process)") : ""}`);
+        tell.say(
+          who,
+          "⚡ state_changed",
+          `→ ${line.state}${line.remote ? tell.paint("magenta", " (remote: opened by another process)") : ""}`,
+        );
       } else {
-        const detail = line.outcome === "rejected" ? `rejected fast: CircuitOpenError, retryAfterMs=${line.retryAfterMs}` : line.outcome;
+        const detail =
+          line.outcome === "rejected"
+            ? `rejected fast: CircuitOpenError, retryAfterMs=${line.retryAfterMs}`
+            : line.outcome;
         tell.say(who, `call ${CIRCUIT}`, tell.paint("yellow", detail));
       }
     });
@@ -117,7 +128,11 @@ export async function actTwo(tell: Teller, hold = false): Promise<void> {
 
     const command = `purgatory circuits --redis ${url} --prefix ${prefix}`;
     console.log(`\n${tell.paint("gray", `$ ${command}`)}`);
-    await purgatoryCli(["circuits", "--redis", url, "--prefix", prefix], { stdout: process.stdout, stderr: process.stderr, env: process.env });
+    await purgatoryCli(["circuits", "--redis", url, "--prefix", prefix], {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+    });
     if (hold) {
       console.log(`\nholding the dashboard open at ${dashboard.url}: Ctrl-C ends the demo`);
       await new Promise((resolve) => process.once("SIGINT", resolve));

@@ -25,12 +25,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { styleText } from "node:util";
-import {
-  AsyncCircuitBreakerFactory,
-  CircuitOpenError,
-  type CircuitHook,
-  type CircuitStateName,
-} from "../src/index.js";
+import { AsyncCircuitBreakerFactory, CircuitOpenError, type CircuitHook, type CircuitStateName } from "../src/index.js";
 import { actTwo } from "./demo-fleet.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -63,7 +58,9 @@ let hostWidth = 15;
 /** One timeline line: elapsed time, circuit (host and its service), what happened, details. */
 function line(circuit: string, what: string, detail: string): void {
   const service = (serviceOf.get(circuit) ?? "?").padEnd(8);
-  console.log(`${paint("gray", elapsed())}  ${paint("bold", circuit.padEnd(hostWidth))}  ${service}  ${what} ${detail}`);
+  console.log(
+    `${paint("gray", elapsed())}  ${paint("bold", circuit.padEnd(hostWidth))}  ${service}  ${what} ${detail}`,
+  );
 }
 
 function phase(title: string): void {
@@ -140,7 +137,8 @@ const hook: CircuitHook = (name, eventType, event) => {
     case "recovered":
       return line(name, type, paint("green", "failure count reset"));
     case "state_changed": {
-      const at = event.openedAt === null ? "" : paint("gray", ` openedAt=+${Math.round(event.openedAt - epochStart)} ms`);
+      const at =
+        event.openedAt === null ? "" : paint("gray", ` openedAt=+${Math.round(event.openedAt - epochStart)} ms`);
       return line(name, type, `→ ${describeState(event.state)}${at}`);
     }
   }
@@ -148,16 +146,14 @@ const hook: CircuitHook = (name, eventType, event) => {
 circuitbreaker.addListener(hook);
 
 /** Fetches JSON under the circuit of the URL's host ("127.0.0.1:41235"). */
-const getJson = circuitbreaker.decorate((url: string) => new URL(url).host)(
-  async (url: string): Promise<unknown> => {
-    const response = await fetch(url);
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new HTTPStatusError(response.status, url);
-    }
-    return response.json();
-  },
-);
+const getJson = circuitbreaker.decorate((url: string) => new URL(url).host)(async (url: string): Promise<unknown> => {
+  const response = await fetch(url);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new HTTPStatusError(response.status, url);
+  }
+  return response.json();
+});
 
 // ---------------------------------------------------------------------------------------------
 // Calls, counted per circuit for the summary.
@@ -188,7 +184,11 @@ async function call(base: string, path: string): Promise<void> {
     if (error instanceof CircuitOpenError) {
       tally.rejected += 1;
       retryAt = performance.now() + error.retryAfterMs;
-      line(circuit, what, paint("yellow", `rejected fast: CircuitOpenError, retryAfterMs=${Math.round(error.retryAfterMs)}`));
+      line(
+        circuit,
+        what,
+        paint("yellow", `rejected fast: CircuitOpenError, retryAfterMs=${Math.round(error.retryAfterMs)}`),
+      );
     } else if (error instanceof HTTPStatusError && error.status < 500) {
       tally.excluded += 1;
       line(circuit, what, paint("blue", `${error.status} (excluded: re-thrown, not a failure)`));
@@ -281,7 +281,10 @@ const servers = { catalog: await startServer(catalogRoutes), payments: await sta
 const baseOf = (server: Server): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const catalog = baseOf(servers.catalog);
 const payments = baseOf(servers.payments);
-for (const [service, base] of [["catalog", catalog], ["payments", payments]] as const) {
+for (const [service, base] of [
+  ["catalog", catalog],
+  ["payments", payments],
+] as const) {
   serviceOf.set(new URL(base).host, service);
 }
 hostWidth = Math.max(...[...serviceOf.keys()].map((host) => host.length));
@@ -307,10 +310,13 @@ console.log(paint("gray", `\ndone in ${elapsed().trim()}; servers and factory cl
 // ---------------------------------------------------------------------------------------------
 // Act two: the same idea across processes, through Redis.
 
-await actTwo({
-  phase,
-  say: (who, what, detail) =>
-    console.log(`${paint("gray", elapsed())}  ${paint("bold", who.padEnd(hostWidth))}  ${what.padEnd(25)} ${detail}`),
-  paint,
-}, process.argv.includes("--hold"));
+await actTwo(
+  {
+    phase,
+    say: (who, what, detail) =>
+      console.log(`${paint("gray", elapsed())}  ${paint("bold", who.padEnd(hostWidth))}  ${what.padEnd(25)} ${detail}`),
+    paint,
+  },
+  process.argv.includes("--hold"),
+);
 console.log(paint("gray", `\nthe end, in ${elapsed().trim()}.`));

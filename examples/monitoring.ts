@@ -7,7 +7,13 @@
  */
 import { AsyncCircuitBreakerFactory, type CircuitHook, type CircuitStateName } from "../src/index.js";
 
-const STATE_VALUE: Record<CircuitStateName, number> = { closed: 0, disabled: 0, "half-opened": 1, opened: 2, isolated: 2 };
+const STATE_VALUE: Record<CircuitStateName, number> = {
+  closed: 0,
+  disabled: 0,
+  "half-opened": 1,
+  opened: 2,
+  isolated: 2,
+};
 const stateGauge = new Map<string, number>();
 const failures = new Map<string, number>();
 const log: string[] = [];

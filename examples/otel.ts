@@ -36,7 +36,8 @@ const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 2, def
 const stopMetrics = registerMetrics(circuitbreaker); // the global provider's meter "purgatory"
 
 await circuitbreaker.run("inventory", () => "ok");
-for (let i = 0; i < 2; i++) await circuitbreaker.run("inventory", () => Promise.reject(new Error("down"))).catch(() => undefined);
+for (let i = 0; i < 2; i++)
+  await circuitbreaker.run("inventory", () => Promise.reject(new Error("down"))).catch(() => undefined);
 await circuitbreaker.run("inventory", () => "ok").catch(() => undefined); // rejected: the circuit is opened
 
 const { resourceMetrics } = await reader.collect();
@@ -44,7 +45,9 @@ for (const { scope, metrics: instruments } of resourceMetrics.scopeMetrics) {
   console.log(`meter ${scope.name} ${scope.version ?? ""}`);
   for (const { descriptor, dataPoints } of instruments) {
     for (const point of dataPoints as DataPoint<unknown>[]) {
-      const attributes = Object.entries(point.attributes).map(([k, v]) => `${k}=${String(v)}`).join(",");
+      const attributes = Object.entries(point.attributes)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(",");
       const value = typeof point.value === "number" ? point.value : `count=${(point.value as { count: number }).count}`;
       console.log(`  ${descriptor.name}{${attributes}} ${value}`);
     }

@@ -14,7 +14,10 @@ const sync = new SyncCircuitBreakerFactory({
 });
 
 const parser = sync.getBreaker("parser");
-console.log("parsed:", parser.run(() => JSON.parse('{"ok":true}') as unknown));
+console.log(
+  "parsed:",
+  parser.run(() => JSON.parse('{"ok":true}') as unknown),
+);
 
 try {
   parser.run(() => JSON.parse("{not json") as unknown);

@@ -19,7 +19,10 @@ const circuitbreaker = new AsyncCircuitBreakerFactory({
 });
 const breaker = await circuitbreaker.getBreaker("payments");
 
-await assert.rejects(breaker.run(() => Promise.reject(new Error("timeout"))), /timeout/);
+await assert.rejects(
+  breaker.run(() => Promise.reject(new Error("timeout"))),
+  /timeout/,
+);
 assert.equal(breaker.state, "opened");
 
 now += 29_000; // 29 s later: still opened, 1 s to go

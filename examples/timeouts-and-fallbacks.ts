@@ -45,7 +45,9 @@ if (error instanceof CallTimeoutError) {
 // 3. The caller gives up first (a user navigated away): rejects with its reason, counts nothing.
 const controller = new AbortController();
 setTimeout(() => controller.abort(new Error("client went away")), 10);
-const cancelled = await prices.run((signal) => fetchPrice(30, signal), { signal: controller.signal }).catch((e: unknown) => e);
+const cancelled = await prices
+  .run((signal) => fetchPrice(30, signal), { signal: controller.signal })
+  .catch((e: unknown) => e);
 console.log(`cancelled: ${(cancelled as Error).message}; failureCount=${prices.failureCount}; aborted=${aborted}`);
 
 // 4. Too slow again: the second failure opens the circuit.
@@ -54,7 +56,8 @@ console.log("state:", prices.state);
 
 // 5. A fallback answers while the circuit is opened (and for timeouts and failures).
 let lastKnown = 41;
-const fromCache = (e: unknown) => (e instanceof CircuitOpenError || e instanceof CallTimeoutError ? lastKnown : Promise.reject(e));
+const fromCache = (e: unknown) =>
+  e instanceof CircuitOpenError || e instanceof CallTimeoutError ? lastKnown : Promise.reject(e);
 console.log("with a fallback:", await prices.run((signal) => fetchPrice(5, signal), { fallback: fromCache }));
 
 // 6. After the ttl, a probe closes the circuit again.

@@ -64,7 +64,9 @@ function check(condition, message) {
 try {
   // 1. Build.
   if (!args.has("--skip-build")) run("npm", ["run", "build"]);
-  const entryFiles = ["index", "fetch", "prometheus", "otel"].flatMap((entry) => ["js", "cjs", "d.ts", "d.cts"].map((ext) => `${entry}.${ext}`));
+  const entryFiles = ["index", "fetch", "prometheus", "otel"].flatMap((entry) =>
+    ["js", "cjs", "d.ts", "d.cts"].map((ext) => `${entry}.${ext}`),
+  );
   for (const file of [...entryFiles, "cli.js"]) {
     check(existsSync(join(root, "dist", file)), `build produced dist/${file}`);
   }
@@ -79,7 +81,10 @@ try {
     check(paths.includes(file), `tarball contains ${file}`);
   }
   const stray = paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|package\.json$)/.test(p));
-  check(stray.length === 0, `tarball holds only dist/, README.md, LICENSE, package.json${stray.length ? ` (found ${stray.join(", ")})` : ""}`);
+  check(
+    stray.length === 0,
+    `tarball holds only dist/, README.md, LICENSE, package.json${stray.length ? ` (found ${stray.join(", ")})` : ""}`,
+  );
 
   const unpacked = join(work, "unpacked");
   mkdirSync(unpacked);
@@ -89,7 +94,8 @@ try {
   check(deps.length === 0, `zero runtime dependencies${deps.length ? ` (found ${deps.join(", ")})` : ""}`);
   const peers = Object.keys(manifest.peerDependencies ?? {}).sort();
   check(
-    peers.join() === "@opentelemetry/api,ioredis,prom-client" && peers.every((p) => manifest.peerDependenciesMeta?.[p]?.optional === true),
+    peers.join() === "@opentelemetry/api,ioredis,prom-client" &&
+      peers.every((p) => manifest.peerDependenciesMeta?.[p]?.optional === true),
     `every peer (ioredis, prom-client, @opentelemetry/api) is optional (found ${peers.join(", ")})`,
   );
 
@@ -138,7 +144,8 @@ await factory.close();
 const missing = await new RedisStorage("redis://127.0.0.1:6379").initialize().then(() => null, (e) => e);
 assert(missing instanceof Error && missing.message.includes("npm install ioredis"), "RedisStorage without ioredis names the missing peer");
 `;
-  const names = "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, RedisStorage, admit, CLOSED_SNAPSHOT";
+  const names =
+    "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, RedisStorage, admit, CLOSED_SNAPSHOT";
   const assertFn = `(ok, what) => { if (!ok) throw new Error("check failed: " + what); }`;
   writeFileSync(
     join(consumer, "esm.mjs"),
@@ -161,10 +168,19 @@ console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
   // The CLI, as npm links it: node_modules/.bin/purgatory.
   check(manifest.bin?.purgatory === "./dist/cli.js", 'package.json has "bin": { "purgatory": "./dist/cli.js" }');
   const binary = join(consumer, "node_modules", ".bin", "purgatory");
-  check(readFileSync(binary, "utf8").startsWith("#!/usr/bin/env node\n"), "node_modules/.bin/purgatory starts with #!/usr/bin/env node");
+  check(
+    readFileSync(binary, "utf8").startsWith("#!/usr/bin/env node\n"),
+    "node_modules/.bin/purgatory starts with #!/usr/bin/env node",
+  );
   const help = run(binary, ["--help"], { cwd: consumer });
-  check(help.startsWith("Usage: purgatory <command>"), "node_modules/.bin/purgatory --help prints the usage (exit code 0)");
-  const withoutIoredis = spawnSync(binary, ["circuits", "--redis", "redis://127.0.0.1:1"], { cwd: consumer, encoding: "utf8" });
+  check(
+    help.startsWith("Usage: purgatory <command>"),
+    "node_modules/.bin/purgatory --help prints the usage (exit code 0)",
+  );
+  const withoutIoredis = spawnSync(binary, ["circuits", "--redis", "redis://127.0.0.1:1"], {
+    cwd: consumer,
+    encoding: "utf8",
+  });
   check(
     withoutIoredis.status === 2 && withoutIoredis.stderr.includes("npm install ioredis"),
     `without ioredis, purgatory circuits says to install it, exit code 2 (got ${withoutIoredis.status}: ${withoutIoredis.stderr.trim()})`,
@@ -267,9 +283,15 @@ export const seconds: number | undefined = retryAfterSeconds("120");
   writeFileSync(join(consumer, "fetch.cts"), fetchTypes);
 
   // 5. The metrics subpaths. Without their peers, loading one names the missing package.
-  for (const [subpath, peer] of [["purgatory/prometheus", "prom-client"], ["purgatory/otel", "@opentelemetry/api"]]) {
+  for (const [subpath, peer] of [
+    ["purgatory/prometheus", "prom-client"],
+    ["purgatory/otel", "@opentelemetry/api"],
+  ]) {
     for (const how of ["import", "require"]) {
-      const load = how === "import" ? `import(${JSON.stringify(subpath)})` : `Promise.resolve().then(() => require(${JSON.stringify(subpath)}))`;
+      const load =
+        how === "import"
+          ? `import(${JSON.stringify(subpath)})`
+          : `Promise.resolve().then(() => require(${JSON.stringify(subpath)}))`;
       const loaded = spawnSync(
         process.execPath,
         ["-e", `${load}.then(() => console.log("loaded"), (e) => { console.error(e.message); process.exitCode = 3; })`],
@@ -284,7 +306,16 @@ export const seconds: number | undefined = retryAfterSeconds("120");
   // With them (from npm's cache when it has them), both load and work, from either build.
   run(
     "npm",
-    ["install", "prom-client@^15", "@opentelemetry/api@^1.9", "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts", "--prefer-offline"],
+    [
+      "install",
+      "prom-client@^15",
+      "@opentelemetry/api@^1.9",
+      "--no-audit",
+      "--no-fund",
+      "--no-package-lock",
+      "--ignore-scripts",
+      "--prefer-offline",
+    ],
     { cwd: consumer },
   );
   check(!existsSync(join(consumer, "node_modules", "ioredis")), "installing the metrics peers did not bring ioredis");
@@ -392,7 +423,10 @@ registerOtel({ addListener() {} });
   // The README's Quick start, verbatim: it must compile under --strict as a user pastes it.
   const readme = readFileSync(join(root, "README.md"), "utf8");
   const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-  check(quickStart !== undefined && quickStart.includes("new AsyncCircuitBreakerFactory"), "found the README's Quick start");
+  check(
+    quickStart !== undefined && quickStart.includes("new AsyncCircuitBreakerFactory"),
+    "found the README's Quick start",
+  );
   writeFileSync(join(consumer, "quickstart.mts"), `${quickStart}\nexport {};\n`);
   // What must NOT compile: each line is an error a user should get from the compiler.
   writeFileSync(
@@ -445,12 +479,24 @@ export class Client {
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
       },
-      files: ["esm.mts", "cjs.cts", "quickstart.mts", "mistakes.mts", "metrics-esm.mts", "metrics-cjs.cts", "fetch.mts", "fetch.cts"],
+      files: [
+        "esm.mts",
+        "cjs.cts",
+        "quickstart.mts",
+        "mistakes.mts",
+        "metrics-esm.mts",
+        "metrics-cjs.cts",
+        "fetch.mts",
+        "fetch.cts",
+      ],
     });
   writeFileSync(join(consumer, "tsconfig.json"), tsconfig(true));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.json")], { cwd: consumer });
   check(true, "TypeScript (module node16, .mts and .cts) type-checks a consumer, the metrics subpaths included");
-  check(true, 'TypeScript consumers of "purgatory/fetch" type-check: circuitFetch takes the factory of "purgatory" and stands in for fetch');
+  check(
+    true,
+    'TypeScript consumers of "purgatory/fetch" type-check: circuitFetch takes the factory of "purgatory" and stands in for fetch',
+  );
   check(true, "the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
   writeFileSync(join(consumer, "tsconfig.strict.json"), tsconfig(false));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.strict.json")], { cwd: consumer });
@@ -460,7 +506,10 @@ export class Client {
   legacy.files = ["legacy.mts"];
   writeFileSync(join(consumer, "tsconfig.legacy.json"), JSON.stringify(legacy));
   run(bin("tsc"), ["-p", join(consumer, "tsconfig.legacy.json")], { cwd: consumer });
-  check(true, "legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method");
+  check(
+    true,
+    "legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
+  );
 
   console.log(`\npackage ${manifest.name}@${manifest.version}: all checks passed`);
 } catch (error) {

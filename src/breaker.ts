@@ -59,11 +59,7 @@ export interface CallRules {
 }
 
 /** `rules` with a call's own `timeout` (seconds) and `fallback`, where it gives them. */
-export function withCallRules(
-  rules: CallRules,
-  timeout: number | undefined,
-  fallback: FallbackFn | null,
-): CallRules {
+export function withCallRules(rules: CallRules, timeout: number | undefined, fallback: FallbackFn | null): CallRules {
   if (timeout === undefined && fallback === null) return rules;
   return {
     exclude: rules.exclude,
@@ -184,7 +180,12 @@ abstract class CircuitBreakerBase {
   protected admitted(admission: Admission): number | CircuitOpenError {
     emitTransition(this.#context.hooks, this.circuit.name, admission.transition);
     if (admission.verdict !== "reject") return admission.generation;
-    return new CircuitOpenError(this.circuit.name, admission.openedAt, admission.retryAfterMs, admission.isolated === true);
+    return new CircuitOpenError(
+      this.circuit.name,
+      admission.openedAt,
+      admission.retryAfterMs,
+      admission.isolated === true,
+    );
   }
 
   /**
@@ -211,7 +212,8 @@ abstract class CircuitBreakerBase {
   async #control(action: ControlAction): Promise<void> {
     const context = this.#context;
     const { storage } = context;
-    if (storage.control === undefined) throw new TypeError(`The storage cannot ${action} circuits (it has no control method)`);
+    if (storage.control === undefined)
+      throw new TypeError(`The storage cannot ${action} circuits (it has no control method)`);
     const circuit = await this.attached();
     emitTransition(context.hooks, circuit.name, await storage.control(circuit, action, context.clock()));
   }
@@ -240,7 +242,11 @@ abstract class CircuitBreakerBase {
    * `generation` that ran `durationMs` (`NaN` when untimed): slow when longer than the circuit's
    * `slowCall.duration`. Reports it to the call listeners.
    */
-  protected success(generation: number, durationMs: number, outcome: "success" | "excluded"): Promise<void> | undefined {
+  protected success(
+    generation: number,
+    durationMs: number,
+    outcome: "success" | "excluded",
+  ): Promise<void> | undefined {
     if (Number.isNaN(durationMs)) return this.succeeded(generation);
     const context = this.#context;
     const slowCall = this.circuit.config.slowCall;
@@ -357,7 +363,12 @@ abstract class CircuitBreakerBase {
    * `rules.isFailure` returns `true` for it or throws, a success otherwise. Either way the caller
    * gets the result.
    */
-  protected judged(value: unknown, generation: number, rules: CallRules, durationMs: number): Promise<void> | undefined {
+  protected judged(
+    value: unknown,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+  ): Promise<void> | undefined {
     const isFailure = rules.isFailure;
     if (isFailure === null) return this.success(generation, durationMs, "success");
     let failure: boolean;
@@ -366,7 +377,9 @@ abstract class CircuitBreakerBase {
     } catch {
       failure = true;
     }
-    return failure ? this.failure(generation, value, rules, durationMs) : this.success(generation, durationMs, "success");
+    return failure
+      ? this.failure(generation, value, rules, durationMs)
+      : this.success(generation, durationMs, "success");
   }
 
   #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
@@ -437,7 +450,8 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
     const circuit = this.circuit;
     circuit.used = true;
     const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit)) return this.#offFastPath(fn, this.rules);
+    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit))
+      return this.#offFastPath(fn, this.rules);
     // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
     // of each failure's Error cheaper to capture.
     const generation = snapshot.generation;
@@ -544,7 +558,8 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
   /** Records the outcome of what `fn` returned, then settles as it did. */
   #settle(result: unknown, generation: number, rules: CallRules): Promise<unknown> {
     if (typeof (result as { then?: unknown } | null)?.then !== "function") {
-      const pending = rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules, UNTIMED);
+      const pending =
+        rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules, UNTIMED);
       return pending === undefined ? Promise.resolve(result) : pending.then(() => result);
     }
     let onValue: (value: unknown) => unknown;

@@ -42,7 +42,10 @@ export interface CircuitDecorator<M extends "async" | "sync", F = never> {
    * Wraps `fn` (any function: the async factory's wrapper returns a promise of its result). The
    * second parameter, never given, keeps this signature from matching a decorator call.
    */
-  <This, A extends unknown[], R>(fn: (this: This, ...args: A) => R, context?: undefined): DecoratedFunction<M, This, A, R, F>;
+  <This, A extends unknown[], R>(
+    fn: (this: This, ...args: A) => R,
+    context?: undefined,
+  ): DecoratedFunction<M, This, A, R, F>;
   /** As a standard (TC39) method decorator; `context` is the method's decorator context. */
   <This, A extends unknown[], R extends DecoratableResult<M>>(
     method: (this: This, ...args: A) => R,

@@ -20,7 +20,12 @@ function hasKind(value: unknown, kind: ErrorKind): boolean {
 }
 
 /** `instanceof` for a class `cls` of kind `kind`: by brand for the class itself, by prototype for subclasses. */
-function isInstance(cls: abstract new (...args: never[]) => unknown, self: unknown, kind: ErrorKind, value: unknown): boolean {
+function isInstance(
+  cls: abstract new (...args: never[]) => unknown,
+  self: unknown,
+  kind: ErrorKind,
+  value: unknown,
+): boolean {
   return self === cls ? hasKind(value, kind) : Function.prototype[Symbol.hasInstance].call(self, value);
 }
 

@@ -19,8 +19,7 @@ export type ErrorClass<E = unknown> = abstract new (...args: never[]) => E;
  * ```
  */
 export type ExcludeEntry<E = unknown> =
-  | ErrorClass<E>
-  | readonly [ErrorClass<E>, (error: unknown extends E ? never : E) => boolean];
+  ErrorClass<E> | readonly [ErrorClass<E>, (error: unknown extends E ? never : E) => boolean];
 
 /**
  * An `exclude` list whose predicates are typed by their classes: `X` is the tuple of the entries'

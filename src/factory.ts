@@ -102,9 +102,11 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     checkName(name);
     if (this.#closing !== undefined) throw new FactoryClosedError(name);
     const { storage, config } = this.settings;
-    if (storage.configure === undefined) throw new TypeError("The storage cannot reconfigure circuits (it has no configure method)");
+    if (storage.configure === undefined)
+      throw new TypeError("The storage cannot reconfigure circuits (it has no configure method)");
     const known = storage.get(name);
-    const circuit = known !== undefined && !known.forgotten ? known : await this.#register(name, config, (r) => r.circuit);
+    const circuit =
+      known !== undefined && !known.forgotten ? known : await this.#register(name, config, (r) => r.circuit);
     await storage.configure(circuit, applyChanges(circuit.config, changes));
   }
 
@@ -279,7 +281,13 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   /** @internal The rules of calls made with `settings`, or `null` when they are the factory's. */
   protected rulesFor(settings: BreakerSettings): CallRules | null {
     const { exclude, isFailure, timeout, fallback, retryAfter } = settings;
-    if (exclude.length === 0 && isFailure === null && timeout === undefined && fallback === null && retryAfter === null) {
+    if (
+      exclude.length === 0 &&
+      isFailure === null &&
+      timeout === undefined &&
+      fallback === null &&
+      retryAfter === null
+    ) {
       return null;
     }
     const base = this.baseRules;
@@ -461,11 +469,7 @@ export class AsyncCircuitBreakerFactory<
   ): CircuitDecorator<"async", F> {
     const settings = toBreakerSettings(options);
     const rules = this.rulesFor(settings);
-    return makeDecorator(
-      nameOrFn,
-      (name, fn) => this.runWith(checkName(name), settings, rules, fn),
-      "async",
-    );
+    return makeDecorator(nameOrFn, (name, fn) => this.runWith(checkName(name), settings, rules, fn), "async");
   }
 }
 
@@ -534,11 +538,7 @@ export class SyncCircuitBreakerFactory<
   ): CircuitDecorator<"sync", F> {
     const settings = toBreakerSettings(options, true);
     const rules = this.rulesFor(settings);
-    return makeDecorator(
-      nameOrFn,
-      (name, fn) => this.#runWith(checkName(name), settings, rules, fn),
-      "sync",
-    );
+    return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");
   }
 
   #runWith(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => unknown): unknown {

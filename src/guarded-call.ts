@@ -143,11 +143,13 @@ export class GuardedCall implements Deadline {
   }
 
   readonly #onValue = (value: unknown): void => {
-    if (this.#end("running")) this.#resolve(this.#host.outcomeOfValue(value, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
+    if (this.#end("running"))
+      this.#resolve(this.#host.outcomeOfValue(value, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
   };
 
   readonly #onError = (error: unknown): void => {
-    if (this.#end("running")) this.#resolve(this.#host.outcomeOfError(error, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
+    if (this.#end("running"))
+      this.#resolve(this.#host.outcomeOfError(error, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
   };
 
   /** The caller cancelled: reject at once with its reason, count nothing, free a probe slot. */

@@ -197,8 +197,11 @@ export interface CallOptions<F = unknown> {
  * await circuitbreaker.run("api", (signal) => fetch(url, { signal }), { signal: request.signal, timeout: 2 });
  * ```
  */
-export interface RunOptions<R = unknown, X extends readonly unknown[] = readonly unknown[], F = unknown>
-  extends BreakerOptions<R, X, F> {
+export interface RunOptions<
+  R = unknown,
+  X extends readonly unknown[] = readonly unknown[],
+  F = unknown,
+> extends BreakerOptions<R, X, F> {
   /** The caller's cancellation; see `CallOptions.signal`. */
   readonly signal?: AbortSignal;
 }
@@ -213,8 +216,11 @@ export interface RunOptions<R = unknown, X extends readonly unknown[] = readonly
  * const value = sync.run("parser", () => JSON.parse(text), { fallback: () => ({}) });
  * ```
  */
-export interface SyncBreakerOptions<R = unknown, X extends readonly unknown[] = readonly unknown[], F = unknown>
-  extends Omit<BreakerOptions<R, X>, "timeout" | "fallback"> {
+export interface SyncBreakerOptions<
+  R = unknown,
+  X extends readonly unknown[] = readonly unknown[],
+  F = unknown,
+> extends Omit<BreakerOptions<R, X>, "timeout" | "fallback"> {
   /** Called instead of failing; see `BreakerOptions.fallback`. What it returns is returned. */
   readonly fallback?: (error: unknown) => F;
 }
@@ -287,7 +293,10 @@ const PYTHON_NAMES: Record<string, string> = {
 
 /** Up to eight names in quotes, then how many more: an error message stays short. */
 function listOf(names: readonly string[]): string {
-  const shown = names.slice(0, 8).map((k) => `"${k}"`).join(", ");
+  const shown = names
+    .slice(0, 8)
+    .map((k) => `"${k}"`)
+    .join(", ");
   return names.length > 8 ? `${shown} and ${names.length - 8} more` : shown;
 }
 
@@ -304,11 +313,14 @@ export function checkKeys(options: object, known: object, where = ""): void {
       Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
     const option = `${where}${key}`;
     const value: unknown = options[key as keyof typeof options];
-    const expected = hint
-      ? `"${hint}"`
-      : `one of ${listOf(Object.keys(known))}`;
+    const expected = hint ? `"${hint}"` : `one of ${listOf(Object.keys(known))}`;
     const why = hint ? `did you mean ${expected}?` : `expected ${expected}`;
-    throw new InvalidOptionError(option, value, expected, `Unknown option ${quote(option)} (${why}), got ${describeValue(value)}`);
+    throw new InvalidOptionError(
+      option,
+      value,
+      expected,
+      `Unknown option ${quote(option)} (${why}), got ${describeValue(value)}`,
+    );
   }
 }
 
@@ -412,7 +424,17 @@ function checkFunction<F>(value: unknown, option: string, what: string): F {
 }
 
 function checkStorage(value: unknown): CircuitStorage {
-  const methods = ["initialize", "close", "register", "admit", "recordSuccess", "recordFailure", "forget", "get", "names"];
+  const methods = [
+    "initialize",
+    "close",
+    "register",
+    "admit",
+    "recordSuccess",
+    "recordFailure",
+    "forget",
+    "get",
+    "names",
+  ];
   const missing =
     typeof value === "object" && value !== null
       ? methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== "function")
@@ -451,7 +473,12 @@ function syncSignal(value: unknown): InvalidOptionError {
 /** Checks a caller's `signal`: an `AbortSignal` (from any realm: by its shape). */
 function checkSignal(value: unknown): AbortSignal {
   const signal = value as Partial<AbortSignal> | null;
-  if (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function") {
+  if (
+    typeof signal !== "object" ||
+    signal === null ||
+    typeof signal.aborted !== "boolean" ||
+    typeof signal.addEventListener !== "function"
+  ) {
     throw new InvalidOptionError("signal", value, "an AbortSignal");
   }
   return value as AbortSignal;
@@ -557,12 +584,18 @@ export function toBreakerSettings(options: unknown, sync = false, run = false): 
   checkKeys(o, run && !sync ? RUN_KEYS : BREAKER_KEYS, "");
   return {
     config: {
-      ...(o.threshold === undefined ? {} : { threshold: checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold) }),
+      ...(o.threshold === undefined
+        ? {}
+        : { threshold: checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold) }),
       ...(o.ttl === undefined ? {} : { ttl: checkTtl(o.ttl, "ttl") }),
       ...(o.halfOpenMaxCalls === undefined
         ? {}
         : { halfOpenMaxCalls: checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls) }),
-      ...policiesOf(o as Record<string, unknown>, { failureRate: "failureRate", slowCall: "slowCall", backoff: "backoff" }),
+      ...policiesOf(o as Record<string, unknown>, {
+        failureRate: "failureRate",
+        slowCall: "slowCall",
+        backoff: "backoff",
+      }),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
     isFailure: checkIsFailure(o.isFailure),

@@ -3,7 +3,13 @@
  * `slowCall` and `backoff` (circuit options), and of a `reconfigure` call's changes.
  * @module
  */
-import { circuitConfig, type BackoffPolicy, type CircuitConfig, type FailureRatePolicy, type SlowCallPolicy } from "./core/circuit.js";
+import {
+  circuitConfig,
+  type BackoffPolicy,
+  type CircuitConfig,
+  type FailureRatePolicy,
+  type SlowCallPolicy,
+} from "./core/circuit.js";
 import { InvalidOptionError } from "./errors.js";
 import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./options.js";
 
@@ -15,11 +21,19 @@ const MAX_MULTIPLIER = 1000;
 const MAX_BACKOFF_TTL = 86_400;
 
 function checkObject(value: unknown, option: string, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new InvalidOptionError(option, value, what);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new InvalidOptionError(option, value, what);
   return value as Record<string, unknown>;
 }
 
-function checkNumber(value: unknown, option: string, min: number, max: number, what: string, minExclusive = false): number {
+function checkNumber(
+  value: unknown,
+  option: string,
+  min: number,
+  max: number,
+  what: string,
+  minExclusive = false,
+): number {
   const ok = typeof value === "number" && (minExclusive ? value > min : value >= min) && value <= max;
   if (!ok) throw new InvalidOptionError(option, value, what);
   return value;
@@ -56,16 +70,27 @@ export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy 
   const o = checkObject(value, option, "{ multiplier, maxTtl, jitter? }");
   checkKeys(o, { multiplier: true, maxTtl: true, jitter: true }, `${option}.`);
   return {
-    multiplier: checkNumber(o.multiplier, `${option}.multiplier`, 1, MAX_MULTIPLIER, `a number from 1 to ${MAX_MULTIPLIER}`),
+    multiplier: checkNumber(
+      o.multiplier,
+      `${option}.multiplier`,
+      1,
+      MAX_MULTIPLIER,
+      `a number from 1 to ${MAX_MULTIPLIER}`,
+    ),
     maxTtl: checkSecondsWithin(o.maxTtl, `${option}.maxTtl`, MAX_BACKOFF_TTL),
     jitter: o.jitter === undefined ? 0 : checkNumber(o.jitter, `${option}.jitter`, 0, 1, "a fraction from 0 to 1"),
   };
 }
 
 /** The policies a set of options gives (`undefined` ones left out), under `prefix`ed option names. */
-export function policiesOf(o: Record<string, unknown>, names: { failureRate: string; slowCall: string; backoff: string }): Partial<CircuitConfig> {
+export function policiesOf(
+  o: Record<string, unknown>,
+  names: { failureRate: string; slowCall: string; backoff: string },
+): Partial<CircuitConfig> {
   return {
-    ...(o[names.failureRate] === undefined ? {} : { failureRate: checkFailureRate(o[names.failureRate], names.failureRate) }),
+    ...(o[names.failureRate] === undefined
+      ? {}
+      : { failureRate: checkFailureRate(o[names.failureRate], names.failureRate) }),
     ...(o[names.slowCall] === undefined ? {} : { slowCall: checkSlowCall(o[names.slowCall], names.slowCall) }),
     ...(o[names.backoff] === undefined ? {} : { backoff: checkBackoff(o[names.backoff], names.backoff) }),
   };
@@ -87,12 +112,20 @@ export interface ConfigChanges {
 /** Checks `changes` and applies them to `config`. */
 export function applyChanges(config: CircuitConfig, changes: unknown): CircuitConfig {
   const o = checkObject(changes, "changes", "an object of the options to change");
-  checkKeys(o, { threshold: true, ttl: true, halfOpenMaxCalls: true, failureRate: true, slowCall: true, backoff: true }, "");
+  checkKeys(
+    o,
+    { threshold: true, ttl: true, halfOpenMaxCalls: true, failureRate: true, slowCall: true, backoff: true },
+    "",
+  );
   const next: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = { ...config };
   if (o.threshold !== undefined) next.threshold = checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold);
   if (o.ttl !== undefined) next.ttl = checkTtl(o.ttl, "ttl");
-  if (o.halfOpenMaxCalls !== undefined) next.halfOpenMaxCalls = checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls);
-  const policy = <K extends "failureRate" | "slowCall" | "backoff">(key: K, check: (v: unknown, option: string) => NonNullable<CircuitConfig[K]>) => {
+  if (o.halfOpenMaxCalls !== undefined)
+    next.halfOpenMaxCalls = checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls);
+  const policy = <K extends "failureRate" | "slowCall" | "backoff">(
+    key: K,
+    check: (v: unknown, option: string) => NonNullable<CircuitConfig[K]>,
+  ) => {
     if (o[key] === null) delete next[key];
     else if (o[key] !== undefined) next[key] = check(o[key], key);
   };

@@ -84,7 +84,11 @@ describe("AsyncCircuitBreaker timeouts, on the factory's one timer (fake timers)
   it("costs one timer across the circuits of a factory, each call timed out at its own deadline", async () => {
     const factory = new AsyncCircuitBreakerFactory();
     const outcomes: string[] = [];
-    for (const [name, timeout] of [["a", 3], ["b", 1], ["c", 2]] as const) {
+    for (const [name, timeout] of [
+      ["a", 3],
+      ["b", 1],
+      ["c", 2],
+    ] as const) {
       factory.run(name, () => pending().promise, { timeout }).catch(() => outcomes.push(name));
     }
     expect(vi.getTimerCount()).toBe(1);
@@ -141,7 +145,12 @@ describe("AsyncCircuitBreaker over a storage whose release fails", () => {
 
   it("still rejects the cancelled call with its reason; the lease then expires by itself", async () => {
     let now = 0;
-    const factory = new AsyncCircuitBreakerFactory({ storage: new FailingRelease(), clock: () => now, defaultThreshold: 1, defaultTtl: 1 });
+    const factory = new AsyncCircuitBreakerFactory({
+      storage: new FailingRelease(),
+      clock: () => now,
+      defaultThreshold: 1,
+      defaultTtl: 1,
+    });
     await factory.run("api", () => Promise.reject(new Error("down"))).catch(() => undefined);
     now += 1_000;
     const controller = new AbortController();

@@ -94,35 +94,44 @@ async function bundle(format: "cjs" | "esm"): Promise<string> {
     outfile,
     logLevel: "silent",
     // ioredis is CommonJS: an ESM bundle needs a require for Node's built-in modules.
-    ...(format === "esm" ? { banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' } } : {}),
+    ...(format === "esm"
+      ? {
+          banner: {
+            js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
+          },
+        }
+      : {}),
   });
   return outfile;
 }
 
 describe("an app bundled into one file (esbuild), without the package's other files", () => {
-  it.each(["cjs", "esm"] as const)("shares a circuit through Redis between two processes, with no storage error (%s)", async (format) => {
-    const app = await bundle(format);
-    expect(await readdir(join(work, format))).toEqual([basename(app)]);
-    const prefix = uniquePrefix("test-bundle");
-    const args = (role: string) => [app, server.url, prefix, "shared", role];
+  it.each(["cjs", "esm"] as const)(
+    "shares a circuit through Redis between two processes, with no storage error (%s)",
+    async (format) => {
+      const app = await bundle(format);
+      expect(await readdir(join(work, format))).toEqual([basename(app)]);
+      const prefix = uniquePrefix("test-bundle");
+      const args = (role: string) => [app, server.url, prefix, "shared", role];
 
-    const watcher = spawnLines(args("watch"), { cwd: join(work, format) });
-    await watcher.waitForLine((l) => l.type === "ready");
-    const tripper = spawnLines(args("trip"), { cwd: join(work, format) });
-    expect(await tripper.exited, tripper.stderr()).toBe(0);
-    expect(await watcher.exited, watcher.stderr()).toBe(0);
+      const watcher = spawnLines(args("watch"), { cwd: join(work, format) });
+      await watcher.waitForLine((l) => l.type === "ready");
+      const tripper = spawnLines(args("trip"), { cwd: join(work, format) });
+      expect(await tripper.exited, tripper.stderr()).toBe(0);
+      expect(await watcher.exited, watcher.stderr()).toBe(0);
 
-    const storageEvents = [...tripper.lines, ...watcher.lines].filter(
-      (l) => l.type === "event" && String(l.eventType).startsWith("storage_"),
-    );
-    expect(storageEvents).toEqual([]);
-    expect(tripper.lines.find((l) => l.type === "done")?.state).toBe("opened");
-    expect(watcher.lines.find((l) => l.type === "done")?.state).toBe("opened");
-    const client = inspector(server.url);
-    try {
-      expect(await client.hget(new RedisStorage({ prefix }).keys.circuit("shared"), "st")).toBe("opened");
-    } finally {
-      client.disconnect();
-    }
-  });
+      const storageEvents = [...tripper.lines, ...watcher.lines].filter(
+        (l) => l.type === "event" && String(l.eventType).startsWith("storage_"),
+      );
+      expect(storageEvents).toEqual([]);
+      expect(tripper.lines.find((l) => l.type === "done")?.state).toBe("opened");
+      expect(watcher.lines.find((l) => l.type === "done")?.state).toBe("opened");
+      const client = inspector(server.url);
+      try {
+        expect(await client.hget(new RedisStorage({ prefix }).keys.circuit("shared"), "st")).toBe("opened");
+      } finally {
+        client.disconnect();
+      }
+    },
+  );
 });

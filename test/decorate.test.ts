@@ -122,8 +122,8 @@ describe("decorate, as a higher-order function of the async factory", () => {
     class NotFoundError extends Error {}
     const factory = new AsyncCircuitBreakerFactory();
     const name = circuitName("options");
-    const guarded = factory.decorate(name, { threshold: 2, ttl: 7, exclude: [NotFoundError] })(
-      async (error: Error) => Promise.reject(error),
+    const guarded = factory.decorate(name, { threshold: 2, ttl: 7, exclude: [NotFoundError] })(async (error: Error) =>
+      Promise.reject(error),
     );
     await guarded(new NotFoundError()).catch(() => undefined);
     const breaker = await factory.getBreaker(name);
@@ -346,7 +346,11 @@ describe.each(["standard", "experimental"] as const)("decorate, as a %s method d
         class Holder { @circuitbreaker.decorate("field") value = 1; }
         return new Holder();
       }`;
-    const { make } = await compileAndImport<{ make: (cb: AsyncCircuitBreakerFactory) => unknown }>(source, mode, "field");
+    const { make } = await compileAndImport<{ make: (cb: AsyncCircuitBreakerFactory) => unknown }>(
+      source,
+      mode,
+      "field",
+    );
     expect(() => make(new AsyncCircuitBreakerFactory())).toThrow(InvalidOptionError);
   });
 });
@@ -379,7 +383,11 @@ interface ItemsControllerClass {
   readonly prototype: ItemsController;
 }
 interface CompiledNestModule {
-  readonly make: (circuitbreaker: AsyncCircuitBreakerFactory, nest: Record<string, unknown>, name: string) => ItemsControllerClass;
+  readonly make: (
+    circuitbreaker: AsyncCircuitBreakerFactory,
+    nest: Record<string, unknown>,
+    name: string,
+  ) => ItemsControllerClass;
 }
 
 /** A NestJS controller, with `@circuitbreaker.decorate` above and below the route decorators. */

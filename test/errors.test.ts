@@ -119,9 +119,21 @@ describe("InvalidOptionError", () => {
   });
 
   it("renders values that are hard to show without throwing", () => {
-    const hostile = new Proxy({}, { get: () => { throw new Error("trap"); }, getPrototypeOf: () => { throw new Error("trap"); } });
+    const hostile = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error("trap");
+        },
+        getPrototypeOf: () => {
+          throw new Error("trap");
+        },
+      },
+    );
     expect(new InvalidOptionError("x", hostile, "y").message).toMatch(/got (a value|an object.*)$/);
     expect(new InvalidOptionError("x", 10n ** 200n, "y").message.length).toBeLessThan(120);
-    expect(new InvalidOptionError("x", Promise.resolve(1), "y").message).toBe('Invalid option "x": expected y, got a promise');
+    expect(new InvalidOptionError("x", Promise.resolve(1), "y").message).toBe(
+      'Invalid option "x": expected y, got a promise',
+    );
   });
 });

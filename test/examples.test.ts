@@ -111,7 +111,10 @@ describe.concurrent("examples", () => {
     expect(out).toContain('purgatory_call_duration_seconds_count{circuit="payments",outcome="failure"} 3');
     expect(out).toContain('purgatory_state_changes_total{circuit="payments",state="opened",origin="local"} 2');
     // Only purgatory_ lines after the "scrape:" heading.
-    const scrape = out.slice(out.indexOf("scrape:\n") + "scrape:\n".length).trim().split("\n");
+    const scrape = out
+      .slice(out.indexOf("scrape:\n") + "scrape:\n".length)
+      .trim()
+      .split("\n");
     expect(scrape.every((line) => line.includes("purgatory_"))).toBe(true);
   });
 
@@ -165,64 +168,78 @@ describe.concurrent("examples", () => {
     expect(outcome.stdout).toContain("call after restart: rejected fast");
   });
 
-  it("demo.ts tells the outage as a timeline, then two processes sharing a circuit, and exits by itself in under 20 s", { timeout: 40_000 }, async () => {
-    const outcome = await runExample("demo.ts", 30_000);
-    expectSuccess(outcome);
-    expect(outcome.ms).toBeLessThan(20_000);
-    const out = outcome.stdout;
-    expect(out).not.toMatch(/\x1b\[/); // eslint-disable-line no-control-regex
-    // The legend: each circuit is named by its host, a random port on 127.0.0.1.
-    const hostOf = (service: string): string => {
-      const match = new RegExp(`^  (127\\.0\\.0\\.1:\\d+) += ${service}$`, "m").exec(out);
-      expect(match, `legend line for ${service}`).not.toBeNull();
-      return (match?.[1] ?? "").replaceAll(".", "\\.");
-    };
-    const catalog = hostOf("catalog");
-    const payments = hostOf("payments");
-    expect(catalog).not.toBe(payments);
-    // The transitions, in order: opened, half-opened, opened again, half-opened, closed.
-    const transitions = [...out.matchAll(new RegExp(`${payments}\\s+payments\\s+⚡ state_changed\\s+→ (\\S+)`, "g"))];
-    expect(transitions.map((m) => m[1])).toEqual(["opened", "half-opened", "opened", "half-opened", "closed"]);
-    expect(out).not.toMatch(new RegExp(`${catalog}\\s+catalog\\s+⚡ state_changed`));
-    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ failed\\s+failureCount=3`));
-    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ recovered`));
-    expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+GET /charge\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`));
-    expect(out).toMatch(new RegExp(`${catalog}\\s+catalog\\s+GET /items/404\\s+404 \\(excluded`));
-    // The summary: one row per circuit (its host, then its service), both closed at the end.
-    expect(out).toContain("── summary");
-    expect(out).toMatch(/circuit\s+service\s+calls\s+ok\s+failures\s+excluded\s+rejected\s+final state/);
-    expect(out).toMatch(new RegExp(`^${catalog}\\s+catalog\\s+5\\s+4\\s+0\\s+1\\s+0\\s+closed$`, "m"));
-    // Payments' counts depend on timing under load; its shape and final state do not.
-    expect(out).toMatch(new RegExp(`^${payments}\\s+payments\\s+\\d+\\s+\\d+\\s+[1-9]\\d*\\s+0\\s+[1-9]\\d*\\s+closed$`, "m"));
-    expect(out).toContain("servers and factory closed");
+  it(
+    "demo.ts tells the outage as a timeline, then two processes sharing a circuit, and exits by itself in under 20 s",
+    { timeout: 40_000 },
+    async () => {
+      const outcome = await runExample("demo.ts", 30_000);
+      expectSuccess(outcome);
+      expect(outcome.ms).toBeLessThan(20_000);
+      const out = outcome.stdout;
+      expect(out).not.toMatch(/\x1b\[/); // eslint-disable-line no-control-regex
+      // The legend: each circuit is named by its host, a random port on 127.0.0.1.
+      const hostOf = (service: string): string => {
+        const match = new RegExp(`^  (127\\.0\\.0\\.1:\\d+) += ${service}$`, "m").exec(out);
+        expect(match, `legend line for ${service}`).not.toBeNull();
+        return (match?.[1] ?? "").replaceAll(".", "\\.");
+      };
+      const catalog = hostOf("catalog");
+      const payments = hostOf("payments");
+      expect(catalog).not.toBe(payments);
+      // The transitions, in order: opened, half-opened, opened again, half-opened, closed.
+      const transitions = [...out.matchAll(new RegExp(`${payments}\\s+payments\\s+⚡ state_changed\\s+→ (\\S+)`, "g"))];
+      expect(transitions.map((m) => m[1])).toEqual(["opened", "half-opened", "opened", "half-opened", "closed"]);
+      expect(out).not.toMatch(new RegExp(`${catalog}\\s+catalog\\s+⚡ state_changed`));
+      expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ failed\\s+failureCount=3`));
+      expect(out).toMatch(new RegExp(`${payments}\\s+payments\\s+⚡ recovered`));
+      expect(out).toMatch(
+        new RegExp(`${payments}\\s+payments\\s+GET /charge\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`),
+      );
+      expect(out).toMatch(new RegExp(`${catalog}\\s+catalog\\s+GET /items/404\\s+404 \\(excluded`));
+      // The summary: one row per circuit (its host, then its service), both closed at the end.
+      expect(out).toContain("── summary");
+      expect(out).toMatch(/circuit\s+service\s+calls\s+ok\s+failures\s+excluded\s+rejected\s+final state/);
+      expect(out).toMatch(new RegExp(`^${catalog}\\s+catalog\\s+5\\s+4\\s+0\\s+1\\s+0\\s+closed$`, "m"));
+      // Payments' counts depend on timing under load; its shape and final state do not.
+      expect(out).toMatch(
+        new RegExp(`^${payments}\\s+payments\\s+\\d+\\s+\\d+\\s+[1-9]\\d*\\s+0\\s+[1-9]\\d*\\s+closed$`, "m"),
+      );
+      expect(out).toContain("servers and factory closed");
 
-    // Act two (the test suite runs with a Redis): two processes, one circuit, through Redis.
-    const act = out.slice(out.indexOf("── act two: two processes share one circuit through Redis"));
-    expect(act.length, "act two ran").toBeLessThan(out.length);
-    const prefix = /^ {2}redis: +redis:\/\/\S+, prefix (purgatory-demo-[0-9a-f]+)$/m.exec(act)?.[1];
-    expect(prefix, "the act's prefix").toBeDefined();
-    expect(act).toMatch(/^ {2}dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(live while act two runs\)$/m);
-    const demo = /^\s*\d+ ms {2}(demo \d+)\s+⚡ state_changed\s+→ opened$/m.exec(act)?.[1];
-    const member = /^\s*\d+ ms {2}(member \d+)\s+holds the circuit\s+state=closed$/m.exec(act)?.[1];
-    expect(demo, "this process trips the circuit").toBeDefined();
-    expect(member, "the member holds it").toBeDefined();
-    expect(demo).not.toBe(member);
-    expect(act).toMatch(new RegExp(`${demo}\\s+⚡ failed\\s+failureCount=3`));
-    // The member hears of the trip from Redis, and its next call is rejected without running.
-    expect(act).toMatch(new RegExp(`${member}\\s+⚡ state_changed\\s+→ opened \\(remote: opened by another process\\)`));
-    expect(act).toMatch(new RegExp(`${member}\\s+call inventory-api\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`));
-    // The CLI's listing of what Redis holds, at the end.
-    expect(act).toContain(`$ purgatory circuits --redis `);
-    expect(act).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL/m);
-    expect(act).toMatch(/^inventory-api\s+opened\s+3\/3\s+5s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-$/m);
-    expect(act).toContain(`1 circuit under prefix "${prefix}"`);
-    expect(out).toMatch(/\nthe end, in \d+ ms\.\n$/);
-  });
+      // Act two (the test suite runs with a Redis): two processes, one circuit, through Redis.
+      const act = out.slice(out.indexOf("── act two: two processes share one circuit through Redis"));
+      expect(act.length, "act two ran").toBeLessThan(out.length);
+      const prefix = /^ {2}redis: +redis:\/\/\S+, prefix (purgatory-demo-[0-9a-f]+)$/m.exec(act)?.[1];
+      expect(prefix, "the act's prefix").toBeDefined();
+      expect(act).toMatch(/^ {2}dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(live while act two runs\)$/m);
+      const demo = /^\s*\d+ ms {2}(demo \d+)\s+⚡ state_changed\s+→ opened$/m.exec(act)?.[1];
+      const member = /^\s*\d+ ms {2}(member \d+)\s+holds the circuit\s+state=closed$/m.exec(act)?.[1];
+      expect(demo, "this process trips the circuit").toBeDefined();
+      expect(member, "the member holds it").toBeDefined();
+      expect(demo).not.toBe(member);
+      expect(act).toMatch(new RegExp(`${demo}\\s+⚡ failed\\s+failureCount=3`));
+      // The member hears of the trip from Redis, and its next call is rejected without running.
+      expect(act).toMatch(
+        new RegExp(`${member}\\s+⚡ state_changed\\s+→ opened \\(remote: opened by another process\\)`),
+      );
+      expect(act).toMatch(
+        new RegExp(`${member}\\s+call inventory-api\\s+rejected fast: CircuitOpenError, retryAfterMs=\\d+`),
+      );
+      // The CLI's listing of what Redis holds, at the end.
+      expect(act).toContain(`$ purgatory circuits --redis `);
+      expect(act).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL/m);
+      expect(act).toMatch(/^inventory-api\s+opened\s+3\/3\s+5s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-$/m);
+      expect(act).toContain(`1 circuit under prefix "${prefix}"`);
+      expect(out).toMatch(/\nthe end, in \d+ ms\.\n$/);
+    },
+  );
 
   it("demo.ts skips act two in one line when no Redis answers", { timeout: 40_000 }, async () => {
     const outcome = await runExample("demo.ts", 30_000, { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     expectSuccess(outcome);
-    expect(outcome.stdout).toMatch(/\nact two skipped: no Redis answers at redis:\/\/127\.0\.0\.1:\d+ \(start one, or set REDIS_URL, to see two processes share a circuit\)\n/);
+    expect(outcome.stdout).toMatch(
+      /\nact two skipped: no Redis answers at redis:\/\/127\.0\.0\.1:\d+ \(start one, or set REDIS_URL, to see two processes share a circuit\)\n/,
+    );
     expect(outcome.stdout).not.toContain("── act two");
   });
 });

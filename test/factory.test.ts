@@ -92,8 +92,18 @@ describe("toJSON and InMemoryStorage({ restore }): a serverless hand-over", () =
       config: { threshold: 5, ttl: 30, halfOpenMaxCalls: 1 },
       snapshot: { state: "closed", generation: 0, failureCount: 2 },
     });
-    expect(byName.opened?.snapshot).toMatchObject({ state: "opened", generation: 1, failureCount: 1, openedAt: T0 + 11_000, openings: 1 });
-    expect(byName.probing?.snapshot).toMatchObject({ state: "half-opened", openedAt: T0, probeLeases: [expect.any(Object)] });
+    expect(byName.opened?.snapshot).toMatchObject({
+      state: "opened",
+      generation: 1,
+      failureCount: 1,
+      openedAt: T0 + 11_000,
+      openings: 1,
+    });
+    expect(byName.probing?.snapshot).toMatchObject({
+      state: "half-opened",
+      openedAt: T0,
+      probeLeases: [expect.any(Object)],
+    });
     expect(JSON.parse(JSON.stringify(saved))).toEqual(saved);
     expect(JSON.stringify(factory)).toBe(JSON.stringify(saved));
   });
@@ -108,7 +118,10 @@ describe("toJSON and InMemoryStorage({ restore }): a serverless hand-over", () =
   it("survives a round trip through JSON: states, counts, openedAt and configs", async () => {
     const { factory, clock } = await savedFactory();
     const text = JSON.stringify(factory.toJSON());
-    const next = new AsyncCircuitBreakerFactory({ clock, storage: new InMemoryStorage({ restore: JSON.parse(text) as SavedCircuits }) });
+    const next = new AsyncCircuitBreakerFactory({
+      clock,
+      storage: new InMemoryStorage({ restore: JSON.parse(text) as SavedCircuits }),
+    });
     const created = vi.fn();
     next.addListener((...args) => args[1] === "circuit_breaker_created" && created());
     expect(next.circuitNames().sort()).toEqual(["counting", "healthy", "opened", "probing"]);
@@ -168,7 +181,13 @@ describe("circuitStates(): what metrics read at each scrape", () => {
     await factory.getBreaker("idle");
     await factory.run("down", () => Promise.reject(new Error("boom"))).catch(() => undefined);
     await (await factory.getBreaker("held")).isolate();
-    expect(factory.circuitStates()).toEqual(new Map([["idle", "closed"], ["down", "opened"], ["held", "isolated"]]));
+    expect(factory.circuitStates()).toEqual(
+      new Map([
+        ["idle", "closed"],
+        ["down", "opened"],
+        ["held", "isolated"],
+      ]),
+    );
     await factory.forget("idle");
     expect([...factory.circuitStates().keys()]).toEqual(["down", "held"]);
   });

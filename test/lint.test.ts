@@ -20,8 +20,11 @@ async function rulesBroken(code: string): Promise<string[]> {
 }
 
 describe("the lint configuration", () => {
-  it("reports a floating promise, and an async callback where a void one is expected", { timeout: 60_000 }, async () => {
-    const broken = await rulesBroken(`
+  it(
+    "reports a floating promise, and an async callback where a void one is expected",
+    { timeout: 60_000 },
+    async () => {
+      const broken = await rulesBroken(`
 import { AsyncCircuitBreakerFactory } from "../src/index.js";
 const circuitbreaker = new AsyncCircuitBreakerFactory();
 export function forgotten(): void {
@@ -33,9 +36,10 @@ export function misused(names: string[]): void {
   });
 }
 `);
-    expect(broken).toContain("@typescript-eslint/no-floating-promises");
-    expect(broken).toContain("@typescript-eslint/no-misused-promises");
-  });
+      expect(broken).toContain("@typescript-eslint/no-floating-promises");
+      expect(broken).toContain("@typescript-eslint/no-misused-promises");
+    },
+  );
 });
 
 /** The repository's own source files (no dependencies, no build output). */

@@ -98,7 +98,11 @@ const badExcludeEntries: { label: string; entry: unknown; shown: string }[] = [
   { label: "[string, function]", entry: ["SomeError", () => true], shown: "an array of length 2" },
   { label: "an object", entry: { SomeError }, shown: "an object ([object Object])" },
   { label: "null", entry: null, shown: "null" },
-  { label: "an arrow function", entry: Object.defineProperty(() => true, "name", { value: "" }), shown: "an anonymous function" },
+  {
+    label: "an arrow function",
+    entry: Object.defineProperty(() => true, "name", { value: "" }),
+    shown: "an anonymous function",
+  },
   { label: "an async function", entry: async function isTransient() {}, shown: "function isTransient" },
   { label: "[arrow, function]", entry: [(e: unknown) => e, () => true], shown: "an array of length 2" },
 ];
@@ -147,15 +151,30 @@ describe.each(factories)("$name options", ({ make }) => {
     expect((thrownBy(() => make({ defaultThreshold: 1e21 })) as Error).message).toBe(
       'Invalid option "defaultThreshold": expected an integer from 1 to Number.MAX_SAFE_INTEGER, got 1e+21',
     );
-    expectInvalid(thrownBy(() => make({ halfOpenMaxCalls: 1001 })), "halfOpenMaxCalls", 1001, "1001");
+    expectInvalid(
+      thrownBy(() => make({ halfOpenMaxCalls: 1001 })),
+      "halfOpenMaxCalls",
+      1001,
+      "1001",
+    );
   });
 
   it.each(badThresholds)("reject defaultThreshold %s: not an integer from 1 to 2^53 - 1", (value, shown) => {
-    expectInvalid(thrownBy(() => make(loose({ defaultThreshold: value }))), "defaultThreshold", value, shown);
+    expectInvalid(
+      thrownBy(() => make(loose({ defaultThreshold: value }))),
+      "defaultThreshold",
+      value,
+      shown,
+    );
   });
 
   it.each(badTtls)("reject defaultTtl %s: not seconds from 0.001 to 3600", (value, shown) => {
-    expectInvalid(thrownBy(() => make(loose({ defaultTtl: value }))), "defaultTtl", value, shown);
+    expectInvalid(
+      thrownBy(() => make(loose({ defaultTtl: value }))),
+      "defaultTtl",
+      value,
+      shown,
+    );
   });
 
   it.each([
@@ -163,7 +182,12 @@ describe.each(factories)("$name options", ({ make }) => {
     [2.5, "2.5"],
     [Number.NaN, "NaN"],
   ] as [unknown, string][])("reject halfOpenMaxCalls %s: not an integer from 1 to 1,000", (value, shown) => {
-    expectInvalid(thrownBy(() => make(loose({ halfOpenMaxCalls: value }))), "halfOpenMaxCalls", value, shown);
+    expectInvalid(
+      thrownBy(() => make(loose({ halfOpenMaxCalls: value }))),
+      "halfOpenMaxCalls",
+      value,
+      shown,
+    );
   });
 
   it.each([
@@ -172,16 +196,29 @@ describe.each(factories)("$name options", ({ make }) => {
     [Number.POSITIVE_INFINITY, "Infinity"],
     ["60", '"60"'],
   ] as [unknown, string][])("reject idleTtl %s: not a finite number > 0", (value, shown) => {
-    expectInvalid(thrownBy(() => make(loose({ idleTtl: value }))), "idleTtl", value, shown);
+    expectInvalid(
+      thrownBy(() => make(loose({ idleTtl: value }))),
+      "idleTtl",
+      value,
+      shown,
+    );
   });
 
-  it.each(badExcludeEntries)("reject the exclude entry $label: not a class or [class, function]", ({ entry, shown }) => {
-    const error = thrownBy(() => make(loose({ exclude: [SomeError, entry] })));
-    expectInvalid(error, "exclude[1]", entry, shown);
-  });
+  it.each(badExcludeEntries)(
+    "reject the exclude entry $label: not a class or [class, function]",
+    ({ entry, shown }) => {
+      const error = thrownBy(() => make(loose({ exclude: [SomeError, entry] })));
+      expectInvalid(error, "exclude[1]", entry, shown);
+    },
+  );
 
   it("reject an exclude that is not an array", () => {
-    expectInvalid(thrownBy(() => make(loose({ exclude: SomeError }))), "exclude", SomeError, "function SomeError");
+    expectInvalid(
+      thrownBy(() => make(loose({ exclude: SomeError }))),
+      "exclude",
+      SomeError,
+      "function SomeError",
+    );
   });
 
   it("reject a Python option name, suggesting the TypeScript one", () => {
@@ -201,7 +238,9 @@ describe.each(factories)("$name options", ({ make }) => {
   it("reject an unknown option, listing the known ones", () => {
     const error = thrownBy(() => make(loose({ retries: 5 })));
     expectInvalid(error, "retries", 5, "5");
-    expect((error as Error).message).toMatch(/^Unknown option "retries" \(expected one of "defaultThreshold", "defaultTtl", .* and \d+ more\), got 5$/);
+    expect((error as Error).message).toMatch(
+      /^Unknown option "retries" \(expected one of "defaultThreshold", "defaultTtl", .* and \d+ more\), got 5$/,
+    );
   });
 
   it("keep messages short: a huge unknown key or value is shortened, the error keeps it whole", () => {
@@ -219,14 +258,21 @@ describe.each(factories)("$name options", ({ make }) => {
     [null, "null"],
     [[1], "an array of length 1"],
   ] as [unknown, string][])("reject options %s that are not an object", (options, shown) => {
-    expectInvalid(thrownBy(() => make(options as FactoryOptions)), "options", options, shown);
+    expectInvalid(
+      thrownBy(() => make(options as FactoryOptions)),
+      "options",
+      options,
+      shown,
+    );
   });
 
   it("reject a storage that lacks methods of CircuitStorage, naming them", () => {
     const partial = { initialize: async () => undefined, close: async () => undefined };
     const error = thrownBy(() => make({ storage: partial as unknown as CircuitStorage }));
     expectInvalid(error, "storage", partial, "an object ([object Object])");
-    expect((error as Error).message).toMatch(/missing register, admit, recordSuccess, recordFailure, forget, get, names/);
+    expect((error as Error).message).toMatch(
+      /missing register, admit, recordSuccess, recordFailure, forget, get, names/,
+    );
   });
 
   it("reject a storage given as a URL string", () => {
@@ -236,13 +282,28 @@ describe.each(factories)("$name options", ({ make }) => {
   });
 
   it("reject a clock that is not a function", () => {
-    expectInvalid(thrownBy(() => make(loose({ clock: 1_700_000_000_000 }))), "clock", 1_700_000_000_000, "1700000000000");
+    expectInvalid(
+      thrownBy(() => make(loose({ clock: 1_700_000_000_000 }))),
+      "clock",
+      1_700_000_000_000,
+      "1700000000000",
+    );
   });
 
   it("reject listeners that are not an array of functions", () => {
     const hook = (): void => undefined;
-    expectInvalid(thrownBy(() => make(loose({ listeners: hook }))), "listeners", hook, "function hook");
-    expectInvalid(thrownBy(() => make(loose({ listeners: [hook, "log"] }))), "listeners[1]", "log", '"log"');
+    expectInvalid(
+      thrownBy(() => make(loose({ listeners: hook }))),
+      "listeners",
+      hook,
+      "function hook",
+    );
+    expectInvalid(
+      thrownBy(() => make(loose({ listeners: [hook, "log"] }))),
+      "listeners[1]",
+      "log",
+      '"log"',
+    );
   });
 });
 
@@ -260,15 +321,28 @@ const badTimeouts: [unknown, string][] = [
 describe("timeout, fallback and signal (async factory)", () => {
   const factory = new AsyncCircuitBreakerFactory();
 
-  it.each(badTimeouts)("reject timeout %s in getBreaker, run, decorate, a call, and as defaultTimeout", async (value, shown) => {
-    const options = loose<BreakerOptions>({ timeout: value });
-    expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "timeout", value, shown);
-    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "timeout", value, shown);
-    expectInvalid(thrownBy(() => factory.decorate("t", options)), "timeout", value, shown);
-    const breaker = await factory.getBreaker("t");
-    expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ timeout: value }))), "timeout", value, shown);
-    expectInvalid(thrownBy(() => new AsyncCircuitBreakerFactory(loose<FactoryOptions>({ defaultTimeout: value }))), "defaultTimeout", value, shown);
-  });
+  it.each(badTimeouts)(
+    "reject timeout %s in getBreaker, run, decorate, a call, and as defaultTimeout",
+    async (value, shown) => {
+      const options = loose<BreakerOptions>({ timeout: value });
+      expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "timeout", value, shown);
+      expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "timeout", value, shown);
+      expectInvalid(
+        thrownBy(() => factory.decorate("t", options)),
+        "timeout",
+        value,
+        shown,
+      );
+      const breaker = await factory.getBreaker("t");
+      expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ timeout: value }))), "timeout", value, shown);
+      expectInvalid(
+        thrownBy(() => new AsyncCircuitBreakerFactory(loose<FactoryOptions>({ defaultTimeout: value }))),
+        "defaultTimeout",
+        value,
+        shown,
+      );
+    },
+  );
 
   it("say that a timeout is in seconds, with its bounds", () => {
     const error = thrownBy(() => new AsyncCircuitBreakerFactory({ defaultTimeout: 5000 }));
@@ -299,7 +373,12 @@ describe("timeout, fallback and signal (async factory)", () => {
 
   it("reject a signal that is not an AbortSignal, in run and in a call", async () => {
     const fake = { aborted: "no" };
-    expectInvalid(await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ signal: fake }))), "signal", fake, "an object ([object Object])");
+    expectInvalid(
+      await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ signal: fake }))),
+      "signal",
+      fake,
+      "an object ([object Object])",
+    );
     const breaker = await factory.getBreaker("t");
     expectInvalid(await rejectionOf(() => breaker.run(() => 1, loose({ signal: true }))), "signal", true, "true");
   });
@@ -309,7 +388,12 @@ describe("timeout, fallback and signal (async factory)", () => {
     const error = await rejectionOf(() => factory.getBreaker("t", loose<BreakerOptions>({ signal })));
     expectInvalid(error, "signal", signal, "an object ([object AbortSignal])");
     expect((error as Error).message).toContain("a signal belongs to one call, pass it to breaker.run(fn, { signal })");
-    expectInvalid(thrownBy(() => factory.decorate("t", loose<BreakerOptions>({ signal }))), "signal", signal, "an object ([object AbortSignal])");
+    expectInvalid(
+      thrownBy(() => factory.decorate("t", loose<BreakerOptions>({ signal }))),
+      "signal",
+      signal,
+      "an object ([object AbortSignal])",
+    );
   });
 
   it("reject an unknown option of a call, naming it, without running the function or counting", async () => {
@@ -357,7 +441,9 @@ describe("the sync factory, for which timeout and signal make no sense", () => {
     ];
     for (const error of errors) {
       expectInvalid(error, "signal", signal, "an object ([object AbortSignal])");
-      expect((error as Error).message).toContain("a synchronous call cannot be cancelled (nothing else runs until it returns)");
+      expect((error as Error).message).toContain(
+        "a synchronous call cannot be cancelled (nothing else runs until it returns)",
+      );
     }
   });
 
@@ -371,7 +457,12 @@ describe("the sync factory, for which timeout and signal make no sense", () => {
 
   it("accepts a fallback, and rejects one that is not a function", () => {
     expect(factory.run("t", () => 1, { fallback: () => 2 })).toBe(1);
-    expectInvalid(thrownBy(() => factory.getBreaker("t").run(() => 1, loose({ fallback: 2 }))), "fallback", 2, "2");
+    expectInvalid(
+      thrownBy(() => factory.getBreaker("t").run(() => 1, loose({ fallback: 2 }))),
+      "fallback",
+      2,
+      "2",
+    );
   });
 });
 
@@ -381,21 +472,36 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
   it.each(badNames)("reject the circuit name %s in getBreaker, run and decorate", async (name, shown) => {
     expectInvalid(await rejectionOf(() => factory.getBreaker(name as string)), "name", name, shown);
     expectInvalid(await rejectionOf(() => factory.run(name as string, () => 1)), "name", name, shown);
-    expectInvalid(thrownBy(() => factory.decorate(name as string)), "name", name, shown);
+    expectInvalid(
+      thrownBy(() => factory.decorate(name as string)),
+      "name",
+      name,
+      shown,
+    );
   });
 
   it.each(badThresholds)("reject threshold %s in getBreaker, run and decorate", async (value, shown) => {
     const options = loose<BreakerOptions>({ threshold: value });
     expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "threshold", value, shown);
     expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "threshold", value, shown);
-    expectInvalid(thrownBy(() => factory.decorate("t", options)), "threshold", value, shown);
+    expectInvalid(
+      thrownBy(() => factory.decorate("t", options)),
+      "threshold",
+      value,
+      shown,
+    );
   });
 
   it.each(badTtls)("reject ttl %s in getBreaker, run and decorate", async (value, shown) => {
     const options = loose<BreakerOptions>({ ttl: value });
     expectInvalid(await rejectionOf(() => factory.getBreaker("t", options)), "ttl", value, shown);
     expectInvalid(await rejectionOf(() => factory.run("t", () => 1, options)), "ttl", value, shown);
-    expectInvalid(thrownBy(() => factory.decorate("t", options)), "ttl", value, shown);
+    expectInvalid(
+      thrownBy(() => factory.decorate("t", options)),
+      "ttl",
+      value,
+      shown,
+    );
   });
 
   it.each(badExcludeEntries)("reject the exclude entry $label in getBreaker", async ({ entry, shown }) => {
@@ -424,8 +530,12 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
     const name = { toString: () => "x" };
     const huge = "n".repeat(100_000);
     const error = (await rejectionOf(() => factory.getBreaker(name as unknown as string))) as InvalidOptionError;
-    expect(error.message).toBe('Invalid option "name": expected a non-empty string circuit name, got an object ([object Object])');
-    const run = (await rejectionOf(() => factory.run("t", () => 1, loose<BreakerOptions>({ ttl: huge })))) as InvalidOptionError;
+    expect(error.message).toBe(
+      'Invalid option "name": expected a non-empty string circuit name, got an object ([object Object])',
+    );
+    const run = (await rejectionOf(() =>
+      factory.run("t", () => 1, loose<BreakerOptions>({ ttl: huge })),
+    )) as InvalidOptionError;
     expect(run.value).toBe(huge);
     expect(run.message.length).toBeLessThan(200);
   });
@@ -440,25 +550,65 @@ describe("SyncCircuitBreakerFactory arguments", () => {
   const factory = new SyncCircuitBreakerFactory();
 
   it.each(badNames)("reject the circuit name %s in getBreaker, run and decorate", (name, shown) => {
-    expectInvalid(thrownBy(() => factory.getBreaker(name as string)), "name", name, shown);
-    expectInvalid(thrownBy(() => factory.run(name as string, () => 1)), "name", name, shown);
-    expectInvalid(thrownBy(() => factory.decorate(name as string)), "name", name, shown);
+    expectInvalid(
+      thrownBy(() => factory.getBreaker(name as string)),
+      "name",
+      name,
+      shown,
+    );
+    expectInvalid(
+      thrownBy(() => factory.run(name as string, () => 1)),
+      "name",
+      name,
+      shown,
+    );
+    expectInvalid(
+      thrownBy(() => factory.decorate(name as string)),
+      "name",
+      name,
+      shown,
+    );
   });
 
   it.each(badThresholds)("reject threshold %s in getBreaker and run", (value, shown) => {
     const options = loose<BreakerOptions>({ threshold: value });
-    expectInvalid(thrownBy(() => factory.getBreaker("t", options)), "threshold", value, shown);
-    expectInvalid(thrownBy(() => factory.run("t", () => 1, options)), "threshold", value, shown);
+    expectInvalid(
+      thrownBy(() => factory.getBreaker("t", options)),
+      "threshold",
+      value,
+      shown,
+    );
+    expectInvalid(
+      thrownBy(() => factory.run("t", () => 1, options)),
+      "threshold",
+      value,
+      shown,
+    );
   });
 
   it.each(badTtls)("reject ttl %s in getBreaker and run", (value, shown) => {
     const options = loose<BreakerOptions>({ ttl: value });
-    expectInvalid(thrownBy(() => factory.getBreaker("t", options)), "ttl", value, shown);
-    expectInvalid(thrownBy(() => factory.run("t", () => 1, options)), "ttl", value, shown);
+    expectInvalid(
+      thrownBy(() => factory.getBreaker("t", options)),
+      "ttl",
+      value,
+      shown,
+    );
+    expectInvalid(
+      thrownBy(() => factory.run("t", () => 1, options)),
+      "ttl",
+      value,
+      shown,
+    );
   });
 
   it("reject a circuit name computed from the arguments that is not a string, when called", () => {
     const parse = factory.decorate(() => 7 as unknown as string)((text: string) => text);
-    expectInvalid(thrownBy(() => parse("x")), "name", 7, "7");
+    expectInvalid(
+      thrownBy(() => parse("x")),
+      "name",
+      7,
+      "7",
+    );
   });
 });

@@ -10,38 +10,52 @@ import { describe, expect, it } from "vitest";
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 describe("the published package", () => {
-  it("builds, packs, passes publint and attw, works from import and require (metrics subpaths included), and its bin runs", { timeout: 120_000 }, async () => {
-    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        ["scripts/check-pack.mjs"],
-        { cwd: root, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-          resolve({ code, output: `${stdout}\n${stderr}` });
-        },
+  it(
+    "builds, packs, passes publint and attw, works from import and require (metrics subpaths included), and its bin runs",
+    { timeout: 120_000 },
+    async () => {
+      const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ["scripts/check-pack.mjs"],
+          { cwd: root, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
+          (error, stdout, stderr) => {
+            const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+            resolve({ code, output: `${stdout}\n${stderr}` });
+          },
+        );
+      });
+      expect(outcome.code, outcome.output).toBe(0);
+      expect(outcome.output).toContain("✓ zero runtime dependencies");
+      expect(outcome.output).toContain("✓ publint --strict");
+      expect(outcome.output).toContain("✓ attw (strict profile): no problems");
+      expect(outcome.output).toContain('✓ require("purgatory") works (CommonJS)');
+      expect(outcome.output).toContain(
+        "✓ errors are instanceof across the ESM and CommonJS copies (dual package hazard)",
       );
-    });
-    expect(outcome.code, outcome.output).toBe(0);
-    expect(outcome.output).toContain("✓ zero runtime dependencies");
-    expect(outcome.output).toContain("✓ publint --strict");
-    expect(outcome.output).toContain("✓ attw (strict profile): no problems");
-    expect(outcome.output).toContain('✓ require("purgatory") works (CommonJS)');
-    expect(outcome.output).toContain("✓ errors are instanceof across the ESM and CommonJS copies (dual package hazard)");
-    expect(outcome.output).toContain("✓ the README's Quick start compiles under tsc --strict, and wrong predicate types do not");
-    expect(outcome.output).toContain(
-      "✓ legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
-    );
-    expect(outcome.output).toContain("✓ node_modules/.bin/purgatory --help prints the usage (exit code 0)");
-    expect(outcome.output).toContain("✓ without ioredis, purgatory circuits says to install it, exit code 2");
-    expect(outcome.output).toContain("✓ every peer (ioredis, prom-client, @opentelemetry/api) is optional");
-    expect(outcome.output).toContain("✓ tarball contains dist/prometheus.d.cts");
-    expect(outcome.output).toContain("✓ tarball contains dist/otel.cjs");
-    expect(outcome.output).toContain('✓ without prom-client, require of "purgatory/prometheus" fails naming it');
-    expect(outcome.output).toContain('✓ without @opentelemetry/api, import of "purgatory/otel" fails naming it');
-    expect(outcome.output).toContain('✓ import of "purgatory/prometheus" and "purgatory/otel" works (ESM), with a factory of either build');
-    expect(outcome.output).toContain('✓ require("purgatory/prometheus") and require("purgatory/otel") work (CommonJS)');
-    expect(outcome.output).toContain("✓ TypeScript (module node16, .mts and .cts) type-checks a consumer, the metrics subpaths included");
-    expect(outcome.output).toContain("all checks passed");
-  });
+      expect(outcome.output).toContain(
+        "✓ the README's Quick start compiles under tsc --strict, and wrong predicate types do not",
+      );
+      expect(outcome.output).toContain(
+        "✓ legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
+      );
+      expect(outcome.output).toContain("✓ node_modules/.bin/purgatory --help prints the usage (exit code 0)");
+      expect(outcome.output).toContain("✓ without ioredis, purgatory circuits says to install it, exit code 2");
+      expect(outcome.output).toContain("✓ every peer (ioredis, prom-client, @opentelemetry/api) is optional");
+      expect(outcome.output).toContain("✓ tarball contains dist/prometheus.d.cts");
+      expect(outcome.output).toContain("✓ tarball contains dist/otel.cjs");
+      expect(outcome.output).toContain('✓ without prom-client, require of "purgatory/prometheus" fails naming it');
+      expect(outcome.output).toContain('✓ without @opentelemetry/api, import of "purgatory/otel" fails naming it');
+      expect(outcome.output).toContain(
+        '✓ import of "purgatory/prometheus" and "purgatory/otel" works (ESM), with a factory of either build',
+      );
+      expect(outcome.output).toContain(
+        '✓ require("purgatory/prometheus") and require("purgatory/otel") work (CommonJS)',
+      );
+      expect(outcome.output).toContain(
+        "✓ TypeScript (module node16, .mts and .cts) type-checks a consumer, the metrics subpaths included",
+      );
+      expect(outcome.output).toContain("all checks passed");
+    },
+  );
 });

@@ -51,7 +51,8 @@ async function serverCpuSeconds(port: number): Promise<number> {
  * replicas), each server on a free loopback port without persistence.
  */
 export async function startDeployment(kind: DeploymentKind): Promise<Deployment> {
-  const servers = kind === "standalone" ? [await startRedisServer()] : (await startRedisCluster({ masters: 3 })).servers;
+  const servers =
+    kind === "standalone" ? [await startRedisServer()] : (await startRedisCluster({ masters: 3 })).servers;
   const target: Target =
     kind === "standalone"
       ? { kind, url: (servers[0] as { url: string }).url }
@@ -60,7 +61,8 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
     kind,
     target,
     servers: servers.length,
-    cpuSeconds: async () => (await Promise.all(servers.map((s) => serverCpuSeconds(s.port)))).reduce((a, b) => a + b, 0),
+    cpuSeconds: async () =>
+      (await Promise.all(servers.map((s) => serverCpuSeconds(s.port)))).reduce((a, b) => a + b, 0),
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
     },

@@ -3,7 +3,16 @@
  * Reports what the storm elsewhere cost it: messages received and CPU over the window.
  * @module
  */
-import { joinFleet, memberConfig, parentLines, getReady, sayResult, startWindow, type StorageProblem, type WindowFigures } from "./member.js";
+import {
+  joinFleet,
+  memberConfig,
+  parentLines,
+  getReady,
+  sayResult,
+  startWindow,
+  type StorageProblem,
+  type WindowFigures,
+} from "./member.js";
 
 /** What an idle member reports. */
 export interface IdleResult {

@@ -66,7 +66,12 @@ export interface FleetDeploymentResult {
     /** Each idle process's CPU, % of one core. */
     readonly cpuPercent: readonly number[];
   };
-  readonly watcher: { readonly messages: number; readonly messagesPerSecond: number; readonly cpuPercent: number; readonly gcMs: number };
+  readonly watcher: {
+    readonly messages: number;
+    readonly messagesPerSecond: number;
+    readonly cpuPercent: number;
+    readonly gcMs: number;
+  };
   readonly storm: {
     readonly seconds: number;
     readonly failures: number;
@@ -77,7 +82,13 @@ export interface FleetDeploymentResult {
     readonly gcMs: number;
   };
   readonly redisCpuPercent: number;
-  readonly propagation: { readonly trips: number; readonly matched: number; readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
+  readonly propagation: {
+    readonly trips: number;
+    readonly matched: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+  };
   /** `storage_unavailable` / `storage_error` events of every process (up to 20 each), by phase. */
   readonly storageProblems: readonly StorageProblem[];
 }
@@ -120,14 +131,19 @@ export function fleetSettings(): FleetSettings {
   };
 }
 
-const load1 = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+const load1 = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** Trip propagation: each storm trip matched to the watcher's remote `opened` of the same circuit and openedAt. */
 function propagation(storm: StormResult, watcher: WatcherResult): FleetDeploymentResult["propagation"] {
   const heardAt = new Map(watcher.heard.map((h) => [`${h.name}|${h.openedAt}`, h.at]));
   // A trip the watcher never heard counts as slower than every heard one.
-  const latencies = storm.trips.map((t) => (heardAt.get(`${t.name}|${t.openedAt}`) ?? Number.POSITIVE_INFINITY) - t.failedAt);
+  const latencies = storm.trips.map(
+    (t) => (heardAt.get(`${t.name}|${t.openedAt}`) ?? Number.POSITIVE_INFINITY) - t.failedAt,
+  );
   latencies.sort((a, b) => a - b);
   const matched = latencies.filter(Number.isFinite).length;
   const empty = latencies.length === 0;
@@ -146,7 +162,11 @@ function propagation(storm: StormResult, watcher: WatcherResult): FleetDeploymen
  * happens), and resolves with their `READY` figures, `members` then in the order of `configs`.
  * Once a member fails to get ready within `readyMs`, no other is spawned.
  */
-async function spawnFleet(configs: readonly MemberConfig[], members: MemberProcess<unknown>[], readyMs: number): Promise<ReadyFigures[]> {
+async function spawnFleet(
+  configs: readonly MemberConfig[],
+  members: MemberProcess<unknown>[],
+  readyMs: number,
+): Promise<ReadyFigures[]> {
   const spawned = new Array<MemberProcess<unknown>>(configs.length);
   const ready = new Array<ReadyFigures>(configs.length);
   let next = 0;
@@ -186,19 +206,31 @@ async function measure(kind: DeploymentKind, settings: FleetSettings, out: Repor
 
     const startups: StartupResult[] = [];
     for (let run = 0; run < settings.startupRuns; run++) {
-      out.progress(`fleet ${kind}: start-up of ${settings.circuits.toLocaleString("en-US")} circuits, run ${run + 1} of ${settings.startupRuns}`);
+      out.progress(
+        `fleet ${kind}: start-up of ${settings.circuits.toLocaleString("en-US")} circuits, run ${run + 1} of ${settings.startupRuns}`,
+      );
       const config: MemberConfig = { ...base, role: "startup", names: `startup${run}` };
       startups.push((await runChild<StartupResult>("fleet/startup.ts", [JSON.stringify(config)], 120_000)).result);
     }
 
-    out.progress(`fleet ${kind}: ${settings.processes} processes x ${settings.circuits.toLocaleString("en-US")} circuits registering, ${REGISTERING_AT_ONCE} at a time`);
+    out.progress(
+      `fleet ${kind}: ${settings.processes} processes x ${settings.circuits.toLocaleString("en-US")} circuits registering, ${REGISTERING_AT_ONCE} at a time`,
+    );
     const configs: MemberConfig[] = [
       { ...base, role: "storm", names: "shared", failing: settings.failing, seconds: settings.seconds },
       { ...base, role: "watcher", names: "shared" },
-      ...Array.from({ length: settings.processes - 2 }, (_, k): MemberConfig => ({ ...base, role: "idle", names: `idle${k}` })),
+      ...Array.from({ length: settings.processes - 2 }, (_, k): MemberConfig => ({
+        ...base,
+        role: "idle",
+        names: `idle${k}`,
+      })),
     ];
     const ready = await spawnFleet(configs, members, 120_000);
-    const [storm, watcher, ...idles] = members as [MemberProcess<StormResult>, MemberProcess<WatcherResult>, ...MemberProcess<IdleResult>[]];
+    const [storm, watcher, ...idles] = members as [
+      MemberProcess<StormResult>,
+      MemberProcess<WatcherResult>,
+      ...MemberProcess<IdleResult>[],
+    ];
     const listeners = [watcher, ...idles];
     await sleep(SETTLE_MS);
 
@@ -211,21 +243,26 @@ async function measure(kind: DeploymentKind, settings: FleetSettings, out: Repor
     const stormResult = await deadline(storm.result, settings.seconds * 1000 + 60_000, `fleet ${kind}: storm`);
     await sleep(GRACE_MS);
     for (const member of listeners) member.send("stop");
-    const [watcherResult, ...idleResults] = (await deadline(Promise.all(listeners.map((m) => m.result)), 60_000, `fleet ${kind}: results`)) as [
-      WatcherResult,
-      ...IdleResult[],
-    ];
-    const redisCpuPercent = ((await deployment.cpuSeconds()) - redisCpu0) / ((performance.now() - wall0) / 1000) * 100;
+    const [watcherResult, ...idleResults] = (await deadline(
+      Promise.all(listeners.map((m) => m.result)),
+      60_000,
+      `fleet ${kind}: results`,
+    )) as [WatcherResult, ...IdleResult[]];
+    const redisCpuPercent =
+      (((await deployment.cpuSeconds()) - redisCpu0) / ((performance.now() - wall0) / 1000)) * 100;
     const loadAfter = load1();
     // Each member closes its factory and ends by itself; the finally block kills any that does not.
-    await deadline(Promise.all(members.map((m) => m.exited)), 15_000, `fleet ${kind}: members ending`).catch(() => undefined);
+    await deadline(Promise.all(members.map((m) => m.exited)), 15_000, `fleet ${kind}: members ending`).catch(
+      () => undefined,
+    );
 
     const idleMessages = idleResults.map((r) => r.window.messages);
     const idleCpu = idleResults.map((r) => r.window.cpuPercent);
     const subscriptions = [...ready.map((r) => r.subscriptions), ...startups.map((s) => s.subscriptions)];
     const stormSeconds = stormResult.window.wallMs / 1000;
     const startupMs = startups.map((s) => s.startupMs);
-    const outage = (problems: readonly StorageProblem[]): boolean => problems.some((p) => p.event === "storage_unavailable");
+    const outage = (problems: readonly StorageProblem[]): boolean =>
+      problems.some((p) => p.event === "storage_unavailable");
     return {
       deployment: kind,
       redisServers: deployment.servers,
@@ -274,7 +311,8 @@ async function measure(kind: DeploymentKind, settings: FleetSettings, out: Repor
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
-const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)} ms` : Number.isNaN(n) ? "none" : "never heard");
+const ms = (n: number): string =>
+  Number.isFinite(n) ? `${n.toFixed(2)} ms` : Number.isNaN(n) ? "none" : "never heard";
 const pct = (n: number): string => `${n.toFixed(2)} %`;
 
 /** "3 storage_unavailable (first: storm, Command timed out)", or "none". */
@@ -303,15 +341,29 @@ function printDeployment(r: FleetDeploymentResult, s: FleetSettings, out: Report
   const startupProblems = phase("registration").filter((x) => x.role === "startup");
   const fleetRegistration = phase("registration").filter((x) => x.role !== "startup");
   const windowProblems = [...phase("window"), ...phase("after")];
-  out.print(`Fleet on a throw-away ${r.deployment === "standalone" ? "standalone redis-server" : `${r.redisServers}-master Redis Cluster (no replicas)`}: ${s.processes} processes x ${c} circuits;`);
-  out.print(`storm on ${int(s.failing)} circuits for ${s.seconds} s (threshold ${s.threshold}, ttl ${s.ttl} s); load average ${r.loadAverage.beforeWindow} before the window, ${r.loadAverage.afterWindow} after.`);
+  out.print(
+    `Fleet on a throw-away ${r.deployment === "standalone" ? "standalone redis-server" : `${r.redisServers}-master Redis Cluster (no replicas)`}: ${s.processes} processes x ${c} circuits;`,
+  );
+  out.print(
+    `storm on ${int(s.failing)} circuits for ${s.seconds} s (threshold ${s.threshold}, ttl ${s.ttl} s); load average ${r.loadAverage.beforeWindow} before the window, ${r.loadAverage.afterWindow} after.`,
+  );
   out.print();
   out.print(
     table(
       ["measure", "measured", "target", "result"],
       [
-        ["subscriptions per process (min / max)", `${int(r.subscriptionsPerProcess.min)} / ${int(r.subscriptionsPerProcess.max)}`, `${c} (C)`, ""],
-        [`replica heap per circuit, one process (${c} circuits, names excluded)`, `${int(r.startup.heapBytesPerCircuit)} B`, "", ""],
+        [
+          "subscriptions per process (min / max)",
+          `${int(r.subscriptionsPerProcess.min)} / ${int(r.subscriptionsPerProcess.max)}`,
+          `${c} (C)`,
+          "",
+        ],
+        [
+          `replica heap per circuit, one process (${c} circuits, names excluded)`,
+          `${int(r.startup.heapBytesPerCircuit)} B`,
+          "",
+          "",
+        ],
         [
           `start-up of ${c} circuits, one process (median of ${runs}: ${startupRuns})`,
           `${r.startup.medianMs.toFixed(0)} ms`,
@@ -324,12 +376,37 @@ function printDeployment(r: FleetDeploymentResult, s: FleetSettings, out: Report
           "0",
           verdict(startupHealthyPass),
         ],
-        ["storm: failures/s (calls that reached the guarded function)", `${int(r.storm.failuresPerSecond)} (${int(r.storm.failures)} in ${r.storm.seconds.toFixed(2)} s)`, "", ""],
+        [
+          "storm: failures/s (calls that reached the guarded function)",
+          `${int(r.storm.failuresPerSecond)} (${int(r.storm.failures)} in ${r.storm.seconds.toFixed(2)} s)`,
+          "",
+          "",
+        ],
         ["storm: trips made (non-remote opened)", int(r.storm.trips), "", ""],
-        [`messages received per idle process (${r.idle.processes}), max / mean`, `${int(r.idle.messagesMax)} / ${r.idle.messagesMean.toFixed(1)}`, "0", verdict(idleMessagesPass)],
-        ["messages received by the watcher", `${int(r.watcher.messages)} (${int(r.watcher.messagesPerSecond)}/s)`, "", ""],
-        ["CPU per idle process, % of one core, max / mean", `${pct(r.idle.cpuPercentMax)} / ${pct(r.idle.cpuPercentMean)}`, `< ${IDLE_MAX_CPU_PERCENT} %`, verdict(idleCpuPass)],
-        ["scripts run per idle process (its background re-reads), mean", `${r.idle.scriptsPerSecondMean.toFixed(0)}/s`, "", ""],
+        [
+          `messages received per idle process (${r.idle.processes}), max / mean`,
+          `${int(r.idle.messagesMax)} / ${r.idle.messagesMean.toFixed(1)}`,
+          "0",
+          verdict(idleMessagesPass),
+        ],
+        [
+          "messages received by the watcher",
+          `${int(r.watcher.messages)} (${int(r.watcher.messagesPerSecond)}/s)`,
+          "",
+          "",
+        ],
+        [
+          "CPU per idle process, % of one core, max / mean",
+          `${pct(r.idle.cpuPercentMax)} / ${pct(r.idle.cpuPercentMean)}`,
+          `< ${IDLE_MAX_CPU_PERCENT} %`,
+          verdict(idleCpuPass),
+        ],
+        [
+          "scripts run per idle process (its background re-reads), mean",
+          `${r.idle.scriptsPerSecondMean.toFixed(0)}/s`,
+          "",
+          "",
+        ],
         ["gc pauses per idle process in the window, max", `${r.idle.gcMsMax.toFixed(1)} ms`, "", ""],
         [
           "CPU of the watcher / the storm, % of one core (gc pauses)",
@@ -337,7 +414,12 @@ function printDeployment(r: FleetDeploymentResult, s: FleetSettings, out: Report
           "",
           "",
         ],
-        [`Redis CPU (INFO cpu, sum over ${r.redisServers} server${r.redisServers === 1 ? "" : "s"}), % of one core`, pct(r.redisCpuPercent), "", ""],
+        [
+          `Redis CPU (INFO cpu, sum over ${r.redisServers} server${r.redisServers === 1 ? "" : "s"}), % of one core`,
+          pct(r.redisCpuPercent),
+          "",
+          "",
+        ],
         [
           `trip propagation storm -> watcher, p50 / p99 (max), ${int(p.matched)} of ${int(p.trips)} trips heard`,
           `${ms(p.p50Ms)} / ${ms(p.p99Ms)} (${ms(p.maxMs)})`,
@@ -345,7 +427,12 @@ function printDeployment(r: FleetDeploymentResult, s: FleetSettings, out: Report
           verdict(propagationPass),
         ],
         ["storage events: start-up runs", describeProblems(startupProblems), "", ""],
-        ["storage events: fleet registering (recovered before the window)", describeProblems(fleetRegistration), "", ""],
+        [
+          "storage events: fleet registering (recovered before the window)",
+          describeProblems(fleetRegistration),
+          "",
+          "",
+        ],
         ["storage events: during and after the window", describeProblems(windowProblems), "none", ""],
       ],
       "lrll",
@@ -388,7 +475,9 @@ function printDeployment(r: FleetDeploymentResult, s: FleetSettings, out: Report
     pass: startupHealthyPass,
   });
   if (windowProblems.length > 0) {
-    out.problems.push(`fleet ${r.deployment}: storage events during the window, the figures are not those of a healthy fleet: ${describeProblems(windowProblems)}`);
+    out.problems.push(
+      `fleet ${r.deployment}: storage events during the window, the figures are not those of a healthy fleet: ${describeProblems(windowProblems)}`,
+    );
   }
 }
 
@@ -412,10 +501,18 @@ export const fleetSection: Section = {
       out.print();
     }
     const seconds = (performance.now() - started) / 1000;
-    out.print(`Fleet section: ${seconds.toFixed(0)} s. Each idle process holds ${int(settings.circuits)} circuits of its own and makes no call; its CPU`);
-    out.print(`includes its own background re-reads (default resyncInterval 5 s x resyncBatch 100). The window starts ${SETTLE_MS / 1000} s after`);
-    out.print(`the last process is ready; the fleet registers ${REGISTERING_AT_ONCE} processes at a time, ${FLEET_CHUNK} circuits at a time (not measured).`);
-    out.print(`The storm's lanes trip in step (same ttl), in bursts of ${int(settings.failing)} trips every ~${settings.ttl * 1000} ms: one burst is more than 1 % of the trips,`);
+    out.print(
+      `Fleet section: ${seconds.toFixed(0)} s. Each idle process holds ${int(settings.circuits)} circuits of its own and makes no call; its CPU`,
+    );
+    out.print(
+      `includes its own background re-reads (default resyncInterval 5 s x resyncBatch 100). The window starts ${SETTLE_MS / 1000} s after`,
+    );
+    out.print(
+      `the last process is ready; the fleet registers ${REGISTERING_AT_ONCE} processes at a time, ${FLEET_CHUNK} circuits at a time (not measured).`,
+    );
+    out.print(
+      `The storm's lanes trip in step (same ttl), in bursts of ${int(settings.failing)} trips every ~${settings.ttl * 1000} ms: one burst is more than 1 % of the trips,`,
+    );
     out.print("so a single stalled burst (a gc pause, a process the OS did not schedule in time) sets the p99.");
     out.sections.fleet = { settings, seconds: Number(seconds.toFixed(1)), deployments: results };
   },

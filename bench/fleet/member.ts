@@ -111,9 +111,15 @@ export async function joinFleet(config: MemberConfig): Promise<Member> {
   const { target } = config;
   let cluster: Cluster | undefined;
   const where =
-    target.kind === "standalone" ? { url: target.url } : { client: (cluster = new Cluster([...target.nodes], { redisOptions: { commandTimeout: 1000 } })) };
+    target.kind === "standalone"
+      ? { url: target.url }
+      : { client: (cluster = new Cluster([...target.nodes], { redisOptions: { commandTimeout: 1000 } })) };
   const storage = new purgatory.RedisStorage({ ...where, prefix: config.prefix });
-  const factory = new purgatory.AsyncCircuitBreakerFactory({ storage, defaultThreshold: config.threshold, defaultTtl: config.ttl });
+  const factory = new purgatory.AsyncCircuitBreakerFactory({
+    storage,
+    defaultThreshold: config.threshold,
+    defaultTtl: config.ttl,
+  });
   const problems: StorageProblem[] = [];
   let outage = false;
   let recovered: (() => void)[] = [];
@@ -125,7 +131,8 @@ export async function joinFleet(config: MemberConfig): Promise<Member> {
     if (eventType !== "storage_unavailable" && eventType !== "storage_error") return;
     if (eventType === "storage_unavailable") outage = true;
     const error = event.error instanceof Error ? event.error.message : String(event.error);
-    if (problems.length < MAX_PROBLEMS) problems.push({ role: config.role, pid: process.pid, phase, event: eventType, error });
+    if (problems.length < MAX_PROBLEMS)
+      problems.push({ role: config.role, pid: process.pid, phase, event: eventType, error });
   });
   await factory.initialize();
   return {

@@ -69,7 +69,11 @@ export function spawnMember<T>(config: MemberConfig): MemberProcess<T> {
     new Promise((resolve, reject) => {
       marks.set(mark, resolve);
       void exited.then(({ code, signal }) =>
-        reject(new Error(`fleet member ${config.role} (pid ${child.pid ?? "?"}) ended (${String(code ?? signal)}) before ${mark.trim()}\n${stderr}`)),
+        reject(
+          new Error(
+            `fleet member ${config.role} (pid ${child.pid ?? "?"}) ended (${String(code ?? signal)}) before ${mark.trim()}\n${stderr}`,
+          ),
+        ),
       );
     });
   const ready = line("READY ") as Promise<ReadyFigures>;

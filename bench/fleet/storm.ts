@@ -7,7 +7,17 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { epochMs, joinFleet, memberConfig, parentLines, getReady, sayResult, startWindow, type StorageProblem, type WindowFigures } from "./member.js";
+import {
+  epochMs,
+  joinFleet,
+  memberConfig,
+  parentLines,
+  getReady,
+  sayResult,
+  startWindow,
+  type StorageProblem,
+  type WindowFigures,
+} from "./member.js";
 
 /** A trip the storm made. */
 export interface MadeTrip {

@@ -4,7 +4,17 @@
  * for the propagation figures, and what the window cost it.
  * @module
  */
-import { epochMs, joinFleet, memberConfig, parentLines, getReady, sayResult, startWindow, type StorageProblem, type WindowFigures } from "./member.js";
+import {
+  epochMs,
+  joinFleet,
+  memberConfig,
+  parentLines,
+  getReady,
+  sayResult,
+  startWindow,
+  type StorageProblem,
+  type WindowFigures,
+} from "./member.js";
 
 /** A remote `opened` as the watcher heard it. */
 export interface HeardTrip {

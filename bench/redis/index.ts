@@ -86,13 +86,21 @@ async function countsPerCall(admin: Redis, calls: number, call: () => Promise<un
 }
 
 /** Commands per call of `calls` calls in a row, read at once after the loop; and the loop's time. */
-async function countsInLoop(admin: Redis, calls: number, call: () => Promise<unknown>): Promise<CommandCounts & { ms: number }> {
+async function countsInLoop(
+  admin: Redis,
+  calls: number,
+  call: () => Promise<unknown>,
+): Promise<CommandCounts & { ms: number }> {
   const before = await commandCounts(admin);
   const start = performance.now();
   for (let i = 0; i < calls; i++) await call();
   const ms = performance.now() - start;
   const after = await commandCounts(admin);
-  return { roundTrips: (after.roundTrips - before.roundTrips) / calls, commands: (after.commands - before.commands) / calls, ms };
+  return {
+    roundTrips: (after.roundTrips - before.roundTrips) / calls,
+    commands: (after.commands - before.commands) / calls,
+    ms,
+  };
 }
 
 /** Commands sent while nothing is called for `ms` (what timers send). */
@@ -107,7 +115,11 @@ async function countsWhileIdle(admin: Redis, ms: number): Promise<CommandCounts>
  * Successes without pause for `ms`, in batches of 100 that yield to timers in between (a busy
  * process): commands per flush interval, and how many calls were made.
  */
-async function countsUnderTraffic(admin: Redis, ms: number, call: () => Promise<unknown>): Promise<WindowCounts["steady"]> {
+async function countsUnderTraffic(
+  admin: Redis,
+  ms: number,
+  call: () => Promise<unknown>,
+): Promise<WindowCounts["steady"]> {
   const before = await commandCounts(admin);
   const start = performance.now();
   let calls = 0;
@@ -158,9 +170,13 @@ async function nsPerCall(run: () => Promise<unknown>, calls: number): Promise<nu
 }
 
 async function propagation(url: string, prefix: string, trips: number): Promise<number[]> {
-  const child = spawn(process.execPath, ["--import", "tsx", new URL("./listener.ts", import.meta.url).pathname, url, prefix, String(trips)], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", new URL("./listener.ts", import.meta.url).pathname, url, prefix, String(trips)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout });
   const received = new Map<string, number>();
   let ready!: () => void;
@@ -193,7 +209,8 @@ async function propagation(url: string, prefix: string, trips: number): Promise<
     const got = received.get(name);
     return got === undefined ? [] : [got - at];
   });
-  if (latencies.length < trips) console.log(`  warning: ${trips - latencies.length} trips were not seen by the other process`);
+  if (latencies.length < trips)
+    console.log(`  warning: ${trips - latencies.length} trips were not seen by the other process`);
   return latencies.sort((a, b) => a - b);
 }
 
@@ -205,7 +222,12 @@ export async function runRedisBench(): Promise<RedisBenchResult> {
   try {
     const redisFactory = new AsyncCircuitBreakerFactory({
       defaultThreshold: 1e9,
-      storage: new RedisStorage({ url: server.url, prefix, resyncInterval: 3600, flushInterval: FLUSH_INTERVAL_MS / 1000 }),
+      storage: new RedisStorage({
+        url: server.url,
+        prefix,
+        resyncInterval: 3600,
+        flushInterval: FLUSH_INTERVAL_MS / 1000,
+      }),
     });
     await redisFactory.initialize();
     const memoryFactory = new AsyncCircuitBreakerFactory({ defaultThreshold: 1e9, storage: new InMemoryStorage() });
@@ -247,18 +269,26 @@ export async function runRedisBench(): Promise<RedisBenchResult> {
 }
 
 function report(r: RedisBenchResult, out: Report): void {
-  out.print(`Redis storage (${r.dedicatedServer ? "a dedicated redis-server on loopback" : "the REDIS_URL server"}), purgatory from src/`);
+  out.print(
+    `Redis storage (${r.dedicatedServer ? "a dedicated redis-server on loopback" : "the REDIS_URL server"}), purgatory from src/`,
+  );
   out.print();
   out.print(`| measure | value |`);
   out.print(`|:--|--:|`);
-  out.print(`| closed success: round trips per call (commands) | ${r.success.roundTrips.toFixed(4)} (${r.success.commands.toFixed(4)}) |`);
-  out.print(`| failure: round trips per call (commands incl. inside the script) | ${r.failure.roundTrips.toFixed(4)} (${r.failure.commands.toFixed(2)}) |`);
+  out.print(
+    `| closed success: round trips per call (commands) | ${r.success.roundTrips.toFixed(4)} (${r.success.commands.toFixed(4)}) |`,
+  );
+  out.print(
+    `| failure: round trips per call (commands incl. inside the script) | ${r.failure.roundTrips.toFixed(4)} (${r.failure.commands.toFixed(2)}) |`,
+  );
   const w = r.window;
   out.print(
     `| failureRate window, closed success: round trips per call (commands), ${w.successCalls.toLocaleString("en-US")} calls in ${w.successLoopMs.toFixed(1)} ms | ` +
       `${w.success.roundTrips.toFixed(4)} (${w.success.commands.toFixed(4)}) |`,
   );
-  out.print(`| failureRate window, the flush after them: round trips (commands incl. inside the script) | ${w.flush.roundTrips} (${w.flush.commands}) |`);
+  out.print(
+    `| failureRate window, the flush after them: round trips (commands incl. inside the script) | ${w.flush.roundTrips} (${w.flush.commands}) |`,
+  );
   out.print(
     `| failureRate window, successes without pause for ${(w.steady.steadyMs / 1000).toFixed(1)} s (${w.steady.calls.toLocaleString("en-US")} calls): ` +
       `round trips (commands) per ${w.flushIntervalMs} ms flush interval | ${w.steady.roundTrips.toFixed(2)} (${w.steady.commands.toFixed(2)}) |`,
@@ -267,8 +297,12 @@ function report(r: RedisBenchResult, out: Report): void {
     `| failureRate window, failure after ${WINDOW_FILL.toLocaleString("en-US")} unflushed successes: round trips per call (commands) | ` +
       `${w.failure.roundTrips.toFixed(4)} (${w.failure.commands.toFixed(2)}) |`,
   );
-  out.print(`| success path ns/call: RedisStorage / InMemoryStorage | ${r.successNsRedis.toFixed(0)} / ${r.successNsMemory.toFixed(0)} |`);
-  out.print(`| trip propagation to another process, ${r.trips} trips: p50 / p99 | ${r.propagationP50Ms.toFixed(2)} ms / ${r.propagationP99Ms.toFixed(2)} ms |`);
+  out.print(
+    `| success path ns/call: RedisStorage / InMemoryStorage | ${r.successNsRedis.toFixed(0)} / ${r.successNsMemory.toFixed(0)} |`,
+  );
+  out.print(
+    `| trip propagation to another process, ${r.trips} trips: p50 / p99 | ${r.propagationP50Ms.toFixed(2)} ms / ${r.propagationP99Ms.toFixed(2)} ms |`,
+  );
   out.target({
     id: "redis.success-commands",
     label: "Redis commands per closed success call",

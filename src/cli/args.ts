@@ -11,7 +11,6 @@ import { CliError, EXIT } from "./errors.js";
 /** The commands of `purgatory`. */
 export type CommandName = "circuits" | "show" | "isolate" | "disable" | "reset" | "configure" | "dashboard";
 
-
 /** A mistake on the command line: exit code 1, with a one-line message. */
 export class UsageError extends CliError {
   constructor(message: string) {
@@ -56,11 +55,16 @@ export interface ConfigureChanges {
 
 type OptionSpec = { readonly type: "string" | "boolean"; readonly short?: string };
 
-const CONNECTION = { redis: { type: "string" }, prefix: { type: "string" } } as const satisfies Record<string, OptionSpec>;
+const CONNECTION = { redis: { type: "string" }, prefix: { type: "string" } } as const satisfies Record<
+  string,
+  OptionSpec
+>;
 const JSON_OUTPUT = { json: { type: "boolean" } } as const satisfies Record<string, OptionSpec>;
 
 /** Each command's options (besides `--help`) and whether it takes a circuit NAME. */
-export const COMMANDS: Readonly<Record<CommandName, { readonly name: boolean; readonly options: Readonly<Record<string, OptionSpec>> }>> = {
+export const COMMANDS: Readonly<
+  Record<CommandName, { readonly name: boolean; readonly options: Readonly<Record<string, OptionSpec>> }>
+> = {
   circuits: { name: false, options: { ...CONNECTION, ...JSON_OUTPUT } },
   show: { name: true, options: { ...CONNECTION, ...JSON_OUTPUT } },
   isolate: { name: true, options: { ...CONNECTION, ...JSON_OUTPUT } },
@@ -78,7 +82,12 @@ export const COMMANDS: Readonly<Record<CommandName, { readonly name: boolean; re
   },
   dashboard: {
     name: false,
-    options: { ...CONNECTION, port: { type: "string" }, host: { type: "string" }, "allow-control": { type: "boolean" } },
+    options: {
+      ...CONNECTION,
+      port: { type: "string" },
+      host: { type: "string" },
+      "allow-control": { type: "boolean" },
+    },
   },
 };
 
@@ -131,7 +140,8 @@ function parseCommand(command: CommandName, args: readonly string[], env: NodeJS
   let name = "";
   if (spec.name) {
     const [given, extra] = positionals;
-    if (given === undefined || given === "") throw new UsageError(`${command}: the circuit NAME is missing (purgatory ${command} NAME)`);
+    if (given === undefined || given === "")
+      throw new UsageError(`${command}: the circuit NAME is missing (purgatory ${command} NAME)`);
     if (extra !== undefined) throw new UsageError(`${command}: unexpected argument "${extra}" after NAME "${given}"`);
     name = given;
   } else if (positionals[0] !== undefined) {

@@ -14,7 +14,9 @@ let code: number;
 try {
   code = await main(process.argv.slice(2));
 } catch (error) {
-  process.stderr.write(`purgatory: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `purgatory: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   code = BUG;
 }
 process.exitCode = code;

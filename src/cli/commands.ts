@@ -40,7 +40,8 @@ export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out:
     case "disable":
     case "reset": {
       const change = await fleet.control(invocation.name, invocation.command);
-      if (invocation.json) return out.print(JSON.stringify({ action: invocation.command, circuit: change.after }, null, 2));
+      if (invocation.json)
+        return out.print(JSON.stringify({ action: invocation.command, circuit: change.after }, null, 2));
       return out.print(describeControl(invocation.command, change, out.paint));
     }
     case "configure": {
@@ -115,7 +116,9 @@ function describeConfigure({ before, after }: CircuitChange, paint: Paint): stri
   const changes = [
     b.threshold === a.threshold ? null : `threshold ${b.threshold} -> ${a.threshold}`,
     b.ttl === a.ttl ? null : `ttl ${duration(b.ttl)} -> ${duration(a.ttl)}`,
-    b.halfOpenMaxCalls === a.halfOpenMaxCalls ? null : `half-open max calls ${b.halfOpenMaxCalls} -> ${a.halfOpenMaxCalls}`,
+    b.halfOpenMaxCalls === a.halfOpenMaxCalls
+      ? null
+      : `half-open max calls ${b.halfOpenMaxCalls} -> ${a.halfOpenMaxCalls}`,
   ].filter((c) => c !== null);
   const what = changes.length === 0 ? "unchanged" : changes.join(", ");
   return `${JSON.stringify(after.name)}: ${what} (state ${state(after.state, paint)})`;

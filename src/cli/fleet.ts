@@ -93,7 +93,8 @@ export class Fleet {
       storage,
       listeners: [
         (_name, eventType, event) => {
-          if (eventType === "storage_unavailable" || eventType === "storage_error") why ??= (event as { error?: unknown }).error;
+          if (eventType === "storage_unavailable" || eventType === "storage_error")
+            why ??= (event as { error?: unknown }).error;
         },
       ],
     });
@@ -128,7 +129,10 @@ export class Fleet {
   async get(name: string): Promise<CircuitInfo> {
     const info = await this.find(name);
     if (info === undefined) {
-      throw new CliError(`no circuit named ${JSON.stringify(name)} under prefix "${this.prefix}" (purgatory circuits lists them)`, EXIT.usage);
+      throw new CliError(
+        `no circuit named ${JSON.stringify(name)} under prefix "${this.prefix}" (purgatory circuits lists them)`,
+        EXIT.usage,
+      );
     }
     return info;
   }
@@ -171,7 +175,8 @@ export class Fleet {
     } catch (error) {
       if (error instanceof CliError) throw error;
       if (error instanceof InvalidOptionError) throw asUsageError(error);
-      if (!this.#storage.available) throw new UnreachableError(`Redis stopped answering at ${this.url}: ${reason(error)}`);
+      if (!this.#storage.available)
+        throw new UnreachableError(`Redis stopped answering at ${this.url}: ${reason(error)}`);
       throw new UnreachableError(`Redis at ${this.url} failed: ${reason(error)}`);
     }
   }
@@ -218,7 +223,11 @@ function diagnose(url: string): Promise<string> {
     const timer = setTimeout(() => done("no answer to a connection within 0.5 s"), 500);
     socket.once("connect", () => done("it takes connections but does not answer (stopped or overloaded?)"));
     socket.once("error", (error: NodeJS.ErrnoException) => {
-      const words: Record<string, string> = { ECONNREFUSED: "connection refused", ENOTFOUND: "unknown host", EHOSTUNREACH: "host unreachable" };
+      const words: Record<string, string> = {
+        ECONNREFUSED: "connection refused",
+        ENOTFOUND: "unknown host",
+        EHOSTUNREACH: "host unreachable",
+      };
       done(error.code === undefined ? error.message : `${words[error.code] ?? error.message} (${error.code})`);
     });
   });

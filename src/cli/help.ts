@@ -10,7 +10,10 @@ const JSON_OPTION = "  --json            machine-readable output (JSON) instead 
 const HELP_OPTION = "  -h, --help        this help";
 const EXIT_CODES = `Exit codes: 0 done, 1 bad argument (or no such circuit), 2 Redis cannot be reached.`;
 
-const controlHelp = (action: string, what: string): string => `Usage: purgatory ${action} NAME [--redis URL] [--prefix P] [--json]
+const controlHelp = (
+  action: string,
+  what: string,
+): string => `Usage: purgatory ${action} NAME [--redis URL] [--prefix P] [--json]
 
 ${what}
 Fleet-wide: every process holding the circuit sees it at once. NAME must exist.
@@ -49,8 +52,14 @@ ${HELP_OPTION}
 
 ${EXIT_CODES}
 `,
-  isolate: controlHelp("isolate", "Isolates circuit NAME (forced open): every call is rejected with CircuitOpenError until a reset."),
-  disable: controlHelp("disable", "Disables circuit NAME: every call runs, failures are counted, nothing trips it until a reset."),
+  isolate: controlHelp(
+    "isolate",
+    "Isolates circuit NAME (forced open): every call is rejected with CircuitOpenError until a reset.",
+  ),
+  disable: controlHelp(
+    "disable",
+    "Disables circuit NAME: every call runs, failures are counted, nothing trips it until a reset.",
+  ),
   reset: controlHelp("reset", "Resets circuit NAME: closed, counts cleared (ends an isolation or a disabling)."),
   configure: `Usage: purgatory configure NAME [--threshold N] [--ttl SECONDS] [--half-open-max-calls N]
                           [--redis URL] [--prefix P] [--json]

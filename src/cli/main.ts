@@ -87,15 +87,24 @@ type DashboardInvocation = Extract<Invocation, { command: "dashboard" }>;
 async function serveDashboard(invocation: DashboardInvocation, fleet: Fleet, io: CliIo): Promise<number> {
   let dashboard;
   try {
-    dashboard = await startDashboard({ fleet, port: invocation.port, host: invocation.host, allowControl: invocation.allowControl });
+    dashboard = await startDashboard({
+      fleet,
+      port: invocation.port,
+      host: invocation.host,
+      allowControl: invocation.allowControl,
+    });
   } catch (error) {
     const { code } = error as { code?: string };
-    if (code === "EADDRINUSE") throw new CliError(`invalid --port ${invocation.port}: the address is in use`, EXIT.usage);
-    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new CliError(`invalid --host ${JSON.stringify(invocation.host)}: cannot listen there`, EXIT.usage);
+    if (code === "EADDRINUSE")
+      throw new CliError(`invalid --port ${invocation.port}: the address is in use`, EXIT.usage);
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
+      throw new CliError(`invalid --host ${JSON.stringify(invocation.host)}: cannot listen there`, EXIT.usage);
     throw error;
   }
   const control = invocation.allowControl ? "control on" : "read-only";
-  io.stdout.write(`purgatory dashboard: ${dashboard.url} (${control}, prefix "${fleet.prefix}" at ${fleet.url}); Ctrl-C stops it\n`);
+  io.stdout.write(
+    `purgatory dashboard: ${dashboard.url} (${control}, prefix "${fleet.prefix}" at ${fleet.url}); Ctrl-C stops it\n`,
+  );
   await new Promise<void>((resolve) => {
     const stopListening = io.onStop?.(() => {
       stopListening?.();

@@ -98,7 +98,8 @@ export function circuitConfig(config: CircuitConfig): CircuitConfig {
  * const fresh: CircuitSnapshot = { state: "closed", generation: 0, failureCount: 0 };
  * ```
  */
-export type CircuitSnapshot = ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapshot | IsolatedSnapshot | DisabledSnapshot;
+export type CircuitSnapshot =
+  ClosedSnapshot | OpenedSnapshot | HalfOpenedSnapshot | IsolatedSnapshot | DisabledSnapshot;
 
 /** A closed circuit: calls run; `failureCount` consecutive failures so far. */
 export interface ClosedSnapshot {

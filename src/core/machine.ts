@@ -61,7 +61,14 @@ export function jitterUnit(openedAt: number, generation: number): number {
 }
 
 /** An opened snapshot for an opening at `now`, for at least `minOpenMs` (a dependency's Retry-After). */
-function opening(config: CircuitConfig, generation: number, failureCount: number, now: number, openings: number, minOpenMs = 0): OpenedSnapshot {
+function opening(
+  config: CircuitConfig,
+  generation: number,
+  failureCount: number,
+  now: number,
+  openings: number,
+  minOpenMs = 0,
+): OpenedSnapshot {
   const retryAt = now + Math.max(openTtlMs(config, openings, now, generation), minOpenMs);
   return { state: "opened", generation, failureCount, openedAt: now, retryAt, openings };
 }
@@ -96,7 +103,13 @@ export function admit(snapshot: CircuitSnapshot, config: CircuitConfig, now: num
       return admitHalfOpened(snapshot, config, now);
     case "isolated":
       // No time is known for an isolation: a caller that waits retries after one ttl.
-      return { verdict: "reject", openedAt: snapshot.since, retryAfterMs: ttlMs(config), transition: null, isolated: true };
+      return {
+        verdict: "reject",
+        openedAt: snapshot.since,
+        retryAfterMs: ttlMs(config),
+        transition: null,
+        isolated: true,
+      };
   }
 }
 
@@ -218,7 +231,14 @@ export function recordFailure(
     }
     case "half-opened": {
       if (!holdsLiveLease(snapshot, token, now)) return null;
-      const next = opening(config, snapshot.generation + 1, snapshot.failureCount + 1, now, snapshot.openings + 1, minOpenMs);
+      const next = opening(
+        config,
+        snapshot.generation + 1,
+        snapshot.failureCount + 1,
+        now,
+        snapshot.openings + 1,
+        minOpenMs,
+      );
       return { snapshot: next, events: [stateChanged("opened", now)] };
     }
     case "disabled": {
@@ -236,7 +256,12 @@ export function recordFailure(
  * Opens a closed circuit whose rate window (`counts`) reached a rate of the config: what a slow
  * success (or a window's counts merged from other processes) can do. `null` otherwise.
  */
-export function checkRates(snapshot: CircuitSnapshot, config: CircuitConfig, counts: CallCounts, now: number): Transition | null {
+export function checkRates(
+  snapshot: CircuitSnapshot,
+  config: CircuitConfig,
+  counts: CallCounts,
+  now: number,
+): Transition | null {
   if (snapshot.state !== "closed" || !exceedsRates(config, counts)) return null;
   const next = opening(config, snapshot.generation + 1, snapshot.failureCount, now, 1);
   return { snapshot: next, events: [stateChanged("opened", now)] };

@@ -56,7 +56,13 @@ export function createWindow(config: CircuitConfig): RateWindow | null {
   const of = windowOf(config);
   if (of === null) return null;
   const stride = config.slowCall === undefined ? 2 : 3;
-  return { width: of.windowMs / BUCKETS, start: 0, head: 0, stride, counts: new Array<number>(BUCKETS * stride).fill(0) };
+  return {
+    width: of.windowMs / BUCKETS,
+    start: 0,
+    head: 0,
+    stride,
+    counts: new Array<number>(BUCKETS * stride).fill(0),
+  };
 }
 
 /** The window a circuit needs once its config becomes `config`: `current` when it still fits (its counts kept), else a new one. */
@@ -151,7 +157,12 @@ export function drain(window: RateWindow): [number, number, number, number][] {
     const at = bucket * stride;
     const calls = counts[at] as number;
     if (calls === 0) continue;
-    out.push([window.start - i * window.width, calls, counts[at + 1] as number, stride === 3 ? (counts[at + 2] as number) : 0]);
+    out.push([
+      window.start - i * window.width,
+      calls,
+      counts[at + 1] as number,
+      stride === 3 ? (counts[at + 2] as number) : 0,
+    ]);
     empty(window, bucket);
   }
   return out;

@@ -48,7 +48,8 @@ function transitionOf(before: CircuitInfo | undefined, after: CircuitInfo): Obse
   if (before === undefined) return { at, from: null, to: after.state };
   if (before.state !== after.state) return { at, from: before.state, to: after.state };
   // Opened again between two reads (a probe failed, or it closed and tripped again): a new opening.
-  if (after.state === "opened" && before.openedAt !== after.openedAt) return { at, from: before.state, to: after.state };
+  if (after.state === "opened" && before.openedAt !== after.openedAt)
+    return { at, from: before.state, to: after.state };
   // A lost key made again (a new incarnation) starts over, closed.
   if (before.incarnation !== after.incarnation) return { at, from: before.state, to: after.state };
   return null;

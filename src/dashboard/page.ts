@@ -20,7 +20,10 @@ export interface PageConfig {
 
 /** JSON safe inside a `<script>` element (no `</script>` can close it early). */
 const scriptJson = (value: unknown): string =>
-  JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 
 /** Text safe inside HTML. */
 const html = (text: string): string =>

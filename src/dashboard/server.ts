@@ -52,7 +52,8 @@ const ACTIONS: readonly ControlAction[] = ["isolate", "disable", "reset"];
 const CONTROL_PATH = /^\/api\/circuits\/([^/]+)\/([a-z]+)$/;
 const HEARTBEAT_MS = 15_000;
 
-const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
  * Starts the dashboard and resolves once it listens (and has read the fleet once).
@@ -96,7 +97,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     response.setHeader("cache-control", "no-store");
     const hostHeader = request.headers.host ?? "";
     if (allowedHosts !== null && !allowedHosts.has(hostHeader.toLowerCase())) {
-      return json(response, 403, { error: `unknown Host ${JSON.stringify(hostHeader)}: open the dashboard by its loopback address` });
+      return json(response, 403, {
+        error: `unknown Host ${JSON.stringify(hostHeader)}: open the dashboard by its loopback address`,
+      });
     }
     const path = (request.url ?? "/").split("?")[0] ?? "/";
     const control = CONTROL_PATH.exec(path);
@@ -105,7 +108,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       request.resume();
       return controlCircuit(request, response, control[1] ?? "", control[2] ?? "");
     }
-    if (request.method !== "GET" && request.method !== "HEAD") return json(response, 405, { error: "use GET" }, { allow: "GET, HEAD" });
+    if (request.method !== "GET" && request.method !== "HEAD")
+      return json(response, 405, { error: "use GET" }, { allow: "GET, HEAD" });
     switch (path) {
       case "/": {
         const nonce = randomBytes(16).toString("base64");
@@ -137,8 +141,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   };
 
-  const controlCircuit = async (request: IncomingMessage, response: ServerResponse, encoded: string, action: string): Promise<void> => {
-    if (!allowControl) return json(response, 403, { error: "control is off: start the dashboard with --allow-control" });
+  const controlCircuit = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    encoded: string,
+    action: string,
+  ): Promise<void> => {
+    if (!allowControl)
+      return json(response, 403, { error: "control is off: start the dashboard with --allow-control" });
     const origin = request.headers.origin;
     if (origin !== undefined && origin !== `http://${request.headers.host ?? ""}`) {
       return json(response, 403, { error: `cross-site request refused (Origin ${JSON.stringify(origin)})` });
@@ -146,7 +156,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (request.headers["x-purgatory-control"] === undefined) {
       return json(response, 403, { error: "missing header x-purgatory-control (send it from the dashboard's page)" });
     }
-    if (!ACTIONS.includes(action as ControlAction)) return json(response, 404, { error: `no action ${JSON.stringify(action)}: isolate, disable or reset` });
+    if (!ACTIONS.includes(action as ControlAction))
+      return json(response, 404, { error: `no action ${JSON.stringify(action)}: isolate, disable or reset` });
     let name: string;
     try {
       name = decodeURIComponent(encoded);

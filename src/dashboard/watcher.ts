@@ -54,7 +54,9 @@ export class FleetWatcher {
 
   /** Every circuit seen, sorted by name. */
   get circuits(): ObservedCircuit[] {
-    return [...this.#seen.values()].sort((a, b) => (a.info.name < b.info.name ? -1 : a.info.name > b.info.name ? 1 : 0));
+    return [...this.#seen.values()].sort((a, b) =>
+      a.info.name < b.info.name ? -1 : a.info.name > b.info.name ? 1 : 0,
+    );
   }
 
   /** Whether the last read worked. */

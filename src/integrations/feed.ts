@@ -36,7 +36,9 @@ export const CIRCUIT_STATES: readonly CircuitStateName[] = Object.freeze([
  * Histogram bucket boundaries in seconds, for calls over a network: 5 ms to 10 s (prom-client's
  * defaults, given to OpenTelemetry too, whose own defaults are meant for milliseconds).
  */
-export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
 
 /** The names of the four instruments, `prefix` first. */
 export interface MetricNames {
@@ -134,7 +136,11 @@ export function checkOptions(value: unknown): object {
 export function checkPrefix(value: unknown): string {
   if (value === undefined) return "";
   if (typeof value !== "string" || !/^(?:[A-Za-z][A-Za-z0-9_]{0,100})?$/.test(value)) {
-    throw new InvalidOptionError("prefix", value, 'a metric name prefix of letters, digits and "_", starting with a letter (e.g. "myapp_")');
+    throw new InvalidOptionError(
+      "prefix",
+      value,
+      'a metric name prefix of letters, digits and "_", starting with a letter (e.g. "myapp_")',
+    );
   }
   return value;
 }

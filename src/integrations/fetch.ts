@@ -36,7 +36,8 @@ export type FetchInput = string | URL | Request;
 export type FetchFunction = (input: FetchInput, init?: RequestInit) => Promise<Response>;
 
 /** The options of `BreakerOptions` that `circuitFetch` passes on to the circuit of every host. */
-type PassedOn = "threshold" | "ttl" | "halfOpenMaxCalls" | "failureRate" | "slowCall" | "backoff" | "exclude" | "timeout";
+type PassedOn =
+  "threshold" | "ttl" | "halfOpenMaxCalls" | "failureRate" | "slowCall" | "backoff" | "exclude" | "timeout";
 
 /**
  * Options of `circuitFetch`. `threshold`, `ttl`, `halfOpenMaxCalls`, `failureRate`, `slowCall`,
@@ -54,8 +55,10 @@ type PassedOn = "threshold" | "ttl" | "halfOpenMaxCalls" | "failureRate" | "slow
  * });
  * ```
  */
-export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unknown[]>
-  extends Pick<BreakerOptions<Response, X>, PassedOn> {
+export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unknown[]> extends Pick<
+  BreakerOptions<Response, X>,
+  PassedOn
+> {
   /**
    * The `fetch` that sends the requests. Default: `globalThis.fetch`, looked up on each request
    * (a stub installed later is used).
@@ -146,7 +149,16 @@ export function retryAfterSeconds(value: string | null | undefined, now: number 
 
 /** The keys `circuitFetch` takes, own and passed on: an unknown key is a mistake. */
 const OWN_KEYS = ["fetch", "circuitName", "isFailureStatus", "retryAfter", "clock", "fallback"] as const;
-const PASSED_KEYS: readonly PassedOn[] = ["threshold", "ttl", "halfOpenMaxCalls", "failureRate", "slowCall", "backoff", "exclude", "timeout"];
+const PASSED_KEYS: readonly PassedOn[] = [
+  "threshold",
+  "ttl",
+  "halfOpenMaxCalls",
+  "failureRate",
+  "slowCall",
+  "backoff",
+  "exclude",
+  "timeout",
+];
 /** Keys of `BreakerOptions` that mean something else here: what to use instead. */
 const INSTEAD: Record<string, string> = {
   isFailure: '"isFailureStatus" (circuitFetch judges responses by status)',
@@ -161,7 +173,12 @@ const defaultClock = (): number => Date.now();
 /** Whether `value` looks like a `Response` (of any `fetch` implementation, so not by `instanceof`). */
 function isResponse(value: unknown): value is Response {
   const response = value as Partial<Response> | null;
-  return typeof response === "object" && response !== null && typeof response.status === "number" && typeof response.headers?.get === "function";
+  return (
+    typeof response === "object" &&
+    response !== null &&
+    typeof response.status === "number" &&
+    typeof response.headers?.get === "function"
+  );
 }
 
 /**
@@ -191,7 +208,8 @@ function callerSignalOf(input: FetchInput, init: RequestInit | undefined): Abort
  * applies.)
  */
 function requestSignal(callSignal: AbortSignal, callerSignal: AbortSignal | undefined): AbortSignal {
-  if (callerSignal === undefined || callerSignal === callSignal || typeof AbortSignal.any !== "function") return callSignal;
+  if (callerSignal === undefined || callerSignal === callSignal || typeof AbortSignal.any !== "function")
+    return callSignal;
   return AbortSignal.any([callSignal, callerSignal]);
 }
 
@@ -202,7 +220,10 @@ function checkFunction(options: Readonly<Record<string, unknown>>, key: string, 
 
 /** Validates what `circuitFetch` checks itself: the factory, the keys and its own options. */
 function checkOptions(factory: unknown, options: unknown): Readonly<Record<string, unknown>> {
-  if (factory instanceof SyncCircuitBreakerFactory || typeof (factory as { run?: unknown } | null)?.run !== "function") {
+  if (
+    factory instanceof SyncCircuitBreakerFactory ||
+    typeof (factory as { run?: unknown } | null)?.run !== "function"
+  ) {
     throw new InvalidOptionError("factory", factory, "an AsyncCircuitBreakerFactory (fetch returns promises)");
   }
   if (options === undefined) return {};
@@ -274,13 +295,16 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
   const nameOf = o.circuitName ?? defaultName;
   const failing = o.isFailureStatus ?? isFailureStatus;
   const clock = o.clock ?? defaultClock;
-  const secondsOf = o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock()));
+  const secondsOf =
+    o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock()));
   const fallback = o.fallback;
   const base: RunOptions<Response, X, Response> = {
     ...passed,
     isFailure: (response) => failing(response.status, response),
     // Called with each counted failure: a flagged response, or an error (which asks for nothing).
-    ...(secondsOf === false ? {} : { retryAfter: (failure: unknown) => (isResponse(failure) ? secondsOf(failure) : undefined) }),
+    ...(secondsOf === false
+      ? {}
+      : { retryAfter: (failure: unknown) => (isResponse(failure) ? secondsOf(failure) : undefined) }),
   };
 
   return (input, init) => {
@@ -293,7 +317,9 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
       return Promise.reject(error);
     }
     if (typeof name !== "string" || name.length === 0) {
-      return Promise.reject(new InvalidOptionError("circuitName", name, "a function returning a non-empty string circuit name"));
+      return Promise.reject(
+        new InvalidOptionError("circuitName", name, "a function returning a non-empty string circuit name"),
+      );
     }
     const callerSignal = callerSignalOf(input, init);
     const options: RunOptions<Response, X, Response> =
@@ -304,6 +330,10 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
             ...(callerSignal === undefined ? {} : { signal: callerSignal }),
             ...(fallback === undefined ? {} : { fallback: (error: unknown) => fallback(error, url) }),
           };
-    return factory.run(name, (signal) => send(input, { ...init, signal: requestSignal(signal, callerSignal) }), options);
+    return factory.run(
+      name,
+      (signal) => send(input, { ...init, signal: requestSignal(signal, callerSignal) }),
+      options,
+    );
   };
 }

@@ -132,7 +132,10 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
     unit: "s",
     advice: { explicitBucketBoundaries: [...buckets] },
   });
-  const stateChanges = meter.createCounter(names.stateChanges, { description: HELP.stateChanges, unit: "{transition}" });
+  const stateChanges = meter.createCounter(names.stateChanges, {
+    description: HELP.stateChanges,
+    unit: "{transition}",
+  });
 
   const stopFeed = feed(source, {
     call(circuit, outcome, seconds) {

@@ -109,7 +109,9 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
   const names = metricNames(checkPrefix(given.prefix));
   const buckets = checkBuckets(given.buckets);
 
-  const taken = [names.state, names.calls, names.duration, names.stateChanges].find((name) => registry.getSingleMetric(name) !== undefined);
+  const taken = [names.state, names.calls, names.duration, names.stateChanges].find(
+    (name) => registry.getSingleMetric(name) !== undefined,
+  );
   if (taken !== undefined) {
     throw new InvalidOptionError(
       "registry",
@@ -133,7 +135,12 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
       }
     },
   });
-  const calls = new Counter({ name: names.calls, help: HELP.calls, labelNames: ["circuit", "outcome"] as const, registers: [] });
+  const calls = new Counter({
+    name: names.calls,
+    help: HELP.calls,
+    labelNames: ["circuit", "outcome"] as const,
+    registers: [],
+  });
   const duration = new Histogram({
     name: names.duration,
     help: HELP.duration,

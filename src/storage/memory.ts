@@ -1,7 +1,16 @@
 import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
-import { admit, checkRates, control, recordFailure, recordSuccess, releaseProbe, type Admission, type ControlAction } from "../core/machine.js";
+import {
+  admit,
+  checkRates,
+  control,
+  recordFailure,
+  recordSuccess,
+  releaseProbe,
+  type Admission,
+  type ControlAction,
+} from "../core/machine.js";
 import { clear, count, countsOf, countSuccess, createWindow, windowFor } from "../core/window.js";
 import { InvalidOptionError } from "../errors.js";
 import { checkKeys } from "../options.js";
@@ -112,7 +121,13 @@ export class InMemoryStorage extends LocalCircuitsStorage<CircuitRecord> impleme
   }
 
   /** Applies `core/machine.recordFailure` to the circuit, with the counts of its rate window. */
-  recordFailure(circuit: CircuitRecord, generation: number, now: number, _sync = false, minOpenMs = 0): Transition | null {
+  recordFailure(
+    circuit: CircuitRecord,
+    generation: number,
+    now: number,
+    _sync = false,
+    minOpenMs = 0,
+  ): Transition | null {
     const { snapshot, window } = circuit;
     if (window === undefined || window === null || snapshot.state !== "closed") {
       return store(circuit, recordFailure(snapshot, circuit.config, generation, now, undefined, minOpenMs));

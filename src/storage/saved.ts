@@ -164,6 +164,10 @@ export function checkSavedCircuits(value: unknown, option: string): SavedCircuit
     const name = checkName(circuit.name, `${where}.name`);
     if (seen.has(name)) throw new InvalidOptionError(`${where}.name`, name, "a name not saved twice");
     seen.add(name);
-    return { name, config: checkConfig(circuit.config, `${where}.config`), snapshot: checkSnapshot(circuit.snapshot, `${where}.snapshot`) };
+    return {
+      name,
+      config: checkConfig(circuit.config, `${where}.config`),
+      snapshot: checkSnapshot(circuit.snapshot, `${where}.snapshot`),
+    };
   });
 }

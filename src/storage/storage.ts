@@ -92,13 +92,24 @@ export interface CircuitStorage {
    * success) must not pay for a clock read; `clock.coarse`, when there, is a cheaper reading to
    * within 0.1 s, good enough to date a success in a rate window.
    */
-  recordSuccess(circuit: CircuitRecord, generation: number, clock: Clock, slow?: boolean): MaybePromise<Transition | null>;
+  recordSuccess(
+    circuit: CircuitRecord,
+    generation: number,
+    clock: Clock,
+    slow?: boolean,
+  ): MaybePromise<Transition | null>;
   /**
    * Records a failure of a call admitted with token `generation`, at `now`; `sync` as for `admit`
    * (a synchronous caller may call again before a remote storage answers). An opening it makes
    * lasts at least `minOpenMs` (what the dependency asked for, e.g. an HTTP `Retry-After`).
    */
-  recordFailure(circuit: CircuitRecord, generation: number, now: number, sync: boolean, minOpenMs?: number): MaybePromise<Transition | null>;
+  recordFailure(
+    circuit: CircuitRecord,
+    generation: number,
+    now: number,
+    sync: boolean,
+    minOpenMs?: number,
+  ): MaybePromise<Transition | null>;
   /**
    * Optional: an operator's action (`core/machine.control`), applied atomically (and, for a shared
    * storage, fleet-wide). The factory refuses `isolate`, `disable` and `reset` without it.

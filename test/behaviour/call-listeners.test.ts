@@ -77,10 +77,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const name = circuitName("timed");
       await made.getBreaker(name, { threshold: 1, ttl: 60 });
       await made.run(name, busyFor(30));
-      await made.run(name, () => {
-        busyFor(20)();
-        throw new Error("slow failure");
-      }).catch(() => undefined);
+      await made
+        .run(name, () => {
+          busyFor(20)();
+          throw new Error("slow failure");
+        })
+        .catch(() => undefined);
       await made.run(name, () => "rejected").catch(() => undefined);
       const [success, failure, rejected] = heard;
       expect(success?.[2]).toBeGreaterThanOrEqual(30);

@@ -46,7 +46,10 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const log = listen(factory);
       const breaker = await factory.getBreaker(circuitName("neutral"), { threshold: 3 });
       await breaker.run(throwing(new Error("one"))).catch(() => undefined);
-      for (const late of [(d: Deferred<string>) => d.resolve("late"), (d: Deferred<string>) => d.reject(new Error("late"))]) {
+      for (const late of [
+        (d: Deferred<string>) => d.resolve("late"),
+        (d: Deferred<string>) => d.reject(new Error("late")),
+      ]) {
         const controller = new AbortController();
         const deferred = new Deferred<string>();
         const call = breaker.run(() => deferred.promise, { signal: controller.signal });
@@ -76,7 +79,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const breaker = await factory.getBreaker(circuitName("no-slot"));
       await breaker.run(throwing(new Error("down"))).catch(() => undefined);
       await bench.advance(60);
-      await expect(breaker.run(() => "x", { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+      await expect(breaker.run(() => "x", { signal: AbortSignal.abort() })).rejects.toMatchObject({
+        name: "AbortError",
+      });
       await expect(breaker.run(() => "probe")).resolves.toBe("probe");
       expect(breaker.state).toBe("closed");
     });
@@ -157,7 +162,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
 
     it("frees its slot at once: the next call probes without waiting for the lease to expire", async (context: TestContext) => {
       if (!releases(bench)) {
-        context.skip(`${kind.name}: the storage has no release(), so a cancelled probe's lease expires by itself (next test)`);
+        context.skip(
+          `${kind.name}: the storage has no release(), so a cancelled probe's lease expires by itself (next test)`,
+        );
       }
       const { breaker } = await cancelledProbe();
       await expect(breaker.run(() => "next probe")).resolves.toBe("next probe");

@@ -88,7 +88,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
           expect((error as InvalidOptionError).option).toBe("fn");
           expect((error as InvalidOptionError).value).toBe(value);
         }
-        expect((await breaker.run(() => 1).catch((e: unknown) => e))).toBe(1);
+        expect(await breaker.run(() => 1).catch((e: unknown) => e)).toBe(1);
         expect([breaker.state, breaker.failureCount]).toEqual(["closed", 0]);
         expect(log.labels(breaker.name)).toEqual(["circuit_breaker_created"]);
       });
@@ -287,12 +287,16 @@ describe.each(storageKinds)("$name storage", (kind) => {
     it("returns a real promise even for a thenable whose then returns nothing, and counts its rejection", async () => {
       const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 10 });
       const name = circuitName("bare-thenable");
-      const resolving = { then: (resolve: (value: number) => void) => void resolve(7) } as unknown as PromiseLike<number>;
+      const resolving = {
+        then: (resolve: (value: number) => void) => void resolve(7),
+      } as unknown as PromiseLike<number>;
       const result = factory.run(name, () => resolving);
       expect(result).toBeInstanceOf(Promise);
       await expect(result).resolves.toBe(7);
       const reason = new Error("thenable");
-      const rejecting = { then: (_: unknown, reject: (e: unknown) => void) => void reject(reason) } as unknown as PromiseLike<number>;
+      const rejecting = {
+        then: (_: unknown, reject: (e: unknown) => void) => void reject(reason),
+      } as unknown as PromiseLike<number>;
       await expect(factory.run(name, () => rejecting)).rejects.toBe(reason);
       expect((await factory.getBreaker(name)).state).toBe("opened");
     });

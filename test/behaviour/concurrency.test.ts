@@ -23,9 +23,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       gates.forEach((gate, i) => gate.reject(new Error(`failure ${i}`)));
       expect(await Promise.all(calls)).toEqual(Array(CALLS).fill("failed"));
       expect(breaker.failureCount).toBe(CALLS);
-      const counts = log.of(breaker.name).flatMap(([, type, event]) =>
-        type === "failed" ? [event.failureCount] : [],
-      );
+      const counts = log.of(breaker.name).flatMap(([, type, event]) => (type === "failed" ? [event.failureCount] : []));
       expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: CALLS }, (_, i) => i + 1));
       expect(breaker.state).toBe("closed");
     });
@@ -41,9 +39,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       // Every call had been admitted while closed, so each rejects with its own error.
       expect(outcomes).toEqual(errors);
       outcomes.forEach((outcome, i) => expect(outcome).toBe(errors[i]));
-      expect(log.labels(breaker.name).filter((l) => l.startsWith("state_changed"))).toEqual([
-        "state_changed opened",
-      ]);
+      expect(log.labels(breaker.name).filter((l) => l.startsWith("state_changed"))).toEqual(["state_changed opened"]);
       expect(log.labels(breaker.name).filter((l) => l.startsWith("failed"))).toHaveLength(threshold);
       expect(breaker.state).toBe("opened");
       expect(breaker.failureCount).toBe(threshold);

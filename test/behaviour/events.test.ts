@@ -18,12 +18,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const name = circuitName("design-example");
         const breaker = await made.getBreaker(name, { threshold: 2, ttl: 0.05 });
         await trip(breaker);
-        expect(log.labels(name)).toEqual([
-          "circuit_breaker_created",
-          "failed 1",
-          "failed 2",
-          "state_changed opened",
-        ]);
+        expect(log.labels(name)).toEqual(["circuit_breaker_created", "failed 1", "failed 2", "state_changed opened"]);
 
         log.clear();
         await bench.advance(60);

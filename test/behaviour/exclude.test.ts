@@ -46,12 +46,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
         await breaker.run(throwing(new Error("real"))).catch(() => undefined);
         await breaker.run(throwing(new NotFoundError("excluded"))).catch(() => undefined);
         expect(breaker.failureCount).toBe(0);
-        expect(log.labels(breaker.name)).toEqual([
-          "circuit_breaker_created",
-          "failed 1",
-          "failed 2",
-          "recovered",
-        ]);
+        expect(log.labels(breaker.name)).toEqual(["circuit_breaker_created", "failed 1", "failed 2", "recovered"]);
       });
 
       it("thrown by a probe closes the circuit", async () => {

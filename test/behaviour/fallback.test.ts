@@ -39,7 +39,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
         expect(countSeen).toBe(1);
         await expect(breaker.run(throwing(error), { fallback })).resolves.toBe("cached");
         expect(breaker.state).toBe("opened");
-        expect(log.labels(breaker.name)).toEqual(["circuit_breaker_created", "failed 1", "failed 2", "state_changed opened"]);
+        expect(log.labels(breaker.name)).toEqual([
+          "circuit_breaker_created",
+          "failed 1",
+          "failed 2",
+          "state_changed opened",
+        ]);
       });
 
       it("is not called for an excluded error: the caller gets the error, and it counts as a success", async () => {
@@ -88,7 +93,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
       it("given to factory.run answers for that call", async () => {
         const { run } = bench.make(flavour);
         const name = circuitName("run");
-        await expect(run(name, throwing(new Error("x")), { fallback: () => "fallen back" })).resolves.toBe("fallen back");
+        await expect(run(name, throwing(new Error("x")), { fallback: () => "fallen back" })).resolves.toBe(
+          "fallen back",
+        );
         await expect(run(name, throwing(new Error("y")))).rejects.toThrow("y");
       });
 
@@ -110,9 +117,13 @@ describe.each(storageKinds)("$name storage", (kind) => {
     it("may return a promise: the caller gets what it resolves to, or its rejection", async () => {
       const factory = bench.makeAsync();
       const breaker = await factory.getBreaker(circuitName("async"));
-      await expect(breaker.run(() => Promise.reject(new Error("x")), { fallback: async () => "later" })).resolves.toBe("later");
+      await expect(breaker.run(() => Promise.reject(new Error("x")), { fallback: async () => "later" })).resolves.toBe(
+        "later",
+      );
       const own = new Error("rejected fallback");
-      await expect(breaker.run(() => Promise.reject(new Error("x")), { fallback: () => Promise.reject(own) })).rejects.toBe(own);
+      await expect(
+        breaker.run(() => Promise.reject(new Error("x")), { fallback: () => Promise.reject(own) }),
+      ).rejects.toBe(own);
     });
 
     it("answers for a call that timed out, with the CallTimeoutError, after counting it", async () => {

@@ -35,7 +35,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
         let openedAtDuringProbe: number | null | undefined;
         await breaker.run(() => (openedAtDuringProbe = breaker.openedAt));
         expect(openedAtDuringProbe).toBeNull();
-        const halfOpened = log.of(breaker.name).find(([, type, event]) => type === "state_changed" && event.state === "half-opened");
+        const halfOpened = log
+          .of(breaker.name)
+          .find(([, type, event]) => type === "state_changed" && event.state === "half-opened");
         expect(halfOpened?.[2]).toEqual({ name: breaker.name, state: "half-opened", openedAt: null });
       });
 

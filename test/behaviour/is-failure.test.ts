@@ -91,9 +91,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const made = bench.make(flavour);
         const isFailure = vi.fn(() => false);
         const breaker = await made.getBreaker(circuitName("errors"), { isFailure });
-        await breaker.run(() => {
-          throw new Error("thrown");
-        }).catch(() => undefined);
+        await breaker
+          .run(() => {
+            throw new Error("thrown");
+          })
+          .catch(() => undefined);
         expect(isFailure).not.toHaveBeenCalled();
         expect(breaker.failureCount).toBe(1);
       });

@@ -125,9 +125,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const breaker = await made.factory.getBreaker(name, { threshold: 2 });
         await breaker.disable();
         for (let i = 0; i < 5; i++) {
-          await made.run(name, () => {
-            throw new Error("down");
-          }).catch(() => undefined);
+          await made
+            .run(name, () => {
+              throw new Error("down");
+            })
+            .catch(() => undefined);
         }
         expect(breaker.state).toBe("disabled");
         expect(breaker.failureCount).toBe(5);
@@ -139,9 +141,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const made = bench.make(flavour);
         const name = circuitName("reset");
         const breaker = await made.factory.getBreaker(name, { threshold: 1, ttl: 60 });
-        await made.run(name, () => {
-          throw new Error("down");
-        }).catch(() => undefined);
+        await made
+          .run(name, () => {
+            throw new Error("down");
+          })
+          .catch(() => undefined);
         expect(breaker.state).toBe("opened");
         await breaker.reset();
         await expect(made.run(name, () => "runs")).resolves.toBe("runs");
@@ -155,7 +159,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
         while (performance.now() < end);
         return "slow";
       };
-      const slowCircuit = { threshold: 100, failureRate: { rate: 1, minimumCalls: 4, window: 60 }, slowCall: { duration: 0.02, rate: 0.5 } };
+      const slowCircuit = {
+        threshold: 100,
+        failureRate: { rate: 1, minimumCalls: 4, window: 60 },
+        slowCall: { duration: 0.02, rate: 0.5 },
+      };
 
       it("trips at the call that reaches the slow-call rate, once minimumCalls calls were seen", async () => {
         const made = bench.make(flavour);
@@ -196,7 +204,10 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const name = circuitName("slow-later");
         const breaker = await made.getBreaker(name, { threshold: 100 });
         await made.run(name, slowly);
-        await made.factory.reconfigure(name, { slowCall: { duration: 0.02, rate: 1 }, failureRate: { rate: 1, minimumCalls: 2, window: 60 } });
+        await made.factory.reconfigure(name, {
+          slowCall: { duration: 0.02, rate: 1 },
+          failureRate: { rate: 1, minimumCalls: 2, window: 60 },
+        });
         await made.run(name, slowly);
         expect(breaker.state).toBe("closed"); // the slow call before the rule was not timed: 1 call seen
         await made.run(name, slowly);
@@ -226,9 +237,15 @@ describe.each(storageKinds)("$name storage", (kind) => {
 
       it("asks for nothing when it returns no number of seconds > 0, or throws; the call's outcome is unchanged", async () => {
         const made = bench.make(flavour);
-        for (const broken of [() => undefined, () => -1, () => Number.NaN, () => "2", () => {
-          throw new Error("retryAfter bug");
-        }]) {
+        for (const broken of [
+          () => undefined,
+          () => -1,
+          () => Number.NaN,
+          () => "2",
+          () => {
+            throw new Error("retryAfter bug");
+          },
+        ]) {
           const name = circuitName("retry-after-none");
           const breaker = await made.getBreaker(name, { threshold: 1, ttl: 0.05, retryAfter: broken as () => number });
           await expect(breaker.run(down)).rejects.toThrow("busy");
@@ -256,9 +273,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
         await made.factory.reconfigure(name, { threshold: 2, ttl: 0.05 });
         expect([breaker.threshold, breaker.ttl]).toEqual([2, 0.05]);
         for (let i = 0; i < 2; i++) {
-          await made.run(name, () => {
-            throw new Error("down");
-          }).catch(() => undefined);
+          await made
+            .run(name, () => {
+              throw new Error("down");
+            })
+            .catch(() => undefined);
         }
         expect(breaker.state).toBe("opened");
         await bench.advance(60);
@@ -270,7 +289,9 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const name = circuitName("bad-reconfigure");
         await made.factory.getBreaker(name);
         await expect(made.factory.reconfigure(name, { threshold: 0 })).rejects.toThrow(/"threshold"/);
-        await expect(made.factory.reconfigure(name, { failureRate: { rate: 2, minimumCalls: 1, window: 1 } })).rejects.toThrow(/"failureRate.rate"/);
+        await expect(
+          made.factory.reconfigure(name, { failureRate: { rate: 2, minimumCalls: 1, window: 1 } }),
+        ).rejects.toThrow(/"failureRate.rate"/);
       });
     });
   });

@@ -37,7 +37,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
       expect(breaker.failureCount).toBe(1);
       await expect(breaker.run(hanging)).rejects.toBeInstanceOf(CallTimeoutError);
       expect(breaker.state).toBe("opened");
-      expect(log.labels(breaker.name)).toEqual(["circuit_breaker_created", "failed 1", "failed 2", "state_changed opened"]);
+      expect(log.labels(breaker.name)).toEqual([
+        "circuit_breaker_created",
+        "failed 1",
+        "failed 2",
+        "state_changed opened",
+      ]);
       await expect(breaker.run(() => "fine")).rejects.toBeInstanceOf(CircuitOpenError);
     });
 

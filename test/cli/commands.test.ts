@@ -18,7 +18,8 @@ const hooks = new HookRecorder();
 const prefix = uniquePrefix("cli");
 
 /** Runs `purgatory <args> --redis <server> --prefix <prefix>`. */
-const purgatory = (...args: string[]): Promise<CliOutcome> => runCli(cli.path, [...args, "--redis", server.url, "--prefix", prefix]);
+const purgatory = (...args: string[]): Promise<CliOutcome> =>
+  runCli(cli.path, [...args, "--redis", server.url, "--prefix", prefix]);
 
 const fail = (): Promise<never> => Promise.reject(new Error("down"));
 
@@ -39,7 +40,10 @@ beforeAll(async () => {
   await factory.initialize();
   const payments = await factory.getBreaker("payments", { backoff: { multiplier: 2, maxTtl: 300, jitter: 0 } });
   for (let i = 0; i < 3; i++) await payments.run(fail).catch(() => undefined);
-  const search = await factory.getBreaker("search", { threshold: 5, failureRate: { rate: 0.5, minimumCalls: 20, window: 60 } });
+  const search = await factory.getBreaker("search", {
+    threshold: 5,
+    failureRate: { rate: 0.5, minimumCalls: 20, window: 60 },
+  });
   for (let i = 0; i < 2; i++) await search.run(fail).catch(() => undefined);
   await factory.getBreaker("inventory");
   await factory.getBreaker("ledger");
@@ -58,18 +62,28 @@ describe("purgatory circuits", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+POLICIES$/);
+    expect(lines[0]).toMatch(
+      /^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+POLICIES$/,
+    );
     expect(stdout).toMatch(/^payments\s+opened\s+3\/3\s+30s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+backoff x2 up to 5m$/m);
-    expect(stdout).toMatch(/^search\s+closed\s+2\/5\s+30s\s+2\/2\/0\s+-\s+-\s+failure rate >= 50% of >= 20 calls in 60s$/m);
+    expect(stdout).toMatch(
+      /^search\s+closed\s+2\/5\s+30s\s+2\/2\/0\s+-\s+-\s+failure rate >= 50% of >= 20 calls in 60s$/m,
+    );
     expect(stdout).toMatch(/^inventory\s+closed\s+0\/3\s+30s\s+-\s+-\s+-\s+-$/m);
-    expect(lines.at(-1)).toMatch(new RegExp(`^5 circuits under prefix "${prefix}" at ${server.url}: 1 opened, 4 closed$`));
+    expect(lines.at(-1)).toMatch(
+      new RegExp(`^5 circuits under prefix "${prefix}" at ${server.url}: 1 opened, 4 closed$`),
+    );
   });
 
   it("writes no colour when stdout is not a terminal, colours with FORCE_COLOR, and none under NO_COLOR", async () => {
     expect((await purgatory("circuits")).stdout).not.toMatch(ANSI);
-    const forced = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], { env: { FORCE_COLOR: "1" } });
+    const forced = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], {
+      env: { FORCE_COLOR: "1" },
+    });
     expect(forced.stdout).toContain("\u001b[31mopened\u001b[39m");
-    const both = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], { env: { FORCE_COLOR: "1", NO_COLOR: "1" } });
+    const both = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", prefix], {
+      env: { FORCE_COLOR: "1", NO_COLOR: "1" },
+    });
     expect(both.stdout).not.toMatch(/\x1b\[3/); // eslint-disable-line no-control-regex
   });
 
@@ -102,15 +116,30 @@ describe("purgatory circuits", () => {
   });
 
   it("says so when the prefix holds no circuit", async () => {
-    const { code, stdout } = await runCli(cli.path, ["circuits", "--redis", server.url, "--prefix", uniquePrefix("empty")]);
+    const { code, stdout } = await runCli(cli.path, [
+      "circuits",
+      "--redis",
+      server.url,
+      "--prefix",
+      uniquePrefix("empty"),
+    ]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^no circuits under prefix "empty-[^"]+" at redis:\/\/127\.0\.0\.1:\d+\n$/);
-    const json = await runCli(cli.path, ["circuits", "--json", "--redis", server.url, "--prefix", uniquePrefix("empty")]);
+    const json = await runCli(cli.path, [
+      "circuits",
+      "--json",
+      "--redis",
+      server.url,
+      "--prefix",
+      uniquePrefix("empty"),
+    ]);
     expect(JSON.parse(json.stdout)).toEqual([]);
   });
 
   it("takes the Redis URL from REDIS_URL when --redis is not given", async () => {
-    const { code, stdout } = await runCli(cli.path, ["circuits", "--prefix", prefix, "--json"], { env: { REDIS_URL: server.url } });
+    const { code, stdout } = await runCli(cli.path, ["circuits", "--prefix", prefix, "--json"], {
+      env: { REDIS_URL: server.url },
+    });
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toHaveLength(5);
   });
@@ -139,7 +168,9 @@ describe("purgatory show NAME", () => {
     const { code, stdout, stderr } = await purgatory("show", "nope");
     expect(code).toBe(1);
     expect(stdout).toBe("");
-    expect(stderr).toBe(`purgatory: no circuit named "nope" under prefix "${prefix}" (purgatory circuits lists them)\n`);
+    expect(stderr).toBe(
+      `purgatory: no circuit named "nope" under prefix "${prefix}" (purgatory circuits lists them)\n`,
+    );
   });
 });
 
@@ -184,7 +215,16 @@ describe("purgatory isolate / disable / reset NAME", () => {
 
 describe("purgatory configure NAME", () => {
   it("changes threshold, ttl and half-open max calls fleet-wide", async () => {
-    const { code, stdout } = await purgatory("configure", "search", "--threshold", "10", "--ttl", "60", "--half-open-max-calls", "2");
+    const { code, stdout } = await purgatory(
+      "configure",
+      "search",
+      "--threshold",
+      "10",
+      "--ttl",
+      "60",
+      "--half-open-max-calls",
+      "2",
+    );
     expect(code).toBe(0);
     expect(stdout).toBe('"search": threshold 5 -> 10, ttl 30s -> 60s, half-open max calls 1 -> 2 (state closed)\n');
     expect((await inRedis("search")).config).toEqual({
@@ -194,19 +234,27 @@ describe("purgatory configure NAME", () => {
       failureRate: { rate: 0.5, minimumCalls: 20, window: 60 },
     });
     // The process that holds the circuit adopts the new config.
-    await waitFor("the new threshold in this process", async () => (await factory.getBreaker("search")).threshold === 10);
+    await waitFor(
+      "the new threshold in this process",
+      async () => (await factory.getBreaker("search")).threshold === 10,
+    );
   });
 
   it("--json: the circuit after the change; a fractional ttl is taken", async () => {
     const { code, stdout } = await purgatory("configure", "search", "--ttl", "0.5", "--json");
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ action: "configure", circuit: { name: "search", config: { threshold: 10, ttl: 0.5 } } });
+    expect(JSON.parse(stdout)).toMatchObject({
+      action: "configure",
+      circuit: { name: "search", config: { threshold: 10, ttl: 0.5 } },
+    });
   });
 
   it("refuses values out of bounds, naming the option and the value", async () => {
     const zero = await purgatory("configure", "search", "--threshold", "0");
     expect(zero.code).toBe(1);
-    expect(zero.stderr).toBe('purgatory: invalid --threshold "0": expected an integer from 1 to Number.MAX_SAFE_INTEGER\n');
+    expect(zero.stderr).toBe(
+      'purgatory: invalid --threshold "0": expected an integer from 1 to Number.MAX_SAFE_INTEGER\n',
+    );
     const long = await purgatory("configure", "search", "--ttl", "30000");
     expect(long.code).toBe(1);
     expect(long.stderr).toMatch(/^purgatory: invalid --ttl "30000": expected a number of seconds from 0\.001 to 3600/);

@@ -43,7 +43,10 @@ describe("purgatory --help", () => {
   });
 
   it("purgatory help configure is the same as purgatory configure --help", async () => {
-    const [viaHelp, viaFlag] = await Promise.all([runCli(cli.path, ["help", "configure"]), runCli(cli.path, ["configure", "-h"])]);
+    const [viaHelp, viaFlag] = await Promise.all([
+      runCli(cli.path, ["help", "configure"]),
+      runCli(cli.path, ["configure", "-h"]),
+    ]);
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
     expect(viaHelp.stdout).toContain("--half-open-max-calls N");
   });
@@ -53,18 +56,54 @@ describe("a bad argument: exit code 1 and one line on stderr", () => {
   const cases: [string, string[], string][] = [
     ["no command", [], "purgatory: a command is missing (purgatory --help lists them)"],
     ["an unknown command", ["list"], 'purgatory: unknown command "list" (purgatory --help lists them)'],
-    ["an unknown option", ["circuits", "--colour"], "purgatory: circuits: unknown option --colour (purgatory circuits --help)"],
-    ["an option without its value", ["circuits", "--redis"], "purgatory: circuits: option --redis needs a value (purgatory circuits --help)"],
-    ["a value for a flag", ["circuits", "--json=yes"], "purgatory: circuits: option --json takes no value (purgatory circuits --help)"],
+    [
+      "an unknown option",
+      ["circuits", "--colour"],
+      "purgatory: circuits: unknown option --colour (purgatory circuits --help)",
+    ],
+    [
+      "an option without its value",
+      ["circuits", "--redis"],
+      "purgatory: circuits: option --redis needs a value (purgatory circuits --help)",
+    ],
+    [
+      "a value for a flag",
+      ["circuits", "--json=yes"],
+      "purgatory: circuits: option --json takes no value (purgatory circuits --help)",
+    ],
     ["a missing NAME", ["isolate"], "purgatory: isolate: the circuit NAME is missing (purgatory isolate NAME)"],
     ["two NAMEs", ["reset", "a", "b"], 'purgatory: reset: unexpected argument "b" after NAME "a"'],
-    ["a NAME where none is taken", ["circuits", "payments"], 'purgatory: circuits: unexpected argument "payments" (circuits takes no NAME)'],
-    ["a threshold that is not a number", ["configure", "a", "--threshold", "five"], 'purgatory: invalid --threshold "five": expected a number'],
+    [
+      "a NAME where none is taken",
+      ["circuits", "payments"],
+      'purgatory: circuits: unexpected argument "payments" (circuits takes no NAME)',
+    ],
+    [
+      "a threshold that is not a number",
+      ["configure", "a", "--threshold", "five"],
+      'purgatory: invalid --threshold "five": expected a number',
+    ],
     ["a negative ttl", ["configure", "a", "--ttl=-1"], 'purgatory: invalid --ttl "-1": expected a number'],
-    ["nothing to configure", ["configure", "a"], "purgatory: configure: nothing to change: give --threshold N, --ttl SECONDS or --half-open-max-calls N"],
-    ["a port out of range", ["dashboard", "--port", "70000"], 'purgatory: invalid --port "70000": expected a port from 0 to 65535 (0: any free port)'],
-    ["a URL that is not Redis's", ["circuits", "--redis", "http://127.0.0.1:6379"], 'purgatory: invalid --redis "http://127.0.0.1:6379": expected a Redis URL such as "redis://127.0.0.1:6379/0"'],
-    ["a prefix with a brace", ["circuits", "--prefix", "a{b}"], 'purgatory: invalid --prefix "a{b}": expected a non-empty string without { or }'],
+    [
+      "nothing to configure",
+      ["configure", "a"],
+      "purgatory: configure: nothing to change: give --threshold N, --ttl SECONDS or --half-open-max-calls N",
+    ],
+    [
+      "a port out of range",
+      ["dashboard", "--port", "70000"],
+      'purgatory: invalid --port "70000": expected a port from 0 to 65535 (0: any free port)',
+    ],
+    [
+      "a URL that is not Redis's",
+      ["circuits", "--redis", "http://127.0.0.1:6379"],
+      'purgatory: invalid --redis "http://127.0.0.1:6379": expected a Redis URL such as "redis://127.0.0.1:6379/0"',
+    ],
+    [
+      "a prefix with a brace",
+      ["circuits", "--prefix", "a{b}"],
+      'purgatory: invalid --prefix "a{b}": expected a non-empty string without { or }',
+    ],
   ];
 
   it.each(cases)("%s", async (_what, args, message) => {
@@ -85,7 +124,10 @@ describe("Redis cannot be reached: exit code 2", () => {
   });
 
   it("configure and dashboard against REDIS_URL's closed port", async () => {
-    for (const args of [["configure", "payments", "--ttl", "5"], ["dashboard", "--port", "0"]]) {
+    for (const args of [
+      ["configure", "payments", "--ttl", "5"],
+      ["dashboard", "--port", "0"],
+    ]) {
       const { code, stderr } = await runCli(cli.path, args, { env: { REDIS_URL: closedPort } });
       expect(stderr).toContain(`Redis cannot be reached at ${closedPort}`);
       expect(code).toBe(2);
@@ -105,7 +147,9 @@ describe("Redis cannot be reached: exit code 2", () => {
     try {
       server.signal("SIGSTOP");
       const { code, stderr } = await runCli(cli.path, ["circuits", "--redis", server.url]);
-      expect(stderr).toBe(`purgatory: Redis cannot be reached at ${server.url}: it takes connections but does not answer (stopped or overloaded?)\n`);
+      expect(stderr).toBe(
+        `purgatory: Redis cannot be reached at ${server.url}: it takes connections but does not answer (stopped or overloaded?)\n`,
+      );
       expect(code).toBe(2);
     } finally {
       server.signal("SIGCONT");
@@ -120,7 +164,9 @@ describe("Redis cannot be reached: exit code 2", () => {
       const copy = join(alone, "cli.js");
       await copyFile(cli.path, copy);
       const missing = await runCli(copy, ["circuits", "--redis", closedPort], { cwd: alone });
-      expect(missing.stderr).toBe('purgatory: talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`\n');
+      expect(missing.stderr).toBe(
+        'purgatory: talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`\n',
+      );
       expect(missing.code).toBe(2);
       const help = await runCli(copy, ["--help"], { cwd: alone });
       expect(help.code).toBe(0);

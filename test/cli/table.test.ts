@@ -31,7 +31,14 @@ describe("colours", () => {
 describe("tables", () => {
   it("align columns by what the terminal shows, ignoring colour codes", () => {
     const paint = painter(true);
-    const text = table(["NAME", "STATE", "FAILURES"], [["api", paint("red", "opened"), "3/3"], ["search-service", paint("green", "closed"), "0/5"]], painter(false));
+    const text = table(
+      ["NAME", "STATE", "FAILURES"],
+      [
+        ["api", paint("red", "opened"), "3/3"],
+        ["search-service", paint("green", "closed"), "0/5"],
+      ],
+      painter(false),
+    );
     const plain = text.replace(/\u001b\[\d+m/g, ""); // eslint-disable-line no-control-regex
     expect(plain.split("\n")).toEqual([
       "NAME            STATE   FAILURES",

@@ -8,21 +8,37 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { CircuitConfig, CircuitSnapshot, CircuitStateName, CircuitTransitionEvent, Transition } from "../../src/core/circuit.js";
+import type {
+  CircuitConfig,
+  CircuitSnapshot,
+  CircuitStateName,
+  CircuitTransitionEvent,
+  Transition,
+} from "../../src/core/circuit.js";
 import { control, type ControlAction } from "../../src/core/machine.js";
 import { InMemoryStorage } from "../../src/storage/memory.js";
 import type { CircuitRecord } from "../../src/storage/storage.js";
 
 type Verdict =
   | { readonly verdict: "run" | "probe"; readonly generation: number }
-  | { readonly verdict: "reject"; readonly openedAt: number; readonly retryAfterMs: number; readonly isolated: boolean };
+  | {
+      readonly verdict: "reject";
+      readonly openedAt: number;
+      readonly retryAfterMs: number;
+      readonly isolated: boolean;
+    };
 
 interface Policies {
   readonly threshold: number;
   readonly ttlMs: number;
   readonly halfOpenMaxCalls: number;
   /** A failure rate (and, with `slowRate`, a slow-call rate) over `windowMs`. */
-  readonly window: { readonly rate: number; readonly minimumCalls: number; readonly windowMs: number; readonly slowRate?: number } | null;
+  readonly window: {
+    readonly rate: number;
+    readonly minimumCalls: number;
+    readonly windowMs: number;
+    readonly slowRate?: number;
+  } | null;
   readonly backoff: { readonly multiplier: number; readonly maxTtlMs: number; readonly jitter: number } | null;
 }
 
@@ -53,7 +69,8 @@ class ReferenceCircuit {
     }
     if (this.state === "opened") {
       const opened = this.openedAt as number;
-      if (now < this.retryAt) return { verdict: "reject", openedAt: opened, retryAfterMs: this.retryAt - now, isolated: false };
+      if (now < this.retryAt)
+        return { verdict: "reject", openedAt: opened, retryAfterMs: this.retryAt - now, isolated: false };
       this.moveTo("half-opened", false);
       this.probes = [];
     }
@@ -244,7 +261,12 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
       outcome: fc.constantFrom<Outcome>("success", "slow", "failure", "failure", "excluded"),
     }),
   },
-  { weight: 1, arbitrary: fc.constantFrom<ControlAction>("isolate", "disable", "reset", "reset").map((action): Command => ({ kind: "act", action })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom<ControlAction>("isolate", "disable", "reset", "reset")
+      .map((action): Command => ({ kind: "act", action })),
+  },
   {
     weight: 3,
     arbitrary: fc
@@ -285,7 +307,11 @@ const scenarioArb = fc.record({
       { freq: 2 },
     ),
     backoff: fc.option(
-      fc.record({ multiplier: fc.constantFrom(1, 1.5, 2, 3), maxTtlMs: fc.constantFrom(10, 3_000, 60_000), jitter: fc.constantFrom(0, 0.1, 0.5) }),
+      fc.record({
+        multiplier: fc.constantFrom(1, 1.5, 2, 3),
+        maxTtlMs: fc.constantFrom(10, 3_000, 60_000),
+        jitter: fc.constantFrom(0, 0.1, 0.5),
+      }),
       { freq: 2 },
     ),
   }),
@@ -301,9 +327,13 @@ function configOf(p: Policies): CircuitConfig {
     threshold: p.threshold,
     ttl: p.ttlMs / 1000,
     halfOpenMaxCalls: p.halfOpenMaxCalls,
-    ...(window === null ? {} : { failureRate: { rate: window.rate, minimumCalls: window.minimumCalls, window: window.windowMs / 1000 } }),
+    ...(window === null
+      ? {}
+      : { failureRate: { rate: window.rate, minimumCalls: window.minimumCalls, window: window.windowMs / 1000 } }),
     ...(window?.slowRate === undefined ? {} : { slowCall: { duration: 1, rate: window.slowRate } }),
-    ...(backoff === null ? {} : { backoff: { multiplier: backoff.multiplier, maxTtl: backoff.maxTtlMs / 1000, jitter: backoff.jitter } }),
+    ...(backoff === null
+      ? {}
+      : { backoff: { multiplier: backoff.multiplier, maxTtl: backoff.maxTtlMs / 1000, jitter: backoff.jitter } }),
   };
 }
 
@@ -314,7 +344,8 @@ interface PendingCall {
   readonly admittedAt: number;
 }
 
-const openedAtOf = (s: CircuitSnapshot): number | null => (s.state === "opened" || s.state === "half-opened" ? s.openedAt : null);
+const openedAtOf = (s: CircuitSnapshot): number | null =>
+  s.state === "opened" || s.state === "half-opened" ? s.openedAt : null;
 
 /** What the runs went through, to check that the generator reaches every rule. */
 const seen = new Set<string>();
@@ -341,7 +372,12 @@ describe("core machine against a reference circuit", () => {
               const actual = core.start(now);
               expect(actual, where).toEqual(expected);
               if (actual.verdict !== "reject") {
-                pending.push({ generation: actual.generation, probe: actual.verdict === "probe", leaseExpiry: now + p.ttlMs, admittedAt: step });
+                pending.push({
+                  generation: actual.generation,
+                  probe: actual.verdict === "probe",
+                  leaseExpiry: now + p.ttlMs,
+                  admittedAt: step,
+                });
               }
               break;
             }
@@ -387,19 +423,27 @@ describe("core machine against a reference circuit", () => {
 
           // Invariants of the core, independent of the reference: the generation grows by one
           // per transition (half-opening aside) and per probe admitted (each probe's token is its own).
-          const transitions = core.events.slice(eventsBefore).filter((e) => e.type === "state_changed" && e.state !== "half-opened").length;
-          const probes = command.kind === "start" && pending.at(-1)?.probe === true && pending.at(-1)?.admittedAt === step ? 1 : 0;
+          const transitions = core.events
+            .slice(eventsBefore)
+            .filter((e) => e.type === "state_changed" && e.state !== "half-opened").length;
+          const probes =
+            command.kind === "start" && pending.at(-1)?.probe === true && pending.at(-1)?.admittedAt === step ? 1 : 0;
           expect(s.generation, where).toBe(generation + transitions + probes);
           generation = s.generation;
           if (s.state === "closed") expect(s.failureCount, where).toBeLessThan(p.threshold);
-          if (s.state === "opened" && p.window === null) expect(s.failureCount, where).toBeGreaterThanOrEqual(p.threshold);
+          if (s.state === "opened" && p.window === null)
+            expect(s.failureCount, where).toBeGreaterThanOrEqual(p.threshold);
           if (s.state === "opened" && p.backoff !== null) {
-            expect(s.retryAt - s.openedAt, where).toBeLessThanOrEqual(p.backoff.maxTtlMs * (1 + p.backoff.jitter) + 0.001);
+            expect(s.retryAt - s.openedAt, where).toBeLessThanOrEqual(
+              p.backoff.maxTtlMs * (1 + p.backoff.jitter) + 0.001,
+            );
           }
           if (s.state === "half-opened") {
             const leases = s.probeLeases.filter((lease) => lease.expiresAt > now);
             expect(leases.length, where).toBeLessThanOrEqual(p.halfOpenMaxCalls);
-            const deciding = pending.filter((c) => c.probe && leases.some((lease) => lease.token === c.generation) && c.leaseExpiry > now);
+            const deciding = pending.filter(
+              (c) => c.probe && leases.some((lease) => lease.token === c.generation) && c.leaseExpiry > now,
+            );
             expect(deciding.length, where).toBeLessThanOrEqual(p.halfOpenMaxCalls);
             expect(new Set(s.probeLeases.map((lease) => lease.token)).size, where).toBe(s.probeLeases.length);
           }

@@ -114,7 +114,14 @@ describe("closed circuit", () => {
 
   it("opens on the first failure when threshold is 1", () => {
     const t = expectTransition(recordFailure(CLOSED_SNAPSHOT, config(1), 0, 500));
-    expect(t.snapshot).toEqual({ state: "opened", generation: 1, failureCount: 1, openedAt: 500, retryAt: 30_500, openings: 1 });
+    expect(t.snapshot).toEqual({
+      state: "opened",
+      generation: 1,
+      failureCount: 1,
+      openedAt: 500,
+      retryAt: 30_500,
+      openings: 1,
+    });
     expect(t.events).toEqual([
       { type: "failed", failureCount: 1 },
       { type: "state_changed", state: "opened", openedAt: 500 },
@@ -234,13 +241,25 @@ describe("half-opened circuit", () => {
     expect(second).toEqual({
       verdict: "probe",
       generation: 3,
-      transition: { snapshot: halfOpened(1_000, [[2, 61_000], [3, 70_000]]), events: [] },
+      transition: {
+        snapshot: halfOpened(1_000, [
+          [2, 61_000],
+          [3, 70_000],
+        ]),
+        events: [],
+      },
     });
     snapshot = expectTransition(second.transition).snapshot;
     const third = admit(snapshot, three, 45_000);
     expect(third).toMatchObject({ verdict: "probe", generation: 4 });
     snapshot = expectTransition(third.transition).snapshot;
-    expect(snapshot).toEqual(halfOpened(1_000, [[2, 61_000], [3, 70_000], [4, 75_000]]));
+    expect(snapshot).toEqual(
+      halfOpened(1_000, [
+        [2, 61_000],
+        [3, 70_000],
+        [4, 75_000],
+      ]),
+    );
     expect(admit(snapshot, three, 50_000)).toEqual({
       verdict: "reject",
       openedAt: 1_000,
@@ -260,17 +279,26 @@ describe("half-opened circuit", () => {
   });
 
   it("drops only the expired leases when it admits a probe", () => {
-    const admission = admit(halfOpened(1_000, [[2, 50_000], [3, 70_000]]), config(3, 30, 2), 60_000);
-    expect(admission.transition?.snapshot).toEqual(halfOpened(1_000, [[3, 70_000], [4, 90_000]]));
+    const admission = admit(
+      halfOpened(1_000, [
+        [2, 50_000],
+        [3, 70_000],
+      ]),
+      config(3, 30, 2),
+      60_000,
+    );
+    expect(admission.transition?.snapshot).toEqual(
+      halfOpened(1_000, [
+        [3, 70_000],
+        [4, 90_000],
+      ]),
+    );
   });
 
   it("closes on a probe success with recovered before state_changed", () => {
     const t = expectTransition(recordSuccess(frozen(halfOpened(1_000, [[2, 61_000]])), 2, 40_000));
     expect(t.snapshot).toEqual({ state: "closed", generation: 3, failureCount: 0 });
-    expect(t.events).toEqual([
-      { type: "recovered" },
-      { type: "state_changed", state: "closed", openedAt: null },
-    ]);
+    expect(t.events).toEqual([{ type: "recovered" }, { type: "state_changed", state: "closed", openedAt: null }]);
   });
 
   it("opens again on a probe failure with a new openedAt", () => {
@@ -311,7 +339,10 @@ describe("half-opened circuit", () => {
 
   it("lets the first probe to settle decide and ignores the others", () => {
     const two = config(3, 30, 2);
-    const snapshot = halfOpened(1_000, [[2, 61_000], [3, 62_000]]);
+    const snapshot = halfOpened(1_000, [
+      [2, 61_000],
+      [3, 62_000],
+    ]);
     const first = expectTransition(recordFailure(snapshot, two, 2, 40_000));
     expect(first.snapshot.state).toBe("opened");
     expect(recordSuccess(first.snapshot, 3, 41_000)).toBeNull();
@@ -325,7 +356,10 @@ describe("half-opened circuit", () => {
   });
 
   it("is forgettable only once every probe lease has expired", () => {
-    const snapshot = halfOpened(1_000, [[2, 61_000], [3, 70_000]]);
+    const snapshot = halfOpened(1_000, [
+      [2, 61_000],
+      [3, 70_000],
+    ]);
     expect(isForgettable(snapshot, ttl30, 69_999)).toBe(false);
     expect(isForgettable(snapshot, ttl30, 70_000)).toBe(true);
     expect(isForgettable(halfOpened(1_000, []), ttl30, 0)).toBe(true);
@@ -352,7 +386,10 @@ describe("a cancelled probe (releaseProbe)", () => {
   });
 
   it("keeps the other probes' leases, which still decide", () => {
-    const snapshot = halfOpened(0, [[3, now + 30_000], [4, now + 30_000]]);
+    const snapshot = halfOpened(0, [
+      [3, now + 30_000],
+      [4, now + 30_000],
+    ]);
     const released = releaseProbe(snapshot, 3, now)!.snapshot;
     expect((released as HalfOpenedSnapshot).probeLeases).toEqual([{ token: 4, expiresAt: now + 30_000 }]);
     expect(recordSuccess(released, 4, now)?.snapshot.state).toBe("closed");
@@ -361,7 +398,10 @@ describe("a cancelled probe (releaseProbe)", () => {
   });
 
   it("prunes expired leases with it", () => {
-    const snapshot = halfOpened(0, [[3, now - 1], [4, now + 30_000]]);
+    const snapshot = halfOpened(0, [
+      [3, now - 1],
+      [4, now + 30_000],
+    ]);
     expect((releaseProbe(snapshot, 4, now)!.snapshot as HalfOpenedSnapshot).probeLeases).toEqual([]);
   });
 
@@ -431,23 +471,20 @@ describe("fractional ttl", () => {
     expect(admit(trippedAt(cfg, 7), cfg, 8).verdict).toBe("probe");
   });
 
-  it.each([1.001, 2.007, 4.35, 0.3])(
-    "counts ttl %s in exact milliseconds, with no floating-point residue",
-    (ttl) => {
-      const cfg = config(1, ttl);
-      const ms = Math.round(ttl * 1000);
-      expect(admit(trippedAt(cfg, 0), cfg, ms - 1)).toEqual({
-        verdict: "reject",
-        openedAt: 0,
-        retryAfterMs: 1,
-        transition: null,
-      });
-      expect(admit(trippedAt(cfg, 0), cfg, ms).verdict).toBe("probe");
-      expect(isForgettable(trippedAt(cfg, 0), cfg, ms)).toBe(true);
-      const probing = admit(trippedAt(cfg, 0), cfg, ms).transition?.snapshot;
-      expect(probing).toMatchObject({ probeLeases: [{ token: 2, expiresAt: 2 * ms }] });
-    },
-  );
+  it.each([1.001, 2.007, 4.35, 0.3])("counts ttl %s in exact milliseconds, with no floating-point residue", (ttl) => {
+    const cfg = config(1, ttl);
+    const ms = Math.round(ttl * 1000);
+    expect(admit(trippedAt(cfg, 0), cfg, ms - 1)).toEqual({
+      verdict: "reject",
+      openedAt: 0,
+      retryAfterMs: 1,
+      transition: null,
+    });
+    expect(admit(trippedAt(cfg, 0), cfg, ms).verdict).toBe("probe");
+    expect(isForgettable(trippedAt(cfg, 0), cfg, ms)).toBe(true);
+    const probing = admit(trippedAt(cfg, 0), cfg, ms).transition?.snapshot;
+    expect(probing).toMatchObject({ probeLeases: [{ token: 2, expiresAt: 2 * ms }] });
+  });
 });
 
 describe("the seed's event sequence (threshold 2)", () => {

@@ -37,14 +37,19 @@ let readOnly: RunningDashboard;
 /** Starts `purgatory dashboard` on a free port and waits for the line that gives its URL. */
 async function startDashboardProcess(...flags: string[]): Promise<RunningDashboard> {
   const child = spawnLines([cli.path, "dashboard", "--redis", server.url, "--prefix", prefix, "--port", "0", ...flags]);
-  const line = await child.waitForLine((l) => typeof l.text === "string" && l.text.startsWith("purgatory dashboard: http"));
+  const line = await child.waitForLine(
+    (l) => typeof l.text === "string" && l.text.startsWith("purgatory dashboard: http"),
+  );
   const url = /(http:\/\/\S+)/.exec(String(line.text))?.[1];
   if (url === undefined) throw new Error(`no URL in ${String(line.text)}`);
   return { process: child, url };
 }
 
 /** An HTTP request with any headers (Host included), answered as status and parsed JSON. */
-function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }> {
+function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: options.method ?? "GET", headers: options.headers }, (res) => {
       let text = "";
@@ -102,10 +107,15 @@ beforeAll(async () => {
   const probe = checkout.run(() => new Promise<string>((resolve) => (releaseProbe = () => resolve("ok"))));
   probe.catch(() => undefined);
   await waitFor("both dashboards to see every state", async () => {
-    const seen = await Promise.all([control, readOnly].map(async (d) => {
-      const { circuits } = (await request(`${d.url}api/circuits`)).body as { circuits: { info: CircuitInfo }[] };
-      return circuits.map((c) => c.info.state).sort().join(",");
-    }));
+    const seen = await Promise.all(
+      [control, readOnly].map(async (d) => {
+        const { circuits } = (await request(`${d.url}api/circuits`)).body as { circuits: { info: CircuitInfo }[] };
+        return circuits
+          .map((c) => c.info.state)
+          .sort()
+          .join(",");
+      }),
+    );
     return seen.every((states) => states === "closed,closed,disabled,half-opened,isolated,opened");
   });
 }, 60_000);
@@ -123,7 +133,9 @@ afterAll(async () => {
 describe("the dashboard's HTTP endpoints", () => {
   it("listens on 127.0.0.1 by default and says where", () => {
     expect(control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(control.process.lines[0]?.text).toMatch(new RegExp(`\\(control on, prefix "${prefix}" at redis://127\\.0\\.0\\.1:\\d+\\); Ctrl-C stops it$`));
+    expect(control.process.lines[0]?.text).toMatch(
+      new RegExp(`\\(control on, prefix "${prefix}" at redis://127\\.0\\.0\\.1:\\d+\\); Ctrl-C stops it$`),
+    );
     expect(readOnly.process.lines[0]?.text).toContain("(read-only, prefix");
   });
 
@@ -131,7 +143,9 @@ describe("the dashboard's HTTP endpoints", () => {
     const { status, headers, body } = await request(control.url);
     expect(status).toBe(200);
     expect(headers["content-type"]).toBe("text/html; charset=utf-8");
-    expect(headers["content-security-policy"]).toMatch(/^default-src 'none'; script-src 'nonce-[^']+'; style-src 'nonce-[^']+'; connect-src 'self'/);
+    expect(headers["content-security-policy"]).toMatch(
+      /^default-src 'none'; script-src 'nonce-[^']+'; style-src 'nonce-[^']+'; connect-src 'self'/,
+    );
     expect(headers["x-frame-options"]).toBe("DENY");
     // Nothing fetched from elsewhere: no URL to another host in the page.
     expect(String(body)).not.toMatch(/(src|href)="https?:/);
@@ -181,7 +195,10 @@ describe("the dashboard's HTTP endpoints", () => {
 
   it("POST from another site, or without the control header: 403, nothing changed", async () => {
     const url = `${control.url}api/circuits/orders/isolate`;
-    const crossSite = await request(url, { method: "POST", headers: { origin: "http://evil.example", "x-purgatory-control": "1" } });
+    const crossSite = await request(url, {
+      method: "POST",
+      headers: { origin: "http://evil.example", "x-purgatory-control": "1" },
+    });
     expect(crossSite.status).toBe(403);
     expect(crossSite.body).toEqual({ error: 'cross-site request refused (Origin "http://evil.example")' });
     const bare = await request(url, { method: "POST" });
@@ -194,12 +211,19 @@ describe("the dashboard's HTTP endpoints", () => {
       const { status } = await request(`${control.url}${path}`, { headers: { host: "attacker.example" } });
       expect(status).toBe(403);
     }
-    expect((await request(control.url, { headers: { host: control.url.slice(7, -1).replace("127.0.0.1", "localhost") } })).status).toBe(200);
+    expect(
+      (await request(control.url, { headers: { host: control.url.slice(7, -1).replace("127.0.0.1", "localhost") } }))
+        .status,
+    ).toBe(200);
   });
 
   it("answers 404 for an unknown circuit or action, 405 for the wrong method", async () => {
-    const post = (path: string) => request(`${control.url}${path}`, { method: "POST", headers: { "x-purgatory-control": "1" } });
-    expect(await post("api/circuits/nope/isolate")).toMatchObject({ status: 404, body: { error: expect.stringContaining('no circuit named "nope"') as string } });
+    const post = (path: string) =>
+      request(`${control.url}${path}`, { method: "POST", headers: { "x-purgatory-control": "1" } });
+    expect(await post("api/circuits/nope/isolate")).toMatchObject({
+      status: 404,
+      body: { error: expect.stringContaining('no circuit named "nope"') as string },
+    });
     expect((await post("api/circuits/orders/explode")).status).toBe(404);
     expect((await request(`${control.url}api/circuits/orders/isolate`)).status).toBe(405);
     expect((await request(`${control.url}nowhere`)).status).toBe(404);
@@ -207,109 +231,123 @@ describe("the dashboard's HTTP endpoints", () => {
   });
 });
 
-describe.skipIf(chromiumMissing !== null)(`the page, in headless Chromium${chromiumMissing === null ? "" : ` (${chromiumMissing})`}`, () => {
-  let browser: Browser;
-  let page: Page;
-  const errors: string[] = [];
-  const card = (name: string) => page.locator(`article[data-circuit="${name}"]`);
-  const shows = (name: string, state: CircuitStateName, timeout = 3000) =>
-    page.locator(`article[data-circuit="${name}"][data-state="${state}"]`).waitFor({ timeout });
+describe.skipIf(chromiumMissing !== null)(
+  `the page, in headless Chromium${chromiumMissing === null ? "" : ` (${chromiumMissing})`}`,
+  () => {
+    let browser: Browser;
+    let page: Page;
+    const errors: string[] = [];
+    const card = (name: string) => page.locator(`article[data-circuit="${name}"]`);
+    const shows = (name: string, state: CircuitStateName, timeout = 3000) =>
+      page.locator(`article[data-circuit="${name}"][data-state="${state}"]`).waitFor({ timeout });
 
-  beforeAll(async () => {
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-    page.on("pageerror", (error) => errors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
+    beforeAll(async () => {
+      browser = await launchChromium();
+      page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+      page.on("pageerror", (error) => errors.push(error.message));
+      page.on("console", (message) => {
+        if (message.type() === "error") errors.push(message.text());
+      });
+      await page.goto(control.url);
+    }, 30_000);
+
+    afterAll(async () => {
+      await browser?.close();
     });
-    await page.goto(control.url);
-  }, 30_000);
 
-  afterAll(async () => {
-    await browser?.close();
-  });
+    it("draws every circuit with its state badge, failures against its threshold, window and config", async () => {
+      await shows("payments", "opened");
+      expect(await page.locator("article[data-circuit]").count()).toBe(6);
+      for (const [name, state] of [
+        ["checkout", "half-opened"],
+        ["inventory", "isolated"],
+        ["recommendations", "disabled"],
+        ["search", "closed"],
+      ] as const) {
+        await shows(name, state);
+        expect(await card(name).locator(".badge").textContent()).toBe(state);
+      }
+      expect(await card("payments").locator(".failures .num").textContent()).toBe("3 / 3");
+      expect(await card("search").locator(".failures .num").textContent()).toBe("2 / 5");
+      expect(await card("search").textContent()).toContain("8 calls · 2 failed · 0 slow (25% failed)");
+      expect(await card("search").textContent()).toContain("failure rate ≥ 50% of ≥ 20 calls in 60s");
+      expect(await card("payments").textContent()).toContain("backoff ×2 up to 5m");
+      expect(await card("payments").locator(".when").textContent()).toMatch(/^opened \d+(ms|s) ago · probe in \d+s$/);
+      expect(await card("checkout").locator(".when").textContent()).toMatch(/^1 \/ 1 probes running · opened/);
+      expect(await page.locator("#status").textContent()).toBe("live");
+      expect(await page.locator('[data-count="opened"] b').textContent()).toBe("1");
+      expect(errors).toEqual([]);
+    });
 
-  it("draws every circuit with its state badge, failures against its threshold, window and config", async () => {
-    await shows("payments", "opened");
-    expect(await page.locator("article[data-circuit]").count()).toBe(6);
-    for (const [name, state] of [["checkout", "half-opened"], ["inventory", "isolated"], ["recommendations", "disabled"], ["search", "closed"]] as const) {
-      await shows(name, state);
-      expect(await card(name).locator(".badge").textContent()).toBe(state);
-    }
-    expect(await card("payments").locator(".failures .num").textContent()).toBe("3 / 3");
-    expect(await card("search").locator(".failures .num").textContent()).toBe("2 / 5");
-    expect(await card("search").textContent()).toContain("8 calls · 2 failed · 0 slow (25% failed)");
-    expect(await card("search").textContent()).toContain("failure rate ≥ 50% of ≥ 20 calls in 60s");
-    expect(await card("payments").textContent()).toContain("backoff ×2 up to 5m");
-    expect(await card("payments").locator(".when").textContent()).toMatch(/^opened \d+(ms|s) ago · probe in \d+s$/);
-    expect(await card("checkout").locator(".when").textContent()).toMatch(/^1 \/ 1 probes running · opened/);
-    expect(await page.locator("#status").textContent()).toBe("live");
-    expect(await page.locator('[data-count="opened"] b').textContent()).toBe("1");
-    expect(errors).toEqual([]);
-  });
+    it("shows a trip made by another OS process within 1 s, with the transition in its timeline", async () => {
+      const worker: Worker = await startWorker({ url: server.url, prefix, threshold: 3, ttl: 30 });
+      try {
+        await worker.send({ op: "register", name: "orders" });
+        const reply = await worker.send({ op: "fail", name: "orders", calls: 3, concurrency: 1 });
+        expect(reply.failed).toBe(3);
+        // The trip is in Redis now: the page must show it within 1 s.
+        await shows("orders", "opened", 1000);
+      } finally {
+        await worker.send({ op: "exit" }).catch(() => undefined);
+        await worker.exited;
+      }
+      expect(await card("orders").locator(".timeline li").first().textContent()).toMatch(
+        /^\d\d:\d\d:\d\dclosed → opened$/,
+      );
+      expect(await page.locator("#feed li").first().textContent()).toMatch(/^\d\d:\d\d:\d\dordersclosed → opened$/);
+      expect(await page.locator('[data-count="opened"] b').textContent()).toBe("2");
+    });
 
-  it("shows a trip made by another OS process within 1 s, with the transition in its timeline", async () => {
-    const worker: Worker = await startWorker({ url: server.url, prefix, threshold: 3, ttl: 30 });
-    try {
-      await worker.send({ op: "register", name: "orders" });
-      const reply = await worker.send({ op: "fail", name: "orders", calls: 3, concurrency: 1 });
-      expect(reply.failed).toBe(3);
-      // The trip is in Redis now: the page must show it within 1 s.
-      await shows("orders", "opened", 1000);
-    } finally {
-      await worker.send({ op: "exit" }).catch(() => undefined);
-      await worker.exited;
-    }
-    expect(await card("orders").locator(".timeline li").first().textContent()).toMatch(/^\d\d:\d\d:\d\dclosed → opened$/);
-    expect(await page.locator("#feed li").first().textContent()).toMatch(/^\d\d:\d\d:\d\dordersclosed → opened$/);
-    expect(await page.locator('[data-count="opened"] b').textContent()).toBe("2");
-  });
+    it("writes a screenshot of the fleet to docs/dashboard.png", async () => {
+      await shows("orders", "opened");
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    });
 
-  it("writes a screenshot of the fleet to docs/dashboard.png", async () => {
-    await shows("orders", "opened");
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  });
+    it("isolate, disable and reset buttons change the circuit in Redis, fleet-wide", async () => {
+      for (const [action, state] of [
+        ["isolate", "isolated"],
+        ["disable", "disabled"],
+        ["reset", "closed"],
+      ] as const) {
+        await card("orders").locator(`button[data-action="${action}"]`).click();
+        await waitFor(`orders ${state} in Redis`, async () => (await inRedis("orders"))?.state === state);
+        await shows("orders", state);
+      }
+      expect(await inRedis("orders")).toMatchObject({ state: "closed", failureCount: 0 });
+      expect(await card("orders").locator(".timeline li").allTextContents()).toEqual([
+        expect.stringMatching(/disabled → closed$/),
+        expect.stringMatching(/isolated → disabled$/),
+        expect.stringMatching(/opened → isolated$/),
+        expect.stringMatching(/closed → opened$/),
+        expect.stringMatching(/seen closed$/),
+      ]);
+      expect(errors).toEqual([]);
+    });
 
-  it("isolate, disable and reset buttons change the circuit in Redis, fleet-wide", async () => {
-    for (const [action, state] of [["isolate", "isolated"], ["disable", "disabled"], ["reset", "closed"]] as const) {
-      await card("orders").locator(`button[data-action="${action}"]`).click();
-      await waitFor(`orders ${state} in Redis`, async () => (await inRedis("orders"))?.state === state);
-      await shows("orders", state);
-    }
-    expect(await inRedis("orders")).toMatchObject({ state: "closed", failureCount: 0 });
-    expect(await card("orders").locator(".timeline li").allTextContents()).toEqual([
-      expect.stringMatching(/disabled → closed$/),
-      expect.stringMatching(/isolated → disabled$/),
-      expect.stringMatching(/opened → isolated$/),
-      expect.stringMatching(/closed → opened$/),
-      expect.stringMatching(/seen closed$/),
-    ]);
-    expect(errors).toEqual([]);
-  });
+    it("has no buttons without --allow-control", async () => {
+      const other = await browser.newPage();
+      try {
+        await other.goto(readOnly.url);
+        await other.locator('article[data-circuit="payments"]').waitFor();
+        expect(await other.locator("article[data-circuit]").count()).toBe(6);
+        expect(await other.locator("button").count()).toBe(0);
+        expect(await other.locator("footer").textContent()).toContain("Control off");
+      } finally {
+        await other.close();
+      }
+    });
 
-  it("has no buttons without --allow-control", async () => {
-    const other = await browser.newPage();
-    try {
-      await other.goto(readOnly.url);
-      await other.locator('article[data-circuit="payments"]').waitFor();
-      expect(await other.locator("article[data-circuit]").count()).toBe(6);
-      expect(await other.locator("button").count()).toBe(0);
-      expect(await other.locator("footer").textContent()).toContain("Control off");
-    } finally {
-      await other.close();
-    }
-  });
-
-  it("says when Redis stops answering, and follows it again once it is back (empty: the circuits go)", async () => {
-    await server.kill();
-    await page.locator("#status.down").waitFor({ timeout: 5000 });
-    expect(await page.locator("#status").textContent()).toMatch(/^Redis unreachable: /);
-    await server.restart();
-    await page.locator("#status.live").waitFor({ timeout: 5000 });
-    await page.locator("#empty").waitFor({ state: "visible", timeout: 5000 });
-    expect(await page.locator("article[data-circuit]").count()).toBe(0);
-  });
-});
+    it("says when Redis stops answering, and follows it again once it is back (empty: the circuits go)", async () => {
+      await server.kill();
+      await page.locator("#status.down").waitFor({ timeout: 5000 });
+      expect(await page.locator("#status").textContent()).toMatch(/^Redis unreachable: /);
+      await server.restart();
+      await page.locator("#status.live").waitFor({ timeout: 5000 });
+      await page.locator("#empty").waitFor({ state: "visible", timeout: 5000 });
+      expect(await page.locator("article[data-circuit]").count()).toBe(0);
+    });
+  },
+);
 
 describe("stopping the dashboard", () => {
   it("SIGINT or SIGTERM: closes its event streams and the server, and the process ends by itself with code 0", async () => {

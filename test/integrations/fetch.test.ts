@@ -474,7 +474,9 @@ describe("circuitFetch: bad input", () => {
 
   it("says what to use instead of isFailure and signal, and the spelling of a near miss", () => {
     expect(() => circuitFetch(factory, { isFailure: () => true } as CircuitFetchOptions)).toThrow(/isFailureStatus/);
-    expect(() => circuitFetch(factory, { signal: new AbortController().signal } as CircuitFetchOptions)).toThrow(/init\.signal/);
+    expect(() => circuitFetch(factory, { signal: new AbortController().signal } as CircuitFetchOptions)).toThrow(
+      /init\.signal/,
+    );
     expect(() => circuitFetch(factory, { Threshold: 3 } as CircuitFetchOptions)).toThrow(/expected "threshold"/);
   });
 
@@ -486,9 +488,13 @@ describe("circuitFetch: bad input", () => {
 
   it("takes an AsyncCircuitBreakerFactory only, and an options object", () => {
     for (const bad of [new SyncCircuitBreakerFactory(), {}, null, undefined]) {
-      expect(() => circuitFetch(bad as AsyncCircuitBreakerFactory)).toThrow(expect.objectContaining({ option: "factory" }));
+      expect(() => circuitFetch(bad as AsyncCircuitBreakerFactory)).toThrow(
+        expect.objectContaining({ option: "factory" }),
+      );
     }
-    expect(() => circuitFetch(factory, "fast" as CircuitFetchOptions)).toThrow(expect.objectContaining({ option: "options" }));
+    expect(() => circuitFetch(factory, "fast" as CircuitFetchOptions)).toThrow(
+      expect.objectContaining({ option: "options" }),
+    );
   });
 
   it("registers no circuit while validating", () => {

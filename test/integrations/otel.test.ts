@@ -35,7 +35,12 @@ function sdk() {
 
 function makeFactory() {
   const time = { now: 1_000_000 };
-  const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 2, defaultTtl: 30, exclude: [TypeError], clock: () => time.now });
+  const factory = new AsyncCircuitBreakerFactory({
+    defaultThreshold: 2,
+    defaultTtl: 30,
+    exclude: [TypeError],
+    clock: () => time.now,
+  });
   cleanups.push(() => factory.close());
   return { factory, time };
 }
@@ -134,7 +139,7 @@ describe("registerMetrics (OpenTelemetry)", () => {
         meter,
         "",
         `Invalid option "meter": registerMetrics is already feeding "${CALLS}" and the other instruments of this meter ` +
-          "(it would count every call twice); call the first registration's disposer, or pass another \"meter\" or a \"prefix\"",
+          '(it would count every call twice); call the first registration\'s disposer, or pass another "meter" or a "prefix"',
       ),
     );
     register(factory, { meter, prefix: "second_" });
@@ -149,7 +154,7 @@ describe("registerMetrics (OpenTelemetry)", () => {
     ]);
   });
 
-  it("uses metrics.getMeter(\"purgatory\", <its version>) by default", async () => {
+  it('uses metrics.getMeter("purgatory", <its version>) by default', async () => {
     const { reader, provider } = sdk();
     expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
     cleanups.push(() => metrics.disable());

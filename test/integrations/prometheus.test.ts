@@ -33,12 +33,20 @@ afterEach(async () => {
 /** An async factory on a clock the test moves: threshold 2, ttl 30 s, `TypeError` excluded. */
 function makeFactory() {
   const time = { now: 1_000_000 };
-  const factory = new AsyncCircuitBreakerFactory({ defaultThreshold: 2, defaultTtl: 30, exclude: [TypeError], clock: () => time.now });
+  const factory = new AsyncCircuitBreakerFactory({
+    defaultThreshold: 2,
+    defaultTtl: 30,
+    exclude: [TypeError],
+    clock: () => time.now,
+  });
   factories.push(factory);
   return { factory, time };
 }
 
-function register_(factory: Parameters<typeof registerMetrics>[0], options?: Parameters<typeof registerMetrics>[1]): ListenerDisposer {
+function register_(
+  factory: Parameters<typeof registerMetrics>[0],
+  options?: Parameters<typeof registerMetrics>[1],
+): ListenerDisposer {
   const stop = registerMetrics(factory, options);
   stops.push(stop);
   return stop;
@@ -57,7 +65,8 @@ describe("calls", () => {
     for (let i = 0; i < 2; i++) await expect(factory.run("api", fail)).rejects.toThrow("down");
     for (let i = 0; i < 2; i++) await expect(factory.run("api", () => "ok")).rejects.toBeInstanceOf(CircuitOpenError);
     // A call that never settles: its timeout ends it, or its caller's cancellation does.
-    const hang = (signal: AbortSignal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
+    const hang = (signal: AbortSignal) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
     await expect(factory.run("slow", hang, { timeout: 0.005 })).rejects.toBeInstanceOf(CallTimeoutError);
     const controller = new AbortController();
     const cancelled = factory.run("slow", hang, { signal: controller.signal });
@@ -85,8 +94,23 @@ describe("calls", () => {
     // The timed-out call ran until its deadline at least: its duration is not zero.
     expect(scrape.value(`${DURATION}_sum`, { circuit: "slow", outcome: "timeout" })).toBeGreaterThan(0);
     // Cumulative buckets, the last (+Inf) holding every call.
-    const buckets = scrape.all(`${DURATION}_bucket`).filter((s) => s.labels.circuit === "api" && s.labels.outcome === "success");
-    expect(buckets.map((s) => s.labels.le)).toEqual(["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]);
+    const buckets = scrape
+      .all(`${DURATION}_bucket`)
+      .filter((s) => s.labels.circuit === "api" && s.labels.outcome === "success");
+    expect(buckets.map((s) => s.labels.le)).toEqual([
+      "0.005",
+      "0.01",
+      "0.025",
+      "0.05",
+      "0.1",
+      "0.25",
+      "0.5",
+      "1",
+      "2.5",
+      "5",
+      "10",
+      "+Inf",
+    ]);
     expect(buckets.at(-1)?.value).toBe(3);
   });
 
@@ -133,7 +157,11 @@ describe("calls", () => {
     register_(factory, { registry, buckets: [0.1, 1] });
     await factory.run("api", () => "ok");
     const scrape = await Scrape.of(registry);
-    expect(scrape.all(`${DURATION}_bucket`).map((s) => [s.labels.le, s.value])).toEqual([["0.1", 1], ["1", 1], ["+Inf", 1]]);
+    expect(scrape.all(`${DURATION}_bucket`).map((s) => [s.labels.le, s.value])).toEqual([
+      ["0.1", 1],
+      ["1", 1],
+      ["+Inf", 1],
+    ]);
   });
 });
 
@@ -286,7 +314,12 @@ describe("bad input", () => {
     ["a factory that is not one", () => registerMetrics({ addListener() {} } as never), "factory", "object"],
     ["options that are not an object", () => registerMetrics(factory, "registry" as never), "options", "registry"],
     ["a registry that is not one", () => registerMetrics(factory, { registry: {} as never }), "registry", "object"],
-    ["an unknown option", () => registerMetrics(factory, { registery: new Registry() } as never), "registery", "object"],
+    [
+      "an unknown option",
+      () => registerMetrics(factory, { registery: new Registry() } as never),
+      "registery",
+      "object",
+    ],
     ["a prefix that is no metric name", () => registerMetrics(factory, { prefix: "9-lives" }), "prefix", "9-lives"],
     ["empty buckets", () => registerMetrics(factory, { buckets: [] }), "buckets", "object"],
     ["buckets out of order", () => registerMetrics(factory, { buckets: [1, 0.5] }), "buckets", "object"],

@@ -178,10 +178,7 @@ describe("InMemoryStorage decisions", () => {
 
     const next = generationOf(storage.admit(circuit, 22_000));
     const closed = storage.recordSuccess(circuit, next, clockAt(23_000));
-    expect(closed?.events).toEqual([
-      { type: "recovered" },
-      { type: "state_changed", state: "closed", openedAt: null },
-    ]);
+    expect(closed?.events).toEqual([{ type: "recovered" }, { type: "state_changed", state: "closed", openedAt: null }]);
     expect(circuit.snapshot).toEqual({ state: "closed", generation: 5, failureCount: 0 });
   });
 
@@ -268,11 +265,22 @@ describe("InMemoryStorage restore", () => {
     version: 1,
     circuits: [
       { name: "closed-one", config: config(3, 5), snapshot: { state: "closed", generation: 2, failureCount: 1 } },
-      { name: "opened-one", config: config(1, 30), snapshot: { state: "opened", generation: 3, failureCount: 1, openedAt: 5_000, retryAt: 35_000, openings: 1 } },
+      {
+        name: "opened-one",
+        config: config(1, 30),
+        snapshot: { state: "opened", generation: 3, failureCount: 1, openedAt: 5_000, retryAt: 35_000, openings: 1 },
+      },
       {
         name: "probing",
         config: config(1, 30, 2),
-        snapshot: { state: "half-opened", generation: 5, failureCount: 1, openedAt: 4_000, openings: 1, probeLeases: [{ token: 5, expiresAt: 99_000 }] },
+        snapshot: {
+          state: "half-opened",
+          generation: 5,
+          failureCount: 1,
+          openedAt: 4_000,
+          openings: 1,
+          probeLeases: [{ token: 5, expiresAt: 99_000 }],
+        },
       },
     ],
   };
@@ -291,8 +299,19 @@ describe("InMemoryStorage restore", () => {
   it("starts with the saved circuits, their configs, states, counts and openedAt", () => {
     const storage = new InMemoryStorage({ restore: saved as SavedCircuits });
     expect([...storage.names()].sort()).toEqual(["closed-one", "opened-one", "probing"]);
-    expect(storage.get("closed-one")).toMatchObject({ config: config(3, 5), snapshot: saved.circuits[0]!.snapshot, forgotten: false });
-    expect(storage.get("opened-one")?.snapshot).toEqual({ state: "opened", generation: 3, failureCount: 1, openedAt: 5_000, retryAt: 35_000, openings: 1 });
+    expect(storage.get("closed-one")).toMatchObject({
+      config: config(3, 5),
+      snapshot: saved.circuits[0]!.snapshot,
+      forgotten: false,
+    });
+    expect(storage.get("opened-one")?.snapshot).toEqual({
+      state: "opened",
+      generation: 3,
+      failureCount: 1,
+      openedAt: 5_000,
+      retryAt: 35_000,
+      openings: 1,
+    });
   });
 
   it("keeps rejecting on a restored opened circuit until its ttl has elapsed", () => {
@@ -320,7 +339,14 @@ describe("InMemoryStorage restore", () => {
     const extra = {
       version: 1,
       savedBy: "a newer minor version",
-      circuits: [{ name: "x", config: { ...config(), futurePolicy: { duration: 2 } }, snapshot: { state: "closed", generation: 0, failureCount: 0, window: [1, 2] }, note: 1 }],
+      circuits: [
+        {
+          name: "x",
+          config: { ...config(), futurePolicy: { duration: 2 } },
+          snapshot: { state: "closed", generation: 0, failureCount: 0, window: [1, 2] },
+          note: 1,
+        },
+      ],
     };
     const storage = new InMemoryStorage({ restore: extra as unknown as SavedCircuits });
     expect(storage.get("x")?.config).toEqual({ ...config(), futurePolicy: { duration: 2 } });
@@ -350,18 +376,73 @@ describe("InMemoryStorage restore", () => {
     ["no circuits", { version: 1 }, "restore.circuits"],
     ["a circuit that is not an object", { version: 1, circuits: [null] }, "restore.circuits[0]"],
     ["an empty name", { version: 1, circuits: [{ ...saved.circuits[0], name: "" }] }, "restore.circuits[0].name"],
-    ["a name saved twice", { version: 1, circuits: [saved.circuits[0], saved.circuits[0]] }, "restore.circuits[1].name"],
-    ["a missing config", { version: 1, circuits: [{ name: "a", snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config"],
-    ["a ttl out of bounds", { version: 1, circuits: [{ name: "a", config: config(1, 0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.ttl"],
-    ["a bad threshold", { version: 1, circuits: [{ name: "a", config: config(0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.threshold"],
-    ["a bad halfOpenMaxCalls", { version: 1, circuits: [{ name: "a", config: config(1, 1, 0), snapshot: CLOSED_SNAPSHOT }] }, "restore.circuits[0].config.halfOpenMaxCalls"],
-    ["an unknown state", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, state: "open" } }] }, "restore.circuits[0].snapshot.state"],
-    ["a negative generation", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, generation: -1 } }] }, "restore.circuits[0].snapshot.generation"],
-    ["a missing failureCount", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "closed", generation: 0 } }] }, "restore.circuits[0].snapshot.failureCount"],
-    ["an opened state without openedAt", { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "opened", generation: 1, failureCount: 3 } }] }, "restore.circuits[0].snapshot.openedAt"],
+    [
+      "a name saved twice",
+      { version: 1, circuits: [saved.circuits[0], saved.circuits[0]] },
+      "restore.circuits[1].name",
+    ],
+    [
+      "a missing config",
+      { version: 1, circuits: [{ name: "a", snapshot: CLOSED_SNAPSHOT }] },
+      "restore.circuits[0].config",
+    ],
+    [
+      "a ttl out of bounds",
+      { version: 1, circuits: [{ name: "a", config: config(1, 0), snapshot: CLOSED_SNAPSHOT }] },
+      "restore.circuits[0].config.ttl",
+    ],
+    [
+      "a bad threshold",
+      { version: 1, circuits: [{ name: "a", config: config(0), snapshot: CLOSED_SNAPSHOT }] },
+      "restore.circuits[0].config.threshold",
+    ],
+    [
+      "a bad halfOpenMaxCalls",
+      { version: 1, circuits: [{ name: "a", config: config(1, 1, 0), snapshot: CLOSED_SNAPSHOT }] },
+      "restore.circuits[0].config.halfOpenMaxCalls",
+    ],
+    [
+      "an unknown state",
+      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, state: "open" } }] },
+      "restore.circuits[0].snapshot.state",
+    ],
+    [
+      "a negative generation",
+      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { ...CLOSED_SNAPSHOT, generation: -1 } }] },
+      "restore.circuits[0].snapshot.generation",
+    ],
+    [
+      "a missing failureCount",
+      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "closed", generation: 0 } }] },
+      "restore.circuits[0].snapshot.failureCount",
+    ],
+    [
+      "an opened state without openedAt",
+      {
+        version: 1,
+        circuits: [{ name: "a", config: config(), snapshot: { state: "opened", generation: 1, failureCount: 3 } }],
+      },
+      "restore.circuits[0].snapshot.openedAt",
+    ],
     [
       "a half-opened state with malformed leases",
-      { version: 1, circuits: [{ name: "a", config: config(), snapshot: { state: "half-opened", generation: 1, failureCount: 3, openedAt: 1, openings: 1, probeLeases: [{ token: "1" }] } }] },
+      {
+        version: 1,
+        circuits: [
+          {
+            name: "a",
+            config: config(),
+            snapshot: {
+              state: "half-opened",
+              generation: 1,
+              failureCount: 3,
+              openedAt: 1,
+              openings: 1,
+              probeLeases: [{ token: "1" }],
+            },
+          },
+        ],
+      },
       "restore.circuits[0].snapshot.probeLeases[0].token",
     ],
   ])("rejects %s, naming the field", (_label, document, option) => {
@@ -369,7 +450,9 @@ describe("InMemoryStorage restore", () => {
   });
 
   it("rejects an unknown option, and options that are not an object", () => {
-    expect(() => new InMemoryStorage({ restor: saved } as unknown as InMemoryStorageOptions)).toThrow(/Unknown option "restor"/);
+    expect(() => new InMemoryStorage({ restor: saved } as unknown as InMemoryStorageOptions)).toThrow(
+      /Unknown option "restor"/,
+    );
     expect(() => new InMemoryStorage(null as unknown as InMemoryStorageOptions)).toThrow(InvalidOptionError);
   });
 });

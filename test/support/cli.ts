@@ -44,7 +44,11 @@ export interface CliOutcome {
  * `timeoutMs`, a hang guard, never an assertion on time). Colours follow `env` only: NO_COLOR and
  * FORCE_COLOR of the test process are removed.
  */
-export function runCli(cli: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliOutcome> {
+export function runCli(
+  cli: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliOutcome> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NO_COLOR;
   delete env.FORCE_COLOR;
@@ -53,7 +57,12 @@ export function runCli(cli: string, args: readonly string[], options: { env?: No
     execFile(
       process.execPath,
       [cli, ...args],
-      { cwd: options.cwd ?? ROOT, env: { ...env, ...options.env }, timeout: options.timeoutMs ?? 15_000, killSignal: "SIGKILL" },
+      {
+        cwd: options.cwd ?? ROOT,
+        env: { ...env, ...options.env },
+        timeout: options.timeoutMs ?? 15_000,
+        killSignal: "SIGKILL",
+      },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
         resolve({ code, stdout, stderr });

@@ -56,8 +56,7 @@ export interface Flavour {
   create(options: FactoryOptions): FactoryUnderTest;
 }
 
-const isThenable = (value: unknown): boolean =>
-  typeof (value as { then?: unknown } | null)?.then === "function";
+const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === "function";
 
 /** Calls the sync API; its outcome, which must be synchronous, becomes a settled promise. */
 function settledNow<T>(call: () => T): Promise<T> {
@@ -83,7 +82,10 @@ function promised<T>(call: () => Promise<T>): Promise<T> {
   return promise;
 }
 
-function view(raw: AsyncCircuitBreaker<unknown> | SyncCircuitBreaker<unknown>, run: BreakerUnderTest["run"]): BreakerUnderTest {
+function view(
+  raw: AsyncCircuitBreaker<unknown> | SyncCircuitBreaker<unknown>,
+  run: BreakerUnderTest["run"],
+): BreakerUnderTest {
   return {
     get name() {
       return raw.name;
@@ -116,7 +118,10 @@ export const asyncFlavour: Flavour = {
       factory,
       async getBreaker(name, breakerOptions) {
         const breaker = await promised(() => factory.getBreaker(name, breakerOptions));
-        return view(breaker, <T>(fn: () => T, call?: SharedCallOptions) => promised(() => breaker.run(fn, call)) as Promise<T>);
+        return view(
+          breaker,
+          <T>(fn: () => T, call?: SharedCallOptions) => promised(() => breaker.run(fn, call)) as Promise<T>,
+        );
       },
       run: <T>(name: string, fn: () => T, breakerOptions?: BreakerOptions) =>
         promised(() => factory.run(name, fn, breakerOptions)) as Promise<T>,
@@ -134,7 +139,9 @@ export const syncFlavour: Flavour = {
       factory,
       async getBreaker(name, breakerOptions) {
         const breaker = await settledNow(() => factory.getBreaker(name, breakerOptions));
-        return view(breaker, <T>(fn: () => T, call?: SharedCallOptions) => settledNow(() => breaker.run(fn, call) as T));
+        return view(breaker, <T>(fn: () => T, call?: SharedCallOptions) =>
+          settledNow(() => breaker.run(fn, call) as T),
+        );
       },
       run: <T>(name: string, fn: () => T, breakerOptions?: BreakerOptions) =>
         settledNow(() => factory.run(name, fn, breakerOptions) as T),
@@ -258,11 +265,9 @@ export function listen(factory: AsyncCircuitBreakerFactory | SyncCircuitBreakerF
 }
 
 /** A synchronous guarded function that throws `error`. */
-export const throwing =
-  (error: unknown) =>
-  (): never => {
-    throw error;
-  };
+export const throwing = (error: unknown) => (): never => {
+  throw error;
+};
 
 /** Fails `threshold` times with fresh errors so that the circuit opens. */
 export async function trip(breaker: BreakerUnderTest): Promise<void> {

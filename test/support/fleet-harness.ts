@@ -80,7 +80,8 @@ export function useFleet(): Fleet {
     holdDir = undefined;
   });
 
-  const worker = async (config: FleetWorkerConfig) => later(await startWorker({ ...FAST, ...config, prefix }), (w) => w.kill());
+  const worker = async (config: FleetWorkerConfig) =>
+    later(await startWorker({ ...FAST, ...config, prefix }), (w) => w.kill());
 
   return {
     get prefix() {
@@ -105,7 +106,10 @@ export function useFleet(): Fleet {
       const running = file.then(async (releaseFile) => {
         const started = target.waitForLine((l) => l.type === "running" && l.releaseFile === releaseFile, 30_000);
         const refused = reply.then((r) => {
-          if (r.admitted !== true) throw new Error(`no call admitted on ${name} (${String(r.attempts)} tries within ${options.timeoutMs ?? 0} ms)`);
+          if (r.admitted !== true)
+            throw new Error(
+              `no call admitted on ${name} (${String(r.attempts)} tries within ${options.timeoutMs ?? 0} ms)`,
+            );
           return undefined;
         });
         await Promise.race([started, refused]);
@@ -129,8 +133,12 @@ export const everyone = (workers: readonly Worker[], command: Parameters<Worker[
   Promise.all(workers.map((w) => w.send(command)));
 
 /** Waits (at most `timeoutMs`) until each worker's replica of `name` is in `state`; the states they ended in. */
-export const waitStates = async (workers: readonly Worker[], name: string, state: string, timeoutMs = 5000): Promise<unknown[]> =>
-  (await everyone(workers, { op: "waitState", name, state, timeoutMs })).map((r) => r.state);
+export const waitStates = async (
+  workers: readonly Worker[],
+  name: string,
+  state: string,
+  timeoutMs = 5000,
+): Promise<unknown[]> => (await everyone(workers, { op: "waitState", name, state, timeoutMs })).map((r) => r.state);
 
 /** How many events each worker printed so far: the start of `eventsSince`. */
 export type EventMark = ReadonlyMap<Worker, number>;
@@ -142,8 +150,14 @@ export const eventsSince = (mark: EventMark, circuit: string): WorkerEvent[] =>
 
 /** `state_changed` events as `"opened"` / `"opened (remote)"`. */
 export const transitions = (events: readonly WorkerEvent[]): string[] =>
-  events.flatMap((e) => (e.eventType === "state_changed" ? [`${e.event.state}${e.event.remote === true ? " (remote)" : ""}`] : []));
+  events.flatMap((e) =>
+    e.eventType === "state_changed" ? [`${e.event.state}${e.event.remote === true ? " (remote)" : ""}`] : [],
+  );
 
 /** Waits until `worker` printed an event of `eventType`; resolves with it. */
 export const eventOf = (worker: Worker, eventType: string, timeoutMs = 10_000): Promise<WorkerEvent> =>
-  waitFor(`${eventType} from worker ${worker.pid}`, () => worker.events.find((e) => e.eventType === eventType), timeoutMs);
+  waitFor(
+    `${eventType} from worker ${worker.pid}`,
+    () => worker.events.find((e) => e.eventType === eventType),
+    timeoutMs,
+  );

@@ -53,7 +53,10 @@ export async function setup(project: TestProject): Promise<void> {
     process.exit(1);
   }
   cluster = await startRedisCluster();
-  project.provide("redisClusterNodes", cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
+  project.provide(
+    "redisClusterNodes",
+    cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+  );
 }
 
 export async function teardown(): Promise<void> {

@@ -55,7 +55,9 @@ export class Scrape {
 
   /** The states whose gauge sample is 1 for `circuit` (exactly one when the gauge is right). */
   statesOf(circuit: string, name = "purgatory_circuit_state"): string[] {
-    return this.all(name).flatMap((s) => (s.labels.circuit === circuit && s.value === 1 ? [s.labels.state as string] : []));
+    return this.all(name).flatMap((s) =>
+      s.labels.circuit === circuit && s.value === 1 ? [s.labels.state as string] : [],
+    );
   }
 }
 
@@ -73,13 +75,20 @@ export class PullReader extends MetricReader {
   async read(): Promise<Collected> {
     const { resourceMetrics, errors } = await this.collect();
     if (errors.length > 0) throw new AggregateError(errors, "collection errors");
-    return new Collected(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.map((m) => ({ scope: scope.scope, metric: m }))));
+    return new Collected(
+      resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.map((m) => ({ scope: scope.scope, metric: m }))),
+    );
   }
 }
 
 /** One collection of an OpenTelemetry SDK. */
 export class Collected {
-  constructor(readonly metrics: readonly { readonly scope: { readonly name: string; readonly version?: string }; readonly metric: MetricData }[]) {}
+  constructor(
+    readonly metrics: readonly {
+      readonly scope: { readonly name: string; readonly version?: string };
+      readonly metric: MetricData;
+    }[],
+  ) {}
 
   /** The instrument named `name`, or `undefined`. */
   metric(name: string): MetricData | undefined {
@@ -105,6 +114,8 @@ export class Collected {
   /** The states whose gauge point is 1 for `circuit`. */
   statesOf(circuit: string, name = "purgatory_circuit_state"): string[] {
     const points = (this.metric(name)?.dataPoints ?? []) as DataPoint<unknown>[];
-    return points.flatMap((p) => (p.attributes.circuit === circuit && p.value === 1 ? [String(p.attributes.state)] : []));
+    return points.flatMap((p) =>
+      p.attributes.circuit === circuit && p.value === 1 ? [String(p.attributes.state)] : [],
+    );
   }
 }

@@ -39,7 +39,13 @@ export interface RedisClusterOptions {
 }
 
 async function clusterInfo(port: number): Promise<Record<string, string>> {
-  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({
+    host: "127.0.0.1",
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on("error", () => undefined);
   try {
     await client.connect();
@@ -68,10 +74,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       servers.push(
         await startRedisServer({
           args: [
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", "nodes.conf",
-            "--cluster-port", String(await freePort()),
-            "--cluster-node-timeout", "5000",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-port",
+            String(await freePort()),
+            "--cluster-node-timeout",
+            "5000",
           ],
         }),
       );
@@ -121,7 +131,11 @@ async function withNode<T>(port: number, use: (node: Redis) => Promise<T>): Prom
 
 /** The port of the master that serves `slot`. */
 export async function slotOwner(cluster: RedisClusterHandle, slot: number): Promise<number> {
-  const ranges = (await withNode(cluster.nodes[0]?.port as number, (n) => n.call("CLUSTER", "SLOTS"))) as [number, number, [string, number]][];
+  const ranges = (await withNode(cluster.nodes[0]?.port as number, (n) => n.call("CLUSTER", "SLOTS"))) as [
+    number,
+    number,
+    [string, number],
+  ][];
   const range = ranges.find(([from, to]) => slot >= from && slot <= to);
   if (range === undefined) throw new Error(`no master serves slot ${slot}`);
   return Number(range[2][1]);
@@ -145,7 +159,11 @@ export async function migrateSlot(cluster: RedisClusterHandle, slot: number, toP
       await n.call("MIGRATE", "127.0.0.1", toPort, "", 0, 5000, "KEYS", ...keys);
     }
   });
-  for (const port of [toPort, fromPort, ...cluster.nodes.map((n) => n.port).filter((p) => p !== toPort && p !== fromPort)]) {
+  for (const port of [
+    toPort,
+    fromPort,
+    ...cluster.nodes.map((n) => n.port).filter((p) => p !== toPort && p !== fromPort),
+  ]) {
     await withNode(port, (n) => n.call("CLUSTER", "SETSLOT", slot, "NODE", toId));
   }
 }

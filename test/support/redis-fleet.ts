@@ -20,7 +20,12 @@ export interface WorkerEvent {
   readonly pid: number;
   readonly circuit: string;
   readonly eventType: string;
-  readonly event: { readonly state?: string; readonly remote?: boolean; readonly openedAt?: number | null; readonly error?: string };
+  readonly event: {
+    readonly state?: string;
+    readonly remote?: boolean;
+    readonly openedAt?: number | null;
+    readonly error?: string;
+  };
 }
 
 /** A reply to a command. */
@@ -65,7 +70,10 @@ export interface LineProcess {
 }
 
 /** Spawns `node <args>` (killed when the test process exits) and collects the JSON lines it prints. */
-export function spawnLines(args: readonly string[], options: { readonly stdin?: boolean; readonly cwd?: string } = {}): LineProcess {
+export function spawnLines(
+  args: readonly string[],
+  options: { readonly stdin?: boolean; readonly cwd?: string } = {},
+): LineProcess {
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? ROOT,
     stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
@@ -111,7 +119,10 @@ export function spawnLines(args: readonly string[], options: { readonly stdin?: 
     new Promise<WorkerLine>((resolve, reject) => {
       const found = lines.find(match);
       if (found !== undefined) return resolve(found);
-      const timer = setTimeout(() => reject(new Error(`process ${child.pid}: no matching line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`process ${child.pid}: no matching line within ${timeoutMs} ms; stderr: ${stderr}`)),
+        timeoutMs,
+      );
       timer.unref();
       onLine((line) => {
         if (!match(line)) return;
@@ -150,7 +161,10 @@ export async function startWorker(config: Omit<WorkerConfig, "mode">, readyTimeo
   died.catch(() => undefined);
   const timeout = (ms: number, what: string) =>
     new Promise<never>((_, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${child.pid}: no ${what} within ${ms} ms; stderr: ${stderr()}`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${child.pid}: no ${what} within ${ms} ms; stderr: ${stderr()}`)),
+        ms,
+      );
       timer.unref();
     });
   try {

@@ -36,7 +36,12 @@ export async function deleteKeys(client: Redis | Cluster, prefix: string): Promi
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a truthy value, which it returns; throws `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 3000, everyMs = 5): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 3000,
+  everyMs = 5,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -79,7 +84,10 @@ export function commandDelta(before: Record<string, number>, after: Record<strin
 /** Script and function calls (EVAL, EVALSHA, FCALL and their read-only forms) since the server started. */
 export async function scriptCalls(client: Redis): Promise<number> {
   const counts = await commandCalls(client);
-  return ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"].reduce((sum, c) => sum + (counts[c] ?? 0), 0);
+  return ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"].reduce(
+    (sum, c) => sum + (counts[c] ?? 0),
+    0,
+  );
 }
 
 /** Every hook call of a factory, kept for assertions. */

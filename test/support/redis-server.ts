@@ -85,7 +85,8 @@ export async function waitForPong(port: number, timeoutMs: number, alive: () => 
   for (;;) {
     if (await pingOnce(port)) return;
     if (!alive()) throw new Error(`redis-server on port ${port} exited before answering PING`);
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -111,7 +112,11 @@ function pingOnce(port: number): Promise<boolean> {
   });
 }
 
-function spawnServer(port: number, dir: string, args: readonly string[]): { child: ChildProcess; output: () => string } {
+function spawnServer(
+  port: number,
+  dir: string,
+  args: readonly string[],
+): { child: ChildProcess; output: () => string } {
   const child = spawn(
     "redis-server",
     ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", dir, ...args],

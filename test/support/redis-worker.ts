@@ -53,7 +53,13 @@ export type CallOutcome = "succeed" | "fail";
 export type WorkerCommand =
   | { readonly id: number; readonly op: "register"; readonly name: string }
   /** `calls` failing calls, `concurrency` at a time (the same as `run` with outcome `"fail"`). */
-  | { readonly id: number; readonly op: "fail"; readonly name: string; readonly calls: number; readonly concurrency: number }
+  | {
+      readonly id: number;
+      readonly op: "fail";
+      readonly name: string;
+      readonly calls: number;
+      readonly concurrency: number;
+    }
   /**
    * `calls` calls of `factory.run(name, fn)` that succeed or fail, `concurrency` at a time (async;
    * each lane's first call starts in the same tick), or in one synchronous loop (sync).
@@ -97,11 +103,22 @@ export type WorkerCommand =
     }
   | { readonly id: number; readonly op: "state"; readonly name: string }
   /** An operator's action on the circuit (`breaker.isolate()`, `disable()`, `reset()`). */
-  | { readonly id: number; readonly op: "control"; readonly name: string; readonly action: "isolate" | "disable" | "reset" }
+  | {
+      readonly id: number;
+      readonly op: "control";
+      readonly name: string;
+      readonly action: "isolate" | "disable" | "reset";
+    }
   /** `factory.reconfigure(name, changes)`. */
   | { readonly id: number; readonly op: "reconfigure"; readonly name: string; readonly changes: ConfigChanges }
   /** Waits until the replica of `name` is in `state`, at most `timeoutMs`. */
-  | { readonly id: number; readonly op: "waitState"; readonly name: string; readonly state: string; readonly timeoutMs: number }
+  | {
+      readonly id: number;
+      readonly op: "waitState";
+      readonly name: string;
+      readonly state: string;
+      readonly timeoutMs: number;
+    }
   | { readonly id: number; readonly op: "exit" };
 
 const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
@@ -154,7 +171,8 @@ function factoryOptions() {
 }
 
 /** How one guarded call ended. */
-type Outcome = { readonly kind: "value" } | { readonly kind: "error" } | { readonly kind: "open"; readonly openedAt: number };
+type Outcome =
+  { readonly kind: "value" } | { readonly kind: "error" } | { readonly kind: "open"; readonly openedAt: number };
 
 const judge = (error: unknown): Outcome =>
   error instanceof CircuitOpenError ? { kind: "open", openedAt: error.openedAt } : { kind: "error" };
@@ -275,7 +293,8 @@ async function serve(): Promise<void> {
     };
     for (let attempts = 1; ; attempts++) {
       const outcome = await guard.attempt(name, fn);
-      if (outcome.kind !== "open") return { admitted: true, attempts, settled: outcome.kind === "value" ? "resolved" : "rejected" };
+      if (outcome.kind !== "open")
+        return { admitted: true, attempts, settled: outcome.kind === "value" ? "resolved" : "rejected" };
       if (Date.now() >= deadline) return { admitted: false, attempts, settled: "open" };
       await sleep(everyMs);
     }
@@ -348,7 +367,15 @@ async function serve(): Promise<void> {
     const command = JSON.parse(line) as WorkerCommand;
     handle(command).then(
       (result) => print({ type: "reply", id: command.id, pid: process.pid, ok: true, ...result }),
-      (error: unknown) => print({ type: "reply", id: command.id, pid: process.pid, ok: false, error: String(error), stack: (error as Error).stack }),
+      (error: unknown) =>
+        print({
+          type: "reply",
+          id: command.id,
+          pid: process.pid,
+          ok: false,
+          error: String(error),
+          stack: (error as Error).stack,
+        }),
     );
   });
   print({ type: "ready", pid: process.pid });

@@ -83,7 +83,12 @@ function failOnStorageErrors(storage: RedisStorage): () => void {
 const BEHAVIOUR_COMMAND_TIMEOUT = 2;
 
 /** A harness over a Redis storage: real time, keys under `prefix` deleted afterwards. */
-function redisHarness(storage: RedisStorage, admin: Redis | Cluster, prefix: string, release: () => Promise<void>): StorageHarness {
+function redisHarness(
+  storage: RedisStorage,
+  admin: Redis | Cluster,
+  prefix: string,
+  release: () => Promise<void>,
+): StorageHarness {
   const checked = failOnStorageErrors(storage);
   return {
     storage,
@@ -108,7 +113,12 @@ export const redisKind: StorageKind = {
   async create() {
     const prefix = uniquePrefix();
     const admin = new Redis(REDIS_URL);
-    return redisHarness(new RedisStorage({ url: REDIS_URL, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }), admin, prefix, async () => admin.disconnect());
+    return redisHarness(
+      new RedisStorage({ url: REDIS_URL, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }),
+      admin,
+      prefix,
+      async () => admin.disconnect(),
+    );
   },
 };
 
@@ -120,9 +130,14 @@ export const redisClusterKind: StorageKind = {
   async create() {
     const prefix = uniquePrefix("test-cluster");
     const client = new Cluster(inject("redisClusterNodes"), { redisOptions: { commandTimeout: 1000 } });
-    return redisHarness(new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }), client, prefix, async () => {
-      await client.quit().catch(() => client.disconnect());
-    });
+    return redisHarness(
+      new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }),
+      client,
+      prefix,
+      async () => {
+        await client.quit().catch(() => client.disconnect());
+      },
+    );
   },
 };
 
@@ -139,10 +154,15 @@ export const redisIoredis6Kind: StorageKind = {
     const prefix = uniquePrefix("test-ioredis6");
     const client = new Redis6(REDIS_URL, { commandTimeout: 1000 });
     const admin = new Redis(REDIS_URL);
-    return redisHarness(new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }), admin, prefix, async () => {
-      admin.disconnect();
-      await client.quit().catch(() => client.disconnect());
-    });
+    return redisHarness(
+      new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }),
+      admin,
+      prefix,
+      async () => {
+        admin.disconnect();
+        await client.quit().catch(() => client.disconnect());
+      },
+    );
   },
 };
 

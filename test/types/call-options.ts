@@ -41,7 +41,9 @@ export async function asyncBreaker(): Promise<void> {
   void exactly<Promise<number>>()(breaker.run(async () => 1));
   void exactly<Promise<Reply>>()(breaker.run((signal) => (exactly<AbortSignal>()(signal), reply)));
   // Call options: a caller's signal, a timeout, a fallback, whose type joins the result's.
-  void exactly<Promise<number | string>>()(breaker.run(async () => 1, { signal: request.signal, timeout: 2, fallback: () => "cached" }));
+  void exactly<Promise<number | string>>()(
+    breaker.run(async () => 1, { signal: request.signal, timeout: 2, fallback: () => "cached" }),
+  );
   void exactly<Promise<number | null>>()(breaker.run(async () => 1, { fallback: async () => null }));
   void exactly<Promise<number>>()(
     breaker.run(async () => 1, {

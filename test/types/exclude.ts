@@ -34,8 +34,12 @@ new SyncCircuitBreakerFactory({ exclude: [[HTTPStatusError, (err) => err.status 
 
 // The same inference in every per-call option.
 export async function perCall(): Promise<void> {
-  await circuitbreaker.getBreaker("a", { exclude: [[DatabaseError, (err) => same<typeof err, DatabaseError>(true) && err.query !== ""]] });
-  await circuitbreaker.run("a", async () => 1, { exclude: [TypeError, [HTTPStatusError, (err) => err.status === 404]] });
+  await circuitbreaker.getBreaker("a", {
+    exclude: [[DatabaseError, (err) => same<typeof err, DatabaseError>(true) && err.query !== ""]],
+  });
+  await circuitbreaker.run("a", async () => 1, {
+    exclude: [TypeError, [HTTPStatusError, (err) => err.status === 404]],
+  });
   circuitbreaker.decorate("a", { exclude: [[HTTPStatusError, (err) => err.status === 409]] });
   new SyncCircuitBreakerFactory().run("s", () => 1, { exclude: [[HTTPStatusError, (err) => err.status > 1]] });
 }

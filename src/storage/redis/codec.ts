@@ -79,7 +79,9 @@ export function encodeConfig(config: CircuitConfig): string {
     th: config.threshold,
     ttl: ttlMs(config),
     hm: config.halfOpenMaxCalls,
-    ...(failureRate === undefined ? {} : { fr: { r: failureRate.rate, m: failureRate.minimumCalls, w: ms(failureRate.window) } }),
+    ...(failureRate === undefined
+      ? {}
+      : { fr: { r: failureRate.rate, m: failureRate.minimumCalls, w: ms(failureRate.window) } }),
     ...(slowCall === undefined ? {} : { sc: { d: ms(slowCall.duration), r: slowCall.rate } }),
     ...(backoff === undefined ? {} : { bo: { m: backoff.multiplier, x: ms(backoff.maxTtl), j: backoff.jitter } }),
   });
@@ -87,7 +89,8 @@ export function encodeConfig(config: CircuitConfig): string {
 
 type Json = Record<string, unknown>;
 const object = (value: unknown, what: string): Json => {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new CorruptStateError(`${what} is not an object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new CorruptStateError(`${what} is not an object`);
   return value as Json;
 };
 
@@ -109,7 +112,9 @@ function parseConfig(text: unknown): CircuitConfig {
   try {
     json = object(JSON.parse(String(text)), "config");
   } catch (error) {
-    throw error instanceof CorruptStateError ? error : new CorruptStateError(`unreadable config ${String(text).slice(0, 80)}`);
+    throw error instanceof CorruptStateError
+      ? error
+      : new CorruptStateError(`unreadable config ${String(text).slice(0, 80)}`);
   }
   const config: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = {
     threshold: number(json.th, "threshold"),
@@ -118,7 +123,11 @@ function parseConfig(text: unknown): CircuitConfig {
   };
   if (json.fr !== undefined) {
     const fr = object(json.fr, "failureRate");
-    config.failureRate = { rate: number(fr.r, "failureRate.rate"), minimumCalls: number(fr.m, "failureRate.minimumCalls"), window: number(fr.w, "failureRate.window") / 1000 };
+    config.failureRate = {
+      rate: number(fr.r, "failureRate.rate"),
+      minimumCalls: number(fr.m, "failureRate.minimumCalls"),
+      window: number(fr.w, "failureRate.window") / 1000,
+    };
   }
   if (json.sc !== undefined) {
     const sc = object(json.sc, "slowCall");
@@ -126,7 +135,11 @@ function parseConfig(text: unknown): CircuitConfig {
   }
   if (json.bo !== undefined) {
     const bo = object(json.bo, "backoff");
-    config.backoff = { multiplier: number(bo.m, "backoff.multiplier"), maxTtl: number(bo.x, "backoff.maxTtl") / 1000, jitter: number(bo.j, "backoff.jitter") };
+    config.backoff = {
+      multiplier: number(bo.m, "backoff.multiplier"),
+      maxTtl: number(bo.x, "backoff.maxTtl") / 1000,
+      jitter: number(bo.j, "backoff.jitter"),
+    };
   }
   return config;
 }
@@ -173,7 +186,11 @@ export function toSharedState(config: CircuitConfig, fields: readonly unknown[])
 function counts(text: unknown): CallCounts | null {
   if (typeof text !== "string" || text === "") return null;
   const [calls, failures, slow] = text.split(":");
-  return { calls: number(calls, "window calls"), failures: number(failures, "window failures"), slow: number(slow, "window slow calls") };
+  return {
+    calls: number(calls, "window calls"),
+    failures: number(failures, "window failures"),
+    slow: number(slow, "window slow calls"),
+  };
 }
 
 /** Decodes a script reply (25 strings, see scripts/prologue.lua). */
@@ -223,14 +240,18 @@ export function sameSnapshot(a: CircuitSnapshot, b: CircuitSnapshot): boolean {
     case "isolated":
       return b.state === "isolated" && near(a.since, b.since);
     case "opened":
-      return b.state === "opened" && near(a.openedAt, b.openedAt) && near(a.retryAt, b.retryAt) && a.openings === b.openings;
+      return (
+        b.state === "opened" && near(a.openedAt, b.openedAt) && near(a.retryAt, b.retryAt) && a.openings === b.openings
+      );
     case "half-opened":
       return (
         b.state === "half-opened" &&
         near(a.openedAt, b.openedAt) &&
         a.openings === b.openings &&
         a.probeLeases.length === b.probeLeases.length &&
-        a.probeLeases.every((x, i) => x.token === b.probeLeases[i]?.token && near(x.expiresAt, b.probeLeases[i].expiresAt))
+        a.probeLeases.every(
+          (x, i) => x.token === b.probeLeases[i]?.token && near(x.expiresAt, b.probeLeases[i].expiresAt),
+        )
       );
   }
 }

@@ -22,7 +22,8 @@ export interface RedisKeys {
   readonly registry: string;
 }
 
-const encodeName = (name: string): string => name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const encodeName = (name: string): string =>
+  name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** The key layout under `prefix`; a prefix may not contain `{` or `}`. */
 export function redisKeys(prefix: string): RedisKeys {

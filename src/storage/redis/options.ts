@@ -141,7 +141,11 @@ const KNOWN: Record<keyof RedisStorageOptions, true> = {
 const ms = (value: unknown, option: string, fallbackSeconds: number): number => {
   if (value === undefined) return fallbackSeconds * 1000;
   if (typeof value !== "number" || !(value > 0 && value <= 3600)) {
-    throw new InvalidOptionError(option, value, "a number of seconds above 0 and at most 3600 (durations are in seconds)");
+    throw new InvalidOptionError(
+      option,
+      value,
+      "a number of seconds above 0 and at most 3600 (durations are in seconds)",
+    );
   }
   return Math.round(value * 1e6) / 1e3;
 };
@@ -169,7 +173,9 @@ export function checkRedisUrl(url: unknown): string {
   if (parsed.hostname === "") throw invalid('a Redis URL with a host, such as "redis://127.0.0.1:6379/0"');
   const db = parsed.pathname.replace(/^\//, "");
   if (db !== "" && !(/^\d{1,5}$/.test(db) && Number(db) <= MAX_URL_DB)) {
-    throw invalid(`a database number from 0 to ${MAX_URL_DB} after the host (for more, leave it out and pass redisOptions: { db })`);
+    throw invalid(
+      `a database number from 0 to ${MAX_URL_DB} after the host (for more, leave it out and pass redisOptions: { db })`,
+    );
   }
   return url as string;
 }
@@ -193,7 +199,10 @@ export function toRedisSettings(input: unknown): RedisSettings {
     throw new InvalidOptionError("client", options.client, "either url or client, not both");
   }
   const client = options.client;
-  if (client !== undefined && (typeof client !== "object" || client === null || typeof (client as RedisClient).evalsha !== "function")) {
+  if (
+    client !== undefined &&
+    (typeof client !== "object" || client === null || typeof (client as RedisClient).evalsha !== "function")
+  ) {
     throw new InvalidOptionError("client", client, "an ioredis Redis or Cluster client");
   }
   const policy = options.onStorageError ?? "local";
@@ -229,15 +238,17 @@ export function toRedisSettings(input: unknown): RedisSettings {
  * subscriber resubscribes itself (the storage does it, awaiting the answer) and has no command
  * timeout: ioredis's own resubscription would reject with nobody to catch it.
  */
-export async function makeClient(settings: RedisSettings, role: "commands" | "subscriber" = "commands"): Promise<RedisClient> {
+export async function makeClient(
+  settings: RedisSettings,
+  role: "commands" | "subscriber" = "commands",
+): Promise<RedisClient> {
   let ioredis: typeof import("ioredis");
   try {
     ioredis = await import("ioredis");
   } catch (error) {
-    throw new Error(
-      'RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`',
-      { cause: error },
-    );
+    throw new Error('RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`', {
+      cause: error,
+    });
   }
   const RedisClass = ioredis.Redis ?? ioredis.default;
   return new RedisClass(settings.url ?? "redis://127.0.0.1:6379", {

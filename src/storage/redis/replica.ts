@@ -139,7 +139,9 @@ export function adopt(replica: Replica, shared: SharedState, source: Source): Re
   if (shared.incarnation === current.incarnation) {
     if (shared.version <= current.version) {
       // Nothing newer, but an anticipated view yields to what Redis answered.
-      return replica.anticipated ? { ...replica, view: translate(current.snapshot, replica.base), anticipated: false } : replica;
+      return replica.anticipated
+        ? { ...replica, view: translate(current.snapshot, replica.base), anticipated: false }
+        : replica;
     }
     return { ...replica, shared, view: translate(shared.snapshot, replica.base), anticipated: false };
   }
@@ -152,7 +154,10 @@ function renumber(replica: Replica, shared: SharedState): Replica {
   // floor; every token handed out so far lies below it.
   const floor = replica.view.generation + 1;
   const { snapshot } = shared;
-  const lowest = snapshot.state === "half-opened" ? Math.min(snapshot.generation, ...snapshot.probeLeases.map((l) => l.token)) : snapshot.generation;
+  const lowest =
+    snapshot.state === "half-opened"
+      ? Math.min(snapshot.generation, ...snapshot.probeLeases.map((l) => l.token))
+      : snapshot.generation;
   const base = floor - lowest;
   const left = replica.shared?.incarnation;
   const retired =
@@ -210,7 +215,14 @@ export function anticipateFailure(replica: Replica, config: CircuitConfig, now: 
   const anticipated: CircuitSnapshot =
     failureCount < config.threshold
       ? { ...view, failureCount }
-      : { state: "opened", generation: view.generation, failureCount, openedAt: now, retryAt: now + ttlMs(config), openings: 1 };
+      : {
+          state: "opened",
+          generation: view.generation,
+          failureCount,
+          openedAt: now,
+          retryAt: now + ttlMs(config),
+          openings: 1,
+        };
   return { ...replica, view: anticipated, anticipated: true };
 }
 

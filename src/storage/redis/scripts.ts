@@ -8,10 +8,21 @@ import { luaSource } from "./lua.js";
 import type { RedisClient } from "./options.js";
 
 /** The operations, one script each. */
-export type ScriptName = "read" | "admit" | "success" | "failure" | "flush" | "reopen" | "control" | "configure" | "release";
+export type ScriptName =
+  "read" | "admit" | "success" | "failure" | "flush" | "reopen" | "control" | "configure" | "release";
 
 /** Every script's name, which is also its file's name in `scripts/`. */
-export const SCRIPT_NAMES: readonly ScriptName[] = ["read", "admit", "success", "failure", "flush", "reopen", "control", "configure", "release"];
+export const SCRIPT_NAMES: readonly ScriptName[] = [
+  "read",
+  "admit",
+  "success",
+  "failure",
+  "flush",
+  "reopen",
+  "control",
+  "configure",
+  "release",
+];
 
 interface Script {
   readonly source: string;
@@ -39,7 +50,9 @@ function load(): Record<ScriptName, Script> {
 export async function preloadScripts(client: RedisClient): Promise<void> {
   const nodes = client.nodes?.("master") ?? [client];
   const sources = Object.values(load()).map((script) => script.source);
-  await Promise.all(nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source) ?? Promise.resolve())));
+  await Promise.all(
+    nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source) ?? Promise.resolve())),
+  );
 }
 
 /** Runs script `name` on `key` with `args`. */

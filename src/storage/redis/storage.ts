@@ -10,7 +10,16 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../../coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
-import { admit, checkRates, control, recordFailure, recordSuccess, ttlMs, type Admission, type ControlAction } from "../../core/machine.js";
+import {
+  admit,
+  checkRates,
+  control,
+  recordFailure,
+  recordSuccess,
+  ttlMs,
+  type Admission,
+  type ControlAction,
+} from "../../core/machine.js";
 import { count, countsOf, createWindow, drain, windowFor, windowOf, type CallCounts } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
@@ -219,9 +228,20 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       return registering.then(() => ({ circuit: existing, created: false }));
     }
     const circuit: ReplicaCircuit = {
-      name, config, snapshot: CLOSED_SNAPSHOT, used: true, forgotten: false, window: createWindow(config),
-      replica: PENDING_REPLICA, registering: undefined, asking: 0, pendingFailures: 0, grant: null,
-      dirty: false, encoded: null, releasing: undefined,
+      name,
+      config,
+      snapshot: CLOSED_SNAPSHOT,
+      used: true,
+      forgotten: false,
+      window: createWindow(config),
+      replica: PENDING_REPLICA,
+      registering: undefined,
+      asking: 0,
+      pendingFailures: 0,
+      grant: null,
+      dirty: false,
+      encoded: null,
+      releasing: undefined,
     };
     this.circuits.add(circuit);
     let created = true;
@@ -325,14 +345,20 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (grant === null) return undefined;
     circuit.grant = null;
     const view = circuit.snapshot;
-    const live = view.state === "half-opened" && view.probeLeases.some((l) => l.token === grant && l.expiresAt > redisNow);
+    const live =
+      view.state === "half-opened" && view.probeLeases.some((l) => l.token === grant && l.expiresAt > redisNow);
     return live ? { verdict: "probe", generation: grant, transition: null } : undefined;
   }
 
   /** Rejects a call: this process already asks Redis for every probe slot, or fail-closed holds it. */
   #busy(circuit: ReplicaCircuit): Admission {
     const snapshot = circuit.snapshot;
-    const openedAt = snapshot.state === "opened" || snapshot.state === "half-opened" ? snapshot.openedAt : snapshot.state === "isolated" ? snapshot.since : 0;
+    const openedAt =
+      snapshot.state === "opened" || snapshot.state === "half-opened"
+        ? snapshot.openedAt
+        : snapshot.state === "isolated"
+          ? snapshot.since
+          : 0;
     return { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null };
   }
 
@@ -374,7 +400,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /** Counts a success of a closed circuit in its window (dated by the coarse clock unless slow). */
-  #countSuccess(circuit: ReplicaCircuit, window: NonNullable<CircuitRecord["window"]>, clock: Clock, slow: boolean): void {
+  #countSuccess(
+    circuit: ReplicaCircuit,
+    window: NonNullable<CircuitRecord["window"]>,
+    clock: Clock,
+    slow: boolean,
+  ): void {
     const now = (slow ? clock() : (clock.coarse ?? clock)()) + this.#offset;
     count(window, now, slow ? "slow" : "success");
     if (circuit.dirty) return;
@@ -407,12 +438,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         circuit.dirty = false;
         const window = circuit.window;
         if (window === undefined || window === null || circuit.forgotten) return;
-        if (!this.#transport.available || circuit.replica.mode !== "synced" || circuit.snapshot.state !== "closed") return;
+        if (!this.#transport.available || circuit.replica.mode !== "synced" || circuit.snapshot.state !== "closed")
+          return;
         const counts = encodeBuckets(drain(window));
         if (counts === "") return;
         const reply = await this.#script("flush", circuit, null, undefined, counts);
         if (reply === undefined) return;
-        const trip = reply.counts === null ? null : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+        const trip =
+          reply.counts === null
+            ? null
+            : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now);
         emitTransition(this.#sink, circuit.name, this.#settle(circuit, reply, trip));
       }),
     );
@@ -423,7 +458,13 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * transition is the one told so. A synchronous caller's failure shows on the view at once
    * (`anticipateFailure`).
    */
-  recordFailure(c: CircuitRecord, token: number, now: number, sync: boolean, minOpenMs = 0): MaybePromise<Transition | null> {
+  recordFailure(
+    c: CircuitRecord,
+    token: number,
+    now: number,
+    sync: boolean,
+    minOpenMs = 0,
+  ): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const redisNow = now + this.#offset;
     const window = circuit.window;
@@ -433,7 +474,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       const local = window === undefined || window === null ? undefined : window;
       if (local !== undefined && circuit.snapshot.state === "closed") count(local, redisNow, "failure");
       return this.#degraded(circuit, token, (s) =>
-        recordFailure(s, circuit.config, token, redisNow, local === undefined ? undefined : countsOf(local, redisNow), minOpenMs),
+        recordFailure(
+          s,
+          circuit.config,
+          token,
+          redisNow,
+          local === undefined ? undefined : countsOf(local, redisNow),
+          minOpenMs,
+        ),
       );
     }
     const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, redisNow, undefined, minOpenMs);
@@ -443,9 +491,11 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const shared = use.kind === "shared" ? use.token : null;
     const counts = this.#handOver(circuit, redisNow, "failure");
     circuit.pendingFailures += 1;
-    const sent = this.#script("failure", circuit, shared, now, counts, minOpenMs > 0 ? String(minOpenMs) : "").finally(() => {
-      circuit.pendingFailures -= 1;
-    });
+    const sent = this.#script("failure", circuit, shared, now, counts, minOpenMs > 0 ? String(minOpenMs) : "").finally(
+      () => {
+        circuit.pendingFailures -= 1;
+      },
+    );
     return sent.then((reply) => {
       if (reply === undefined) {
         if (anticipated === null || !circuit.replica.anticipated) return this.#degraded(circuit, token, decide);
@@ -454,7 +504,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         return anticipated;
       }
       const counted = reply.counts ?? undefined;
-      const expected = recordFailure(reply.before.snapshot, reply.before.config, coreToken(reply.before, shared), reply.now, counted, minOpenMs);
+      const expected = recordFailure(
+        reply.before.snapshot,
+        reply.before.config,
+        coreToken(reply.before, shared),
+        reply.now,
+        counted,
+        minOpenMs,
+      );
       return this.#settle(circuit, reply, expected);
     });
   }
@@ -464,7 +521,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
     const reply = await this.#script("control", circuit, null, now, "", action);
-    if (reply === undefined) throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
+    if (reply === undefined)
+      throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
     return this.#settle(circuit, reply, control(reply.before.snapshot, action, reply.now));
   }
 
@@ -473,7 +531,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
     const reply = await this.#script("configure", circuit, null, undefined, "", "", encodeConfig(config));
-    if (reply === undefined) throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
+    if (reply === undefined)
+      throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
     this.#learn(circuit, reply, "internal");
   }
 
@@ -555,9 +614,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#scripts += 1;
     try {
       const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
-        this.#keys.channel(circuit.name), this.#settings.keyTtlMs, config,
-        token?.incarnation ?? "", token?.generation ?? -1, this.#id, circuit.name, this.#transport.publishCommand,
-        counts, argument,
+        this.#keys.channel(circuit.name),
+        this.#settings.keyTtlMs,
+        config,
+        token?.incarnation ?? "",
+        token?.generation ?? -1,
+        this.#id,
+        circuit.name,
+        this.#transport.publishCommand,
+        counts,
+        argument,
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;
@@ -612,7 +678,11 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /** Applies a decision made while Redis cannot be told, as the outage policy says. */
-  #degraded(circuit: ReplicaCircuit, token: number, decide: (view: CircuitSnapshot) => Transition | null): Transition | null {
+  #degraded(
+    circuit: ReplicaCircuit,
+    token: number,
+    decide: (view: CircuitSnapshot) => Transition | null,
+  ): Transition | null {
     if (this.#settings.onStorageError === "fail-open") return null;
     const replica = circuit.replica;
     if (tokenUse(replica, token).kind === "stale") return null;
@@ -720,7 +790,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   #nextBatch(): ReplicaCircuit[] {
     const batch: ReplicaCircuit[] = [];
-    for (let wrapped = false; batch.length < this.#settings.resyncBatch; ) {
+    for (let wrapped = false; batch.length < this.#settings.resyncBatch;) {
       this.#resyncCursor ??= this.circuits.values();
       const next = this.#resyncCursor.next();
       if (!next.done) {
@@ -747,7 +817,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         circuits.slice(i, i + batch).map(async (circuit) => {
           const { replica } = circuit;
           const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
-          const reply = await (push ? this.#script("reopen", circuit, replica.since, undefined) : this.#script("read", circuit, null, undefined));
+          const reply = await (push
+            ? this.#script("reopen", circuit, replica.since, undefined)
+            : this.#script("read", circuit, null, undefined));
           if (reply !== undefined) this.#learn(circuit, reply, "resync");
         }),
       );

@@ -70,12 +70,14 @@ export class Subscriptions {
   async connect(client: RedisClient): Promise<void> {
     if (this.#subscriber === undefined) {
       this.#cluster = isCluster(client);
-      this.#sharded = this.#settings.pubsub === "auto" ? await shardedPubSubIn(client) : this.#settings.pubsub === "sharded";
+      this.#sharded =
+        this.#settings.pubsub === "auto" ? await shardedPubSubIn(client) : this.#settings.pubsub === "sharded";
       this.#subscriber = await this.#make(client);
     }
     const subscriber = this.#subscriber;
     if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
-    if (subscriber.status === "end" || subscriber.status === "close") throw new Error("the subscriber is not connected");
+    if (subscriber.status === "end" || subscriber.status === "close")
+      throw new Error("the subscriber is not connected");
     if (!this.#current) {
       await this.#send("subscribe", [...this.#channels]);
       this.#current = true;
@@ -199,7 +201,8 @@ export class Subscriptions {
     const subscriber = this.#subscriber;
     if (subscriber === undefined || channels.length === 0) return;
     const command = (chunk: readonly string[]) => {
-      if (this.#sharded) return kind === "subscribe" ? subscriber.ssubscribe(...chunk) : subscriber.sunsubscribe(...chunk);
+      if (this.#sharded)
+        return kind === "subscribe" ? subscriber.ssubscribe(...chunk) : subscriber.sunsubscribe(...chunk);
       return kind === "subscribe" ? subscriber.subscribe(...chunk) : subscriber.unsubscribe(...chunk);
     };
     // On a Cluster, each SSUBSCRIBE names channels of one slot: each circuit's is its own.

@@ -6,7 +6,12 @@
  */
 import type { Redis } from "ioredis";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AsyncCircuitBreakerFactory, RedisStorage, type FactoryOptions, type RedisStorageOptions } from "../../../src/index.js";
+import {
+  AsyncCircuitBreakerFactory,
+  RedisStorage,
+  type FactoryOptions,
+  type RedisStorageOptions,
+} from "../../../src/index.js";
 import { commandCalls, commandDelta, HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
 import type { RedisServer } from "../../support/redis-server.js";

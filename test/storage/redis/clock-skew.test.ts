@@ -4,8 +4,22 @@
  */
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage, SyncCircuitBreakerFactory } from "../../../src/index.js";
-import { HookRecorder, REDIS_URL, deleteKeys, inspector, redisTime, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import {
+  AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  RedisStorage,
+  SyncCircuitBreakerFactory,
+} from "../../../src/index.js";
+import {
+  HookRecorder,
+  REDIS_URL,
+  deleteKeys,
+  inspector,
+  redisTime,
+  sleep,
+  uniquePrefix,
+  waitFor,
+} from "../../support/redis-helpers.js";
 
 const HOUR = 3_600_000;
 const TTL = 0.3;
@@ -66,7 +80,7 @@ describe("hosts with clocks an hour apart", () => {
     const name = "skewed";
     const hosts = [exact, ahead, behind];
     const breakers = await Promise.all(hosts.map((h) => h.factory.getBreaker(name)));
-    const [onExact, onAhead, onBehind] = breakers as [typeof breakers[0], typeof breakers[0], typeof breakers[0]];
+    const [onExact, onAhead, onBehind] = breakers as [(typeof breakers)[0], (typeof breakers)[0], (typeof breakers)[0]];
 
     for (const [opener, prober] of [
       [onAhead, onBehind],

@@ -58,14 +58,7 @@ async function ownerOf(slot: number): Promise<number> {
   return Number(range?.[2]?.[1]);
 }
 
-const names = [
-  ...Array.from({ length: 20 }, (_, i) => `host${i}`),
-  "a{b}",
-  "a%7Bb%7D",
-  "}{",
-  "100%",
-  "pipe|name",
-];
+const names = [...Array.from({ length: 20 }, (_, i) => `host${i}`), "a{b}", "a%7Bb%7D", "}{", "100%", "pipe|name"];
 
 describe("RedisStorage on a 3-master Redis Cluster", () => {
   it("keeps each circuit's key in the slot of its hash tag, and the circuits spread over the masters", async () => {

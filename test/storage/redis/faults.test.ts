@@ -164,7 +164,8 @@ describe("a redis-server killed mid-run and restarted", () => {
     // Its subscription works now: a trip made by another process reaches it as remote.
     const watched = await factory.getBreaker("watched");
     const { factory: other } = make(server.url);
-    for (let i = 0; i < 2; i++) await other.run("watched", () => Promise.reject(new Error("elsewhere"))).catch(() => undefined);
+    for (let i = 0; i < 2; i++)
+      await other.run("watched", () => Promise.reject(new Error("elsewhere"))).catch(() => undefined);
     await waitFor("the remote trip", () => watched.state === "opened");
     expect(recorder.states("watched")).toEqual(["opened (remote)"]);
     expect(recorder.of("storage_unavailable")).toHaveLength(1);
@@ -248,10 +249,12 @@ describe("a server that stops answering", () => {
     cleanups.push(() => silent.close());
     const { factory, storage, recorder } = make(silent.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
     const start = performance.now();
-    const first = await factory.run("void", () => "first").then(
-      (value) => value,
-      (error: unknown) => error,
-    );
+    const first = await factory
+      .run("void", () => "first")
+      .then(
+        (value) => value,
+        (error: unknown) => error,
+      );
     expect(first).toBe("first");
     expect(performance.now() - start).toBeLessThan(BOUND_MS);
     expect(silent.accepted).toBeGreaterThan(0);

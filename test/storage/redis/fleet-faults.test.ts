@@ -159,17 +159,26 @@ describe("a Redis that refuses the password", () => {
     const server = await fleet.server({ args: ["--requirepass", "the-right-one"] });
     const recorder = new HookRecorder();
     const factory = new AsyncCircuitBreakerFactory({
-      storage: new RedisStorage({ url: `redis://:a-wrong-one@127.0.0.1:${server.port}`, commandTimeout: 0.5, healthCheckInterval: 0.05 }),
+      storage: new RedisStorage({
+        url: `redis://:a-wrong-one@127.0.0.1:${server.port}`,
+        commandTimeout: 0.5,
+        healthCheckInterval: 0.05,
+      }),
       listeners: [recorder.hook],
     });
     try {
       // Reported by initialize() (a set-up error) or by a storage event: either is fine.
-      const refused = await factory.initialize().then(() => [], (error: unknown) => [String((error as Error).message)]);
+      const refused = await factory.initialize().then(
+        () => [],
+        (error: unknown) => [String((error as Error).message)],
+      );
       await factory.run("guarded", () => "runs").catch(() => undefined);
       const reported = () => [
         ...refused,
         ...recorder.calls.flatMap(([, type, event]: CircuitHookArgs) =>
-          type === "storage_unavailable" || type === "storage_error" ? [String((event.error as Error | undefined)?.message)] : [],
+          type === "storage_unavailable" || type === "storage_error"
+            ? [String((event.error as Error | undefined)?.message)]
+            : [],
         ),
       ];
       await waitFor("a report of the refusal", () => reported().length > 0);

@@ -25,7 +25,7 @@ describe("an operator's control, fleet-wide", () => {
       expect({ ran: calls.ran, rejected: calls.rejected }).toEqual({ ran: 0, rejected: 3 });
     }
 
-    await (others[0]).send({ op: "control", name, action: "reset" });
+    await others[0].send({ op: "control", name, action: "reset" });
     expect(await waitStates(processes, name, "closed")).toEqual(["closed", "closed", "closed"]);
     const calls = await operator.send({ op: "run", name, calls: 3, outcome: "succeed" });
     expect(calls.succeeded).toBe(3);
@@ -78,14 +78,17 @@ describe("a failure rate over the fleet's calls", () => {
     await sleep(600);
     const mark = markEvents(processes);
     // 29 failures, round robin: 29 of 59 calls is below 50 %.
-    for (let i = 0; i < 29; i++) await (processes[i % 3] as Worker).send({ op: "run", name, calls: 1, outcome: "fail" });
+    for (let i = 0; i < 29; i++)
+      await (processes[i % 3] as Worker).send({ op: "run", name, calls: 1, outcome: "fail" });
     const admin = fleet.admin(server.url);
     expect(await admin.hmget(fleet.key(name), "st", "f")).toEqual(["closed", "29"]);
     // The 30th: 30 of 60, 50 %.
     const last = await (processes[29 % 3] as Worker).send({ op: "run", name, calls: 1, outcome: "fail" });
     expect(last.state).toBe("opened");
     expect(await admin.hmget(fleet.key(name), "st", "f")).toEqual(["opened", "30"]);
-    await waitFor("every process to know", async () => (await everyone(processes, { op: "state", name })).every((s) => s.state === "opened"));
+    await waitFor("every process to know", async () =>
+      (await everyone(processes, { op: "state", name })).every((s) => s.state === "opened"),
+    );
     const trips = transitions(eventsSince(mark, name)).filter((t) => t.startsWith("opened"));
     expect(trips.sort()).toEqual(["opened", "opened (remote)", "opened (remote)"]);
   });

@@ -5,13 +5,21 @@
  * Redis. Real processes: worker processes (async and sync factories) on throw-away redis-servers.
  */
 import { describe, expect, it } from "vitest";
-import { eventOf, eventsSince, everyone, markEvents, transitions, useFleet, waitStates } from "../../support/fleet-harness.js";
+import {
+  eventOf,
+  eventsSince,
+  everyone,
+  markEvents,
+  transitions,
+  useFleet,
+  waitStates,
+} from "../../support/fleet-harness.js";
 import type { Worker } from "../../support/redis-fleet.js";
 import { sleep, waitFor } from "../../support/redis-helpers.js";
 
 const fleet = useFleet();
 
-describe("a partitioned process (onStorageError \"local\")", () => {
+describe('a partitioned process (onStorageError "local")', () => {
   it("does not decide the fleet's circuit with a probe it admitted on its own replica", async () => {
     const name = "split";
     const server = await fleet.server();
@@ -130,6 +138,9 @@ describe("the synchronous factory over Redis", () => {
     const meanwhile = await other.send({ op: "run", name, calls: 1, outcome: "succeed" });
     expect({ ran: meanwhile.ran, rejected: meanwhile.rejected }).toEqual({ ran: 0, rejected: 1 });
     expect((await probe.release("succeed")).settled).toBe("resolved");
-    await waitFor("the probe's success to close the circuit", async () => (await admin.hget(fleet.key(name), "st")) === "closed");
+    await waitFor(
+      "the probe's success to close the circuit",
+      async () => (await admin.hget(fleet.key(name), "st")) === "closed",
+    );
   });
 });

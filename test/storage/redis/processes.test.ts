@@ -36,7 +36,7 @@ beforeAll(async () => {
   );
   workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const failed = started.find((s) => s.status === "rejected");
-  if (failed !== undefined) throw (failed).reason;
+  if (failed !== undefined) throw failed.reason;
 }, 60_000);
 
 afterAll(async () => {
@@ -93,7 +93,7 @@ describe(`${WORKERS} processes on one circuit`, () => {
     // Every process knows: its replica is opened, and its hooks heard of it exactly once.
     const states = await everyone({ op: "waitState", name, state: "opened", timeoutMs: 3000 });
     expect(states.map((s) => s.state)).toEqual(workers.map(() => "opened"));
-    const openedAt = (local[0]?.event.openedAt ?? 0);
+    const openedAt = local[0]?.event.openedAt ?? 0;
     for (const worker of workers) {
       const mine = worker.events.filter((e) => e.circuit === name && e.eventType === "state_changed");
       expect(mine.map((e) => e.event.state)).toEqual(["opened"]);
@@ -121,7 +121,9 @@ describe(`${WORKERS} processes on one circuit`, () => {
     // Several half-open rounds happened (each failed probe re-opened the circuit).
     expect(probes).toBeGreaterThanOrEqual(3);
     expect(await redis.get(counterKey)).toBe("0");
-    const halfOpened = eventsOf(name, "state_changed").filter((e) => e.event.state === "half-opened" && e.event.remote !== true);
+    const halfOpened = eventsOf(name, "state_changed").filter(
+      (e) => e.event.state === "half-opened" && e.event.remote !== true,
+    );
     expect(halfOpened.length).toBeGreaterThanOrEqual(2);
     expect(halfOpened.length).toBeLessThanOrEqual(probes);
     await waitFor("the parent to follow", () => breaker.state !== "closed");

@@ -18,7 +18,11 @@ import {
   type Replica,
 } from "../../../src/storage/redis/replica.js";
 
-const closed = (generation: number, failureCount = 0): CircuitSnapshot => ({ state: "closed", generation, failureCount });
+const closed = (generation: number, failureCount = 0): CircuitSnapshot => ({
+  state: "closed",
+  generation,
+  failureCount,
+});
 const opened = (generation: number, openedAt = 1_000, failureCount = 3): CircuitSnapshot => ({
   state: "opened",
   generation,
@@ -81,11 +85,19 @@ describe("a synced replica", () => {
     expect(adopt(replica, shared("A", closed(4, 0), 9), "reply")).toBe(replica);
     const next = adopt(replica, shared("A", opened(5), 11), "message");
     expect(next.view).toEqual(opened(replica.view.generation + 1));
-    expect(tokenUse(next, next.view.generation)).toEqual({ kind: "shared", token: { incarnation: "A", generation: 5 } });
+    expect(tokenUse(next, next.view.generation)).toEqual({
+      kind: "shared",
+      token: { incarnation: "A", generation: 5 },
+    });
   });
 
   it("keeps the numbering of leases, so a probe's token finds its lease", () => {
-    const replica = syncedOn(halfOpened(6, [[5, 90_000], [6, 95_000]]));
+    const replica = syncedOn(
+      halfOpened(6, [
+        [5, 90_000],
+        [6, 95_000],
+      ]),
+    );
     const view = replica.view;
     expect(view.state).toBe("half-opened");
     const tokens = view.state === "half-opened" ? view.probeLeases.map((l) => l.token) : [];
@@ -104,7 +116,10 @@ describe("a synced replica", () => {
     expect(lost.view.generation).toBeGreaterThan(handedOut);
     // A token of the old incarnation is stale: it can never be mistaken for one of the new.
     expect(tokenUse(lost, handedOut)).toEqual({ kind: "stale" });
-    expect(tokenUse(lost, lost.view.generation)).toEqual({ kind: "shared", token: { incarnation: "B", generation: 0 } });
+    expect(tokenUse(lost, lost.view.generation)).toEqual({
+      kind: "shared",
+      token: { incarnation: "B", generation: 0 },
+    });
     expect(lost.retired).toEqual(["A"]);
   });
 
@@ -119,11 +134,20 @@ describe("a synced replica", () => {
     const once = anticipateFailure(replica, CONFIG, 5_000);
     expect(once.view).toEqual(closed(replica.view.generation, 2));
     const twice = anticipateFailure(once, CONFIG, 5_000);
-    expect(twice.view).toEqual({ state: "opened", generation: replica.view.generation, failureCount: 3, openedAt: 5_000, retryAt: 35_000, openings: 1 });
+    expect(twice.view).toEqual({
+      state: "opened",
+      generation: replica.view.generation,
+      failureCount: 3,
+      openedAt: 5_000,
+      retryAt: 35_000,
+      openings: 1,
+    });
     expect(twice.anticipated).toBe(true);
     // Redis answers: the shared state replaces the anticipation, even when it is not newer.
     expect(adopt(twice, replica.shared as SharedState, "reply").view).toEqual(replica.view);
-    expect(adopt(twice, shared("A", opened(3, 4_990), 11), "reply").view).toEqual(opened(replica.view.generation + 1, 4_990));
+    expect(adopt(twice, shared("A", opened(3, 4_990), 11), "reply").view).toEqual(
+      opened(replica.view.generation + 1, 4_990),
+    );
   });
 });
 
@@ -170,7 +194,14 @@ describe("an outage with policy fail-closed (a held replica)", () => {
     const replica = syncedOn(closed(4, 1));
     const held = hold(replica, CONFIG, 8_000);
     expect(held.mode).toBe("held");
-    expect(held.view).toEqual({ state: "opened", generation: replica.view.generation + 1, failureCount: 1, openedAt: 8_000, retryAt: 38_000, openings: 1 });
+    expect(held.view).toEqual({
+      state: "opened",
+      generation: replica.view.generation + 1,
+      failureCount: 1,
+      openedAt: 8_000,
+      retryAt: 38_000,
+      openings: 1,
+    });
     expect(tokenUse(held, replica.view.generation)).toEqual({ kind: "stale" });
     expect(tokenUse(held, held.view.generation)).toEqual({ kind: "stale" });
     expect(hold(held, CONFIG, 9_000)).toBe(held);

@@ -69,26 +69,23 @@ afterEach(async () => {
 });
 
 describe("RedisStorage options", () => {
-  it.each([
-    ["http://x"],
-    ["not a url"],
-    [""],
-    ["redis://127.0.0.1:6379/abc"],
-    ["redis://127.0.0.1:6379/0/1"],
-  ])("rejects the url %j, naming the option and the value", (url) => {
-    let thrown: unknown;
-    try {
-      new RedisStorage(url);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(InvalidOptionError);
-    expect((thrown as InvalidOptionError).option).toBe("url");
-    expect((thrown as InvalidOptionError).value).toBe(url);
-    expect((thrown as Error).message).toContain('"url"');
-    expect((thrown as Error).message).toContain(JSON.stringify(url));
-    expect(() => new RedisStorage({ url })).toThrow(InvalidOptionError);
-  });
+  it.each([["http://x"], ["not a url"], [""], ["redis://127.0.0.1:6379/abc"], ["redis://127.0.0.1:6379/0/1"]])(
+    "rejects the url %j, naming the option and the value",
+    (url) => {
+      let thrown: unknown;
+      try {
+        new RedisStorage(url);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidOptionError);
+      expect((thrown as InvalidOptionError).option).toBe("url");
+      expect((thrown as InvalidOptionError).value).toBe(url);
+      expect((thrown as Error).message).toContain('"url"');
+      expect((thrown as Error).message).toContain(JSON.stringify(url));
+      expect(() => new RedisStorage({ url })).toThrow(InvalidOptionError);
+    },
+  );
 
   it("accepts redis: and rediss: URLs with a database number, without connecting", async () => {
     for (const url of ["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/3", "rediss://user:pw@example.com:6380/0"]) {
@@ -266,7 +263,8 @@ describe("RedisStorage events across processes", () => {
     expect(aHooks.states("svc")).toEqual(["opened", "half-opened (remote)", "closed (remote)"]);
     expect(aHooks.of("recovered", "svc")).toHaveLength(0);
     // Only an opened state carries an openedAt, remote or not.
-    const openedAts = (hooks: typeof aHooks) => hooks.of("state_changed", "svc").map(([, , e]) => "openedAt" in e && e.openedAt);
+    const openedAts = (hooks: typeof aHooks) =>
+      hooks.of("state_changed", "svc").map(([, , e]) => "openedAt" in e && e.openedAt);
     expect(openedAts(aHooks)).toEqual([expect.any(Number), null, null]);
     expect(openedAts(bHooks)).toEqual([expect.any(Number), null, null]);
   });
@@ -360,7 +358,10 @@ describe("RedisStorage listing and closing", () => {
   it("leaves a client it was given open after close()", async () => {
     const client = new Redis(REDIS_URL);
     try {
-      const made = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client, prefix }), defaultThreshold: 1 });
+      const made = new AsyncCircuitBreakerFactory({
+        storage: new RedisStorage({ client, prefix }),
+        defaultThreshold: 1,
+      });
       await made.initialize();
       await made.run("mine", () => 1);
       await made.run("mine", boom).catch(() => undefined);
@@ -393,7 +394,8 @@ describe("RedisStorage listing and closing", () => {
     });
     await made.initialize();
     await made.run("x", () => 1);
-    const clients = async () => ((await redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(`name=${name} `));
+    const clients = async () =>
+      ((await redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(`name=${name} `));
     expect((await clients()).length).toBe(2);
     await made.close();
     await waitFor("the connections to close", async () => (await clients()).length === 0, 2000);
@@ -402,16 +404,20 @@ describe("RedisStorage listing and closing", () => {
   it.each([
     ["a reachable Redis", () => REDIS_URL],
     ["an unreachable Redis", async () => `redis://127.0.0.1:${await freePort()}`],
-  ])("lets a process that used it exit by itself after close(), with %s", async (_, url) => {
-    const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 0.2 });
-    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
-    const code = await worker.exited;
-    clearTimeout(timer);
-    expect(worker.stderr()).toBe("");
-    expect(code).toBe(0);
-    const done = worker.lines.find((line) => line.type === "done");
-    expect(done?.outcomes).toEqual(["ok 1", "error a", "error b", "open", "ok 3", "error c"]);
-  }, 20_000);
+  ])(
+    "lets a process that used it exit by itself after close(), with %s",
+    async (_, url) => {
+      const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 0.2 });
+      const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
+      const code = await worker.exited;
+      clearTimeout(timer);
+      expect(worker.stderr()).toBe("");
+      expect(code).toBe(0);
+      const done = worker.lines.find((line) => line.type === "done");
+      expect(done?.outcomes).toEqual(["ok 1", "error a", "error b", "open", "ok 3", "error c"]);
+    },
+    20_000,
+  );
 });
 
 describe("RedisStorage inspect", () => {
