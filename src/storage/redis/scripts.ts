@@ -67,7 +67,7 @@ export async function runScript(
     return await client.evalsha(script.sha, 1, key, ...args);
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-    return client.eval(script.source, 1, key, ...args);
+    return await client.eval(script.source, 1, key, ...args);
   }
 }
 

@@ -56,6 +56,25 @@ import {
 import type { ScriptName } from "./scripts.js";
 import { RedisConfigurationError, RedisTransport } from "./transport.js";
 
+/**
+ * How a script's reply is learned: `call`, the outcome or admission of a call of this process
+ * (its breaker emits the transition); `internal`, a change this process made for itself
+ * (configure, release); `resync`, a read of what Redis holds (registration, re-read, reopen).
+ */
+type Learning = "call" | "internal" | "resync";
+
+const LEARNING: Readonly<Record<ScriptName, Learning>> = {
+  read: "resync",
+  reopen: "resync",
+  admit: "call",
+  success: "call",
+  failure: "call",
+  flush: "call",
+  control: "call",
+  configure: "internal",
+  release: "internal",
+};
+
 /** A circuit's record in this process: the replica and the calls in flight on it. */
 interface ReplicaCircuit extends CircuitRecord {
   /** The replica; `snapshot` is always its view. */
@@ -270,7 +289,6 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       if (this.#settings.onStorageError === "fail-closed") this.#hold(circuit);
       return true;
     }
-    this.#learn(circuit, reply, "internal");
     this.#list(reply.now, circuit.name);
     return reply.created;
   }
@@ -314,7 +332,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const reply = await this.#script("admit", circuit, null, now);
     if (reply === undefined) return this.#admitDegraded(circuit, now);
     const admission = admit(reply.before.snapshot, reply.before.config, reply.now);
-    this.#settle(circuit, reply, admission.transition);
+    this.#check(circuit, reply, admission.transition);
     if (admission.verdict === "reject") return admission;
     const token = { incarnation: reply.after.incarnation, generation: admission.generation };
     return { ...admission, generation: localToken(circuit.replica, token) };
@@ -395,7 +413,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return this.#script("success", circuit, shared, now, counts, slow ? "1" : "").then((reply) => {
       if (reply === undefined) return this.#degraded(circuit, token, decide);
       const success = recordSuccess(reply.before.snapshot, coreToken(reply.before, shared), reply.now);
-      return this.#settle(circuit, reply, slow ? withRates(success, reply) : success);
+      return this.#check(circuit, reply, slow ? withRates(success, reply) : success);
     });
   }
 
@@ -448,7 +466,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
           reply.counts === null
             ? null
             : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now);
-        emitTransition(this.#sink, circuit.name, this.#settle(circuit, reply, trip));
+        emitTransition(this.#sink, circuit.name, this.#check(circuit, reply, trip));
       }),
     );
   }
@@ -512,7 +530,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         counted,
         minOpenMs,
       );
-      return this.#settle(circuit, reply, expected);
+      return this.#check(circuit, reply, expected);
     });
   }
 
@@ -523,7 +541,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const reply = await this.#script("control", circuit, null, now, "", action);
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
-    return this.#settle(circuit, reply, control(reply.before.snapshot, action, reply.now));
+    return this.#check(circuit, reply, control(reply.before.snapshot, action, reply.now));
   }
 
   /** Replaces the circuit's config fleet-wide; every process holding it adopts the new one. */
@@ -533,7 +551,6 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const reply = await this.#script("configure", circuit, null, undefined, "", "", encodeConfig(config));
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
-    this.#learn(circuit, reply, "internal");
   }
 
   /**
@@ -546,9 +563,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (use.kind === "stale") return;
     this.#set(circuit, releaseLocally(circuit.replica, token, now + this.#offset));
     if (use.kind !== "shared") return;
-    const released = this.#script("release", circuit, use.token, now).then((reply) => {
-      if (reply !== undefined) this.#learn(circuit, reply, "internal");
-    });
+    const released = this.#script("release", circuit, use.token, now).then(() => undefined);
     circuit.releasing = released;
     await released;
     if (circuit.releasing === released) circuit.releasing = undefined;
@@ -599,7 +614,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /**
    * Runs a script with the caller's token (`null`: a placeholder or none), the window counts it
    * hands over, and its own argument; `undefined` when Redis is unavailable or its data is
-   * unusable (reported as `storage_error`).
+   * unusable (reported as `storage_error`). The replica learns the reply here, before the caller
+   * sees it: every reply is learned the same number of microtasks after it arrives, so in the order
+   * Redis ran the scripts. (Learned by each caller, a re-read's reply could be learned before the
+   * reply of a call that ran before it, and this process's own trip be reported as remote.)
    */
   async #script(
     script: ScriptName,
@@ -627,6 +645,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = reply.now - now;
+      this.#learn(circuit, reply, LEARNING[script]);
       return reply;
     } catch (error) {
       if (!this.#closed && isReplyError(error)) {
@@ -648,16 +667,18 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /**
    * Takes what a script saw and left. What it found was made by other processes (or is a new
    * incarnation): learned as remote. What it left is a call's own transition, which its breaker
-   * emits, or (`internal`: a read or a reopen) a change the storage reports as remote.
+   * emits, or (`internal`, `resync`) a change the storage reports as remote when the view moved.
    */
-  #learn(circuit: ReplicaCircuit, reply: ScriptReply, kind: "call" | "internal" | "resync"): void {
+  #learn(circuit: ReplicaCircuit, reply: ScriptReply, kind: Learning): void {
     if (kind === "call") this.#adopt(circuit, reply.before, "reply", true);
     this.#adopt(circuit, reply.after, kind === "resync" ? "resync" : "reply", kind !== "call");
   }
 
-  /** Learns a call's script reply and returns the transition the core derived for it. */
-  #settle(circuit: ReplicaCircuit, reply: ScriptReply, transition: Transition | null): Transition | null {
-    this.#learn(circuit, reply, "call");
+  /**
+   * Returns the transition the core derived for a call's script reply (learned already), after
+   * checking that the script left the state the core predicts.
+   */
+  #check(circuit: ReplicaCircuit, reply: ScriptReply, transition: Transition | null): Transition | null {
     const expected = transition?.snapshot ?? reply.before.snapshot;
     if (!sameSnapshot(expected, reply.after.snapshot)) {
       const error = new CorruptStateError(
@@ -817,10 +838,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         circuits.slice(i, i + batch).map(async (circuit) => {
           const { replica } = circuit;
           const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
-          const reply = await (push
+          await (push
             ? this.#script("reopen", circuit, replica.since, undefined)
             : this.#script("read", circuit, null, undefined));
-          if (reply !== undefined) this.#learn(circuit, reply, "resync");
         }),
       );
     }

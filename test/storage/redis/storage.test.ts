@@ -466,6 +466,23 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     await server?.stop();
   });
 
+  it("reports its own trip once, and not as remote, when a re-read's reply arrives with the failure's", async () => {
+    // Re-reads every 10 to 30 ms; Redis holds every script for 100 ms, so that a re-read sent
+    // after the tripping failure is answered in the same packet as it.
+    const racing = { url: server.url, resyncInterval: 0.02, commandTimeout: 2 };
+    const { factory: made, recorder } = factory(racing, { defaultThreshold: 1, defaultTtl: 30 });
+    await made.run("warm-up", () => 1);
+    const breaker = await made.getBreaker("raced");
+    for (let round = 0; round < 3; round++) {
+      await admin.client("PAUSE", 100, "WRITE");
+      await expect(breaker.run(boom)).rejects.toThrow("boom");
+      expect(breaker.state).toBe("opened");
+      await breaker.reset();
+    }
+    await sleep(50); // any late duplicate would arrive by now
+    expect(recorder.states("raced")).toEqual(["opened", "closed", "opened", "closed", "opened", "closed"]);
+  });
+
   it("sends no command for successes on a closed circuit and for rejections, one script per failure", async () => {
     const quiet = { url: server.url, resyncInterval: 600 };
     const { factory: made } = factory(quiet, { defaultThreshold: 3, defaultTtl: 30 });
