@@ -12,6 +12,7 @@ import {
   eventsSince,
   everyone,
   markEvents,
+  type EventMark,
   transitions,
   useFleet,
   waitStates,
@@ -29,6 +30,14 @@ interface KeyLoss {
   readonly how: string;
   readonly storage?: Partial<FleetWorkerConfig>;
   lose(server: RedisServer, admin: Redis, key: string): Promise<unknown>;
+}
+
+/** Whether `worker` reported no outage since `mark`, or reported the recovery after its last one. */
+function backSince(mark: EventMark, worker: Worker): boolean {
+  const storageEvents = worker.events
+    .slice(mark.get(worker) ?? 0)
+    .filter((e) => e.eventType === "storage_unavailable" || e.eventType === "storage_recovered");
+  return storageEvents.at(-1)?.eventType !== "storage_unavailable";
 }
 
 const LOSSES: readonly KeyLoss[] = [
@@ -59,10 +68,14 @@ describe("a circuit opened fleet-wide whose key is lost", () => {
       await a.send({ op: "run", name, calls: 3, outcome: "fail" });
       expect(await waitStates(processes, name, "opened")).toEqual(["opened", "opened"]);
 
+      const lost = markEvents(processes);
       await loss.lose(server, admin, key);
       // Promptly (docs/fleet-protocol.md: within ttl + one re-read, 2.2 s here), every replica that
       // held it opened adopts "closed", although nobody calls.
       expect(await waitStates(processes, name, "closed")).toEqual(["closed", "closed"]);
+      // A restart is also an outage: a process may hear the new incarnation on its subscriber
+      // before its commands reach Redis again, and until then it decides calls on its own.
+      await waitFor("every process that lost Redis to be back", () => processes.every((w) => backSince(lost, w)));
 
       // Concurrent calls all run, and successes on a closed circuit send no script.
       const before = await scriptCalls(admin);
