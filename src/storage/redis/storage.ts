@@ -53,6 +53,7 @@ import {
   type SharedToken,
   type Source,
 } from "./replica.js";
+import { ClockOffset } from "./clock-offset.js";
 import type { ScriptName } from "./scripts.js";
 import { RedisConfigurationError, RedisTransport } from "./transport.js";
 
@@ -130,8 +131,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** The subscribers, as a sink for `emitTransition`. */
   readonly #sink: EventSink = { emit: (...args) => this.#emit(...args) };
   #clock: () => number = () => Date.now();
-  /** Redis time minus the factory clock, as of the last script reply. */
+  /** Redis time minus the factory clock, estimated from the script replies (`#offsets.value`). */
   #offset = 0;
+  readonly #offsets = new ClockOffset();
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -644,7 +646,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         argument,
       ]);
       const reply = parseReply(raw);
-      if (now !== undefined) this.#offset = reply.now - now;
+      if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
       this.#learn(circuit, reply, LEARNING[script]);
       return reply;
     } catch (error) {

@@ -483,6 +483,23 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     expect(recorder.states("raced")).toEqual(["opened", "closed", "opened", "closed", "opened", "closed"]);
   });
 
+  it("keeps Redis time right after a script that waited to run: retryAfterMs does not shrink", async () => {
+    const { factory: made } = factory({ url: server.url, commandTimeout: 2 }, { defaultTtl: 30 });
+    const opened = await made.getBreaker("opened", { threshold: 1 });
+    const other = await made.getBreaker("other", { threshold: 100 });
+    await expect(opened.run(boom)).rejects.toThrow("boom");
+    const trippedAt = Date.now();
+    // Redis holds a failure's script for 300 ms: its reply alone would put Redis time 300 ms
+    // later than it is, and tell callers to wait 300 ms less than they must.
+    await admin.client("PAUSE", 300, "WRITE");
+    await expect(other.run(boom)).rejects.toThrow("boom");
+    const rejection = await opened.run(() => 1).catch((error: unknown) => error);
+    expect(rejection).toBeInstanceOf(CircuitOpenError);
+    const atMost = 30_000 - (Date.now() - trippedAt);
+    expect((rejection as CircuitOpenError).retryAfterMs).toBeGreaterThan(atMost - 150);
+    expect((rejection as CircuitOpenError).retryAfterMs).toBeLessThanOrEqual(atMost + 5);
+  });
+
   it("sends no command for successes on a closed circuit and for rejections, one script per failure", async () => {
     const quiet = { url: server.url, resyncInterval: 600 };
     const { factory: made } = factory(quiet, { defaultThreshold: 3, defaultTtl: 30 });
