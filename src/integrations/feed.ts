@@ -8,6 +8,7 @@ import type { CallListener, CallOutcome } from "../calls.js";
 import type { CircuitStateName } from "../core/circuit.js";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type CircuitHook, type ListenerDisposer } from "../events.js";
+import { checkKeys } from "../options.js";
 
 /**
  * What `registerMetrics` reads from a factory: `AsyncCircuitBreakerFactory` and
@@ -107,7 +108,7 @@ const hasMethods = (value: unknown, names: readonly string[]): boolean =>
   names.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
 
 /** `value` as a factory, or `InvalidOptionError` naming `"factory"`. */
-export function checkFactory(value: unknown): MeteredFactory {
+function checkFactory(value: unknown): MeteredFactory {
   if (!hasMethods(value, ["addListener", "addCallListener", "circuitStates"])) {
     throw new InvalidOptionError("factory", value, "an AsyncCircuitBreakerFactory or SyncCircuitBreakerFactory");
   }
@@ -120,20 +121,45 @@ export function checkHasMethods<T>(value: unknown, option: string, names: readon
   return value as T;
 }
 
-/** The options object of `registerMetrics` (`undefined` gives `{}`). */
-export function checkOptions(value: unknown): object {
-  if (value === undefined) return {};
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError("options", value, "an options object");
+/** The options every `registerMetrics` takes. */
+export interface CommonMetricsOptions {
+  readonly prefix?: string;
+  readonly buckets?: readonly number[];
+}
+
+/** The checked arguments of a `registerMetrics`. */
+export interface Registration<O> {
+  readonly source: MeteredFactory;
+  readonly given: O;
+  readonly prefix: string;
+  readonly names: MetricNames;
+  readonly buckets: readonly number[];
+}
+
+/**
+ * Checks the arguments of a `registerMetrics`: the factory, the options object (`undefined` gives
+ * `{}`) with no key outside `known`, its `prefix` and its `buckets`.
+ */
+export function checkRegistration<O extends CommonMetricsOptions>(
+  factory: unknown,
+  options: unknown,
+  known: Readonly<Record<keyof O, true>>,
+): Registration<O> {
+  const source = checkFactory(factory);
+  if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
+    throw new InvalidOptionError("options", options, "an options object");
   }
-  return value;
+  const given = (options ?? {}) as O;
+  checkKeys(given, known);
+  const prefix = checkPrefix(given.prefix);
+  return { source, given, prefix, names: metricNames(prefix), buckets: checkBuckets(given.buckets) };
 }
 
 /**
  * A prefix of metric names: empty, or letters, digits and underscores starting with a letter, a
  * name both Prometheus and OpenTelemetry accept (`"myapp_"` gives `myapp_purgatory_calls_total`).
  */
-export function checkPrefix(value: unknown): string {
+function checkPrefix(value: unknown): string {
   if (value === undefined) return "";
   if (typeof value !== "string" || !/^(?:[A-Za-z][A-Za-z0-9_]{0,100})?$/.test(value)) {
     throw new InvalidOptionError(
@@ -146,7 +172,7 @@ export function checkPrefix(value: unknown): string {
 }
 
 /** Histogram bucket boundaries: a non-empty array of finite numbers > 0 in increasing order. */
-export function checkBuckets(value: unknown): readonly number[] {
+function checkBuckets(value: unknown): readonly number[] {
   if (value === undefined) return DEFAULT_BUCKETS;
   const valid =
     Array.isArray(value) &&

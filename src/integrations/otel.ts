@@ -15,19 +15,7 @@ import { metrics, type Meter, type ObservableResult } from "@opentelemetry/api";
 import { version } from "../../package.json";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type ListenerDisposer } from "../events.js";
-import { checkKeys } from "../options.js";
-import {
-  checkBuckets,
-  checkFactory,
-  checkHasMethods,
-  checkOptions,
-  checkPrefix,
-  CIRCUIT_STATES,
-  feed,
-  HELP,
-  metricNames,
-  type MeteredFactory,
-} from "./feed.js";
+import { checkHasMethods, checkRegistration, CIRCUIT_STATES, feed, HELP, type MeteredFactory } from "./feed.js";
 
 export type { MeteredFactory } from "./feed.js";
 
@@ -89,9 +77,7 @@ const fed = new WeakMap<object, Set<string>>();
  * ```
  */
 export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOptions): ListenerDisposer {
-  const source = checkFactory(factory);
-  const given = checkOptions(options) as OtelMetricsOptions;
-  checkKeys(given, KNOWN);
+  const { source, given, prefix, names, buckets } = checkRegistration<OtelMetricsOptions>(factory, options, KNOWN);
   const meter =
     given.meter === undefined
       ? metrics.getMeter("purgatory", version)
@@ -101,9 +87,6 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
           ["createCounter", "createHistogram", "createObservableGauge"],
           "an OpenTelemetry Meter",
         );
-  const prefix = checkPrefix(given.prefix);
-  const names = metricNames(prefix);
-  const buckets = checkBuckets(given.buckets);
 
   const prefixes = fed.get(meter) ?? new Set<string>();
   if (prefixes.has(prefix)) {

@@ -24,19 +24,7 @@ import {
 } from "prom-client";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type ListenerDisposer } from "../events.js";
-import { checkKeys } from "../options.js";
-import {
-  checkBuckets,
-  checkFactory,
-  checkHasMethods,
-  checkOptions,
-  checkPrefix,
-  CIRCUIT_STATES,
-  feed,
-  HELP,
-  metricNames,
-  type MeteredFactory,
-} from "./feed.js";
+import { checkHasMethods, checkRegistration, CIRCUIT_STATES, feed, HELP, type MeteredFactory } from "./feed.js";
 
 export type { MeteredFactory } from "./feed.js";
 
@@ -94,9 +82,7 @@ const KNOWN: Record<keyof PrometheusMetricsOptions, true> = { registry: true, pr
  * ```
  */
 export function registerMetrics(factory: MeteredFactory, options?: PrometheusMetricsOptions): ListenerDisposer {
-  const source = checkFactory(factory);
-  const given = checkOptions(options) as PrometheusMetricsOptions;
-  checkKeys(given, KNOWN);
+  const { source, given, names, buckets } = checkRegistration<PrometheusMetricsOptions>(factory, options, KNOWN);
   const registry =
     given.registry === undefined
       ? register
@@ -106,8 +92,6 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
           ["registerMetric", "getSingleMetric", "removeSingleMetric"],
           "a prom-client Registry",
         );
-  const names = metricNames(checkPrefix(given.prefix));
-  const buckets = checkBuckets(given.buckets);
 
   const taken = [names.state, names.calls, names.duration, names.stateChanges].find(
     (name) => registry.getSingleMetric(name) !== undefined,
