@@ -43,7 +43,7 @@ import {
 } from "../../../src/storage/redis/codec.js";
 import type { SharedToken } from "../../../src/storage/redis/replica.js";
 import { redisKeys, type RedisKeys } from "../../../src/storage/redis/keys.js";
-import { runScript, type ScriptName } from "../../../src/storage/redis/scripts.js";
+import { runScript, SCRIPT_NAMES, type ScriptName } from "../../../src/storage/redis/scripts.js";
 import { deleteKeys, inspector, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
 /** What a caller passes as the config of a circuit that does not exist yet (times in ms). */
@@ -743,17 +743,7 @@ describe("scripts on a missing key", () => {
   const config: ConfigArgs = { threshold: 2, ttlMs: 20, halfOpenMaxCalls: 1 };
 
   it("write a new incarnation, closed, with the caller's config, and publish it, whatever the script", async () => {
-    for (const script of [
-      "read",
-      "admit",
-      "success",
-      "failure",
-      "flush",
-      "reopen",
-      "control",
-      "configure",
-      "release",
-    ] as const) {
+    for (const script of SCRIPT_NAMES) {
       const name = `never-existed-${script}`;
       const reply = await once(name, script, null, config);
       expect(reply.created, script).toBe(true);
