@@ -233,6 +233,11 @@ export function toRedisSettings(input: unknown): RedisSettings {
   };
 }
 
+/** The reconnection delays of the connections the storage makes: 100 ms, doubling up to 1 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** attempt, 1000);
+}
+
 /**
  * Makes a client from the settings: no offline queue, tight timeouts, lazy connect. The
  * subscriber resubscribes itself (the storage does it, awaiting the answer) and has no command
@@ -260,7 +265,7 @@ export async function makeClient(
     // A socket that never closes (a server that stopped answering) must not hold connect() or
     // the process's exit for ioredis's default 2 s.
     disconnectTimeout: settings.commandTimeout,
-    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
+    retryStrategy: reconnectDelay,
     ...settings.redisOptions,
     ...(role === "subscriber" ? { autoResubscribe: false, commandTimeout: undefined } : {}),
   });

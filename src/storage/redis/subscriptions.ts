@@ -1,28 +1,40 @@
 /**
- * The pub/sub side of the transport: one subscriber, subscribed to the channel of each circuit
- * this process holds (never to the others'), in batches, and again after every reconnection.
- * Sharded pub/sub (SSUBSCRIBE, Redis 7+) keeps a Cluster's messages in their shard; classic
- * pub/sub serves Redis 6.
+ * The pub/sub side of the transport: subscribed to the channel of each circuit this process holds
+ * (never to the others'), in batches, and again after every reconnection. Sharded pub/sub
+ * (SSUBSCRIBE, Redis 7+) keeps a Cluster's messages in their shard, through one subscriber
+ * connection per master; classic pub/sub serves Redis 6.
  * @module
  */
-import { makeClient, type RedisClient, type RedisSettings } from "./options.js";
-import { withTimeout } from "./scripts.js";
+import { makeClient, reconnectDelay, type RedisClient, type RedisSettings } from "./options.js";
+import { ShardSubscribers } from "./shard-subscribers.js";
+import { Subscriber, type SubscriberMode } from "./subscriber.js";
 
 /** What the subscriptions tell the transport. */
 export interface SubscriptionListener {
   /** A message on one of the channels. */
   message(message: string): void;
-  /** The subscriber reconnected and subscribed again: messages may have been lost meanwhile. */
+  /** Channels were subscribed again (a reconnection, a slot that moved): messages may have been lost meanwhile. */
   resubscribed(): void;
   /** Subscribing again after a reconnection failed. */
   lost(error: unknown): void;
 }
 
-/** Channels per SUBSCRIBE command. */
+/** Channels per SUBSCRIBE command on one connection. */
 const CHUNK = 1000;
+
+/** The wait that gathers a burst of resubscriptions (every master of a Cluster) into one re-read. */
+const RESUBSCRIBED_DELAY_MS = 20;
 
 /** A Cluster client of ioredis (it has `isCluster`). */
 const isCluster = (client: RedisClient): boolean => (client as { readonly isCluster?: boolean }).isCluster === true;
+
+/** Where the channels are subscribed: one connection, or one per Cluster master. */
+interface ChannelSink {
+  connect(): Promise<void>;
+  subscribe(channels: readonly string[]): Promise<void>;
+  unsubscribe(channels: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
 
 interface Batch {
   readonly add: Set<string>;
@@ -31,18 +43,13 @@ interface Batch {
   finish(): void;
 }
 
-/** The subscriber and the channels it should be subscribed to. */
+/** The subscriber connections and the channels they should be subscribed to. */
 export class Subscriptions {
   readonly #settings: RedisSettings;
   readonly #listener: SubscriptionListener;
   readonly #channels = new Set<string>();
-  #subscriber: RedisClient | undefined;
+  #sink: ChannelSink | undefined;
   #sharded = false;
-  #cluster = false;
-  /** Whether the subscriber's current connection holds every channel. */
-  #current = false;
-  /** Whether `connect` has succeeded once: a later "ready" is a reconnection. */
-  #connectedOnce = false;
   #batch: Batch | undefined;
   #closed = false;
   #resubscribing: ReturnType<typeof setTimeout> | undefined;
@@ -63,26 +70,13 @@ export class Subscriptions {
   }
 
   /**
-   * Makes the subscriber on the first call (the pub/sub mode depends on the server `client`
-   * answers for), connects it, and subscribes every channel its connection lacks. Rejects when
+   * Makes the subscriber connections on the first call (the pub/sub mode depends on the server
+   * `client` answers for), connects them, and subscribes every channel they lack. Rejects when
    * it cannot.
    */
   async connect(client: RedisClient): Promise<void> {
-    if (this.#subscriber === undefined) {
-      this.#cluster = isCluster(client);
-      this.#sharded =
-        this.#settings.pubsub === "auto" ? await shardedPubSubIn(client) : this.#settings.pubsub === "sharded";
-      this.#subscriber = await this.#make(client);
-    }
-    const subscriber = this.#subscriber;
-    if (subscriber.status === "wait") await withTimeout(subscriber.connect(), this.#settings.commandTimeout * 4);
-    if (subscriber.status === "end" || subscriber.status === "close")
-      throw new Error("the subscriber is not connected");
-    if (!this.#current) {
-      await this.#send("subscribe", [...this.#channels]);
-      this.#current = true;
-    }
-    this.#connectedOnce = true;
+    this.#sink ??= await this.#make(client);
+    await this.#sink.connect();
   }
 
   /** Wants `channel`; resolves once it is subscribed (at once while disconnected: `connect` will). */
@@ -103,70 +97,58 @@ export class Subscriptions {
     batch.remove.add(channel);
   }
 
-  /** Closes the subscriber. */
+  /** Closes the subscriber connections. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#resubscribing);
-    const subscriber = this.#subscriber;
-    if (subscriber === undefined) return;
-    try {
-      await withTimeout(subscriber.quit(), this.#settings.commandTimeout);
-    } catch {
-      subscriber.disconnect();
-    }
+    await this.#sink?.close();
   }
 
-  async #make(client: RedisClient): Promise<RedisClient> {
-    let subscriber: RedisClient;
-    if (this.#settings.client === undefined) {
-      // Ours: it resubscribes by our hand (awaited), never by ioredis's (unawaited).
-      subscriber = await makeClient(this.#settings, "subscriber");
-    } else if (this.#cluster && this.#sharded) {
-      // One sharded subscriber per master, which ioredis moves along with the slots.
-      subscriber = client.duplicate([], { shardedSubscribers: true });
-    } else {
-      subscriber = client.duplicate();
+  async #make(client: RedisClient): Promise<ChannelSink> {
+    const cluster = isCluster(client);
+    this.#sharded =
+      this.#settings.pubsub === "auto" ? await shardedPubSubIn(client) : this.#settings.pubsub === "sharded";
+    const timeoutMs = this.#settings.commandTimeout * 4;
+    const events = {
+      message: (message: string) => this.#listener.message(message),
+      resubscribed: () => this.#resubscribedSoon(),
+      lost: (error: unknown) => this.#listener.lost(error),
+    };
+    if (cluster && this.#sharded) {
+      // Ours, one per master: they resubscribe by our hand (awaited), never by ioredis's (unawaited).
+      const options = {
+        autoResubscribe: false,
+        enableOfflineQueue: false,
+        retryStrategy: reconnectDelay,
+        commandTimeout: undefined,
+      };
+      return new ShardSubscribers(client, { sharded: true, resubscribesItself: false, timeoutMs }, options, events);
     }
-    subscriber.on("error", () => undefined);
-    subscriber.on("message", (_channel, message) => this.#message(message));
-    subscriber.on("smessage", (_channel, message) => this.#message(message));
-    subscriber.on("close", () => {
-      if (!this.#cluster) this.#current = false;
+    let connection: RedisClient;
+    // Ours resubscribes by our hand (awaited), never by ioredis's (unawaited); a Cluster's
+    // classic subscriber is ioredis's to move and resubscribe.
+    if (this.#settings.client === undefined) connection = await makeClient(this.#settings, "subscriber");
+    else connection = client.duplicate();
+    const mode: SubscriberMode = { sharded: this.#sharded, resubscribesItself: cluster, timeoutMs };
+    const subscriber = new Subscriber(connection, mode, {
+      commands: () => chunked([...this.#channels]),
+      ...events,
+      // One server serves every channel: none can move.
+      moved: () => undefined,
     });
-    subscriber.on("ready", () => this.#reconnected());
-    if (this.#cluster && this.#sharded) {
-      // A slot that moves to another master unsubscribes its channels there (ioredis reports the
-      // unexpected SUNSUBSCRIBE as a node error): the Cluster re-reads its slots, moves its
-      // sharded subscribers and subscribes them again, then the storage re-reads.
-      subscriber.on("nodeError", (error) => {
-        if (/sunsubscribe/i.test(String((error as Error | undefined)?.message))) refreshSlots(subscriber);
-      });
-      subscriber.on("subscribersReady", () => this.#resubscribedSoon());
-    }
-    return subscriber;
+    return {
+      connect: () => subscriber.connect(),
+      subscribe: (channels) => subscriber.subscribe(chunked(channels)),
+      unsubscribe: (channels) => subscriber.unsubscribe(chunked(channels)),
+      close: () => subscriber.close(),
+    };
   }
 
-  #message(message: unknown): void {
-    if (typeof message === "string") this.#listener.message(message);
-  }
-
-  /** A reconnected subscriber (not its first connection) subscribes every channel again. */
-  #reconnected(): void {
-    if (this.#closed || this.#current || this.#cluster || !this.#connectedOnce) return;
-    this.#send("subscribe", [...this.#channels]).then(
-      () => {
-        this.#current = true;
-        this.#listener.resubscribed();
-      },
-      (error: unknown) => this.#listener.lost(error),
-    );
-  }
-
-  /** A Cluster subscribed its sharded subscribers again: re-read (once for a burst of them). */
+  /** Channels were subscribed again: re-read, once for a burst of them. */
   #resubscribedSoon(): void {
-    if (this.#closed || !this.#current) return;
+    if (this.#closed) return;
     clearTimeout(this.#resubscribing);
-    this.#resubscribing = setTimeout(() => this.#listener.resubscribed(), 20);
+    this.#resubscribing = setTimeout(() => this.#listener.resubscribed(), RESUBSCRIBED_DELAY_MS);
     this.#resubscribing.unref?.();
   }
 
@@ -184,38 +166,24 @@ export class Subscriptions {
   async #flush(batch: Batch): Promise<void> {
     this.#batch = undefined;
     try {
-      // A subscriber that is not connected subscribes every channel when it connects.
-      if (this.#current && !this.#closed) {
-        await this.#send("subscribe", [...batch.add]);
-        await this.#send("unsubscribe", [...batch.remove]);
+      // A sink that is not made yet subscribes every channel when it connects.
+      if (this.#sink !== undefined && !this.#closed) {
+        await this.#sink.subscribe([...batch.add]);
+        await this.#sink.unsubscribe([...batch.remove]);
       }
     } catch {
-      // Its connection is lost: the reconnection subscribes every channel.
+      // A connection is lost: its reconnection subscribes every channel.
     } finally {
       batch.finish();
     }
   }
-
-  /** (Un)subscribes `channels`: in chunks on one connection, one by one on a Cluster's shards. */
-  async #send(kind: "subscribe" | "unsubscribe", channels: readonly string[]): Promise<void> {
-    const subscriber = this.#subscriber;
-    if (subscriber === undefined || channels.length === 0) return;
-    const command = (chunk: readonly string[]) => {
-      if (this.#sharded)
-        return kind === "subscribe" ? subscriber.ssubscribe(...chunk) : subscriber.sunsubscribe(...chunk);
-      return kind === "subscribe" ? subscriber.subscribe(...chunk) : subscriber.unsubscribe(...chunk);
-    };
-    // On a Cluster, each SSUBSCRIBE names channels of one slot: each circuit's is its own.
-    const size = this.#cluster && this.#sharded ? 1 : CHUNK;
-    const sent: Promise<unknown>[] = [];
-    for (let i = 0; i < channels.length; i += size) sent.push(command(channels.slice(i, i + size)));
-    await withTimeout(Promise.all(sent), this.#settings.commandTimeout * 4 + channels.length / 100);
-  }
 }
 
-/** Asks an ioredis Cluster to re-read its slots (and so to move its sharded subscribers). */
-function refreshSlots(cluster: RedisClient): void {
-  (cluster as { refreshSlotsCache?: () => void }).refreshSlotsCache?.();
+/** Channels in commands of at most `CHUNK`. */
+function chunked(channels: readonly string[]): string[][] {
+  const commands: string[][] = [];
+  for (let i = 0; i < channels.length; i += CHUNK) commands.push(channels.slice(i, i + CHUNK));
+  return commands;
 }
 
 /** Whether the server answering `client` has sharded pub/sub (Redis or Valkey 7 and newer). */

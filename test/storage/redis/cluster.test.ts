@@ -2,9 +2,11 @@
  * RedisStorage on a real 3-master Redis Cluster (redis-server processes started by the test),
  * through ioredis `Cluster` clients passed as `client`.
  */
-import { Cluster } from "ioredis";
+import fc from "fast-check";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
+import { keySlot } from "../../../src/storage/redis/slot.js";
 import { migrateSlot, slotOwner, startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.js";
 import { HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
@@ -130,6 +132,87 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
     await made.close();
     expect(client.status).toBe("ready");
     expect(await client.get(`${prefix}:nothing`)).toBeNull();
+  });
+});
+
+/** Runs `use` with a plain client of the master on `port`. */
+async function onMaster<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
+  const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 });
+  node.on("error", () => undefined);
+  try {
+    return await use(node);
+  } finally {
+    node.disconnect();
+  }
+}
+
+/** The shard channels of this test's prefix that the master on `port` has subscribers for. */
+const shardChannels = (port: number): Promise<string[]> =>
+  onMaster(port, async (node) => ((await node.call("PUBSUB", "SHARDCHANNELS", `${prefix}:*`)) as string[]).sort());
+
+/** How many pub/sub connections the master on `port` serves. */
+const pubsubClients = (port: number): Promise<number> =>
+  onMaster(port, async (node) => ((await node.client("LIST", "TYPE", "pubsub")) as string).trim().split("\n").length);
+
+describe("sharded subscriptions on a Cluster", () => {
+  it("computes each channel's slot as the Cluster does, hash tags and UTF-8 included", async () => {
+    const key = fc.oneof(
+      fc.string({ unit: "grapheme", maxLength: 12 }),
+      fc
+        .tuple(fc.string({ maxLength: 4 }), fc.string({ unit: "grapheme", maxLength: 6 }), fc.string({ maxLength: 4 }))
+        .map(([before, tag, after]) => `${before}{${tag}}${after}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(key, async (k) => {
+        expect(keySlot(k)).toBe(await keyslot(k));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("subscribes each circuit's channel on the master of its slot, over one connection per master", async () => {
+    const { factory: made, storage } = factory(connect());
+    await Promise.all(names.map((name) => made.getBreaker(name)));
+    for (const { port } of cluster.nodes) {
+      const expected: string[] = [];
+      for (const name of names) {
+        const channel = storage.keys.channel(name);
+        if ((await ownerOf(await keyslot(channel))) === port) expected.push(channel);
+      }
+      expect(expected.length).toBeGreaterThan(0);
+      expect(await shardChannels(port)).toEqual(expected.sort());
+      expect(await pubsubClients(port)).toBe(1);
+    }
+  });
+
+  it("unsubscribes a circuit it forgets on its master", async () => {
+    const { factory: made, storage } = factory(connect());
+    for (const name of ["kept.example.com", "forgotten.example.com"]) await made.getBreaker(name);
+    const port = await ownerOf(await keyslot(storage.keys.channel("forgotten.example.com")));
+    expect(await shardChannels(port)).toContain(storage.keys.channel("forgotten.example.com"));
+    await made.forget("forgotten.example.com");
+    await waitFor(
+      "the unsubscription",
+      async () => !(await shardChannels(port)).includes(storage.keys.channel("forgotten.example.com")),
+    );
+    const held = (await Promise.all(cluster.nodes.map(({ port: p }) => shardChannels(p)))).flat();
+    expect(held).toEqual([storage.keys.channel("kept.example.com")]);
+  });
+
+  it("subscribes again when a master's subscriber connection drops, and hears the transitions after it", async () => {
+    // No periodic re-read: the watcher hears of the circuit only through its subscription.
+    const watcher = factory(connect(), 2, 0.2, 600);
+    const other = factory(connect(), 2, 0.2);
+    const name = "reconnected.example.com";
+    const watched = await watcher.factory.getBreaker(name);
+    const channel = watcher.storage.keys.channel(name);
+    const port = await ownerOf(await keyslot(channel));
+    await onMaster(port, (node) => node.client("KILL", "TYPE", "pubsub"));
+    await waitFor("the subscription again", async () => (await shardChannels(port)).includes(channel));
+    const onOther = await other.factory.getBreaker(name);
+    for (let i = 0; i < 2; i++) await onOther.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("the trip after the reconnection", () => watched.state === "opened", 5000);
+    expect(watcher.recorder.states(name)).toEqual(["opened (remote)"]);
   });
 });
 

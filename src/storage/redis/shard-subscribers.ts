@@ -1,0 +1,280 @@
+/**
+ * Sharded pub/sub on a Redis Cluster: one subscriber connection per master, holding the channels
+ * of the slots that master serves, each SSUBSCRIBE naming the channels of one slot (as a Cluster
+ * requires). A channel follows its slot: when the master drops it (an unasked SUNSUBSCRIBE) or
+ * refuses it (MOVED), or when the Cluster's slot table changes, it is subscribed on the slot's new
+ * master, and the storage re-reads.
+ * @module
+ */
+import type { RedisClient } from "./options.js";
+import { keySlot, SLOTS } from "./slot.js";
+import { Subscriber, type SubscriberMode } from "./subscriber.js";
+
+/** What the sharded subscribers tell their owner. */
+export interface ShardEvents {
+  /** A message on one of the channels. */
+  message(message: string): void;
+  /** Channels were subscribed again (a reconnection, a slot that moved): messages may have been lost. */
+  resubscribed(): void;
+  /** A master's connection could not be made or subscribed again. */
+  lost(error: unknown): void;
+}
+
+/** The part of an ioredis `Cluster` the sharded subscribers read. */
+interface ClusterView {
+  /** For each slot, the node keys ("host:port") serving it, the master first. */
+  readonly slots?: readonly (readonly string[] | undefined)[];
+  refreshSlotsCache?(): void;
+  off?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** A master's node client, whose options say where it is. */
+interface NodeView {
+  readonly options?: { readonly host?: string; readonly port?: number };
+}
+
+/** The subscriber connection of one master. */
+interface Shard {
+  /** The master, "host:port". */
+  readonly key: string;
+  readonly subscriber: Subscriber;
+  /** Its first connection, while under way (it subscribes every channel routed to it so far). */
+  connecting: Promise<void> | undefined;
+  connected: boolean;
+}
+
+/** Channels per SSUBSCRIBE of one slot. */
+const CHUNK = 1000;
+
+/** The wait before asking the Cluster for its slot table again, after a master dropped channels. */
+const REFRESH_DELAY_MS = 50;
+
+/** The subscriber connections of a Cluster's masters and the channel each one holds. */
+export class ShardSubscribers {
+  readonly #cluster: RedisClient;
+  readonly #mode: SubscriberMode;
+  readonly #events: ShardEvents;
+  readonly #options: Record<string, unknown>;
+  /** The shard each channel is subscribed on; `null` while no known master serves its slot. */
+  readonly #owners = new Map<string, Shard | null>();
+  readonly #shards = new Map<string, Shard>();
+  /** The master of each slot when the channels were last routed. */
+  readonly #table: (string | undefined)[] = [];
+  /** Shards whose master dropped or refused channels: every channel is subscribed again there. */
+  readonly #suspects = new Set<Shard>();
+  #unrouted = 0;
+  #started = false;
+  #closed = false;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onRefresh = (): void => this.#reroute();
+
+  /**
+   * `cluster` is the ioredis `Cluster`; `options` go to each master's connection (ioredis
+   * `RedisOptions`, on top of the node's own).
+   */
+  constructor(cluster: RedisClient, mode: SubscriberMode, options: Record<string, unknown>, events: ShardEvents) {
+    this.#cluster = cluster;
+    this.#mode = mode;
+    this.#options = options;
+    this.#events = events;
+  }
+
+  /** Routes every channel to its master and connects (and subscribes) every master's connection. */
+  async connect(): Promise<void> {
+    if (!this.#started) {
+      this.#started = true;
+      this.#cluster.on("refresh", this.#onRefresh);
+    }
+    this.#reroute();
+    await Promise.all([...this.#shards.values()].map((shard) => this.#connect(shard)));
+  }
+
+  /** Subscribes `channels`, each on its slot's master. */
+  async subscribe(channels: readonly string[]): Promise<void> {
+    const groups = new Map<Shard, Map<number, string[]>>();
+    for (const channel of channels) {
+      const slot = keySlot(channel);
+      const shard = this.#shardOf(slot);
+      if (this.#owners.get(channel) === null) this.#unrouted -= 1;
+      this.#owners.set(channel, shard);
+      if (shard === null) this.#unrouted += 1;
+      else addTo(groups, shard, slot, channel);
+    }
+    if (this.#unrouted > 0) this.#refreshSoon();
+    if (!this.#started) return;
+    await Promise.all(
+      [...groups].map(async ([shard, bySlot]) => {
+        // A shard's first connection subscribes every channel routed to it so far.
+        if (!shard.connected && shard.connecting === undefined) return this.#connect(shard);
+        await shard.connecting;
+        return shard.subscriber.subscribe(chunked(bySlot));
+      }),
+    );
+  }
+
+  /** Unsubscribes `channels` from their masters. */
+  async unsubscribe(channels: readonly string[]): Promise<void> {
+    const groups = new Map<Shard, Map<number, string[]>>();
+    for (const channel of channels) {
+      const shard = this.#owners.get(channel);
+      if (shard === undefined) continue;
+      this.#owners.delete(channel);
+      if (shard === null) this.#unrouted -= 1;
+      else addTo(groups, shard, keySlot(channel), channel);
+    }
+    await Promise.all([...groups].map(([shard, bySlot]) => shard.subscriber.unsubscribe(chunked(bySlot))));
+  }
+
+  /** Closes every master's connection and stops following the Cluster's slot table. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#refreshTimer);
+    if (this.#started) this.#view().off?.("refresh", this.#onRefresh);
+    await Promise.all([...this.#shards.values()].map((shard) => shard.subscriber.close()));
+  }
+
+  #view(): ClusterView {
+    return this.#cluster as unknown as ClusterView;
+  }
+
+  /** The shard of the master serving `slot` (made when first needed); `null` if none is known. */
+  #shardOf(slot: number): Shard | null {
+    const key = this.#view().slots?.[slot]?.[0];
+    if (key === undefined) return null;
+    return this.#shards.get(key) ?? this.#makeShard(key);
+  }
+
+  #makeShard(key: string): Shard | null {
+    const node = this.#cluster.nodes?.("master").find((n) => {
+      const where = (n as NodeView).options;
+      return `${where?.host ?? ""}:${where?.port ?? ""}` === key;
+    });
+    if (node === undefined) return null;
+    const subscriber: Subscriber = new Subscriber(node.duplicate(this.#options), this.#mode, {
+      commands: () => this.#commandsOf(shard),
+      message: (message) => this.#events.message(message),
+      resubscribed: () => this.#events.resubscribed(),
+      lost: (error) => this.#events.lost(error),
+      moved: () => {
+        this.#suspects.add(shard);
+        this.#refreshSoon();
+      },
+    });
+    const shard: Shard = { key, subscriber, connecting: undefined, connected: false };
+    this.#shards.set(key, shard);
+    return shard;
+  }
+
+  /** Connects a shard (once at a time); a failure is the owner's to hear of as `lost`. */
+  #connect(shard: Shard): Promise<void> {
+    shard.connecting ??= shard.subscriber.connect().then(
+      () => {
+        shard.connecting = undefined;
+        shard.connected = true;
+      },
+      (error: unknown) => {
+        shard.connecting = undefined;
+        throw error;
+      },
+    );
+    return shard.connecting;
+  }
+
+  /** Every channel routed to `shard`, one SSUBSCRIBE per slot. */
+  #commandsOf(shard: Shard): string[][] {
+    const bySlot = new Map<number, string[]>();
+    for (const [channel, owner] of this.#owners) {
+      if (owner !== shard) continue;
+      const slot = keySlot(channel);
+      const list = bySlot.get(slot);
+      if (list === undefined) bySlot.set(slot, [channel]);
+      else list.push(channel);
+    }
+    return chunked(bySlot);
+  }
+
+  /** Asks the Cluster for its slot table soon (its "refresh" event then reroutes). */
+  #refreshSoon(): void {
+    if (this.#closed || this.#refreshTimer !== undefined) return;
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      this.#view().refreshSlotsCache?.();
+    }, REFRESH_DELAY_MS);
+    this.#refreshTimer.unref?.();
+  }
+
+  /**
+   * After the Cluster read its slot table: if a slot changed master, or a master dropped or
+   * refused channels, or a channel waits for a master, every channel goes to its slot's master
+   * (subscribed there), the masters left without channels are closed, and the owner re-reads.
+   */
+  #reroute(): void {
+    if (this.#closed || !this.#started) return;
+    const changed = this.#tableChanged();
+    if (!changed && this.#suspects.size === 0 && this.#unrouted === 0) return;
+    const suspects = new Set(this.#suspects);
+    this.#suspects.clear();
+    const moved = new Map<Shard, Map<number, string[]>>();
+    this.#unrouted = 0;
+    for (const [channel, owner] of this.#owners) {
+      const slot = keySlot(channel);
+      const shard = this.#shardOf(slot);
+      if (shard === null) this.#unrouted += 1;
+      if (shard === owner && (shard === null || !suspects.has(shard))) continue;
+      this.#owners.set(channel, shard);
+      if (shard !== null) addTo(moved, shard, slot, channel);
+    }
+    if (this.#unrouted > 0) this.#refreshSoon();
+    this.#closeUnused();
+    if (moved.size === 0) return;
+    void Promise.all(
+      [...moved].map(async ([shard, bySlot]) => {
+        if (!shard.connected) return this.#connect(shard);
+        return shard.subscriber.subscribe(chunked(bySlot));
+      }),
+    ).then(
+      () => this.#events.resubscribed(),
+      (error: unknown) => this.#events.lost(error),
+    );
+  }
+
+  /** Whether a slot changed master since the last call (which remembers the table). */
+  #tableChanged(): boolean {
+    const slots = this.#view().slots;
+    let changed = false;
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const key = slots?.[slot]?.[0];
+      if (this.#table[slot] === key) continue;
+      this.#table[slot] = key;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Closes the connections of the masters that hold no channel any more. */
+  #closeUnused(): void {
+    const used = new Set<Shard | null>(this.#owners.values());
+    for (const [key, shard] of this.#shards) {
+      if (used.has(shard)) continue;
+      this.#shards.delete(key);
+      void shard.subscriber.close();
+    }
+  }
+}
+
+function addTo(groups: Map<Shard, Map<number, string[]>>, shard: Shard, slot: number, channel: string): void {
+  let bySlot = groups.get(shard);
+  if (bySlot === undefined) groups.set(shard, (bySlot = new Map<number, string[]>()));
+  const list = bySlot.get(slot);
+  if (list === undefined) bySlot.set(slot, [channel]);
+  else list.push(channel);
+}
+
+/** One command per slot, of at most `CHUNK` channels. */
+function chunked(bySlot: ReadonlyMap<number, readonly string[]>): string[][] {
+  const commands: string[][] = [];
+  for (const channels of bySlot.values()) {
+    for (let i = 0; i < channels.length; i += CHUNK) commands.push(channels.slice(i, i + CHUNK));
+  }
+  return commands;
+}

@@ -1,0 +1,140 @@
+/**
+ * One subscriber connection and the channels it should hold: it subscribes them when it
+ * connects, again after every reconnection, and reports what the server did behind its back.
+ * @module
+ */
+import type { RedisClient } from "./options.js";
+import { withTimeout } from "./scripts.js";
+
+/** What a subscriber connection asks of its owner and tells it. */
+export interface SubscriberSource {
+  /** Every channel this connection should hold, as the argument lists of its subscribe commands. */
+  commands(): readonly (readonly string[])[];
+  /** A message on one of the channels. */
+  message(message: string): void;
+  /** It reconnected and subscribed again: messages may have been lost meanwhile. */
+  resubscribed(): void;
+  /** Subscribing again after a reconnection failed. */
+  lost(error: unknown): void;
+  /**
+   * The server dropped or refused channels by itself: a Cluster slot moved (an unasked
+   * SUNSUBSCRIBE, or a MOVED answer to SSUBSCRIBE, after which ioredis never settles the command).
+   */
+  moved(): void;
+}
+
+/** How a subscriber connection subscribes. */
+export interface SubscriberMode {
+  /** SSUBSCRIBE / SUNSUBSCRIBE rather than SUBSCRIBE / UNSUBSCRIBE. */
+  readonly sharded: boolean;
+  /** The client subscribes again by itself after a reconnection (an ioredis `Cluster`). */
+  readonly resubscribesItself: boolean;
+  /** The longest wait for a connection or one subscribe command, ms. */
+  readonly timeoutMs: number;
+}
+
+/** ioredis's words for a reply no command waited for: here, a SUNSUBSCRIBE the server sent by itself. */
+const UNASKED_REPLY = /Command queue state error/;
+
+/** A subscriber connection. */
+export class Subscriber {
+  readonly #client: RedisClient;
+  readonly #mode: SubscriberMode;
+  readonly #source: SubscriberSource;
+  /** Whether the connection holds every channel of `source.commands()`. */
+  #current = false;
+  /** Whether `connect` is under way: its own "ready" is not a reconnection. */
+  #connecting = false;
+  #closed = false;
+
+  constructor(client: RedisClient, mode: SubscriberMode, source: SubscriberSource) {
+    this.#client = client;
+    this.#mode = mode;
+    this.#source = source;
+    client.on("error", (error) => {
+      if (UNASKED_REPLY.test(String((error as Error | undefined)?.message))) source.moved();
+    });
+    client.on("message", (_channel, message) => this.#message(message));
+    client.on("smessage", (_channel, message) => this.#message(message));
+    client.on("moved", () => source.moved());
+    client.on("close", () => {
+      if (!mode.resubscribesItself) this.#current = false;
+    });
+    client.on("ready", () => this.#reconnected());
+  }
+
+  /** The ioredis client under it. */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
+  /** Connects (on the first call) and subscribes every channel the connection lacks; rejects when it cannot. */
+  async connect(): Promise<void> {
+    const client = this.#client;
+    this.#connecting = true;
+    try {
+      if (client.status === "wait") await withTimeout(client.connect(), this.#mode.timeoutMs);
+      if (client.status === "end" || client.status === "close") throw new Error("the subscriber is not connected");
+      if (!this.#current) {
+        await this.#send("subscribe", this.#source.commands());
+        this.#current = true;
+      }
+    } finally {
+      this.#connecting = false;
+    }
+  }
+
+  /**
+   * Subscribes the channels of `commands` now if the connection holds its channels; otherwise
+   * does nothing, since `connect` or the reconnection subscribes every channel.
+   */
+  async subscribe(commands: readonly (readonly string[])[]): Promise<void> {
+    if (this.#current && !this.#closed) await this.#send("subscribe", commands);
+  }
+
+  /** Unsubscribes the channels of `commands` if the connection holds its channels. */
+  async unsubscribe(commands: readonly (readonly string[])[]): Promise<void> {
+    if (this.#current && !this.#closed) await this.#send("unsubscribe", commands);
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    try {
+      await withTimeout(this.#client.quit(), this.#mode.timeoutMs);
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  #message(message: unknown): void {
+    if (typeof message === "string") this.#source.message(message);
+  }
+
+  /** A subscriber that reconnected by itself (not within `connect`) subscribes every channel again. */
+  #reconnected(): void {
+    if (this.#closed || this.#current || this.#mode.resubscribesItself || this.#connecting) return;
+    this.#send("subscribe", this.#source.commands()).then(
+      () => {
+        this.#current = true;
+        this.#source.resubscribed();
+      },
+      (error: unknown) => this.#source.lost(error),
+    );
+  }
+
+  /** Sends the commands at once (ioredis writes them back to back) and waits for every answer. */
+  async #send(kind: "subscribe" | "unsubscribe", commands: readonly (readonly string[])[]): Promise<void> {
+    const client = this.#client;
+    const sharded = this.#mode.sharded;
+    const sent: Promise<unknown>[] = [];
+    let channels = 0;
+    for (const command of commands) {
+      if (command.length === 0) continue;
+      channels += command.length;
+      if (kind === "subscribe") sent.push(sharded ? client.ssubscribe(...command) : client.subscribe(...command));
+      else sent.push(sharded ? client.sunsubscribe(...command) : client.unsubscribe(...command));
+    }
+    if (sent.length > 0) await withTimeout(Promise.all(sent), this.#mode.timeoutMs + channels / 100);
+  }
+}
