@@ -229,13 +229,17 @@ export class ShardSubscribers {
     if (moved.size === 0) return;
     void Promise.all(
       [...moved].map(async ([shard, bySlot]) => {
-        if (!shard.connected) return this.#connect(shard);
-        return shard.subscriber.subscribe(chunked(bySlot));
+        try {
+          if (!shard.connected) await this.#connect(shard);
+          else await shard.subscriber.subscribe(chunked(bySlot));
+        } catch {
+          // A stale slot table (MOVED, never answered) or a master not reached yet: try again
+          // after the next refresh; a lost connection subscribes everything when it is back.
+          this.#suspects.add(shard);
+          this.#refreshSoon();
+        }
       }),
-    ).then(
-      () => this.#events.resubscribed(),
-      (error: unknown) => this.#events.lost(error),
-    );
+    ).then(() => this.#events.resubscribed());
   }
 
   /** Whether a slot changed master since the last call (which remembers the table). */

@@ -31,6 +31,21 @@ export function keySlot(key: string): number {
     if (close > open + 1) hashed = key.slice(open + 1, close);
   }
   let crc = 0;
-  for (const byte of encoder.encode(hashed)) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);
+  for (let i = 0; i < hashed.length; i++) {
+    const code = hashed.charCodeAt(i);
+    // Beyond ASCII, a character is more than one byte: hash the UTF-8 encoding instead.
+    if (code >= 0x80) return crcOf(encoder.encode(hashed)) % SLOTS;
+    crc = step(crc, code);
+  }
   return crc % SLOTS;
+}
+
+function crcOf(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) crc = step(crc, byte);
+  return crc;
+}
+
+function step(crc: number, byte: number): number {
+  return ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);
 }

@@ -4,6 +4,7 @@
  */
 import fc from "fast-check";
 import { Cluster, Redis } from "ioredis";
+import { Cluster as Cluster6 } from "ioredis6";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
 import { keySlot } from "../../../src/storage/redis/slot.js";
@@ -152,7 +153,10 @@ const shardChannels = (port: number): Promise<string[]> =>
 
 /** How many pub/sub connections the master on `port` serves. */
 const pubsubClients = (port: number): Promise<number> =>
-  onMaster(port, async (node) => ((await node.client("LIST", "TYPE", "pubsub")) as string).trim().split("\n").length);
+  onMaster(port, async (node) => {
+    const list = (await node.call("CLIENT", "LIST", "TYPE", "pubsub")) as string;
+    return list.split("\n").filter((line) => line.trim() !== "").length;
+  });
 
 describe("sharded subscriptions on a Cluster", () => {
   it("computes each channel's slot as the Cluster does, hash tags and UTF-8 included", async () => {
@@ -183,6 +187,45 @@ describe("sharded subscriptions on a Cluster", () => {
       expect(await shardChannels(port)).toEqual(expected.sort());
       expect(await pubsubClients(port)).toBe(1);
     }
+  });
+
+  it("hears nothing about the circuits it does not hold, and at once about one it holds", async () => {
+    const watcher = factory(connect(), 2, 0.2, 600);
+    const other = factory(connect(), 2, 0.2);
+    const held = await watcher.factory.getBreaker("held.example.com");
+    // Its own registration created the circuit's key and published it, on its channel.
+    await sleep(50);
+    const before = watcher.storage.stats().messagesReceived;
+    // The others' circuits live on every master, the held one's included.
+    for (const name of names) {
+      for (let i = 0; i < 2; i++)
+        await other.factory.run(name, () => Promise.reject(new Error("x"))).catch(() => undefined);
+    }
+    await sleep(100);
+    expect(watcher.storage.stats().messagesReceived).toBe(before);
+    for (let i = 0; i < 2; i++)
+      await other.factory.run("held.example.com", () => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("the trip of the held circuit", () => held.state === "opened");
+    expect(watcher.storage.stats().messagesReceived).toBeGreaterThan(before);
+  });
+
+  it("works the same through an ioredis 6 Cluster", async () => {
+    const client6 = new Cluster6([...cluster.nodes], { redisOptions: { commandTimeout: 1000 } });
+    open.push({
+      close: () =>
+        client6.quit().then(
+          () => undefined,
+          () => client6.disconnect(),
+        ),
+    });
+    const a = factory(client6 as unknown as Cluster);
+    const b = factory(connect());
+    const onA = await Promise.all(names.map((name) => a.factory.getBreaker(name)));
+    for (const name of names) {
+      for (let i = 0; i < 2; i++)
+        await b.factory.run(name, () => Promise.reject(new Error("x"))).catch(() => undefined);
+    }
+    await waitFor("every trip heard through ioredis 6", () => onA.every((breaker) => breaker.state === "opened"));
   });
 
   it("unsubscribes a circuit it forgets on its master", async () => {
