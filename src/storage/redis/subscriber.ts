@@ -75,6 +75,8 @@ export class Subscriber {
     try {
       if (client.status === "wait") await withTimeout(client.connect(), this.#mode.timeoutMs);
       if (client.status === "end" || client.status === "close") throw new Error("the subscriber is not connected");
+      // A connection not ready after it held the channels lost them, even before its "close" event.
+      if (client.status !== "ready" && !this.#mode.resubscribesItself) this.#current = false;
       if (!this.#current) {
         await this.#send("subscribe", this.#source.commands());
         this.#current = true;
