@@ -174,7 +174,7 @@ describe("sharded subscriptions on a Cluster", () => {
     );
   });
 
-  it("subscribes each circuit's channel on the master of its slot, over one connection per master", async () => {
+  it("subscribes each circuit's channel on the master of its slot, over one connection per master, closed with the storage", async () => {
     const { factory: made, storage } = factory(connect());
     await Promise.all(names.map((name) => made.getBreaker(name)));
     for (const { port } of cluster.nodes) {
@@ -187,6 +187,8 @@ describe("sharded subscriptions on a Cluster", () => {
       expect(await shardChannels(port)).toEqual(expected.sort());
       expect(await pubsubClients(port)).toBe(1);
     }
+    await made.close();
+    for (const { port } of cluster.nodes) expect(await pubsubClients(port)).toBe(0);
   });
 
   it("hears nothing about the circuits it does not hold, and at once about one it holds", async () => {
