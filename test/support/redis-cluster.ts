@@ -118,8 +118,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   };
 }
 
-/** A short-lived plain client of one node, for `use`. */
-async function withNode<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
+/** Runs `use` with a short-lived plain client of the node on `port`. */
+export async function withNode<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
   const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 });
   node.on("error", () => undefined);
   try {

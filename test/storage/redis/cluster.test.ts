@@ -3,12 +3,18 @@
  * through ioredis `Cluster` clients passed as `client`.
  */
 import fc from "fast-check";
-import { Cluster, Redis } from "ioredis";
+import { Cluster } from "ioredis";
 import { Cluster as Cluster6 } from "ioredis6";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
 import { keySlot } from "../../../src/storage/redis/slot.js";
-import { migrateSlot, slotOwner, startRedisCluster, type RedisClusterHandle } from "../../support/redis-cluster.js";
+import {
+  migrateSlot,
+  slotOwner,
+  startRedisCluster,
+  withNode,
+  type RedisClusterHandle,
+} from "../../support/redis-cluster.js";
 import { HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
 let cluster: RedisClusterHandle;
@@ -54,13 +60,6 @@ function factory(client: Cluster, threshold = 2, ttl = 0.2, resyncInterval?: num
 
 const keyslot = async (key: string): Promise<number> => Number(await admin.cluster("KEYSLOT", key));
 
-/** The master port serving `slot`. */
-async function ownerOf(slot: number): Promise<number> {
-  const ranges = await admin.cluster("SLOTS");
-  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-  return Number(range?.[2]?.[1]);
-}
-
 const names = [...Array.from({ length: 20 }, (_, i) => `host${i}`), "a{b}", "a%7Bb%7D", "}{", "100%", "pipe|name"];
 
 describe("RedisStorage on a 3-master Redis Cluster", () => {
@@ -74,7 +73,7 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
       const slot = await keyslot(key);
       expect(slot).toBe(await keyslot(`{${tag}}`));
       expect(slot).toBe(await keyslot(tag));
-      owners.add(await ownerOf(slot));
+      owners.add(await slotOwner(cluster, slot));
     }
     expect(owners.size).toBe(3);
   });
@@ -136,24 +135,13 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
   });
 });
 
-/** Runs `use` with a plain client of the master on `port`. */
-async function onMaster<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
-  const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 });
-  node.on("error", () => undefined);
-  try {
-    return await use(node);
-  } finally {
-    node.disconnect();
-  }
-}
-
 /** The shard channels of this test's prefix that the master on `port` has subscribers for. */
 const shardChannels = (port: number): Promise<string[]> =>
-  onMaster(port, async (node) => ((await node.call("PUBSUB", "SHARDCHANNELS", `${prefix}:*`)) as string[]).sort());
+  withNode(port, async (node) => ((await node.call("PUBSUB", "SHARDCHANNELS", `${prefix}:*`)) as string[]).sort());
 
 /** How many pub/sub connections the master on `port` serves. */
 const pubsubClients = (port: number): Promise<number> =>
-  onMaster(port, async (node) => {
+  withNode(port, async (node) => {
     const list = (await node.call("CLIENT", "LIST", "TYPE", "pubsub")) as string;
     return list.split("\n").filter((line) => line.trim() !== "").length;
   });
@@ -181,7 +169,7 @@ describe("sharded subscriptions on a Cluster", () => {
       const expected: string[] = [];
       for (const name of names) {
         const channel = storage.keys.channel(name);
-        if ((await ownerOf(await keyslot(channel))) === port) expected.push(channel);
+        if ((await slotOwner(cluster, await keyslot(channel))) === port) expected.push(channel);
       }
       expect(expected.length).toBeGreaterThan(0);
       expect(await shardChannels(port)).toEqual(expected.sort());
@@ -233,7 +221,7 @@ describe("sharded subscriptions on a Cluster", () => {
   it("unsubscribes a circuit it forgets on its master", async () => {
     const { factory: made, storage } = factory(connect());
     for (const name of ["kept.example.com", "forgotten.example.com"]) await made.getBreaker(name);
-    const port = await ownerOf(await keyslot(storage.keys.channel("forgotten.example.com")));
+    const port = await slotOwner(cluster, await keyslot(storage.keys.channel("forgotten.example.com")));
     expect(await shardChannels(port)).toContain(storage.keys.channel("forgotten.example.com"));
     await made.forget("forgotten.example.com");
     await waitFor(
@@ -251,8 +239,8 @@ describe("sharded subscriptions on a Cluster", () => {
     const name = "reconnected.example.com";
     const watched = await watcher.factory.getBreaker(name);
     const channel = watcher.storage.keys.channel(name);
-    const port = await ownerOf(await keyslot(channel));
-    await onMaster(port, (node) => node.client("KILL", "TYPE", "pubsub"));
+    const port = await slotOwner(cluster, await keyslot(channel));
+    await withNode(port, (node) => node.client("KILL", "TYPE", "pubsub"));
     await waitFor("the subscription again", async () => (await shardChannels(port)).includes(channel));
     const onOther = await other.factory.getBreaker(name);
     for (let i = 0; i < 2; i++) await onOther.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
