@@ -63,11 +63,6 @@ export class Subscriber {
     client.on("ready", () => this.#reconnected());
   }
 
-  /** The ioredis client under it. */
-  get client(): RedisClient {
-    return this.#client;
-  }
-
   /** Connects (on the first call) and subscribes every channel the connection lacks; rejects when it cannot. */
   async connect(): Promise<void> {
     const client = this.#client;

@@ -114,8 +114,10 @@ export class Subscriptions {
       resubscribed: () => this.#resubscribedSoon(),
       lost: (error: unknown) => this.#listener.lost(error),
     };
+    // The connections the storage makes (one per master of a Cluster with sharded pub/sub, or one
+    // for a single server) resubscribe by its hand, awaited, never by ioredis's, unawaited. A
+    // Cluster's classic subscriber is ioredis's to move and resubscribe.
     if (cluster && this.#sharded) {
-      // Ours, one per master: they resubscribe by our hand (awaited), never by ioredis's (unawaited).
       const options = {
         autoResubscribe: false,
         enableOfflineQueue: false,
@@ -125,8 +127,6 @@ export class Subscriptions {
       return new ShardSubscribers(client, { sharded: true, resubscribesItself: false, timeoutMs }, options, events);
     }
     let connection: RedisClient;
-    // Ours resubscribes by our hand (awaited), never by ioredis's (unawaited); a Cluster's
-    // classic subscriber is ioredis's to move and resubscribe.
     if (this.#settings.client === undefined) connection = await makeClient(this.#settings, "subscriber");
     else connection = client.duplicate();
     const mode: SubscriberMode = { sharded: this.#sharded, resubscribesItself: cluster, timeoutMs };
