@@ -220,6 +220,18 @@ export function parseMessage(message: string): StateMessage {
   };
 }
 
+/** The `source` field of a message (the writer's instance id), read without decoding the rest. */
+export function messageSource(message: string): string {
+  let start = 0;
+  // The source is the 12th field: the config before it holds no `|`, the name after it may.
+  for (let field = 0; field < 11; field++) {
+    start = message.indexOf("|", start) + 1;
+    if (start === 0) return "";
+  }
+  const end = message.indexOf("|", start);
+  return end === -1 ? "" : message.slice(start, end);
+}
+
 /** Whether a command failed because of what Redis holds or answered, not because it is away. */
 export const isReplyError = (error: unknown): boolean =>
   error instanceof CorruptStateError ||

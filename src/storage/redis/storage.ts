@@ -29,6 +29,7 @@ import {
   decodeConfig,
   encodeConfig,
   isReplyError,
+  messageSource,
   parseMessage,
   parseReply,
   sameSnapshot,
@@ -729,6 +730,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   #onMessage(message: string): void {
     this.#messages += 1;
+    // This process's own writes are learned from their script replies (a registration burst
+    // hears its own creations: they are not decoded).
+    if (messageSource(message) === this.#id) return;
     let parsed;
     try {
       parsed = parseMessage(message);
@@ -736,8 +740,6 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
       return;
     }
-    // This process's own writes are learned from their script replies.
-    if (parsed.source === this.#id) return;
     const circuit = this.circuits.get(parsed.name);
     if (circuit !== undefined) this.#adopt(circuit, parsed, "message", true);
   }
