@@ -275,4 +275,29 @@ describe("a circuit whose slot moves to another master", () => {
     await waitFor("the recovery after the slot moved", () => watched.state === "closed", 5000);
     expect(a.recorder.states(name)).toEqual(["opened (remote)", "half-opened (remote)", "closed (remote)"]);
   });
+
+  it("is subscribed on the slot's new master when the process's slot table is stale (MOVED)", async () => {
+    // No slot refresh of its own: the table it holds is the one from before the move.
+    const stale = new Cluster([...cluster.nodes], {
+      slotsRefreshInterval: 600_000,
+      redisOptions: { commandTimeout: 1000 },
+    });
+    clients.push(stale);
+    const a = factory(stale, 2, 0.2, 600);
+    const b = factory(connect(), 2, 0.2);
+    await a.factory.initialize();
+    const name = "moved-before-registration.example.com";
+    const channel = a.storage.keys.channel(name);
+    const slot = await keyslot(channel);
+    const from = await slotOwner(cluster, slot);
+    const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
+    await migrateSlot(cluster, slot, to);
+
+    const watched = await a.factory.getBreaker(name);
+    await waitFor("the subscription on the new master", async () => (await shardChannels(to)).includes(channel), 5000);
+    expect(await shardChannels(from)).not.toContain(channel);
+    for (let i = 0; i < 2; i++) await b.factory.run(name, () => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("the trip heard through the new master", () => watched.state === "opened", 5000);
+    expect(a.recorder.states(name)).toEqual(["opened (remote)"]);
+  });
 });
