@@ -46,17 +46,19 @@ export class Subscriber {
   /** Whether `connect` is under way: its own "ready" is not a reconnection. */
   #connecting = false;
   #closed = false;
+  /** Rejects the commands waited for now: ioredis never settles one the server answered MOVED. */
+  readonly #abandons = new Set<(error: Error) => void>();
 
   constructor(client: RedisClient, mode: SubscriberMode, source: SubscriberSource) {
     this.#client = client;
     this.#mode = mode;
     this.#source = source;
     client.on("error", (error) => {
-      if (UNASKED_REPLY.test(String((error as Error | undefined)?.message))) source.moved();
+      if (UNASKED_REPLY.test(String((error as Error | undefined)?.message))) this.#moved();
     });
     client.on("message", (_channel, message) => this.#message(message));
     client.on("smessage", (_channel, message) => this.#message(message));
-    client.on("moved", () => source.moved());
+    client.on("moved", () => this.#moved());
     client.on("close", () => {
       if (!mode.resubscribesItself) this.#current = false;
     });
@@ -104,6 +106,14 @@ export class Subscriber {
     }
   }
 
+  /** The server dropped or refused channels: stop waiting for the answers under way, and say so. */
+  #moved(): void {
+    const error = new Error("a channel's slot moved to another master");
+    for (const abandon of this.#abandons) abandon(error);
+    this.#abandons.clear();
+    this.#source.moved();
+  }
+
   #message(message: unknown): void {
     if (typeof message === "string") this.#source.message(message);
   }
@@ -132,6 +142,14 @@ export class Subscriber {
       if (kind === "subscribe") sent.push(sharded ? client.ssubscribe(...command) : client.subscribe(...command));
       else sent.push(sharded ? client.sunsubscribe(...command) : client.unsubscribe(...command));
     }
-    if (sent.length > 0) await withTimeout(Promise.all(sent), this.#mode.timeoutMs + channels / 100);
+    if (sent.length === 0) return;
+    let abandon: (error: Error) => void = () => undefined;
+    const abandoned = new Promise<never>((_resolve, reject) => (abandon = reject));
+    this.#abandons.add(abandon);
+    try {
+      await withTimeout(Promise.race([Promise.all(sent), abandoned]), this.#mode.timeoutMs + channels / 100);
+    } finally {
+      this.#abandons.delete(abandon);
+    }
   }
 }

@@ -6,7 +6,13 @@ import fc from "fast-check";
 import { Cluster } from "ioredis";
 import { Cluster as Cluster6 } from "ioredis6";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "../../../src/index.js";
+import {
+  AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  RedisStorage,
+  type AsyncCircuitBreaker,
+  type RedisStorageOptions,
+} from "../../../src/index.js";
 import { keySlot } from "../../../src/storage/redis/slot.js";
 import {
   migrateSlot,
@@ -45,9 +51,9 @@ afterEach(async () => {
   await deleteKeys(admin, prefix);
 });
 
-function factory(client: Cluster, threshold = 2, ttl = 0.2, resyncInterval?: number) {
+function factory(client: Cluster, threshold = 2, ttl = 0.2, options: Omit<RedisStorageOptions, "client"> = {}) {
   const recorder = new HookRecorder();
-  const storage = new RedisStorage({ client, prefix, ...(resyncInterval === undefined ? {} : { resyncInterval }) });
+  const storage = new RedisStorage({ client, prefix, ...options });
   const made = new AsyncCircuitBreakerFactory({
     storage,
     defaultThreshold: threshold,
@@ -180,7 +186,7 @@ describe("sharded subscriptions on a Cluster", () => {
   });
 
   it("hears nothing about the circuits it does not hold, and at once about one it holds", async () => {
-    const watcher = factory(connect(), 2, 0.2, 600);
+    const watcher = factory(connect(), 2, 0.2, { resyncInterval: 600 });
     const other = factory(connect(), 2, 0.2);
     const held = await watcher.factory.getBreaker("held.example.com");
     // Its own registration created the circuit's key and published it, on its channel.
@@ -234,7 +240,7 @@ describe("sharded subscriptions on a Cluster", () => {
 
   it("subscribes again when a master's subscriber connection drops, and hears the transitions after it", async () => {
     // No periodic re-read: the watcher hears of the circuit only through its subscription.
-    const watcher = factory(connect(), 2, 0.2, 600);
+    const watcher = factory(connect(), 2, 0.2, { resyncInterval: 600 });
     const other = factory(connect(), 2, 0.2);
     const name = "reconnected.example.com";
     const watched = await watcher.factory.getBreaker(name);
@@ -252,7 +258,7 @@ describe("sharded subscriptions on a Cluster", () => {
 describe("a circuit whose slot moves to another master", () => {
   it("keeps being heard by the processes that hold it, with no lost transition", async () => {
     // No periodic re-read: A hears of the circuit only through its subscription.
-    const a = factory(connect(), 2, 0.2, 600);
+    const a = factory(connect(), 2, 0.2, { resyncInterval: 600 });
     const b = factory(connect(), 2, 0.2);
     const name = "migrating.example.com";
     const watched = await a.factory.getBreaker(name);
@@ -283,7 +289,9 @@ describe("a circuit whose slot moves to another master", () => {
       redisOptions: { commandTimeout: 1000 },
     });
     clients.push(stale);
-    const a = factory(stale, 2, 0.2, 600);
+    // A subscribe command may take 12 s: a registration that waited for the one answered MOVED
+    // (ioredis never settles it) would outlast the wait below.
+    const a = factory(stale, 2, 0.2, { resyncInterval: 600, commandTimeout: 3 });
     const b = factory(connect(), 2, 0.2);
     await a.factory.initialize();
     const name = "moved-before-registration.example.com";
@@ -293,11 +301,13 @@ describe("a circuit whose slot moves to another master", () => {
     const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
     await migrateSlot(cluster, slot, to);
 
-    const watched = await a.factory.getBreaker(name);
+    let watched: AsyncCircuitBreaker | undefined;
+    void a.factory.getBreaker(name).then((breaker) => (watched = breaker));
+    await waitFor("the registration", () => watched !== undefined, 5000);
     await waitFor("the subscription on the new master", async () => (await shardChannels(to)).includes(channel), 5000);
     expect(await shardChannels(from)).not.toContain(channel);
     for (let i = 0; i < 2; i++) await b.factory.run(name, () => Promise.reject(new Error("x"))).catch(() => undefined);
-    await waitFor("the trip heard through the new master", () => watched.state === "opened", 5000);
+    await waitFor("the trip heard through the new master", () => watched?.state === "opened", 5000);
     expect(a.recorder.states(name)).toEqual(["opened (remote)"]);
   });
 });
