@@ -26,6 +26,11 @@ export interface RedisClusterHandle {
   readonly nodes: readonly { readonly host: string; readonly port: number }[];
   /** The server processes. */
   readonly servers: readonly RedisServer[];
+  /**
+   * Kills the master on `port` and starts it again with its cluster config but no data (a
+   * restart of a server that keeps nothing on disk), then waits until the Cluster is ok again.
+   */
+  restartMaster(port: number): Promise<void>;
   /** Kills every node and removes their folders. */
   stop(): Promise<void>;
 }
@@ -61,6 +66,27 @@ async function clusterInfo(port: number): Promise<Record<string, string>> {
   }
 }
 
+/** Waits until every node reports `cluster_state:ok`, every slot served and every node known. */
+async function waitForClusterOk(servers: readonly RedisServer[], timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (const server of servers) {
+    for (;;) {
+      const info = await clusterInfo(server.port).catch((): Record<string, string> => ({}));
+      if (
+        info.cluster_state === "ok" &&
+        info.cluster_slots_ok === "16384" &&
+        info.cluster_known_nodes === String(servers.length)
+      ) {
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`cluster node ${server.port} not ready: ${JSON.stringify(info)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 /** Starts a cluster and waits until every node reports `cluster_state:ok` with all slots served. */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
   const masters = options.masters ?? 3;
@@ -90,23 +116,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"], {
       timeout,
     });
-    const deadline = Date.now() + timeout;
-    for (const server of servers) {
-      for (;;) {
-        const info = await clusterInfo(server.port).catch((): Record<string, string> => ({}));
-        if (
-          info.cluster_state === "ok" &&
-          info.cluster_slots_ok === "16384" &&
-          info.cluster_known_nodes === String(masters)
-        ) {
-          break;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`cluster node ${server.port} not ready: ${JSON.stringify(info)}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    await waitForClusterOk(servers, timeout);
   } catch (error) {
     await stop();
     throw error;
@@ -114,6 +124,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   return {
     nodes: servers.map((server) => ({ host: server.host, port: server.port })),
     servers,
+    async restartMaster(port) {
+      const server = servers.find((s) => s.port === port);
+      if (server === undefined) throw new Error(`no master on port ${port}`);
+      await server.restart();
+      await waitForClusterOk(servers, timeout);
+    },
     stop,
   };
 }

@@ -255,6 +255,26 @@ describe("sharded subscriptions on a Cluster", () => {
   });
 });
 
+describe("a master of the Cluster that restarts empty", () => {
+  it("gets its channels subscribed again, and the trip of the circuit it lost is heard", async () => {
+    const watcher = factory(connect(), 2, 0.2, { resyncInterval: 600 });
+    const name = "restarted-master.example.com";
+    const watched = await watcher.factory.getBreaker(name);
+    const channel = watcher.storage.keys.channel(name);
+    const port = await slotOwner(cluster, await keyslot(channel));
+    await cluster.restartMaster(port);
+    expect(await admin.exists(watcher.storage.keys.circuit(name))).toBe(0);
+    await waitFor("the subscription again", async () => (await shardChannels(port)).includes(channel), 10_000);
+
+    const other = factory(connect(), 2, 0.2);
+    const onOther = await other.factory.getBreaker(name);
+    for (let i = 0; i < 2; i++) await onOther.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(onOther.state).toBe("opened");
+    await waitFor("the trip after the restart", () => watched.state === "opened", 5000);
+    expect(watcher.recorder.states(name)).toEqual(["opened (remote)"]);
+  });
+});
+
 describe("a circuit whose slot moves to another master", () => {
   it("keeps being heard by the processes that hold it, with no lost transition", async () => {
     // No periodic re-read: A hears of the circuit only through its subscription.
