@@ -18,6 +18,8 @@ export interface RedisKeys {
   circuit(name: string): string;
   /** The pub/sub channel of circuit `name` (same hash tag, so the same Cluster slot). */
   channel(name: string): string;
+  /** The circuit name a channel of this prefix belongs to; `undefined` for any other channel. */
+  nameOf(channel: string): string | undefined;
   /** The sorted set of every circuit's name. */
   readonly registry: string;
 }
@@ -25,15 +27,23 @@ export interface RedisKeys {
 const encodeName = (name: string): string =>
   name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
+const decodeName = (encoded: string): string =>
+  encoded.replace(/%(7B|7D|25)/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
 /** The key layout under `prefix`; a prefix may not contain `{` or `}`. */
 export function redisKeys(prefix: string): RedisKeys {
   if (typeof prefix !== "string" || prefix.length === 0 || /[{}]/.test(prefix)) {
     throw new InvalidOptionError("prefix", prefix, "a non-empty string without { or }");
   }
+  const channelHead = `${prefix}:events:{`;
   return {
     prefix,
     circuit: (name) => `${prefix}:circuit:{${encodeName(name)}}`,
-    channel: (name) => `${prefix}:events:{${encodeName(name)}}`,
+    channel: (name) => `${channelHead}${encodeName(name)}}`,
+    nameOf: (channel) =>
+      channel.startsWith(channelHead) && channel.endsWith("}")
+        ? decodeName(channel.slice(channelHead.length, -1))
+        : undefined,
     registry: `${prefix}:circuits`,
   };
 }

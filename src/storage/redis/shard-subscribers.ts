@@ -14,8 +14,8 @@ import { Subscriber, type SubscriberMode } from "./subscriber.js";
 export interface ShardEvents {
   /** A message on one of the channels. */
   message(message: string): void;
-  /** Channels were subscribed again (a reconnection, a slot that moved): messages may have been lost. */
-  resubscribed(): void;
+  /** `channels` were subscribed again (a reconnection, a slot that moved): their messages may have been lost. */
+  resubscribed(channels: readonly string[]): void;
   /** A master's connection could not be made or subscribed again. */
   lost(error: unknown): void;
 }
@@ -153,12 +153,9 @@ export class ShardSubscribers {
     const subscriber: Subscriber = new Subscriber(node.duplicate(this.#options), this.#mode, {
       commands: () => this.#commandsOf(shard),
       message: (message) => this.#events.message(message),
-      resubscribed: () => this.#events.resubscribed(),
+      resubscribed: () => this.#events.resubscribed(this.#channelsOf(shard)),
       lost: (error) => this.#events.lost(error),
-      moved: () => {
-        this.#suspects.add(shard);
-        this.#refreshSoon();
-      },
+      moved: (channels) => this.#moved(shard, channels),
     });
     const shard: Shard = { key, subscriber, connecting: undefined, connected: false };
     this.#shards.set(key, shard);
@@ -180,11 +177,33 @@ export class ShardSubscribers {
     return shard.connecting;
   }
 
+  /**
+   * `shard`'s master dropped or refused `channels` (`null`: some of its channels, which ones
+   * cannot be told): they go to their slot's master once the Cluster has read its slot table.
+   */
+  #moved(shard: Shard, channels: readonly string[] | null): void {
+    if (channels === null) this.#suspects.add(shard);
+    else {
+      for (const channel of channels) {
+        if (this.#owners.get(channel) !== shard) continue;
+        this.#owners.set(channel, null);
+        this.#unrouted += 1;
+      }
+    }
+    this.#refreshSoon();
+  }
+
+  /** Every channel routed to `shard`. */
+  #channelsOf(shard: Shard): string[] {
+    const channels: string[] = [];
+    for (const [channel, owner] of this.#owners) if (owner === shard) channels.push(channel);
+    return channels;
+  }
+
   /** Every channel routed to `shard`, one SSUBSCRIBE per slot. */
   #commandsOf(shard: Shard): string[][] {
     const bySlot = new Map<number, string[]>();
-    for (const [channel, owner] of this.#owners) {
-      if (owner !== shard) continue;
+    for (const channel of this.#channelsOf(shard)) {
       const slot = keySlot(channel);
       const list = bySlot.get(slot);
       if (list === undefined) bySlot.set(slot, [channel]);
@@ -206,7 +225,8 @@ export class ShardSubscribers {
   /**
    * After the Cluster read its slot table: if a slot changed master, or a master dropped or
    * refused channels, or a channel waits for a master, every channel goes to its slot's master
-   * (subscribed there), the masters left without channels are closed, and the owner re-reads.
+   * (subscribed there), the masters left without channels are closed, and the owner re-reads
+   * the circuits of the channels subscribed again.
    */
   #reroute(): void {
     if (this.#closed || !this.#started) return;
@@ -227,6 +247,7 @@ export class ShardSubscribers {
     if (this.#unrouted > 0) this.#refreshSoon();
     this.#closeUnused();
     if (moved.size === 0) return;
+    const resubscribed = [...moved.values()].flatMap((bySlot) => [...bySlot.values()].flat());
     void Promise.all(
       [...moved].map(async ([shard, bySlot]) => {
         try {
@@ -239,7 +260,7 @@ export class ShardSubscribers {
           this.#refreshSoon();
         }
       }),
-    ).then(() => this.#events.resubscribed());
+    ).then(() => this.#events.resubscribed(resubscribed));
   }
 
   /** Whether a slot changed master since the last call (which remembers the table). */

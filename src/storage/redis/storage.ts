@@ -147,6 +147,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Circuits whose rate windows hold counts to hand over, and the timer that will. */
   #dirty: ReplicaCircuit[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Circuits to re-read, and the re-read under way (one at a time). */
+  readonly #stale = new Set<ReplicaCircuit>();
+  #resyncing: Promise<void> | undefined;
   /** Registration reads in flight at most. */
   readonly #reads = new Limiter(128);
   /** Names to add to the registry, in one ZADD per turn of the event loop. */
@@ -161,7 +164,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       message: (message) => this.#onMessage(message),
       down: (error) => this.#down(error),
       up: () => void this.#up(),
-      resubscribed: () => void this.#resync([...this.circuits.values()]),
+      resubscribed: (channels) => void this.#resync(this.#circuitsOf(channels)),
     });
   }
 
@@ -829,17 +832,44 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return [...new Set(batch)];
   }
 
+  /** The circuits this process holds of `channels`. */
+  #circuitsOf(channels: readonly string[]): ReplicaCircuit[] {
+    const circuits: ReplicaCircuit[] = [];
+    for (const channel of channels) {
+      const name = this.#keys.nameOf(channel);
+      const circuit = name === undefined ? undefined : this.circuits.get(name);
+      if (circuit !== undefined) circuits.push(circuit);
+    }
+    return circuits;
+  }
+
   /**
-   * Re-reads circuits and adopts what Redis holds. A trip decided locally during an outage is
+   * Re-reads circuits and adopts what Redis holds; resolves once they (and any queued meanwhile)
+   * are read. One re-read runs at a time, `resyncBatch` circuits at once: a burst of reasons to
+   * re-read (every master of a Cluster reconnecting, a reshard moving slot after slot) queues
+   * each circuit once, not a re-read per reason. A trip decided locally during an outage is
    * pushed only as "open it if the shared state has not moved since" (`reopen`), never replayed.
    */
-  async #resync(all: readonly ReplicaCircuit[]): Promise<void> {
+  #resync(circuits: readonly ReplicaCircuit[]): Promise<void> {
     // A circuit whose registration is in flight is read by it (and must be created by it).
-    const circuits = all.filter((circuit) => circuit.registering === undefined);
-    const batch = this.#settings.resyncBatch;
-    for (let i = 0; i < circuits.length; i += batch) {
+    for (const circuit of circuits) if (circuit.registering === undefined) this.#stale.add(circuit);
+    this.#resyncing ??= this.#readStale().finally(() => {
+      this.#resyncing = undefined;
+    });
+    return this.#resyncing;
+  }
+
+  async #readStale(): Promise<void> {
+    const size = this.#settings.resyncBatch;
+    while (this.#stale.size > 0 && !this.#closed) {
+      const batch: ReplicaCircuit[] = [];
+      for (const circuit of this.#stale) {
+        this.#stale.delete(circuit);
+        batch.push(circuit);
+        if (batch.length === size) break;
+      }
       await Promise.all(
-        circuits.slice(i, i + batch).map(async (circuit) => {
+        batch.map(async (circuit) => {
           const { replica } = circuit;
           const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
           await (push

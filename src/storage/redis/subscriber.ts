@@ -19,8 +19,9 @@ export interface SubscriberSource {
   /**
    * The server dropped or refused channels by itself: a Cluster slot moved (an unasked
    * SUNSUBSCRIBE, or a MOVED answer to SSUBSCRIBE, after which ioredis never settles the command).
+   * `channels` are those concerned, or `null` when they cannot be told: any of the connection's.
    */
-  moved(): void;
+  moved(channels: readonly string[] | null): void;
 }
 
 /** How a subscriber connection subscribes. */
@@ -33,8 +34,17 @@ export interface SubscriberMode {
   readonly timeoutMs: number;
 }
 
-/** ioredis's words for a reply no command waited for: here, a SUNSUBSCRIBE the server sent by itself. */
+/** ioredis's words for a reply no command waited for (a SUNSUBSCRIBE the server sent by itself). */
 const UNASKED_REPLY = /Command queue state error/;
+
+/** The channel of an unasked SUNSUBSCRIBE, as ioredis prints the reply (`sunsubscribe,<channel>,<count>`). */
+const UNASKED_SUNSUBSCRIBE = /Last reply: sunsubscribe,(.*),\d+$/s;
+
+/** A subscribe command under way: its channels, and how to stop waiting for it. */
+interface Pending {
+  readonly commands: readonly (readonly string[])[];
+  abandon(error: Error): void;
+}
 
 /** A subscriber connection. */
 export class Subscriber {
@@ -46,15 +56,21 @@ export class Subscriber {
   /** Whether `connect` is under way: its own "ready" is not a reconnection. */
   #connecting = false;
   #closed = false;
-  /** Rejects the commands waited for now: ioredis never settles one the server answered MOVED. */
-  readonly #abandons = new Set<(error: Error) => void>();
+  /** The commands waited for now: ioredis never settles one the server answered MOVED. */
+  readonly #pending = new Set<Pending>();
 
   constructor(client: RedisClient, mode: SubscriberMode, source: SubscriberSource) {
     this.#client = client;
     this.#mode = mode;
     this.#source = source;
     client.on("error", (error) => {
-      if (UNASKED_REPLY.test(String((error as Error | undefined)?.message))) this.#moved();
+      const message = String((error as Error | undefined)?.message);
+      if (!UNASKED_REPLY.test(message)) return;
+      // A SUNSUBSCRIBE that came while a command waited was taken for its answer: which channel
+      // it dropped cannot be told then.
+      const channel = UNASKED_SUNSUBSCRIBE.exec(message)?.[1];
+      if (channel === undefined) this.#moved();
+      else source.moved([channel]);
     });
     client.on("message", (_channel, message) => this.#message(message));
     client.on("smessage", (_channel, message) => this.#message(message));
@@ -106,12 +122,19 @@ export class Subscriber {
     }
   }
 
-  /** The server dropped or refused channels: stop waiting for the answers under way, and say so. */
+  /**
+   * The server refused a subscription (MOVED) or answered out of turn: stop waiting for the
+   * commands under way (their channels are the ones concerned), or any channel if none was.
+   */
   #moved(): void {
     const error = new Error("a channel's slot moved to another master");
-    for (const abandon of this.#abandons) abandon(error);
-    this.#abandons.clear();
-    this.#source.moved();
+    const channels: string[] = [];
+    for (const pending of this.#pending) {
+      for (const command of pending.commands) channels.push(...command);
+      pending.abandon(error);
+    }
+    this.#pending.clear();
+    this.#source.moved(channels.length > 0 ? channels : null);
   }
 
   #message(message: unknown): void {
@@ -145,11 +168,12 @@ export class Subscriber {
     if (sent.length === 0) return;
     let abandon: (error: Error) => void = () => undefined;
     const abandoned = new Promise<never>((_resolve, reject) => (abandon = reject));
-    this.#abandons.add(abandon);
+    const pending: Pending = { commands: kind === "subscribe" ? commands : [], abandon };
+    this.#pending.add(pending);
     try {
       await withTimeout(Promise.race([Promise.all(sent), abandoned]), this.#mode.timeoutMs + channels / 100);
     } finally {
-      this.#abandons.delete(abandon);
+      this.#pending.delete(pending);
     }
   }
 }

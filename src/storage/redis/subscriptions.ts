@@ -13,8 +13,8 @@ import { Subscriber, type SubscriberMode } from "./subscriber.js";
 export interface SubscriptionListener {
   /** A message on one of the channels. */
   message(message: string): void;
-  /** Channels were subscribed again (a reconnection, a slot that moved): messages may have been lost meanwhile. */
-  resubscribed(): void;
+  /** `channels` were subscribed again (a reconnection, a slot that moved): their messages may have been lost meanwhile. */
+  resubscribed(channels: readonly string[]): void;
   /** Subscribing again after a reconnection failed. */
   lost(error: unknown): void;
 }
@@ -53,6 +53,8 @@ export class Subscriptions {
   #batch: Batch | undefined;
   #closed = false;
   #resubscribing: ReturnType<typeof setTimeout> | undefined;
+  /** The channels subscribed again since the last report. */
+  readonly #resubscribed = new Set<string>();
 
   constructor(settings: RedisSettings, listener: SubscriptionListener) {
     this.#settings = settings;
@@ -111,7 +113,7 @@ export class Subscriptions {
     const timeoutMs = this.#settings.commandTimeout * 4;
     const events = {
       message: (message: string) => this.#listener.message(message),
-      resubscribed: () => this.#resubscribedSoon(),
+      resubscribed: (channels: Iterable<string>) => this.#resubscribedSoon(channels),
       lost: (error: unknown) => this.#listener.lost(error),
     };
     // The connections the storage makes (one per master of a Cluster with sharded pub/sub, or one
@@ -133,6 +135,7 @@ export class Subscriptions {
     const subscriber = new Subscriber(connection, mode, {
       commands: () => chunked([...this.#channels]),
       ...events,
+      resubscribed: () => this.#resubscribedSoon(this.#channels),
       // One server serves every channel: none can move.
       moved: () => undefined,
     });
@@ -144,11 +147,16 @@ export class Subscriptions {
     };
   }
 
-  /** Channels were subscribed again: re-read, once for a burst of them. */
-  #resubscribedSoon(): void {
+  /** `channels` were subscribed again: reported once for a burst of resubscriptions. */
+  #resubscribedSoon(channels: Iterable<string>): void {
     if (this.#closed) return;
+    for (const channel of channels) this.#resubscribed.add(channel);
     clearTimeout(this.#resubscribing);
-    this.#resubscribing = setTimeout(() => this.#listener.resubscribed(), RESUBSCRIBED_DELAY_MS);
+    this.#resubscribing = setTimeout(() => {
+      const resubscribed = [...this.#resubscribed];
+      this.#resubscribed.clear();
+      this.#listener.resubscribed(resubscribed);
+    }, RESUBSCRIBED_DELAY_MS);
     this.#resubscribing.unref?.();
   }
 

@@ -20,8 +20,8 @@ export interface TransportListener {
   down(error: unknown): void;
   /** Redis answers again after `down`: commands and the subscription work. */
   up(): void;
-  /** The subscriber reconnected while commands kept working: messages may have been lost. */
-  resubscribed(): void;
+  /** `channels` were subscribed again while commands kept working: their messages may have been lost. */
+  resubscribed(channels: readonly string[]): void;
 }
 
 /**
@@ -55,8 +55,8 @@ export class RedisTransport {
     this.#listener = listener;
     this.#subscriptions = new Subscriptions(settings, {
       message: (message) => listener.message(message),
-      resubscribed: () => {
-        if (this.#available) listener.resubscribed();
+      resubscribed: (channels) => {
+        if (this.#available) listener.resubscribed(channels);
         else void this.#healthCheck();
       },
       lost: (error) => this.#down(error),

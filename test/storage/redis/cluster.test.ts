@@ -302,6 +302,45 @@ describe("a circuit whose slot moves to another master", () => {
     expect(a.recorder.states(name)).toEqual(["opened (remote)", "half-opened (remote)", "closed (remote)"]);
   });
 
+  it("re-reads only the circuits whose channels moved, not every circuit it holds", async () => {
+    const a = factory(connect(), 2, 0.2, { resyncInterval: 600 });
+    const held = Array.from({ length: 30 }, (_, i) => `tenant-${i}.example.com`);
+    await Promise.all(held.map((name) => a.factory.getBreaker(name)));
+    const name = held[7] as string;
+    const channel = a.storage.keys.channel(name);
+    const slot = await keyslot(channel);
+    const from = await slotOwner(cluster, slot);
+    const target = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
+    const sameSlot = held.filter((other) => keySlot(a.storage.keys.channel(other)) === slot);
+    const before = a.storage.stats().scriptsRun;
+
+    await migrateSlot(cluster, slot, target);
+    await waitFor(
+      "the subscription on the new master",
+      async () => (await shardChannels(target)).includes(channel),
+      5000,
+    );
+    await waitFor("the re-read", () => a.storage.stats().scriptsRun > before, 5000);
+    await sleep(200);
+    expect(a.storage.stats().scriptsRun - before).toBe(sameSlot.length);
+  });
+
+  it("re-reads only the circuits of a master whose subscriber connection dropped", async () => {
+    const a = factory(connect(), 2, 0.2, { resyncInterval: 600 });
+    const held = Array.from({ length: 30 }, (_, i) => `tenant-${i}.example.com`);
+    await Promise.all(held.map((name) => a.factory.getBreaker(name)));
+    const port = cluster.nodes[0]?.port as number;
+    const onPort = (await shardChannels(port)).length;
+    expect(onPort).toBeGreaterThan(0);
+    expect(onPort).toBeLessThan(held.length);
+    const before = a.storage.stats().scriptsRun;
+
+    await withNode(port, (node) => node.client("KILL", "TYPE", "pubsub"));
+    await waitFor("the re-read", () => a.storage.stats().scriptsRun > before, 5000);
+    await sleep(200);
+    expect(a.storage.stats().scriptsRun - before).toBe(onPort);
+  });
+
   it("is subscribed on the slot's new master when the process's slot table is stale (MOVED)", async () => {
     // No slot refresh of its own: the table it holds is the one from before the move.
     const stale = new Cluster([...cluster.nodes], {
