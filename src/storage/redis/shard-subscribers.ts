@@ -46,8 +46,12 @@ interface Shard {
 /** Channels per SSUBSCRIBE of one slot. */
 const CHUNK = 1000;
 
-/** The wait before asking the Cluster for its slot table again, after a master dropped channels. */
+/**
+ * The wait before asking the Cluster for its slot table again, after a master dropped channels;
+ * it doubles, up to `MAX_REFRESH_DELAY_MS`, while subscribing them on their new master fails.
+ */
 const REFRESH_DELAY_MS = 50;
+const MAX_REFRESH_DELAY_MS = 1000;
 
 /** The subscriber connections of a Cluster's masters and the channel each one holds. */
 export class ShardSubscribers {
@@ -66,6 +70,7 @@ export class ShardSubscribers {
   #started = false;
   #closed = false;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshDelay = REFRESH_DELAY_MS;
   readonly #onRefresh = (): void => this.#reroute();
 
   /**
@@ -203,12 +208,7 @@ export class ShardSubscribers {
   /** Every channel routed to `shard`, one SSUBSCRIBE per slot. */
   #commandsOf(shard: Shard): string[][] {
     const bySlot = new Map<number, string[]>();
-    for (const channel of this.#channelsOf(shard)) {
-      const slot = keySlot(channel);
-      const list = bySlot.get(slot);
-      if (list === undefined) bySlot.set(slot, [channel]);
-      else list.push(channel);
-    }
+    for (const channel of this.#channelsOf(shard)) pushTo(bySlot, keySlot(channel), channel);
     return chunked(bySlot);
   }
 
@@ -218,7 +218,7 @@ export class ShardSubscribers {
     this.#refreshTimer = setTimeout(() => {
       this.#refreshTimer = undefined;
       this.#view().refreshSlotsCache?.();
-    }, REFRESH_DELAY_MS);
+    }, this.#refreshDelay);
     this.#refreshTimer.unref?.();
   }
 
@@ -248,19 +248,25 @@ export class ShardSubscribers {
     this.#closeUnused();
     if (moved.size === 0) return;
     const resubscribed = [...moved.values()].flatMap((bySlot) => [...bySlot.values()].flat());
+    let failed = false;
     void Promise.all(
       [...moved].map(async ([shard, bySlot]) => {
         try {
           if (!shard.connected) await this.#connect(shard);
           else await shard.subscriber.subscribe(chunked(bySlot));
         } catch {
-          // A stale slot table (MOVED, never answered) or a master not reached yet: try again
-          // after the next refresh; a lost connection subscribes everything when it is back.
-          this.#suspects.add(shard);
-          this.#refreshSoon();
+          // A stale slot table (MOVED, never answered) or a master not reached yet: these
+          // channels wait for a later refresh; a lost connection subscribes all of its own when
+          // it is back.
+          failed = true;
+          this.#refreshDelay = Math.min(this.#refreshDelay * 2, MAX_REFRESH_DELAY_MS);
+          this.#moved(shard, [...bySlot.values()].flat());
         }
       }),
-    ).then(() => this.#events.resubscribed(resubscribed));
+    ).then(() => {
+      if (!failed) this.#refreshDelay = REFRESH_DELAY_MS;
+      this.#events.resubscribed(resubscribed);
+    });
   }
 
   /** Whether a slot changed master since the last call (which remembers the table). */
@@ -287,12 +293,17 @@ export class ShardSubscribers {
   }
 }
 
+/** Adds `channel` to `shard`'s channels of `slot` in `groups`. */
 function addTo(groups: Map<Shard, Map<number, string[]>>, shard: Shard, slot: number, channel: string): void {
   let bySlot = groups.get(shard);
   if (bySlot === undefined) groups.set(shard, (bySlot = new Map<number, string[]>()));
-  const list = bySlot.get(slot);
-  if (list === undefined) bySlot.set(slot, [channel]);
-  else list.push(channel);
+  pushTo(bySlot, slot, channel);
+}
+
+function pushTo<K>(lists: Map<K, string[]>, key: K, value: string): void {
+  const list = lists.get(key);
+  if (list === undefined) lists.set(key, [value]);
+  else list.push(value);
 }
 
 /** One command per slot, of at most `CHUNK` channels. */
