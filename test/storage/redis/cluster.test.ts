@@ -224,6 +224,19 @@ describe("sharded subscriptions on a Cluster", () => {
     await waitFor("every trip heard through ioredis 6", () => onA.every((breaker) => breaker.state === "opened"));
   });
 
+  it("uses classic pub/sub when told to (Redis 6), through a second Cluster client", async () => {
+    const a = factory(connect(), 2, 0.2, { pubsub: "classic" });
+    const b = factory(connect(), 2, 0.2, { pubsub: "classic" });
+    const onA = await Promise.all(names.map((name) => a.factory.getBreaker(name)));
+    const held = (await Promise.all(cluster.nodes.map(({ port }) => shardChannels(port)))).flat();
+    expect(held).toEqual([]);
+    for (const name of names) {
+      for (let i = 0; i < 2; i++)
+        await b.factory.run(name, () => Promise.reject(new Error("x"))).catch(() => undefined);
+    }
+    await waitFor("every trip heard through classic pub/sub", () => onA.every((breaker) => breaker.state === "opened"));
+  });
+
   it("unsubscribes a circuit it forgets on its master", async () => {
     const { factory: made, storage } = factory(connect());
     for (const name of ["kept.example.com", "forgotten.example.com"]) await made.getBreaker(name);
