@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import {
   AsyncCircuitBreakerFactory,
   CircuitOpenError,
@@ -27,6 +27,8 @@ import {
 export interface WorkerConfig {
   readonly mode: "serve" | "lifecycle";
   readonly url: string;
+  /** A Redis Cluster's seed nodes: the storage then gets an ioredis `Cluster` (and `url` is unused). */
+  readonly cluster?: readonly { readonly host: string; readonly port: number }[];
   readonly prefix: string;
   /** Which factory `serve` makes (default `"async"`); a sync worker runs its calls synchronously. */
   readonly factory?: "async" | "sync";
@@ -52,6 +54,10 @@ export type CallOutcome = "succeed" | "fail";
 /** A command of mode `serve`. */
 export type WorkerCommand =
   | { readonly id: number; readonly op: "register"; readonly name: string }
+  /** Registers every one of `names` at once; answers `{ registered }`. */
+  | { readonly id: number; readonly op: "registerMany"; readonly names: readonly string[] }
+  /** Answers the storage's `stats()`. */
+  | { readonly id: number; readonly op: "stats" }
   /** `calls` failing calls, `concurrency` at a time (the same as `run` with outcome `"fail"`). */
   | {
       readonly id: number;
@@ -139,9 +145,17 @@ function hook(...[circuit, eventType, event]: CircuitHookArgs): void {
 const optional = <K extends string, V>(key: K, value: V | undefined) =>
   (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 
+/** The Cluster client made for `config.cluster`, closed at shutdown (the storage leaves it open). */
+let clusterClient: Cluster | undefined;
+let madeStorage: RedisStorage | undefined;
+
 function storage(): RedisStorage {
+  const where =
+    config.cluster === undefined
+      ? { url: config.url }
+      : { client: (clusterClient = new Cluster([...config.cluster], { redisOptions: { commandTimeout: 1000 } })) };
   const made = new RedisStorage({
-    url: config.url,
+    ...where,
     prefix: config.prefix,
     ...optional("commandTimeout", config.commandTimeout),
     ...optional("onStorageError", config.onStorageError),
@@ -149,6 +163,7 @@ function storage(): RedisStorage {
     ...optional("resyncInterval", config.resyncInterval),
     ...optional("healthCheckInterval", config.healthCheckInterval),
   });
+  madeStorage = made;
   if (config.throwingSubscriber === true) {
     made.subscribe(() => {
       throw new Error("a subscriber that throws");
@@ -243,6 +258,7 @@ async function serve(): Promise<void> {
     process.stdin.destroy();
     await factory.close();
     redis.disconnect();
+    await clusterClient?.quit().catch(() => clusterClient?.disconnect());
     done();
   };
   lines.on("close", () => void shutdown());
@@ -304,6 +320,11 @@ async function serve(): Promise<void> {
     switch (command.op) {
       case "register":
         return breaker(command.name);
+      case "registerMany":
+        await Promise.all(command.names.map(async (name) => factory.getBreaker(name)));
+        return { registered: command.names.length };
+      case "stats":
+        return madeStorage?.stats() ?? {};
       case "fail":
         return runCalls(command.name, command.calls, command.concurrency, "fail");
       case "run":
