@@ -183,3 +183,11 @@ export async function migrateSlot(cluster: RedisClusterHandle, slot: number, toP
     await withNode(port, (n) => n.call("CLUSTER", "SETSLOT", slot, "NODE", toId));
   }
 }
+
+/** Moves `slot` (and its keys) from its master to another one; resolves with both ports. */
+export async function moveSlot(cluster: RedisClusterHandle, slot: number): Promise<{ from: number; to: number }> {
+  const from = await slotOwner(cluster, slot);
+  const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
+  await migrateSlot(cluster, slot, to);
+  return { from, to };
+}

@@ -4,29 +4,19 @@
  * hears every trip after the moves, and re-reads only the circuits whose channels moved, not all
  * it holds.
  */
-import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keySlot } from "../../../src/storage/redis/slot.js";
 import { useFleet, waitStates } from "../../support/fleet-harness.js";
 import { sleep, waitFor } from "../../support/redis-helpers.js";
-import {
-  migrateSlot,
-  slotOwner,
-  startRedisCluster,
-  withNode,
-  type RedisClusterHandle,
-} from "../../support/redis-cluster.js";
+import { moveSlot, startRedisCluster, withNode, type RedisClusterHandle } from "../../support/redis-cluster.js";
 
 const fleet = useFleet();
 let cluster: RedisClusterHandle;
-let admin: Cluster;
 
 beforeAll(async () => {
   cluster = await startRedisCluster();
-  admin = new Cluster([...cluster.nodes]);
 }, 60_000);
 afterAll(async () => {
-  await admin?.quit().catch(() => admin.disconnect());
   await cluster?.stop();
 });
 
@@ -50,10 +40,7 @@ describe("worker processes on a Cluster whose slots move", () => {
       Promise.all(workers.map(async (worker) => (await worker.send({ op: "stats" })).scriptsRun as number));
     const before = await scripts();
     for (const name of moved) {
-      const slot = keySlot(channel(name));
-      const from = await slotOwner(cluster, slot);
-      const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
-      await migrateSlot(cluster, slot, to);
+      const { to } = await moveSlot(cluster, keySlot(channel(name)));
       await waitFor(
         `${name}'s subscribers on its new master`,
         async () => (await subscribers(to, channel(name))) === 3,

@@ -15,7 +15,7 @@ import {
 } from "../../../src/index.js";
 import { keySlot } from "../../../src/storage/redis/slot.js";
 import {
-  migrateSlot,
+  moveSlot,
   slotOwner,
   startRedisCluster,
   withNode,
@@ -297,10 +297,8 @@ describe("a circuit whose slot moves to another master", () => {
     const watched = await a.factory.getBreaker(name);
     const onB = await b.factory.getBreaker(name);
     const slot = await keyslot(a.storage.keys.circuit(name));
-    const from = await slotOwner(cluster, slot);
-    const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
 
-    await migrateSlot(cluster, slot, to);
+    const { to } = await moveSlot(cluster, slot);
     expect(await slotOwner(cluster, slot)).toBe(to);
     expect(await keyslot(a.storage.keys.channel(name))).toBe(slot);
 
@@ -322,12 +320,10 @@ describe("a circuit whose slot moves to another master", () => {
     const name = held[7] as string;
     const channel = a.storage.keys.channel(name);
     const slot = await keyslot(channel);
-    const from = await slotOwner(cluster, slot);
-    const target = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
     const sameSlot = held.filter((other) => keySlot(a.storage.keys.channel(other)) === slot);
     const before = a.storage.stats().scriptsRun;
 
-    await migrateSlot(cluster, slot, target);
+    const { to: target } = await moveSlot(cluster, slot);
     await waitFor(
       "the subscription on the new master",
       async () => (await shardChannels(target)).includes(channel),
@@ -368,10 +364,7 @@ describe("a circuit whose slot moves to another master", () => {
     await a.factory.initialize();
     const name = "moved-before-registration.example.com";
     const channel = a.storage.keys.channel(name);
-    const slot = await keyslot(channel);
-    const from = await slotOwner(cluster, slot);
-    const to = cluster.nodes.map((n) => n.port).find((port) => port !== from) as number;
-    await migrateSlot(cluster, slot, to);
+    const { from, to } = await moveSlot(cluster, await keyslot(channel));
 
     let watched: AsyncCircuitBreaker | undefined;
     void a.factory.getBreaker(name).then((breaker) => (watched = breaker));
