@@ -80,7 +80,10 @@ export interface RedisStorageOptions {
    * `resyncBatch`).
    */
   readonly resyncInterval?: number;
-  /** Circuits re-read per resync tick. Default 100. */
+  /**
+   * Circuits re-read per resync tick, and at once by any re-read (after an outage, a
+   * reconnection, a slot move). Default 100.
+   */
   readonly resyncBatch?: number;
   /** Seconds between two PINGs while Redis is unavailable. Default 0.5. */
   readonly healthCheckInterval?: number;
