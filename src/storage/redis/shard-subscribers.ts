@@ -25,7 +25,6 @@ interface ClusterView {
   /** For each slot, the node keys ("host:port") serving it, the master first. */
   readonly slots?: readonly (readonly string[] | undefined)[];
   refreshSlotsCache?(): void;
-  off?(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** A master's node client, whose options say where it is. */
@@ -134,7 +133,7 @@ export class ShardSubscribers {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#refreshTimer);
-    if (this.#started) this.#view().off?.("refresh", this.#onRefresh);
+    if (this.#started) this.#cluster.removeListener("refresh", this.#onRefresh);
     await Promise.all([...this.#shards.values()].map((shard) => shard.subscriber.close()));
   }
 

@@ -92,6 +92,7 @@ export class RedisTransport {
     });
     try {
       if (this.#settings.client === undefined) await client.connect();
+      else await whenReady(client, Math.max(1000, this.#settings.commandTimeout * 4));
       await this.#subscriptions.connect(client);
       this.#available = true;
       this.#preload(client);
@@ -208,5 +209,27 @@ export class RedisTransport {
     this.#outage = false;
     this.#preload(client);
     this.#listener.up();
+  }
+}
+
+/**
+ * Waits, at most `ms`, until a client you passed is ready (connecting a lazy one): without an
+ * offline queue, a command sent while it still connects fails, and the storage would start
+ * unavailable for nothing. A connection that fails (or a client not ready in time) is left to
+ * the first command, which reports the outage, and to the health checks.
+ */
+async function whenReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === "ready" || client.status === "end") return;
+  let settle: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => (settle = resolve));
+  const events = ["ready", "close", "end"];
+  for (const event of events) client.once(event, settle);
+  try {
+    if (client.status === "wait") client.connect().catch(() => undefined);
+    await withTimeout(settled, ms);
+  } catch {
+    // Not ready in time.
+  } finally {
+    for (const event of events) client.removeListener(event, settle);
   }
 }

@@ -129,6 +129,16 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
     expect(await admin.hmget(a.storage.keys.circuit(name), "st", "f")).toEqual(["opened", "30"]);
   });
 
+  it("starts available with a Cluster client still connecting, without an offline queue", async () => {
+    const client = new Cluster([...cluster.nodes], { enableOfflineQueue: false });
+    clients.push(client);
+    const { factory: made, storage, recorder } = factory(client, 1);
+    await made.initialize();
+    await made.run("early", () => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(recorder.of("storage_unavailable")).toEqual([]);
+    expect(await admin.hget(storage.keys.circuit("early"), "st")).toBe("opened");
+  });
+
   it("lists the circuits and keeps a client it was given open after close()", async () => {
     const client = connect();
     const { factory: made, storage } = factory(client);

@@ -355,6 +355,29 @@ describe("RedisStorage listing and closing", () => {
     expect(await other.listCircuits()).toEqual([]);
   });
 
+  it.each([
+    ["still connecting", { enableOfflineQueue: false }],
+    ["lazy", { enableOfflineQueue: false, lazyConnect: true }],
+  ])("starts available with a client it was given %s, without an offline queue", async (_kind, options) => {
+    const client = new Redis(REDIS_URL, options);
+    client.on("error", () => undefined);
+    try {
+      const recorder = new HookRecorder();
+      const made = new AsyncCircuitBreakerFactory({
+        storage: new RedisStorage({ client, prefix }),
+        defaultThreshold: 1,
+        listeners: [recorder.hook],
+      });
+      await made.initialize();
+      await made.run("early", boom).catch(() => undefined);
+      expect(recorder.of("storage_unavailable")).toEqual([]);
+      expect(await client.hget(`${prefix}:circuit:{early}`, "st")).toBe("opened");
+      await made.close();
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it("leaves a client it was given open after close()", async () => {
     const client = new Redis(REDIS_URL);
     try {
