@@ -7,6 +7,7 @@
  * @module
  */
 import { connect } from "node:net";
+import type { Cluster } from "ioredis";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
 import { AsyncCircuitBreakerFactory } from "../factory.js";
@@ -30,8 +31,11 @@ export interface CircuitChange {
   readonly after: CircuitInfo;
 }
 
-/** What `connect` needs of the ioredis package: that it loads. */
-const loadIoredis = (): Promise<unknown> => import("ioredis");
+/** The ioredis package, loaded when first needed (an optional peer dependency). */
+const loadIoredis = (): Promise<typeof import("ioredis")> => import("ioredis");
+
+/** ioredis options for the CLI's own connections: see `Fleet.connect`. */
+const CONNECTION_OPTIONS = { enableAutoPipelining: true, connectTimeout: 1000, disconnectTimeout: 200 } as const;
 
 /**
  * A connection to a fleet's Redis for reading and changing its circuits.
@@ -47,15 +51,29 @@ const loadIoredis = (): Promise<unknown> => import("ioredis");
 export class Fleet {
   readonly #storage: RedisStorage;
   readonly #factory: AsyncCircuitBreakerFactory;
+  /** The Cluster client made for a Cluster's node, closed with the fleet. */
+  readonly #cluster: Cluster | undefined;
   /** The URL with its password masked, for messages. */
   readonly url: string;
   readonly prefix: string;
 
-  private constructor(storage: RedisStorage, factory: AsyncCircuitBreakerFactory, url: string, prefix: string) {
+  private constructor(
+    storage: RedisStorage,
+    factory: AsyncCircuitBreakerFactory,
+    url: string,
+    prefix: string,
+    cluster: Cluster | undefined,
+  ) {
     this.#storage = storage;
     this.#factory = factory;
+    this.#cluster = cluster;
     this.url = url;
     this.prefix = prefix;
+  }
+
+  /** Whether the URL is a node of a Redis Cluster (the fleet then reads the whole Cluster). */
+  get cluster(): boolean {
+    return this.#cluster !== undefined;
   }
 
   /**
@@ -65,29 +83,36 @@ export class Fleet {
    */
   static async connect(options: FleetOptions): Promise<Fleet> {
     const prefix = options.prefix ?? "purgatory";
+    const commandTimeout = options.commandTimeout ?? 1;
     let storage: RedisStorage;
     try {
       storage = new RedisStorage({
         url: options.url,
         prefix,
-        commandTimeout: options.commandTimeout ?? 1,
+        commandTimeout,
         // inspect() reads every circuit at once: one pipeline instead of one round trip each.
         // A server that takes connections and never answers is given a second, not four; and
         // ioredis keeps a process alive for disconnectTimeout after closing a connection that
         // never opened (its timer waits for a "close" that already happened): a short one.
-        redisOptions: { enableAutoPipelining: true, connectTimeout: 1000, disconnectTimeout: 200 },
+        redisOptions: CONNECTION_OPTIONS,
       });
     } catch (error) {
       throw asUsageError(error);
     }
     const url = maskPassword(options.url);
+    let ioredis: typeof import("ioredis");
     try {
-      await loadIoredis();
+      ioredis = await loadIoredis();
     } catch {
       throw new UnreachableError(
         'talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`',
       );
     }
+    // A node of a Redis Cluster: the whole Cluster, through an ioredis Cluster seeded with it.
+    const cluster = (await isClusterNode(ioredis, options.url, commandTimeout * 1000))
+      ? clusterOf(ioredis, options.url)
+      : undefined;
+    if (cluster !== undefined) storage = new RedisStorage({ client: cluster, prefix, commandTimeout });
     let why: unknown;
     const factory = new AsyncCircuitBreakerFactory({
       storage,
@@ -101,12 +126,13 @@ export class Fleet {
     await factory.initialize();
     if (!storage.available) {
       await factory.close();
+      cluster?.disconnect();
       const said = why === undefined ? "" : reason(why);
       // ioredis only says "Connection is closed."; the socket tells why.
       const detail = said === "" || said === "Connection is closed." ? await diagnose(options.url) : said;
       throw new UnreachableError(`Redis cannot be reached at ${url}: ${detail}`);
     }
-    return new Fleet(storage, factory, url, prefix);
+    return new Fleet(storage, factory, url, prefix, cluster);
   }
 
   /** Whether Redis answered the last command. */
@@ -158,8 +184,9 @@ export class Fleet {
   }
 
   /** Closes the connections; the process can then end by itself. */
-  close(): Promise<void> {
-    return this.#factory.close();
+  async close(): Promise<void> {
+    await this.#factory.close();
+    await this.#cluster?.quit().catch(() => this.#cluster?.disconnect());
   }
 
   /** Forgets the circuit in this process (no subscription kept, no keyTtl renewed), then reads it. */
@@ -230,6 +257,45 @@ function diagnose(url: string): Promise<string> {
       };
       done(error.code === undefined ? error.message : `${words[error.code] ?? error.message} (${error.code})`);
     });
+  });
+}
+
+/**
+ * Whether the server at `url` is a node of a Redis Cluster (`INFO cluster`), asked within `ms`;
+ * `false` when it cannot tell in time (the storage's own connection then reports why).
+ */
+async function isClusterNode(ioredis: typeof import("ioredis"), url: string, ms: number): Promise<boolean> {
+  const probe = new ioredis.Redis(url, {
+    ...CONNECTION_OPTIONS,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on("error", () => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(""), ms)));
+  try {
+    const info = await Promise.race([probe.connect().then(() => probe.info("cluster")), late]);
+    return /^cluster_enabled:1/m.test(info);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    probe.disconnect();
+  }
+}
+
+/** An ioredis Cluster seeded with the node at `url`, with the URL's credentials and TLS for every node. */
+function clusterOf(ioredis: typeof import("ioredis"), url: string): Cluster {
+  const { hostname, port, username, password, protocol } = new URL(url);
+  const credentials = {
+    ...(username === "" ? {} : { username: decodeURIComponent(username) }),
+    ...(password === "" ? {} : { password: decodeURIComponent(password) }),
+    ...(protocol === "rediss:" ? { tls: {} } : {}),
+  };
+  return new ioredis.Cluster([{ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) }], {
+    enableAutoPipelining: true,
+    redisOptions: { ...credentials, connectTimeout: 1000, disconnectTimeout: 200 },
   });
 }
 

@@ -4,9 +4,11 @@
  * process fills (and holds circuits of, so it also sees the CLI's changes as a member of the
  * fleet would).
  */
+import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
 import { buildCli, runCli, type BuiltCli, type CliOutcome } from "../support/cli.js";
+import { startRedisCluster, type RedisClusterHandle } from "../support/redis-cluster.js";
 import { HookRecorder, uniquePrefix, waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
@@ -259,5 +261,52 @@ describe("purgatory configure NAME", () => {
     expect(long.code).toBe(1);
     expect(long.stderr).toMatch(/^purgatory: invalid --ttl "30000": expected a number of seconds from 0\.001 to 3600/);
     expect((await inRedis("search")).config.threshold).toBe(10);
+  });
+});
+
+describe("the commands given a node of a Redis Cluster", () => {
+  let redisCluster: RedisClusterHandle;
+  beforeAll(async () => {
+    redisCluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    await redisCluster?.stop();
+  });
+
+  it("read and steer the circuits of every master of the Cluster", async () => {
+    const nodes = redisCluster.nodes;
+    const client = new Cluster([...nodes]);
+    const clusterPrefix = uniquePrefix("cli-cluster");
+    const held = new AsyncCircuitBreakerFactory({
+      storage: new RedisStorage({ client, prefix: clusterPrefix }),
+      defaultThreshold: 1,
+    });
+    try {
+      // Circuits whose keys live on every master: any one node answers MOVED for two thirds of them.
+      const names = Array.from({ length: 12 }, (_, i) => `host-${i}.example.com`);
+      const breakers = await Promise.all(names.map((name) => held.getBreaker(name)));
+      await breakers[0]?.run(fail).catch(() => undefined);
+      const node = `redis://${nodes[0]?.host ?? ""}:${String(nodes[0]?.port)}`;
+      const cluster = (...args: string[]) => runCli(cli.path, [...args, "--redis", node, "--prefix", clusterPrefix]);
+
+      const listed = await cluster("circuits", "--json");
+      expect(listed.stderr).toBe("");
+      expect(listed.code).toBe(0);
+      const infos = JSON.parse(listed.stdout) as CircuitInfo[];
+      expect(infos.map((info) => info.name)).toEqual([...names].sort());
+      expect(infos.find((info) => info.name === names[0])?.state).toBe("opened");
+
+      for (const name of names.slice(1, 4)) {
+        const isolated = await cluster("isolate", name);
+        expect(isolated.code).toBe(0);
+        await waitFor(
+          `${name} isolated in the process that holds it`,
+          () => held.circuitStates().get(name) === "isolated",
+        );
+      }
+    } finally {
+      await held.close();
+      await client.quit();
+    }
   });
 });
