@@ -8,9 +8,9 @@ import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
 import { buildCli, runCli, type BuiltCli, type CliOutcome } from "../support/cli.js";
-import { startRedisCluster, type RedisClusterHandle } from "../support/redis-cluster.js";
 import { HookRecorder, uniquePrefix, waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { useThrowawayCluster } from "../support/throwaway-redis.js";
 
 let cli: BuiltCli;
 let server: RedisServer;
@@ -265,16 +265,10 @@ describe("purgatory configure NAME", () => {
 });
 
 describe("the commands given a node of a Redis Cluster", () => {
-  let redisCluster: RedisClusterHandle;
-  beforeAll(async () => {
-    redisCluster = await startRedisCluster();
-  }, 60_000);
-  afterAll(async () => {
-    await redisCluster?.stop();
-  });
+  const redisCluster = useThrowawayCluster();
 
   it("read and steer the circuits of every master of the Cluster", async () => {
-    const nodes = redisCluster.nodes;
+    const nodes = redisCluster().nodes;
     const client = new Cluster([...nodes]);
     const clusterPrefix = uniquePrefix("cli-cluster");
     const held = new AsyncCircuitBreakerFactory({

@@ -14,6 +14,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
+import { startRedisCluster, type RedisClusterHandle } from "./redis-cluster.js";
 import { startRedisServer, type RedisServer } from "./redis-server.js";
 
 /** What `useThrowawayRedis` gives a test file. */
@@ -53,5 +54,24 @@ export function useThrowawayRedis(): ThrowawayRedis {
       return started(admin);
     },
     unhandled,
+  };
+}
+
+/**
+ * One throw-away 3-master Redis Cluster for the tests of a file (or of a `describe`): started
+ * before them, stopped after. Call at the top of the file or of the `describe`; the getter
+ * answers once it runs.
+ */
+export function useThrowawayCluster(): () => RedisClusterHandle {
+  let cluster: RedisClusterHandle | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (cluster === undefined) throw new Error("the throw-away Cluster is started in beforeAll");
+    return cluster;
   };
 }

@@ -4,21 +4,15 @@
  * hears every trip after the moves, and re-reads only the circuits whose channels moved, not all
  * it holds.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keySlot } from "../../../src/storage/redis/slot.js";
 import { useFleet, waitStates } from "../../support/fleet-harness.js";
 import { sleep, waitFor } from "../../support/redis-helpers.js";
-import { moveSlot, startRedisCluster, withNode, type RedisClusterHandle } from "../../support/redis-cluster.js";
+import { moveSlot, withNode } from "../../support/redis-cluster.js";
+import { useThrowawayCluster } from "../../support/throwaway-redis.js";
 
 const fleet = useFleet();
-let cluster: RedisClusterHandle;
-
-beforeAll(async () => {
-  cluster = await startRedisCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const redisCluster = useThrowawayCluster();
 
 /** How many connections subscribe `channel` on the master on `port`. */
 const subscribers = (port: number, channel: string): Promise<number> =>
@@ -26,6 +20,7 @@ const subscribers = (port: number, channel: string): Promise<number> =>
 
 describe("worker processes on a Cluster whose slots move", () => {
   it("follow their channels to the new masters, hear every trip, and re-read only the moved circuits", async () => {
+    const cluster = redisCluster();
     const names = Array.from({ length: 150 }, (_, i) => `tenant-${i}.example.com`);
     const config = { url: "", cluster: cluster.nodes, threshold: 2, ttl: 30 };
     const workers = await Promise.all([fleet.worker(config), fleet.worker(config), fleet.worker(config)]);
