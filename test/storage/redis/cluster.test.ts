@@ -21,7 +21,7 @@ import {
   withNode,
   type RedisClusterHandle,
 } from "../../support/redis-cluster.js";
-import { HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { commandCalls, HookRecorder, deleteKeys, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 
 let cluster: RedisClusterHandle;
 const clients: Cluster[] = [];
@@ -193,6 +193,24 @@ describe("sharded subscriptions on a Cluster", () => {
     }
     await made.close();
     for (const { port } of cluster.nodes) expect(await pubsubClients(port)).toBe(0);
+  });
+
+  it("subscribes thousands of circuits with one SSUBSCRIBE per slot, the channels of a slot together", async () => {
+    const { factory: made, storage } = factory(connect(), 2, 0.2, { resyncInterval: 600 });
+    await made.initialize();
+    const ssubscribes = () =>
+      Promise.all(
+        cluster.nodes.map(({ port }) => withNode(port, async (node) => (await commandCalls(node)).ssubscribe ?? 0)),
+      );
+    const before = await ssubscribes();
+    const many = Array.from({ length: 3000 }, (_, i) => `tenant-${i}.example.com`);
+    await Promise.all(many.map((name) => made.getBreaker(name)));
+    const slots = new Set(many.map((name) => keySlot(storage.keys.channel(name))));
+    expect(slots.size).toBeLessThan(many.length);
+    const sent = (await ssubscribes()).reduce((sum, calls, i) => sum + calls - (before[i] ?? 0), 0);
+    expect(sent).toBe(slots.size);
+    const held = (await Promise.all(cluster.nodes.map(({ port }) => shardChannels(port)))).flat();
+    expect(held).toHaveLength(many.length);
   });
 
   it("hears nothing about the circuits it does not hold, and at once about one it holds", async () => {
