@@ -71,11 +71,6 @@ export class Fleet {
     this.prefix = prefix;
   }
 
-  /** Whether the URL is a node of a Redis Cluster (the fleet then reads the whole Cluster). */
-  get cluster(): boolean {
-    return this.#cluster !== undefined;
-  }
-
   /**
    * Connects, or throws: a `CliError` with exit code 1 for a bad URL or prefix, an
    * `UnreachableError` (exit code 2) when Redis does not answer within the command timeout or
