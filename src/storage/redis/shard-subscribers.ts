@@ -8,7 +8,7 @@
  */
 import type { RedisClient } from "./options.js";
 import { keySlot, SLOTS } from "./slot.js";
-import { Subscriber, type SubscriberMode } from "./subscriber.js";
+import { inCommands, Subscriber, type SubscriberMode } from "./subscriber.js";
 
 /** What the sharded subscribers tell their owner. */
 export interface ShardEvents {
@@ -41,9 +41,6 @@ interface Shard {
   connecting: Promise<void> | undefined;
   connected: boolean;
 }
-
-/** Channels per SSUBSCRIBE of one slot. */
-const CHUNK = 1000;
 
 /**
  * The wait before asking the Cluster for its slot table again, after a master dropped channels;
@@ -305,11 +302,7 @@ function pushTo<K>(lists: Map<K, string[]>, key: K, value: string): void {
   else list.push(value);
 }
 
-/** One command per slot, of at most `CHUNK` channels. */
+/** The subscribe commands of channels grouped by slot: a Cluster takes one slot's channels per command. */
 function chunked(bySlot: ReadonlyMap<number, readonly string[]>): string[][] {
-  const commands: string[][] = [];
-  for (const channels of bySlot.values()) {
-    for (let i = 0; i < channels.length; i += CHUNK) commands.push(channels.slice(i, i + CHUNK));
-  }
-  return commands;
+  return [...bySlot.values()].flatMap(inCommands);
 }

@@ -34,6 +34,16 @@ export interface SubscriberMode {
   readonly timeoutMs: number;
 }
 
+/** Channels per subscribe command at most. */
+const CHUNK = 1000;
+
+/** `channels` as the argument lists of subscribe commands of at most `CHUNK` channels each. */
+export function inCommands(channels: readonly string[]): string[][] {
+  const commands: string[][] = [];
+  for (let i = 0; i < channels.length; i += CHUNK) commands.push(channels.slice(i, i + CHUNK));
+  return commands;
+}
+
 /** ioredis's words for a reply no command waited for (a SUNSUBSCRIBE the server sent by itself). */
 const UNASKED_REPLY = /Command queue state error/;
 

@@ -7,7 +7,7 @@
  */
 import { makeClient, reconnectDelay, type RedisClient, type RedisSettings } from "./options.js";
 import { ShardSubscribers } from "./shard-subscribers.js";
-import { Subscriber, type SubscriberMode } from "./subscriber.js";
+import { inCommands, Subscriber, type SubscriberMode } from "./subscriber.js";
 
 /** What the subscriptions tell the transport. */
 export interface SubscriptionListener {
@@ -18,9 +18,6 @@ export interface SubscriptionListener {
   /** Subscribing again after a reconnection failed. */
   lost(error: unknown): void;
 }
-
-/** Channels per SUBSCRIBE command on one connection. */
-const CHUNK = 1000;
 
 /** The wait that gathers a burst of resubscriptions (every master of a Cluster) into one re-read. */
 const RESUBSCRIBED_DELAY_MS = 20;
@@ -133,7 +130,7 @@ export class Subscriptions {
     else connection = client.duplicate();
     const mode: SubscriberMode = { sharded: this.#sharded, resubscribesItself: cluster, timeoutMs };
     const subscriber = new Subscriber(connection, mode, {
-      commands: () => chunked([...this.#channels]),
+      commands: () => inCommands([...this.#channels]),
       ...events,
       resubscribed: () => this.#resubscribedSoon(this.#channels),
       // One server serves every channel: none can move.
@@ -141,8 +138,8 @@ export class Subscriptions {
     });
     return {
       connect: () => subscriber.connect(),
-      subscribe: (channels) => subscriber.subscribe(chunked(channels)),
-      unsubscribe: (channels) => subscriber.unsubscribe(chunked(channels)),
+      subscribe: (channels) => subscriber.subscribe(inCommands(channels)),
+      unsubscribe: (channels) => subscriber.unsubscribe(inCommands(channels)),
       close: () => subscriber.close(),
     };
   }
@@ -185,13 +182,6 @@ export class Subscriptions {
       batch.finish();
     }
   }
-}
-
-/** Channels in commands of at most `CHUNK`. */
-function chunked(channels: readonly string[]): string[][] {
-  const commands: string[][] = [];
-  for (let i = 0; i < channels.length; i += CHUNK) commands.push(channels.slice(i, i + CHUNK));
-  return commands;
 }
 
 /** Whether the server answering `client` has sharded pub/sub (Redis or Valkey 7 and newer). */
