@@ -34,8 +34,11 @@ export interface CircuitChange {
 /** The ioredis package, loaded when first needed (an optional peer dependency). */
 const loadIoredis = (): Promise<typeof import("ioredis")> => import("ioredis");
 
-/** ioredis options for the CLI's own connections: see `Fleet.connect`. */
-const CONNECTION_OPTIONS = { enableAutoPipelining: true, connectTimeout: 1000, disconnectTimeout: 200 } as const;
+/** The timeouts of the CLI's own connections: see `Fleet.connect`. */
+const TIMEOUTS = { connectTimeout: 1000, disconnectTimeout: 200 } as const;
+
+/** ioredis options for the CLI's own connections to one server. */
+const CONNECTION_OPTIONS = { enableAutoPipelining: true, ...TIMEOUTS } as const;
 
 /**
  * A connection to a fleet's Redis for reading and changing its circuits.
@@ -103,7 +106,8 @@ export class Fleet {
         'talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`',
       );
     }
-    // A node of a Redis Cluster: the whole Cluster, through an ioredis Cluster seeded with it.
+    // A node of a Redis Cluster: the whole Cluster, through an ioredis Cluster seeded with it
+    // (the storage made above checked the URL and the prefix, and connected nothing).
     const cluster = (await isClusterNode(ioredis, options.url, commandTimeout * 1000))
       ? clusterOf(ioredis, options.url)
       : undefined;
@@ -290,7 +294,7 @@ function clusterOf(ioredis: typeof import("ioredis"), url: string): Cluster {
   };
   return new ioredis.Cluster([{ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) }], {
     enableAutoPipelining: true,
-    redisOptions: { ...credentials, connectTimeout: 1000, disconnectTimeout: 200 },
+    redisOptions: { ...credentials, ...TIMEOUTS },
   });
 }
 

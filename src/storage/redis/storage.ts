@@ -132,7 +132,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** The subscribers, as a sink for `emitTransition`. */
   readonly #sink: EventSink = { emit: (...args) => this.#emit(...args) };
   #clock: () => number = () => Date.now();
-  /** Redis time minus the factory clock, estimated from the script replies (`#offsets.value`). */
+  /**
+   * Redis time minus the factory clock: `#offsets.value`, kept in a field of its own for the
+   * paths that read it on every call (a success counted in a rate window).
+   */
   #offset = 0;
   readonly #offsets = new ClockOffset();
   #starting: Promise<void> | undefined;
