@@ -103,14 +103,7 @@ export class ShardSubscribers {
     }
     if (this.#unrouted > 0) this.#refreshSoon();
     if (!this.#started) return;
-    await Promise.all(
-      [...groups].map(async ([shard, bySlot]) => {
-        // A shard's first connection subscribes every channel routed to it so far.
-        if (!shard.connected && shard.connecting === undefined) return this.#connect(shard);
-        await shard.connecting;
-        return shard.subscriber.subscribe(chunked(bySlot));
-      }),
-    );
+    await Promise.all([...groups].map(([shard, bySlot]) => this.#subscribeOn(shard, bySlot)));
   }
 
   /** Unsubscribes `channels` from their masters. */
@@ -161,6 +154,16 @@ export class ShardSubscribers {
     const shard: Shard = { key, subscriber, connecting: undefined, connected: false };
     this.#shards.set(key, shard);
     return shard;
+  }
+
+  /**
+   * Subscribes channels routed to `shard`. Its first connection subscribes every channel routed
+   * to it so far; one routed while that connection is under way is subscribed after it.
+   */
+  async #subscribeOn(shard: Shard, bySlot: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    if (!shard.connected && shard.connecting === undefined) return this.#connect(shard);
+    await shard.connecting;
+    return shard.subscriber.subscribe(chunked(bySlot));
   }
 
   /** Connects a shard (once at a time); a failure is the owner's to hear of as `lost`. */
@@ -248,8 +251,7 @@ export class ShardSubscribers {
     void Promise.all(
       [...moved].map(async ([shard, bySlot]) => {
         try {
-          if (!shard.connected) await this.#connect(shard);
-          else await shard.subscriber.subscribe(chunked(bySlot));
+          await this.#subscribeOn(shard, bySlot);
         } catch {
           // A stale slot table (MOVED, never answered) or a master not reached yet: these
           // channels wait for a later refresh; a lost connection subscribes all of its own when
