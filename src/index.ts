@@ -52,7 +52,8 @@ export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.j
 export { SAVED_CIRCUITS_VERSION, type SavedCircuit, type SavedCircuits } from "./storage/saved.js";
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
-export { RedisStorage, type CircuitInfo, type RedisStorageStats } from "./storage/redis/storage.js";
+export { RedisStorage, type RedisStorageStats } from "./storage/redis/storage.js";
+export type { CircuitInfo } from "./storage/redis/inspect.js";
 export { RedisConfigurationError } from "./storage/redis/transport.js";
 export type { PubSubMode, RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
 export type { RedisKeys } from "./storage/redis/keys.js";

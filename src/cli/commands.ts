@@ -6,7 +6,7 @@
  */
 import type { CircuitStateName } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
-import type { CircuitInfo } from "../storage/redis/storage.js";
+import type { CircuitInfo } from "../storage/redis/inspect.js";
 import type { Invocation } from "./args.js";
 import type { CircuitChange, Fleet } from "./fleet.js";
 import { duration, elapsed, iso, openedAgo, policies, retryIn, windowCounts } from "./format.js";

@@ -12,7 +12,8 @@ import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
 import { AsyncCircuitBreakerFactory } from "../factory.js";
 import type { ConfigChanges } from "../policies.js";
-import { RedisStorage, type CircuitInfo } from "../storage/redis/storage.js";
+import type { CircuitInfo } from "../storage/redis/inspect.js";
+import { RedisStorage } from "../storage/redis/storage.js";
 import { CliError, EXIT, UnreachableError } from "./errors.js";
 
 /** Where the fleet's state lives. */

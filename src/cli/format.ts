@@ -4,7 +4,7 @@
  * @module
  */
 import type { CircuitConfig } from "../core/circuit.js";
-import type { CircuitInfo } from "../storage/redis/storage.js";
+import type { CircuitInfo } from "../storage/redis/inspect.js";
 
 /** Seconds as a person reads them: `0.25s`, `30s`, `5m`, `1.5h`. */
 export function duration(seconds: number): string {

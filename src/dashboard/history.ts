@@ -6,7 +6,7 @@
  * @module
  */
 import type { CircuitStateName } from "../core/circuit.js";
-import type { CircuitInfo } from "../storage/redis/storage.js";
+import type { CircuitInfo } from "../storage/redis/inspect.js";
 
 /**
  * A transition seen between two reads. `from` is `null` for the first sight of a circuit.

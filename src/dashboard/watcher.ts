@@ -4,7 +4,7 @@
  * only what changed. A trip made by any process of the fleet is seen at the next read.
  * @module
  */
-import type { CircuitInfo } from "../storage/redis/storage.js";
+import type { CircuitInfo } from "../storage/redis/inspect.js";
 import { observe, type Observation, type ObservedCircuit, type ObservedTransition } from "./history.js";
 
 /** Whether the last read of Redis worked, and why not. */

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../coarse-clock.js";
-import type { CircuitConfig, CircuitSnapshot, CircuitStateName, Transition } from "../../core/circuit.js";
+import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import {
   admit,
@@ -20,20 +20,18 @@ import {
   type Admission,
   type ControlAction,
 } from "../../core/machine.js";
-import { count, countsOf, createWindow, drain, windowFor, windowOf, type CallCounts } from "../../core/window.js";
+import { count, countsOf, createWindow, drain, windowFor } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import {
   CorruptStateError,
-  decodeConfig,
   encodeConfig,
   isReplyError,
   messageSource,
   parseMessage,
   parseReply,
   sameSnapshot,
-  toSharedState,
   type ScriptReply,
   type SharedState,
 } from "./codec.js";
@@ -55,6 +53,9 @@ import {
   type Source,
 } from "./replica.js";
 import { ClockOffset } from "./clock-offset.js";
+import { inspectCircuits, listCircuits, type CircuitInfo } from "./inspect.js";
+import { Limiter } from "./limiter.js";
+import { coreToken, encodeBuckets, withRates } from "./outcomes.js";
 import type { ScriptName } from "./scripts.js";
 import { RedisConfigurationError, RedisTransport } from "./transport.js";
 
@@ -584,12 +585,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    */
   async listCircuits(): Promise<string[]> {
     await this.initialize();
-    const client = this.#transport.client as RedisClient;
-    const names = await client.zrange(this.#keys.registry, 0, -1);
-    const exists = await Promise.all(names.map((name) => client.exists(this.#keys.circuit(name))));
-    const gone = names.filter((_, i) => exists[i] === 0);
-    if (gone.length > 0) await client.zrem(this.#keys.registry, ...gone);
-    return names.filter((_, i) => exists[i] !== 0).sort();
+    return listCircuits(this.#transport.client as RedisClient, this.#keys);
   }
 
   /**
@@ -605,17 +601,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async inspect(names?: readonly string[]): Promise<CircuitInfo[]> {
     await this.initialize();
     const client = this.#transport.client as RedisClient;
-    const listed = names ?? (await this.listCircuits());
-    const [seconds, micros] = await client.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const rows = await Promise.all(listed.map((name) => client.hmget(this.#keys.circuit(name), ...INSPECTED)));
-    return rows.flatMap((row, i) => {
-      const [fmt, incarnation, config, ...fields] = row;
-      if (fmt !== "3") return [];
-      const [st, g, f, o, r, n, sn, l, w, v] = fields;
-      const shared = toSharedState(decodeConfig(config), [incarnation, st, g, f, o, r, n, sn, l, v]);
-      return [infoOf(listed[i] as string, shared, w ?? "", now)];
-    });
+    return inspectCircuits(client, this.#keys, names ?? (await listCircuits(client, this.#keys)));
   }
 
   // --- script calls and replica updates ------------------------------------------------------
@@ -882,95 +868,4 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       );
     }
   }
-}
-
-/** Runs at most `limit` tasks at once; the others wait their turn (no timeout while they wait). */
-class Limiter {
-  #running = 0;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#running += 1;
-    try {
-      return await task();
-    } finally {
-      this.#running -= 1;
-      this.#waiting.shift()?.();
-    }
-  }
-}
-
-/** The hash fields `inspect` reads (scripts/prologue.lua documents them). */
-const INSPECTED = ["fmt", "i", "c", "st", "g", "f", "o", "r", "n", "s", "l", "w", "v"] as const;
-
-/** What Redis holds for one circuit, as `RedisStorage.inspect` answers it. */
-export interface CircuitInfo {
-  readonly name: string;
-  readonly state: CircuitStateName;
-  readonly failureCount: number;
-  /** When it opened (epoch ms, Redis time) while opened or half-opened; `null` otherwise. */
-  readonly openedAt: number | null;
-  /** When a probe may run (epoch ms) while opened; `null` otherwise. */
-  readonly retryAt: number | null;
-  /** Probes holding a lease now (half-opened). */
-  readonly probes: number;
-  readonly config: CircuitConfig;
-  /** The fleet's counts in the rate window (what the processes handed over), if it has one. */
-  readonly window: CallCounts | null;
-  /** When Redis last wrote it (epoch ms). */
-  readonly updatedAt: number;
-  readonly incarnation: string;
-}
-
-function infoOf(name: string, shared: SharedState, buckets: string, now: number): CircuitInfo {
-  const s = shared.snapshot;
-  const of = windowOf(shared.config);
-  let window: CallCounts | null = null;
-  if (of !== null) {
-    const width = of.windowMs / 10;
-    const oldest = Math.floor(now / width) * width - 9 * width;
-    const counts = { calls: 0, failures: 0, slow: 0 };
-    for (const bucket of buckets.split(",").filter((b) => b !== "")) {
-      const [start, calls, failures, slow] = bucket.split(":").map(Number) as [number, number, number, number];
-      if (start < oldest) continue;
-      counts.calls += calls;
-      counts.failures += failures;
-      counts.slow += slow;
-    }
-    window = counts;
-  }
-  return {
-    name,
-    state: s.state,
-    failureCount: s.failureCount,
-    openedAt: s.state === "opened" || s.state === "half-opened" ? s.openedAt : null,
-    retryAt: s.state === "opened" ? s.retryAt : null,
-    probes: s.state === "half-opened" ? s.probeLeases.filter((lease) => lease.expiresAt > now).length : 0,
-    config: shared.config,
-    window,
-    updatedAt: Math.floor(shared.version / 1000),
-    incarnation: shared.incarnation,
-  };
-}
-
-/** Window buckets as the scripts read them: `'start:calls:failures:slow,...'`. */
-function encodeBuckets(buckets: readonly (readonly number[])[]): string {
-  return buckets.map((bucket) => bucket.join(":")).join(",");
-}
-
-/** A success's transition, then the slow-call rate's verdict on the window the script left. */
-function withRates(success: Transition | null, reply: ScriptReply): Transition | null {
-  if (reply.counts === null) return success;
-  const trip = checkRates(success?.snapshot ?? reply.before.snapshot, reply.before.config, reply.counts, reply.now);
-  if (trip === null) return success;
-  return { snapshot: trip.snapshot, events: [...(success?.events ?? []), ...trip.events] };
-}
-
-/** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */
-function coreToken(before: SharedState, token: SharedToken | null): number {
-  if (token === null) return before.snapshot.state === "closed" ? before.snapshot.generation : STALE_TOKEN;
-  return token.incarnation === before.incarnation ? token.generation : STALE_TOKEN;
 }

@@ -1,0 +1,94 @@
+/**
+ * The operators' reads: what Redis holds for the circuits of a prefix, read with plain commands
+ * (no script, nothing registered). `RedisStorage.listCircuits` and `inspect` are these, for the
+ * CLI and the dashboard.
+ * @module
+ */
+import type { CircuitConfig, CircuitStateName } from "../../core/circuit.js";
+import { windowOf, type CallCounts } from "../../core/window.js";
+import { decodeConfig, toSharedState, type SharedState } from "./codec.js";
+import type { RedisKeys } from "./keys.js";
+import type { RedisClient } from "./options.js";
+
+/** The hash fields `inspect` reads (scripts/prologue.lua documents them). */
+const INSPECTED = ["fmt", "i", "c", "st", "g", "f", "o", "r", "n", "s", "l", "w", "v"] as const;
+
+/** What Redis holds for one circuit, as `RedisStorage.inspect` answers it. */
+export interface CircuitInfo {
+  readonly name: string;
+  readonly state: CircuitStateName;
+  readonly failureCount: number;
+  /** When it opened (epoch ms, Redis time) while opened or half-opened; `null` otherwise. */
+  readonly openedAt: number | null;
+  /** When a probe may run (epoch ms) while opened; `null` otherwise. */
+  readonly retryAt: number | null;
+  /** Probes holding a lease now (half-opened). */
+  readonly probes: number;
+  readonly config: CircuitConfig;
+  /** The fleet's counts in the rate window (what the processes handed over), if it has one. */
+  readonly window: CallCounts | null;
+  /** When Redis last wrote it (epoch ms). */
+  readonly updatedAt: number;
+  readonly incarnation: string;
+}
+
+/**
+ * Every circuit registered under `keys`' prefix, from the registry (a sorted set, no SCAN). Names
+ * whose keys expired (`keyTtl`) are dropped from the registry on the way.
+ */
+export async function listCircuits(client: RedisClient, keys: RedisKeys): Promise<string[]> {
+  const names = await client.zrange(keys.registry, 0, -1);
+  const exists = await Promise.all(names.map((name) => client.exists(keys.circuit(name))));
+  const gone = names.filter((_, i) => exists[i] === 0);
+  if (gone.length > 0) await client.zrem(keys.registry, ...gone);
+  return names.filter((_, i) => exists[i] !== 0).sort();
+}
+
+/** What Redis holds for circuits `names` (a missing one is left out), read at once in one pipeline. */
+export async function inspectCircuits(
+  client: RedisClient,
+  keys: RedisKeys,
+  names: readonly string[],
+): Promise<CircuitInfo[]> {
+  const [seconds, micros] = await client.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const rows = await Promise.all(names.map((name) => client.hmget(keys.circuit(name), ...INSPECTED)));
+  return rows.flatMap((row, i) => {
+    const [fmt, incarnation, config, ...fields] = row;
+    if (fmt !== "3") return [];
+    const [st, g, f, o, r, n, sn, l, w, v] = fields;
+    const shared = toSharedState(decodeConfig(config), [incarnation, st, g, f, o, r, n, sn, l, v]);
+    return [infoOf(names[i] as string, shared, w ?? "", now)];
+  });
+}
+
+function infoOf(name: string, shared: SharedState, buckets: string, now: number): CircuitInfo {
+  const s = shared.snapshot;
+  const of = windowOf(shared.config);
+  let window: CallCounts | null = null;
+  if (of !== null) {
+    const width = of.windowMs / 10;
+    const oldest = Math.floor(now / width) * width - 9 * width;
+    const counts = { calls: 0, failures: 0, slow: 0 };
+    for (const bucket of buckets.split(",").filter((b) => b !== "")) {
+      const [start, calls, failures, slow] = bucket.split(":").map(Number) as [number, number, number, number];
+      if (start < oldest) continue;
+      counts.calls += calls;
+      counts.failures += failures;
+      counts.slow += slow;
+    }
+    window = counts;
+  }
+  return {
+    name,
+    state: s.state,
+    failureCount: s.failureCount,
+    openedAt: s.state === "opened" || s.state === "half-opened" ? s.openedAt : null,
+    retryAt: s.state === "opened" ? s.retryAt : null,
+    probes: s.state === "half-opened" ? s.probeLeases.filter((lease) => lease.expiresAt > now).length : 0,
+    config: shared.config,
+    window,
+    updatedAt: Math.floor(shared.version / 1000),
+    incarnation: shared.incarnation,
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * What the core predicts for a script's reply, so that the storage can check every script against
+ * `core/machine` (a disagreement is a `storage_error`), and the window counts a script carries.
+ * Pure functions.
+ * @module
+ */
+import type { Transition } from "../../core/circuit.js";
+import { checkRates } from "../../core/machine.js";
+import type { ScriptReply, SharedState } from "./codec.js";
+import { STALE_TOKEN, type SharedToken } from "./replica.js";
+
+/** Window buckets as the scripts read them: `'start:calls:failures:slow,...'`. */
+export function encodeBuckets(buckets: readonly (readonly number[])[]): string {
+  return buckets.map((bucket) => bucket.join(":")).join(",");
+}
+
+/** A success's transition, then the slow-call rate's verdict on the window the script left. */
+export function withRates(success: Transition | null, reply: ScriptReply): Transition | null {
+  if (reply.counts === null) return success;
+  const trip = checkRates(success?.snapshot ?? reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+  if (trip === null) return success;
+  return { snapshot: trip.snapshot, events: [...(success?.events ?? []), ...trip.events] };
+}
+
+/** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */
+export function coreToken(before: SharedState, token: SharedToken | null): number {
+  if (token === null) return before.snapshot.state === "closed" ? before.snapshot.generation : STALE_TOKEN;
+  return token.incarnation === before.incarnation ? token.generation : STALE_TOKEN;
+}
