@@ -7,7 +7,7 @@
  */
 import { callStart, elapsedSince, UNTIMED, type CallListeners, type CallOutcome } from "./calls.js";
 import type { Clock } from "./coarse-clock.js";
-import type { CircuitConfig, CircuitStateName, Transition } from "./core/circuit.js";
+import type { CircuitConfig, CircuitScope, CircuitStateName, Transition } from "./core/circuit.js";
 import type { Admission, ControlAction } from "./core/machine.js";
 import type { Deadlines } from "./deadlines.js";
 import { CircuitOpenError, clipName, InvalidOptionError, type CallTimeoutError } from "./errors.js";
@@ -157,6 +157,14 @@ abstract class CircuitBreakerBase {
   get failureCount(): number {
     return this.circuit.snapshot.failureCount;
   }
+  /**
+   * Whose state `state` is: `"fleet"`, the circuit's (shared by every process with Redis), or
+   * `"process"` while this process is open for itself (a circuit with a `quorum` whose failures in
+   * this process alone met its trip rule).
+   */
+  get scope(): CircuitScope {
+    return this.circuit.scope ?? "fleet";
+  }
   /** When the circuit opened (epoch ms) while it is opened; `null` while closed or half-opened. */
   get openedAt(): number | null {
     const s = this.circuit.snapshot;
@@ -185,6 +193,7 @@ abstract class CircuitBreakerBase {
       admission.openedAt,
       admission.retryAfterMs,
       admission.isolated === true,
+      admission.scope,
     );
   }
 

@@ -8,6 +8,7 @@
  * in the process), and each class's `Symbol.hasInstance` checks the brand.
  * @module
  */
+import type { CircuitScope } from "./core/circuit.js";
 
 /** The registered symbol under which an error's prototype names its kind. */
 const KIND = Symbol.for("purgatory.error.kind");
@@ -65,21 +66,35 @@ export class CircuitOpenError extends Error {
   readonly retryAfterMs: number;
   /** Whether an operator isolated the circuit (`breaker.isolate()`): it opens only by a reset. */
   readonly isolated: boolean;
+  /**
+   * `"fleet"`: the circuit is open (for every process sharing it). `"process"`: the circuit has a
+   * `quorum`, the failures of this process alone met its trip rule, and it is open for this process
+   * only; the other processes keep calling.
+   */
+  readonly scope: CircuitScope;
 
   /**
    * Builds the error for circuit `circuitName`. The message is `Circuit <name> is open` (or
-   * `is isolated`); a name longer than 200 characters is shortened there (with "..."), never in
-   * `circuitName`.
+   * `is isolated`, or `is open in this process`); a name longer than 200 characters is shortened
+   * there (with "..."), never in `circuitName`.
    */
-  constructor(circuitName: string, openedAt: number, retryAfterMs: number, isolated = false) {
+  constructor(
+    circuitName: string,
+    openedAt: number,
+    retryAfterMs: number,
+    isolated = false,
+    scope: CircuitScope = "fleet",
+  ) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(`Circuit ${clipName(circuitName)} is ${isolated ? "isolated" : "open"}`);
+    const state = isolated ? "isolated" : scope === "process" ? "open in this process" : "open";
+    super(`Circuit ${clipName(circuitName)} is ${state}`);
     Error.stackTraceLimit = limit;
     this.circuitName = circuitName;
     this.openedAt = openedAt;
     this.retryAfterMs = retryAfterMs;
     this.isolated = isolated;
+    this.scope = scope;
   }
 
   /** `instanceof` that also recognises a `CircuitOpenError` from another copy of the package. */

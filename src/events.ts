@@ -2,7 +2,7 @@
  * Monitoring hooks: the event types, their payloads and the list of hooks a factory calls.
  * @module
  */
-import type { CircuitStateName, Transition } from "./core/circuit.js";
+import type { CircuitScope, CircuitStateName, Transition } from "./core/circuit.js";
 
 /** `circuit_breaker_created`: the first registration of a name. */
 export interface CircuitCreatedEvent {
@@ -20,18 +20,25 @@ export interface CircuitFailedEvent {
 /**
  * `state_changed`: every transition. `openedAt` is epoch ms for `opened`, and `null` for every
  * other state (as the Python purgatory's half-opened event carries `opened_at=None`). `remote` is
- * `true` when a shared storage learned the transition from another process.
+ * `true` when a shared storage learned the transition from another process. `scope` is
+ * `"process"` for a transition of the state a process keeps for itself (a circuit with a `quorum`
+ * whose failures in this process alone met the trip rule), `"fleet"` for the circuit's own.
  */
 export interface CircuitStateChangedEvent {
   readonly name: string;
   readonly state: CircuitStateName;
   readonly openedAt: number | null;
+  readonly scope: CircuitScope;
   readonly remote?: boolean;
 }
 
-/** `recovered`: a success reset a non-zero failure count, or a probe closed the circuit. */
+/**
+ * `recovered`: a success reset a non-zero failure count, or a probe closed the circuit (`scope`
+ * `"process"`: a probe of the state the process keeps for itself).
+ */
 export interface CircuitRecoveredEvent {
   readonly name: string;
+  readonly scope: CircuitScope;
 }
 
 /**
@@ -210,10 +217,15 @@ export function emitTransition(sink: EventSink, name: string, transition: Transi
         sink.emit(name, "failed", { name, failureCount: event.failureCount });
         break;
       case "recovered":
-        sink.emit(name, "recovered", { name });
+        sink.emit(name, "recovered", { name, scope: event.scope ?? "fleet" });
         break;
       case "state_changed":
-        sink.emit(name, "state_changed", { name, state: event.state, openedAt: event.openedAt });
+        sink.emit(name, "state_changed", {
+          name,
+          state: event.state,
+          openedAt: event.openedAt,
+          scope: event.scope ?? "fleet",
+        });
         break;
     }
   }

@@ -45,7 +45,7 @@ export type {
   SyncBreakerOptions,
   SyncCallOptions,
 } from "./options.js";
-export type { ConfigChanges } from "./policies.js";
+export type { ConfigChanges, QuorumOption } from "./policies.js";
 export type { Clock } from "./coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";
@@ -53,7 +53,7 @@ export { SAVED_CIRCUITS_VERSION, type SavedCircuit, type SavedCircuits } from ".
 export type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "./storage/storage.js";
 export * from "./core/index.js";
 export { RedisStorage, type RedisStorageStats } from "./storage/redis/storage.js";
-export type { CircuitInfo } from "./storage/redis/inspect.js";
+export type { CircuitInfo, LocalOpening, QuorumInfo } from "./storage/redis/inspect.js";
 export { RedisConfigurationError } from "./storage/redis/transport.js";
 export type { PubSubMode, RedisClient, RedisStorageOptions, StorageErrorPolicy } from "./storage/redis/options.js";
 export type { RedisKeys } from "./storage/redis/keys.js";

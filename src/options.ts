@@ -9,7 +9,7 @@ import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
 import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
 import { withCoarse, type Clock } from "./coarse-clock.js";
-import { policiesOf } from "./policies.js";
+import { policiesOf, type QuorumOption } from "./policies.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
@@ -35,6 +35,11 @@ export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[
   readonly defaultSlowCall?: SlowCallPolicy;
   /** The `backoff` of circuits whose registration gives none. Default none. */
   readonly defaultBackoff?: BackoffPolicy;
+  /**
+   * The `quorum` of circuits whose registration gives none: with a shared storage (Redis), the
+   * processes whose failures a fleet-wide opening needs. Default 1 (any process's failures).
+   */
+  readonly defaultQuorum?: QuorumOption;
   /**
    * Errors that are not failures, checked after a call's own `exclude`: classes, and
    * `[class, predicate]` pairs whose predicate gets an instance of the class. Default none.
@@ -115,6 +120,19 @@ export interface BreakerOptions<R = unknown, X extends readonly unknown[] = read
   readonly slowCall?: SlowCallPolicy;
   /** Open longer at each re-opening: `{ multiplier: 2, maxTtl: 300, jitter: 0.1 }`. */
   readonly backoff?: BackoffPolicy;
+  /**
+   * With a shared storage (Redis): the distinct processes whose failures a fleet-wide opening
+   * needs, a number, or `{ processes, fraction }` (`fraction` of the processes that called the
+   * circuit lately), never more than the processes calling it. A process whose own failures meet
+   * the trip rule first opens for itself alone (`scope: "process"`). Default 1: any process's
+   * failures open the circuit for every process. In memory there is one process: always met.
+   *
+   * @example
+   * ```ts
+   * await circuitbreaker.getBreaker("payments-api", { threshold: 5, quorum: { processes: 2, fraction: 0.25 } });
+   * ```
+   */
+  readonly quorum?: QuorumOption;
   /** Errors that are not failures for these calls, checked before the factory's. */
   readonly exclude?: ExcludeList<X>;
   /**
@@ -260,6 +278,7 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   defaultFailureRate: true,
   defaultSlowCall: true,
   defaultBackoff: true,
+  defaultQuorum: true,
   exclude: true,
   isFailure: true,
   storage: true,
@@ -275,6 +294,7 @@ const BREAKER_KEYS: Record<keyof BreakerOptions, true> = {
   failureRate: true,
   slowCall: true,
   backoff: true,
+  quorum: true,
   exclude: true,
   isFailure: true,
   timeout: true,
@@ -514,6 +534,7 @@ export function toFactorySettings(options: unknown, sync = false): FactorySettin
         failureRate: "defaultFailureRate",
         slowCall: "defaultSlowCall",
         backoff: "defaultBackoff",
+        quorum: "defaultQuorum",
       }),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),
@@ -595,6 +616,7 @@ export function toBreakerSettings(options: unknown, sync = false, run = false): 
         failureRate: "failureRate",
         slowCall: "slowCall",
         backoff: "backoff",
+        quorum: "quorum",
       }),
     },
     exclude: toExcludeRules(o.exclude, "exclude"),

@@ -8,8 +8,10 @@ import {
   type BackoffPolicy,
   type CircuitConfig,
   type FailureRatePolicy,
+  type QuorumPolicy,
   type SlowCallPolicy,
 } from "./core/circuit.js";
+import { MAX_QUORUM_PROCESSES } from "./core/quorum.js";
 import { InvalidOptionError } from "./errors.js";
 import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./options.js";
 
@@ -82,10 +84,45 @@ export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy 
   };
 }
 
+/**
+ * What the `quorum` option takes: a number of processes, or `{ processes?, fraction? }` (at least
+ * one of them). See `QuorumPolicy`.
+ */
+export type QuorumOption = number | { readonly processes?: number; readonly fraction?: number };
+
+/** Checks `quorum`: an integer from 1 to 1,000, or `{ processes?, fraction? }`. */
+export function checkQuorum(value: unknown, option = "quorum"): QuorumPolicy {
+  const processes = (v: unknown, name: string) => checkPositiveInteger(v, name, MAX_QUORUM_PROCESSES);
+  if (typeof value === "number") return { processes: processes(value, option) };
+  const o = checkObject(
+    value,
+    option,
+    "a number of processes (an integer from 1 to 1,000) or { processes?, fraction? }",
+  );
+  checkKeys(o, { processes: true, fraction: true }, `${option}.`);
+  if (o.processes === undefined && o.fraction === undefined) {
+    throw new InvalidOptionError(option, value, "{ processes?, fraction? } with at least one of them");
+  }
+  const policy: { processes: number; fraction?: number } = {
+    processes: o.processes === undefined ? 1 : processes(o.processes, `${option}.processes`),
+  };
+  if (o.fraction !== undefined) {
+    policy.fraction = checkNumber(
+      o.fraction,
+      `${option}.fraction`,
+      0,
+      1,
+      "a fraction of the active callers above 0 and at most 1 (0.25 is a quarter)",
+      true,
+    );
+  }
+  return policy;
+}
+
 /** The policies a set of options gives (`undefined` ones left out), under `prefix`ed option names. */
 export function policiesOf(
   o: Record<string, unknown>,
-  names: { failureRate: string; slowCall: string; backoff: string },
+  names: { failureRate: string; slowCall: string; backoff: string; quorum: string },
 ): Partial<CircuitConfig> {
   return {
     ...(o[names.failureRate] === undefined
@@ -93,12 +130,13 @@ export function policiesOf(
       : { failureRate: checkFailureRate(o[names.failureRate], names.failureRate) }),
     ...(o[names.slowCall] === undefined ? {} : { slowCall: checkSlowCall(o[names.slowCall], names.slowCall) }),
     ...(o[names.backoff] === undefined ? {} : { backoff: checkBackoff(o[names.backoff], names.backoff) }),
+    ...(o[names.quorum] === undefined ? {} : { quorum: checkQuorum(o[names.quorum], names.quorum) }),
   };
 }
 
 /**
  * What `reconfigure(name, changes)` may change: `threshold`, `ttl`, `halfOpenMaxCalls`, and the
- * policies (`null` removes one).
+ * policies (`null` removes one; a removed `quorum` is one process again).
  */
 export interface ConfigChanges {
   readonly threshold?: number;
@@ -107,6 +145,7 @@ export interface ConfigChanges {
   readonly failureRate?: FailureRatePolicy | null;
   readonly slowCall?: SlowCallPolicy | null;
   readonly backoff?: BackoffPolicy | null;
+  readonly quorum?: QuorumOption | null;
 }
 
 /** Checks `changes` and applies them to `config`. */
@@ -114,7 +153,15 @@ export function applyChanges(config: CircuitConfig, changes: unknown): CircuitCo
   const o = checkObject(changes, "changes", "an object of the options to change");
   checkKeys(
     o,
-    { threshold: true, ttl: true, halfOpenMaxCalls: true, failureRate: true, slowCall: true, backoff: true },
+    {
+      threshold: true,
+      ttl: true,
+      halfOpenMaxCalls: true,
+      failureRate: true,
+      slowCall: true,
+      backoff: true,
+      quorum: true,
+    },
     "",
   );
   const next: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = { ...config };
@@ -122,7 +169,7 @@ export function applyChanges(config: CircuitConfig, changes: unknown): CircuitCo
   if (o.ttl !== undefined) next.ttl = checkTtl(o.ttl, "ttl");
   if (o.halfOpenMaxCalls !== undefined)
     next.halfOpenMaxCalls = checkPositiveInteger(o.halfOpenMaxCalls, "halfOpenMaxCalls", BOUNDS.maxHalfOpenCalls);
-  const policy = <K extends "failureRate" | "slowCall" | "backoff">(
+  const policy = <K extends "failureRate" | "slowCall" | "backoff" | "quorum">(
     key: K,
     check: (v: unknown, option: string) => NonNullable<CircuitConfig[K]>,
   ) => {
@@ -132,5 +179,6 @@ export function applyChanges(config: CircuitConfig, changes: unknown): CircuitCo
   policy("failureRate", checkFailureRate);
   policy("slowCall", checkSlowCall);
   policy("backoff", checkBackoff);
+  policy("quorum", checkQuorum);
   return circuitConfig(next);
 }

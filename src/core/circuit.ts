@@ -47,6 +47,19 @@ export interface BackoffPolicy {
 }
 
 /**
+ * How many distinct processes must report failures before a shared circuit opens for the whole
+ * fleet (see `core/quorum`): at least `processes`, and at least `fraction` of the processes that
+ * called the circuit lately (its active callers), never more than the active callers. A process
+ * whose own failures meet the trip rule before that opens for itself alone.
+ */
+export interface QuorumPolicy {
+  /** Distinct processes whose failures a fleet-wide opening needs (integer >= 1). */
+  readonly processes: number;
+  /** Also at least this fraction of the active callers (0 < fraction <= 1), rounded up. */
+  readonly fraction?: number;
+}
+
+/**
  * What configures one circuit. Fixed by the first registration of its name (and changed only by
  * `reconfigure`).
  *
@@ -68,6 +81,8 @@ export interface CircuitConfig {
   readonly slowCall?: SlowCallPolicy;
   /** Open longer at each re-opening. */
   readonly backoff?: BackoffPolicy;
+  /** With a shared storage: the processes a fleet-wide opening needs. Absent: one (any process). */
+  readonly quorum?: QuorumPolicy;
 }
 
 /**
@@ -85,6 +100,7 @@ export function circuitConfig(config: CircuitConfig): CircuitConfig {
   if (config.failureRate !== undefined) laidOut.failureRate = config.failureRate;
   if (config.slowCall !== undefined) laidOut.slowCall = config.slowCall;
   if (config.backoff !== undefined) laidOut.backoff = config.backoff;
+  if (config.quorum !== undefined) laidOut.quorum = config.quorum;
   return laidOut;
 }
 
@@ -180,12 +196,21 @@ export const CLOSED_SNAPSHOT: ClosedSnapshot = Object.freeze({
  */
 export type CircuitTransitionEvent =
   | { readonly type: "failed"; readonly failureCount: number }
-  | { readonly type: "recovered" }
+  | { readonly type: "recovered"; readonly scope?: CircuitScope }
   | {
       readonly type: "state_changed";
       readonly state: CircuitStateName;
       readonly openedAt: number | null;
+      /** Absent for the circuit's own transitions (`"fleet"`); a shared storage sets `"process"`. */
+      readonly scope?: CircuitScope;
     };
+
+/**
+ * Whose state a transition or a rejection is about: `"fleet"`, the circuit's own state (shared by
+ * every process with a shared storage); `"process"`, the state a process keeps for itself when its
+ * failures alone meet the trip rule and the fleet's quorum is not met.
+ */
+export type CircuitScope = "fleet" | "process";
 
 /** A change of snapshot and the events it emits, in order. */
 export interface Transition {

@@ -13,11 +13,13 @@ export {
   type CircuitConfig,
   type CircuitSnapshot,
   type CircuitStateName,
+  type CircuitScope,
   type CircuitTransitionEvent,
   type ClosedSnapshot,
   type HalfOpenedSnapshot,
   type OpenedSnapshot,
   type ProbeLease,
+  type QuorumPolicy,
   type Transition,
 } from "./circuit.js";
 export {
@@ -34,6 +36,7 @@ export {
   type Admission,
   type ControlAction,
 } from "./machine.js";
+export { callerHorizonMs, effectiveQuorum, hasQuorum } from "./quorum.js";
 export {
   BUCKETS,
   clear,

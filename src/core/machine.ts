@@ -6,6 +6,7 @@
  */
 import type {
   CircuitConfig,
+  CircuitScope,
   CircuitSnapshot,
   CircuitStateName,
   CircuitTransitionEvent,
@@ -24,13 +25,21 @@ import { exceedsRates, type CallCounts } from "./window.js";
  */
 export type Admission =
   | { readonly verdict: "run"; readonly generation: number; readonly transition: null }
-  | { readonly verdict: "probe"; readonly generation: number; readonly transition: Transition | null }
+  | {
+      readonly verdict: "probe";
+      readonly generation: number;
+      readonly transition: Transition | null;
+      /** `"process"`: a probe of the state the process keeps for itself (a shared storage's). */
+      readonly scope?: CircuitScope;
+    }
   | {
       readonly verdict: "reject";
       readonly openedAt: number;
       readonly retryAfterMs: number;
       readonly transition: Transition | null;
       readonly isolated?: boolean;
+      /** `"process"`: rejected by the state the process keeps for itself, not the fleet's. */
+      readonly scope?: CircuitScope;
     };
 
 /** Milliseconds rounded to the microsecond: `2.007 * 1000` is `2007.0000000000002` in floating point. */
@@ -200,9 +209,11 @@ export function recordSuccess(snapshot: CircuitSnapshot, token: number, now: num
 /**
  * Records a failure of a call admitted with `token`, at `now`. A closed circuit counts it and
  * opens at `threshold`, or when `counts` (its rate window, this failure included) reach a rate
- * of the config; a failing probe (with a live lease) opens a half-opened circuit again, for the
- * next backoff step; a disabled circuit counts it and never opens. An opening it makes lasts at
- * least `minOpenMs` (what the failing dependency asked for, e.g. an HTTP `Retry-After`).
+ * of the config, provided `quorumMet` (a shared storage's answer to "did enough processes report
+ * failures?", see `core/quorum`; always `true` for a lone process); a failing probe (with a live
+ * lease) opens a half-opened circuit again, for the next backoff step, whatever the quorum; a
+ * disabled circuit counts it and never opens. An opening it makes lasts at least `minOpenMs`
+ * (what the failing dependency asked for, e.g. an HTTP `Retry-After`).
  *
  * @example
  * ```ts
@@ -217,13 +228,15 @@ export function recordFailure(
   now: number,
   counts?: CallCounts,
   minOpenMs = 0,
+  quorumMet = true,
 ): Transition | null {
   switch (snapshot.state) {
     case "closed": {
       if (snapshot.generation !== token) return null;
       const failureCount = snapshot.failureCount + 1;
       const failed: CircuitTransitionEvent = { type: "failed", failureCount };
-      if (failureCount < config.threshold && (counts === undefined || !exceedsRates(config, counts))) {
+      const trips = failureCount >= config.threshold || (counts !== undefined && exceedsRates(config, counts));
+      if (!trips || !quorumMet) {
         return { snapshot: { state: "closed", generation: token, failureCount }, events: [failed] };
       }
       const next = opening(config, token + 1, failureCount, now, 1, minOpenMs);
@@ -254,15 +267,17 @@ export function recordFailure(
 
 /**
  * Opens a closed circuit whose rate window (`counts`) reached a rate of the config: what a slow
- * success (or a window's counts merged from other processes) can do. `null` otherwise.
+ * success (or a window's counts merged from other processes) can do, provided `quorumMet` (see
+ * `recordFailure`). `null` otherwise.
  */
 export function checkRates(
   snapshot: CircuitSnapshot,
   config: CircuitConfig,
   counts: CallCounts,
   now: number,
+  quorumMet = true,
 ): Transition | null {
-  if (snapshot.state !== "closed" || !exceedsRates(config, counts)) return null;
+  if (snapshot.state !== "closed" || !quorumMet || !exceedsRates(config, counts)) return null;
   const next = opening(config, snapshot.generation + 1, snapshot.failureCount, now, 1);
   return { snapshot: next, events: [stateChanged("opened", now)] };
 }

@@ -8,7 +8,7 @@
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName } from "../core/circuit.js";
 import { describeValue, InvalidOptionError, quote } from "../errors.js";
 import { BOUNDS, checkName, checkPositiveInteger, checkTtl } from "../options.js";
-import { checkBackoff, checkFailureRate, checkSlowCall } from "../policies.js";
+import { checkBackoff, checkFailureRate, checkQuorum, checkSlowCall } from "../policies.js";
 import type { CircuitStorage } from "./storage.js";
 
 /** The version of the document `toJSON()` writes; a reader refuses a newer one. */
@@ -111,6 +111,7 @@ function checkConfig(value: unknown, option: string): CircuitConfig {
   if (config.failureRate !== undefined) checkFailureRate(config.failureRate, `${option}.failureRate`);
   if (config.slowCall !== undefined) checkSlowCall(config.slowCall, `${option}.slowCall`);
   if (config.backoff !== undefined) checkBackoff(config.backoff, `${option}.backoff`);
+  if (config.quorum !== undefined) checkQuorum(config.quorum, `${option}.quorum`);
   return structuredClone(config) as unknown as CircuitConfig;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Clock } from "../coarse-clock.js";
-import type { CircuitConfig, CircuitSnapshot, Transition } from "../core/circuit.js";
+import type { CircuitConfig, CircuitScope, CircuitSnapshot, Transition } from "../core/circuit.js";
 import type { Admission, ControlAction } from "../core/machine.js";
 import type { RateWindow } from "../core/window.js";
 import type { CircuitHookArgs } from "../events.js";
@@ -28,6 +28,11 @@ export interface CircuitRecord {
   config: CircuitConfig;
   /** The latest known state. Breakers read it synchronously; only the storage writes it. */
   snapshot: CircuitSnapshot;
+  /**
+   * Whose state `snapshot` is: the circuit's (`"fleet"`, also when absent), or, for a shared
+   * storage, the state this process keeps for itself while it is open for itself (`"process"`).
+   */
+  scope?: CircuitScope;
   /** Set by a call, cleared by the factory's idle sweep. */
   used: boolean;
   /** Set once the storage has forgotten the circuit; a breaker holding it registers again. */

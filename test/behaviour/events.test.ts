@@ -50,12 +50,12 @@ describe.each(storageKinds)("$name storage", (kind) => {
           [name, "circuit_breaker_created", { name, threshold: 2, ttl: 0.05 }],
           [name, "failed", { name, failureCount: 1 }],
           [name, "failed", { name, failureCount: 2 }],
-          [name, "state_changed", { name, state: "opened", openedAt: firstOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
-          [name, "state_changed", { name, state: "opened", openedAt: secondOpenedAt }],
-          [name, "state_changed", { name, state: "half-opened", openedAt: null }],
-          [name, "recovered", { name }],
-          [name, "state_changed", { name, state: "closed", openedAt: null }],
+          [name, "state_changed", { name, state: "opened", openedAt: firstOpenedAt, scope: "fleet" }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null, scope: "fleet" }],
+          [name, "state_changed", { name, state: "opened", openedAt: secondOpenedAt, scope: "fleet" }],
+          [name, "state_changed", { name, state: "half-opened", openedAt: null, scope: "fleet" }],
+          [name, "recovered", { name, scope: "fleet" }],
+          [name, "state_changed", { name, state: "closed", openedAt: null, scope: "fleet" }],
         ]);
       });
 

@@ -38,7 +38,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const halfOpened = log
           .of(breaker.name)
           .find(([, type, event]) => type === "state_changed" && event.state === "half-opened");
-        expect(halfOpened?.[2]).toEqual({ name: breaker.name, state: "half-opened", openedAt: null });
+        expect(halfOpened?.[2]).toEqual({ name: breaker.name, state: "half-opened", openedAt: null, scope: "fleet" });
       });
 
       it("closes when the probe succeeds, with a failure count of 0", async () => {

@@ -17,6 +17,7 @@ const closed = (name: string, changes: Partial<CircuitInfo> = {}): CircuitInfo =
   window: null,
   updatedAt: 1000,
   incarnation: "i1",
+  quorum: null,
   ...changes,
 });
 

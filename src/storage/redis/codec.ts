@@ -6,6 +6,7 @@
  */
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName, ProbeLease } from "../../core/circuit.js";
 import { ttlMs } from "../../core/machine.js";
+import { hasQuorum } from "../../core/quorum.js";
 import type { CallCounts } from "../../core/window.js";
 
 /** A circuit's shared state: its incarnation, config, snapshot (in Redis generations) and version. */
@@ -19,6 +20,18 @@ export interface SharedState {
   readonly version: number;
 }
 
+/**
+ * What a script counted for a quorum (see `core/quorum`): the active callers, the distinct
+ * processes backing a trip (reporters of the streak or window, and processes open for
+ * themselves), the effective quorum, and whether the reporters met it.
+ */
+export interface QuorumCount {
+  readonly callers: number;
+  readonly reporters: number;
+  readonly need: number;
+  readonly met: boolean;
+}
+
 /** A script's answer: Redis time, the window's totals, and the state before and after. */
 export interface ScriptReply {
   readonly now: number;
@@ -28,6 +41,8 @@ export interface ScriptReply {
   readonly counts: CallCounts | null;
   readonly before: SharedState;
   readonly after: SharedState;
+  /** With a quorum: what the script counted (as it decided a trip, or as it stands); else `null`. */
+  readonly quorum: QuorumCount | null;
 }
 
 /** A state change published by some process. */
@@ -70,11 +85,12 @@ function leases(text: unknown): ProbeLease[] {
 const ms = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
 
 /**
- * The config as the scripts read it: `{"th","ttl","hm","fr":{"r","m","w"},"sc":{"d","r"},"bo":{"m","x","j"}}`,
- * times in ms. The same config always gives the same text (the scripts compare it).
+ * The config as the scripts read it: `{"th","ttl","hm","fr":{"r","m","w"},"sc":{"d","r"},"bo":{"m","x","j"},"q":{"p","f"}}`,
+ * times in ms; a quorum of one process (the default) is left out. The same config always gives the
+ * same text (the scripts compare it).
  */
 export function encodeConfig(config: CircuitConfig): string {
-  const { failureRate, slowCall, backoff } = config;
+  const { failureRate, slowCall, backoff, quorum } = config;
   return JSON.stringify({
     th: config.threshold,
     ttl: ttlMs(config),
@@ -84,6 +100,9 @@ export function encodeConfig(config: CircuitConfig): string {
       : { fr: { r: failureRate.rate, m: failureRate.minimumCalls, w: ms(failureRate.window) } }),
     ...(slowCall === undefined ? {} : { sc: { d: ms(slowCall.duration), r: slowCall.rate } }),
     ...(backoff === undefined ? {} : { bo: { m: backoff.multiplier, x: ms(backoff.maxTtl), j: backoff.jitter } }),
+    ...(quorum === undefined || !hasQuorum(config)
+      ? {}
+      : { q: { p: quorum.processes, ...(quorum.fraction === undefined ? {} : { f: quorum.fraction }) } }),
   });
 }
 
@@ -141,6 +160,13 @@ function parseConfig(text: unknown): CircuitConfig {
       jitter: number(bo.j, "backoff.jitter"),
     };
   }
+  if (json.q !== undefined) {
+    const q = object(json.q, "quorum");
+    config.quorum =
+      q.f === undefined
+        ? { processes: number(q.p, "quorum.processes") }
+        : { processes: number(q.p, "quorum.processes"), fraction: number(q.f, "quorum.fraction") };
+  }
   return config;
 }
 
@@ -193,9 +219,20 @@ function counts(text: unknown): CallCounts | null {
   };
 }
 
-/** Decodes a script reply (25 strings, see scripts/prologue.lua). */
+function quorumCount(text: unknown): QuorumCount | null {
+  if (typeof text !== "string" || text === "") return null;
+  const [callers, reporters, need, met] = text.split(":");
+  return {
+    callers: number(callers, "quorum callers"),
+    reporters: number(reporters, "quorum reporters"),
+    need: number(need, "quorum need"),
+    met: met === "1",
+  };
+}
+
+/** Decodes a script reply (26 strings, see scripts/prologue.lua). */
 export function parseReply(raw: unknown): ScriptReply {
-  if (!Array.isArray(raw) || raw.length !== 25) throw new CorruptStateError("unexpected script reply");
+  if (!Array.isArray(raw) || raw.length !== 26) throw new CorruptStateError("unexpected script reply");
   const config = decodeConfig(raw[2]);
   return {
     now: number(raw[0], "time"),
@@ -203,6 +240,7 @@ export function parseReply(raw: unknown): ScriptReply {
     counts: counts(raw[4]),
     before: toSharedState(raw[3] === "" ? config : decodeConfig(raw[3]), raw.slice(5, 15)),
     after: toSharedState(config, raw.slice(15, 25)),
+    quorum: quorumCount(raw[25]),
   };
 }
 

@@ -5,6 +5,8 @@
  * @module
  */
 import type { CircuitConfig, CircuitStateName } from "../../core/circuit.js";
+import { ttlMs } from "../../core/machine.js";
+import { effectiveQuorum, hasQuorum } from "../../core/quorum.js";
 import { windowOf, type CallCounts } from "../../core/window.js";
 import { decodeConfig, toSharedState, type SharedState } from "./codec.js";
 import type { RedisKeys } from "./keys.js";
@@ -12,6 +14,24 @@ import type { RedisClient } from "./options.js";
 
 /** The hash fields `inspect` reads (scripts/prologue.lua documents them). */
 const INSPECTED = ["fmt", "i", "c", "st", "g", "f", "o", "r", "n", "s", "l", "w", "v"] as const;
+
+/** A process open for itself, as operators see it. */
+export interface LocalOpening {
+  /** Its `processName` (default `"<hostname>:<pid>"`). */
+  readonly process: string;
+  /** When it may probe for itself again (epoch ms, Redis time); it stays listed for one ttl more. */
+  readonly retryAt: number;
+}
+
+/** The fleet behind a circuit with a quorum, as operators see it. */
+export interface QuorumInfo {
+  /** The processes that called it within their caller horizon, by name (at most 1,000). */
+  readonly activeCallers: readonly string[];
+  /** The processes open for themselves (their failures alone met the trip rule), soonest first. */
+  readonly openLocally: readonly LocalOpening[];
+  /** The processes a fleet-wide opening needs now (`effectiveQuorum` of the active callers). */
+  readonly effective: number;
+}
 
 /** What Redis holds for one circuit, as `RedisStorage.inspect` answers it. */
 export interface CircuitInfo {
@@ -30,6 +50,8 @@ export interface CircuitInfo {
   /** When Redis last wrote it (epoch ms). */
   readonly updatedAt: number;
   readonly incarnation: string;
+  /** With a `quorum` in its config: its active callers and the processes open for themselves. */
+  readonly quorum: QuorumInfo | null;
 }
 
 /**
@@ -53,16 +75,49 @@ export async function inspectCircuits(
   const [seconds, micros] = await client.time();
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const rows = await Promise.all(names.map((name) => client.hmget(keys.circuit(name), ...INSPECTED)));
-  return rows.flatMap((row, i) => {
+  const found = rows.flatMap((row, i) => {
     const [fmt, incarnation, config, ...fields] = row;
     if (fmt !== "3") return [];
     const [st, g, f, o, r, n, sn, l, w, v] = fields;
     const shared = toSharedState(decodeConfig(config), [incarnation, st, g, f, o, r, n, sn, l, v]);
-    return [infoOf(names[i] as string, shared, w ?? "", now)];
+    return [{ name: names[i] as string, shared, buckets: w ?? "" }];
   });
+  const quorums = await Promise.all(
+    found.map(({ name, shared }) =>
+      hasQuorum(shared.config) ? quorumOf(client, keys, name, shared, now) : Promise.resolve(null),
+    ),
+  );
+  return found.map(({ name, shared, buckets }, i) => infoOf(name, shared, buckets, now, quorums[i] ?? null));
 }
 
-function infoOf(name: string, shared: SharedState, buckets: string, now: number): CircuitInfo {
+/** The active callers and processes open for themselves of a circuit with a quorum, at `now`. */
+async function quorumOf(
+  client: RedisClient,
+  keys: RedisKeys,
+  name: string,
+  shared: SharedState,
+  now: number,
+): Promise<QuorumInfo> {
+  const [, callersKey, , localKey] = keys.scriptKeys(name);
+  const [callers, local] = await Promise.all([
+    client.zrangebyscore(callersKey, `(${now}`, "+inf", "WITHSCORES"),
+    client.zrangebyscore(localKey, `(${now}`, "+inf", "WITHSCORES"),
+  ]);
+  const activeCallers = callers.filter((_, i) => i % 2 === 0);
+  const openLocally: LocalOpening[] = [];
+  for (let i = 0; i + 1 < local.length; i += 2) {
+    openLocally.push({ process: local[i] as string, retryAt: Number(local[i + 1]) - ttlMs(shared.config) });
+  }
+  return { activeCallers, openLocally, effective: effectiveQuorum(shared.config.quorum, activeCallers.length) };
+}
+
+function infoOf(
+  name: string,
+  shared: SharedState,
+  buckets: string,
+  now: number,
+  quorum: QuorumInfo | null,
+): CircuitInfo {
   const s = shared.snapshot;
   const of = windowOf(shared.config);
   let window: CallCounts | null = null;
@@ -90,5 +145,6 @@ function infoOf(name: string, shared: SharedState, buckets: string, now: number)
     window,
     updatedAt: Math.floor(shared.version / 1000),
     incarnation: shared.incarnation,
+    quorum,
   };
 }

@@ -7,6 +7,10 @@
  * - `purgatory:events:{<name>}`: one pub/sub channel per circuit, in the slot of the circuit's
  *   hash (sharded pub/sub keeps its messages in that shard), so that a process hears only about
  *   the circuits it holds.
+ * - With a quorum, three sorted sets of process names in the same slot:
+ *   `purgatory:callers:{<name>}` (the active callers), `purgatory:reporters:{<name>}` (the
+ *   processes behind the current streak's or window's failures) and `purgatory:local:{<name>}`
+ *   (the processes open for themselves).
  * @module
  */
 import { InvalidOptionError } from "../../errors.js";
@@ -22,6 +26,11 @@ export interface RedisKeys {
   nameOf(channel: string): string | undefined;
   /** The sorted set of every circuit's name. */
   readonly registry: string;
+  /**
+   * Every key a script of circuit `name` touches, in the order the scripts take them (`KEYS`):
+   * its hash, then its callers, reporters and processes open for themselves.
+   */
+  scriptKeys(name: string): readonly [string, string, string, string];
 }
 
 const encodeName = (name: string): string =>
@@ -45,5 +54,14 @@ export function redisKeys(prefix: string): RedisKeys {
         ? decodeName(channel.slice(channelHead.length, -1))
         : undefined,
     registry: `${prefix}:circuits`,
+    scriptKeys: (name) => {
+      const tag = `{${encodeName(name)}}`;
+      return [
+        `${prefix}:circuit:${tag}`,
+        `${prefix}:callers:${tag}`,
+        `${prefix}:reporters:${tag}`,
+        `${prefix}:local:${tag}`,
+      ];
+    },
   };
 }

@@ -2,6 +2,7 @@
  * Options of `RedisStorage`, and making (or adopting) the ioredis clients.
  * @module
  */
+import { hostname } from "node:os";
 import { InvalidOptionError } from "../../errors.js";
 import { checkKeys, checkPositiveInteger, checkSeconds } from "../../options.js";
 
@@ -18,6 +19,7 @@ export interface RedisClient {
   // both ways) fits ioredis 5's and 6's signatures and still takes the -1 that is passed.
   zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
   zrem(key: string, ...members: string[]): Promise<unknown>;
+  zrangebyscore(key: string, min: string, max: string, withScores: "WITHSCORES"): Promise<string[]>;
   exists(key: string): Promise<number>;
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
   time(): Promise<unknown[]>;
@@ -102,6 +104,19 @@ export interface RedisStorageOptions {
    * must use the same (with `"auto"`, they do).
    */
   readonly pubsub?: PubSubMode;
+  /**
+   * This process's name in the fleet, for circuits with a `quorum`: the processes whose failures
+   * count toward a quorum, the active callers and the processes open for themselves are told apart
+   * (and shown to operators) by it. Give every process of a fleet a name of its own (two that share
+   * one count as one). Default `"<hostname>:<pid>"`.
+   */
+  readonly processName?: string;
+  /**
+   * Seconds a process counts as an active caller of a circuit with a `quorum` after its last call
+   * (at least the circuit's rate window). A calling process says so at most four times per horizon.
+   * Default 60.
+   */
+  readonly callerHorizon?: number;
 }
 
 /** How circuits' channels travel; see `RedisStorageOptions.pubsub`. */
@@ -125,6 +140,9 @@ export interface RedisSettings {
   /** Milliseconds. */
   readonly flushInterval: number;
   readonly pubsub: PubSubMode;
+  readonly processName: string;
+  /** Milliseconds. */
+  readonly callerHorizon: number;
 }
 
 const KNOWN: Record<keyof RedisStorageOptions, true> = {
@@ -140,6 +158,8 @@ const KNOWN: Record<keyof RedisStorageOptions, true> = {
   healthCheckInterval: true,
   flushInterval: true,
   pubsub: true,
+  processName: true,
+  callerHorizon: true,
 };
 
 /** An optional number of seconds > 0 (at most an hour), or its default, in milliseconds. */
@@ -235,7 +255,18 @@ export function toRedisSettings(input: unknown): RedisSettings {
     healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 0.5),
     flushInterval: ms(options.flushInterval, "flushInterval", 0.25),
     pubsub,
+    processName:
+      options.processName === undefined ? `${hostname()}:${process.pid}` : checkProcessName(options.processName),
+    callerHorizon: ms(options.callerHorizon, "callerHorizon", 60),
   };
+}
+
+/** Checks a process name: a string of 1 to 200 characters. */
+function checkProcessName(value: unknown): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > 200) {
+    throw new InvalidOptionError("processName", value, "a non-empty string of at most 200 characters");
+  }
+  return value;
 }
 
 /** The reconnection delays of the connections the storage makes: 100 ms, doubling up to 1 s. */

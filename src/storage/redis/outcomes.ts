@@ -17,9 +17,30 @@ export function encodeBuckets(buckets: readonly (readonly number[])[]): string {
 /** A success's transition, then the slow-call rate's verdict on the window the script left. */
 export function withRates(success: Transition | null, reply: ScriptReply): Transition | null {
   if (reply.counts === null) return success;
-  const trip = checkRates(success?.snapshot ?? reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+  const snapshot = success?.snapshot ?? reply.before.snapshot;
+  const trip = checkRates(snapshot, reply.before.config, reply.counts, reply.now, reply.quorum?.met ?? true);
   if (trip === null) return success;
   return { snapshot: trip.snapshot, events: [...(success?.events ?? []), ...trip.events] };
+}
+
+/**
+ * The fleet's transition (or the promise of it) and then the transition of the circuit the process
+ * keeps for itself, as one list of events for the breaker to emit.
+ */
+export function merged(fleet: Transition | null, own: Transition | null): Transition | null;
+export function merged(fleet: Promise<Transition | null>, own: Transition | null): Promise<Transition | null>;
+export function merged(
+  fleet: Transition | null | Promise<Transition | null>,
+  own: Transition | null,
+): Transition | null | Promise<Transition | null>;
+export function merged(
+  fleet: Transition | null | Promise<Transition | null>,
+  own: Transition | null,
+): Transition | null | Promise<Transition | null> {
+  if (own === null || own.events.length === 0) return fleet;
+  if (fleet instanceof Promise) return fleet.then((f) => merged(f, own));
+  if (fleet === null) return own;
+  return { snapshot: fleet.snapshot, events: [...fleet.events, ...own.events] };
 }
 
 /** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */

@@ -55,19 +55,19 @@ export async function preloadScripts(client: RedisClient): Promise<void> {
   );
 }
 
-/** Runs script `name` on `key` with `args`. */
+/** Runs script `name` on `keys` (one circuit's, `RedisKeys.scriptKeys`) with `args`. */
 export async function runScript(
   client: RedisClient,
   name: ScriptName,
-  key: string,
+  keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
   const script = load()[name];
   try {
-    return await client.evalsha(script.sha, 1, key, ...args);
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-    return await client.eval(script.source, 1, key, ...args);
+    return await client.eval(script.source, keys.length, ...keys, ...args);
   }
 }
 

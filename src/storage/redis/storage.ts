@@ -20,7 +20,8 @@ import {
   type Admission,
   type ControlAction,
 } from "../../core/machine.js";
-import { count, countsOf, createWindow, drain, windowFor } from "../../core/window.js";
+import { callerHorizonMs, hasQuorum } from "../../core/quorum.js";
+import { count, countsOf, countSuccess, createWindow, drain, windowFor } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
@@ -55,7 +56,18 @@ import {
 import { ClockOffset } from "./clock-offset.js";
 import { inspectCircuits, listCircuits, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
-import { coreToken, encodeBuckets, withRates } from "./outcomes.js";
+import { coreToken, encodeBuckets, merged, withRates } from "./outcomes.js";
+import {
+  admitOwn,
+  isOwnToken,
+  openForMs,
+  ownCircuit,
+  ownFailure,
+  ownSuccess,
+  reconfigured,
+  releaseOwn,
+  type OwnCircuit,
+} from "./own.js";
 import type { ScriptName } from "./scripts.js";
 import { RedisConfigurationError, RedisTransport } from "./transport.js";
 
@@ -80,8 +92,22 @@ const LEARNING: Readonly<Record<ScriptName, Learning>> = {
 
 /** A circuit's record in this process: the replica and the calls in flight on it. */
 interface ReplicaCircuit extends CircuitRecord {
-  /** The replica; `snapshot` is always its view. */
+  /**
+   * The replica. `snapshot` is its view, or the own circuit's while the process is open for itself
+   * and the fleet's circuit is closed (`#show`).
+   */
   replica: Replica;
+  /** With a quorum: the circuit this process keeps for itself (`own.ts`); `null` without. */
+  own: OwnCircuit | null;
+  /**
+   * Whether Redis knows that this process calls the circuit (`true` without a quorum: nothing to
+   * tell). A call that finds it `false` queues a hand-over, which says so.
+   */
+  announced: boolean;
+  /** When (factory clock, ms) a script last told Redis this process calls the circuit. */
+  announcedAt: number;
+  /** Whether Redis holds this process as open for itself (what the scripts last heard). */
+  openSaid: boolean;
   /** The registration round trip while it is in flight: asynchronous callers wait for it. */
   registering: Promise<void> | undefined;
   /** Probe requests this process has in flight (at most halfOpenMaxCalls: no stampede). */
@@ -90,13 +116,39 @@ interface ReplicaCircuit extends CircuitRecord {
   pendingFailures: number;
   /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
   grant: number | null;
-  /** Whether its rate window holds counts not handed to Redis yet (it is in the flush list). */
-  dirty: boolean;
+  /** Whether it is in the hand-over list (window counts, or its presence with a quorum). */
+  queued: boolean;
   /** `encodeConfig(config)`, kept while the config is the same object. */
   encoded: { readonly config: CircuitConfig; readonly json: string } | null;
   /** A cancelled probe's release on its way to Redis: the next probe request waits for it. */
   releasing: Promise<void> | undefined;
 }
+
+/** What a script call carries besides its circuit (scripts/prologue.lua documents ARGV). */
+interface ScriptCall {
+  /** The caller's token; `null` (the default): a placeholder, or none. */
+  readonly token?: SharedToken | null;
+  /** When it was sent (factory clock, ms): its reply then also samples the clock offset. */
+  readonly now?: number;
+  /** Window counts handed over (`'start:calls:failures:slow,...'`). */
+  readonly counts?: string;
+  /** The script's own argument (a slow success, a minimum open time, an action). */
+  readonly argument?: string;
+  /** The config of a circuit the script creates (default: the circuit's), or `configure`'s new one. */
+  readonly config?: string;
+  /** Whether it carries this process's calls: with a quorum, it then says this process calls the circuit. */
+  readonly calls?: boolean;
+  /** Whether the failure it carries opened the circuit this process keeps for itself (`'+ms'`). */
+  readonly tentative?: boolean;
+  /** How its reply is learned (default: by its script, `LEARNING`). */
+  readonly learning?: Learning;
+}
+
+/** ARGV 11 to 13 of a script: the caller's process name, its caller horizon (ms), its own opening. */
+type Presence = readonly [processName: string, horizonMs: number, opening: string];
+
+/** A script that carries no call of a circuit with a quorum says nothing of this process. */
+const NO_PRESENCE: Presence = ["", 0, ""];
 
 type Emit = (...args: CircuitHookArgs) => void;
 
@@ -148,9 +200,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
   #messages = 0;
   #scripts = 0;
-  /** Circuits whose rate windows hold counts to hand over, and the timer that will. */
-  #dirty: ReplicaCircuit[] = [];
+  /**
+   * Circuits with something to hand over (window counts; with a quorum, this process's presence),
+   * and the timer that will.
+   */
+  #due: ReplicaCircuit[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The renewal of this process's presence, while it holds a circuit with a quorum. */
+  #renewal: ReturnType<typeof setInterval> | undefined;
   /** Circuits to re-read, and the re-read under way (one at a time). */
   readonly #stale = new Set<ReplicaCircuit>();
   #resyncing: Promise<void> | undefined;
@@ -230,6 +287,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#flushTimer);
+    clearInterval(this.#renewal);
     await this.#starting?.catch(() => undefined);
     await this.#transport.close();
   }
@@ -263,15 +321,21 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       used: true,
       forgotten: false,
       window: createWindow(config),
+      scope: "fleet",
       replica: PENDING_REPLICA,
+      own: null,
+      announced: true,
+      announcedAt: 0,
+      openSaid: false,
       registering: undefined,
       asking: 0,
       pendingFailures: 0,
       grant: null,
-      dirty: false,
+      queued: false,
       encoded: null,
       releasing: undefined,
     };
+    this.#quorum(circuit, config);
     this.circuits.add(circuit);
     let created = true;
     const registering = this.#registerShared(circuit, now).then(
@@ -293,7 +357,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     await this.#transport.subscribe(this.#keys.channel(circuit.name));
     // A burst of registrations (10,000 circuits at start-up) reads a few at a time: sent all at
     // once, the last ones would wait behind the others past commandTimeout, an outage for nothing.
-    const reply = await this.#reads.run(() => this.#script("read", circuit, null, now));
+    const reply = await this.#reads.run(() => this.#script("read", circuit, { now }));
     if (reply === undefined) {
       // Registered while Redis cannot be reached: the outage policy decides until it is back.
       if (this.#settings.onStorageError === "fail-closed") this.#hold(circuit);
@@ -319,6 +383,11 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit = c as ReplicaCircuit;
     const { mode } = circuit.replica;
     if (mode === "held") return this.#busy(circuit);
+    const own = circuit.own;
+    if (own !== null && own.snapshot.state !== "closed") {
+      const mine = this.#admitOwn(circuit, own, now);
+      if (mine !== undefined) return mine;
+    }
     // An outage's local decisions go on until the resync after it has reached this circuit.
     if (!this.#transport.available || mode === "diverged") return this.#admitDegraded(circuit, now);
     const redisNow = now + this.#offset;
@@ -326,7 +395,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (granted !== undefined) return granted;
     // The view answers what it can: while the ttl runs, or while every probe slot it knows of is
     // leased, the call is rejected without a round trip. Only a possible probe asks Redis.
-    const local = admit(circuit.snapshot, circuit.config, redisNow);
+    const local = admit(circuit.replica.view, circuit.config, redisNow);
     if (local.verdict !== "probe") return local;
     if (sync) return this.#admitSync(circuit, now);
     if (circuit.asking >= circuit.config.halfOpenMaxCalls) return this.#busy(circuit);
@@ -339,7 +408,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async #askProbe(circuit: ReplicaCircuit, now: number): Promise<Admission> {
     // After a release, not before it (a NOSCRIPT retry of the release could come second).
     await circuit.releasing;
-    const reply = await this.#script("admit", circuit, null, now);
+    const reply = await this.#script("admit", circuit, { now, calls: true });
     if (reply === undefined) return this.#admitDegraded(circuit, now);
     const admission = admit(reply.before.snapshot, reply.before.config, reply.now);
     this.#check(circuit, reply, admission.transition);
@@ -367,12 +436,39 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return this.#busy(circuit);
   }
 
+  /**
+   * A call of a process open for itself. While the fleet's circuit is closed, its own circuit
+   * decides (a rejection, or a probe of its own, with `scope: "process"`); it never takes a probe
+   * of the fleet's circuit (`undefined` when the fleet's rules decide: opened, isolated, disabled).
+   */
+  #admitOwn(circuit: ReplicaCircuit, own: OwnCircuit, now: number): Admission | undefined {
+    if (!circuit.announced) this.#announce(circuit);
+    const view = circuit.replica.view;
+    const redisNow = now + this.#offset;
+    if (view.state === "closed") {
+      const [next, admission] = admitOwn(own, circuit.config, redisNow);
+      this.#setOwn(circuit, next);
+      return admission;
+    }
+    if (
+      (view.state !== "opened" && view.state !== "half-opened") ||
+      admit(view, circuit.config, redisNow).verdict !== "probe"
+    )
+      return undefined;
+    const mine = admit(own.snapshot, circuit.config, redisNow);
+    const s = own.snapshot;
+    const openedAt = s.state === "opened" || s.state === "half-opened" ? s.openedAt : 0;
+    return mine.verdict === "reject"
+      ? { ...mine, scope: "process" }
+      : { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null, scope: "process" };
+  }
+
   /** The probe granted in the background, if its lease is still live on the view. */
   #takeGrant(circuit: ReplicaCircuit, redisNow: number): Admission | undefined {
     const grant = circuit.grant;
     if (grant === null) return undefined;
     circuit.grant = null;
-    const view = circuit.snapshot;
+    const view = circuit.replica.view;
     const live =
       view.state === "half-opened" && view.probeLeases.some((l) => l.token === grant && l.expiresAt > redisNow);
     return live ? { verdict: "probe", generation: grant, transition: null } : undefined;
@@ -380,7 +476,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /** Rejects a call: this process already asks Redis for every probe slot, or fail-closed holds it. */
   #busy(circuit: ReplicaCircuit): Admission {
-    const snapshot = circuit.snapshot;
+    const snapshot = circuit.replica.view;
     const openedAt =
       snapshot.state === "opened" || snapshot.state === "half-opened"
         ? snapshot.openedAt
@@ -394,7 +490,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const policy = this.#settings.onStorageError;
     if (policy === "fail-open") return { verdict: "run", generation: STALE_TOKEN, transition: null };
     if (policy === "fail-closed") return this.#busy(circuit);
-    const admission = admit(circuit.snapshot, circuit.config, now + this.#offset);
+    const admission = admit(circuit.replica.view, circuit.config, now + this.#offset);
     if (admission.transition !== null) this.#set(circuit, decideLocally(circuit.replica, admission.transition));
     return admission;
   }
@@ -402,43 +498,124 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /**
    * A success: no I/O for a closed circuit with no failures (a rate window counts it, to be handed
    * over at the next flush); otherwise one round trip. A slow success is a round trip too, which
-   * carries the window's counts: like a failure, it may be the call that reaches a trip rate.
+   * carries the window's counts: like a failure, it may be the call that reaches a trip rate. With
+   * a quorum, the circuit this process keeps for itself counts it too (`own.ts`), and a probe of
+   * its own that succeeds closes it at once, then tells Redis in the background.
    */
   recordSuccess(c: CircuitRecord, token: number, clock: Clock, slow = false): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     const view = circuit.snapshot;
-    if (view.state === "closed" && view.failureCount === 0 && circuit.pendingFailures === 0 && !slow) {
+    const own = circuit.own;
+    if (
+      view.state === "closed" &&
+      view.failureCount === 0 &&
+      circuit.pendingFailures === 0 &&
+      !slow &&
+      (own === null || own.snapshot.failureCount === 0)
+    ) {
+      if (!circuit.announced) this.#announce(circuit);
       const window = circuit.window;
-      if (window !== undefined && window !== null) this.#countSuccess(circuit, window, clock, slow);
+      if (window !== undefined && window !== null) this.#countSuccess(circuit, window, clock);
       return null;
     }
     const now = clock();
     const redisNow = now + this.#offset;
+    let mine: Transition | null = null;
+    if (own !== null && this.#countsOwn()) {
+      const [next, transition] = ownSuccess(own, circuit.config, token, redisNow, slow);
+      this.#setOwn(circuit, next);
+      if (isOwnToken(token)) return this.#ownProbeSettled(circuit, own, transition, now, "success");
+      mine = transition;
+    }
     const decide = (s: CircuitSnapshot) => recordSuccess(s, token, redisNow);
     const use = tokenUse(circuit.replica, token);
-    if (use.kind === "stale") return null;
-    if (use.kind === "local" || !this.#transport.available) return this.#degraded(circuit, token, decide);
+    if (use.kind === "stale") return mine;
+    if (use.kind === "local" || !this.#transport.available) return merged(this.#degraded(circuit, token, decide), mine);
     const shared = use.kind === "shared" ? use.token : null;
     const counts = this.#handOver(circuit, redisNow, slow ? "slow" : "success");
-    return this.#script("success", circuit, shared, now, counts, slow ? "1" : "").then((reply) => {
-      if (reply === undefined) return this.#degraded(circuit, token, decide);
+    const sent = this.#script("success", circuit, {
+      token: shared,
+      now,
+      counts,
+      argument: slow ? "1" : "",
+      calls: true,
+    });
+    return sent.then((reply) => {
+      if (reply === undefined) return merged(this.#degraded(circuit, token, decide), mine);
       const success = recordSuccess(reply.before.snapshot, coreToken(reply.before, shared), reply.now);
-      return this.#check(circuit, reply, slow ? withRates(success, reply) : success);
+      return merged(this.#check(circuit, reply, slow ? withRates(success, reply) : success), mine);
     });
   }
 
-  /** Counts a success of a closed circuit in its window (dated by the coarse clock unless slow). */
-  #countSuccess(
+  /**
+   * A probe of the circuit this process keeps for itself settled (its own circuit took it): Redis
+   * is told in the background, with a placeholder token, so that the outcome also counts in the
+   * fleet's streak (a failure may meet the quorum and open the fleet's circuit: this process made
+   * that transition) and Redis knows whether the process is still open for itself.
+   */
+  #ownProbeSettled(
     circuit: ReplicaCircuit,
-    window: NonNullable<CircuitRecord["window"]>,
-    clock: Clock,
-    slow: boolean,
-  ): void {
-    const now = (slow ? clock() : (clock.coarse ?? clock)()) + this.#offset;
-    count(window, now, slow ? "slow" : "success");
-    if (circuit.dirty) return;
-    circuit.dirty = true;
-    this.#dirty.push(circuit);
+    before: OwnCircuit,
+    transition: Transition | null,
+    now: number,
+    outcome: "success" | "failure",
+    minOpenMs = 0,
+  ): MaybePromise<Transition | null> {
+    if (transition === null && before === circuit.own) return null;
+    if (!this.#transport.available) return transition;
+    const sent = this.#script(outcome, circuit, {
+      now,
+      argument: outcome === "failure" && minOpenMs > 0 ? String(minOpenMs) : "",
+      calls: true,
+      learning: outcome === "success" ? "internal" : "call",
+    });
+    if (outcome === "success") {
+      void sent;
+      return transition;
+    }
+    return sent.then((reply) => {
+      if (reply === undefined) return transition;
+      const expected = recordFailure(
+        reply.before.snapshot,
+        reply.before.config,
+        coreToken(reply.before, null),
+        reply.now,
+        reply.counts ?? undefined,
+        minOpenMs,
+        reply.quorum?.met ?? true,
+      );
+      return merged(transition, this.#check(circuit, reply, expected));
+    });
+  }
+
+  /** Whether this process's own circuits count outcomes now: not while an outage policy other than `local` rules. */
+  #countsOwn(): boolean {
+    return this.#transport.available || this.#settings.onStorageError === "local";
+  }
+
+  /**
+   * Counts a success of a closed circuit in its window (dated by the coarse clock), and in the
+   * window of the circuit the process keeps for itself, if any.
+   */
+  #countSuccess(circuit: ReplicaCircuit, window: NonNullable<CircuitRecord["window"]>, clock: Clock): void {
+    const now = (clock.coarse ?? clock)() + this.#offset;
+    countSuccess(window, now);
+    const own = circuit.own;
+    if (own !== null && own.window !== null) countSuccess(own.window, now);
+    this.#queue(circuit);
+  }
+
+  /** With a quorum: the next hand-over tells Redis that this process calls the circuit. */
+  #announce(circuit: ReplicaCircuit): void {
+    circuit.announced = true;
+    this.#queue(circuit);
+  }
+
+  /** Adds a circuit to the next hand-over (window counts, presence), at most `flushInterval` away. */
+  #queue(circuit: ReplicaCircuit): void {
+    if (circuit.queued) return;
+    circuit.queued = true;
+    this.#due.push(circuit);
     if (this.#flushTimer === undefined && !this.#closed) {
       this.#flushTimer = setTimeout(() => void this.#flush(), this.#settings.flushInterval);
       this.#flushTimer.unref?.();
@@ -451,31 +628,52 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    */
   #handOver(circuit: ReplicaCircuit, redisNow: number, outcome: "success" | "failure" | "slow"): string {
     const window = circuit.window;
-    if (window === undefined || window === null || circuit.snapshot.state !== "closed") return "";
+    if (window === undefined || window === null || circuit.replica.view.state !== "closed") return "";
     count(window, redisNow, outcome);
     return encodeBuckets(drain(window));
   }
 
-  /** Hands the dirty windows' counts to Redis (one script each, publishing only a trip). */
+  /**
+   * Hands over what the queued circuits gathered: their windows' counts, and with a quorum this
+   * process's presence (and whether it is open for itself). One script each, publishing only a trip.
+   */
   async #flush(): Promise<void> {
     this.#flushTimer = undefined;
-    const dirty = this.#dirty;
-    this.#dirty = [];
+    const due = this.#due;
+    this.#due = [];
     await Promise.all(
-      dirty.map(async (circuit) => {
-        circuit.dirty = false;
+      due.map(async (circuit) => {
+        circuit.queued = false;
+        if (circuit.forgotten) return;
         const window = circuit.window;
-        if (window === undefined || window === null || circuit.forgotten) return;
-        if (!this.#transport.available || circuit.replica.mode !== "synced" || circuit.snapshot.state !== "closed")
+        const presence = circuit.own !== null;
+        const hands =
+          window !== undefined &&
+          window !== null &&
+          circuit.replica.mode === "synced" &&
+          circuit.replica.view.state === "closed";
+        if (!this.#transport.available) {
+          // Said again once Redis is back (the recovery re-announces every circuit).
           return;
-        const counts = encodeBuckets(drain(window));
-        if (counts === "") return;
-        const reply = await this.#script("flush", circuit, null, undefined, counts);
-        if (reply === undefined) return;
+        }
+        const counts = hands ? encodeBuckets(drain(window)) : "";
+        if (counts === "" && !presence) return;
+        const now = this.#clock();
+        const reply = await this.#script("flush", circuit, { now, counts, calls: true });
+        if (reply === undefined) {
+          circuit.announced = !presence;
+          return;
+        }
         const trip =
           reply.counts === null
             ? null
-            : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now);
+            : checkRates(
+                reply.before.snapshot,
+                reply.before.config,
+                reply.counts,
+                reply.now,
+                reply.quorum?.met ?? true,
+              );
         emitTransition(this.#sink, circuit.name, this.#check(circuit, reply, trip));
       }),
     );
@@ -484,7 +682,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /**
    * A failure: one round trip, which also hands over the window's counts; the script that made a
    * transition is the one told so. A synchronous caller's failure shows on the view at once
-   * (`anticipateFailure`).
+   * (`anticipateFailure`). With a quorum, the circuit this process keeps for itself counts it at
+   * once, and opens for this process alone when its own failures meet the trip rule; the script
+   * then says so (the process is a reporter of the quorum until its own probe succeeds).
    */
   recordFailure(
     c: CircuitRecord,
@@ -496,11 +696,23 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit = c as ReplicaCircuit;
     const redisNow = now + this.#offset;
     const window = circuit.window;
+    const own = circuit.own;
+    let mine: Transition | null = null;
+    let tentative = false;
+    if (own !== null && this.#countsOwn()) {
+      const [next, transition] = ownFailure(own, circuit.config, token, redisNow, minOpenMs);
+      this.#setOwn(circuit, next);
+      if (isOwnToken(token)) return this.#ownProbeSettled(circuit, own, transition, now, "failure", minOpenMs);
+      mine = transition;
+      tentative = own.snapshot.state === "closed" && next.snapshot.state !== "closed";
+    }
     const use = tokenUse(circuit.replica, token);
-    if (use.kind === "stale") return null;
+    if (use.kind === "stale") return mine;
     if (use.kind === "local" || !this.#transport.available) {
+      // With a quorum, the fleet's circuit is never tripped on this process's word: its own did it.
+      if (own !== null && circuit.replica.view.state === "closed") return mine;
       const local = window === undefined || window === null ? undefined : window;
-      if (local !== undefined && circuit.snapshot.state === "closed") count(local, redisNow, "failure");
+      if (local !== undefined && circuit.replica.view.state === "closed") count(local, redisNow, "failure");
       return this.#degraded(circuit, token, (s) =>
         recordFailure(
           s,
@@ -513,34 +725,44 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       );
     }
     const decide = (s: CircuitSnapshot) => recordFailure(s, circuit.config, token, redisNow, undefined, minOpenMs);
-    // What this failure does to the view, if Redis cannot be told after all.
-    const anticipated = sync ? decide(circuit.snapshot) : null;
-    if (sync) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config, redisNow));
+    // What this failure does to the view, if Redis cannot be told after all. (With a quorum, the
+    // circuit this process keeps for itself already showed it.)
+    const anticipates = sync && own === null;
+    const anticipated = anticipates ? decide(circuit.replica.view) : null;
+    if (anticipates) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config, redisNow));
     const shared = use.kind === "shared" ? use.token : null;
     const counts = this.#handOver(circuit, redisNow, "failure");
     circuit.pendingFailures += 1;
-    const sent = this.#script("failure", circuit, shared, now, counts, minOpenMs > 0 ? String(minOpenMs) : "").finally(
-      () => {
-        circuit.pendingFailures -= 1;
-      },
-    );
+    const argument = minOpenMs > 0 ? String(minOpenMs) : "";
+    const call: ScriptCall = { token: shared, now, counts, argument, calls: true, tentative };
+    const sent = this.#script("failure", circuit, call).finally(() => {
+      circuit.pendingFailures -= 1;
+    });
     return sent.then((reply) => {
       if (reply === undefined) {
+        if (own !== null && circuit.replica.view.state === "closed") return mine;
         if (anticipated === null || !circuit.replica.anticipated) return this.#degraded(circuit, token, decide);
         // The view already shows it: it becomes the local decision.
-        this.#set(circuit, decideLocally(circuit.replica, { snapshot: circuit.snapshot, events: [] }));
+        this.#set(circuit, decideLocally(circuit.replica, { snapshot: circuit.replica.view, events: [] }));
         return anticipated;
       }
-      const counted = reply.counts ?? undefined;
       const expected = recordFailure(
         reply.before.snapshot,
         reply.before.config,
         coreToken(reply.before, shared),
         reply.now,
-        counted,
+        reply.counts ?? undefined,
         minOpenMs,
+        reply.quorum?.met ?? true,
       );
-      return this.#check(circuit, reply, expected);
+      if (tentative && reply.before.snapshot.state === "closed" && reply.after.snapshot.state === "opened") {
+        // This failure opened the fleet's circuit: it speaks for this process, which is not open
+        // for itself as well (the script dropped that opening too).
+        this.#setOwn(circuit, ownCircuit(circuit.config));
+        circuit.openSaid = false;
+        mine = null;
+      }
+      return merged(this.#check(circuit, reply, expected), mine);
     });
   }
 
@@ -548,7 +770,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async control(c: CircuitRecord, action: ControlAction, now: number): Promise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
-    const reply = await this.#script("control", circuit, null, now, "", action);
+    const reply = await this.#script("control", circuit, { now, argument: action });
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
     return this.#check(circuit, reply, control(reply.before.snapshot, action, reply.now));
@@ -558,7 +780,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async configure(c: CircuitRecord, config: CircuitConfig): Promise<void> {
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
-    const reply = await this.#script("configure", circuit, null, undefined, "", "", encodeConfig(config));
+    const reply = await this.#script("configure", circuit, { config: encodeConfig(config) });
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
   }
@@ -569,11 +791,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    */
   async release(c: CircuitRecord, token: number, now: number): Promise<void> {
     const circuit = c as ReplicaCircuit;
+    const own = circuit.own;
+    if (isOwnToken(token)) {
+      if (own !== null) this.#setOwn(circuit, releaseOwn(own, token, now + this.#offset));
+      return;
+    }
     const use = tokenUse(circuit.replica, token);
     if (use.kind === "stale") return;
     this.#set(circuit, releaseLocally(circuit.replica, token, now + this.#offset));
     if (use.kind !== "shared") return;
-    const released = this.#script("release", circuit, use.token, now).then(() => undefined);
+    const released = this.#script("release", circuit, { token: use.token, now }).then(() => undefined);
     circuit.releasing = released;
     await released;
     if (circuit.releasing === released) circuit.releasing = undefined;
@@ -607,29 +834,23 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   // --- script calls and replica updates ------------------------------------------------------
 
   /**
-   * Runs a script with the caller's token (`null`: a placeholder or none), the window counts it
-   * hands over, and its own argument; `undefined` when Redis is unavailable or its data is
+   * Runs a script (see `ScriptCall`); `undefined` when Redis is unavailable or its data is
    * unusable (reported as `storage_error`). The replica learns the reply here, before the caller
    * sees it: every reply is learned the same number of microtasks after it arrives, so in the order
    * Redis ran the scripts. (Learned by each caller, a re-read's reply could be learned before the
    * reply of a call that ran before it, and this process's own trip be reported as remote.)
    */
-  async #script(
-    script: ScriptName,
-    circuit: ReplicaCircuit,
-    token: SharedToken | null,
-    now: number | undefined,
-    counts = "",
-    argument = "",
-    config = this.#encoded(circuit),
-  ): Promise<ScriptReply | undefined> {
+  async #script(script: ScriptName, circuit: ReplicaCircuit, call: ScriptCall): Promise<ScriptReply | undefined> {
     if (!this.#transport.available) return undefined;
     this.#scripts += 1;
+    const { token = null, now, counts = "", argument = "" } = call;
+    const presence =
+      call.calls === true && circuit.own !== null ? this.#presence(circuit, now, call.tentative === true) : NO_PRESENCE;
     try {
-      const raw = await this.#transport.script(script, this.#keys.circuit(circuit.name), [
+      const raw = await this.#transport.script(script, this.#keys.scriptKeys(circuit.name), [
         this.#keys.channel(circuit.name),
         this.#settings.keyTtlMs,
-        config,
+        call.config ?? this.#encoded(circuit),
         token?.incarnation ?? "",
         token?.generation ?? -1,
         this.#id,
@@ -637,10 +858,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         this.#transport.publishCommand,
         counts,
         argument,
+        ...presence,
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
-      this.#learn(circuit, reply, LEARNING[script]);
+      if (presence !== NO_PRESENCE) this.#presented(circuit, presence, now);
+      this.#learn(circuit, reply, call.learning ?? LEARNING[script]);
       return reply;
     } catch (error) {
       if (!this.#closed && isReplyError(error)) {
@@ -648,6 +871,27 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       }
       return undefined;
     }
+  }
+
+  /**
+   * What a script carrying this process's calls says of it (ARGV 11 to 13, scripts/prologue.lua):
+   * its name, how long it counts as an active caller, and whether it is open for itself (the ms it
+   * stays so, `+` first when the failure it carries opened it, `-1` once closed again after Redis
+   * heard it open, `''` nothing new).
+   */
+  #presence(circuit: ReplicaCircuit, now: number | undefined, tentative: boolean): Presence {
+    const own = circuit.own as OwnCircuit;
+    const openMs = openForMs(own, (now ?? this.#clock()) + this.#offset);
+    const opening = openMs !== null ? `${tentative ? "+" : ""}${Math.round(openMs)}` : circuit.openSaid ? "-1" : "";
+    const horizon = callerHorizonMs(circuit.config, this.#settings.callerHorizon);
+    return [this.#settings.processName, horizon, opening];
+  }
+
+  /** Redis heard `presence` (sent at `now`): the process counts as an active caller from then on. */
+  #presented(circuit: ReplicaCircuit, presence: Presence, now: number | undefined): void {
+    circuit.announcedAt = now ?? this.#clock();
+    const opening = presence[2];
+    if (opening !== "") circuit.openSaid = opening !== "-1";
   }
 
   /** The circuit's config as the scripts read it (kept until the config changes). */
@@ -690,6 +934,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (after === before) return;
     this.#set(circuit, after);
     this.#takeConfig(circuit, shared.config);
+    // A new incarnation lost the callers and processes open for themselves with the old one: this
+    // process says again, at its next call, that it calls the circuit (and is open for itself).
+    if (circuit.own !== null && before.shared?.incarnation !== after.shared?.incarnation) this.#renounce(circuit);
     if (remote && viewChanged(before, after)) this.#emitState(circuit);
   }
 
@@ -702,7 +949,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (this.#settings.onStorageError === "fail-open") return null;
     const replica = circuit.replica;
     if (tokenUse(replica, token).kind === "stale") return null;
-    const transition = decide(circuit.snapshot);
+    const transition = decide(replica.view);
     if (transition !== null) this.#set(circuit, decideLocally(replica, transition));
     return transition;
   }
@@ -713,11 +960,80 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     circuit.config = config;
     circuit.encoded = null;
     circuit.window = windowFor(config, circuit.window);
+    this.#quorum(circuit, config);
+  }
+
+  /**
+   * Gives a circuit whose config has a quorum the circuit this process keeps for itself (and takes
+   * it from one that has none any more), and starts the renewal of this process's presence.
+   */
+  #quorum(circuit: ReplicaCircuit, config: CircuitConfig): void {
+    if (!hasQuorum(config)) {
+      if (circuit.own === null) return;
+      circuit.own = null;
+      circuit.announced = true;
+      circuit.openSaid = false;
+      this.#show(circuit);
+      return;
+    }
+    if (circuit.own === null) {
+      circuit.own = ownCircuit(config);
+      this.#renounce(circuit);
+    } else {
+      circuit.own = reconfigured(circuit.own, config);
+    }
+    this.#renewal ??= this.#startRenewal();
+  }
+
+  /** Redis may not know that this process calls the circuit (or is open for itself): say it at the next call. */
+  #renounce(circuit: ReplicaCircuit): void {
+    circuit.announced = false;
+    circuit.openSaid = false;
+  }
+
+  /**
+   * Every quarter of its caller horizon, a circuit with a quorum that this process keeps calling
+   * says so again (at its next call, within one flush interval): one timer for every circuit.
+   */
+  #startRenewal(): ReturnType<typeof setInterval> | undefined {
+    if (this.#closed) return undefined;
+    const timer = setInterval(() => {
+      const now = this.#clock();
+      for (const circuit of this.circuits.values()) {
+        if (circuit.own === null || !circuit.announced) continue;
+        if (now - circuit.announcedAt >= callerHorizonMs(circuit.config, this.#settings.callerHorizon) / 4) {
+          circuit.announced = false;
+        }
+      }
+    }, this.#settings.callerHorizon / 4);
+    timer.unref?.();
+    return timer;
   }
 
   #set(circuit: ReplicaCircuit, replica: Replica): void {
     circuit.replica = replica;
-    circuit.snapshot = replica.view;
+    this.#show(circuit);
+  }
+
+  #setOwn(circuit: ReplicaCircuit, own: OwnCircuit): void {
+    circuit.own = own;
+    this.#show(circuit);
+  }
+
+  /**
+   * What the breakers read: the replica's view, or, while the fleet's circuit is closed and this
+   * process is open for itself, the circuit it keeps for itself (`scope: "process"`).
+   */
+  #show(circuit: ReplicaCircuit): void {
+    const view = circuit.replica.view;
+    const own = circuit.own;
+    if (own !== null && own.snapshot.state !== "closed" && view.state === "closed") {
+      circuit.snapshot = own.snapshot;
+      circuit.scope = "process";
+    } else {
+      circuit.snapshot = view;
+      circuit.scope = "fleet";
+    }
   }
 
   #onMessage(message: string): void {
@@ -738,9 +1054,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /** Reports the view's state to the hooks as a remote `state_changed`. */
   #emitState(circuit: ReplicaCircuit): void {
-    const { name, snapshot } = circuit;
-    const openedAt = snapshot.state === "opened" ? snapshot.openedAt : null;
-    this.#emit(name, "state_changed", { name, state: snapshot.state, openedAt, remote: true });
+    const { name } = circuit;
+    const view = circuit.replica.view;
+    const openedAt = view.state === "opened" ? view.openedAt : null;
+    this.#emit(name, "state_changed", { name, state: view.state, openedAt, scope: "fleet", remote: true });
   }
 
   /** Calls every subscriber; one that throws is skipped, never stopping the storage's own work. */
@@ -782,6 +1099,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /** Redis is back: every replica re-reads it (pushing local trips), then the recovery is reported. */
   async #up(): Promise<void> {
+    // With a quorum, this process says again that it calls (and is open for itself) at its next call.
+    for (const circuit of this.circuits.values()) if (circuit.own !== null) this.#renounce(circuit);
     await this.#resync([...this.circuits.values()]);
     if (!this.#transport.available || !this.#outageReported) return;
     this.#outageReported = false;
@@ -861,9 +1180,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         batch.map(async (circuit) => {
           const { replica } = circuit;
           const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
-          await (push
-            ? this.#script("reopen", circuit, replica.since, undefined)
-            : this.#script("read", circuit, null, undefined));
+          await (push ? this.#script("reopen", circuit, { token: replica.since }) : this.#script("read", circuit, {}));
         }),
       );
     }

@@ -126,12 +126,12 @@ export class RedisTransport {
   }
 
   /**
-   * Runs a script on `key`. Rejects when Redis is unavailable, does not answer in time (then it
+   * Runs a script on one circuit's `keys`. Rejects when Redis is unavailable, does not answer in time (then it
    * also reports `down`), or answers with an error (a reply error: Redis is there, the data is not
    * what the script expects).
    */
-  async script(name: ScriptName, key: string, args: readonly (string | number)[]): Promise<unknown> {
-    return this.#call((client) => runScript(client, name, key, args));
+  async script(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    return this.#call((client) => runScript(client, name, keys, args));
   }
 
   /** Adds `[score, member]` pairs to the sorted set `key`, in one command. */

@@ -101,7 +101,7 @@ let subscriber: Redis;
 const messages = new Map<string, string[]>();
 
 async function run(client: Client, name: string, call: Call): Promise<ScriptReply> {
-  const raw = await runScript(client.redis, call.script, keys.circuit(name), [
+  const raw = await runScript(client.redis, call.script, keys.scriptKeys(name), [
     keys.channel(name),
     call.keyTtlMs,
     encodeConfig(toConfig(call.config)),

@@ -1,5 +1,7 @@
 -- Admission of a call on a circuit that is not closed (core/machine.ts admit): each probe gets a
 -- token of its own (the next generation) and a lease of one ttl.
+-- With a quorum, the caller is an active caller.
+present(c)
 local ttl = tonumber(c.k.ttl)
 if c.st == 'opened' and now >= c.r then
   c.st = 'half-opened'

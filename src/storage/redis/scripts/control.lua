@@ -24,6 +24,7 @@ if changed then
   c.s = c.st == 'isolated' and c.s or 0
   c.l = {}
   c.w = {}
+  forgetReporters(c)
   save(c)
 elseif not c.created then
   touch(c)

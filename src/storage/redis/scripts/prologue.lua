@@ -13,10 +13,20 @@
 -- ARGV[9]: window counts the caller hands over: 'start:calls:failures:slow,...' ('' for none)
 -- ARGV[10]: the script's own argument (success: '1' for a slow call; failure: the least time
 --           in ms an opening it makes lasts; control: the action)
+-- ARGV[11]: the caller's process name when the script carries its calls ('' otherwise): with a
+--           quorum, it counts as an active caller, and as a reporter of the failures it carries
+-- ARGV[12]: ms the caller counts as an active caller from now
+-- ARGV[13]: the caller's own opening (with a quorum): '' nothing to say, '-1' closed again, else
+--           the ms it stays opened for itself from now ('+ms': opened by the failure this script
+--           carries, unless that failure opens the circuit for the fleet)
 -- Hash fields: fmt (layout '3'), i (incarnation), c (config JSON), st g f (state, generation,
 -- failures), o r n (openedAt, retryAt, openings), s (isolated since), l (probe leases
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
--- time in µs of the last write, at least the previous + 1).
+-- time in µs of the last write, at least the previous + 1), fs (the version of the failure that
+-- started the current streak, 0 for none).
+-- With a quorum ("q" in the config), three sorted sets in the circuit's slot, by process name:
+-- KEYS[2] the active callers (score: until when, ms), KEYS[3] the reporters (score: the version of
+-- the process's latest failure), KEYS[4] the processes open for themselves (score: until when, ms).
 local key = KEYS[1]
 local channel = ARGV[1]
 local keyTtl = tonumber(ARGV[2])
@@ -24,6 +34,9 @@ local tokenI = ARGV[4]
 local tokenG = tonumber(ARGV[5])
 local source = ARGV[6]
 local publish = ARGV[8]
+local member = ARGV[11] or ''
+-- The most callers, reporters and processes open for themselves kept per circuit (core/quorum.ts).
+local QUORUM_CAP = 1000
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local nowUs = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -84,7 +97,8 @@ local news = false
 local function save(c)
   c.v = math.max(c.v + 1, nowUs)
   redis.call('HSET', key, 'fmt', '3', 'i', c.i, 'c', c.cfg, 'st', c.st, 'g', num(c.g), 'f', num(c.f),
-    'o', num(c.o), 'r', num(c.r), 'n', num(c.n), 's', num(c.s), 'l', leases(c), 'w', buckets(c.w), 'v', num(c.v))
+    'o', num(c.o), 'r', num(c.r), 'n', num(c.n), 's', num(c.s), 'l', leases(c), 'w', buckets(c.w), 'v', num(c.v),
+    'fs', num(c.fs))
   if keyTtl > 0 then redis.call('PEXPIRE', key, keyTtl) end
   if not news and heard and heard.g == c.g and (heard.f == 0) == (c.f == 0) and heard.cfg == c.cfg then return end
   -- Message: config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|
@@ -106,8 +120,9 @@ end
 local function create()
   local c = { i = clock[1] .. string.format('%06d', tonumber(clock[2])) .. '-' .. source,
               cfg = ARGV[3], k = decodeConfig(ARGV[3]),
-              st = 'closed', g = 0, f = 0, o = 0, r = 0, n = 0, s = 0, l = {}, w = {}, v = 0, created = true }
-  redis.call('DEL', key)
+              st = 'closed', g = 0, f = 0, o = 0, r = 0, n = 0, s = 0, l = {}, w = {}, v = 0, fs = 0, created = true }
+  -- The reporters of a lost incarnation's failures are not its successor's.
+  redis.call('DEL', key, KEYS[3])
   save(c)
   return c
 end
@@ -118,12 +133,12 @@ local function load()
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'none' then return create() end
   if kind ~= 'hash' then corrupt('expected a hash, found a ' .. kind) end
-  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v')
+  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs')
   if h[1] == '1' or h[1] == '2' then return create() end
   if h[1] ~= '3' then corrupt('unknown layout ' .. tostring(h[1])) end
   local c = { i = h[2], cfg = h[3], k = decodeConfig(h[3]), st = h[4], g = tonumber(h[5]), f = tonumber(h[6]),
               o = tonumber(h[7]), r = tonumber(h[8]), n = tonumber(h[9]), s = tonumber(h[10]), l = {},
-              w = parseBuckets(h[12]), v = tonumber(h[13]) }
+              w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0 }
   if not c.i or c.i == '' then corrupt('no incarnation') end
   if not (c.g and c.f and c.o and c.r and c.n and c.s and c.v) then corrupt('a field is not a number') end
   if not STATES[c.st] then corrupt('unknown state ' .. tostring(c.st)) end
@@ -183,6 +198,7 @@ local function mergeCounts(c)
     if b[1] >= oldest then byStart[b[1]] = b; table.insert(kept, b) end
   end
   for _, b in ipairs(parseBuckets(ARGV[9])) do
+    if b[3] > 0 or b[4] > 0 then c.badHanded = true end
     if b[1] >= oldest then
       local mine = byStart[b[1]]
       if mine then
@@ -237,6 +253,126 @@ local function openTtl(c, n, openedAt, g)
   return math.floor(grown * (1 + tonumber(bo.j) * (2 * u - 1)) * 1000 + 0.5) / 1000
 end
 
+-- --- quorum (core/quorum.ts) ---------------------------------------------------------------
+
+-- The config's quorum, if it asks for more than one process.
+local function quorumOf(c)
+  local q = c.k.q
+  if type(q) ~= 'table' then return nil end
+  return q
+end
+
+-- Keeps a sorted set's key at least `ms` longer.
+local function keepFor(k, ms)
+  if ms > 0 and redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, math.ceil(ms)) end
+end
+
+-- Adds `m` to a sorted set with `score`, dropping the lowest score past the cap.
+local function put(k, score, m)
+  redis.call('ZADD', k, num(score), m)
+  if redis.call('ZCARD', k) > QUORUM_CAP then redis.call('ZREMRANGEBYRANK', k, 0, 0) end
+end
+
+-- The caller calls the circuit: an active caller for ARGV[12] ms more.
+local function present(c)
+  if member == '' or not quorumOf(c) then return end
+  local horizon = tonumber(ARGV[12]) or 0
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', num(now))
+  put(KEYS[2], now + horizon, member)
+  keepFor(KEYS[2], horizon)
+end
+
+-- A failure of the caller counted on a closed circuit: it reports this streak (and window). The
+-- failure that starts a streak dates it (`fs`), with the version this script writes.
+local function report(c)
+  if not quorumOf(c) then return end
+  local stamp = math.max(c.v + 1, nowUs)
+  -- (A quorum configured in the middle of a streak starts counting its reporters here.)
+  if c.f == 1 or c.fs == 0 then c.fs = stamp end
+  if member == '' then return end
+  put(KEYS[3], stamp, member)
+  if keyTtl > 0 then redis.call('PEXPIRE', KEYS[3], keyTtl) end
+end
+
+-- Slow calls (or failures counted while Redis was away) of the caller, handed over: it reports
+-- the window, not a streak.
+local function reportWindow(c)
+  if member == '' or not quorumOf(c) then return end
+  put(KEYS[3], math.max(c.v + 1, nowUs), member)
+  if keyTtl > 0 then redis.call('PEXPIRE', KEYS[3], keyTtl) end
+end
+
+-- The streak ended (a success reset the count): its reporters leave, those of the window stay.
+local function endStreak(c)
+  c.fs = 0
+  if not quorumOf(c) then return end
+  local of = windowOf(c)
+  if of then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. num(nowUs - of.ms * 1000))
+  else
+    redis.call('DEL', KEYS[3])
+  end
+end
+
+-- The caller's own opening (ARGV[13]). One made by the failure this script carries ('+ms') is
+-- dropped when that failure opened the circuit for the fleet (`fleetOpened`): the fleet's circuit
+-- speaks for the process.
+local function ownOpening(c, fleetOpened)
+  local own = ARGV[13] or ''
+  if member == '' or own == '' or not quorumOf(c) then return end
+  local tentative = string.sub(own, 1, 1) == '+'
+  local ms = tonumber(tentative and string.sub(own, 2) or own)
+  if own == '-1' or not ms or (tentative and fleetOpened) then
+    redis.call('ZREM', KEYS[4], member)
+    return
+  end
+  -- Opened for ms, then a probe of its own for one ttl.
+  local until_ = ms + tonumber(c.k.ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', num(now))
+  put(KEYS[4], now + until_, member)
+  keepFor(KEYS[4], until_)
+end
+
+-- The distinct processes behind failures since `lowest` (a version): reporters, and the processes
+-- open for themselves (`locals`), each counted once.
+local function backers(lowest, locals)
+  local n = redis.call('ZCOUNT', KEYS[3], num(lowest), '+inf')
+  for _, m in ipairs(locals) do
+    local at = tonumber(redis.call('ZSCORE', KEYS[3], m))
+    if not (at and at >= lowest) then n = n + 1 end
+  end
+  return n
+end
+
+-- core/quorum.ts effectiveQuorum: max(processes, ceil(fraction * callers)), within 1..callers.
+local function quorumNeed(q, callers)
+  local share = 0
+  local fraction = tonumber(q.f)
+  if fraction then share = math.ceil(math.floor(fraction * callers * 1e6 + 0.5) / 1e6) end
+  return math.max(1, math.min(math.max(tonumber(q.p), share), callers))
+end
+
+-- Whether enough processes back a trip by the streak (`streak`) or the window (`rate`): always
+-- without a quorum. Keeps what it counted for the reply (`c.quorum`).
+local function backed(c, streak, rate)
+  local q = quorumOf(c)
+  if not q then return true end
+  local callers = redis.call('ZCOUNT', KEYS[2], '(' .. num(now), '+inf')
+  local need = quorumNeed(q, callers)
+  local locals = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. num(now), '+inf')
+  local of = windowOf(c)
+  local bystreak = (c.f > 0 and c.fs > 0) and backers(c.fs, locals) or #locals
+  local bywindow = of and backers(nowUs - of.ms * 1000, locals) or #locals
+  local met = (streak and bystreak >= need) or (rate and bywindow >= need) or false
+  local counted
+  if streak and rate then counted = math.max(bystreak, bywindow)
+  elseif streak then counted = bystreak
+  elseif rate then counted = bywindow
+  else counted = math.max(bystreak, bywindow) end
+  c.quorum = num(callers) .. ':' .. num(counted) .. ':' .. num(need) .. ':' .. (met and '1' or '0')
+  return met
+end
+
 -- Opens the circuit at `now` for its n-th opening since the last close, for at least minOpen ms.
 local function open(c, n, minOpen)
   -- The counts that decided, for the reply: the window starts afresh.
@@ -248,14 +384,26 @@ local function open(c, n, minOpen)
   c.r = now + math.max(openTtl(c, n, now, c.g), minOpen or 0)
   c.l = {}
   c.w = {}
+  -- The evidence was used: the next streak or window starts with no reporter.
+  c.fs = 0
+  if quorumOf(c) then redis.call('DEL', KEYS[3]) end
+end
+
+-- A change of state by hand or by a probe: no streak, no reporter.
+local function forgetReporters(c)
+  c.fs = 0
+  if quorumOf(c) then redis.call('DEL', KEYS[3]) end
 end
 
 -- The reply: { now, created, config, config before ('' when the same), window totals (as they
--- decided), state before, state after }.
+-- decided), state before, state after, quorum ('callers:reporters:need:met' as decided or as it
+-- stands, '' without a quorum) }.
 local function reply(before, c)
   local out = { num(now), c.created and '1' or '0', c.cfg, c.cfg ~= heard.cfg and heard.cfg or '', c.counted or totals(c) }
   for _, x in ipairs(before) do table.insert(out, x) end
   for _, x in ipairs(snapshot(c)) do table.insert(out, x) end
+  if quorumOf(c) and not c.quorum then backed(c, false, false) end
+  table.insert(out, c.quorum or '')
   return out
 end
 
