@@ -26,7 +26,9 @@ export function hasQuorum(config: CircuitConfig): boolean {
  * The processes a fleet-wide opening needs when `activeCallers` processes call the circuit:
  * `max(processes, ceil(fraction * activeCallers))`, never more than the active callers and never
  * less than one. So a lone process (a fleet of one) trips the circuit as without a quorum. The
- * product is rounded to the millionth before `ceil`, so that `0.3 * 10` gives 3, not 4.
+ * product is rounded to the millionth before `ceil`, so that `0.3 * 10` gives 3, not 4. (For its
+ * first seconds, while its callers are not all known yet, a new incarnation of a shared circuit
+ * counts at least `processes` callers: see docs/fleet-protocol.md, "Quorum".)
  *
  * @example
  * ```ts

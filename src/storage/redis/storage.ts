@@ -859,6 +859,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         counts,
         argument,
         ...presence,
+        circuit.replica.shared?.incarnation ?? "",
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
@@ -934,9 +935,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (after === before) return;
     this.#set(circuit, after);
     this.#takeConfig(circuit, shared.config);
-    // A new incarnation lost the callers and processes open for themselves with the old one: this
-    // process says again, at its next call, that it calls the circuit (and is open for itself).
-    if (circuit.own !== null && before.shared?.incarnation !== after.shared?.incarnation) this.#renounce(circuit);
+    // A new incarnation lost the callers and processes open for themselves with the old one: a
+    // process that called the circuit lately says so again at once (and whether it is open for
+    // itself), the others at their next call.
+    if (circuit.own !== null && before.shared !== null && before.shared.incarnation !== after.shared?.incarnation) {
+      this.#renounce(circuit);
+      const horizon = callerHorizonMs(circuit.config, this.#settings.callerHorizon);
+      if (circuit.announcedAt !== 0 && this.#clock() - circuit.announcedAt < horizon) this.#announce(circuit);
+    }
     if (remote && viewChanged(before, after)) this.#emitState(circuit);
   }
 

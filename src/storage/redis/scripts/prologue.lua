@@ -19,11 +19,14 @@
 -- ARGV[13]: the caller's own opening (with a quorum): '' nothing to say, '-1' closed again, else
 --           the ms it stays opened for itself from now ('+ms': opened by the failure this script
 --           carries, unless that failure opens the circuit for the fleet)
+-- ARGV[14]: the incarnation the caller knew ('' if none): a key missing for a caller that knew
+--           one was lost, not new
 -- Hash fields: fmt (layout '3'), i (incarnation), c (config JSON), st g f (state, generation,
 -- failures), o r n (openedAt, retryAt, openings), s (isolated since), l (probe leases
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
 -- time in µs of the last write, at least the previous + 1), fs (the version of the failure that
--- started the current streak, 0 for none).
+-- started the current streak, 0 for none), ct (when this incarnation replaced a lost one, ms; 0
+-- for a new circuit).
 -- With a quorum ("q" in the config), three sorted sets in the circuit's slot, by process name:
 -- KEYS[2] the active callers (score: until when, ms), KEYS[3] the reporters (score: the version of
 -- the process's latest failure), KEYS[4] the processes open for themselves (score: until when, ms).
@@ -37,6 +40,11 @@ local publish = ARGV[8]
 local member = ARGV[11] or ''
 -- The most callers, reporters and processes open for themselves kept per circuit (core/quorum.ts).
 local QUORUM_CAP = 1000
+-- For this long after an incarnation replaces a lost one (FLUSHALL, a restart without data), its
+-- callers are not all known yet (each process that called lately says so again within a flush
+-- interval of hearing of it): a fleet-wide opening needs `processes` reporters, however few
+-- callers are known.
+local CALLERS_GRACE_MS = 2000
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local nowUs = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -98,7 +106,7 @@ local function save(c)
   c.v = math.max(c.v + 1, nowUs)
   redis.call('HSET', key, 'fmt', '3', 'i', c.i, 'c', c.cfg, 'st', c.st, 'g', num(c.g), 'f', num(c.f),
     'o', num(c.o), 'r', num(c.r), 'n', num(c.n), 's', num(c.s), 'l', leases(c), 'w', buckets(c.w), 'v', num(c.v),
-    'fs', num(c.fs))
+    'fs', num(c.fs), 'ct', num(c.ct))
   if keyTtl > 0 then redis.call('PEXPIRE', key, keyTtl) end
   if not news and heard and heard.g == c.g and (heard.f == 0) == (c.f == 0) and heard.cfg == c.cfg then return end
   -- Message: config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|
@@ -120,7 +128,8 @@ end
 local function create()
   local c = { i = clock[1] .. string.format('%06d', tonumber(clock[2])) .. '-' .. source,
               cfg = ARGV[3], k = decodeConfig(ARGV[3]),
-              st = 'closed', g = 0, f = 0, o = 0, r = 0, n = 0, s = 0, l = {}, w = {}, v = 0, fs = 0, created = true }
+              st = 'closed', g = 0, f = 0, o = 0, r = 0, n = 0, s = 0, l = {}, w = {}, v = 0, fs = 0,
+              ct = (ARGV[14] or '') ~= '' and now or 0, created = true }
   -- The reporters of a lost incarnation's failures are not its successor's.
   redis.call('DEL', key, KEYS[3])
   save(c)
@@ -133,12 +142,12 @@ local function load()
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'none' then return create() end
   if kind ~= 'hash' then corrupt('expected a hash, found a ' .. kind) end
-  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs')
+  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct')
   if h[1] == '1' or h[1] == '2' then return create() end
   if h[1] ~= '3' then corrupt('unknown layout ' .. tostring(h[1])) end
   local c = { i = h[2], cfg = h[3], k = decodeConfig(h[3]), st = h[4], g = tonumber(h[5]), f = tonumber(h[6]),
               o = tonumber(h[7]), r = tonumber(h[8]), n = tonumber(h[9]), s = tonumber(h[10]), l = {},
-              w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0 }
+              w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0, ct = tonumber(h[15]) or 0 }
   if not c.i or c.i == '' then corrupt('no incarnation') end
   if not (c.g and c.f and c.o and c.r and c.n and c.s and c.v) then corrupt('a field is not a number') end
   if not STATES[c.st] then corrupt('unknown state ' .. tostring(c.st)) end
@@ -358,6 +367,7 @@ local function backed(c, streak, rate)
   local q = quorumOf(c)
   if not q then return true end
   local callers = redis.call('ZCOUNT', KEYS[2], '(' .. num(now), '+inf')
+  if now - c.ct < CALLERS_GRACE_MS then callers = math.max(callers, tonumber(q.p)) end
   local need = quorumNeed(q, callers)
   local locals = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. num(now), '+inf')
   local of = windowOf(c)
