@@ -469,6 +469,45 @@ describe("the sync factory, for which timeout and signal make no sense", () => {
 describe("AsyncCircuitBreakerFactory arguments", () => {
   const factory = new AsyncCircuitBreakerFactory();
 
+  const badQuorums: [unknown, string, string][] = [
+    [0, "quorum", "0"],
+    [1.5, "quorum", "1.5"],
+    [-1, "quorum", "-1"],
+    [1001, "quorum", "1001"],
+    ["2", "quorum", '"2"'],
+    [null, "quorum", "null"],
+    [{}, "quorum", "an object"],
+    [{ fraction: 2 }, "quorum.fraction", "2"],
+    [{ fraction: 0 }, "quorum.fraction", "0"],
+    [{ processes: 0 }, "quorum.processes", "0"],
+    [{ processes: 2, process: 3 }, "quorum.process", "3"],
+  ];
+  it.each(badQuorums)("reject quorum %j, naming %s and the value", async (value, option, shown) => {
+    const options = loose<BreakerOptions>({ quorum: value });
+    const bad = option === "quorum" ? value : (Object.values(value as object).at(-1) as unknown);
+    expectInvalid(await rejectionOf(() => factory.getBreaker("q", options)), option, bad, shown);
+    // (reconfigure takes null: it removes the quorum)
+    if (value !== null) {
+      expectInvalid(await rejectionOf(() => factory.reconfigure("q", { quorum: value as never })), option, bad, shown);
+    }
+    expectInvalid(
+      thrownBy(() => new AsyncCircuitBreakerFactory({ defaultQuorum: value as never })),
+      option.replace("quorum", "defaultQuorum"),
+      bad,
+      shown,
+    );
+  });
+
+  it("takes a quorum as a number of processes or { processes, fraction }", async () => {
+    const made = new AsyncCircuitBreakerFactory({ defaultQuorum: { fraction: 0.25 } });
+    expect((await made.getBreaker("a")).threshold).toBe(5);
+    expect(made.toJSON().circuits[0]?.config.quorum).toEqual({ processes: 1, fraction: 0.25 });
+    await made.getBreaker("b", { quorum: 3 });
+    expect(made.toJSON().circuits.find((c) => c.name === "b")?.config.quorum).toEqual({ processes: 3 });
+    await made.reconfigure("b", { quorum: null });
+    expect(made.toJSON().circuits.find((c) => c.name === "b")?.config.quorum).toBeUndefined();
+  });
+
   it.each(badNames)("reject the circuit name %s in getBreaker, run and decorate", async (name, shown) => {
     expectInvalid(await rejectionOf(() => factory.getBreaker(name as string)), "name", name, shown);
     expectInvalid(await rejectionOf(() => factory.run(name as string, () => 1)), "name", name, shown);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { CircuitOpenError, type AsyncCircuitBreaker } from "../../src/index.js";
-import { circuitName, flavoursFor, listen, useWorkbench } from "../support/factories.js";
+import { circuitName, flavoursFor, listen, throwing, trip, useWorkbench } from "../support/factories.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
 const boom = () => Promise.reject(new Error("downstream failed"));
@@ -264,6 +264,42 @@ describe.each(storageKinds)("$name storage", (kind) => {
         const error = (await breaker.run(() => "probe").catch((e: unknown) => e)) as CircuitOpenError;
         expect(error.retryAfterMs).toBeLessThanOrEqual(3_600_000);
         expect(error.retryAfterMs).toBeGreaterThan(3_500_000);
+      });
+    });
+
+    describe("quorum", () => {
+      it("changes nothing for a lone process: it trips, probes and closes as without one", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("lone-quorum");
+        const breaker = await made.getBreaker(name, { threshold: 2, ttl: 0.05, quorum: 3 });
+        await trip(breaker);
+        expect(breaker.state).toBe("opened");
+        expect(breaker.scope).toBe("fleet");
+        const error = (await breaker.run(() => "rejected").catch((e: unknown) => e)) as CircuitOpenError;
+        expect(error).toBeInstanceOf(CircuitOpenError);
+        expect(error.scope).toBe("fleet");
+        expect(error.message).toBe(`Circuit ${name} is open`);
+        await bench.advance(60);
+        await expect(breaker.run(() => "probe")).resolves.toBe("probe");
+        expect(breaker.state).toBe("closed");
+      });
+
+      it("trips a lone process by its failure rate as without one", async () => {
+        const made = bench.make(flavour);
+        const name = circuitName("lone-quorum-rate");
+        const failureRate = { rate: 0.5, minimumCalls: 4, window: 10 };
+        const breaker = await made.getBreaker(name, {
+          threshold: 100,
+          quorum: { processes: 2, fraction: 0.5 },
+          failureRate,
+        });
+        await breaker.run(() => "ok");
+        await breaker.run(() => "ok");
+        await breaker.run(throwing(new Error("one"))).catch(() => undefined);
+        expect(breaker.state).toBe("closed");
+        await breaker.run(throwing(new Error("two"))).catch(() => undefined);
+        expect(breaker.state).toBe("opened");
+        expect(breaker.scope).toBe("fleet");
       });
     });
 

@@ -12,6 +12,7 @@ import {
   type AsyncCircuitBreaker,
   type BreakerOptions,
   type CircuitHookArgs,
+  type CircuitScope,
   type CircuitStateName,
   type FactoryOptions,
   type SyncCircuitBreaker,
@@ -32,6 +33,7 @@ export interface BreakerUnderTest {
   readonly threshold: number;
   readonly ttl: number;
   readonly state: CircuitStateName;
+  readonly scope: CircuitScope;
   readonly failureCount: number;
   readonly openedAt: number | null;
   /** Runs a synchronous `fn` under the circuit, with the call's `options`. */
@@ -98,6 +100,9 @@ function view(
     },
     get state() {
       return raw.state;
+    },
+    get scope() {
+      return raw.scope;
     },
     get failureCount() {
       return raw.failureCount;

@@ -378,7 +378,11 @@ local function backed(c, streak, rate)
   if streak and rate then counted = math.max(bystreak, bywindow)
   elseif streak then counted = bystreak
   elseif rate then counted = bywindow
-  else counted = math.max(bystreak, bywindow) end
+  else
+    -- Nothing trips: how things stand, for the reply.
+    counted = math.max(bystreak, bywindow)
+    met = counted >= need
+  end
   c.quorum = num(callers) .. ':' .. num(counted) .. ':' .. num(need) .. ':' .. (met and '1' or '0')
   return met
 end
