@@ -43,7 +43,7 @@ describe("a config's quorum, as the scripts read it", () => {
 
   it("travels as q: { p, f } and comes back as it was", () => {
     const config = { ...base, quorum: { processes: 2, fraction: 0.25 } };
-    expect(JSON.parse(encodeConfig(config)).q).toEqual({ p: 2, f: 0.25 });
+    expect((JSON.parse(encodeConfig(config)) as { q: unknown }).q).toEqual({ p: 2, f: 0.25 });
     expect(decodeConfig(encodeConfig(config))).toEqual(config);
     expect(decodeConfig(encodeConfig({ ...base, quorum: { processes: 4 } }))).toEqual({
       ...base,
