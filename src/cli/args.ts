@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import type { ControlAction } from "../core/machine.js";
+import { MAX_QUORUM_PROCESSES } from "../core/quorum.js";
 import { CliError, EXIT } from "./errors.js";
 
 /** The commands of `purgatory`. */
@@ -51,6 +52,10 @@ export interface ConfigureChanges {
   readonly threshold?: number;
   readonly ttl?: number;
   readonly halfOpenMaxCalls?: number;
+  /** `--quorum`: the processes a fleet-wide opening needs (an integer from 1 to 1,000). */
+  readonly quorum?: number;
+  /** `--quorum-fraction`: also this fraction of the active callers (0 to 1; 0 removes it). */
+  readonly quorumFraction?: number;
 }
 
 type OptionSpec = { readonly type: "string" | "boolean"; readonly short?: string };
@@ -78,6 +83,8 @@ export const COMMANDS: Readonly<
       threshold: { type: "string" },
       ttl: { type: "string" },
       "half-open-max-calls": { type: "string" },
+      quorum: { type: "string" },
+      "quorum-fraction": { type: "string" },
     },
   },
   dashboard: {
@@ -172,13 +179,29 @@ function configureChanges(values: Record<string, string | boolean | undefined>):
   const threshold = numberOption(values.threshold, "threshold");
   const ttl = numberOption(values.ttl, "ttl");
   const halfOpenMaxCalls = numberOption(values["half-open-max-calls"], "half-open-max-calls");
-  if (threshold === undefined && ttl === undefined && halfOpenMaxCalls === undefined) {
-    throw new UsageError("configure: nothing to change: give --threshold N, --ttl SECONDS or --half-open-max-calls N");
+  const quorum = numberOption(values.quorum, "quorum");
+  if (quorum !== undefined && !(Number.isInteger(quorum) && quorum >= 1 && quorum <= MAX_QUORUM_PROCESSES)) {
+    throw new UsageError(
+      `invalid --quorum ${JSON.stringify(values.quorum)}: expected a number of processes, an integer from 1 to ${MAX_QUORUM_PROCESSES}`,
+    );
+  }
+  const quorumFraction = numberOption(values["quorum-fraction"], "quorum-fraction");
+  if (quorumFraction !== undefined && !(quorumFraction >= 0 && quorumFraction <= 1)) {
+    throw new UsageError(
+      `invalid --quorum-fraction ${JSON.stringify(values["quorum-fraction"])}: expected a fraction of the active callers from 0 to 1 (0.25: a quarter; 0: none)`,
+    );
+  }
+  if ([threshold, ttl, halfOpenMaxCalls, quorum, quorumFraction].every((value) => value === undefined)) {
+    throw new UsageError(
+      "configure: nothing to change: give --threshold N, --ttl SECONDS, --half-open-max-calls N, --quorum N or --quorum-fraction F",
+    );
   }
   return {
     ...(threshold === undefined ? {} : { threshold }),
     ...(ttl === undefined ? {} : { ttl }),
     ...(halfOpenMaxCalls === undefined ? {} : { halfOpenMaxCalls }),
+    ...(quorum === undefined ? {} : { quorum }),
+    ...(quorumFraction === undefined ? {} : { quorumFraction }),
   };
 }
 

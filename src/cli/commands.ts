@@ -4,12 +4,29 @@
  * terminal) or, with `--json`, JSON.
  * @module
  */
-import type { CircuitStateName } from "../core/circuit.js";
+import type { CircuitConfig, CircuitStateName } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
-import type { CircuitInfo } from "../storage/redis/inspect.js";
-import type { Invocation } from "./args.js";
+import type { ConfigChanges, QuorumOption } from "../policies.js";
+import type { CircuitInfo, QuorumInfo } from "../storage/redis/inspect.js";
+import type { ConfigureChanges, Invocation } from "./args.js";
 import type { CircuitChange, Fleet } from "./fleet.js";
-import { duration, elapsed, iso, openedAgo, policies, retryIn, windowCounts } from "./format.js";
+import {
+  byProcessName,
+  duration,
+  elapsed,
+  iso,
+  knownProcesses,
+  openedAgo,
+  openLocallyNote,
+  policies,
+  probeIn,
+  processLabel,
+  quorumPolicy,
+  quorumShort,
+  retryIn,
+  shortList,
+  windowCounts,
+} from "./format.js";
 import { safe, STATE_ORDER, STATE_STYLE, table, type Paint } from "./table.js";
 
 /** What a command writes to, and how. */
@@ -45,7 +62,7 @@ export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out:
       return out.print(describeControl(invocation.command, change, out.paint));
     }
     case "configure": {
-      const change = await fleet.configure(invocation.name, invocation.changes);
+      const change = await fleet.configure(invocation.name, (config) => configChanges(invocation.changes, config));
       if (invocation.json) return out.print(JSON.stringify({ action: "configure", circuit: change.after }, null, 2));
       return out.print(describeConfigure(change, out.paint));
     }
@@ -54,6 +71,12 @@ export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out:
 
 const state = (name: CircuitStateName, paint: Paint): string => paint(STATE_STYLE[name], name);
 
+/** The state, and with processes open for themselves, `closed · 1 of 12 processes open locally`. */
+function stateCell(c: CircuitInfo, paint: Paint): string {
+  const note = c.quorum === null ? null : openLocallyNote(c.quorum);
+  return note === null ? state(c.state, paint) : `${state(c.state, paint)} ${paint("dim", "·")} ${paint("red", note)}`;
+}
+
 /** The `circuits` table, with a closing line of counts per state. */
 function printCircuits(circuits: readonly CircuitInfo[], fleet: Fleet, out: CommandOutput): void {
   const where = `under prefix "${safe(fleet.prefix)}" at ${fleet.url}`;
@@ -61,15 +84,27 @@ function printCircuits(circuits: readonly CircuitInfo[], fleet: Fleet, out: Comm
   const now = out.now();
   const rows = circuits.map((c) => [
     safe(c.name),
-    state(c.state, out.paint),
+    stateCell(c, out.paint),
     `${c.failureCount}/${c.config.threshold}`,
     duration(c.config.ttl),
     c.window === null ? "-" : `${c.window.calls}/${c.window.failures}/${c.window.slow}`,
     openedAgo(c, now) ?? "-",
     retryIn(c, now) ?? "-",
-    policies(c.config).join("; ") || "-",
+    c.quorum === null ? "-" : String(c.quorum.activeCallers.length),
+    [...policies(c.config), ...(c.quorum === null ? [] : [`quorum ${quorumPolicy(c.config.quorum)}`])].join("; ") ||
+      "-",
   ]);
-  const header = ["CIRCUIT", "STATE", "FAILURES", "TTL", "WINDOW (calls/failed/slow)", "OPENED", "RETRY", "POLICIES"];
+  const header = [
+    "CIRCUIT",
+    "STATE",
+    "FAILURES",
+    "TTL",
+    "WINDOW (calls/failed/slow)",
+    "OPENED",
+    "RETRY",
+    "CALLERS",
+    "POLICIES",
+  ];
   out.print(table(header, rows, out.paint));
   const summary = STATE_ORDER.flatMap((s) => {
     const n = circuits.filter((c) => c.state === s).length;
@@ -89,6 +124,7 @@ function printCircuit(c: CircuitInfo, out: CommandOutput): void {
     ["ttl", duration(config.ttl)],
     ["probes", `${c.probes} running, at most ${config.halfOpenMaxCalls} at once`],
     ["policies", policies(config).join("; ") || "none"],
+    ...quorumFields(c.quorum, config, now),
     ["window", windowCounts(c)],
     ["opened at", c.openedAt === null ? null : `${iso(c.openedAt)} (${openedAgo(c, now)})`],
     ["retry at", c.retryAt === null ? null : `${iso(c.retryAt)} (${retryIn(c, now)})`],
@@ -98,6 +134,40 @@ function printCircuit(c: CircuitInfo, out: CommandOutput): void {
   const shown = fields.filter((f): f is [string, string] => f[1] !== null);
   const width = Math.max(...shown.map(([label]) => label.length));
   for (const [label, value] of shown) out.print(`${out.paint("bold", label.padEnd(width))}  ${value}`);
+}
+
+/** The `quorum`, `callers` and `open locally` lines of `show`, for a circuit with a quorum. */
+function quorumFields(quorum: QuorumInfo | null, config: CircuitConfig, now: number): [string, string][] {
+  if (quorum === null) return [];
+  const callers = quorum.activeCallers.length;
+  const names = [...quorum.activeCallers].sort(byProcessName).map(safe);
+  const open = quorum.openLocally.map((p) => `${safe(processLabel(p.process))}, ${probeIn(p.retryAt, now)}`);
+  const known = knownProcesses(quorum);
+  return [
+    ["quorum", `${quorumPolicy(config.quorum)}: ${quorum.effective} needed now`],
+    ["callers", callers === 0 ? "none active" : `${callers} active: ${shortList(names)}`],
+    [
+      "open locally",
+      open.length === 0
+        ? "no process"
+        : `${open.length} of ${known} process${known === 1 ? "" : "es"}: ${shortList(open, 80, "; ")}`,
+    ],
+  ];
+}
+
+/**
+ * What `configure`'s flags change in `config`: `--quorum` sets the processes and keeps the
+ * fraction, `--quorum-fraction` sets the fraction (0 removes it) and keeps the processes; a quorum
+ * of one process without a fraction is no quorum.
+ */
+export function configChanges(changes: ConfigureChanges, config: CircuitConfig): ConfigChanges {
+  const { quorum, quorumFraction, ...rest } = changes;
+  if (quorum === undefined && quorumFraction === undefined) return rest;
+  const processes = quorum ?? config.quorum?.processes ?? 1;
+  const fraction = quorumFraction === undefined ? config.quorum?.fraction : quorumFraction || undefined;
+  const next: QuorumOption | null =
+    fraction === undefined ? (processes === 1 ? null : processes) : { processes, fraction };
+  return { ...rest, quorum: next };
 }
 
 const CONTROL_DONE: Readonly<Record<ControlAction, string>> = {
@@ -119,6 +189,9 @@ function describeConfigure({ before, after }: CircuitChange, paint: Paint): stri
     b.halfOpenMaxCalls === a.halfOpenMaxCalls
       ? null
       : `half-open max calls ${b.halfOpenMaxCalls} -> ${a.halfOpenMaxCalls}`,
+    quorumShort(b.quorum) === quorumShort(a.quorum)
+      ? null
+      : `quorum ${quorumShort(b.quorum)} -> ${quorumShort(a.quorum)}`,
   ].filter((c) => c !== null);
   const what = changes.length === 0 ? "unchanged" : changes.join(", ");
   return `${JSON.stringify(after.name)}: ${what} (state ${state(after.state, paint)})`;

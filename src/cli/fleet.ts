@@ -8,6 +8,7 @@
  */
 import { connect } from "node:net";
 import type { Cluster } from "ioredis";
+import type { CircuitConfig } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
 import { AsyncCircuitBreakerFactory } from "../factory.js";
@@ -176,10 +177,18 @@ export class Fleet {
     return { before, after: await this.#release(name) };
   }
 
-  /** Changes an existing circuit's config, fleet-wide (see `AsyncCircuitBreakerFactory.reconfigure`). */
-  async configure(name: string, changes: ConfigChanges): Promise<CircuitChange> {
+  /**
+   * Changes an existing circuit's config, fleet-wide (see `AsyncCircuitBreakerFactory.reconfigure`).
+   * `changes` may be worked out from the config Redis holds before the change (to change one part
+   * of a policy and keep the rest).
+   */
+  async configure(
+    name: string,
+    changes: ConfigChanges | ((config: CircuitConfig) => ConfigChanges),
+  ): Promise<CircuitChange> {
     const before = await this.get(name);
-    await this.#guard(() => this.#factory.reconfigure(name, changes));
+    const given = typeof changes === "function" ? changes(before.config) : changes;
+    await this.#guard(() => this.#factory.reconfigure(name, given));
     return { before, after: await this.#release(name) };
   }
 
@@ -216,6 +225,9 @@ const FLAGS: Readonly<Record<string, string>> = {
   threshold: "--threshold",
   ttl: "--ttl",
   halfOpenMaxCalls: "--half-open-max-calls",
+  quorum: "--quorum",
+  "quorum.processes": "--quorum",
+  "quorum.fraction": "--quorum-fraction",
 };
 
 /** An `InvalidOptionError` said in the CLI's words (its flags); anything else as it is. */

@@ -31,8 +31,12 @@ const TOPICS: Readonly<Record<CommandName, string>> = {
 
 Lists every circuit of the prefix as Redis holds it: state, consecutive failures against the
 threshold, ttl, the rate window's counts, the policies, when it opened and when a probe may run.
+For a circuit with a quorum: CALLERS, the processes that called it lately, and after the state
+how many of them are open for themselves ("closed · 1 of 12 processes open locally").
 With --json: an array of circuits ({ name, state, failureCount, openedAt, retryAt, probes, config,
-window, updatedAt, incarnation }; times in epoch ms, durations in seconds).
+window, updatedAt, incarnation, quorum }; quorum is null without one, else { activeCallers: [names],
+openLocally: [{ process, retryAt }], effective: processes needed now }; times in epoch ms, durations
+in seconds).
 
 Options:
 ${CONNECTION}
@@ -43,7 +47,10 @@ ${EXIT_CODES}
 `,
   show: `Usage: purgatory show NAME [--redis URL] [--prefix P] [--json]
 
-Shows one circuit: state, counts, config and policies, times. With --json: the circuit's object.
+Shows one circuit: state, counts, config and policies, times. With a quorum, also the processes a
+fleet-wide opening needs now, the active callers, and the processes open for themselves (a name
+"host:pid" shown as "host (pid N)") with when each may probe again. With --json: the circuit's
+object.
 
 Options:
 ${CONNECTION}
@@ -62,12 +69,17 @@ ${EXIT_CODES}
   ),
   reset: controlHelp("reset", "Resets circuit NAME: closed, counts cleared (ends an isolation or a disabling)."),
   configure: `Usage: purgatory configure NAME [--threshold N] [--ttl SECONDS] [--half-open-max-calls N]
-                          [--redis URL] [--prefix P] [--json]
+                          [--quorum N] [--quorum-fraction F] [--redis URL] [--prefix P] [--json]
 
 Changes circuit NAME's config, fleet-wide and atomically (reconfigure). At least one of:
   --threshold N              consecutive failures that open it (integer >= 1)
   --ttl SECONDS              how long it stays opened before a probe (fractions allowed)
   --half-open-max-calls N    probes at once while half-opened (integer >= 1)
+  --quorum N                 distinct processes whose failures open it fleet-wide (1 to 1000);
+                             fewer open it for themselves only. Keeps the fraction.
+  --quorum-fraction F        also at least this fraction of the active callers (0 to 1, 0.25: a
+                             quarter; 0 removes it). Keeps the processes.
+  (--quorum 1 --quorum-fraction 0: no quorum, any process's failures open it fleet-wide.)
 
 Options:
 ${CONNECTION}
@@ -103,7 +115,7 @@ Commands:
   isolate NAME            force it open: reject every call until a reset
   disable NAME            let every call run, never trip, until a reset
   reset NAME              close it and clear its counts
-  configure NAME ...      change --threshold, --ttl, --half-open-max-calls, fleet-wide
+  configure NAME ...      change --threshold, --ttl, --half-open-max-calls, --quorum, fleet-wide
   dashboard               serve a live web page of the fleet (--allow-control for buttons)
   help [COMMAND]          this help, or a command's
 

@@ -87,6 +87,56 @@ export const CLIENT_SCRIPT = String.raw`
     m.appendChild(fill);
     return m;
   }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "es"); }
+  /** The quorum as the CLI says it: "2 processes (or 25% of active callers)". */
+  function quorumPolicy(q) {
+    return plural(q ? q.processes : 1, "process") + (q && q.fraction !== undefined ? " (or " + percent(q.fraction) + " of active callers)" : "");
+  }
+  /** "host:pid" (a default processName) as "host (pid N)"; any other name as it is. */
+  function processLabel(name) {
+    var m = /^(.+):(\d+)$/.exec(name);
+    return m ? m[1] + " (pid " + m[2] + ")" : name;
+  }
+  function byProcessName(a, b) { return a.localeCompare(b, "en", { numeric: true }); }
+  /** As many items as fit in about width characters, then "and N more". */
+  function shortList(items, width) {
+    var shown = [], length = 0;
+    for (var i = 0; i < items.length; i++) {
+      var added = (shown.length ? 2 : 0) + items[i].length;
+      if (shown.length && length + added > width) break;
+      shown.push(items[i]);
+      length += added;
+    }
+    var rest = items.length - shown.length;
+    return shown.join(", ") + (rest > 0 ? " and " + rest + " more" : "");
+  }
+  /** The rows of a circuit with a quorum: needed now, active callers, processes open for themselves. */
+  function quorumRows(card, info) {
+    var q = info.quorum;
+    var needed = row("quorum", quorumPolicy(info.config.quorum) + ": " + q.effective + " needed now");
+    needed.classList.add("quorum");
+    card.appendChild(needed);
+    var names = q.activeCallers.slice().sort(byProcessName);
+    var callers = row("callers", names.length ? names.length + " active: " + shortList(names, 40) : "none active");
+    callers.classList.add("callers");
+    callers.title = names.join("\n");
+    card.appendChild(callers);
+    if (q.openLocally.length === 0) return;
+    var known = new Set(q.activeCallers.concat(q.openLocally.map(function (p) { return p.process; }))).size;
+    var local = el("div", "row local");
+    local.appendChild(el("span", "label", "local"));
+    var value = el("span", "value", q.openLocally.length + " of " + plural(known, "process") + " open locally: ");
+    q.openLocally.slice(0, 3).forEach(function (p, i) {
+      if (i > 0) value.appendChild(document.createTextNode("; "));
+      var who = el("span", "process", processLabel(p.process));
+      who.title = p.process;
+      value.appendChild(who);
+      value.appendChild(since(p.retryAt, ", probe ", "", true));
+    });
+    if (q.openLocally.length > 3) value.appendChild(document.createTextNode(" and " + (q.openLocally.length - 3) + " more"));
+    local.appendChild(value);
+    card.appendChild(local);
+  }
   function transitionText(t) { return t.from === null ? "seen " + t.to : t.from === t.to ? t.to + " again" : t.from + " → " + t.to; }
 
   function card(oc) {
@@ -113,6 +163,7 @@ export const CLIENT_SCRIPT = String.raw`
       card.appendChild(row("window", w.calls + " calls · " + w.failures + " failed · " + w.slow + " slow" + rate));
     }
     card.appendChild(row("config", policies(info.config)));
+    if (info.quorum) quorumRows(card, info);
 
     var when = el("span", "value when");
     var entry = lastEntry(oc);

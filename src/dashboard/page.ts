@@ -126,6 +126,7 @@ h1 { margin: 0; font-size: 20px; letter-spacing: .02em; }
 .meter.full > div { background: var(--opened); }
 .meter.empty > div { background: var(--closed); }
 .num { min-width: 56px; text-align: right; }
+.row.local .value { color: var(--opened); }
 .timeline { list-style: none; margin: 8px 0 0; padding: 8px 0 0; border-top: 1px dashed var(--line); font-size: 12px; max-height: 132px; overflow: auto; }
 .timeline li, #feed li { display: flex; gap: 8px; align-items: center; padding: 1px 0; }
 .timeline time, #feed time { color: var(--dim); }

@@ -65,13 +65,13 @@ describe("purgatory circuits", () => {
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(
-      /^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+POLICIES$/,
+      /^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+CALLERS\s+POLICIES$/,
     );
-    expect(stdout).toMatch(/^payments\s+opened\s+3\/3\s+30s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+backoff x2 up to 5m$/m);
+    expect(stdout).toMatch(/^payments\s+opened\s+3\/3\s+30s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-\s+backoff x2 up to 5m$/m);
     expect(stdout).toMatch(
-      /^search\s+closed\s+2\/5\s+30s\s+2\/2\/0\s+-\s+-\s+failure rate >= 50% of >= 20 calls in 60s$/m,
+      /^search\s+closed\s+2\/5\s+30s\s+2\/2\/0\s+-\s+-\s+-\s+failure rate >= 50% of >= 20 calls in 60s$/m,
     );
-    expect(stdout).toMatch(/^inventory\s+closed\s+0\/3\s+30s\s+-\s+-\s+-\s+-$/m);
+    expect(stdout).toMatch(/^inventory\s+closed\s+0\/3\s+30s\s+-\s+-\s+-\s+-\s+-$/m);
     expect(lines.at(-1)).toMatch(
       new RegExp(`^5 circuits under prefix "${prefix}" at ${server.url}: 1 opened, 4 closed$`),
     );
@@ -112,6 +112,7 @@ describe("purgatory circuits", () => {
       window: null,
       updatedAt: expect.any(Number) as number,
       incarnation: expect.any(String) as string,
+      quorum: null,
     });
     expect((payments?.retryAt ?? 0) - (payments?.openedAt ?? 0)).toBe(30_000);
     expect(circuits.find((c) => c.name === "search")?.window).toEqual({ calls: 2, failures: 2, slow: 0 });
@@ -261,6 +262,170 @@ describe("purgatory configure NAME", () => {
     expect(long.code).toBe(1);
     expect(long.stderr).toMatch(/^purgatory: invalid --ttl "30000": expected a number of seconds from 0\.001 to 3600/);
     expect((await inRedis("search")).config.threshold).toBe(10);
+  });
+});
+
+describe("a circuit with a quorum: its active callers and the processes open for themselves", () => {
+  const quorumPrefix = uniquePrefix("cli-quorum");
+  /** A process named as an operator named it, with a terminal escape in it: shown escaped. */
+  const BATCH = "batch-eu\u001b[2J";
+  /** Eleven processes named by default (`host:pid`), web-7 being pid 4242, and the batch process. */
+  const NAMES = [...Array.from({ length: 11 }, (_, i) => `web-${i + 1}:${4236 + i}`), BATCH];
+  const processes = new Map<string, AsyncCircuitBreakerFactory>();
+  let reader: RedisStorage;
+
+  /** Runs `purgatory <args>` against this fleet's prefix. */
+  const inFleet = (...args: string[]): Promise<CliOutcome> =>
+    runCli(cli.path, [...args, "--redis", server.url, "--prefix", quorumPrefix]);
+  const held = async (name: string): Promise<CircuitInfo> => {
+    const [info] = await reader.inspect([name]);
+    if (info === undefined) throw new Error(`no circuit ${name}`);
+    return info;
+  };
+  const failTwice = async (processName: string, circuit: string): Promise<void> => {
+    const breaker = await processes.get(processName)?.getBreaker(circuit);
+    for (let i = 0; i < 2; i++) await breaker?.run(fail).catch(() => undefined);
+  };
+
+  beforeAll(async () => {
+    reader = new RedisStorage({ url: server.url, prefix: quorumPrefix });
+    // Twelve processes of a fleet, each with its own RedisStorage and name, call both circuits
+    // once successfully: Redis counts each as an active caller.
+    for (const processName of NAMES) {
+      const storage = new RedisStorage({ url: server.url, prefix: quorumPrefix, processName, flushInterval: 0.02 });
+      const factory = new AsyncCircuitBreakerFactory({ storage });
+      processes.set(processName, factory);
+      await factory.initialize();
+      const payments = await factory.getBreaker("payments-api", { threshold: 2, ttl: 30, quorum: 2 });
+      const search = await factory.getBreaker("search-api", {
+        threshold: 2,
+        ttl: 30,
+        quorum: { processes: 2, fraction: 0.25 },
+      });
+      await payments.run(async () => "ok");
+      await search.run(async () => "ok");
+    }
+    await waitFor("twelve active callers of each circuit", async () =>
+      (await reader.inspect()).every((c) => c.quorum?.activeCallers.length === 12),
+    );
+    // web-7 fails twice on payments-api, the batch process on search-api: each opens for itself alone.
+    await failTwice("web-7:4242", "payments-api");
+    await failTwice(BATCH, "search-api");
+    await waitFor("a process open for itself on each circuit", async () =>
+      (await reader.inspect()).every((c) => c.quorum?.openLocally.length === 1),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([...processes.values()].map((factory) => factory.close()));
+  });
+
+  it("circuits: the active callers in CALLERS, the processes open locally after the state, the quorum in POLICIES", async () => {
+    const { code, stdout, stderr } = await inFleet("circuits");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(
+      /^CIRCUIT\s+STATE\s+FAILURES\s+TTL\s+WINDOW \(calls\/failed\/slow\)\s+OPENED\s+RETRY\s+CALLERS\s+POLICIES$/,
+    );
+    expect(stdout).toMatch(
+      /^payments-api\s+closed · 1 of 12 processes open locally\s+\d\/2\s+30s\s+-\s+-\s+-\s+12\s+quorum 2 processes$/m,
+    );
+    expect(stdout).toMatch(
+      /^search-api\s+closed · 1 of 12 processes open locally\s+\d\/2\s+30s\s+-\s+-\s+-\s+12\s+quorum 2 processes \(or 25% of active callers\)$/m,
+    );
+    expect(lines.at(-1)).toMatch(/^2 circuits under prefix "[^"]+" at redis:\/\/127\.0\.0\.1:\d+: 2 closed$/);
+  });
+
+  it("show: the quorum needed now, the active callers (shortened) and who is open locally until when", async () => {
+    const payments = await inFleet("show", "payments-api");
+    expect(payments.code).toBe(0);
+    expect(payments.stdout).toMatch(/^state\s+closed$/m);
+    expect(payments.stdout).toMatch(/^quorum\s+2 processes: 2 needed now$/m);
+    expect(payments.stdout).toMatch(
+      /^callers\s+12 active: batch-eu\\u001b\[2J, web-1:4236, web-2:4237, web-3:4238 and 8 more$/m,
+    );
+    expect(payments.stdout).toMatch(/^open locally\s+1 of 12 processes: web-7 \(pid 4242\), probe in \d+s$/m);
+    expect(payments.stdout).not.toContain("\u001b[2J");
+
+    const search = await inFleet("show", "search-api");
+    // 25 % of 12 active callers is 3, more than the 2 processes.
+    expect(search.stdout).toMatch(/^quorum\s+2 processes \(or 25% of active callers\): 3 needed now$/m);
+    // A name not of the form host:pid is shown as it is (escaped).
+    expect(search.stdout).toMatch(/^open locally\s+1 of 12 processes: batch-eu\\u001b\[2J, probe in \d+s$/m);
+  });
+
+  it("show: no quorum lines for a circuit without a quorum", async () => {
+    const { stdout } = await purgatory("show", "inventory");
+    expect(stdout).not.toMatch(/^(quorum|callers|open locally)\s/m);
+  });
+
+  it("--json: quorum { activeCallers, openLocally: [{ process, retryAt }], effective }, null without one", async () => {
+    const listed = JSON.parse((await inFleet("circuits", "--json")).stdout) as CircuitInfo[];
+    const payments = listed.find((c) => c.name === "payments-api");
+    expect(payments?.quorum).toEqual({
+      activeCallers: expect.arrayContaining(NAMES) as string[],
+      openLocally: [{ process: "web-7:4242", retryAt: expect.any(Number) as number }],
+      effective: 2,
+    });
+    expect(payments?.quorum?.activeCallers).toHaveLength(12);
+    expect(listed.find((c) => c.name === "search-api")?.quorum).toMatchObject({
+      openLocally: [{ process: BATCH }],
+      effective: 3,
+    });
+    const shown = JSON.parse((await inFleet("show", "payments-api", "--json")).stdout) as CircuitInfo;
+    expect(shown.quorum).toEqual(payments?.quorum);
+    expect((JSON.parse((await purgatory("show", "inventory", "--json")).stdout) as CircuitInfo).quorum).toBeNull();
+  });
+
+  it("configure --quorum N: sets the processes fleet-wide and keeps the fraction", async () => {
+    const payments = await inFleet("configure", "payments-api", "--quorum", "3");
+    expect(payments.stderr).toBe("");
+    expect(payments.code).toBe(0);
+    expect(payments.stdout).toBe('"payments-api": quorum 2 -> 3 (state closed)\n');
+    expect((await held("payments-api")).config.quorum).toEqual({ processes: 3 });
+
+    const search = await inFleet("configure", "search-api", "--quorum", "4");
+    expect(search.stdout).toBe(
+      '"search-api": quorum 2 or 25% of active callers -> 4 or 25% of active callers (state closed)\n',
+    );
+    expect((await held("search-api")).config.quorum).toEqual({ processes: 4, fraction: 0.25 });
+  });
+
+  it("configure --quorum-fraction F: sets the fraction and keeps the processes; 0 removes it", async () => {
+    const half = await inFleet("configure", "payments-api", "--quorum-fraction", "0.5", "--json");
+    expect(half.code).toBe(0);
+    expect(JSON.parse(half.stdout)).toMatchObject({
+      action: "configure",
+      circuit: { name: "payments-api", config: { quorum: { processes: 3, fraction: 0.5 } }, quorum: { effective: 6 } },
+    });
+    const none = await inFleet("configure", "payments-api", "--quorum-fraction", "0");
+    expect(none.stdout).toBe('"payments-api": quorum 3 or 50% of active callers -> 3 (state closed)\n');
+    expect((await held("payments-api")).config.quorum).toEqual({ processes: 3 });
+  });
+
+  it("configure --quorum 1 --quorum-fraction 0: no quorum any more, any process opens it fleet-wide", async () => {
+    const { code, stdout } = await inFleet("configure", "search-api", "--quorum", "1", "--quorum-fraction", "0");
+    expect(code).toBe(0);
+    expect(stdout).toBe('"search-api": quorum 4 or 25% of active callers -> 1 (state closed)\n');
+    const search = await held("search-api");
+    expect(search.config.quorum).toBeUndefined();
+    expect(search.quorum).toBeNull();
+  });
+
+  it.each([
+    ["--quorum", "0", "expected a number of processes, an integer from 1 to 1000"],
+    ["--quorum", "1.5", "expected a number of processes, an integer from 1 to 1000"],
+    ["--quorum", "1001", "expected a number of processes, an integer from 1 to 1000"],
+    ["--quorum", "two", "expected a number"],
+    ["--quorum-fraction", "2", "expected a fraction of the active callers from 0 to 1 (0.25: a quarter; 0: none)"],
+    ["--quorum-fraction", "half", "expected a number"],
+  ])("configure %s %s: refused with exit code 1, naming the flag and the value", async (flag, value, expected) => {
+    const { code, stdout, stderr } = await inFleet("configure", "payments-api", flag, value);
+    expect(stderr).toBe(`purgatory: invalid ${flag} ${JSON.stringify(value)}: ${expected}\n`);
+    expect(stdout).toBe("");
+    expect(code).toBe(1);
+    expect((await held("payments-api")).config.quorum).toEqual({ processes: 3 });
   });
 });
 

@@ -49,6 +49,8 @@ describe("purgatory --help", () => {
     ]);
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
     expect(viaHelp.stdout).toContain("--half-open-max-calls N");
+    expect(viaHelp.stdout).toContain("--quorum N");
+    expect(viaHelp.stdout).toContain("--quorum-fraction F");
   });
 });
 
@@ -87,7 +89,17 @@ describe("a bad argument: exit code 1 and one line on stderr", () => {
     [
       "nothing to configure",
       ["configure", "a"],
-      "purgatory: configure: nothing to change: give --threshold N, --ttl SECONDS or --half-open-max-calls N",
+      "purgatory: configure: nothing to change: give --threshold N, --ttl SECONDS, --half-open-max-calls N, --quorum N or --quorum-fraction F",
+    ],
+    [
+      "a quorum that is not a whole number of processes",
+      ["configure", "a", "--quorum", "1.5"],
+      'purgatory: invalid --quorum "1.5": expected a number of processes, an integer from 1 to 1000',
+    ],
+    [
+      "a quorum fraction above 1",
+      ["configure", "a", "--quorum-fraction", "2"],
+      'purgatory: invalid --quorum-fraction "2": expected a fraction of the active callers from 0 to 1 (0.25: a quarter; 0: none)',
     ],
     [
       "a port out of range",

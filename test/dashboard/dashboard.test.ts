@@ -43,8 +43,13 @@ let control: RunningDashboard;
 let readOnly: RunningDashboard;
 
 /** Starts `purgatory dashboard` on a free port and waits for the line that gives its URL. */
-async function startDashboardProcess(...flags: string[]): Promise<RunningDashboard> {
-  const child = spawnLines([cli.path, "dashboard", "--redis", server.url, "--prefix", prefix, "--port", "0", ...flags]);
+function startDashboardProcess(...flags: string[]): Promise<RunningDashboard> {
+  return startDashboardOf(prefix, ...flags);
+}
+
+/** Starts `purgatory dashboard` for the circuits under `of` (a prefix). */
+async function startDashboardOf(of: string, ...flags: string[]): Promise<RunningDashboard> {
+  const child = spawnLines([cli.path, "dashboard", "--redis", server.url, "--prefix", of, "--port", "0", ...flags]);
   const line = await child.waitForLine(
     (l) => typeof l.text === "string" && l.text.startsWith("purgatory dashboard: http"),
   );
@@ -237,6 +242,70 @@ describe("the dashboard's HTTP endpoints", () => {
     expect((await request(`${control.url}nowhere`)).status).toBe(404);
     expect(await inRedis("nope")).toBeUndefined();
   });
+});
+
+describe("a circuit with a quorum: its active callers and the processes open for themselves", () => {
+  const quorumPrefix = "purgatory-quorum";
+  const processes = new Map<string, AsyncCircuitBreakerFactory>();
+  const reader = () => new RedisStorage({ url: server.url, prefix: quorumPrefix });
+  let dashboard: RunningDashboard;
+
+  beforeAll(async () => {
+    // Three processes of a fleet, each with its own RedisStorage and name, call "payments-api"
+    // once successfully (Redis counts them as active callers); then web-7 fails twice and opens
+    // for itself alone.
+    for (const processName of ["web-1:101", "web-2:102", "web-7:4242"]) {
+      const storage = new RedisStorage({ url: server.url, prefix: quorumPrefix, processName, flushInterval: 0.02 });
+      const factory = new AsyncCircuitBreakerFactory({ storage });
+      processes.set(processName, factory);
+      await factory.initialize();
+      await (await factory.getBreaker("payments-api", { threshold: 2, ttl: 30, quorum: 2 })).run(async () => "ok");
+    }
+    const inspect = reader();
+    const quorum = async () => (await inspect.inspect(["payments-api"]))[0]?.quorum;
+    await waitFor("three active callers", async () => (await quorum())?.activeCallers.length === 3);
+    const sick = await processes.get("web-7:4242")?.getBreaker("payments-api");
+    for (let i = 0; i < 2; i++) await sick?.run(fail).catch(() => undefined);
+    await waitFor("web-7 open for itself", async () => (await quorum())?.openLocally.length === 1);
+    dashboard = await startDashboardOf(quorumPrefix);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dashboard !== undefined && dashboard.process.child.exitCode === null) dashboard.process.child.kill("SIGKILL");
+    await Promise.all([...processes.values()].map((factory) => factory.close()));
+  });
+
+  it("GET /api/circuits: the quorum's active callers, processes open locally and processes needed now", async () => {
+    const { body } = await request(`${dashboard.url}api/circuits`);
+    const [payments] = (body as { circuits: { info: CircuitInfo }[] }).circuits;
+    expect(payments?.info.state).toBe("closed");
+    expect(payments?.info.quorum).toEqual({
+      activeCallers: expect.arrayContaining(["web-1:101", "web-2:102", "web-7:4242"]) as string[],
+      openLocally: [{ process: "web-7:4242", retryAt: expect.any(Number) as number }],
+      effective: 2,
+    });
+  });
+
+  it.skipIf(chromiumMissing !== null)(
+    "the card says, in the CLI's words, the processes needed now, the active callers and who is open locally until when",
+    async () => {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1360, height: 500 } });
+        await page.goto(dashboard.url);
+        const card = page.locator('article[data-circuit="payments-api"]');
+        await card.waitFor({ timeout: 5000 });
+        expect(await card.getAttribute("data-state")).toBe("closed");
+        expect(await card.locator(".quorum .value").textContent()).toBe("2 processes: 2 needed now");
+        expect(await card.locator(".callers .value").textContent()).toBe("3 active: web-1:101, web-2:102, web-7:4242");
+        expect(await card.locator(".local .value").textContent()).toMatch(
+          /^1 of 3 processes open locally: web-7 \(pid 4242\), probe in \d+s$/,
+        );
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });
 
 describe.skipIf(chromiumMissing !== null)(

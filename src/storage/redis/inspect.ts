@@ -103,7 +103,7 @@ async function quorumOf(
     client.zrangebyscore(callersKey, `(${now}`, "+inf", "WITHSCORES"),
     client.zrangebyscore(localKey, `(${now}`, "+inf", "WITHSCORES"),
   ]);
-  const activeCallers = callers.filter((_, i) => i % 2 === 0);
+  const activeCallers = callers.filter((_, i) => i % 2 === 0).sort();
   const openLocally: LocalOpening[] = [];
   for (let i = 0; i + 1 < local.length; i += 2) {
     openLocally.push({ process: local[i] as string, retryAt: Number(local[i + 1]) - ttlMs(shared.config) });
