@@ -120,6 +120,13 @@ function fallenBack(fallback: FallbackFn, error: unknown): unknown {
   }
 }
 
+/**
+ * The scope a call admitted by `admission` runs in, for the call listeners: `"process"` for a
+ * probe of the state the process keeps for itself, `"fleet"` for every other call.
+ */
+const scopeOf = (admission: Admission): CircuitScope =>
+  admission.verdict === "probe" && admission.scope === "process" ? "process" : "fleet";
+
 /** What sync and async breakers share: the circuit's readable state and outcome recording. */
 abstract class CircuitBreakerBase {
   /** @internal */ protected circuit: CircuitRecord;
@@ -249,26 +256,28 @@ abstract class CircuitBreakerBase {
   /**
    * @internal Records a success, or an excluded error (`outcome`), of a call admitted with
    * `generation` that ran `durationMs` (`NaN` when untimed): slow when longer than the circuit's
-   * `slowCall.duration`. Reports it to the call listeners.
+   * `slowCall.duration`. Reports it to the call listeners, with the `scope` it was admitted in.
    */
   protected success(
     generation: number,
     durationMs: number,
     outcome: "success" | "excluded",
+    scope: CircuitScope = "fleet",
   ): Promise<void> | undefined {
     if (Number.isNaN(durationMs)) return this.succeeded(generation);
     const context = this.#context;
     const slowCall = this.circuit.config.slowCall;
     const slow = slowCall !== undefined && durationMs > secondsToMs(slowCall.duration);
     const pending = this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock, slow));
-    this.report(outcome, durationMs);
+    this.report(outcome, durationMs, scope);
     return pending;
   }
 
   /**
    * @internal Records a failure (`failure`: the error, or the result `isFailure` flagged) of a call
    * admitted with `generation` that ran `durationMs` (`NaN` when untimed); an opening it makes lasts
-   * at least what `rules.retryAfter` asks for. Reports it to the call listeners as `outcome`.
+   * at least what `rules.retryAfter` asks for. Reports it to the call listeners as `outcome`,
+   * with the `scope` it was admitted in.
    */
   protected failure(
     generation: number,
@@ -276,20 +285,24 @@ abstract class CircuitBreakerBase {
     rules: CallRules,
     durationMs: number,
     outcome: "failure" | "timeout" = "failure",
+    scope: CircuitScope = "fleet",
   ): Promise<void> | undefined {
     const context = this.#context;
     const minOpenMs = rules.retryAfter === null ? undefined : minOpenMsOf(rules.retryAfter, failure);
     const pending = this.#settled(
       context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous, minOpenMs),
     );
-    if (!Number.isNaN(durationMs)) this.report(outcome, durationMs);
+    if (!Number.isNaN(durationMs)) this.report(outcome, durationMs, scope);
     return pending;
   }
 
-  /** @internal Tells the call listeners (if any) how a call of this circuit ended. */
-  protected report(outcome: CallOutcome, durationMs: number): void {
+  /**
+   * @internal Tells the call listeners (if any) how a call of this circuit ended, and the `scope`
+   * of the state that decided it (see `CallListener`).
+   */
+  protected report(outcome: CallOutcome, durationMs: number, scope: CircuitScope): void {
     const calls = this.#context.calls;
-    if (calls.size !== 0) calls.emit(this.circuit.name, outcome, durationMs);
+    if (calls.size !== 0) calls.emit(this.circuit.name, outcome, durationMs, scope);
   }
 
   /** @internal The factory's call timeouts. */
@@ -306,31 +319,60 @@ abstract class CircuitBreakerBase {
    * @internal Records `error`, thrown by a call admitted with `generation` that ran `durationMs`
    * (`NaN` when untimed): a success when `rules` exclude it, else a failure. Returns what the
    * caller gets once it is recorded: the error (as a rejecting thenable), or, for a counted
-   * failure, the fallback's value. Never throws.
+   * failure, the fallback's value. Never throws. `scope`: see `CallHost`.
    */
-  outcomeOfError(error: unknown, generation: number, rules: CallRules, durationMs: number): unknown {
+  outcomeOfError(
+    error: unknown,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope = "fleet",
+  ): unknown {
     if (this.excludes(error, rules)) {
-      const pending = this.success(generation, durationMs, "excluded");
+      const pending = this.success(generation, durationMs, "excluded", scope);
       const rejection = new Rejection(error);
       return pending === undefined ? rejection : pending.then(() => rejection);
     }
-    return this.#failedWith(error, this.failure(generation, error, rules, durationMs), rules.fallback);
+    return this.#failedWith(
+      error,
+      this.failure(generation, error, rules, durationMs, "failure", scope),
+      rules.fallback,
+    );
   }
 
   /** @internal A call that timed out: a failure, whatever `exclude` says. See `outcomeOfError`. */
-  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules, durationMs: number): unknown {
-    return this.#failedWith(error, this.failure(generation, error, rules, durationMs, "timeout"), rules.fallback);
+  outcomeOfTimeout(
+    error: CallTimeoutError,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope = "fleet",
+  ): unknown {
+    return this.#failedWith(
+      error,
+      this.failure(generation, error, rules, durationMs, "timeout", scope),
+      rules.fallback,
+    );
   }
 
-  /** @internal A call the circuit rejected: the error (as a rejecting thenable), or the fallback's value. */
+  /**
+   * @internal A call the circuit rejected: the error (as a rejecting thenable), or the fallback's
+   * value. Reported in the error's `scope`.
+   */
   outcomeOfRejection(error: CircuitOpenError, rules: CallRules): unknown {
-    this.report("rejected", 0);
+    this.report("rejected", 0, error.scope);
     return rules.fallback === null ? new Rejection(error) : fallenBack(rules.fallback, error);
   }
 
-  /** @internal Records a value as `rules` judge it; returns it once recorded. */
-  outcomeOfValue(value: unknown, generation: number, rules: CallRules, durationMs: number): unknown {
-    const pending = this.judged(value, generation, rules, durationMs);
+  /** @internal Records a value as `rules` judge it; returns it once recorded. `scope`: see `CallHost`. */
+  outcomeOfValue(
+    value: unknown,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope = "fleet",
+  ): unknown {
+    const pending = this.judged(value, generation, rules, durationMs, scope);
     return pending === undefined ? value : pending.then(() => value);
   }
 
@@ -345,10 +387,10 @@ abstract class CircuitBreakerBase {
 
   /**
    * @internal A call whose caller cancelled it after `durationMs` (`NaN` when untimed): reported
-   * to the call listeners, counted nowhere.
+   * to the call listeners (with the `scope` it was admitted in), counted nowhere.
    */
-  cancelled(durationMs: number): void {
-    if (!Number.isNaN(durationMs)) this.report("cancelled", durationMs);
+  cancelled(durationMs: number, scope: CircuitScope = "fleet"): void {
+    if (!Number.isNaN(durationMs)) this.report("cancelled", durationMs, scope);
   }
 
   /**
@@ -370,16 +412,17 @@ abstract class CircuitBreakerBase {
   /**
    * @internal Records a result that took `durationMs` (`NaN` when untimed): a failure when
    * `rules.isFailure` returns `true` for it or throws, a success otherwise. Either way the caller
-   * gets the result.
+   * gets the result. Reported in `scope`, the scope the call was admitted in.
    */
   protected judged(
     value: unknown,
     generation: number,
     rules: CallRules,
     durationMs: number,
+    scope: CircuitScope = "fleet",
   ): Promise<void> | undefined {
     const isFailure = rules.isFailure;
-    if (isFailure === null) return this.success(generation, durationMs, "success");
+    if (isFailure === null) return this.success(generation, durationMs, "success", scope);
     let failure: boolean;
     try {
       failure = isFailure(value) === true;
@@ -387,8 +430,8 @@ abstract class CircuitBreakerBase {
       failure = true;
     }
     return failure
-      ? this.failure(generation, value, rules, durationMs)
-      : this.success(generation, durationMs, "success");
+      ? this.failure(generation, value, rules, durationMs, "failure", scope)
+      : this.success(generation, durationMs, "success", scope);
   }
 
   #settled(result: MaybePromise<Transition | null>): Promise<void> | undefined {
@@ -558,7 +601,7 @@ export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implement
       const admission = await this.admit(circuit, false);
       const ticket = this.admitted(admission);
       if (typeof ticket !== "number") call.rejected(ticket);
-      else call.start(ticket, admission.verdict === "probe");
+      else call.start(ticket, admission.verdict === "probe", scopeOf(admission));
     } catch (error) {
       call.failed(error); // e.g. FactoryClosedError: no fallback, nothing counted
     }
@@ -655,17 +698,28 @@ export class SyncCircuitBreaker<F = never> extends CircuitBreakerBase {
     if (snapshot.state === "closed" && !circuit.forgotten && !this.timed(circuit)) {
       return this.#call(fn, snapshot.generation, rules, UNTIMED);
     }
-    const generation = this.#admit(fn);
+    const admission = this.#admit(fn);
+    const generation = typeof admission === "number" ? admission : this.admitted(admission);
     if (typeof generation !== "number") {
-      this.report("rejected", 0);
+      this.report("rejected", 0, generation.scope);
       if (rules.fallback === null) throw generation;
       return rules.fallback(generation);
     }
-    return this.#call(fn, generation, rules, this.timed(this.circuit) ? callStart() : UNTIMED);
+    const scope = typeof admission === "number" ? "fleet" : scopeOf(admission);
+    return this.#call(fn, generation, rules, this.timed(this.circuit) ? callStart() : UNTIMED, scope);
   }
 
-  /** Calls `fn`, admitted with `generation` and started at `startedAt` (`UNTIMED`: not measured), and records how it ended. */
-  #call(fn: () => unknown, generation: number, rules: CallRules, startedAt: number): unknown {
+  /**
+   * Calls `fn`, admitted with `generation` in `scope` and started at `startedAt` (`UNTIMED`: not
+   * measured), and records how it ended.
+   */
+  #call(
+    fn: () => unknown,
+    generation: number,
+    rules: CallRules,
+    startedAt: number,
+    scope: CircuitScope = "fleet",
+  ): unknown {
     let result: unknown;
     try {
       result = fn();
@@ -673,19 +727,22 @@ export class SyncCircuitBreaker<F = never> extends CircuitBreakerBase {
       if (typeof fn !== "function") throw notAFunction(fn);
       const durationMs = elapsedSince(startedAt);
       if (this.excludes(error, rules)) {
-        void this.success(generation, durationMs, "excluded");
+        void this.success(generation, durationMs, "excluded", scope);
         throw error;
       }
-      void this.failure(generation, error, rules, durationMs);
+      void this.failure(generation, error, rules, durationMs, "failure", scope);
       if (rules.fallback === null) throw error;
       return rules.fallback(error);
     }
-    void this.judged(result, generation, rules, elapsedSince(startedAt));
+    void this.judged(result, generation, rules, elapsedSince(startedAt), scope);
     return result;
   }
 
-  /** Admits a call on a circuit that is not closed: its token, or the `CircuitOpenError`. */
-  #admit(fn: unknown): number | CircuitOpenError {
+  /**
+   * Admits a call on a circuit that is not closed: the storage's `Admission`, or the token of a
+   * circuit found closed once attached.
+   */
+  #admit(fn: unknown): number | Admission {
     if (typeof fn !== "function") throw notAFunction(fn);
     const circuit = this.attached();
     if (isPromise(circuit)) throw asyncStorageError(this.name);
@@ -693,7 +750,7 @@ export class SyncCircuitBreaker<F = never> extends CircuitBreakerBase {
     if (snapshot.state === "closed") return snapshot.generation;
     const admission = this.admit(circuit, true);
     if (isPromise(admission)) throw asyncStorageError(this.name);
-    return this.admitted(admission);
+    return admission;
   }
 }
 

@@ -3,6 +3,7 @@
  * Hooks report what happens to a circuit; call listeners report what happens to each call.
  * @module
  */
+import type { CircuitScope } from "./core/circuit.js";
 import { Listeners } from "./events.js";
 
 /**
@@ -21,20 +22,34 @@ export type CallOutcome = "success" | "failure" | "excluded" | "rejected" | "tim
 
 /**
  * A call listener: called synchronously once per guarded call, when its outcome is known, with
- * the circuit's name, the outcome and the milliseconds the guarded function ran (`0` for a call
- * that never ran: rejected, or cancelled while waiting for its admission). As with hooks, one that
- * throws or rejects is reported once as a process warning (code `PURGATORY_HOOK_ERROR`) and never
- * changes the call. While a factory has a call listener, its calls are timed (two clock readings
- * per call, see the README's benchmark figures).
+ * the circuit's name, the outcome, the milliseconds the guarded function ran (`0` for a call that
+ * never ran: rejected, or cancelled while waiting for its admission) and the scope of the circuit
+ * state that decided the call:
+ * - `"process"` for a call rejected by the state a process keeps for itself (its
+ *   `CircuitOpenError`'s `scope`: a circuit with a `quorum` whose failures in this process alone
+ *   met the trip rule), and for a probe of that state;
+ * - `"fleet"` for every other call: the circuit's own state decided it (shared by every process
+ *   with a shared storage), as it always does without a `quorum`.
+ *
+ * A listener written for three arguments keeps working: `scope` is a trailing one. As with hooks,
+ * one that throws or rejects is reported once as a process warning (code `PURGATORY_HOOK_ERROR`)
+ * and never changes the call. While a factory has a call listener, its calls are timed (two clock
+ * readings per call, see the README's benchmark figures).
  *
  * @example
  * ```ts
- * const stop = circuitbreaker.addCallListener((name, outcome, durationMs) => {
+ * const stop = circuitbreaker.addCallListener((name, outcome, durationMs, scope) => {
  *   histogram.observe({ circuit: name, outcome }, durationMs / 1000);
+ *   if (outcome === "rejected" && scope === "process") console.warn(`${name}: open in this process only`);
  * });
  * ```
  */
-export type CallListener = (circuitName: string, outcome: CallOutcome, durationMs: number) => unknown;
+export type CallListener = (
+  circuitName: string,
+  outcome: CallOutcome,
+  durationMs: number,
+  scope: CircuitScope,
+) => unknown;
 
 /** The call listeners of one factory. */
 export class CallListeners extends Listeners<Parameters<CallListener>> {

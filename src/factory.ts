@@ -10,7 +10,7 @@ import {
   type CallRules,
 } from "./breaker.js";
 import { CallListeners, type CallListener } from "./calls.js";
-import { circuitConfig, type CircuitConfig, type CircuitStateName } from "./core/circuit.js";
+import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
 import { Deadlines } from "./deadlines.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
@@ -207,7 +207,8 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
    * transitions made by other processes update too. A cheap read for metrics (what
    * `purgatory/prometheus` and `purgatory/otel` read at each scrape), copying no config or
    * snapshot, unlike `toJSON()`. Time is compared lazily: an opened circuit whose `ttl` is over
-   * reads `"opened"` until a call moves it to `"half-opened"`.
+   * reads `"opened"` until a call moves it to `"half-opened"`. A process open for itself (a
+   * circuit with a `quorum`) reads the state it keeps for itself: `circuitScopes()` says which.
    *
    * @example
    * ```ts
@@ -222,6 +223,34 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       if (circuit !== undefined) states.set(name, circuit.snapshot.state);
     }
     return states;
+  }
+
+  /**
+   * Whose state each circuit's entry of `circuitStates()` is (its breakers' `scope`), read like it
+   * from the local records at the time of the call: `"process"` while this process is open for
+   * itself (a circuit with a `quorum` whose failures in this process alone met its trip rule: its
+   * calls are rejected here while the fleet's circuit stays closed), `"fleet"` otherwise (the
+   * circuit's own state, shared by every process with a shared storage). As cheap as
+   * `circuitStates()`, for the metrics that read both at each scrape (the `scope` label of
+   * `purgatory_circuit_state`); read one right after the other (no `await` between), both have
+   * the same names.
+   *
+   * @example
+   * ```ts
+   * const scopes = circuitbreaker.circuitScopes();
+   * for (const [name, state] of circuitbreaker.circuitStates()) {
+   *   console.log(name, state, scopes.get(name) === "process" ? "(this process only)" : "");
+   * }
+   * ```
+   */
+  circuitScopes(): Map<string, CircuitScope> {
+    const { storage } = this.settings;
+    const scopes = new Map<string, CircuitScope>();
+    for (const name of storage.names()) {
+      const circuit = storage.get(name);
+      if (circuit !== undefined) scopes.set(name, circuit.scope ?? "fleet");
+    }
+    return scopes;
   }
 
   /**

@@ -8,13 +8,16 @@
  */
 import type { CallRules } from "./breaker.js";
 import { callStart, elapsedSince, UNTIMED } from "./calls.js";
+import type { CircuitScope } from "./core/circuit.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { CallTimeoutError, type CircuitOpenError } from "./errors.js";
 
 /**
  * What a guarded call needs from its breaker. Each `outcomeOf...` records the outcome of a call
  * that ran `durationMs` (`NaN` when it is not timed), then returns what the caller gets: a value,
- * or a thenable (a promise, a rejection). None throws.
+ * or a thenable (a promise, a rejection). None throws. `scope` is the scope of the state that
+ * admitted the call, for the call listeners: `"process"` for a probe of the state the process
+ * keeps for itself, `"fleet"` otherwise.
  */
 export interface CallHost {
   /** The circuit's name, for `CallTimeoutError`. */
@@ -24,15 +27,33 @@ export interface CallHost {
   /** Whether to measure how long the function runs. */
   timesCalls(): boolean;
   /** `fn` resolved (or returned) `value`. */
-  outcomeOfValue(value: unknown, generation: number, rules: CallRules, durationMs: number): unknown;
+  outcomeOfValue(
+    value: unknown,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope,
+  ): unknown;
   /** `fn` threw or rejected with `error`. */
-  outcomeOfError(error: unknown, generation: number, rules: CallRules, durationMs: number): unknown;
+  outcomeOfError(
+    error: unknown,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope,
+  ): unknown;
   /** The call timed out: a failure, whatever `exclude` says. */
-  outcomeOfTimeout(error: CallTimeoutError, generation: number, rules: CallRules, durationMs: number): unknown;
-  /** The circuit rejected the call. */
+  outcomeOfTimeout(
+    error: CallTimeoutError,
+    generation: number,
+    rules: CallRules,
+    durationMs: number,
+    scope: CircuitScope,
+  ): unknown;
+  /** The circuit rejected the call (reported in the error's `scope`). */
   outcomeOfRejection(error: CircuitOpenError, rules: CallRules): unknown;
   /** The caller cancelled the call after `durationMs` (0 before it ran): nothing counts. */
-  cancelled(durationMs: number): void;
+  cancelled(durationMs: number, scope: CircuitScope): void;
   /** Frees the probe slot of a cancelled call admitted with `generation`. */
   releaseProbe(generation: number): void;
 }
@@ -62,6 +83,7 @@ export class GuardedCall implements Deadline {
   #phase: Phase = "admitting";
   #generation = -1;
   #probe = false;
+  #scope: CircuitScope = "fleet";
   #startedAt = UNTIMED;
   #controller: AbortController | null = null;
   readonly #host: CallHost;
@@ -93,10 +115,10 @@ export class GuardedCall implements Deadline {
   }
 
   /**
-   * Runs the function, admitted with token `generation` (as a probe when `probe`). A call
-   * cancelled while it waited for its admission only gives its probe slot back.
+   * Runs the function, admitted with token `generation` (as a probe when `probe`) by the state of
+   * `scope`. A call cancelled while it waited for its admission only gives its probe slot back.
    */
-  start(generation: number, probe: boolean): void {
+  start(generation: number, probe: boolean, scope: CircuitScope = "fleet"): void {
     if (this.#phase === "done") {
       if (probe) this.#host.releaseProbe(generation);
       return;
@@ -104,6 +126,7 @@ export class GuardedCall implements Deadline {
     this.#phase = "running";
     this.#generation = generation;
     this.#probe = probe;
+    this.#scope = scope;
     let signal = this.#signal ?? NEVER_ABORTED;
     const timeoutMs = this.#rules.timeoutMs;
     if (timeoutMs !== null) {
@@ -137,19 +160,29 @@ export class GuardedCall implements Deadline {
   expire(): void {
     if (!this.#end("running")) return;
     const error = new CallTimeoutError(this.#host.name, this.#rules.timeoutMs ?? 0);
-    const outcome = this.#host.outcomeOfTimeout(error, this.#generation, this.#rules, elapsedSince(this.#startedAt));
+    const outcome = this.#host.outcomeOfTimeout(
+      error,
+      this.#generation,
+      this.#rules,
+      elapsedSince(this.#startedAt),
+      this.#scope,
+    );
     this.#controller?.abort(error);
     this.#resolve(outcome);
   }
 
   readonly #onValue = (value: unknown): void => {
     if (this.#end("running"))
-      this.#resolve(this.#host.outcomeOfValue(value, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
+      this.#resolve(
+        this.#host.outcomeOfValue(value, this.#generation, this.#rules, elapsedSince(this.#startedAt), this.#scope),
+      );
   };
 
   readonly #onError = (error: unknown): void => {
     if (this.#end("running"))
-      this.#resolve(this.#host.outcomeOfError(error, this.#generation, this.#rules, elapsedSince(this.#startedAt)));
+      this.#resolve(
+        this.#host.outcomeOfError(error, this.#generation, this.#rules, elapsedSince(this.#startedAt), this.#scope),
+      );
   };
 
   /** The caller cancelled: reject at once with its reason, count nothing, free a probe slot. */
@@ -162,10 +195,10 @@ export class GuardedCall implements Deadline {
     const reason: unknown = this.#signal?.reason;
     this.#reject(reason);
     if (phase !== "running") {
-      this.#host.cancelled(0);
+      this.#host.cancelled(0, "fleet");
       return; // still admitting: `start` gives a probe slot back
     }
-    this.#host.cancelled(elapsedSince(this.#startedAt));
+    this.#host.cancelled(elapsedSince(this.#startedAt), this.#scope);
     this.#controller?.abort(reason);
     if (this.#probe) this.#host.releaseProbe(this.#generation);
   };

@@ -5,7 +5,7 @@
  * @module
  */
 import type { CallListener, CallOutcome } from "../calls.js";
-import type { CircuitStateName } from "../core/circuit.js";
+import type { CircuitScope, CircuitStateName } from "../core/circuit.js";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type CircuitHook, type ListenerDisposer } from "../events.js";
 import { checkKeys } from "../options.js";
@@ -22,6 +22,8 @@ export interface MeteredFactory {
   addCallListener(listener: CallListener): ListenerDisposer;
   /** See `AsyncCircuitBreakerFactory.circuitStates`: read at each scrape for the state gauge. */
   circuitStates(): ReadonlyMap<string, CircuitStateName>;
+  /** See `AsyncCircuitBreakerFactory.circuitScopes`: read with it, for the gauge's `scope` label. */
+  circuitScopes(): ReadonlyMap<string, CircuitScope>;
 }
 
 /** Every state a circuit can be in: the `state` label of the state gauge takes each of them. */
@@ -34,6 +36,42 @@ export const CIRCUIT_STATES: readonly CircuitStateName[] = Object.freeze([
 ]);
 
 /**
+ * The series of the state gauge, for each circuit: its five states in scope `"fleet"`, and in
+ * scope `"process"` the two a process open for itself can be in (`opened`, `half-opened`). A fixed
+ * set, so that no series comes and goes when a circuit's scope changes: an OpenTelemetry SDK keeps
+ * reporting an attribute set it no longer observes, with its last value (a stale 1).
+ */
+export const STATE_SERIES: readonly (readonly [state: CircuitStateName, scope: CircuitScope])[] = Object.freeze([
+  ...CIRCUIT_STATES.map((state) => Object.freeze([state, "fleet"] as const)),
+  Object.freeze(["opened", "process"] as const),
+  Object.freeze(["half-opened", "process"] as const),
+]);
+
+/**
+ * Reads the state gauge of every circuit `source` holds, now (`circuitStates()` and
+ * `circuitScopes()`, one right after the other): calls `observe` with each of the circuit's
+ * `STATE_SERIES`, 1 for its current state and scope, 0 for the others. A pair outside
+ * `STATE_SERIES` (a custom storage's) is observed too, with 1.
+ */
+export function observeStates(
+  source: MeteredFactory,
+  observe: (value: 0 | 1, circuit: string, state: CircuitStateName, scope: CircuitScope) => void,
+): void {
+  const states = source.circuitStates();
+  const scopes = source.circuitScopes();
+  for (const [circuit, current] of states) {
+    const scope = scopes.get(circuit) ?? "fleet";
+    let listed = false;
+    for (const [state, of] of STATE_SERIES) {
+      const on = state === current && of === scope;
+      if (on) listed = true;
+      observe(on ? 1 : 0, circuit, state, of);
+    }
+    if (!listed) observe(1, circuit, current, scope);
+  }
+}
+
+/**
  * Histogram bucket boundaries in seconds, for calls over a network: 5 ms to 10 s (prom-client's
  * defaults, given to OpenTelemetry too, whose own defaults are meant for milliseconds).
  */
@@ -43,13 +81,13 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
 
 /** The names of the four instruments, `prefix` first. */
 export interface MetricNames {
-  /** Gauge `{circuit, state}`: 1 for the circuit's current state, 0 for the others. */
+  /** Gauge `{circuit, state, scope}`: 1 for the circuit's current state and scope, 0 for the others. */
   readonly state: string;
-  /** Counter `{circuit, outcome}`: calls by outcome. */
+  /** Counter `{circuit, outcome, scope}`: calls by outcome and the scope of the state that decided them. */
   readonly calls: string;
   /** Histogram `{circuit, outcome}`: how long the calls that ran took, in seconds. */
   readonly duration: string;
-  /** Counter `{circuit, state, origin}`: transitions seen by this process. */
+  /** Counter `{circuit, state, origin, scope}`: transitions seen by this process. */
   readonly stateChanges: string;
 }
 
@@ -65,10 +103,16 @@ export function metricNames(prefix: string): MetricNames {
 
 /** Help texts, the same for both integrations. */
 export const HELP: Readonly<Record<keyof MetricNames, string>> = Object.freeze({
-  state: "State of each circuit as this process holds it: 1 for the current state, 0 for the others",
-  calls: "Calls guarded by a circuit, by outcome (success, failure, excluded, rejected, timeout, cancelled)",
+  state:
+    "State of each circuit as this process holds it: 1 for the current state and scope, 0 for the others; " +
+    "scope is process while this process is open for itself (the fleet's circuit closed), fleet otherwise",
+  calls:
+    "Calls guarded by a circuit, by outcome (success, failure, excluded, rejected, timeout, cancelled); " +
+    "scope is process for those rejected or probed by a circuit open in this process only, fleet otherwise",
   duration: "Time the guarded calls ran, in seconds, by outcome (calls rejected by an open circuit are not timed)",
-  stateChanges: "Circuit transitions seen by this process; origin is remote for those made by another process",
+  stateChanges:
+    "Circuit transitions seen by this process; origin is remote for those made by another process, " +
+    "scope is process for those of a circuit open in this process only",
 });
 
 /** Where a transition was made: by this process, or by another one sharing the storage. */
@@ -76,10 +120,13 @@ export type TransitionOrigin = "local" | "remote";
 
 /** What the feed reports; each integration writes it into its instruments. */
 export interface MetricsSink {
-  /** A call of `circuit` ended with `outcome`; `seconds` is `null` for a call that did not run. */
-  call(circuit: string, outcome: CallOutcome, seconds: number | null): void;
-  /** Circuit `circuit` moved to `state`. */
-  stateChange(circuit: string, state: CircuitStateName, origin: TransitionOrigin): void;
+  /**
+   * A call of `circuit` ended with `outcome`, decided by the state of `scope`; `seconds` is `null`
+   * for a call that did not run.
+   */
+  call(circuit: string, outcome: CallOutcome, scope: CircuitScope, seconds: number | null): void;
+  /** Circuit `circuit` (its state of `scope`) moved to `state`. */
+  stateChange(circuit: string, state: CircuitStateName, origin: TransitionOrigin, scope: CircuitScope): void;
 }
 
 /**
@@ -88,13 +135,15 @@ export interface MetricsSink {
  * neither gets a duration.
  */
 export function feed(factory: MeteredFactory, sink: MetricsSink): ListenerDisposer {
-  const stopCalls = factory.addCallListener((circuit, outcome, durationMs) => {
+  const stopCalls = factory.addCallListener((circuit, outcome, durationMs, scope) => {
     const ran = outcome !== "rejected" && !(outcome === "cancelled" && durationMs === 0);
-    sink.call(circuit, outcome, ran ? durationMs / 1000 : null);
+    sink.call(circuit, outcome, scope, ran ? durationMs / 1000 : null);
   });
   const stopHook = factory.addListener((circuit, eventType, event) => {
     if (eventType !== "state_changed") return;
-    sink.stateChange(circuit, event.state, event.remote === true ? "remote" : "local");
+    // A custom storage's `subscribe` written before scopes existed may leave `scope` out.
+    const scope = (event.scope as CircuitScope | undefined) ?? "fleet";
+    sink.stateChange(circuit, event.state, event.remote === true ? "remote" : "local", scope);
   });
   return disposer(() => {
     stopCalls();
@@ -109,7 +158,7 @@ const hasMethods = (value: unknown, names: readonly string[]): boolean =>
 
 /** `value` as a factory, or `InvalidOptionError` naming `"factory"`. */
 function checkFactory(value: unknown): MeteredFactory {
-  if (!hasMethods(value, ["addListener", "addCallListener", "circuitStates"])) {
+  if (!hasMethods(value, ["addListener", "addCallListener", "circuitStates", "circuitScopes"])) {
     throw new InvalidOptionError("factory", value, "an AsyncCircuitBreakerFactory or SyncCircuitBreakerFactory");
   }
   return value as MeteredFactory;

@@ -15,7 +15,7 @@ import { metrics, type Meter, type ObservableResult } from "@opentelemetry/api";
 import { version } from "../../package.json";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type ListenerDisposer } from "../events.js";
-import { checkHasMethods, checkRegistration, CIRCUIT_STATES, feed, HELP, type MeteredFactory } from "./feed.js";
+import { checkHasMethods, checkRegistration, feed, HELP, observeStates, type MeteredFactory } from "./feed.js";
 
 export type { MeteredFactory } from "./feed.js";
 
@@ -46,18 +46,25 @@ const fed = new WeakMap<object, Set<string>>();
  * `SyncCircuitBreakerFactory`) with an OpenTelemetry `Meter`, and feeds them. The names and
  * attributes are those of `purgatory/prometheus`, so one dashboard reads both:
  *
- * - `purgatory_circuit_state{circuit, state}` (ObservableGauge): 1 for each circuit's current
- *   state, 0 for the four others (`closed`, `opened`, `half-opened`, `isolated`, `disabled`).
- *   Observed at each collection from the factory's local records (`factory.circuitStates()`), so
- *   it holds circuits registered before this call, and with `RedisStorage` follows transitions
+ * - `purgatory_circuit_state{circuit, state, scope}` (ObservableGauge): 1 for each circuit's
+ *   current state and scope, 0 for the others. `scope` is `"process"` while this process is open
+ *   for itself (a circuit with a `quorum` whose failures in this process alone met its trip rule;
+ *   the fleet's circuit is closed), `"fleet"` otherwise. Seven data points per circuit, whatever
+ *   its state: the five states (`closed`, `opened`, `half-opened`, `isolated`, `disabled`) with
+ *   scope `fleet`, and `opened`, `half-opened` with scope `process`. Observed at each collection
+ *   from the factory's local records (`factory.circuitStates()` and `factory.circuitScopes()`),
+ *   so it holds circuits registered before this call, and with `RedisStorage` follows transitions
  *   made by other processes.
- * - `purgatory_calls_total{circuit, outcome}` (Counter, unit `{call}`): calls by outcome,
- *   `success`, `failure`, `excluded`, `rejected`, `timeout` or `cancelled` (see `CallOutcome`).
+ * - `purgatory_calls_total{circuit, outcome, scope}` (Counter, unit `{call}`): calls by outcome,
+ *   `success`, `failure`, `excluded`, `rejected`, `timeout` or `cancelled` (see `CallOutcome`);
+ *   `scope` is `"process"` for a call rejected by (or probing) a circuit open in this process
+ *   only, `"fleet"` for the others (see `CallListener`).
  * - `purgatory_call_duration_seconds{circuit, outcome}` (Histogram, unit `s`): how long the
  *   guarded function ran, for calls that ran (not `rejected`, nor `cancelled` before they ran).
- * - `purgatory_state_changes_total{circuit, state, origin}` (Counter, unit `{transition}`):
+ * - `purgatory_state_changes_total{circuit, state, origin, scope}` (Counter, unit `{transition}`):
  *   transitions seen by this process, `origin` `"local"` or `"remote"` (made by another process
- *   sharing the storage).
+ *   sharing the storage), `scope` `"process"` for a transition of the state this process keeps
+ *   for itself, `"fleet"` for the circuit's own (see `CircuitStateChangedEvent`).
  *
  * Every series carries the circuit's name as an attribute: circuit names must come from a
  * bounded set (hosts, not URLs). One registration per meter and prefix: a second one, while the
@@ -104,9 +111,7 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
 
   const state = meter.createObservableGauge(names.state, { description: HELP.state });
   const observe = (result: ObservableResult): void => {
-    for (const [circuit, current] of source.circuitStates()) {
-      for (const s of CIRCUIT_STATES) result.observe(s === current ? 1 : 0, { circuit, state: s });
-    }
+    observeStates(source, (value, circuit, s, scope) => result.observe(value, { circuit, state: s, scope }));
   };
   state.addCallback(observe);
   const calls = meter.createCounter(names.calls, { description: HELP.calls, unit: "{call}" });
@@ -121,12 +126,12 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
   });
 
   const stopFeed = feed(source, {
-    call(circuit, outcome, seconds) {
-      calls.add(1, { circuit, outcome });
+    call(circuit, outcome, scope, seconds) {
+      calls.add(1, { circuit, outcome, scope });
       if (seconds !== null) duration.record(seconds, { circuit, outcome });
     },
-    stateChange(circuit, to, origin) {
-      stateChanges.add(1, { circuit, state: to, origin });
+    stateChange(circuit, to, origin, scope) {
+      stateChanges.add(1, { circuit, state: to, origin, scope });
     },
   });
   return disposer(() => {

@@ -24,7 +24,7 @@ import {
 } from "prom-client";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type ListenerDisposer } from "../events.js";
-import { checkHasMethods, checkRegistration, CIRCUIT_STATES, feed, HELP, type MeteredFactory } from "./feed.js";
+import { checkHasMethods, checkRegistration, feed, HELP, observeStates, type MeteredFactory } from "./feed.js";
 
 export type { MeteredFactory } from "./feed.js";
 
@@ -50,18 +50,25 @@ const KNOWN: Record<keyof PrometheusMetricsOptions, true> = { registry: true, pr
  * Registers four metrics for `factory`'s circuits (an `AsyncCircuitBreakerFactory` or a
  * `SyncCircuitBreakerFactory`) in a prom-client registry, and feeds them:
  *
- * - `purgatory_circuit_state{circuit, state}` (gauge): 1 for each circuit's current state, 0 for
- *   the four others (`closed`, `opened`, `half-opened`, `isolated`, `disabled`). Read at each
- *   scrape from the factory's local records (`factory.circuitStates()`), so it holds circuits
+ * - `purgatory_circuit_state{circuit, state, scope}` (gauge): 1 for each circuit's current state
+ *   and scope, 0 for the others. `scope` is `"process"` while this process is open for itself (a
+ *   circuit with a `quorum` whose failures in this process alone met its trip rule; the fleet's
+ *   circuit is closed), `"fleet"` otherwise. Seven series per circuit, whatever its state: the
+ *   five states (`closed`, `opened`, `half-opened`, `isolated`, `disabled`) with `scope="fleet"`,
+ *   and `opened`, `half-opened` with `scope="process"`. Read at each scrape from the factory's
+ *   local records (`factory.circuitStates()` and `factory.circuitScopes()`), so it holds circuits
  *   registered before this call, and with `RedisStorage` follows transitions made by other
  *   processes; a forgotten circuit leaves it.
- * - `purgatory_calls_total{circuit, outcome}` (counter): calls by outcome, `success`, `failure`,
- *   `excluded`, `rejected`, `timeout` or `cancelled` (see `CallOutcome`).
+ * - `purgatory_calls_total{circuit, outcome, scope}` (counter): calls by outcome, `success`,
+ *   `failure`, `excluded`, `rejected`, `timeout` or `cancelled` (see `CallOutcome`); `scope` is
+ *   `"process"` for a call rejected by (or probing) a circuit open in this process only, `"fleet"`
+ *   for the others (see `CallListener`).
  * - `purgatory_call_duration_seconds{circuit, outcome}` (histogram): how long the guarded
  *   function ran, for calls that ran (not `rejected`, nor `cancelled` before they ran).
- * - `purgatory_state_changes_total{circuit, state, origin}` (counter): transitions to `state` seen
- *   by this process, `origin` `"local"` when this process made them, `"remote"` when another
- *   process sharing the storage did.
+ * - `purgatory_state_changes_total{circuit, state, origin, scope}` (counter): transitions to
+ *   `state` seen by this process, `origin` `"local"` when this process made them, `"remote"` when
+ *   another process sharing the storage did; `scope` `"process"` for a transition of the state this
+ *   process keeps for itself, `"fleet"` for the circuit's own (see `CircuitStateChangedEvent`).
  *
  * Every series carries the circuit's name as a label: circuit names must come from a bounded set
  * (hosts, not URLs). One registration per registry: a second one, while the first is registered,
@@ -110,19 +117,17 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
   const state = new Gauge({
     name: names.state,
     help: HELP.state,
-    labelNames: ["circuit", "state"] as const,
+    labelNames: ["circuit", "state", "scope"] as const,
     registers: [],
     collect() {
       this.reset();
-      for (const [circuit, current] of source.circuitStates()) {
-        for (const s of CIRCUIT_STATES) this.set({ circuit, state: s }, s === current ? 1 : 0);
-      }
+      observeStates(source, (value, circuit, s, scope) => this.set({ circuit, state: s, scope }, value));
     },
   });
   const calls = new Counter({
     name: names.calls,
     help: HELP.calls,
-    labelNames: ["circuit", "outcome"] as const,
+    labelNames: ["circuit", "outcome", "scope"] as const,
     registers: [],
   });
   const duration = new Histogram({
@@ -135,7 +140,7 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
   const stateChanges = new Counter({
     name: names.stateChanges,
     help: HELP.stateChanges,
-    labelNames: ["circuit", "state", "origin"] as const,
+    labelNames: ["circuit", "state", "origin", "scope"] as const,
     registers: [],
   });
   const metrics: readonly (readonly [name: string, metric: Metric])[] = [
@@ -147,12 +152,12 @@ export function registerMetrics(factory: MeteredFactory, options?: PrometheusMet
   for (const [, metric] of metrics) registry.registerMetric(metric);
 
   const stopFeed = feed(source, {
-    call(circuit, outcome, seconds) {
-      calls.inc({ circuit, outcome });
+    call(circuit, outcome, scope, seconds) {
+      calls.inc({ circuit, outcome, scope });
       if (seconds !== null) duration.observe({ circuit, outcome }, seconds);
     },
-    stateChange(circuit, to, origin) {
-      stateChanges.inc({ circuit, state: to, origin });
+    stateChange(circuit, to, origin, scope) {
+      stateChanges.inc({ circuit, state: to, origin, scope });
     },
   });
   return disposer(() => {

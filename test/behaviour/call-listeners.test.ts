@@ -1,24 +1,32 @@
 /**
- * Call listeners (`factory.addCallListener`): one report per guarded call, with its outcome and
- * how long the guarded function ran, for metrics. Runs for every storage kind, with both
- * factories where the storage decides synchronously.
+ * Call listeners (`factory.addCallListener`): one report per guarded call, with its outcome, how
+ * long the guarded function ran and the scope of the state that decided it, for metrics. Runs for
+ * every storage kind, with both factories where the storage decides synchronously; the scope of a
+ * process open for itself, over a real Redis (the Redis at `REDIS_URL`).
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
+  CircuitOpenError,
+  InMemoryStorage,
   InvalidOptionError,
+  RedisStorage,
   SyncCircuitBreakerFactory,
+  type Admission,
   type CallOutcome,
+  type CircuitRecord,
+  type CircuitScope,
 } from "../../src/index.js";
-import { circuitName, flavoursFor, throwing, useWorkbench } from "../support/factories.js";
+import { circuitName, flavours, flavoursFor, throwing, useWorkbench } from "../support/factories.js";
+import { deleteKeys, inspector, REDIS_URL, sleep, uniquePrefix, waitFor } from "../support/redis-helpers.js";
 import { storageKinds } from "../support/storage-kinds.js";
 
-/** What a call listener heard: `[circuit, outcome, durationMs]` per call. */
-type Heard = [string, CallOutcome, number];
+/** What a call listener heard: `[circuit, outcome, durationMs, scope]` per call. */
+type Heard = [string, CallOutcome, number, CircuitScope];
 
 function hear(factory: AsyncCircuitBreakerFactory | SyncCircuitBreakerFactory): Heard[] {
   const heard: Heard[] = [];
-  factory.addCallListener((name, outcome, durationMs) => heard.push([name, outcome, durationMs]));
+  factory.addCallListener((name, outcome, durationMs, scope) => heard.push([name, outcome, durationMs, scope]));
   return heard;
 }
 
@@ -29,7 +37,9 @@ const busyFor = (ms: number) => (): string => {
   return "done";
 };
 
-const outcomes = (heard: Heard[]): [string, CallOutcome][] => heard.map(([name, outcome]) => [name, outcome]);
+/** `[circuit, outcome, scope]` per call heard. */
+const outcomes = (heard: Heard[]): [string, CallOutcome, CircuitScope][] =>
+  heard.map(([name, outcome, , scope]) => [name, outcome, scope]);
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -39,7 +49,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
   const bench = useWorkbench(kind);
 
   describe.each(flavoursFor(kind))("$name factory", (flavour) => {
-    it("hear every call once, with its outcome: success, failure, excluded, rejected", async () => {
+    it("hear every call once, with its outcome (success, failure, excluded, rejected) and the fleet's scope", async () => {
       const made = bench.make(flavour);
       const heard = hear(made.factory);
       const name = circuitName("heard");
@@ -50,11 +60,11 @@ describe.each(storageKinds)("$name storage", (kind) => {
       await breaker.run(throwing(new Error("down"))).catch(() => undefined); // opens
       await breaker.run(() => "rejected").catch(() => undefined);
       expect(outcomes(heard)).toEqual([
-        [name, "success"],
-        [name, "excluded"],
-        [name, "failure"],
-        [name, "failure"],
-        [name, "rejected"],
+        [name, "success", "fleet"],
+        [name, "excluded", "fleet"],
+        [name, "failure", "fleet"],
+        [name, "failure", "fleet"],
+        [name, "rejected", "fleet"],
       ]);
     });
 
@@ -66,8 +76,8 @@ describe.each(storageKinds)("$name storage", (kind) => {
       await expect(breaker.run(() => "bad")).resolves.toBe("bad");
       await expect(breaker.run(throwing(new Error("down")), { fallback: () => "cached" })).resolves.toBe("cached");
       expect(outcomes(heard)).toEqual([
-        [name, "failure"],
-        [name, "failure"],
+        [name, "failure", "fleet"],
+        [name, "failure", "fleet"],
       ]);
     });
 
@@ -87,7 +97,7 @@ describe.each(storageKinds)("$name storage", (kind) => {
       const [success, failure, rejected] = heard;
       expect(success?.[2]).toBeGreaterThanOrEqual(30);
       expect(failure?.[2]).toBeGreaterThanOrEqual(20);
-      expect(rejected).toEqual([name, "rejected", 0]);
+      expect(rejected).toEqual([name, "rejected", 0, "fleet"]);
     });
 
     it("are removed by the function addCallListener returns, or by removeCallListener", async () => {
@@ -137,8 +147,8 @@ describe.each(storageKinds)("$name storage", (kind) => {
       controller.abort(new Error("gone"));
       await cancelled.catch(() => undefined);
       expect(outcomes(heard)).toEqual([
-        [name, "timeout"],
-        [name, "cancelled"],
+        [name, "timeout", "fleet"],
+        [name, "cancelled", "fleet"],
       ]);
       expect(heard[0]?.[2]).toBeGreaterThan(0);
     });
@@ -151,5 +161,103 @@ describe("addCallListener", () => {
     expect(() => factory.addCallListener("not a function" as never)).toThrow(
       /Invalid option "listener": expected a function, got "not a function"/,
     );
+  });
+});
+
+/**
+ * A storage whose decisions on circuits that are not closed are this process's own, as a shared
+ * storage's are while the process is open for itself: its admissions carry `scope: "process"`.
+ */
+class ProcessScopedStorage extends InMemoryStorage {
+  override admit(circuit: CircuitRecord, now: number): Admission {
+    const admission = super.admit(circuit, now);
+    return admission.verdict === "run" ? admission : { ...admission, scope: "process" };
+  }
+}
+
+describe.each(flavours)("the scope, with the $name factory", (flavour) => {
+  it("is the rejection's, and a probe's when the storage admitted it for this process; closed calls are the fleet's", async () => {
+    const time = { now: Date.UTC(2030, 0, 1) };
+    const made = flavour.create({
+      storage: new ProcessScopedStorage(),
+      clock: () => time.now,
+      defaultThreshold: 1,
+      defaultTtl: 1,
+    });
+    const heard = hear(made.factory);
+    const name = circuitName("scoped");
+    await made.run(name, throwing(new Error("down"))).catch(() => undefined);
+    await expect(made.run(name, () => "rejected")).rejects.toMatchObject({ scope: "process" });
+    time.now += 1000;
+    await made.run(name, throwing(new Error("probe fails"))).catch(() => undefined);
+    time.now += 1000;
+    await made.run(name, () => "probe succeeds");
+    await made.run(name, () => "closed again");
+    expect(outcomes(heard)).toEqual([
+      [name, "failure", "fleet"],
+      [name, "rejected", "process"],
+      [name, "failure", "process"],
+      [name, "success", "process"],
+      [name, "success", "fleet"],
+    ]);
+    await made.factory.close();
+  });
+});
+
+describe("the scope over Redis, of a circuit with a quorum shared by two processes", () => {
+  const prefix = uniquePrefix("test-call-scope");
+  const factories: AsyncCircuitBreakerFactory[] = [];
+  afterEach(async () => {
+    for (const factory of factories.splice(0)) await factory.close();
+    const redis = inspector();
+    await deleteKeys(redis, prefix);
+    await redis.quit();
+  });
+
+  /** A factory standing for the process `processName`, over Redis. */
+  function processFactory(processName: string) {
+    const storage = new RedisStorage({ url: REDIS_URL, prefix, processName, flushInterval: 0.02 });
+    const factory = new AsyncCircuitBreakerFactory({ storage });
+    factories.push(factory);
+    return { factory, storage, heard: hear(factory) };
+  }
+
+  it('is "process" for the calls of the process open for itself (rejected, then its probe), "fleet" for the others', async () => {
+    const a = processFactory("a");
+    const b = processFactory("b");
+    const name = circuitName("quorum");
+    const sick = await a.factory.getBreaker(name, { threshold: 2, ttl: 0.2, quorum: 2 });
+    const healthy = await b.factory.getBreaker(name, { threshold: 2, ttl: 0.2, quorum: 2 });
+    await sick.run(() => "ok");
+    await healthy.run(() => "ok");
+    await waitFor(
+      "both processes are active callers",
+      async () => (await a.storage.inspect([name]))[0]?.quorum?.activeCallers.length === 2,
+    );
+
+    for (let i = 0; i < 2; i++) await sick.run(throwing(new Error("unreachable from a"))).catch(() => undefined);
+    expect([sick.state, sick.scope]).toEqual(["opened", "process"]);
+    const rejected: unknown = await sick.run(() => "rejected").catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(CircuitOpenError);
+    expect((rejected as CircuitOpenError).scope).toBe("process");
+    await expect(healthy.run(() => "b still calls")).resolves.toBe("b still calls");
+
+    await sleep(250); // the ttl of a's own circuit
+    await sick.run(() => "a's probe");
+    expect([sick.state, sick.scope]).toEqual(["closed", "fleet"]);
+    await sick.run(() => "closed again");
+
+    expect(outcomes(a.heard)).toEqual([
+      [name, "success", "fleet"],
+      [name, "failure", "fleet"],
+      [name, "failure", "fleet"],
+      [name, "rejected", "process"],
+      [name, "success", "process"],
+      [name, "success", "fleet"],
+    ]);
+    expect(outcomes(b.heard)).toEqual([
+      [name, "success", "fleet"],
+      [name, "success", "fleet"],
+    ]);
   });
 });

@@ -65,10 +65,10 @@ describe("registerMetrics (OpenTelemetry)", () => {
     await expect(factory.run("api", () => "ok")).rejects.toBeInstanceOf(CircuitOpenError);
 
     const collected = await reader.read();
-    expect(collected.value(CALLS, { circuit: "api", outcome: "success" })).toBe(3);
-    expect(collected.value(CALLS, { circuit: "api", outcome: "excluded" })).toBe(1);
-    expect(collected.value(CALLS, { circuit: "api", outcome: "failure" })).toBe(2);
-    expect(collected.value(CALLS, { circuit: "api", outcome: "rejected" })).toBe(1);
+    expect(collected.value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(3);
+    expect(collected.value(CALLS, { circuit: "api", outcome: "excluded", scope: "fleet" })).toBe(1);
+    expect(collected.value(CALLS, { circuit: "api", outcome: "failure", scope: "fleet" })).toBe(2);
+    expect(collected.value(CALLS, { circuit: "api", outcome: "rejected", scope: "fleet" })).toBe(1);
     expect(collected.metric(CALLS)?.descriptor.unit).toBe("{call}");
 
     const success = collected.histogram(DURATION, { circuit: "api", outcome: "success" });
@@ -88,8 +88,10 @@ describe("registerMetrics (OpenTelemetry)", () => {
 
     let collected = await reader.read();
     expect(collected.statesOf("early")).toEqual(["closed"]);
-    expect(collected.value(STATE, { circuit: "early", state: "opened" })).toBe(0);
-    expect(collected.metric(STATE)?.dataPoints).toHaveLength(5);
+    expect(collected.value(STATE, { circuit: "early", state: "opened", scope: "fleet" })).toBe(0);
+    expect(collected.value(STATE, { circuit: "early", state: "opened", scope: "process" })).toBe(0);
+    // Every state of the fleet's circuit, and the two of a process open for itself.
+    expect(collected.metric(STATE)?.dataPoints).toHaveLength(7);
 
     for (let i = 0; i < 2; i++) await factory.run("api", fail).catch(() => undefined);
     collected = await reader.read();
@@ -100,9 +102,9 @@ describe("registerMetrics (OpenTelemetry)", () => {
     await factory.run("api", () => "ok");
     collected = await reader.read();
     expect(collected.statesOf("api")).toEqual(["closed"]);
-    expect(collected.value(CHANGES, { circuit: "api", state: "opened", origin: "local" })).toBe(1);
-    expect(collected.value(CHANGES, { circuit: "api", state: "half-opened", origin: "local" })).toBe(1);
-    expect(collected.value(CHANGES, { circuit: "api", state: "closed", origin: "local" })).toBe(1);
+    expect(collected.value(CHANGES, { circuit: "api", state: "opened", origin: "local", scope: "fleet" })).toBe(1);
+    expect(collected.value(CHANGES, { circuit: "api", state: "half-opened", origin: "local", scope: "fleet" })).toBe(1);
+    expect(collected.value(CHANGES, { circuit: "api", state: "closed", origin: "local", scope: "fleet" })).toBe(1);
   });
 
   it("stops feeding and observing when its disposer is called", async () => {
@@ -110,15 +112,15 @@ describe("registerMetrics (OpenTelemetry)", () => {
     const { factory } = makeFactory();
     const stop = register(factory, { meter });
     await factory.run("api", () => "ok");
-    expect((await reader.read()).value(CALLS, { circuit: "api", outcome: "success" })).toBe(1);
+    expect((await reader.read()).value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
 
     stop();
     stop();
     await factory.run("api", () => "ok");
     for (let i = 0; i < 2; i++) await factory.run("api", fail).catch(() => undefined);
     const collected = await reader.read();
-    expect(collected.value(CALLS, { circuit: "api", outcome: "success" })).toBe(1);
-    expect(collected.value(CALLS, { circuit: "api", outcome: "failure" })).toBeUndefined();
+    expect(collected.value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
+    expect(collected.value(CALLS, { circuit: "api", outcome: "failure", scope: "fleet" })).toBeUndefined();
     expect(collected.metric(CHANGES)?.dataPoints ?? []).toEqual([]);
     // The circuit opened, but the gauge is no longer observed: the SDK repeats its last values.
     expect((await factory.getBreaker("api")).state).toBe("opened");
@@ -146,7 +148,7 @@ describe("registerMetrics (OpenTelemetry)", () => {
     register(factory, { meter: provider.getMeter("other") });
     await factory.run("api", () => "ok");
     const collected = await reader.read();
-    expect(collected.value(`second_${CALLS}`, { circuit: "api", outcome: "success" })).toBe(1);
+    expect(collected.value(`second_${CALLS}`, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
     const both = collected.metrics.filter((m) => m.metric.descriptor.name === CALLS);
     expect(both.map((m) => [m.scope.name, m.metric.dataPoints[0]?.value])).toEqual([
       ["test", 1],

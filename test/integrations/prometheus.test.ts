@@ -12,6 +12,7 @@ import {
   SyncCircuitBreakerFactory,
   type CallListener,
   type CircuitHook,
+  type CircuitScope,
   type CircuitStateName,
   type ListenerDisposer,
 } from "../../src/index.js";
@@ -74,14 +75,14 @@ describe("calls", () => {
     await expect(cancelled).rejects.toThrow("the caller left");
 
     const scrape = await Scrape.of(registry);
-    expect(scrape.all(CALLS).map((s) => [s.labels.circuit, s.labels.outcome, s.value])).toEqual(
+    expect(scrape.all(CALLS).map((s) => [s.labels.circuit, s.labels.outcome, s.labels.scope, s.value])).toEqual(
       expect.arrayContaining([
-        ["api", "success", 3],
-        ["api", "excluded", 1],
-        ["api", "failure", 2],
-        ["api", "rejected", 2],
-        ["slow", "timeout", 1],
-        ["slow", "cancelled", 1],
+        ["api", "success", "fleet", 3],
+        ["api", "excluded", "fleet", 1],
+        ["api", "failure", "fleet", 2],
+        ["api", "rejected", "fleet", 2],
+        ["slow", "timeout", "fleet", 1],
+        ["slow", "cancelled", "fleet", 1],
       ]),
     );
     expect(scrape.all(CALLS)).toHaveLength(6);
@@ -123,9 +124,9 @@ describe("calls", () => {
     expect(() => sync.run("parser", () => JSON.parse("{") as unknown)).toThrow(SyntaxError);
     expect(() => sync.run("parser", () => 1)).toThrow(CircuitOpenError);
     const scrape = await Scrape.of(registry);
-    expect(scrape.value(CALLS, { circuit: "parser", outcome: "success" })).toBe(1);
-    expect(scrape.value(CALLS, { circuit: "parser", outcome: "failure" })).toBe(1);
-    expect(scrape.value(CALLS, { circuit: "parser", outcome: "rejected" })).toBe(1);
+    expect(scrape.value(CALLS, { circuit: "parser", outcome: "success", scope: "fleet" })).toBe(1);
+    expect(scrape.value(CALLS, { circuit: "parser", outcome: "failure", scope: "fleet" })).toBe(1);
+    expect(scrape.value(CALLS, { circuit: "parser", outcome: "rejected", scope: "fleet" })).toBe(1);
     expect(scrape.statesOf("parser")).toEqual(["opened"]);
   });
 
@@ -140,13 +141,14 @@ describe("calls", () => {
         return Object.assign(() => undefined, { [Symbol.dispose]: () => undefined });
       },
       circuitStates: () => new Map<string, CircuitStateName>(),
+      circuitScopes: () => new Map<string, CircuitScope>(),
     };
     const registry = new Registry();
     register_(factory, { registry });
-    listener("api", "cancelled", 0);
-    listener("api", "cancelled", 12);
+    listener("api", "cancelled", 0, "fleet");
+    listener("api", "cancelled", 12, "fleet");
     const scrape = await Scrape.of(registry);
-    expect(scrape.value(CALLS, { circuit: "api", outcome: "cancelled" })).toBe(2);
+    expect(scrape.value(CALLS, { circuit: "api", outcome: "cancelled", scope: "fleet" })).toBe(2);
     expect(scrape.value(`${DURATION}_count`, { circuit: "api", outcome: "cancelled" })).toBe(1);
     expect(scrape.value(`${DURATION}_sum`, { circuit: "api", outcome: "cancelled" })).toBe(0.012);
   });
@@ -166,18 +168,21 @@ describe("calls", () => {
 });
 
 describe("the state gauge", () => {
-  it("is 1 for the current state and 0 for the others, from circuits registered before registerMetrics", async () => {
+  it("is 1 for the current state and scope and 0 for the others, from circuits registered before registerMetrics", async () => {
     const { factory } = makeFactory();
     await factory.getBreaker("early");
     const registry = new Registry();
     register_(factory, { registry });
     const scrape = await Scrape.of(registry);
-    expect(scrape.all(STATE).map((s) => [s.labels.circuit, s.labels.state, s.value])).toEqual([
-      ["early", "closed", 1],
-      ["early", "opened", 0],
-      ["early", "half-opened", 0],
-      ["early", "isolated", 0],
-      ["early", "disabled", 0],
+    // Every state of the fleet's circuit, and the two of a process open for itself.
+    expect(scrape.all(STATE).map((s) => [s.labels.circuit, s.labels.state, s.labels.scope, s.value])).toEqual([
+      ["early", "closed", "fleet", 1],
+      ["early", "opened", "fleet", 0],
+      ["early", "half-opened", "fleet", 0],
+      ["early", "isolated", "fleet", 0],
+      ["early", "disabled", "fleet", 0],
+      ["early", "opened", "process", 0],
+      ["early", "half-opened", "process", 0],
     ]);
   });
 
@@ -208,12 +213,12 @@ describe("the state gauge", () => {
     expect(await states()).toEqual(["closed"]);
 
     const scrape = await Scrape.of(registry);
-    expect(scrape.all(CHANGES).map((s) => [s.labels.state, s.labels.origin, s.value])).toEqual(
+    expect(scrape.all(CHANGES).map((s) => [s.labels.state, s.labels.origin, s.labels.scope, s.value])).toEqual(
       expect.arrayContaining([
-        ["opened", "local", 1],
-        ["half-opened", "local", 1],
-        ["closed", "local", 2],
-        ["isolated", "local", 1],
+        ["opened", "local", "fleet", 1],
+        ["half-opened", "local", "fleet", 1],
+        ["closed", "local", "fleet", 2],
+        ["isolated", "local", "fleet", 1],
       ]),
     );
     expect(scrape.all(CHANGES)).toHaveLength(4);
@@ -249,7 +254,7 @@ describe("stopping", () => {
     // The registry is free again.
     register_(factory, { registry });
     await factory.run("api", () => "ok");
-    expect((await Scrape.of(registry)).value(CALLS, { circuit: "api", outcome: "success" })).toBe(1);
+    expect((await Scrape.of(registry)).value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
   });
 
   it("is disposable (`using`)", async () => {
@@ -268,7 +273,7 @@ describe("registries", () => {
     const { factory } = makeFactory();
     register_(factory);
     await factory.run("api", () => "ok");
-    expect((await Scrape.of(register)).value(CALLS, { circuit: "api", outcome: "success" })).toBe(1);
+    expect((await Scrape.of(register)).value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
   });
 
   it("refuses a second registration on one registry with a clear error; another registry or a prefix works", async () => {
@@ -293,8 +298,8 @@ describe("registries", () => {
     register_(factory, { registry, prefix: "second_" });
     await factory.run("api", () => "ok");
     const scrape = await Scrape.of(registry);
-    expect(scrape.value(CALLS, { circuit: "api", outcome: "success" })).toBe(1);
-    expect(scrape.value(`second_${CALLS}`, { circuit: "api", outcome: "success" })).toBe(1);
+    expect(scrape.value(CALLS, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
+    expect(scrape.value(`second_${CALLS}`, { circuit: "api", outcome: "success", scope: "fleet" })).toBe(1);
     expect(scrape.statesOf("api", `second_${STATE}`)).toEqual(["closed"]);
   });
 

@@ -88,11 +88,11 @@ describe("a circuit shared through Redis", () => {
 
     // Transitions learned from the other process, counted as remote; this process made none.
     const scrape = await Scrape.of(registry);
-    expect(scrape.value(CHANGES, { circuit: name, state: "opened", origin: "remote" })).toBe(1);
-    expect(scrape.value(CHANGES, { circuit: name, state: "closed", origin: "remote" })).toBe(1);
+    expect(scrape.value(CHANGES, { circuit: name, state: "opened", origin: "remote", scope: "fleet" })).toBe(1);
+    expect(scrape.value(CHANGES, { circuit: name, state: "closed", origin: "remote", scope: "fleet" })).toBe(1);
     expect(scrape.all(CHANGES).filter((s) => s.labels.origin === "local")).toEqual([]);
     const collected = await reader.read();
-    expect(collected.value(CHANGES, { circuit: name, state: "opened", origin: "remote" })).toBe(1);
+    expect(collected.value(CHANGES, { circuit: name, state: "opened", origin: "remote", scope: "fleet" })).toBe(1);
     // No call ran here.
     expect(scrape.all("purgatory_calls_total")).toEqual([]);
   });

@@ -548,10 +548,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /**
-   * A probe of the circuit this process keeps for itself settled (its own circuit took it): Redis
-   * is told in the background, with a placeholder token, so that the outcome also counts in the
-   * fleet's streak (a failure may meet the quorum and open the fleet's circuit: this process made
-   * that transition) and Redis knows whether the process is still open for itself.
+   * A probe of the circuit this process keeps for itself settled (its own circuit took it, and
+   * decided at once): Redis is told, with a placeholder token, so that the outcome also counts in
+   * the fleet's streak (a failure may meet the quorum and open the fleet's circuit: this process
+   * made that transition) and Redis knows whether the process is still open for itself.
    */
   #ownProbeSettled(
     circuit: ReplicaCircuit,
@@ -569,10 +569,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       calls: true,
       learning: outcome === "success" ? "internal" : "call",
     });
-    if (outcome === "success") {
-      void sent;
-      return transition;
-    }
+    if (outcome === "success") return sent.then(() => transition);
     return sent.then((reply) => {
       if (reply === undefined) return transition;
       const expected = recordFailure(
