@@ -12,11 +12,17 @@
  * - after a partition heals, the process's local trip is pushed only if the shared state has not
  *   moved since, and an outage policy's state is never written;
  * - after every command, every connected replica agrees with Redis within ttl + one resync;
- * - no storage error and no unhandled rejection, ever.
+ * - no storage error and no unhandled rejection, ever;
+ * - with a quorum of 2 (some runs): a closed circuit opens on a failure exactly when the distinct
+ *   processes behind its streak (those whose failures the test saw counted since the streak began,
+ *   the failing one, and those Redis lists as open for themselves) reach the effective quorum of
+ *   the callers Redis knows; a process open for itself never takes a probe lease of the fleet's,
+ *   and its own probes reach Redis as outcomes that count only on a closed circuit.
  *
  * `FLEET_MODEL_RUNS` sets the number of runs (default 16, about 20 s); `FLEET_MODEL_CORNERS=1`
  * prints how often each corner (a stale call, a zombie probe, a pushed trip...) was reached.
  */
+import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +33,7 @@ import {
   type AsyncCircuitBreaker,
   type StorageErrorPolicy,
 } from "../../../src/index.js";
+import { effectiveQuorum } from "../../../src/core/quorum.js";
 import { HookRecorder, sleep, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
 import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
 import type { RedisServer } from "../../support/redis-server.js";
@@ -62,9 +69,11 @@ interface Call {
   /**
    * - `run`/`probe`: admitted through a synced replica, with the token read from Redis;
    * - `shared-closed`: admitted while disconnected, on the closed view of the last shared state;
-   * - `local`: admitted in a local epoch (its outcome must never reach Redis).
+   * - `local`: admitted in a local epoch (its outcome must never reach Redis);
+   * - `own`: a probe of the circuit a process open for itself keeps (quorum): its outcome reaches
+   *   Redis as a placeholder's, which counts only on a closed circuit.
    */
-  readonly kind: "run" | "probe" | "shared-closed" | "local";
+  readonly kind: "run" | "probe" | "shared-closed" | "local" | "own";
   readonly token: Token | null;
   /** The process's `breaks` when the call was admitted. */
   readonly breaks: number;
@@ -96,10 +105,20 @@ interface Proc {
 interface Real {
   readonly name: string;
   readonly key: string;
+  /** The circuit's sorted sets: its active callers and the processes open for themselves. */
+  readonly callersKey: string;
+  readonly localKey: string;
   readonly hm: number;
+  /** The circuit's quorum (processes), 1 for none. */
+  readonly quorum: number;
   readonly procs: Proc[];
   readonly calls: Call[];
   nextId: number;
+  /**
+   * The processes whose failures the test saw counted in the current streak (`null`: not known,
+   * after a fault that may have changed the count out of the test's sight).
+   */
+  streak: Set<number> | null;
 }
 
 interface Model {
@@ -150,12 +169,15 @@ function current(c: Shared | null, token: Token | null, from: number, to: number
   return lease.expiry > to + MARGIN_MS ? true : "maybe";
 }
 
-/** The state machine's answer: what `outcome` does to `c` when its token is current. */
-function applied(c: Shared, outcome: "success" | "failure"): Pick<Shared, "i" | "st" | "g" | "f"> {
+/**
+ * The state machine's answer: what `outcome` does to `c` when its token is current; `backed`:
+ * whether enough processes back a trip (always without a quorum).
+ */
+function applied(c: Shared, outcome: "success" | "failure", backed = true): Pick<Shared, "i" | "st" | "g" | "f"> {
   if (c.st === "closed") {
     if (outcome === "success") return { i: c.i, st: c.st, g: c.g, f: 0 };
     const f = c.f + 1;
-    return f >= THRESHOLD ? { i: c.i, st: "opened", g: c.g + 1, f } : { i: c.i, st: c.st, g: c.g, f };
+    return f >= THRESHOLD && backed ? { i: c.i, st: "opened", g: c.g + 1, f } : { i: c.i, st: c.st, g: c.g, f };
   }
   return outcome === "success"
     ? { i: c.i, st: "closed", g: c.g + 1, f: 0 }
@@ -165,6 +187,56 @@ function applied(c: Shared, outcome: "success" | "failure"): Pick<Shared, "i" | 
 const essentials = (c: Shared | null) => (c === null ? null : { i: c.i, st: c.st, g: c.g, f: c.f });
 
 const connected = (p: Proc) => !p.partitioned;
+
+/** The process names of the run: `p0`, `p1`, `p2`. */
+const procName = (n: number) => `p${n}`;
+
+/**
+ * Whether a failure of process `proc` on the closed circuit `c`, if it reaches the threshold, is
+ * backed by enough processes: `true`, `false`, or `"maybe"` when the test lost track of the streak.
+ * The callers and the processes open for themselves are what Redis lists when the failure is sent.
+ */
+async function backing(real: Real, proc: number, c: Shared): Promise<boolean | "maybe"> {
+  if (real.quorum === 1) return true;
+  if (real.streak === null) return "maybe";
+  const now = await redisNow();
+  const [callers, local, created] = await Promise.all([
+    admin.zrangebyscore(real.callersKey, `(${now}`, "+inf"),
+    admin.zrangebyscore(real.localKey, `(${now}`, "+inf"),
+    admin.hget(real.key, "ct"),
+  ]);
+  const callerCount = new Set([...callers, procName(proc)]).size;
+  // An incarnation that replaced a lost one counts at least `processes` callers for 2 s.
+  const ct = Number(created ?? 0);
+  if (ct > 0 && Math.abs(now - (ct + 2_000)) < MARGIN_MS) return "maybe";
+  const counted = ct > 0 && now - ct < 2_000 ? Math.max(callerCount, real.quorum) : callerCount;
+  const need = effectiveQuorum({ processes: real.quorum }, counted);
+  const backers = new Set([...[...real.streak].map(procName), procName(proc), ...local]).size;
+  if (c.f + 1 >= THRESHOLD) see(backers >= need ? "a trip backed by the quorum" : "a trip not backed by the quorum");
+  return backers >= need;
+}
+
+/** After a settled call of `proc`, who is behind the streak: it grew, ended, or stayed. */
+function follow(real: Real, proc: number, before: Shared | null, after: Shared | null): void {
+  if (real.streak === null) return;
+  if (after === null || before === null || after.i !== before.i || after.st !== "closed" || after.f === 0) {
+    real.streak = new Set();
+  } else if (after.f > before.f) {
+    real.streak.add(proc);
+  }
+}
+
+/** Whether process `p` is open for itself (the circuit it keeps for itself is not closed). */
+function ownOpen(p: Proc, name: string): boolean {
+  const record = p.storage.get(name) as unknown as { own?: { snapshot: { state: string } } | null };
+  return record.own !== null && record.own !== undefined && record.own.snapshot.state !== "closed";
+}
+
+/** The state of the fleet's circuit as a process's replica shows it (not its own circuit's). */
+function fleetView(p: Proc, name: string): { state: string; failureCount: number } {
+  const record = p.storage.get(name) as unknown as { replica?: { view: { state: string; failureCount: number } } };
+  return record.replica?.view ?? { state: "missing", failureCount: -1 };
+}
 
 /**
  * The incarnation a process's replica follows. Not public: the state and counts a breaker shows
@@ -184,12 +256,12 @@ async function converge(real: Real, where: string): Promise<void> {
       const c = await read(real.key);
       if (c === null) return false;
       return real.procs.filter(connected).every((p) => {
-        const b = p.breaker;
+        const view = fleetView(p, real.name);
         return (
           p.storage.available &&
           heldIncarnation(p, real.name) === c.i &&
-          b.state === c.st &&
-          (c.st !== "closed" || b.failureCount === c.f)
+          view.state === c.st &&
+          (c.st !== "closed" || view.failureCount === c.f)
         );
       });
     },
@@ -224,7 +296,9 @@ class Start implements Cmd {
   async run(m: Model, real: Real): Promise<void> {
     const p = real.procs[this.proc] as Proc;
     const before = await read(real.key);
-    const viewBefore = p.breaker.state;
+    const viewBefore = fleetView(p, real.name).state;
+    // A process open for itself (quorum): its own circuit decides, and never takes a fleet probe.
+    const ownBefore = p.breaker.scope === "process" || (viewBefore !== "closed" && ownOpen(p, real.name));
     let settle: (outcome: "success" | "failure") => void = () => undefined;
     let admitted: () => void = () => undefined;
     const entered = new Promise<void>((resolve) => (admitted = resolve));
@@ -250,7 +324,14 @@ class Start implements Cmd {
     const admittedAt = await redisNow();
     let kind: Call["kind"];
     let token: Token | null = null;
-    if (connected(p)) {
+    if (ownBefore) {
+      expect(
+        essentials(after),
+        `${this.toString()}: a process open for itself takes no probe of the fleet's (Redis before ${JSON.stringify(before)})`,
+      ).toEqual(essentials(before));
+      kind = "own";
+      see(`own probe admitted${connected(p) ? "" : " while cut off"}`);
+    } else if (connected(p)) {
       if (viewBefore === "closed") {
         kind = "run";
         token = before === null ? null : { i: before.i, g: before.g };
@@ -308,6 +389,8 @@ class Settle implements Cmd {
     const p = real.procs[call.proc] as Proc;
     const cut = !connected(p);
     const before = await read(real.key);
+    const backed =
+      !cut && this.outcome === "failure" && before?.st === "closed" ? await backing(real, call.proc, before) : true;
     const from = await redisNow();
     call.settle(this.outcome);
     await call.done;
@@ -321,6 +404,27 @@ class Settle implements Cmd {
       expect(essentials(after), `${where}: a cut-off process changes nothing in Redis`).toEqual(essentials(before));
       return;
     }
+    if (call.kind === "own") {
+      // A placeholder's outcome, if its own circuit took it (its lease live, no other probe of its
+      // own decided first): it counts only while the fleet's circuit is closed, and a failure
+      // opens it only when enough processes back it.
+      if (before === null || before.st !== "closed") {
+        expect(essentials(after), `${where}: an own probe's outcome changes no circuit that is not closed`).toEqual(
+          essentials(before),
+        );
+      } else {
+        const counted = backed === "maybe" ? [true, false] : [backed];
+        const options = [essentials(before), ...counted.map((b) => applied(before, this.outcome, b))];
+        expect(options, `${where}: an own probe's outcome counts on a closed circuit, or not at all`).toContainEqual(
+          essentials(after),
+        );
+        see(
+          `own probe ${this.outcome} on closed${isDeepStrictEqual(essentials(after), essentials(before)) ? " ignored" : ""}`,
+        );
+      }
+      follow(real, call.proc, before, after);
+      return;
+    }
     const stale = call.kind === "local" || call.breaks !== p.breaks;
     const decides = stale ? false : current(before, call.token, from, to);
     if (decides === false) {
@@ -328,13 +432,20 @@ class Settle implements Cmd {
       if (call.kind === "probe" && before?.st === "half-opened") see("a zombie probe ignored");
       if (call.kind === "run" || call.kind === "shared-closed") see("a stale call ignored");
       expect(essentials(after), `${where}: a stale token changes nothing`).toEqual(essentials(before));
-    } else if (decides === true) {
+    } else if (decides === true && backed !== "maybe") {
       see(`${call.kind} ${this.outcome} on ${before?.st} decided`);
-      expect(essentials(after), `${where}: a current token decides`).toEqual(applied(before as Shared, this.outcome));
+      expect(essentials(after), `${where}: a current token decides`).toEqual(
+        applied(before as Shared, this.outcome, backed),
+      );
     } else {
-      const options = [essentials(before), applied(before as Shared, this.outcome)];
+      const options = [
+        essentials(before),
+        applied(before as Shared, this.outcome, true),
+        applied(before as Shared, this.outcome, false),
+      ];
       expect(options, `${where}: a token at the end of its lease`).toContainEqual(essentials(after));
     }
+    follow(real, call.proc, before, after);
   }
   toString = () => `Settle(#${this.pick}, ${this.outcome})`;
 }
@@ -443,7 +554,7 @@ class Heal implements Cmd {
   async run(m: Model, real: Real): Promise<void> {
     const p = real.procs[this.proc] as Proc;
     const before = await read(real.key);
-    const view = p.breaker.state;
+    const view = fleetView(p, real.name).state;
     const decided = p.decidedLocally;
     const recovered = p.recorder.of("storage_recovered").length;
     p.proxy.restore();
@@ -458,7 +569,9 @@ class Heal implements Cmd {
     const cutFrom = p.cutFrom;
     const unmoved =
       before !== null && cutFrom !== null && before.i === cutFrom.i && before.g === cutFrom.g && before.st !== "opened";
-    const pushes = p.policy === "local" && view === "opened" && decided && unmoved;
+    // With a quorum, a closed circuit is never opened on one process's word: no push then.
+    const lone = real.quorum > 1 && before?.st === "closed";
+    const pushes = p.policy === "local" && view === "opened" && decided && unmoved && !lone;
     see(`heal ${p.policy}${decided ? " after local decisions" : ""}${pushes ? ": trip pushed" : ""}`);
     if (view === "opened" && decided && !unmoved && p.policy === "local")
       see("heal: a local trip yields to a moved state");
@@ -570,6 +683,9 @@ class Hang implements Cmd {
   check = (m: Readonly<Model>) => !m.partitioned.some(Boolean);
   async run(_m: Model, real: Real): Promise<void> {
     const p = real.procs[this.proc] as Proc;
+    // Its failure may or may not reach Redis (a command that timed out may still run): the test
+    // no longer knows who is behind the streak, until it ends.
+    real.streak = null;
     server.signal("SIGSTOP");
     try {
       await p.breaker.run(() => Promise.reject(new Error("while Redis hangs"))).catch(() => undefined);
@@ -646,16 +762,19 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.constant(new RestartEmpty()),
 ];
 
+/** Runs without a quorum, and with a quorum of 2 of the 3 processes. */
+const quorumArb = fc.constantFrom(1, 2);
+
 const policiesArb = fc.array(fc.constantFrom<StorageErrorPolicy>("local", "local", "fail-closed", "fail-open"), {
   minLength: PROCS,
   maxLength: PROCS,
 });
 
-async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promise<Real> {
+async function setUp(policies: readonly StorageErrorPolicy[], hm: number, quorum: number): Promise<Real> {
   const prefix = uniquePrefix("test-fleet-model");
   const name = "api.example.com";
   const procs: Proc[] = [];
-  for (const policy of policies) {
+  for (const [n, policy] of policies.entries()) {
     const proxy = await startProxy(server.port);
     const recorder = new HookRecorder();
     // Set below, once the process exists: the hook needs it.
@@ -667,6 +786,8 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
       commandTimeout: 0.1,
       healthCheckInterval: 0.04,
       resyncInterval: RESYNC_MS / 1000,
+      processName: procName(n),
+      flushInterval: 0.02,
     });
     const factory = new AsyncCircuitBreakerFactory({
       storage,
@@ -680,10 +801,13 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
           if (proc === undefined) return;
           if (eventType === "storage_recovered") proc.decidedLocally = false;
           // A decision of its own while Redis is away (policy local), or a held circuit (fail-closed).
+          // (Those of the circuit a process keeps for itself, scope "process", leave the replica be.)
+          const fleetScope = !("scope" in event) || event.scope !== "process";
           const local =
-            eventType === "failed" ||
-            eventType === "recovered" ||
-            (eventType === "state_changed" && event.remote !== true);
+            fleetScope &&
+            (eventType === "failed" ||
+              eventType === "recovered" ||
+              (eventType === "state_changed" && event.remote !== true));
           const held =
             eventType === "state_changed" && event.remote === true && policy === "fail-closed" && !storage.available;
           if ((local || held) && !storage.available && !proc.decidedLocally) {
@@ -694,7 +818,7 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
       ],
     });
     await factory.initialize();
-    const breaker = await factory.getBreaker(name);
+    const breaker = await factory.getBreaker(name, quorum > 1 ? { quorum } : {});
     ref.proc = {
       factory,
       storage,
@@ -709,7 +833,13 @@ async function setUp(policies: readonly StorageErrorPolicy[], hm: number): Promi
     };
     procs.push(ref.proc);
   }
-  return { name, key: (procs[0] as Proc).storage.keys.circuit(name), hm, procs, calls: [], nextId: 0 };
+  const [key, callersKey, , localKey] = (procs[0] as Proc).storage.keys.scriptKeys(name);
+  if (quorum > 1) {
+    // Every process calls once, and Redis knows them all as active callers before the commands.
+    for (const p of procs) await p.breaker.run(() => "hello");
+    await waitFor("every process is an active caller", async () => (await admin.zcard(callersKey)) === procs.length);
+  }
+  return { name, key, callersKey, localKey, hm, quorum, procs, calls: [], nextId: 0, streak: new Set() };
 }
 
 async function tearDown(real: Real): Promise<void> {
@@ -719,17 +849,26 @@ async function tearDown(real: Real): Promise<void> {
     await p.factory.close();
     await p.proxy.close();
   }
-  await admin.del(real.key);
+  await admin.del(real.key, real.callersKey, real.localKey, real.key.replace(":circuit:", ":reporters:"));
 }
 
 /** Runs `commands` on a fresh fleet, each followed by the checks that hold after every step. */
-async function runChecked(policies: StorageErrorPolicy[], hm: number, commands: Iterable<Cmd>): Promise<void> {
-  const real = await setUp(policies, hm);
+async function runChecked(
+  policies: StorageErrorPolicy[],
+  hm: number,
+  quorum: number,
+  commands: Iterable<Cmd>,
+): Promise<void> {
+  const real = await setUp(policies, hm, quorum);
   try {
     const checked = [...commands].map((command): Cmd => ({
       check: (m) => command.check(m),
       run: async (m, r) => {
         await command.run(m, r);
+        // A count that ended (or a new state) ends the streak the test follows; a count that moved
+        // out of its sight (a failure while Redis hung) leaves it unknown.
+        const now = await read(r.key);
+        if (now === null || now.st !== "closed" || now.f === 0) r.streak = new Set();
         await checkProbes(r, String(command));
         await converge(r, String(command));
         checkHealth(r, String(command));
@@ -747,7 +886,7 @@ describe("the fleet protocol, model-based, on a real Redis", () => {
     // Found by the model: a run call's token was taken as Redis's, while its process still
     // followed the lost incarnation (a closed circuit looks the same in both); Redis rightly ignored
     // its failure. The step checks now wait for every replica to follow Redis's incarnation.
-    await runChecked(["fail-closed", "local", "local"], 2, [
+    await runChecked(["fail-closed", "local", "local"], 2, 1, [
       new Zombie(0, 1, "failure"),
       new LoseKey("del"),
       new Trip(1),
@@ -764,6 +903,9 @@ describe("the fleet protocol, model-based, on a real Redis", () => {
       "probe success on half-opened decided",
       "a zombie probe ignored",
       "start admitted while cut off",
+      "a trip backed by the quorum",
+      "a trip not backed by the quorum",
+      "own probe admitted",
     ];
     const missing = () => corners.filter((corner) => !seen.has(corner));
     let batches = 0;
@@ -773,6 +915,7 @@ describe("the fleet protocol, model-based, on a real Redis", () => {
         fc.asyncProperty(
           policiesArb,
           fc.constantFrom(1, 2),
+          quorumArb,
           fc.commands(commandArbs, { maxCommands: 24, size: "max" }),
           runChecked,
         ),
