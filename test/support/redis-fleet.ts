@@ -23,6 +23,8 @@ export interface WorkerEvent {
   readonly event: {
     readonly state?: string;
     readonly remote?: boolean;
+    /** `"process"` for a circuit open for this process alone (a quorum), `"fleet"` otherwise. */
+    readonly scope?: string;
     readonly openedAt?: number | null;
     readonly error?: string;
   };

@@ -20,6 +20,8 @@ import {
   SyncCircuitBreakerFactory,
   type CircuitHookArgs,
   type ConfigChanges,
+  type QuorumOption,
+  type RunOptions,
   type StorageErrorPolicy,
 } from "../../src/index.js";
 
@@ -46,7 +48,21 @@ export interface WorkerConfig {
   readonly throwingSubscriber?: boolean;
   /** The factory's `defaultFailureRate`. */
   readonly failureRate?: { readonly rate: number; readonly minimumCalls: number; readonly window: number };
+  /** The factory's `defaultQuorum`. */
+  readonly quorum?: QuorumOption;
+  /** The factory's `defaultTimeout` (seconds). */
+  readonly timeout?: number;
+  /** The storage's `processName`, `flushInterval` and `callerHorizon`. */
+  readonly processName?: string;
+  readonly flushInterval?: number;
+  readonly callerHorizon?: number;
 }
+
+/** The circuit options an `http` command may register its circuit with (JSON: no functions). */
+export type HttpCircuitOptions = Pick<
+  RunOptions,
+  "threshold" | "ttl" | "quorum" | "failureRate" | "timeout" | "backoff" | "halfOpenMaxCalls"
+>;
 
 /** What a guarded call of a `run` or `hold` command does. */
 export type CallOutcome = "succeed" | "fail";
@@ -107,6 +123,22 @@ export type WorkerCommand =
       readonly counterKey: string;
       readonly succeed?: boolean;
     }
+  /**
+   * `calls` guarded calls `factory.run(name, (signal) => fetch(url, { signal }), circuit)`, one
+   * at a time, `everyMs` apart (default 0); a network error or a non-2xx status is a failure.
+   * Answers `{ ran, succeeded, failed, rejectedFleet, rejectedProcess, errors }` (`ran`: calls that
+   * reached `fetch`; rejections counted by `CircuitOpenError.scope`; `errors`: the failures by
+   * error name, e.g. `CallTimeoutError`) and the breaker's `{ state, scope }` after the last call.
+   */
+  | {
+      readonly id: number;
+      readonly op: "http";
+      readonly name: string;
+      readonly url: string;
+      readonly calls: number;
+      readonly everyMs?: number;
+      readonly circuit?: HttpCircuitOptions;
+    }
   | { readonly id: number; readonly op: "state"; readonly name: string }
   /** An operator's action on the circuit (`breaker.isolate()`, `disable()`, `reset()`). */
   | {
@@ -162,6 +194,9 @@ function storage(): RedisStorage {
     ...optional("keyTtl", config.keyTtl),
     ...optional("resyncInterval", config.resyncInterval),
     ...optional("healthCheckInterval", config.healthCheckInterval),
+    ...optional("processName", config.processName),
+    ...optional("flushInterval", config.flushInterval),
+    ...optional("callerHorizon", config.callerHorizon),
   });
   madeStorage = made;
   if (config.throwingSubscriber === true) {
@@ -181,6 +216,8 @@ function factoryOptions() {
     ...optional("defaultTtl", config.ttl),
     ...optional("halfOpenMaxCalls", config.halfOpenMaxCalls),
     ...optional("defaultFailureRate", config.failureRate),
+    ...optional("defaultQuorum", config.quorum),
+    ...optional("defaultTimeout", config.timeout),
     ...(offset === undefined ? {} : { clock: () => Date.now() + offset }),
   };
 }
@@ -316,6 +353,38 @@ async function serve(): Promise<void> {
     }
   };
 
+  const httpCalls = async (command: Extract<WorkerCommand, { op: "http" }>) => {
+    if (guard.async === undefined) throw new Error("http needs an async worker");
+    const factory = guard.async;
+    const tally = { ran: 0, succeeded: 0, failed: 0, rejectedFleet: 0, rejectedProcess: 0 };
+    const errors: Record<string, number> = {};
+    const fetchOk = async (signal: AbortSignal) => {
+      tally.ran += 1;
+      const res = await fetch(command.url, { signal });
+      await res.text();
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return res.status;
+    };
+    for (let i = 0; i < command.calls; i++) {
+      if (i > 0 && (command.everyMs ?? 0) > 0) await sleep(command.everyMs ?? 0);
+      try {
+        await factory.run(command.name, fetchOk, command.circuit);
+        tally.succeeded += 1;
+      } catch (error) {
+        if (error instanceof CircuitOpenError) {
+          if (error.scope === "process") tally.rejectedProcess += 1;
+          else tally.rejectedFleet += 1;
+        } else {
+          tally.failed += 1;
+          const kind = error instanceof Error ? error.name : typeof error;
+          errors[kind] = (errors[kind] ?? 0) + 1;
+        }
+      }
+    }
+    const b = await factory.getBreaker(command.name);
+    return { ...tally, errors, state: b.state, scope: b.scope };
+  };
+
   const handle = async (command: WorkerCommand): Promise<object> => {
     switch (command.op) {
       case "register":
@@ -358,6 +427,8 @@ async function serve(): Promise<void> {
         }
         return { probes, rejected, maxConcurrent, state: probing.state };
       }
+      case "http":
+        return httpCalls(command);
       case "state":
         return breaker(command.name);
       case "control": {
