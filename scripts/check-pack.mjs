@@ -329,8 +329,8 @@ const stopOtel = registerOtel(factory);
 await factory.run("svc", () => 1);
 await factory.run("svc", () => Promise.reject(new Error("down"))).catch(() => {});
 const text = await registry.metrics();
-assert(text.includes('purgatory_calls_total{circuit="svc",outcome="success"} 1'), "calls are counted: " + text);
-assert(text.includes('purgatory_circuit_state{circuit="svc",state="opened"} 1'), "the state gauge follows the circuit");
+assert(text.includes('purgatory_calls_total{circuit="svc",outcome="success",scope="fleet"} 1'), "calls are counted: " + text);
+assert(text.includes('purgatory_circuit_state{circuit="svc",state="opened",scope="fleet"} 1'), "the state gauge follows the circuit");
 assert(text.includes('purgatory_call_duration_seconds_count{circuit="svc",outcome="failure"} 1'), "calls are timed");
 let twice;
 try { registerMetrics(factory, { registry }); } catch (e) { twice = e; }

@@ -102,14 +102,16 @@ describe.concurrent("examples", () => {
     expect(out).toMatch(/call 7 \(probe\)\s+ok \(gauge during the probe: half-opened\)\s+gauge: closed/);
     // The scrape, in the Prometheus text format.
     expect(out).toContain("# TYPE purgatory_circuit_state gauge");
-    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="closed"} 1');
-    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="opened"} 0');
+    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="closed",scope="fleet"} 1');
+    expect(out).toContain('purgatory_circuit_state{circuit="payments",state="opened",scope="fleet"} 0');
     expect(out).toContain("# TYPE purgatory_calls_total counter");
-    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="success"} 3');
-    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="failure"} 3');
-    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="rejected"} 2');
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="success",scope="fleet"} 3');
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="failure",scope="fleet"} 3');
+    expect(out).toContain('purgatory_calls_total{circuit="payments",outcome="rejected",scope="fleet"} 2');
     expect(out).toContain('purgatory_call_duration_seconds_count{circuit="payments",outcome="failure"} 3');
-    expect(out).toContain('purgatory_state_changes_total{circuit="payments",state="opened",origin="local"} 2');
+    expect(out).toContain(
+      'purgatory_state_changes_total{circuit="payments",state="opened",origin="local",scope="fleet"} 2',
+    );
     // Only purgatory_ lines after the "scrape:" heading.
     const scrape = out
       .slice(out.indexOf("scrape:\n") + "scrape:\n".length)
@@ -123,13 +125,13 @@ describe.concurrent("examples", () => {
     expectSuccess(outcome);
     const out = outcome.stdout;
     expect(out).toMatch(/^meter purgatory \d+\.\d+\.\d+/m);
-    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=opened} 1");
-    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=closed} 0");
-    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=failure} 2");
-    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=rejected} 1");
+    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=opened,scope=fleet} 1");
+    expect(out).toContain("purgatory_circuit_state{circuit=inventory,state=closed,scope=fleet} 0");
+    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=failure,scope=fleet} 2");
+    expect(out).toContain("purgatory_calls_total{circuit=inventory,outcome=rejected,scope=fleet} 1");
     expect(out).toContain("purgatory_call_duration_seconds{circuit=inventory,outcome=failure} count=2");
     expect(out).not.toContain("purgatory_call_duration_seconds{circuit=inventory,outcome=rejected}");
-    expect(out).toContain("purgatory_state_changes_total{circuit=inventory,state=opened,origin=local} 1");
+    expect(out).toContain("purgatory_state_changes_total{circuit=inventory,state=opened,origin=local,scope=fleet} 1");
   });
 
   it("testing-with-fake-timers.ts drives the ttl with a clock", async () => {
@@ -228,7 +230,7 @@ describe.concurrent("examples", () => {
       // The CLI's listing of what Redis holds, at the end.
       expect(act).toContain(`$ purgatory circuits --redis `);
       expect(act).toMatch(/^CIRCUIT\s+STATE\s+FAILURES\s+TTL/m);
-      expect(act).toMatch(/^inventory-api\s+opened\s+3\/3\s+5s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-$/m);
+      expect(act).toMatch(/^inventory-api\s+opened\s+3\/3\s+5s\s+-\s+\d+(ms|s) ago\s+in \d+s\s+-\s+-$/m);
       expect(act).toContain(`1 circuit under prefix "${prefix}"`);
       expect(out).toMatch(/\nthe end, in \d+ ms\.\n$/);
     },

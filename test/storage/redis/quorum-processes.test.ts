@@ -1,5 +1,5 @@
 /**
- * Quorum with real OS processes (issue 15, DESIGN.md 2.2): worker processes
+ * Quorum with real OS processes (docs/fleet-protocol.md, "Quorum"): worker processes
  * (test/support/redis-worker.ts), each with a RedisStorage of its own named `web-<n>`, make real
  * HTTP calls to a local `node:http` server, directly or through a TCP proxy that stands for one
  * process's broken network path (refusing or blackholing its connections) or for the dependency
