@@ -4,12 +4,18 @@
  * one Lua script that applies the state machine atomically in Redis with Redis time and fences
  * stale tokens; pub/sub and a bounded periodic re-read keep replicas fresh; an outage degrades to
  * the replica. The protocol is docs/fleet-protocol.md.
+ *
+ * This file is longer than the others because it is where the replica (`replica.ts`), the circuit
+ * a process keeps for itself (`own.ts`) and the transport meet: each operation (admission, success,
+ * failure, control) decides across them in one place. What stands alone lives beside it: the
+ * record (`replica-circuit.ts`), the hand-overs of window counts and presence (`handover.ts`), the
+ * re-reads (`resync.ts`), the core's predictions for a reply (`outcomes.ts`), the operators'
+ * reads (`inspect.ts`).
  * @module
  */
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
-import { CLOSED_SNAPSHOT } from "../../core/circuit.js";
 import {
   admit,
   checkRates,
@@ -20,8 +26,8 @@ import {
   type Admission,
   type ControlAction,
 } from "../../core/machine.js";
-import { callerHorizonMs, hasQuorum } from "../../core/quorum.js";
-import { count, countsOf, countSuccess, createWindow, drain, windowFor } from "../../core/window.js";
+import { hasQuorum } from "../../core/quorum.js";
+import { count, countsOf, countSuccess, drain, windowFor } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
@@ -44,7 +50,6 @@ import {
   decideLocally,
   hold,
   localToken,
-  PENDING_REPLICA,
   releaseLocally,
   STALE_TOKEN,
   tokenUse,
@@ -54,13 +59,15 @@ import {
   type Source,
 } from "./replica.js";
 import { ClockOffset } from "./clock-offset.js";
+import { HandOver, NO_PRESENCE } from "./handover.js";
+import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.js";
+import { Resync } from "./resync.js";
 import { inspectCircuits, listCircuits, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
 import { coreToken, encodeBuckets, merged, withRates } from "./outcomes.js";
 import {
   admitOwn,
   isOwnToken,
-  openForMs,
   ownCircuit,
   ownFailure,
   ownSuccess,
@@ -90,40 +97,6 @@ const LEARNING: Readonly<Record<ScriptName, Learning>> = {
   release: "internal",
 };
 
-/** A circuit's record in this process: the replica and the calls in flight on it. */
-interface ReplicaCircuit extends CircuitRecord {
-  /**
-   * The replica. `snapshot` is its view, or the own circuit's while the process is open for itself
-   * and the fleet's circuit is closed (`#show`).
-   */
-  replica: Replica;
-  /** With a quorum: the circuit this process keeps for itself (`own.ts`); `null` without. */
-  own: OwnCircuit | null;
-  /**
-   * Whether Redis knows that this process calls the circuit (`true` without a quorum: nothing to
-   * tell). A call that finds it `false` queues a hand-over, which says so.
-   */
-  announced: boolean;
-  /** When (factory clock, ms) a script last told Redis this process calls the circuit. */
-  announcedAt: number;
-  /** Whether Redis holds this process as open for itself (what the scripts last heard). */
-  openSaid: boolean;
-  /** The registration round trip while it is in flight: asynchronous callers wait for it. */
-  registering: Promise<void> | undefined;
-  /** Probe requests this process has in flight (at most halfOpenMaxCalls: no stampede). */
-  asking: number;
-  /** Failures sent to Redis and not yet answered: a success meanwhile must reach Redis too. */
-  pendingFailures: number;
-  /** A probe Redis granted to a synchronous breaker's earlier call, for its next call. */
-  grant: number | null;
-  /** Whether it is in the hand-over list (window counts, or its presence with a quorum). */
-  queued: boolean;
-  /** `encodeConfig(config)`, kept while the config is the same object. */
-  encoded: { readonly config: CircuitConfig; readonly json: string } | null;
-  /** A cancelled probe's release on its way to Redis: the next probe request waits for it. */
-  releasing: Promise<void> | undefined;
-}
-
 /** What a script call carries besides its circuit (scripts/prologue.lua documents ARGV). */
 interface ScriptCall {
   /** The caller's token; `null` (the default): a placeholder, or none. */
@@ -143,12 +116,6 @@ interface ScriptCall {
   /** How its reply is learned (default: by its script, `LEARNING`). */
   readonly learning?: Learning;
 }
-
-/** ARGV 11 to 13 of a script: the caller's process name, its caller horizon (ms), its own opening. */
-type Presence = readonly [processName: string, horizonMs: number, opening: string];
-
-/** A script that carries no call of a circuit with a quorum says nothing of this process. */
-const NO_PRESENCE: Presence = ["", 0, ""];
 
 type Emit = (...args: CircuitHookArgs) => void;
 
@@ -196,21 +163,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   #closed = false;
   #outageReported = false;
   #refusalReported = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #resyncCursor: IterableIterator<ReplicaCircuit> | undefined;
   #messages = 0;
   #scripts = 0;
-  /**
-   * Circuits with something to hand over (window counts; with a quorum, this process's presence),
-   * and the timer that will.
-   */
-  #due: ReplicaCircuit[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The renewal of this process's presence, while it holds a circuit with a quorum. */
-  #renewal: ReturnType<typeof setInterval> | undefined;
-  /** Circuits to re-read, and the re-read under way (one at a time). */
-  readonly #stale = new Set<ReplicaCircuit>();
-  #resyncing: Promise<void> | undefined;
+  /** What this process hands over without a call outcome: window counts, its presence. */
+  readonly #handOver: HandOver<ReplicaCircuit>;
+  /** The re-reads of what Redis holds (one at a time, and a background round). */
+  readonly #resync: Resync<ReplicaCircuit>;
   /** Registration reads in flight at most. */
   readonly #reads = new Limiter(128);
   /** Names to add to the registry, in one ZADD per turn of the event loop. */
@@ -225,7 +183,24 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       message: (message) => this.#onMessage(message),
       down: (error) => this.#down(error),
       up: () => void this.#up(),
-      resubscribed: (channels) => void this.#resync(this.#circuitsOf(channels)),
+      resubscribed: (channels) => void this.#resync.queue(this.#circuitsOf(channels)),
+    });
+    const { flushInterval, callerHorizon, processName, resyncBatch, resyncInterval } = this.#settings;
+    this.#handOver = new HandOver({
+      flushInterval,
+      callerHorizon,
+      processName,
+      clock: () => this.#clock(),
+      circuits: () => this.circuits.values(),
+      send: (circuit) => this.#flush(circuit),
+    });
+    this.#resync = new Resync({
+      batch: resyncBatch,
+      interval: resyncInterval,
+      circuits: () => this.circuits.values(),
+      size: () => this.circuits.size,
+      read: (circuit) => this.#reread(circuit),
+      available: () => this.#transport.available,
     });
   }
 
@@ -273,7 +248,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * Rejects only for set-up errors (ioredis missing).
    */
   initialize(): Promise<void> {
-    this.#starting ??= this.#transport.start().then(() => this.#schedule());
+    this.#starting ??= this.#transport.start().then(() => this.#resync.start());
     return this.#starting;
   }
 
@@ -285,9 +260,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#flushTimer);
-    clearInterval(this.#renewal);
+    this.#resync.close();
+    this.#handOver.close();
     await this.#starting?.catch(() => undefined);
     await this.#transport.close();
   }
@@ -314,27 +288,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       if (sync || registering === undefined) return { circuit: existing, created: false };
       return registering.then(() => ({ circuit: existing, created: false }));
     }
-    const circuit: ReplicaCircuit = {
-      name,
-      config,
-      snapshot: CLOSED_SNAPSHOT,
-      used: true,
-      forgotten: false,
-      window: createWindow(config),
-      scope: "fleet",
-      replica: PENDING_REPLICA,
-      own: null,
-      announced: true,
-      announcedAt: 0,
-      openSaid: false,
-      registering: undefined,
-      asking: 0,
-      pendingFailures: 0,
-      grant: null,
-      queued: false,
-      encoded: null,
-      releasing: undefined,
-    };
+    const circuit = newReplicaCircuit(name, config);
     this.#quorum(circuit, config);
     this.circuits.add(circuit);
     let created = true;
@@ -442,7 +396,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * of the fleet's circuit (`undefined` when the fleet's rules decide: opened, isolated, disabled).
    */
   #admitOwn(circuit: ReplicaCircuit, own: OwnCircuit, now: number): Admission | undefined {
-    if (!circuit.announced) this.#announce(circuit);
+    if (!circuit.announced) this.#handOver.announce(circuit);
     const view = circuit.replica.view;
     const redisNow = now + this.#offset;
     if (view.state === "closed") {
@@ -513,7 +467,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       !slow &&
       (own === null || own.snapshot.failureCount === 0)
     ) {
-      if (!circuit.announced) this.#announce(circuit);
+      if (!circuit.announced) this.#handOver.announce(circuit);
       const window = circuit.window;
       if (window !== undefined && window !== null) this.#countSuccess(circuit, window, clock);
       return null;
@@ -532,7 +486,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (use.kind === "stale") return mine;
     if (use.kind === "local" || !this.#transport.available) return merged(this.#degraded(circuit, token, decide), mine);
     const shared = use.kind === "shared" ? use.token : null;
-    const counts = this.#handOver(circuit, redisNow, slow ? "slow" : "success");
+    const counts = this.#windowCounts(circuit, redisNow, slow ? "slow" : "success");
     const sent = this.#script("success", circuit, {
       token: shared,
       now,
@@ -599,31 +553,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     countSuccess(window, now);
     const own = circuit.own;
     if (own !== null && own.window !== null) countSuccess(own.window, now);
-    this.#queue(circuit);
-  }
-
-  /** With a quorum: the next hand-over tells Redis that this process calls the circuit. */
-  #announce(circuit: ReplicaCircuit): void {
-    circuit.announced = true;
-    this.#queue(circuit);
-  }
-
-  /** Adds a circuit to the next hand-over (window counts, presence), at most `flushInterval` away. */
-  #queue(circuit: ReplicaCircuit): void {
-    if (circuit.queued) return;
-    circuit.queued = true;
-    this.#due.push(circuit);
-    if (this.#flushTimer === undefined && !this.#closed) {
-      this.#flushTimer = setTimeout(() => void this.#flush(), this.#settings.flushInterval);
-      this.#flushTimer.unref?.();
-    }
+    this.#handOver.queue(circuit);
   }
 
   /**
    * The counts of a closed circuit's window to hand to Redis with a script, this call counted
    * (`'start:calls:failures:slow,...'`; `''` without a window or once the circuit is not closed).
    */
-  #handOver(circuit: ReplicaCircuit, redisNow: number, outcome: "success" | "failure" | "slow"): string {
+  #windowCounts(circuit: ReplicaCircuit, redisNow: number, outcome: "success" | "failure" | "slow"): string {
     const window = circuit.window;
     if (window === undefined || window === null || circuit.replica.view.state !== "closed") return "";
     count(window, redisNow, outcome);
@@ -631,49 +568,32 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /**
-   * Hands over what the queued circuits gathered: their windows' counts, and with a quorum this
-   * process's presence (and whether it is open for itself). One script each, publishing only a trip.
+   * Hands over what a queued circuit gathered: its window's counts, and with a quorum this
+   * process's presence (and whether it is open for itself). One script, publishing only a trip.
+   * Unsaid while Redis is away: the recovery says the presence again (`#up`).
    */
-  async #flush(): Promise<void> {
-    this.#flushTimer = undefined;
-    const due = this.#due;
-    this.#due = [];
-    await Promise.all(
-      due.map(async (circuit) => {
-        circuit.queued = false;
-        if (circuit.forgotten) return;
-        const window = circuit.window;
-        const presence = circuit.own !== null;
-        const hands =
-          window !== undefined &&
-          window !== null &&
-          circuit.replica.mode === "synced" &&
-          circuit.replica.view.state === "closed";
-        if (!this.#transport.available) {
-          // Said again once Redis is back (the recovery re-announces every circuit).
-          return;
-        }
-        const counts = hands ? encodeBuckets(drain(window)) : "";
-        if (counts === "" && !presence) return;
-        const now = this.#clock();
-        const reply = await this.#script("flush", circuit, { now, counts, calls: true });
-        if (reply === undefined) {
-          circuit.announced = !presence;
-          return;
-        }
-        const trip =
-          reply.counts === null
-            ? null
-            : checkRates(
-                reply.before.snapshot,
-                reply.before.config,
-                reply.counts,
-                reply.now,
-                reply.quorum?.met ?? true,
-              );
-        emitTransition(this.#sink, circuit.name, this.#check(circuit, reply, trip));
-      }),
-    );
+  async #flush(circuit: ReplicaCircuit): Promise<void> {
+    if (!this.#transport.available) return;
+    const window = circuit.window;
+    const presence = circuit.own !== null;
+    const hands =
+      window !== undefined &&
+      window !== null &&
+      circuit.replica.mode === "synced" &&
+      circuit.replica.view.state === "closed";
+    const counts = hands ? encodeBuckets(drain(window)) : "";
+    if (counts === "" && !presence) return;
+    const reply = await this.#script("flush", circuit, { now: this.#clock(), counts, calls: true });
+    if (reply === undefined) {
+      circuit.announced = !presence;
+      return;
+    }
+    const met = reply.quorum?.met ?? true;
+    const trip =
+      reply.counts === null
+        ? null
+        : checkRates(reply.before.snapshot, reply.before.config, reply.counts, reply.now, met);
+    emitTransition(this.#sink, circuit.name, this.#check(circuit, reply, trip));
   }
 
   /**
@@ -728,7 +648,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const anticipated = anticipates ? decide(circuit.replica.view) : null;
     if (anticipates) this.#set(circuit, anticipateFailure(circuit.replica, circuit.config, redisNow));
     const shared = use.kind === "shared" ? use.token : null;
-    const counts = this.#handOver(circuit, redisNow, "failure");
+    const counts = this.#windowCounts(circuit, redisNow, "failure");
     circuit.pendingFailures += 1;
     const argument = minOpenMs > 0 ? String(minOpenMs) : "";
     const call: ScriptCall = { token: shared, now, counts, argument, calls: true, tentative };
@@ -842,7 +762,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#scripts += 1;
     const { token = null, now, counts = "", argument = "" } = call;
     const presence =
-      call.calls === true && circuit.own !== null ? this.#presence(circuit, now, call.tentative === true) : NO_PRESENCE;
+      call.calls === true
+        ? this.#handOver.presence(circuit, (now ?? this.#clock()) + this.#offset, call.tentative === true)
+        : NO_PRESENCE;
     try {
       const raw = await this.#transport.script(script, this.#keys.scriptKeys(circuit.name), [
         this.#keys.channel(circuit.name),
@@ -860,7 +782,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       ]);
       const reply = parseReply(raw);
       if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
-      if (presence !== NO_PRESENCE) this.#presented(circuit, presence, now);
+      if (presence !== NO_PRESENCE) this.#handOver.presented(circuit, presence, now ?? this.#clock());
       this.#learn(circuit, reply, call.learning ?? LEARNING[script]);
       return reply;
     } catch (error) {
@@ -869,27 +791,6 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       }
       return undefined;
     }
-  }
-
-  /**
-   * What a script carrying this process's calls says of it (ARGV 11 to 13, scripts/prologue.lua):
-   * its name, how long it counts as an active caller, and whether it is open for itself (the ms it
-   * stays so, `+` first when the failure it carries opened it, `-1` once closed again after Redis
-   * heard it open, `''` nothing new).
-   */
-  #presence(circuit: ReplicaCircuit, now: number | undefined, tentative: boolean): Presence {
-    const own = circuit.own as OwnCircuit;
-    const openMs = openForMs(own, (now ?? this.#clock()) + this.#offset);
-    const opening = openMs !== null ? `${tentative ? "+" : ""}${Math.round(openMs)}` : circuit.openSaid ? "-1" : "";
-    const horizon = callerHorizonMs(circuit.config, this.#settings.callerHorizon);
-    return [this.#settings.processName, horizon, opening];
-  }
-
-  /** Redis heard `presence` (sent at `now`): the process counts as an active caller from then on. */
-  #presented(circuit: ReplicaCircuit, presence: Presence, now: number | undefined): void {
-    circuit.announcedAt = now ?? this.#clock();
-    const opening = presence[2];
-    if (opening !== "") circuit.openSaid = opening !== "-1";
   }
 
   /** The circuit's config as the scripts read it (kept until the config changes). */
@@ -936,9 +837,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     // process that called the circuit lately says so again at once (and whether it is open for
     // itself), the others at their next call.
     if (circuit.own !== null && before.shared !== null && before.shared.incarnation !== after.shared?.incarnation) {
-      this.#renounce(circuit);
-      const horizon = callerHorizonMs(circuit.config, this.#settings.callerHorizon);
-      if (circuit.announcedAt !== 0 && this.#clock() - circuit.announcedAt < horizon) this.#announce(circuit);
+      this.#handOver.renounce(circuit);
+      const lately = circuit.announcedAt !== 0 && this.#clock() - circuit.announcedAt < this.#handOver.horizon(circuit);
+      if (lately) this.#handOver.announce(circuit);
     }
     if (remote && viewChanged(before, after)) this.#emitState(circuit);
   }
@@ -976,67 +877,26 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       circuit.own = null;
       circuit.announced = true;
       circuit.openSaid = false;
-      this.#show(circuit);
+      show(circuit);
       return;
     }
     if (circuit.own === null) {
       circuit.own = ownCircuit(config);
-      this.#renounce(circuit);
+      this.#handOver.renounce(circuit);
     } else {
       circuit.own = reconfigured(circuit.own, config);
     }
-    this.#renewal ??= this.#startRenewal();
-  }
-
-  /** Redis may not know that this process calls the circuit (or is open for itself): say it at the next call. */
-  #renounce(circuit: ReplicaCircuit): void {
-    circuit.announced = false;
-    circuit.openSaid = false;
-  }
-
-  /**
-   * Every quarter of its caller horizon, a circuit with a quorum that this process keeps calling
-   * says so again (at its next call, within one flush interval): one timer for every circuit.
-   */
-  #startRenewal(): ReturnType<typeof setInterval> | undefined {
-    if (this.#closed) return undefined;
-    const timer = setInterval(() => {
-      const now = this.#clock();
-      for (const circuit of this.circuits.values()) {
-        if (circuit.own === null || !circuit.announced) continue;
-        if (now - circuit.announcedAt >= callerHorizonMs(circuit.config, this.#settings.callerHorizon) / 4) {
-          circuit.announced = false;
-        }
-      }
-    }, this.#settings.callerHorizon / 4);
-    timer.unref?.();
-    return timer;
+    this.#handOver.watchRenewals();
   }
 
   #set(circuit: ReplicaCircuit, replica: Replica): void {
     circuit.replica = replica;
-    this.#show(circuit);
+    show(circuit);
   }
 
   #setOwn(circuit: ReplicaCircuit, own: OwnCircuit): void {
     circuit.own = own;
-    this.#show(circuit);
-  }
-
-  /**
-   * What the breakers read: the replica's view, or, while the fleet's circuit is closed and this
-   * process is open for itself, the circuit it keeps for itself (`scope: "process"`).
-   */
-  #show(circuit: ReplicaCircuit): void {
-    const view = circuit.replica.view;
-    const own = circuit.own;
-    if (own !== null && own.snapshot.state !== "closed" && view.state === "closed") {
-      circuit.snapshot = own.snapshot;
-      circuit.scope = "process";
-    } else {
-      circuit.snapshot = view;
-      circuit.scope = "fleet";
-    }
+    show(circuit);
   }
 
   #onMessage(message: string): void {
@@ -1103,44 +963,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Redis is back: every replica re-reads it (pushing local trips), then the recovery is reported. */
   async #up(): Promise<void> {
     // With a quorum, this process says again that it calls (and is open for itself) at its next call.
-    for (const circuit of this.circuits.values()) if (circuit.own !== null) this.#renounce(circuit);
-    await this.#resync([...this.circuits.values()]);
+    for (const circuit of this.circuits.values()) if (circuit.own !== null) this.#handOver.renounce(circuit);
+    await this.#resync.queue([...this.circuits.values()]);
     if (!this.#transport.available || !this.#outageReported) return;
     this.#outageReported = false;
     this.#refusalReported = false;
     this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    const delay = this.#settings.resyncInterval * (0.5 + Math.random());
-    this.#timer = setTimeout(() => void this.#tick(), delay);
-    this.#timer.unref?.();
-  }
-
-  async #tick(): Promise<void> {
-    try {
-      if (this.#transport.available) await this.#resync(this.#nextBatch());
-    } finally {
-      this.#schedule();
-    }
-  }
-
-  #nextBatch(): ReplicaCircuit[] {
-    const batch: ReplicaCircuit[] = [];
-    for (let wrapped = false; batch.length < this.#settings.resyncBatch;) {
-      this.#resyncCursor ??= this.circuits.values();
-      const next = this.#resyncCursor.next();
-      if (!next.done) {
-        batch.push(next.value);
-        continue;
-      }
-      this.#resyncCursor = undefined;
-      if (wrapped || this.circuits.size === 0) break;
-      wrapped = true;
-    }
-    return [...new Set(batch)];
   }
 
   /** The circuits this process holds of `channels`. */
@@ -1155,37 +983,13 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /**
-   * Re-reads circuits and adopts what Redis holds; resolves once they (and any queued meanwhile)
-   * are read. One re-read runs at a time, `resyncBatch` circuits at once: a burst of reasons to
-   * re-read (every master of a Cluster reconnecting, a reshard moving slot after slot) queues
-   * each circuit once, not a re-read per reason. A trip decided locally during an outage is
-   * pushed only as "open it if the shared state has not moved since" (`reopen`), never replayed.
+   * Re-reads a circuit and adopts what Redis holds (`Resync`). A trip decided locally during an
+   * outage is pushed only as "open it if the shared state has not moved since" (`reopen`), never
+   * replayed.
    */
-  #resync(circuits: readonly ReplicaCircuit[]): Promise<void> {
-    // A circuit whose registration is in flight is read by it (and must be created by it).
-    for (const circuit of circuits) if (circuit.registering === undefined) this.#stale.add(circuit);
-    this.#resyncing ??= this.#readStale().finally(() => {
-      this.#resyncing = undefined;
-    });
-    return this.#resyncing;
-  }
-
-  async #readStale(): Promise<void> {
-    const size = this.#settings.resyncBatch;
-    while (this.#stale.size > 0 && !this.#closed) {
-      const batch: ReplicaCircuit[] = [];
-      for (const circuit of this.#stale) {
-        this.#stale.delete(circuit);
-        batch.push(circuit);
-        if (batch.length === size) break;
-      }
-      await Promise.all(
-        batch.map(async (circuit) => {
-          const { replica } = circuit;
-          const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
-          await (push ? this.#script("reopen", circuit, { token: replica.since }) : this.#script("read", circuit, {}));
-        }),
-      );
-    }
+  async #reread(circuit: ReplicaCircuit): Promise<void> {
+    const { replica } = circuit;
+    const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
+    await (push ? this.#script("reopen", circuit, { token: replica.since }) : this.#script("read", circuit, {}));
   }
 }
