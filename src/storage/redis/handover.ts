@@ -2,8 +2,10 @@
  * What a process hands over to Redis without a call outcome to carry it: the counts of its
  * circuits' rate windows (a success costs no command; the counts go at most every `flushInterval`)
  * and, for a circuit with a quorum, that this process calls it (its presence as an active caller,
- * with whether it is open for itself), said within one `flushInterval` of a call that finds it
- * unsaid and renewed every quarter of the caller horizon. One timer for the hand-overs, one for the renewals, none per circuit. The
+ * with whether it is open for itself): at once (in the next turn of the event loop) for a circuit
+ * Redis has not heard it call yet, so that a sick process's failures never find the healthy
+ * callers unknown for a flush interval; then renewed, with the next hand-over, every quarter of
+ * the caller horizon. One timer for the hand-overs, one for the renewals, none per circuit. The
  * scripts that carry calls say the presence too (`presence`).
  * @module
  */
@@ -49,6 +51,8 @@ export class HandOver<C extends HandedCircuit> {
   readonly #options: HandOverOptions<C>;
   #due: C[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the armed hand-over is the one of the next turn (not `flushInterval` away). */
+  #soon = false;
   #renewal: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -57,26 +61,36 @@ export class HandOver<C extends HandedCircuit> {
     this.#options = options;
   }
 
-  /** Adds a circuit to the next hand-over (window counts, presence), at most `flushInterval` away. */
-  queue(circuit: C): void {
-    if (circuit.queued) return;
-    circuit.queued = true;
-    this.#due.push(circuit);
-    if (this.#timer === undefined && !this.#closed) {
-      this.#timer = setTimeout(() => void this.#flush(), this.#options.flushInterval);
-      this.#timer.unref?.();
+  /**
+   * Adds a circuit to the next hand-over (window counts, presence), at most `flushInterval` away,
+   * or `soon` (the next turn of the event loop, with everything due).
+   */
+  queue(circuit: C, soon = false): void {
+    if (!circuit.queued) {
+      circuit.queued = true;
+      this.#due.push(circuit);
     }
+    if (this.#closed || (this.#timer !== undefined && (!soon || this.#soon))) return;
+    clearTimeout(this.#timer);
+    this.#soon = soon;
+    this.#timer = setTimeout(() => void this.#flush(), soon ? 0 : this.#options.flushInterval);
+    this.#timer.unref?.();
   }
 
-  /** With a quorum: the next hand-over tells Redis that this process calls the circuit. */
+  /**
+   * With a quorum: a hand-over tells Redis that this process calls the circuit, at once when Redis
+   * has not heard it yet (a first call, a new incarnation, the end of an outage), else with the
+   * next one.
+   */
   announce(circuit: C): void {
     circuit.announced = true;
-    this.queue(circuit);
+    this.queue(circuit, circuit.announcedAt === 0);
   }
 
   /** Redis may not know that this process calls the circuit (or is open for itself): said at the next call. */
   renounce(circuit: C): void {
     circuit.announced = false;
+    circuit.announcedAt = 0;
     circuit.openSaid = false;
   }
 
@@ -124,6 +138,7 @@ export class HandOver<C extends HandedCircuit> {
 
   async #flush(): Promise<void> {
     this.#timer = undefined;
+    this.#soon = false;
     const due = this.#due;
     this.#due = [];
     await Promise.all(

@@ -169,7 +169,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   readonly #handOver: HandOver<ReplicaCircuit>;
   /** The re-reads of what Redis holds (one at a time, and a background round). */
   readonly #resync: Resync<ReplicaCircuit>;
-  /** Registration reads in flight at most. */
+  /** Registration reads and hand-overs in flight at most. */
   readonly #reads = new Limiter(128);
   /** Names to add to the registry, in one ZADD per turn of the event loop. */
   #listing: [number, string][] = [];
@@ -583,7 +583,11 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       circuit.replica.view.state === "closed";
     const counts = hands ? encodeBuckets(drain(window)) : "";
     if (counts === "" && !presence) return;
-    const reply = await this.#script("flush", circuit, { now: this.#clock(), counts, calls: true });
+    // Hand-overs of many circuits at once (a first call of each at start-up) go a few at a time,
+    // as registrations do: sent all at once, the last ones would wait past commandTimeout.
+    const reply = await this.#reads.run(() =>
+      this.#script("flush", circuit, { now: this.#clock(), counts, calls: true }),
+    );
     if (reply === undefined) {
       circuit.announced = !presence;
       return;
@@ -837,8 +841,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     // process that called the circuit lately says so again at once (and whether it is open for
     // itself), the others at their next call.
     if (circuit.own !== null && before.shared !== null && before.shared.incarnation !== after.shared?.incarnation) {
-      this.#handOver.renounce(circuit);
       const lately = circuit.announcedAt !== 0 && this.#clock() - circuit.announcedAt < this.#handOver.horizon(circuit);
+      this.#handOver.renounce(circuit);
       if (lately) this.#handOver.announce(circuit);
     }
     if (remote && viewChanged(before, after)) this.#emitState(circuit);

@@ -270,6 +270,21 @@ describe("a circuit with a quorum, shared by several processes", () => {
     expect((await infoOf(b)).quorum?.activeCallers).toEqual([a.name]);
   });
 
+  it("knows a process as an active caller right after its first call, not one flush interval later", async () => {
+    // Hand-overs every 0.3 s: were the first calls said with them, the sick process below would be
+    // the only caller Redis knows, and its two failures would open the circuit for everyone.
+    const procs = await fleet(3, { threshold: 2, ttl: 30, quorum: 2 }, { flushInterval: 0.3 });
+    const [sick, ...healthy] = procs as [Proc, ...Proc[]];
+    for (const p of healthy) await call(p, ok);
+    await sleep(20);
+    await call(sick, fail);
+    await call(sick, fail);
+    expect(sick.breaker.scope).toBe("process");
+    const info = await infoOf(sick);
+    expect(info.state).toBe("closed");
+    expect(info.quorum?.activeCallers).toHaveLength(3);
+  });
+
   it("says again that it calls every quarter of its caller horizon, and leaves the active callers once it stops", async () => {
     const procs = await fleet(2, { threshold: 3, quorum: 2 }, { callerHorizon: 0.4 });
     const [a, b] = procs as [Proc, Proc];
