@@ -5,13 +5,16 @@
  * docs/design.md, "Performance targets" (PASS/MISS), and writes the figures to `bench/results.json`.
  *
  * A report, not a test: the exit code is 0 even when a target is missed (1 only if a section
- * could not run). `npm run bench -- latency window memory` runs only the sections named.
+ * could not run). `npm run bench -- latency window memory` runs only the sections named (or aliased:
+ * `npm run bench -- quorum` runs the `quorum` and `fleet-quorum` sections, `-- fleet` both fleet ones).
  * Environment: BENCH_ROUNDS (latency rounds, default 5), BENCH_SOURCE=src (measure src/ through
  * tsx instead of the tsup build), BENCH_FLEET_PROCESSES / BENCH_FLEET_CIRCUITS / BENCH_FLEET_SECONDS
- * (the fleet section's size, default 16 x 10,000 for 5 s).
+ * (the fleet section's size, default 16 x 10,000 for 5 s; the fleet-quorum section uses
+ * BENCH_FLEET_PROCESSES too).
  *
  * To add a section: write a module exporting a `Section`, import it here and append it to
- * `SECTIONS` (the Redis ones are `bench/redis/index.ts` and `bench/fleet/index.ts`).
+ * `SECTIONS` (the Redis ones are `bench/redis/index.ts`, `bench/quorum/index.ts`,
+ * `bench/fleet/index.ts` and `bench/fleet/quorum-section.ts`).
  * @module
  */
 import "./gc.js"; // first: gc() must exist before mitata loads
@@ -20,8 +23,10 @@ import { arch, cpus, loadavg, platform } from "node:os";
 import { latencySection } from "./latency.js";
 import { memorySection } from "./memory.js";
 import { fleetSection } from "./fleet/index.js";
+import { fleetQuorumSection } from "./fleet/quorum-section.js";
 import { buildPurgatory, SOURCE } from "./purgatory.js";
 import { Report, table, verdict, type Section } from "./report.js";
+import { quorumSection } from "./quorum/index.js";
 import { redisSection } from "./redis/index.js";
 import { timersSection } from "./timers.js";
 import { windowSection } from "./window.js";
@@ -32,7 +37,9 @@ const SECTIONS: readonly Section[] = [
   memorySection,
   timersSection,
   redisSection,
+  quorumSection,
   fleetSection,
+  fleetQuorumSection,
 ];
 
 const RESULTS = new URL("./results.json", import.meta.url);
@@ -40,7 +47,8 @@ const RESULTS = new URL("./results.json", import.meta.url);
 async function main(): Promise<number> {
   const started = performance.now();
   const only = process.argv.slice(2);
-  const sections = only.length === 0 ? SECTIONS : SECTIONS.filter((s) => only.includes(s.name));
+  const selected = (s: Section): boolean => only.includes(s.name) || (s.aliases ?? []).some((a) => only.includes(a));
+  const sections = only.length === 0 ? SECTIONS : SECTIONS.filter(selected);
   const report = new Report();
 
   report.progress(SOURCE === "build" ? "building src/ with tsup into bench/.build/" : "measuring src/ through tsx");

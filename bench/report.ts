@@ -6,6 +6,11 @@
 /** One part of the benchmark. `bench/index.ts` runs the sections in order. */
 export interface Section {
   readonly name: string;
+  /**
+   * Other words that select it on the command line besides its name (`npm run bench -- quorum`
+   * runs every section whose name or alias is `quorum`).
+   */
+  readonly aliases?: readonly string[];
   run(report: Report): Promise<void>;
 }
 

@@ -11,6 +11,9 @@
  *
  * Environment: BENCH_FLEET_PROCESSES (default 16), BENCH_FLEET_CIRCUITS (default 10,000),
  * BENCH_FLEET_SECONDS (the storm window, default 5).
+ *
+ * The quorum scenarios (one sick process, the dependency down) are a section of their own on the
+ * same machinery, `quorum-section.ts` with the role `quorum.ts`, which `-- fleet` also runs.
  * @module
  */
 import { loadavg } from "node:os";
@@ -162,7 +165,7 @@ function propagation(storm: StormResult, watcher: WatcherResult): FleetDeploymen
  * happens), and resolves with their `READY` figures, `members` then in the order of `configs`.
  * Once a member fails to get ready within `readyMs`, no other is spawned.
  */
-async function spawnFleet(
+export async function spawnFleet(
   configs: readonly MemberConfig[],
   members: MemberProcess<unknown>[],
   readyMs: number,

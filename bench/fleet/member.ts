@@ -18,7 +18,7 @@ import { loadPurgatory, type PurgatoryModule } from "../purgatory.js";
 import type { Target } from "./deployment.js";
 
 /** A member's role; each has its script, `bench/fleet/<role>.ts`. */
-export type Role = "storm" | "watcher" | "idle" | "startup";
+export type Role = "storm" | "watcher" | "idle" | "startup" | "quorum";
 
 /** The JSON argument of every member script. */
 export interface MemberConfig {
@@ -35,6 +35,10 @@ export interface MemberConfig {
   /** storm: how many of its circuits fail (lanes), and for how many seconds. */
   readonly failing?: number;
   readonly seconds?: number;
+  /** The factory's `defaultQuorum` (default none: every circuit opens on any process's failures). */
+  readonly quorum?: number;
+  /** The storage's `processName` (default `"<hostname>:<pid>"`). */
+  readonly processName?: string;
 }
 
 /** A member's figures over its measurement window (`start` to `stop`). */
@@ -114,11 +118,16 @@ export async function joinFleet(config: MemberConfig): Promise<Member> {
     target.kind === "standalone"
       ? { url: target.url }
       : { client: (cluster = new Cluster([...target.nodes], { redisOptions: { commandTimeout: 1000 } })) };
-  const storage = new purgatory.RedisStorage({ ...where, prefix: config.prefix });
+  const storage = new purgatory.RedisStorage({
+    ...where,
+    prefix: config.prefix,
+    ...(config.processName === undefined ? {} : { processName: config.processName }),
+  });
   const factory = new purgatory.AsyncCircuitBreakerFactory({
     storage,
     defaultThreshold: config.threshold,
     defaultTtl: config.ttl,
+    ...(config.quorum === undefined ? {} : { defaultQuorum: config.quorum }),
   });
   const problems: StorageProblem[] = [];
   let outage = false;

@@ -28,8 +28,8 @@ export interface MemberProcess<T> {
   readonly result: Promise<T>;
   /** Resolves once the process has ended, with how. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Sends a line (`start`, `stop`). */
-  send(word: "start" | "stop"): void;
+  /** Sends a line (`start`, `stop`; the quorum role reads a `plan <json>` line). */
+  send(line: string): void;
   /** SIGKILL, unless it has ended. */
   kill(): void;
 }
@@ -88,8 +88,8 @@ export function spawnMember<T>(config: MemberConfig): MemberProcess<T> {
     ready,
     result,
     exited,
-    send: (word) => {
-      child.stdin.write(`${word}\n`);
+    send: (line) => {
+      child.stdin.write(`${line}\n`);
     },
     kill: () => {
       if (alive.has(child)) child.kill("SIGKILL");
