@@ -148,22 +148,20 @@ export interface ConfigChanges {
   readonly quorum?: QuorumOption | null;
 }
 
+const CHANGE_KEYS: Record<keyof ConfigChanges, true> = {
+  threshold: true,
+  ttl: true,
+  halfOpenMaxCalls: true,
+  failureRate: true,
+  slowCall: true,
+  backoff: true,
+  quorum: true,
+};
+
 /** Checks `changes` and applies them to `config`. */
 export function applyChanges(config: CircuitConfig, changes: unknown): CircuitConfig {
   const o = checkObject(changes, "changes", "an object of the options to change");
-  checkKeys(
-    o,
-    {
-      threshold: true,
-      ttl: true,
-      halfOpenMaxCalls: true,
-      failureRate: true,
-      slowCall: true,
-      backoff: true,
-      quorum: true,
-    },
-    "",
-  );
+  checkKeys(o, CHANGE_KEYS, "");
   const next: { -readonly [K in keyof CircuitConfig]: CircuitConfig[K] } = { ...config };
   if (o.threshold !== undefined) next.threshold = checkPositiveInteger(o.threshold, "threshold", BOUNDS.maxThreshold);
   if (o.ttl !== undefined) next.ttl = checkTtl(o.ttl, "ttl");

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Transition } from "../../core/circuit.js";
-import { checkRates } from "../../core/machine.js";
+import { checkRates, recordFailure } from "../../core/machine.js";
 import type { ScriptReply, SharedState } from "./codec.js";
 import { STALE_TOKEN, type SharedToken } from "./replica.js";
 
@@ -41,6 +41,17 @@ export function merged(
   if (fleet instanceof Promise) return fleet.then((f) => merged(f, own));
   if (fleet === null) return own;
   return { snapshot: fleet.snapshot, events: [...fleet.events, ...own.events] };
+}
+
+/**
+ * What the core says the failure of a caller holding `token` (`null`: a placeholder) did to the
+ * state the script found, with the counts and the quorum the script decided on.
+ */
+export function expectedFailure(reply: ScriptReply, token: SharedToken | null, minOpenMs: number): Transition | null {
+  const { before } = reply;
+  const counts = reply.counts ?? undefined;
+  const met = reply.quorum?.met ?? true;
+  return recordFailure(before.snapshot, before.config, coreToken(before, token), reply.now, counts, minOpenMs, met);
 }
 
 /** The token the core should see for a script's caller: `STALE_TOKEN` when it is not of this incarnation. */

@@ -64,7 +64,7 @@ import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.
 import { Resync } from "./resync.js";
 import { inspectCircuits, listCircuits, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
-import { coreToken, encodeBuckets, merged, withRates } from "./outcomes.js";
+import { coreToken, encodeBuckets, expectedFailure, merged, withRates } from "./outcomes.js";
 import {
   admitOwn,
   isOwnToken,
@@ -454,7 +454,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * over at the next flush); otherwise one round trip. A slow success is a round trip too, which
    * carries the window's counts: like a failure, it may be the call that reaches a trip rate. With
    * a quorum, the circuit this process keeps for itself counts it too (`own.ts`), and a probe of
-   * its own that succeeds closes it at once, then tells Redis in the background.
+   * its own that succeeds closes it at once, then tells Redis (one round trip, as a placeholder's
+   * success: it resets the fleet's count, and Redis no longer lists the process open for itself).
    */
   recordSuccess(c: CircuitRecord, token: number, clock: Clock, slow = false): MaybePromise<Transition | null> {
     const circuit = c as ReplicaCircuit;
@@ -526,16 +527,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (outcome === "success") return sent.then(() => transition);
     return sent.then((reply) => {
       if (reply === undefined) return transition;
-      const expected = recordFailure(
-        reply.before.snapshot,
-        reply.before.config,
-        coreToken(reply.before, null),
-        reply.now,
-        reply.counts ?? undefined,
-        minOpenMs,
-        reply.quorum?.met ?? true,
-      );
-      return merged(transition, this.#check(circuit, reply, expected));
+      return merged(transition, this.#check(circuit, reply, expectedFailure(reply, null, minOpenMs)));
     });
   }
 
@@ -667,15 +659,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         this.#set(circuit, decideLocally(circuit.replica, { snapshot: circuit.replica.view, events: [] }));
         return anticipated;
       }
-      const expected = recordFailure(
-        reply.before.snapshot,
-        reply.before.config,
-        coreToken(reply.before, shared),
-        reply.now,
-        reply.counts ?? undefined,
-        minOpenMs,
-        reply.quorum?.met ?? true,
-      );
+      const expected = expectedFailure(reply, shared, minOpenMs);
       if (tentative && reply.before.snapshot.state === "closed" && reply.after.snapshot.state === "opened") {
         // This failure opened the fleet's circuit: it speaks for this process, which is not open
         // for itself as well (the script dropped that opening too).
