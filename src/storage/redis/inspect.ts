@@ -55,15 +55,21 @@ export interface CircuitInfo {
 }
 
 /**
- * Every circuit registered under `keys`' prefix, from the registry (a sorted set, no SCAN). Names
- * whose keys expired (`keyTtl`) are dropped from the registry on the way.
+ * Every circuit registered under `keys`' prefix, from the registry (a sorted set, no SCAN), sorted.
+ * Read only: a name whose keys expired stays listed until `pruneRegistry` (and `inspectCircuits`
+ * leaves it out, as it reads nothing for it).
  */
 export async function listCircuits(client: RedisClient, keys: RedisKeys): Promise<string[]> {
+  return (await client.zrange(keys.registry, 0, -1)).sort();
+}
+
+/** Drops from the registry the names whose keys are gone; resolves with them. */
+export async function pruneRegistry(client: RedisClient, keys: RedisKeys): Promise<string[]> {
   const names = await client.zrange(keys.registry, 0, -1);
   const exists = await Promise.all(names.map((name) => client.exists(keys.circuit(name))));
   const gone = names.filter((_, i) => exists[i] === 0);
   if (gone.length > 0) await client.zrem(keys.registry, ...gone);
-  return names.filter((_, i) => exists[i] !== 0).sort();
+  return gone.sort();
 }
 
 /** What Redis holds for circuits `names` (a missing one is left out), read at once in one pipeline. */

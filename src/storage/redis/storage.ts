@@ -62,7 +62,7 @@ import { ClockOffset } from "./clock-offset.js";
 import { HandOver, NO_PRESENCE } from "./handover.js";
 import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.js";
 import { Resync } from "./resync.js";
-import { inspectCircuits, listCircuits, type CircuitInfo } from "./inspect.js";
+import { inspectCircuits, listCircuits, pruneRegistry, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
 import { coreToken, encodeBuckets, expectedFailure, merged, withRates } from "./outcomes.js";
 import {
@@ -115,7 +115,12 @@ interface ScriptCall {
   readonly tentative?: boolean;
   /** How its reply is learned (default: by its script, `LEARNING`). */
   readonly learning?: Learning;
+  /** An operator's action: the circuit must exist (`MISSING` is thrown when Redis holds none). */
+  readonly existing?: boolean;
 }
+
+/** Thrown by `#script` for a call with `existing` on a circuit Redis does not hold. */
+const MISSING = new Error("the circuit does not exist");
 
 type Emit = (...args: CircuitHookArgs) => void;
 
@@ -317,7 +322,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       if (this.#settings.onStorageError === "fail-closed") this.#hold(circuit);
       return true;
     }
-    this.#list(reply.now, circuit.name);
+    if (!reply.created) this.#list(reply.now, circuit.name);
     return reply.created;
   }
 
@@ -691,6 +696,45 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /**
+   * An operator's action (`isolate`, `disable`, `reset`) on circuit `name`, fleet-wide and atomic,
+   * held by this process or not, **only if Redis holds the circuit**: resolves `false`, having
+   * written nothing, when it does not (an operator's tool never creates a circuit; checking first
+   * and acting after would re-create one deleted in between). Rejects while Redis is unavailable.
+   *
+   * @example
+   * ```ts
+   * if (!(await storage.controlExisting("payments-api", "isolate"))) console.error("no such circuit");
+   * ```
+   */
+  async controlExisting(name: string, action: ControlAction): Promise<boolean> {
+    await this.initialize();
+    return this.#operate(name, "control", { argument: action, now: this.#clock() }, action);
+  }
+
+  /**
+   * Replaces the config of circuit `name` fleet-wide, held by this process or not, only if Redis
+   * holds the circuit (see `controlExisting`): `false` when it does not.
+   */
+  async configureExisting(name: string, config: CircuitConfig): Promise<boolean> {
+    await this.initialize();
+    return this.#operate(name, "configure", { config: encodeConfig(config) }, "reconfigure");
+  }
+
+  async #operate(name: string, script: ScriptName, call: ScriptCall, what: string): Promise<boolean> {
+    // A circuit this process does not hold is run through a record of its own, never kept.
+    const circuit = this.circuits.get(name) ?? newReplicaCircuit(name, { threshold: 1, ttl: 1, halfOpenMaxCalls: 1 });
+    let reply: ScriptReply | undefined;
+    try {
+      reply = await this.#script(script, circuit, { ...call, existing: true, learning: "internal" });
+    } catch (error) {
+      if (error === MISSING) return false;
+      throw error;
+    }
+    if (reply === undefined) throw new Error(`Redis is unavailable: cannot ${what} circuit ${name} fleet-wide`);
+    return true;
+  }
+
+  /**
    * Frees the probe slot of a cancelled call at once, in this process and then fleet-wide (its
    * lease would expire anyway).
    */
@@ -713,11 +757,21 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /**
    * Every circuit registered in Redis under this prefix, from the registry (a sorted set, no
-   * SCAN). Names whose keys expired (`keyTtl`) are dropped from the registry on the way.
+   * SCAN), sorted; read only (a name whose keys expired stays listed until `pruneRegistry()`).
    */
   async listCircuits(): Promise<string[]> {
     await this.initialize();
     return listCircuits(this.#transport.client as RedisClient, this.#keys);
+  }
+
+  /**
+   * Drops from the registry the names whose keys are gone (expired by `keyTtl`, or deleted): the
+   * maintenance write that listing never does (`purgatory prune`). A circuit that a process still
+   * holds is listed again by the next script that writes its key. Resolves with the names dropped.
+   */
+  async pruneRegistry(): Promise<string[]> {
+    await this.initialize();
+    return pruneRegistry(this.#transport.client as RedisClient, this.#keys);
   }
 
   /**
@@ -767,13 +821,20 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         argument,
         ...presence,
         circuit.replica.shared?.incarnation ?? "",
+        call.existing === true ? "1" : "",
       ]);
       const reply = parseReply(raw);
+      // A key this script wrote anew (a new circuit, or one lost with the registry, as after a
+      // FLUSHALL) is listed again, so that operators see every circuit a process holds.
+      if (reply.created) this.#list(reply.now, circuit.name);
       if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
       if (presence !== NO_PRESENCE) this.#handOver.presented(circuit, presence, now ?? this.#clock());
       this.#learn(circuit, reply, call.learning ?? LEARNING[script]);
       return reply;
     } catch (error) {
+      if (call.existing === true && error instanceof Error && error.message.startsWith("PURGATORY_NO_CIRCUIT")) {
+        throw MISSING;
+      }
       if (!this.#closed && isReplyError(error)) {
         this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
       }

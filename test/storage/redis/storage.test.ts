@@ -284,7 +284,7 @@ describe("RedisStorage keys of unused circuits", () => {
     expect(await redis.pttl(storage.keys.circuit("lasting"))).toBe(-1);
   });
 
-  it("lets the key of an unused circuit expire, and listCircuits drops it", async () => {
+  it("lets the key of an unused circuit expire; listing only reads, pruneRegistry drops the name", async () => {
     const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600 });
     await made.getBreaker("short-lived");
     const storage = new RedisStorage({ url: REDIS_URL, prefix });
@@ -292,7 +292,50 @@ describe("RedisStorage keys of unused circuits", () => {
     expect(await storage.listCircuits()).toEqual(["short-lived"]);
     await sleep(350);
     expect(await redis.exists(storage.keys.circuit("short-lived"))).toBe(0);
+    expect(await storage.listCircuits()).toEqual(["short-lived"]);
+    expect(await storage.inspect()).toEqual([]);
+    expect(await redis.zcard(storage.keys.registry)).toBe(1);
+    expect(await storage.pruneRegistry()).toEqual(["short-lived"]);
     expect(await storage.listCircuits()).toEqual([]);
+  });
+
+  it("lists a circuit again when a script writes its lost key anew (as after a FLUSHALL)", async () => {
+    const { factory: made } = factory({ resyncInterval: 0.05 });
+    const breaker = await made.getBreaker("held");
+    const storage = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(storage);
+    await waitFor("the registry", async () => (await storage.listCircuits()).length === 1);
+    await deleteKeys(redis, prefix);
+    expect(await storage.listCircuits()).toEqual([]);
+    // The holder's next re-read writes the key anew: the name is listed again.
+    await waitFor("listed again", async () => (await storage.listCircuits()).includes("held"), 3000);
+    expect((await storage.inspect()).map((c) => c.name)).toEqual([breaker.name]);
+  });
+});
+
+describe("an operator's action on a circuit (controlExisting, configureExisting)", () => {
+  it("changes a circuit Redis holds, fleet-wide, without this process holding it", async () => {
+    const { factory: holder, recorder } = factory();
+    const breaker = await holder.getBreaker("ops", { threshold: 3 });
+    const operator = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(operator);
+    expect(await operator.controlExisting("ops", "isolate")).toBe(true);
+    await waitFor("the holder hears it", () => breaker.state === "isolated");
+    expect(recorder.states("ops")).toEqual(["isolated (remote)"]);
+    expect(await operator.configureExisting("ops", { threshold: 9, ttl: 30, halfOpenMaxCalls: 1 })).toBe(true);
+    await waitFor("the holder adopts the config", () => breaker.threshold === 9);
+    expect([...operator.names()]).toEqual([]);
+  });
+
+  it("never creates a circuit: false, and nothing written, for a name Redis does not hold", async () => {
+    const operator = new RedisStorage({ url: REDIS_URL, prefix });
+    open.push(operator);
+    expect(await operator.controlExisting("no-such-circuit", "isolate")).toBe(false);
+    expect(await operator.configureExisting("no-such-circuit", { threshold: 2, ttl: 1, halfOpenMaxCalls: 1 })).toBe(
+      false,
+    );
+    expect(await redis.exists(operator.keys.circuit("no-such-circuit"))).toBe(0);
+    expect(await redis.zcard(operator.keys.registry)).toBe(0);
   });
 });
 

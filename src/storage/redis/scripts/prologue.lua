@@ -21,6 +21,8 @@
 --           carries, unless that failure opens the circuit for the fleet)
 -- ARGV[14]: the incarnation the caller knew ('' if none): a key missing for a caller that knew
 --           one was lost, not new
+-- ARGV[15]: '1': the circuit must exist (an operator's action never creates one): a missing key is
+--           the error PURGATORY_NO_CIRCUIT, and nothing is written
 -- Hash fields: fmt (layout '3'), i (incarnation), c (config JSON), st g f (state, generation,
 -- failures), o r n (openedAt, retryAt, openings), s (isolated since), l (probe leases
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
@@ -140,6 +142,7 @@ local STATES = { closed = true, opened = true, ['half-opened'] = true, isolated 
 
 local function load()
   local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' and ARGV[15] == '1' then error({ err = 'PURGATORY_NO_CIRCUIT ' .. key }) end
   if kind == 'none' then return create() end
   if kind ~= 'hash' then corrupt('expected a hash, found a ' .. kind) end
   local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct')
