@@ -807,8 +807,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       call.calls === true
         ? this.#handOver.presence(circuit, (now ?? this.#clock()) + this.#offset, call.tentative === true)
         : NO_PRESENCE;
+    // The offset to Redis time is sampled against the moment the script is sent, not the caller's
+    // `now`: time spent waiting before (a limiter, a release) would inflate it.
+    const sentAt = now === undefined ? undefined : this.#clock();
+    let raw: unknown;
     try {
-      const raw = await this.#transport.script(script, this.#keys.scriptKeys(circuit.name), [
+      raw = await this.#transport.script(script, this.#keys.scriptKeys(circuit.name), [
         this.#keys.channel(circuit.name),
         this.#settings.keyTtlMs,
         call.config ?? this.#encoded(circuit),
@@ -823,21 +827,29 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         circuit.replica.shared?.incarnation ?? "",
         call.existing === true ? "1" : "",
       ]);
-      const reply = parseReply(raw);
-      // A key this script wrote anew (a new circuit, or one lost with the registry, as after a
-      // FLUSHALL) is listed again, so that operators see every circuit a process holds.
-      if (reply.created) this.#list(reply.now, circuit.name);
-      if (now !== undefined) this.#offset = this.#offsets.add(reply.now - now);
-      if (presence !== NO_PRESENCE) this.#handOver.presented(circuit, presence, now ?? this.#clock());
-      this.#learn(circuit, reply, call.learning ?? LEARNING[script]);
-      return reply;
     } catch (error) {
       if (call.existing === true && error instanceof Error && error.message.startsWith("PURGATORY_NO_CIRCUIT")) {
         throw MISSING;
       }
+      // Redis answered with an error (what it holds is not what the script expects): reported. Any
+      // other error is the transport's (unavailable, timed out), which reports the outage itself.
       if (!this.#closed && isReplyError(error)) {
         this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
       }
+      return undefined;
+    }
+    try {
+      const reply = parseReply(raw);
+      // A key this script wrote anew (a new circuit, or one lost with the registry, as after a
+      // FLUSHALL) is listed again, so that operators see every circuit a process holds.
+      if (reply.created) this.#list(reply.now, circuit.name);
+      if (sentAt !== undefined) this.#offset = this.#offsets.add(reply.now - sentAt);
+      if (presence !== NO_PRESENCE) this.#handOver.presented(circuit, presence, sentAt ?? this.#clock());
+      this.#learn(circuit, reply, call.learning ?? LEARNING[script]);
+      return reply;
+    } catch (error) {
+      // Redis answered: an answer this process cannot use (or a bug in using it) is not an outage.
+      if (!this.#closed) this.#emit(circuit.name, "storage_error", { name: circuit.name, storage: "redis", error });
       return undefined;
     }
   }

@@ -613,3 +613,23 @@ describe("RedisStorage commands per call (a private redis-server)", () => {
     await deleteKeys(admin, prefix);
   });
 });
+
+describe("RedisStorage's estimate of Redis time", () => {
+  it("is sampled when a script is sent, so that registrations waiting their turn do not shorten open times", async () => {
+    const { factory: a } = factory();
+    const { factory: b } = factory();
+    const held = await a.getBreaker("tripped", { threshold: 1, ttl: 5 });
+    // 3,000 registrations at once: read 128 at a time, the last ones after a wait of their turn.
+    // They are the last replies this process hears before the rejection below.
+    await Promise.all(Array.from({ length: 3_000 }, (_, i) => a.getBreaker(`burst-${i}`)));
+    const tripping = await b.getBreaker("tripped");
+    await tripping.run(boom).catch(() => undefined);
+    await waitFor("process a hears the trip", () => held.state === "opened");
+    const error = (await held.run(() => "rejected").catch((e: unknown) => e)) as CircuitOpenError;
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    // An offset sampled against the callers' `now` runs ahead by the wait (400 ms and more here);
+    // sampled at sending, by Redis's own queue at most (a few ms), plus the time to hear the trip.
+    expect(error.retryAfterMs).toBeGreaterThan(5_000 - 200);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(5_000);
+  }, 30_000);
+});
