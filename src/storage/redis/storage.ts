@@ -119,6 +119,14 @@ interface ScriptCall {
   readonly existing?: boolean;
 }
 
+/**
+ * A process warning (`process.emitWarning`, where there is a `process`): what a storage says of its
+ * own health once per outage, so that a degraded fleet is never silent even without a hook.
+ */
+function warn(message: string, code: string): void {
+  globalThis.process?.emitWarning?.(`purgatory: ${message}`, { code });
+}
+
 /** Thrown by `#script` for a call with `existing` on a circuit Redis does not hold. */
 const MISSING = new Error("the circuit does not exist");
 
@@ -1003,6 +1011,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       this.#outageReported = true;
       this.#refusalReported = error instanceof RedisConfigurationError;
       this.#emit("*", "storage_unavailable", { name: "*", storage: "redis", error });
+      const cause = error instanceof Error ? error.message : String(error);
+      warn(
+        `Redis is unavailable at ${this.#where()} (${cause}); circuits go on under onStorageError ` +
+          `"${this.#settings.onStorageError}" until it answers again`,
+        "PURGATORY_STORAGE_UNAVAILABLE",
+      );
     } else if (error instanceof RedisConfigurationError && !this.#refusalReported) {
       this.#refusalReported = true;
       this.#emit("*", "storage_error", { name: "*", storage: "redis", error });
@@ -1030,6 +1044,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#outageReported = false;
     this.#refusalReported = false;
     this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
+    warn(`Redis answers again at ${this.#where()}; circuits follow it again`, "PURGATORY_STORAGE_RECOVERED");
+  }
+
+  /** Where Redis is, for a warning: the URL without its password, or the client that was passed. */
+  #where(): string {
+    const { url } = this.#settings;
+    if (url === undefined) return this.#settings.client === undefined ? "redis://127.0.0.1:6379" : "the client passed";
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.href;
   }
 
   /** The circuits this process holds of `channels`. */
