@@ -250,7 +250,13 @@ abstract class CircuitBreakerBase {
   /** @internal Records a success of an untimed call; a promise only while a remote storage answers. */
   protected succeeded(generation: number): Promise<void> | undefined {
     const context = this.#context;
-    return this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock));
+    let recorded: MaybePromise<Transition | null>;
+    try {
+      recorded = context.storage.recordSuccess(this.circuit, generation, context.clock);
+    } catch (error) {
+      return this.#storageFailed(error);
+    }
+    return this.#settled(recorded);
   }
 
   /**
@@ -268,7 +274,12 @@ abstract class CircuitBreakerBase {
     const context = this.#context;
     const slowCall = this.circuit.config.slowCall;
     const slow = slowCall !== undefined && durationMs > secondsToMs(slowCall.duration);
-    const pending = this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock, slow));
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#settled(context.storage.recordSuccess(this.circuit, generation, context.clock, slow));
+    } catch (error) {
+      pending = this.#storageFailed(error);
+    }
     this.report(outcome, durationMs, scope);
     return pending;
   }
@@ -289,9 +300,14 @@ abstract class CircuitBreakerBase {
   ): Promise<void> | undefined {
     const context = this.#context;
     const minOpenMs = rules.retryAfter === null ? undefined : minOpenMsOf(rules.retryAfter, failure);
-    const pending = this.#settled(
-      context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous, minOpenMs),
-    );
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#settled(
+        context.storage.recordFailure(this.circuit, generation, context.clock(), this.synchronous, minOpenMs),
+      );
+    } catch (error) {
+      pending = this.#storageFailed(error);
+    }
     if (!Number.isNaN(durationMs)) this.report(outcome, durationMs, scope);
     return pending;
   }
@@ -442,11 +458,23 @@ abstract class CircuitBreakerBase {
       emitTransition(hooks, name, result);
       return undefined;
     }
-    // A storage that fails reports it itself; the guarded call's outcome is never changed.
+    // The guarded call's outcome is never changed by a storage that fails.
     return result.then(
       (transition) => emitTransition(hooks, name, transition),
-      () => undefined,
+      (error: unknown) => this.#storageFailed(error),
     );
+  }
+
+  /**
+   * A storage that threw or rejected while recording an outcome: reported to the hooks as
+   * `storage_error` (a storage such as `RedisStorage` reports its own and never fails here); the
+   * guarded call keeps its own outcome.
+   */
+  #storageFailed(error: unknown): undefined {
+    const name = this.circuit.name;
+    const storage = this.#context.storage.constructor?.name ?? "storage";
+    this.#context.hooks.emit(name, "storage_error", { name, storage, error });
+    return undefined;
   }
 }
 
