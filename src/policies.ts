@@ -67,6 +67,38 @@ export function checkSlowCall(value: unknown, option = "slowCall"): SlowCallPoli
   return { duration: checkTtl(o.duration, `${option}.duration`), rate: checkRate(o.rate, `${option}.rate`) };
 }
 
+/**
+ * Checks a backoff's jitter: a fraction from 0 up to, not including, 1. At 1 an opening could last
+ * about 0 ms (`ttl * (1 - jitter)`): a circuit that opens and at once lets a probe through.
+ */
+function checkJitter(value: unknown, option: string): number {
+  const ok = typeof value === "number" && value >= 0 && value < 1;
+  if (!ok) throw new InvalidOptionError(option, value, "a fraction from 0 up to 1, not 1 (0.1 is 10 %)");
+  return value;
+}
+
+/**
+ * Checks that the parts of a circuit's config agree: a backoff's `maxTtl` is not below the `ttl`
+ * (every opening would last less than the ttl asked for). Throws an `InvalidOptionError` that names
+ * both options and values; `names` says what the options are called where the user gave them.
+ */
+export function checkConfigCoherence(
+  config: CircuitConfig,
+  names: { ttl: string; backoff: string } = { ttl: "ttl", backoff: "backoff" },
+): CircuitConfig {
+  const { backoff } = config;
+  if (backoff !== undefined && backoff.maxTtl < config.ttl) {
+    const option = `${names.backoff}.maxTtl`;
+    throw new InvalidOptionError(
+      option,
+      backoff.maxTtl,
+      `at least ${names.ttl} (${config.ttl} s)`,
+      `Invalid option "${option}": it caps every opening, so it cannot be below ${names.ttl} (${config.ttl} s), got ${backoff.maxTtl}`,
+    );
+  }
+  return config;
+}
+
 /** Checks `backoff: { multiplier, maxTtl, jitter }` (jitter defaults to 0). */
 export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy {
   const o = checkObject(value, option, "{ multiplier, maxTtl, jitter? }");
@@ -80,7 +112,7 @@ export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy 
       `a number from 1 to ${MAX_MULTIPLIER}`,
     ),
     maxTtl: checkSecondsWithin(o.maxTtl, `${option}.maxTtl`, MAX_BACKOFF_TTL),
-    jitter: o.jitter === undefined ? 0 : checkNumber(o.jitter, `${option}.jitter`, 0, 1, "a fraction from 0 to 1"),
+    jitter: o.jitter === undefined ? 0 : checkJitter(o.jitter, `${option}.jitter`),
   };
 }
 
@@ -178,5 +210,5 @@ export function applyChanges(config: CircuitConfig, changes: unknown): CircuitCo
   policy("slowCall", checkSlowCall);
   policy("backoff", checkBackoff);
   policy("quorum", checkQuorum);
-  return circuitConfig(next);
+  return checkConfigCoherence(circuitConfig(next));
 }

@@ -498,6 +498,20 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
     );
   });
 
+  it("rejects a backoff whose jitter is 1 or more, or whose maxTtl is below the ttl, naming both", async () => {
+    const jitter = loose<BreakerOptions>({ backoff: { multiplier: 2, maxTtl: 60, jitter: 1 } });
+    expectInvalid(await rejectionOf(() => factory.getBreaker("j", jitter)), "backoff.jitter", 1, "1");
+    expectInvalid(
+      await rejectionOf(() => factory.reconfigure("j2", { ttl: 30, backoff: { multiplier: 2, maxTtl: 10 } })),
+      "backoff.maxTtl",
+      10,
+      "10",
+    );
+    await expect(factory.reconfigure("j3", { ttl: 30, backoff: { multiplier: 2, maxTtl: 10 } })).rejects.toThrow(
+      /cannot be below ttl \(30 s\)/,
+    );
+  });
+
   it("takes a quorum as a number of processes or { processes, fraction }", async () => {
     const made = new AsyncCircuitBreakerFactory({ defaultQuorum: { fraction: 0.25 } });
     expect((await made.getBreaker("a")).threshold).toBe(5);

@@ -10,6 +10,16 @@ const BUG = 70;
 /** How long the process may linger after the command ended before it is made to exit. */
 const LINGER_MS = 3000;
 
+// The storage's own warnings (PURGATORY_STORAGE_UNAVAILABLE, ...) are for applications: the CLI
+// says in its own words, and with its exit code, that Redis cannot be reached. Node prints
+// warnings through its default "warning" listener; it is replaced by one that skips those.
+const printWarning = process.listeners("warning");
+process.removeAllListeners("warning");
+process.on("warning", (warning: Error & { code?: string }) => {
+  if (warning.code?.startsWith("PURGATORY_STORAGE_") === true) return;
+  for (const listener of printWarning) listener(warning);
+});
+
 let code: number;
 try {
   code = await main(process.argv.slice(2));

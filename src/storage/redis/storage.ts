@@ -29,6 +29,7 @@ import {
 import { hasQuorum } from "../../core/quorum.js";
 import { count, countsOf, countSuccess, drain, windowFor } from "../../core/window.js";
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
+import { InvalidOptionError } from "../../errors.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
 import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
 import {
@@ -295,6 +296,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * this process has not heard of yet; a synchronous caller cannot wait and gets the placeholder.
    */
   register(name: string, config: CircuitConfig, now: number, sync: boolean): MaybePromise<Registration> {
+    this.#checkKeyTtl(config);
     const existing = this.circuits.get(name);
     if (existing !== undefined) {
       const registering = existing.registering;
@@ -316,6 +318,26 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     });
     if (sync) return { circuit, created: true };
     return circuit.registering.then(() => ({ circuit, created }));
+  }
+
+  /**
+   * A `keyTtl` shorter than a circuit's longest opening (its ttl, or its backoff's `maxTtl`) would
+   * let the key of an opened circuit that no process re-reads expire: the fleet would make it anew,
+   * closed, before its time. Refused at registration, naming both.
+   */
+  #checkKeyTtl(config: CircuitConfig): void {
+    const keyTtlMs = this.#settings.keyTtlMs;
+    if (keyTtlMs === 0) return;
+    const longest = Math.max(config.ttl, config.backoff?.maxTtl ?? 0);
+    if (keyTtlMs >= longest * 1000) return;
+    const option = config.backoff !== undefined && config.backoff.maxTtl > config.ttl ? "backoff.maxTtl" : "ttl";
+    throw new InvalidOptionError(
+      "keyTtl",
+      keyTtlMs / 1000,
+      `at least the circuit's longest opening (${option} ${longest} s)`,
+      `Invalid option "keyTtl": the key of an opened circuit would expire before it may close, ` +
+        `${keyTtlMs / 1000} s is below the circuit's ${option} (${longest} s)`,
+    );
   }
 
   async #registerShared(circuit: ReplicaCircuit, now: number): Promise<boolean> {

@@ -286,7 +286,7 @@ describe("RedisStorage keys of unused circuits", () => {
 
   it("lets the key of an unused circuit expire; listing only reads, pruneRegistry drops the name", async () => {
     const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600 });
-    await made.getBreaker("short-lived");
+    await made.getBreaker("short-lived", { ttl: 0.1 });
     const storage = new RedisStorage({ url: REDIS_URL, prefix });
     open.push(storage);
     expect(await storage.listCircuits()).toEqual(["short-lived"]);
@@ -468,16 +468,25 @@ describe("RedisStorage listing and closing", () => {
   });
 
   it.each([
-    ["a reachable Redis", () => REDIS_URL],
+    ["a reachable Redis", () => Promise.resolve(REDIS_URL)],
     ["an unreachable Redis", async () => `redis://127.0.0.1:${await freePort()}`],
   ])(
     "lets a process that used it exit by itself after close(), with %s",
-    async (_, url) => {
-      const worker = spawnWorker({ mode: "lifecycle", url: await url(), prefix, commandTimeout: 0.2 });
+    async (_, where) => {
+      const url = await where();
+      const worker = spawnWorker({ mode: "lifecycle", url, prefix, commandTimeout: 0.2 });
       const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
       const code = await worker.exited;
       clearTimeout(timer);
-      expect(worker.stderr()).toBe("");
+      // Nothing on stderr but the outage's own warnings (once per storage: two factories here).
+      const lines = worker
+        .stderr()
+        .split("\n")
+        .filter((line) => line !== "");
+      const warnings = lines.filter((line) => line.includes("[PURGATORY_STORAGE_UNAVAILABLE]"));
+      const others = lines.filter((line) => !warnings.includes(line) && !line.includes("--trace-warnings"));
+      expect(others).toEqual([]);
+      expect(warnings).toHaveLength(url === REDIS_URL ? 0 : 2);
       expect(code).toBe(0);
       const done = worker.lines.find((line) => line.type === "done");
       expect(done?.outcomes).toEqual(["ok 1", "error a", "error b", "open", "ok 3", "error c"]);
@@ -632,4 +641,18 @@ describe("RedisStorage's estimate of Redis time", () => {
     expect(error.retryAfterMs).toBeGreaterThan(5_000 - 200);
     expect(error.retryAfterMs).toBeLessThanOrEqual(5_000);
   }, 30_000);
+});
+
+describe("options that cannot work together", () => {
+  it("refuses a keyTtl below a circuit's longest opening, naming both", async () => {
+    const { factory: made } = factory({ keyTtl: 10 });
+    await expect(made.getBreaker("short-key", { ttl: 30 })).rejects.toThrow(
+      /"keyTtl".*10 s is below the circuit's ttl \(30 s\)/,
+    );
+    await expect(
+      made.getBreaker("short-key-backoff", { ttl: 5, backoff: { multiplier: 2, maxTtl: 60 } }),
+    ).rejects.toThrow(/"keyTtl".*below the circuit's backoff\.maxTtl \(60 s\)/);
+    await expect(made.getBreaker("long-enough", { ttl: 10 })).resolves.toBeDefined();
+    expect(await redis.exists(new RedisStorage({ prefix }).keys.circuit("short-key"))).toBe(0);
+  });
 });
