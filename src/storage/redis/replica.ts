@@ -196,6 +196,20 @@ export function decideLocally(replica: Replica, transition: Transition): Replica
   };
 }
 
+/**
+ * What a replica pushes to Redis once an outage ends: the trip it decided locally, as "open it if
+ * the shared state has not moved since". A replica that followed Redis before gives the shared
+ * token it started from; one that never heard from Redis (registered during the outage) gives the
+ * time of its trip (Redis time, as the process estimates it): "open it if nothing was written since".
+ * `null`: nothing to push (no local trip).
+ */
+export function localTrip(replica: Replica): { readonly token: SharedToken | null; readonly tripAt: number } | null {
+  const view = replica.view;
+  if (replica.mode !== "diverged" || view.state !== "opened") return null;
+  if (replica.since !== null) return { token: replica.since, tripAt: view.openedAt };
+  return replica.shared === null ? { token: null, tripAt: view.openedAt } : null;
+}
+
 /** The shared token of the view of a synced replica (`null` otherwise). */
 function sharedToken(replica: Replica): SharedToken | null {
   if (replica.mode !== "synced" || replica.shared === null) return null;

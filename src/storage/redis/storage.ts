@@ -51,6 +51,7 @@ import {
   decideLocally,
   hold,
   localToken,
+  localTrip,
   releaseLocally,
   STALE_TOKEN,
   tokenUse,
@@ -1095,8 +1096,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * replayed.
    */
   async #reread(circuit: ReplicaCircuit): Promise<void> {
-    const { replica } = circuit;
-    const push = replica.mode === "diverged" && replica.since !== null && replica.view.state === "opened";
-    await (push ? this.#script("reopen", circuit, { token: replica.since }) : this.#script("read", circuit, {}));
+    const trip = localTrip(circuit.replica);
+    await (trip === null
+      ? this.#script("read", circuit, {})
+      : this.#script("reopen", circuit, { token: trip.token, argument: String(trip.tripAt) }));
   }
 }

@@ -221,6 +221,50 @@ describe("a network cut for one process while another goes on", () => {
   });
 });
 
+describe("a circuit a process registers while Redis is unreachable", () => {
+  it("pushes its local trip once Redis is back when nobody wrote the circuit meanwhile", async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const cutOff = make(proxy.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const fleet = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    await cutOff.factory.initialize();
+    proxy.cut();
+    await waitFor("storage_unavailable", () => cutOff.recorder.of("storage_unavailable").length > 0);
+    // Registered during the outage: this process never heard of the circuit from Redis.
+    const mine = await cutOff.factory.getBreaker("new-in-outage");
+    for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(mine.state).toBe("opened");
+    const theirs = await fleet.factory.getBreaker("new-in-outage");
+    proxy.restore();
+    await waitFor("storage_recovered", () => cutOff.recorder.of("storage_recovered").length > 0, 10_000);
+    expect(await admin.hget(key("new-in-outage"), "st")).toBe("opened");
+    expect(mine.state).toBe("opened");
+    await waitFor("the fleet to hear of the trip", () => theirs.state === "opened");
+  });
+
+  it("yields to the fleet when the circuit moved after its trip", async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const cutOff = make(proxy.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    const fleet = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
+    await cutOff.factory.initialize();
+    proxy.cut();
+    await waitFor("storage_unavailable", () => cutOff.recorder.of("storage_unavailable").length > 0);
+    const mine = await cutOff.factory.getBreaker("moved-in-outage");
+    for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(mine.state).toBe("opened");
+    // After that trip, the fleet moves the circuit: it trips it, and an operator resets it.
+    await sleep(5);
+    const theirs = await fleet.factory.getBreaker("moved-in-outage");
+    for (let i = 0; i < 2; i++) await theirs.run(() => Promise.reject(new Error("y"))).catch(() => undefined);
+    await theirs.reset();
+    proxy.restore();
+    await waitFor("storage_recovered", () => cutOff.recorder.of("storage_recovered").length > 0, 10_000);
+    expect(await admin.hget(key("moved-in-outage"), "st")).toBe("closed");
+    expect(mine.state).toBe("closed");
+  });
+});
+
 describe("a server that stops answering", () => {
   it("does not hang guarded calls on a redis-server frozen with SIGSTOP, and recovers on SIGCONT", async () => {
     const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });

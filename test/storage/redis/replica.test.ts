@@ -9,6 +9,7 @@ import {
   adopt,
   anticipateFailure,
   decideLocally,
+  localTrip,
   hold,
   localToken,
   PENDING_REPLICA,
@@ -186,6 +187,16 @@ describe("an outage with policy local (a diverged replica)", () => {
   it("has no shared token to start from when it never heard from Redis", () => {
     const local = decideLocally(PENDING_REPLICA, { snapshot: closed(0, 1), events: [] });
     expect(local.since).toBeNull();
+  });
+
+  it("pushes a local trip after the outage: with the shared token it started from, or its time when it had none", () => {
+    const fromSynced = decideLocally(syncedOn(closed(4, 2)), { snapshot: opened(99, 7_000), events: [] });
+    expect(localTrip(fromSynced)).toEqual({ token: { incarnation: "A", generation: 4 }, tripAt: 7_000 });
+    const fromNothing = decideLocally(PENDING_REPLICA, { snapshot: opened(1, 8_000), events: [] });
+    expect(localTrip(fromNothing)).toEqual({ token: null, tripAt: 8_000 });
+    // Nothing to push without a local trip.
+    expect(localTrip(decideLocally(PENDING_REPLICA, { snapshot: closed(0, 1), events: [] }))).toBeNull();
+    expect(localTrip(syncedOn(opened(3)))).toBeNull();
   });
 });
 

@@ -28,7 +28,7 @@
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
 -- time in µs of the last write, at least the previous + 1), fs (the version of the failure that
 -- started the current streak, 0 for none), ct (when this incarnation replaced a lost one, ms; 0
--- for a new circuit).
+-- for a new circuit), gt (when the generation last moved: a transition or a probe, ms; 0 for none).
 -- With a quorum ("q" in the config), three sorted sets in the circuit's slot, by process name:
 -- KEYS[2] the active callers (score: until when, ms), KEYS[3] the reporters (score: the version of
 -- the process's latest failure), KEYS[4] the processes open for themselves (score: until when, ms).
@@ -106,9 +106,10 @@ local news = false
 -- window counts.
 local function save(c)
   c.v = math.max(c.v + 1, nowUs)
+  if heard and heard.g ~= c.g then c.gt = now end
   redis.call('HSET', key, 'fmt', '3', 'i', c.i, 'c', c.cfg, 'st', c.st, 'g', num(c.g), 'f', num(c.f),
     'o', num(c.o), 'r', num(c.r), 'n', num(c.n), 's', num(c.s), 'l', leases(c), 'w', buckets(c.w), 'v', num(c.v),
-    'fs', num(c.fs), 'ct', num(c.ct))
+    'fs', num(c.fs), 'ct', num(c.ct), 'gt', num(c.gt))
   if keyTtl > 0 then redis.call('PEXPIRE', key, keyTtl) end
   if not news and heard and heard.g == c.g and (heard.f == 0) == (c.f == 0) and heard.cfg == c.cfg then return end
   -- Message: config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|
@@ -131,7 +132,7 @@ local function create()
   local c = { i = clock[1] .. string.format('%06d', tonumber(clock[2])) .. '-' .. source,
               cfg = ARGV[3], k = decodeConfig(ARGV[3]),
               st = 'closed', g = 0, f = 0, o = 0, r = 0, n = 0, s = 0, l = {}, w = {}, v = 0, fs = 0,
-              ct = (ARGV[14] or '') ~= '' and now or 0, created = true }
+              ct = (ARGV[14] or '') ~= '' and now or 0, gt = 0, created = true }
   -- The reporters of a lost incarnation's failures are not its successor's.
   redis.call('DEL', key, KEYS[3])
   save(c)
@@ -145,12 +146,13 @@ local function load()
   if kind == 'none' and ARGV[15] == '1' then error({ err = 'PURGATORY_NO_CIRCUIT ' .. key }) end
   if kind == 'none' then return create() end
   if kind ~= 'hash' then corrupt('expected a hash, found a ' .. kind) end
-  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct')
+  local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct', 'gt')
   if h[1] == '1' or h[1] == '2' then return create() end
   if h[1] ~= '3' then corrupt('unknown layout ' .. tostring(h[1])) end
   local c = { i = h[2], cfg = h[3], k = decodeConfig(h[3]), st = h[4], g = tonumber(h[5]), f = tonumber(h[6]),
               o = tonumber(h[7]), r = tonumber(h[8]), n = tonumber(h[9]), s = tonumber(h[10]), l = {},
-              w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0, ct = tonumber(h[15]) or 0 }
+              w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0, ct = tonumber(h[15]) or 0,
+              gt = tonumber(h[16]) or 0 }
   if not c.i or c.i == '' then corrupt('no incarnation') end
   if not (c.g and c.f and c.o and c.r and c.n and c.s and c.v) then corrupt('a field is not a number') end
   if not STATES[c.st] then corrupt('unknown state ' .. tostring(c.st)) end
