@@ -857,6 +857,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         ...presence,
         circuit.replica.shared?.incarnation ?? "",
         call.existing === true ? "1" : "",
+        circuit.replica.shared?.version ?? "",
       ]);
     } catch (error) {
       if (call.existing === true && error instanceof Error && error.message.startsWith("PURGATORY_NO_CIRCUIT")) {

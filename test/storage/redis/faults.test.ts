@@ -144,7 +144,7 @@ describe("a redis-server killed mid-run and restarted", () => {
     expect(await admin.hget(key("steady"), "f")).toBe("1");
   });
 
-  it("starts degraded when Redis is down at initialize(), then adopts Redis's state when it comes up", async () => {
+  it("starts degraded when Redis is down at initialize(), then pushes its trip and follows Redis when it comes up", async () => {
     await server.kill("SIGKILL");
     const { factory, storage, recorder } = make(server.url, {}, { defaultThreshold: 2, defaultTtl: 30 });
     await factory.initialize();
@@ -157,10 +157,10 @@ describe("a redis-server killed mid-run and restarted", () => {
     expect(breaker.state).toBe("opened");
     await server.restart();
     await waitFor("storage_recovered", () => recorder.of("storage_recovered").length > 0, 10_000);
-    // The process never heard of the shared state before its trip, so it has nothing to push the
-    // trip onto: it adopts what Redis holds (a new circuit, closed).
-    expect(await admin.hget(key("early"), "st")).toBe("closed");
-    expect(breaker.state).toBe("closed");
+    // The process never heard of the shared state before its trip, and Redis restarted empty:
+    // nobody moved the circuit since, so its trip is pushed ("open it if missing").
+    expect(await admin.hget(key("early"), "st")).toBe("opened");
+    expect(breaker.state).toBe("opened");
     // Its subscription works now: a trip made by another process reaches it as remote.
     const watched = await factory.getBreaker("watched");
     const { factory: other } = make(server.url);
@@ -262,6 +262,44 @@ describe("a circuit a process registers while Redis is unreachable", () => {
     await waitFor("storage_recovered", () => cutOff.recorder.of("storage_recovered").length > 0, 10_000);
     expect(await admin.hget(key("moved-in-outage"), "st")).toBe("closed");
     expect(mine.state).toBe("closed");
+  });
+});
+
+describe("a circuit whose last writes Redis lost (a failover's asynchronous replication)", () => {
+  /** Puts back what the circuit's hash held at `dump` (DUMP/RESTORE): later writes are lost. */
+  const rollBack = (name: string, dump: Buffer) => admin.restore(key(name), 0, dump, "REPLACE");
+
+  it("does not leave the processes on a trip Redis no longer holds", async () => {
+    const a = make(server.url, { resyncInterval: 0.1 }, { defaultThreshold: 2, defaultTtl: 30 });
+    const b = make(server.url, { resyncInterval: 0.1 }, { defaultThreshold: 2, defaultTtl: 30 });
+    const mine = await a.factory.getBreaker("lost-trip");
+    const theirs = await b.factory.getBreaker("lost-trip");
+    const dump = (await admin.dumpBuffer(key("lost-trip"))) as Buffer;
+    for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("both see the trip", () => mine.state === "opened" && theirs.state === "opened");
+    await rollBack("lost-trip", dump);
+    // Within one re-read, a new incarnation (closed) replaces the key that went back in time.
+    await waitFor("both follow Redis again", () => mine.state === "closed" && theirs.state === "closed", 3_000);
+    expect(await admin.hget(key("lost-trip"), "st")).toBe("closed");
+    await expect(mine.run(() => "flows")).resolves.toBe("flows");
+  });
+
+  it("does not leave a circuit that can never trip again after its close was lost", async () => {
+    const a = make(server.url, { resyncInterval: 600 }, { defaultThreshold: 2, defaultTtl: 0.1 });
+    const b = make(server.url, { resyncInterval: 600 }, { defaultThreshold: 2, defaultTtl: 0.1 });
+    const mine = await a.factory.getBreaker("lost-close");
+    const theirs = await b.factory.getBreaker("lost-close");
+    for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await waitFor("both see the trip", () => theirs.state === "opened");
+    const dump = (await admin.dumpBuffer(key("lost-close"))) as Buffer;
+    await sleep(150);
+    await expect(mine.run(() => "probe")).resolves.toBe("probe");
+    await waitFor("both see the close", () => mine.state === "closed" && theirs.state === "closed");
+    await rollBack("lost-close", dump);
+    // No re-read here: the failures alone (their tokens are of the lost generation) must repair it.
+    for (let i = 0; i < 3; i++) await theirs.run(() => Promise.reject(new Error("y"))).catch(() => undefined);
+    await waitFor("it trips again", async () => (await admin.hget(key("lost-close"), "st")) === "opened", 3_000);
+    await waitFor("both hear it", () => mine.state === "opened" && theirs.state === "opened");
   });
 });
 

@@ -23,6 +23,8 @@
 --           one was lost, not new
 -- ARGV[15]: '1': the circuit must exist (an operator's action never creates one): a missing key is
 --           the error PURGATORY_NO_CIRCUIT, and nothing is written
+-- ARGV[16]: the version the caller last saw of ARGV[14]'s incarnation ('' if none): a key of that
+--           incarnation with an older version lost writes (a failover's asynchronous replication)
 -- Hash fields: fmt (layout '3'), i (incarnation), c (config JSON), st g f (state, generation,
 -- failures), o r n (openedAt, retryAt, openings), s (isolated since), l (probe leases
 -- 'token:expiry,...'), w (window buckets 'start:calls:failures:slow,...'), v (version: Redis
@@ -149,6 +151,11 @@ local function load()
   local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct', 'gt')
   if h[1] == '1' or h[1] == '2' then return create() end
   if h[1] ~= '3' then corrupt('unknown layout ' .. tostring(h[1])) end
+  -- A key that went back in time (writes a caller saw were lost, as when a replica that missed
+  -- them became the master) is treated as a lost one: a new incarnation, closed, published, which
+  -- every replica adopts at once, so that none stays on a state Redis no longer holds.
+  local seen = tonumber(ARGV[16] or '')
+  if seen and (ARGV[14] or '') ~= '' and h[2] == ARGV[14] and (tonumber(h[13]) or 0) < seen then return create() end
   local c = { i = h[2], cfg = h[3], k = decodeConfig(h[3]), st = h[4], g = tonumber(h[5]), f = tonumber(h[6]),
               o = tonumber(h[7]), r = tonumber(h[8]), n = tonumber(h[9]), s = tonumber(h[10]), l = {},
               w = parseBuckets(h[12]), v = tonumber(h[13]), fs = tonumber(h[14]) or 0, ct = tonumber(h[15]) or 0,
