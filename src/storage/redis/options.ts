@@ -274,6 +274,56 @@ export function reconnectDelay(attempt: number): number {
   return Math.min(50 * 2 ** attempt, 1000);
 }
 
+/** The ioredis module, as `import("ioredis")` gives it. */
+type IoredisModule = typeof import("ioredis");
+
+/** A `Cannot find package 'ioredis'` (ESM) or `Cannot find module 'ioredis'` (CommonJS). */
+const IOREDIS_NOT_FOUND = /^Cannot find (?:package|module) ['"]ioredis['"]/;
+
+/**
+ * The error to throw when `import("ioredis")` failed with `error`: "not installed" only when
+ * ioredis itself could not be found; anything else (an ESM bundle that cannot `require` Node's
+ * built-in modules, a broken install, a missing dependency of ioredis) says what failed. The
+ * original error is the `cause` either way.
+ */
+export function ioredisLoadError(error: unknown): Error {
+  const code = (error as { readonly code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && IOREDIS_NOT_FOUND.test(message)) {
+    return new Error('RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`', {
+      cause: error,
+    });
+  }
+  const hint = /Dynamic require of /.test(message)
+    ? " (an ES module bundle cannot require Node's built-in modules for ioredis, which is CommonJS:" +
+      " leave ioredis out of the bundle, e.g. esbuild --external:ioredis, or define require with" +
+      " createRequire in a banner)"
+    : "";
+  return new Error(`RedisStorage could not load "ioredis": ${message}${hint}`, { cause: error });
+}
+
+/**
+ * Loads ioredis's `Redis` class. Rejects with what failed (see `ioredisLoadError`), or when the
+ * module that loads has no `Redis` class (not ioredis 5 or 6).
+ */
+export async function loadRedisClass(
+  load: () => Promise<unknown> = () => import("ioredis"),
+): Promise<IoredisModule["Redis"]> {
+  let ioredis: Partial<IoredisModule> | undefined;
+  try {
+    ioredis = (await load()) as Partial<IoredisModule> | undefined;
+  } catch (error) {
+    throw ioredisLoadError(error);
+  }
+  const RedisClass = ioredis?.Redis ?? ioredis?.default;
+  if (typeof RedisClass !== "function") {
+    throw new Error(
+      'RedisStorage could not use "ioredis": the module loaded has no Redis class (RedisStorage needs ioredis 5 or 6)',
+    );
+  }
+  return RedisClass;
+}
+
 /**
  * Makes a client from the settings: no offline queue, tight timeouts, lazy connect. The
  * subscriber resubscribes itself (the storage does it, awaiting the answer) and has no command
@@ -283,15 +333,7 @@ export async function makeClient(
   settings: RedisSettings,
   role: "commands" | "subscriber" = "commands",
 ): Promise<RedisClient> {
-  let ioredis: typeof import("ioredis");
-  try {
-    ioredis = await import("ioredis");
-  } catch (error) {
-    throw new Error('RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`', {
-      cause: error,
-    });
-  }
-  const RedisClass = ioredis.Redis ?? ioredis.default;
+  const RedisClass = await loadRedisClass();
   return new RedisClass(settings.url ?? "redis://127.0.0.1:6379", {
     lazyConnect: true,
     enableOfflineQueue: false,

@@ -18,6 +18,8 @@ export interface ShardEvents {
   resubscribed(channels: readonly string[]): void;
   /** A master's connection could not be made or subscribed again. */
   lost(error: unknown): void;
+  /** A master refused to subscribe `channels` (see `SubscriberSource.refused`). */
+  refused(channels: readonly string[], error: Error): void;
 }
 
 /** The part of an ioredis `Cluster` the sharded subscribers read. */
@@ -149,6 +151,7 @@ export class ShardSubscribers {
       message: (message) => this.#events.message(message),
       resubscribed: () => this.#events.resubscribed(this.#channelsOf(shard)),
       lost: (error) => this.#events.lost(error),
+      refused: (channels, error) => this.#events.refused(channels, error),
       moved: (channels) => this.#moved(shard, channels),
     });
     const shard: Shard = { key, subscriber, connecting: undefined, connected: false };

@@ -199,6 +199,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       down: (error) => this.#down(error),
       up: () => void this.#up(),
       resubscribed: (channels) => void this.#resync.queue(this.#circuitsOf(channels)),
+      // A subscription Redis refused (an ACL without the channel): the circuit's changes made by
+      // other processes are then seen only at the periodic re-read.
+      refused: (channel, error) => {
+        const name = this.#keys.nameOf(channel);
+        if (name !== undefined) this.#emit(name, "storage_error", { name, storage: "redis", error });
+      },
     });
     const { flushInterval, callerHorizon, processName, resyncBatch, resyncInterval } = this.#settings;
     this.#handOver = new HandOver({
@@ -840,25 +846,30 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         : NO_PRESENCE;
     // The offset to Redis time is sampled against the moment the script is sent, not the caller's
     // `now`: time spent waiting before (a limiter, a release) would inflate it.
-    const sentAt = now === undefined ? undefined : this.#clock();
+    let sentAt = now === undefined ? undefined : this.#clock();
     let raw: unknown;
     try {
-      raw = await this.#transport.script(script, this.#keys.scriptKeys(circuit.name), [
-        this.#keys.channel(circuit.name),
-        this.#settings.keyTtlMs,
-        call.config ?? this.#encoded(circuit),
-        token?.incarnation ?? "",
-        token?.generation ?? -1,
-        this.#id,
-        circuit.name,
-        this.#transport.publishCommand,
-        counts,
-        argument,
-        ...presence,
-        circuit.replica.shared?.incarnation ?? "",
-        call.existing === true ? "1" : "",
-        circuit.replica.shared?.version ?? "",
-      ]);
+      raw = await this.#transport.script(
+        script,
+        this.#keys.scriptKeys(circuit.name),
+        [
+          this.#keys.channel(circuit.name),
+          this.#settings.keyTtlMs,
+          call.config ?? this.#encoded(circuit),
+          token?.incarnation ?? "",
+          token?.generation ?? -1,
+          this.#id,
+          circuit.name,
+          this.#transport.publishCommand,
+          counts,
+          argument,
+          ...presence,
+          circuit.replica.shared?.incarnation ?? "",
+          call.existing === true ? "1" : "",
+          circuit.replica.shared?.version ?? "",
+        ],
+        sentAt === undefined ? undefined : () => (sentAt = this.#clock()),
+      );
     } catch (error) {
       if (call.existing === true && error instanceof Error && error.message.startsWith("PURGATORY_NO_CIRCUIT")) {
         throw MISSING;

@@ -22,6 +22,12 @@ export interface SubscriberSource {
    * `channels` are those concerned, or `null` when they cannot be told: any of the connection's.
    */
   moved(channels: readonly string[] | null): void;
+  /**
+   * The server refused to subscribe `channels` (one subscribe command's) with `error`: a user
+   * without the permission (`NOPERM`), a server without the command. The connection stays up and
+   * holds the other channels; these are tried again at the next (re)subscription of every channel.
+   */
+  refused(channels: readonly string[], error: Error): void;
 }
 
 /** How a subscriber connection subscribes. */
@@ -49,6 +55,15 @@ const UNASKED_REPLY = /Command queue state error/;
 
 /** The channel of an unasked SUNSUBSCRIBE, as ioredis prints the reply (`sunsubscribe,<channel>,<count>`). */
 const UNASKED_SUNSUBSCRIBE = /Last reply: sunsubscribe,(.*),\d+$/s;
+
+/**
+ * Whether a subscribe command's error is the server refusing it: a reply that retrying on this
+ * connection will not change (`NOPERM`: an ACL without the channel or the command; `ERR`: an
+ * unknown command), not a lost connection or a slot that moved.
+ */
+export function isRefusal(error: unknown): error is Error {
+  return error instanceof Error && error.name === "ReplyError" && /^(NOPERM|ERR)\b/.test(error.message);
+}
 
 /** A subscribe command under way: its channels, and how to stop waiting for it. */
 interface Pending {
@@ -163,17 +178,35 @@ export class Subscriber {
     );
   }
 
-  /** Sends the commands at once (ioredis writes them back to back) and waits for every answer. */
+  /**
+   * Sends the commands at once (ioredis writes them back to back) and waits for every answer. A
+   * subscribe command the server refuses is reported (`refused`), not thrown: the connection holds
+   * the other channels. An unsubscribe the server refuses leaves a channel whose messages nobody
+   * reads.
+   */
   async #send(kind: "subscribe" | "unsubscribe", commands: readonly (readonly string[])[]): Promise<void> {
     const client = this.#client;
     const sharded = this.#mode.sharded;
     const sent: Promise<unknown>[] = [];
+    const refusals: [readonly string[], Error][] = [];
     let channels = 0;
     for (const command of commands) {
       if (command.length === 0) continue;
       channels += command.length;
-      if (kind === "subscribe") sent.push(sharded ? client.ssubscribe(...command) : client.subscribe(...command));
-      else sent.push(sharded ? client.sunsubscribe(...command) : client.unsubscribe(...command));
+      const reply =
+        kind === "subscribe"
+          ? sharded
+            ? client.ssubscribe(...command)
+            : client.subscribe(...command)
+          : sharded
+            ? client.sunsubscribe(...command)
+            : client.unsubscribe(...command);
+      sent.push(
+        reply.catch((error: unknown) => {
+          if (!isRefusal(error)) throw error;
+          if (kind === "subscribe") refusals.push([command, error]);
+        }),
+      );
     }
     if (sent.length === 0) return;
     let abandon: (error: Error) => void = () => undefined;
@@ -185,5 +218,7 @@ export class Subscriber {
     } finally {
       this.#pending.delete(pending);
     }
+    if (this.#closed) return;
+    for (const [command, error] of refusals) this.#source.refused(command, error);
   }
 }

@@ -17,6 +17,11 @@ export interface SubscriptionListener {
   resubscribed(channels: readonly string[]): void;
   /** Subscribing again after a reconnection failed. */
   lost(error: unknown): void;
+  /**
+   * The server refused to subscribe `channels` with `error` (an ACL without them): their messages
+   * do not arrive. Tried again at every reconnection.
+   */
+  refused(channels: readonly string[], error: Error): void;
 }
 
 /** The wait that gathers a burst of resubscriptions (every master of a Cluster) into one re-read. */
@@ -74,8 +79,13 @@ export class Subscriptions {
    * it cannot.
    */
   async connect(client: RedisClient): Promise<void> {
-    this.#sink ??= await this.#make(client);
-    await this.#sink.connect();
+    if (this.#sink === undefined) {
+      const made = await this.#make(client);
+      // Closed while they were made (or made twice at once): never connected, nor left behind.
+      if (this.#closed || this.#sink !== undefined) await made.close();
+      else this.#sink = made;
+    }
+    if (!this.#closed) await this.#sink?.connect();
   }
 
   /** Wants `channel`; resolves once it is subscribed (at once while disconnected: `connect` will). */
@@ -112,6 +122,11 @@ export class Subscriptions {
       message: (message: string) => this.#listener.message(message),
       resubscribed: (channels: Iterable<string>) => this.#resubscribedSoon(channels),
       lost: (error: unknown) => this.#listener.lost(error),
+      refused: (channels: readonly string[], error: Error) => {
+        // Those still wanted: one unsubscribed meanwhile is no loss.
+        const wanted = channels.filter((channel) => this.#channels.has(channel));
+        if (!this.#closed && wanted.length > 0) this.#listener.refused(wanted, error);
+      },
     };
     // The connections the storage makes (one per master of a Cluster with sharded pub/sub, or one
     // for a single server) resubscribe by its hand, awaited, never by ioredis's, unawaited. A

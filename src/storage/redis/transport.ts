@@ -22,6 +22,12 @@ export interface TransportListener {
   up(): void;
   /** `channels` were subscribed again while commands kept working: their messages may have been lost. */
   resubscribed(channels: readonly string[]): void;
+  /**
+   * Redis refused to subscribe `channel` (an ACL user without it, or without SSUBSCRIBE): changes
+   * other processes make to its circuit arrive only by the periodic re-read. Commands still work:
+   * this is no outage. Called again each time the subscription is refused (after a reconnection).
+   */
+  refused?(channel: string, error: SubscriptionRefusedError): void;
 }
 
 /**
@@ -33,6 +39,28 @@ export class RedisConfigurationError extends Error {
   readonly code = "PURGATORY_REDIS_CONFIGURATION";
 }
 Object.defineProperty(RedisConfigurationError.prototype, "name", { value: "RedisConfigurationError" });
+
+/**
+ * Redis refused to subscribe a circuit's channel (`NOPERM`: an ACL user without the channel, or
+ * without the subscribe command). Its circuit still works, but learns what other processes did
+ * only at the periodic re-read. The message names the channel and holds the server's words.
+ */
+export class SubscriptionRefusedError extends RedisConfigurationError {
+  constructor(
+    /** The channel refused. */
+    readonly channel: string,
+    /** `SSUBSCRIBE` or `SUBSCRIBE`. */
+    readonly command: string,
+    cause: Error,
+  ) {
+    super(
+      `Redis refused ${command} ${channel}: ${cause.message} (changes other processes make to this circuit ` +
+        "are seen only at the periodic re-read, resyncInterval)",
+      { cause },
+    );
+  }
+}
+Object.defineProperty(SubscriptionRefusedError.prototype, "name", { value: "SubscriptionRefusedError" });
 
 const REFUSALS = /^(WRONGPASS|NOAUTH|NOPERM)/;
 
@@ -49,6 +77,11 @@ export class RedisTransport {
   #refusal: RedisConfigurationError | undefined;
   #checking: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The listeners this transport adds to the command client, removed on `close`. */
+  readonly #onError = (error: unknown): void => this.#noticeRefusal(error);
+  readonly #onClose = (): void => {
+    if (this.#available) this.#down(new Error("the connection to Redis closed"));
+  };
 
   constructor(settings: RedisSettings, listener: TransportListener) {
     this.#settings = settings;
@@ -60,6 +93,13 @@ export class RedisTransport {
         else void this.#healthCheck();
       },
       lost: (error) => this.#down(error),
+      refused: (channels, error) => {
+        const command = this.#subscriptions.sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+        for (const channel of channels) {
+          if (this.#closed) return;
+          listener.refused?.(channel, new SubscriptionRefusedError(channel, command, error));
+        }
+      },
     });
   }
 
@@ -84,12 +124,13 @@ export class RedisTransport {
    * Rejects only for set-up errors (ioredis missing).
    */
   async start(): Promise<void> {
+    if (this.#closed) return;
     const client = this.#settings.client ?? (await makeClient(this.#settings));
+    // Closed while ioredis loaded: the client was never connected, and nobody will close it.
+    if (this.#closed) return;
     this.#client = client;
-    client.on("error", (error) => this.#noticeRefusal(error));
-    client.on("close", () => {
-      if (this.#available) this.#down(new Error("the connection to Redis closed"));
-    });
+    client.on("error", this.#onError);
+    client.on("close", this.#onClose);
     try {
       if (this.#settings.client === undefined) await client.connect();
       else await whenReady(client, Math.max(1000, this.#settings.commandTimeout * 4));
@@ -101,13 +142,21 @@ export class RedisTransport {
     }
   }
 
-  /** Ends the health checks, the subscriber and the client it made; a client you passed stays open. */
+  /**
+   * Ends the health checks, the subscriber and the client it made; a client you passed stays open,
+   * with none of the listeners this transport added to it.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#subscriptions.close();
     const client = this.#client;
-    if (client === undefined || this.#settings.client !== undefined) return;
+    if (client === undefined) return;
+    if (this.#settings.client !== undefined) {
+      client.removeListener("error", this.#onError);
+      client.removeListener("close", this.#onClose);
+      return;
+    }
     try {
       await withTimeout(client.quit(), this.#settings.commandTimeout);
     } catch {
@@ -129,9 +178,20 @@ export class RedisTransport {
    * Runs a script on one circuit's `keys`. Rejects when Redis is unavailable, does not answer in time (then it
    * also reports `down`), or answers with an error (a reply error: Redis is there, the data is not
    * what the script expects).
+   *
+   * `sent` is called as each command of the script is handed to the client, which writes it to the
+   * socket at once: the EVALSHA, and the EVAL that follows a NOSCRIPT answer (a round trip later).
+   * Its last call is when the script that ran was sent: the local time to pair with the Redis time
+   * the reply gives, for the clock offset. Not called when Redis is known to be unavailable.
    */
-  async script(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.#call((client) => runScript(client, name, keys, args));
+  async script(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    sent?: () => void,
+  ): Promise<unknown> {
+    if (sent === undefined) return this.#call((client) => runScript(client, name, keys, args));
+    return this.#call((client) => runScript(announcing(client, sent), name, keys, args));
   }
 
   /** Adds `[score, member]` pairs to the sorted set `key`, in one command. */
@@ -210,6 +270,24 @@ export class RedisTransport {
     this.#preload(client);
     this.#listener.up();
   }
+}
+
+/**
+ * `client` for `runScript`, calling `sent` as it hands over each EVALSHA or EVAL (the only
+ * commands `runScript` sends).
+ */
+function announcing(client: RedisClient, sent: () => void): RedisClient {
+  const scriptCommands: Pick<RedisClient, "evalsha" | "eval"> = {
+    evalsha: (...args) => {
+      sent();
+      return client.evalsha(...args);
+    },
+    eval: (...args) => {
+      sent();
+      return client.eval(...args);
+    },
+  };
+  return scriptCommands as RedisClient;
 }
 
 /**
