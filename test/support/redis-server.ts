@@ -11,18 +11,22 @@
  * await server.restart();    // same port, empty data
  * await server.stop();
  * ```
+ *
+ * With `tls` (certificate files, e.g. from `makeTestCertificates` of redis-tls.ts), the port takes
+ * TLS connections only (`--port 0 --tls-port <port>`) and `url` is `rediss://127.0.0.1:<port>`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import tls from "node:tls";
 
 /** One redis-server process (restartable on the same port). */
 export interface RedisServer {
   readonly host: string;
   readonly port: number;
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with `tls`). */
   readonly url: string;
   /** The server's working folder (removed by `stop`). */
   readonly dir: string;
@@ -46,6 +50,17 @@ export interface RedisServerOptions {
   readonly args?: readonly string[];
   /** Milliseconds to wait for the first PONG. Default 10 000. */
   readonly startTimeout?: number;
+  /** Serve TLS only on the port, with these files (clients need no certificate of their own). */
+  readonly tls?: RedisServerTls;
+  /** The executable to run (e.g. Redis 6's from test/support/redis6.sh). Default `redis-server` in PATH. */
+  readonly command?: string;
+}
+
+/** The certificate files of a TLS server (`--tls-cert-file`, `--tls-key-file`, `--tls-ca-cert-file`). */
+export interface RedisServerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
 }
 
 const HOST = "127.0.0.1";
@@ -79,11 +94,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once `PING` on `port` answers (`+PONG`, or `-NOAUTH` with a password); rejects after `timeoutMs`. */
-export async function waitForPong(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+/**
+ * Resolves once `PING` on `port` answers (`+PONG`, or `-NOAUTH` with a password); rejects after
+ * `timeoutMs`. `secure`: the port speaks TLS (the readiness check does not verify the certificate).
+ */
+export async function waitForPong(
+  port: number,
+  timeoutMs: number,
+  alive: () => boolean = () => true,
+  secure = false,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await pingOnce(port)) return;
+    if (await pingOnce(port, secure)) return;
     if (!alive()) throw new Error(`redis-server on port ${port} exited before answering PING`);
     if (Date.now() > deadline)
       throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
@@ -91,9 +114,11 @@ export async function waitForPong(port: number, timeoutMs: number, alive: () => 
   }
 }
 
-function pingOnce(port: number): Promise<boolean> {
+function pingOnce(port: number, secure: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, HOST);
+    const socket: net.Socket = secure
+      ? tls.connect({ port, host: HOST, rejectUnauthorized: false })
+      : net.connect(port, HOST);
     let data = "";
     const done = (ok: boolean) => {
       clearTimeout(timer);
@@ -101,8 +126,8 @@ function pingOnce(port: number): Promise<boolean> {
       resolve(ok);
     };
     const timer = setTimeout(() => done(false), 500);
-    socket.on("connect", () => socket.write("PING\r\n"));
-    socket.on("data", (chunk) => {
+    socket.on(secure ? "secureConnect" : "connect", () => socket.write("PING\r\n"));
+    socket.on("data", (chunk: Buffer) => {
       data += chunk.toString();
       // A server started with --requirepass answers NOAUTH: it is up all the same.
       if (data.includes("\r\n")) done(data.startsWith("+PONG") || data.startsWith("-NOAUTH"));
@@ -112,14 +137,25 @@ function pingOnce(port: number): Promise<boolean> {
   });
 }
 
+/** The arguments that make `port` the server's (plain, or TLS only). */
+function portArgs(port: number, secure: RedisServerTls | undefined): string[] {
+  if (secure === undefined) return ["--port", String(port)];
+  return [
+    ...["--port", "0", "--tls-port", String(port), "--tls-auth-clients", "no"],
+    ...["--tls-cert-file", secure.certFile, "--tls-key-file", secure.keyFile, "--tls-ca-cert-file", secure.caFile],
+  ];
+}
+
 function spawnServer(
   port: number,
   dir: string,
   args: readonly string[],
+  secure: RedisServerTls | undefined,
+  command: string,
 ): { child: ChildProcess; output: () => string } {
   const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", dir, ...args],
+    command,
+    [...portArgs(port, secure), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", dir, ...args],
     { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
   );
   installExitHook();
@@ -143,12 +179,19 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-async function launch(port: number, dir: string, args: readonly string[], timeoutMs: number): Promise<ChildProcess> {
-  const { child, output } = spawnServer(port, dir, args);
+async function launch(
+  port: number,
+  dir: string,
+  args: readonly string[],
+  timeoutMs: number,
+  secure?: RedisServerTls,
+  command = "redis-server",
+): Promise<ChildProcess> {
+  const { child, output } = spawnServer(port, dir, args, secure, command);
   let gone = false;
   void exited(child).then(() => (gone = true));
   try {
-    await waitForPong(port, timeoutMs, () => !gone);
+    await waitForPong(port, timeoutMs, () => !gone, secure !== undefined);
   } catch (error) {
     child.kill("SIGKILL");
     await exited(child);
@@ -166,7 +209,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let child: ChildProcess | undefined;
   for (let attempt = 1; child === undefined; attempt++) {
     try {
-      child = await launch(port, dir, args, timeout);
+      child = await launch(port, dir, args, timeout, options.tls, options.command);
     } catch (error) {
       // Another process may have taken the free port meanwhile: try another one.
       if (options.port !== undefined || attempt >= 3) {
@@ -187,7 +230,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   return {
     host: HOST,
     port,
-    url: `redis://${HOST}:${port}`,
+    url: `${options.tls === undefined ? "redis" : "rediss"}://${HOST}:${port}`,
     dir,
     get process() {
       return current;
@@ -198,7 +241,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     async restart() {
       await kill();
-      current = await launch(port, dir, args, timeout);
+      current = await launch(port, dir, args, timeout, options.tls, options.command);
     },
     async stop() {
       await kill();

@@ -31,6 +31,16 @@ export interface WorkerConfig {
   readonly url: string;
   /** A Redis Cluster's seed nodes: the storage then gets an ioredis `Cluster` (and `url` is unused). */
   readonly cluster?: readonly { readonly host: string; readonly port: number }[];
+  /**
+   * Redis Sentinel: the storage gets the client `new Redis({ sentinels, name, ...options })` of
+   * ioredis (and `url` is unused by the storage), closed at shutdown. `options` are any other
+   * ioredis options (JSON), e.g. `{ failoverDetector: true }` or `{ enableOfflineQueue: false }`.
+   */
+  readonly sentinel?: {
+    readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+    readonly name: string;
+    readonly options?: Readonly<Record<string, unknown>>;
+  };
   readonly prefix: string;
   /** Which factory `serve` makes (default `"async"`); a sync worker runs its calls synchronously. */
   readonly factory?: "async" | "sync";
@@ -140,6 +150,12 @@ export type WorkerCommand =
       readonly circuit?: HttpCircuitOptions;
     }
   | { readonly id: number; readonly op: "state"; readonly name: string }
+  /**
+   * The storage's replica of `name` (internal fields, for diagnosis): `{ available, mode, since,
+   * shared: { incarnation, version, state, generation, failureCount } | null, view: { state,
+   * generation, failureCount } }`, `{ held: false }` if the process does not hold it.
+   */
+  | { readonly id: number; readonly op: "replica"; readonly name: string }
   /** An operator's action on the circuit (`breaker.isolate()`, `disable()`, `reset()`). */
   | {
       readonly id: number;
@@ -179,13 +195,24 @@ const optional = <K extends string, V>(key: K, value: V | undefined) =>
 
 /** The Cluster client made for `config.cluster`, closed at shutdown (the storage leaves it open). */
 let clusterClient: Cluster | undefined;
+/** The Sentinel client made for `config.sentinel`, closed at shutdown (the storage leaves it open). */
+let sentinelClient: Redis | undefined;
 let madeStorage: RedisStorage | undefined;
+
+function sentinelRedis(sentinel: NonNullable<WorkerConfig["sentinel"]>): Redis {
+  const client = new Redis({ ...sentinel.options, sentinels: [...sentinel.sentinels], name: sentinel.name });
+  // ioredis reports every refused connection to a sentinel or a master during a failover.
+  client.on("error", () => undefined);
+  return client;
+}
 
 function storage(): RedisStorage {
   const where =
-    config.cluster === undefined
-      ? { url: config.url }
-      : { client: (clusterClient = new Cluster([...config.cluster], { redisOptions: { commandTimeout: 1000 } })) };
+    config.sentinel !== undefined
+      ? { client: (sentinelClient = sentinelRedis(config.sentinel)) }
+      : config.cluster === undefined
+        ? { url: config.url }
+        : { client: (clusterClient = new Cluster([...config.cluster], { redisOptions: { commandTimeout: 1000 } })) };
   const made = new RedisStorage({
     ...where,
     prefix: config.prefix,
@@ -296,6 +323,7 @@ async function serve(): Promise<void> {
     await factory.close();
     redis.disconnect();
     await clusterClient?.quit().catch(() => clusterClient?.disconnect());
+    sentinelClient?.disconnect();
     done();
   };
   lines.on("close", () => void shutdown());
@@ -431,6 +459,8 @@ async function serve(): Promise<void> {
         return httpCalls(command);
       case "state":
         return breaker(command.name);
+      case "replica":
+        return replicaOf(command.name);
       case "control": {
         const b = await factory.getBreaker(command.name);
         await b[command.action]();
@@ -471,6 +501,43 @@ async function serve(): Promise<void> {
     );
   });
   print({ type: "ready", pid: process.pid });
+}
+
+/** The internal replica of `name` in this process's storage (`RedisStorage.get` gives the record). */
+interface ReplicaRecord {
+  readonly replica: {
+    readonly mode: string;
+    readonly since: { readonly incarnation: string; readonly generation: number } | null;
+    readonly shared: {
+      readonly incarnation: string;
+      readonly version: number;
+      readonly snapshot: { readonly state: string; readonly generation: number; readonly failureCount: number };
+    } | null;
+    readonly view: { readonly state: string; readonly generation: number; readonly failureCount: number };
+  };
+}
+
+function replicaOf(name: string): object {
+  const record = madeStorage?.get(name) as ReplicaRecord | undefined;
+  if (record === undefined) return { held: false };
+  const { mode, since, shared, view } = record.replica;
+  return {
+    held: true,
+    available: madeStorage?.available,
+    mode,
+    since,
+    shared:
+      shared === null
+        ? null
+        : {
+            incarnation: shared.incarnation,
+            version: shared.version,
+            state: shared.snapshot.state,
+            generation: shared.snapshot.generation,
+            failureCount: shared.snapshot.failureCount,
+          },
+    view: { state: view.state, generation: view.generation, failureCount: view.failureCount },
+  };
 }
 
 async function lifecycle(): Promise<void> {

@@ -119,6 +119,8 @@ interface ScriptCall {
   readonly learning?: Learning;
   /** An operator's action: the circuit must exist (`MISSING` is thrown when Redis holds none). */
   readonly existing?: boolean;
+  /** An operator's action: a reply error is thrown (with the server's words), not returned as `undefined`. */
+  readonly rethrow?: boolean;
 }
 
 /**
@@ -368,7 +370,12 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (this.#listing.length === 0) {
       queueMicrotask(() => {
         const entries = this.#listing.splice(0);
-        void this.#transport.zadd(this.#keys.registry, entries).catch(() => undefined);
+        this.#transport.zadd(this.#keys.registry, entries).catch((error: unknown) => {
+          // Refused (an ACL without the registry key): operators would list nothing. Said once per
+          // name; an unavailable Redis is the outage's, already reported.
+          if (this.#closed || !isReplyError(error)) return;
+          for (const [, name] of entries) this.#emit(name, "storage_error", { name, storage: "redis", error });
+        });
       });
     }
     this.#listing.push([score, name]);
@@ -717,7 +724,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async control(c: CircuitRecord, action: ControlAction, now: number): Promise<Transition | null> {
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
-    const reply = await this.#script("control", circuit, { now, argument: action });
+    const reply = await this.#script("control", circuit, { now, argument: action, rethrow: true });
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot ${action} circuit ${circuit.name} fleet-wide`);
     return this.#check(circuit, reply, control(reply.before.snapshot, action, reply.now));
@@ -727,7 +734,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async configure(c: CircuitRecord, config: CircuitConfig): Promise<void> {
     const circuit = c as ReplicaCircuit;
     await circuit.registering;
-    const reply = await this.#script("configure", circuit, { config: encodeConfig(config) });
+    const reply = await this.#script("configure", circuit, { config: encodeConfig(config), rethrow: true });
     if (reply === undefined)
       throw new Error(`Redis is unavailable: cannot reconfigure circuit ${circuit.name} fleet-wide`);
   }
@@ -762,7 +769,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     const circuit = this.circuits.get(name) ?? newReplicaCircuit(name, { threshold: 1, ttl: 1, halfOpenMaxCalls: 1 });
     let reply: ScriptReply | undefined;
     try {
-      reply = await this.#script(script, circuit, { ...call, existing: true, learning: "internal" });
+      reply = await this.#script(script, circuit, { ...call, existing: true, learning: "internal", rethrow: true });
     } catch (error) {
       if (error === MISSING) return false;
       throw error;
@@ -871,8 +878,13 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         sentAt === undefined ? undefined : () => (sentAt = this.#clock()),
       );
     } catch (error) {
-      if (call.existing === true && error instanceof Error && error.message.startsWith("PURGATORY_NO_CIRCUIT")) {
+      if (call.existing === true && error instanceof Error && error.message.includes("PURGATORY_NO_CIRCUIT")) {
         throw MISSING;
+      }
+      if (call.rethrow === true && isReplyError(error)) {
+        throw new Error(`Redis refused ${script} on circuit ${circuit.name}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       // Redis answered with an error (what it holds is not what the script expects): reported. Any
       // other error is the transport's (unavailable, timed out), which reports the outage itself.

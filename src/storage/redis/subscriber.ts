@@ -65,6 +65,21 @@ export function isRefusal(error: unknown): error is Error {
   return error instanceof Error && error.name === "ReplyError" && /^(NOPERM|ERR)\b/.test(error.message);
 }
 
+/** Resolves once `client` is ready, has ended, or `ms` have passed. */
+async function untilReady(client: RedisClient, ms: number): Promise<void> {
+  let settle: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => (settle = resolve));
+  const events = ["ready", "close", "end"];
+  for (const event of events) client.once(event, settle);
+  try {
+    await withTimeout(settled, ms);
+  } catch {
+    // Not ready in time: the caller decides.
+  } finally {
+    for (const event of events) client.removeListener(event, settle);
+  }
+}
+
 /** A subscribe command under way: its channels, and how to stop waiting for it. */
 interface Pending {
   readonly commands: readonly (readonly string[])[];
@@ -112,9 +127,16 @@ export class Subscriber {
     this.#connecting = true;
     try {
       if (client.status === "wait") await withTimeout(client.connect(), this.#mode.timeoutMs);
+      // A copy of a client you passed connects by itself: wait for it (without an offline queue a
+      // command sent meanwhile would fail, and a Cluster would not subscribe it again).
+      if (client.status !== "ready") await untilReady(client, this.#mode.timeoutMs);
       if (client.status === "end" || client.status === "close") throw new Error("the subscriber is not connected");
+      if (client.status !== "ready" && this.#mode.resubscribesItself) throw new Error("the subscriber is not ready");
       // A connection not ready after it held the channels lost them, even before its "close" event.
       if (client.status !== "ready" && !this.#mode.resubscribesItself) this.#current = false;
+      // One still connecting (a client you passed, duplicated while it connects) cannot take a
+      // command without an offline queue: its "ready" subscribes every channel (`#reconnected`).
+      if (client.status !== "ready" && !this.#mode.resubscribesItself) return;
       if (!this.#current) {
         await this.#send("subscribe", this.#source.commands());
         this.#current = true;
@@ -129,7 +151,15 @@ export class Subscriber {
    * does nothing, since `connect` or the reconnection subscribes every channel.
    */
   async subscribe(commands: readonly (readonly string[])[]): Promise<void> {
-    if (this.#current && !this.#closed) await this.#send("subscribe", commands);
+    if (!this.#current || this.#closed) return;
+    try {
+      await this.#send("subscribe", commands);
+    } catch (error) {
+      // Sent on a connection that was not ready: it does not hold its channels any more, and its
+      // "ready" subscribes them all.
+      if (this.#client.status !== "ready" && !this.#mode.resubscribesItself) this.#current = false;
+      throw error;
+    }
   }
 
   /** Unsubscribes the channels of `commands` if the connection holds its channels. */
@@ -143,8 +173,11 @@ export class Subscriber {
     try {
       await withTimeout(this.#client.quit(), this.#mode.timeoutMs);
     } catch {
-      this.#client.disconnect();
+      // It did not say goodbye in time: disconnected below.
     }
+    // Also after a quit: a Sentinel client with `failoverDetector` keeps its connections to the
+    // sentinels open through a quit (and the process alive); a disconnect ends them.
+    this.#client.disconnect();
   }
 
   /**

@@ -142,7 +142,13 @@ export class Subscriptions {
     }
     let connection: RedisClient;
     if (this.#settings.client === undefined) connection = await makeClient(this.#settings, "subscriber");
-    else connection = client.duplicate();
+    // A copy of a client you passed, with your options, but resubscribed by the storage, awaited
+    // (ioredis's own resubscription is not awaited: its timeout would be an unhandled rejection).
+    // A Cluster's classic subscriber is ioredis's to move and resubscribe.
+    else
+      connection = cluster
+        ? client.duplicate()
+        : client.duplicate({ autoResubscribe: false, commandTimeout: undefined });
     const mode: SubscriberMode = { sharded: this.#sharded, resubscribesItself: cluster, timeoutMs };
     const subscriber = new Subscriber(connection, mode, {
       commands: () => inCommands([...this.#channels]),

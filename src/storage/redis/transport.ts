@@ -64,6 +64,13 @@ Object.defineProperty(SubscriptionRefusedError.prototype, "name", { value: "Subs
 
 const REFUSALS = /^(WRONGPASS|NOAUTH|NOPERM)/;
 
+/** TLS verification failures (Node's codes): a certificate this process does not trust. */
+const UNTRUSTED =
+  /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/** ioredis's words for a connection that ended, whatever ended it. */
+const CLOSED = /^Connection is closed\.?$/;
+
 /** The command client, the subscriber and the health of the connection to Redis. */
 export class RedisTransport {
   readonly #settings: RedisSettings;
@@ -75,10 +82,15 @@ export class RedisTransport {
   #outage = false;
   #closed = false;
   #refusal: RedisConfigurationError | undefined;
+  /** The last error the connection reported (a refused socket, a TLS failure): an outage's cause. */
+  #lastError: Error | undefined;
   #checking: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The listeners this transport adds to the command client, removed on `close`. */
-  readonly #onError = (error: unknown): void => this.#noticeRefusal(error);
+  readonly #onError = (error: unknown): void => {
+    if (error instanceof Error) this.#lastError = error;
+    this.#noticeRefusal(error);
+  };
   readonly #onClose = (): void => {
     if (this.#available) this.#down(new Error("the connection to Redis closed"));
   };
@@ -138,6 +150,7 @@ export class RedisTransport {
       this.#available = true;
       this.#preload(client);
     } catch (error) {
+      this.#noticeRefusal(error);
       this.#down(error);
     }
   }
@@ -224,10 +237,25 @@ export class RedisTransport {
 
   /** Remembers a refusal (wrong password, missing permission), reported with the outage. */
   #noticeRefusal(error: unknown): void {
+    if (error instanceof Error && UNTRUSTED.test(String((error as { code?: unknown }).code))) {
+      this.#refuse(
+        new RedisConfigurationError(
+          `Redis's TLS certificate is not trusted (${String((error as { code?: unknown }).code)}): give its CA ` +
+            "(ioredis's tls.ca in redisOptions, or NODE_EXTRA_CA_CERTS)",
+          { cause: error },
+        ),
+      );
+      return;
+    }
     if (!(error instanceof Error) || !REFUSALS.test(error.message)) return;
     if (this.#refusal?.message.includes(error.message) === true) return;
-    this.#refusal = new RedisConfigurationError(`Redis refused the connection: ${error.message}`, { cause: error });
-    if (this.#outage) this.#listener.down(this.#refusal);
+    this.#refuse(new RedisConfigurationError(`Redis refused the connection: ${error.message}`, { cause: error }));
+  }
+
+  #refuse(refusal: RedisConfigurationError): void {
+    if (this.#refusal?.message === refusal.message) return;
+    this.#refusal = refusal;
+    if (this.#outage) this.#listener.down(refusal);
   }
 
   #down(error: unknown): void {
@@ -235,7 +263,9 @@ export class RedisTransport {
     const reported = this.#outage;
     this.#available = false;
     this.#outage = true;
-    if (!reported) this.#listener.down(this.#refusal ?? error);
+    // ioredis says "Connection is closed." whatever closed it: the connection's own error says why.
+    const cause = error instanceof Error && CLOSED.test(error.message) && this.#lastError ? this.#lastError : error;
+    if (!reported) this.#listener.down(this.#refusal ?? cause);
     this.#scheduleCheck();
   }
 
@@ -258,9 +288,16 @@ export class RedisTransport {
     const client = this.#client;
     if (this.#closed || this.#available || client === undefined) return;
     try {
-      await withTimeout(client.ping(), this.#settings.commandTimeout);
+      try {
+        await withTimeout(client.ping(), this.#settings.commandTimeout);
+      } catch (error) {
+        // A refused PING (an ACL without it) is a server that answers: reported, not waited for.
+        if (!isReplyError(error)) throw error;
+        this.#noticeRefusal(error);
+      }
       await this.#subscriptions.connect(client);
-    } catch {
+    } catch (error) {
+      this.#noticeRefusal(error);
       this.#scheduleCheck();
       return;
     }

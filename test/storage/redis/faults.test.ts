@@ -274,7 +274,7 @@ describe("a circuit whose last writes Redis lost (a failover's asynchronous repl
     const b = make(server.url, { resyncInterval: 0.1 }, { defaultThreshold: 2, defaultTtl: 30 });
     const mine = await a.factory.getBreaker("lost-trip");
     const theirs = await b.factory.getBreaker("lost-trip");
-    const dump = (await admin.dumpBuffer(key("lost-trip"))) as Buffer;
+    const dump = await admin.dumpBuffer(key("lost-trip"));
     for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
     await waitFor("both see the trip", () => mine.state === "opened" && theirs.state === "opened");
     await rollBack("lost-trip", dump);
@@ -291,7 +291,7 @@ describe("a circuit whose last writes Redis lost (a failover's asynchronous repl
     const theirs = await b.factory.getBreaker("lost-close");
     for (let i = 0; i < 2; i++) await mine.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
     await waitFor("both see the trip", () => theirs.state === "opened");
-    const dump = (await admin.dumpBuffer(key("lost-close"))) as Buffer;
+    const dump = await admin.dumpBuffer(key("lost-close"));
     await sleep(150);
     await expect(mine.run(() => "probe")).resolves.toBe("probe");
     await waitFor("both see the close", () => mine.state === "closed" && theirs.state === "closed");

@@ -650,7 +650,7 @@ describe("options that cannot work together", () => {
       /"keyTtl".*10 s is below the circuit's ttl \(30 s\)/,
     );
     await expect(
-      made.getBreaker("short-key-backoff", { ttl: 5, backoff: { multiplier: 2, maxTtl: 60 } }),
+      made.getBreaker("short-key-backoff", { ttl: 5, backoff: { multiplier: 2, maxTtl: 60, jitter: 0 } }),
     ).rejects.toThrow(/"keyTtl".*below the circuit's backoff\.maxTtl \(60 s\)/);
     await expect(made.getBreaker("long-enough", { ttl: 10 })).resolves.toBeDefined();
     expect(await redis.exists(new RedisStorage({ prefix }).keys.circuit("short-key"))).toBe(0);

@@ -54,7 +54,8 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local nowUs = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
 local function corrupt(why)
-  error({ err = 'PURGATORY_CORRUPT ' .. key .. ': ' .. why })
+  -- A string at level 0 (not a table): Redis 6 prints only strings ('ERR PURGATORY_CORRUPT ...').
+  error('PURGATORY_CORRUPT ' .. key .. ': ' .. why, 0)
 end
 
 -- Numbers travel as strings: a Lua number in a reply would be truncated to an integer.
@@ -145,7 +146,7 @@ local STATES = { closed = true, opened = true, ['half-opened'] = true, isolated 
 
 local function load()
   local kind = redis.call('TYPE', key)['ok']
-  if kind == 'none' and ARGV[15] == '1' then error({ err = 'PURGATORY_NO_CIRCUIT ' .. key }) end
+  if kind == 'none' and ARGV[15] == '1' then error('PURGATORY_NO_CIRCUIT ' .. key, 0) end
   if kind == 'none' then return create() end
   if kind ~= 'hash' then corrupt('expected a hash, found a ' .. kind) end
   local h = redis.call('HMGET', key, 'fmt', 'i', 'c', 'st', 'g', 'f', 'o', 'r', 'n', 's', 'l', 'w', 'v', 'fs', 'ct', 'gt')
