@@ -815,9 +815,10 @@ describe("probe tokens", () => {
 describe("the pub/sub message", () => {
   it("is config|incarnation|state|generation|failures|openedAt|retryAt|openings|since|leases|version|source|name, one per write a replica needs", async () => {
     const name = "pay|ments{eu}";
-    const config: ConfigArgs = { threshold: 1, ttlMs: 10, halfOpenMaxCalls: 2 };
+    const config: ConfigArgs = { threshold: 1, ttlMs: 300, halfOpenMaxCalls: 2 };
     const opened = await once(name, "failure", null, config);
     const i = opened.after.incarnation;
+    // The ttl is long enough that the two leases taken below cannot expire before the third admission on a loaded machine.
     // An admission rejected while the circuit is opened writes (and publishes) nothing.
     await sleep(config.ttlMs);
     const probe1 = await waitFor("the ttl to elapse", async () => {
