@@ -30,6 +30,8 @@ export class Resync<C extends { readonly registering: Promise<void> | undefined 
   #running: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #cursor: IterableIterator<C> | undefined;
+  /** Circuits left in the round `#cursor` walks. */
+  #left = 0;
   #closed = false;
 
   /** Nothing runs before `start()` or a `queue()`. */
@@ -72,13 +74,24 @@ export class Resync<C extends { readonly registering: Promise<void> | undefined 
     }
   }
 
-  /** The next `batch` circuits of the round, wrapping around once. */
+  /**
+   * The next `batch` circuits of the round, wrapping around once. A round is as many circuits as
+   * were held when it began, taken from the start of the (insertion-ordered) live iteration: the
+   * circuits held then, less those forgotten since. Circuits added meanwhile wait for the next
+   * round (they were just read by their registration); an iteration to the end instead never
+   * came back to the oldest circuits while new ones arrived faster than it read, and their keys
+   * expired under keyTtl.
+   */
   #nextBatch(): C[] {
     const batch: C[] = [];
     for (let wrapped = false; batch.length < this.#options.batch;) {
-      this.#cursor ??= this.#options.circuits();
-      const next = this.#cursor.next();
-      if (!next.done) {
+      if (this.#cursor === undefined) {
+        this.#cursor = this.#options.circuits();
+        this.#left = this.#options.size();
+      }
+      const next = this.#left > 0 ? this.#cursor.next() : undefined;
+      if (next !== undefined && next.done !== true) {
+        this.#left -= 1;
         batch.push(next.value);
         continue;
       }
