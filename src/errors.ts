@@ -13,7 +13,13 @@ import type { CircuitScope } from "./core/circuit.js";
 /** The registered symbol under which an error's prototype names its kind. */
 const KIND = Symbol.for("purgatory.error.kind");
 
-type ErrorKind = "CircuitOpenError" | "InvalidOptionError" | "FactoryClosedError" | "CallTimeoutError";
+type ErrorKind =
+  | "CircuitOpenError"
+  | "InvalidOptionError"
+  | "FactoryClosedError"
+  | "CallTimeoutError"
+  | "CircuitLimitError"
+  | "StorageUnavailableError";
 
 /** Whether `value` is an error of `kind` made by any copy of this package. */
 function hasKind(value: unknown, kind: ErrorKind): boolean {
@@ -279,6 +285,145 @@ brand(CallTimeoutError, "CallTimeoutError");
  */
 export function isCallTimeoutError(value: unknown): value is CallTimeoutError {
   return hasKind(value, "CallTimeoutError");
+}
+
+/**
+ * Thrown (or rejected with) instead of registering a new circuit when the factory already holds
+ * `maxCircuits` circuits and none of them can be forgotten to make room: every one is opened,
+ * half-opened, isolated, disabled or busy (used since the factory last looked). The call does not
+ * run and nothing is counted. Circuits already registered keep working.
+ *
+ * Like `CircuitOpenError`, it carries no stack frames: under a flood of new names (hosts chosen
+ * by whoever controls the URLs) it is made for every refused call, and it must stay cheap.
+ *
+ * @example
+ * ```ts
+ * const circuitbreaker = new AsyncCircuitBreakerFactory({ maxCircuits: 10_000 });
+ * try {
+ *   await circuitbreaker.run(new URL(url).host, () => fetch(url));
+ * } catch (err) {
+ *   if (err instanceof CircuitLimitError) console.warn(`${err.circuitName}: ${err.limit} circuits already`);
+ * }
+ * ```
+ */
+export class CircuitLimitError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_CIRCUIT_LIMIT";
+  /** The circuit that could not be registered. */
+  readonly circuitName: string;
+  /** The bound that was reached (the factory's `maxCircuits`, or `circuitFetch`'s). */
+  readonly limit: number;
+
+  /**
+   * Builds the error: `Cannot register circuit <name>: <limit> circuits are held (maxCircuits)
+   * and none is closed and idle`, the name shortened as in `CircuitOpenError`'s message.
+   */
+  constructor(circuitName: string, limit: number) {
+    const stackLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(
+      `Cannot register circuit ${clipName(circuitName)}: ${limit} circuits are held (maxCircuits) ` +
+        "and none is closed and idle",
+    );
+    Error.stackTraceLimit = stackLimit;
+    this.circuitName = circuitName;
+    this.limit = limit;
+  }
+
+  /** `instanceof` that also recognises a `CircuitLimitError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(CircuitLimitError, this, "CircuitLimitError", value);
+  }
+}
+brand(CircuitLimitError, "CircuitLimitError");
+
+/**
+ * Whether `value` is a `CircuitLimitError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * const res = await get(url).catch((err: unknown) => {
+ *   if (isCircuitLimitError(err)) return new Response(null, { status: 503 });
+ *   throw err;
+ * });
+ * ```
+ */
+export function isCircuitLimitError(value: unknown): value is CircuitLimitError {
+  return hasKind(value, "CircuitLimitError");
+}
+
+/**
+ * Rejected with by `factory.initialize({ requireStorage: true })` when the storage could not reach
+ * its server (Redis down, a wrong address, a refused password): for an application that would
+ * rather not start than run on local circuit state only. `storage` names the storage (its
+ * `location`, a URL with the password masked, when it tells one; else its class name), and
+ * `cause` holds why it could not connect, when the storage said.
+ *
+ * Without `requireStorage`, `initialize()` resolves in that case and the storage works degraded
+ * (see `RedisStorage`), reconnecting by itself; so it does after this rejection too: call
+ * `initialize({ requireStorage: true })` again to check again, or `close()`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await circuitbreaker.initialize({ requireStorage: true });
+ * } catch (err) {
+ *   if (err instanceof StorageUnavailableError) {
+ *     console.error(`cannot start: ${err.message}`);
+ *     process.exit(1);
+ *   }
+ *   throw err;
+ * }
+ * ```
+ */
+export class StorageUnavailableError extends Error {
+  /** Stable error code. */
+  readonly code = "PURGATORY_STORAGE_UNAVAILABLE";
+  /** The storage: its `location` (a URL, password masked) when it has one, else its class name. */
+  readonly storage: string;
+
+  /**
+   * Builds the error: `The storage <storage> is unavailable: <the cause's message>`; `cause`, when
+   * given, is also kept as the standard `cause`.
+   */
+  constructor(storage: string, cause?: unknown) {
+    const why = cause === undefined ? "it could not reach its server" : describeCause(cause);
+    super(`The storage ${clip(storage, NAME_MAX)} is unavailable: ${why}`, cause === undefined ? undefined : { cause });
+    this.storage = storage;
+  }
+
+  /** `instanceof` that also recognises a `StorageUnavailableError` from another copy of the package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(StorageUnavailableError, this, "StorageUnavailableError", value);
+  }
+}
+brand(StorageUnavailableError, "StorageUnavailableError");
+
+/**
+ * Whether `value` is a `StorageUnavailableError`, from any copy of the package; see
+ * `isCircuitOpenError`.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.initialize({ requireStorage: true }).catch((err: unknown) => {
+ *   if (isStorageUnavailableError(err)) process.exitCode = 2;
+ *   throw err;
+ * });
+ * ```
+ */
+export function isStorageUnavailableError(value: unknown): value is StorageUnavailableError {
+  return hasKind(value, "StorageUnavailableError");
+}
+
+/** A cause in a message: an error's message (an `AggregateError`'s first one), else the value. */
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const first: unknown = cause instanceof AggregateError ? cause.errors[0] : undefined;
+    const message = cause.message || (first instanceof Error ? first.message : "") || cause.name;
+    return clip(message, NAME_MAX);
+  }
+  return describeValue(cause);
 }
 
 /** The longest a value is shown in an error message, in characters. */

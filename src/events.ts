@@ -60,6 +60,42 @@ export interface StorageErrorEvent {
   readonly error: unknown;
 }
 
+/**
+ * Why a factory forgot a circuit in this process (`circuit_forgotten`):
+ * - `"limit"`: a new circuit needed room under `maxCircuits` (the factory's, or `circuitFetch`'s),
+ *   and this one was the least recently used closed, idle one;
+ * - `"idle"`: it was left unused for `idleTtl` (the factory's, or `circuitFetch`'s);
+ * - `"forget"`: `factory.forget(name)` was called.
+ *
+ * @example
+ * ```ts
+ * const counts: Record<ForgetReason, number> = { limit: 0, idle: 0, forget: 0 };
+ * circuitbreaker.addListener((_name, type, event) => {
+ *   if (type === "circuit_forgotten") counts[event.reason] += 1;
+ * });
+ * ```
+ */
+export type ForgetReason = "limit" | "idle" | "forget";
+
+/**
+ * `circuit_forgotten`: the factory forgot a circuit in this process. Its local record (for a
+ * shared storage: this process's replica, and its subscription) is gone; the next call that names
+ * it registers it again (`circuit_breaker_created`), and breakers already handed out keep working.
+ * With a shared storage (Redis) the shared state stays, and its keys expire after `keyTtl`.
+ * Not emitted by `close()`.
+ *
+ * @example
+ * ```ts
+ * circuitbreaker.addListener((name, type, event) => {
+ *   if (type === "circuit_forgotten" && event.reason === "limit") evictions.inc();
+ * });
+ * ```
+ */
+export interface CircuitForgottenEvent {
+  readonly name: string;
+  readonly reason: ForgetReason;
+}
+
 /** Payload of each event type. */
 export interface CircuitEventMap {
   circuit_breaker_created: CircuitCreatedEvent;
@@ -69,6 +105,7 @@ export interface CircuitEventMap {
   storage_unavailable: StorageAvailabilityEvent;
   storage_recovered: StorageAvailabilityEvent;
   storage_error: StorageErrorEvent;
+  circuit_forgotten: CircuitForgottenEvent;
 }
 
 /** The event type names, stable for dashboards. */

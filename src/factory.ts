@@ -12,26 +12,44 @@ import {
 import { CallListeners, type CallListener } from "./calls.js";
 import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
+import { CircuitLimit, CircuitPool, FREED, type PoolEntry, type PooledRunner } from "./circuit-limits.js";
 import { Deadlines } from "./deadlines.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
-import { FactoryClosedError, InvalidOptionError } from "./errors.js";
-import { disposer, Hooks, type CircuitHook, type ListenerDisposer } from "./events.js";
+import { CircuitLimitError, FactoryClosedError, InvalidOptionError, StorageUnavailableError } from "./errors.js";
+import {
+  disposer,
+  Hooks,
+  type CircuitHook,
+  type CircuitHookArgs,
+  type ForgetReason,
+  type ListenerDisposer,
+} from "./events.js";
 import { NO_EXCLUDE } from "./exclude.js";
 import {
   checkName,
+  checkPositiveInteger,
+  checkSeconds,
   secondsToMs,
   toBreakerSettings,
   toFactorySettings,
+  toInitializeSettings,
   type BreakerOptions,
   type BreakerSettings,
   type FactoryOptions,
   type FactorySettings,
+  type InitializeOptions,
   type RunOptions,
   type SyncBreakerOptions,
 } from "./options.js";
 import { applyChanges, type ConfigChanges } from "./policies.js";
 import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
-import { isPromise, type CircuitRecord, type MaybePromise, type Registration } from "./storage/storage.js";
+import {
+  isPromise,
+  type CircuitRecord,
+  type CircuitStorage,
+  type MaybePromise,
+  type Registration,
+} from "./storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
 abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
@@ -51,6 +69,10 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   #lastSweep: number;
   #closing: Promise<void> | undefined;
   readonly #unsubscribe: (() => void) | undefined;
+  /** `maxCircuits`: the circuits this factory holds, swept like a clock; `null` without a bound. */
+  readonly #limit: CircuitLimit | null;
+  /** Why the storage last became unavailable (its `storage_unavailable` event), until it recovers. */
+  #outage: unknown;
 
   /** @internal */
   protected constructor(options: FactoryOptions | undefined, sync: boolean) {
@@ -76,7 +98,16 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
       retryAfter: null,
     };
     this.#lastSweep = clock();
-    this.#unsubscribe = storage.subscribe?.((...args) => this.#hooks.emit(...args), clock);
+    const { maxCircuits, idleTtl } = this.settings;
+    this.#limit = maxCircuits === null ? null : new CircuitLimit(maxCircuits, idleTtl !== null, storage);
+    this.#unsubscribe = storage.subscribe?.((...args) => this.#fromStorage(args), clock);
+  }
+
+  /** An event a storage reports (a remote transition, its health): to the hooks, noting an outage's cause. */
+  #fromStorage(args: CircuitHookArgs): void {
+    if (args[1] === "storage_unavailable") this.#outage = args[2].error;
+    else if (args[1] === "storage_recovered") this.#outage = undefined;
+    this.#hooks.emit(...args);
   }
 
   /** @internal Makes a breaker over `circuit`, judging its calls by `rules`. */
@@ -110,10 +141,49 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     await storage.configure(circuit, applyChanges(circuit.config, changes));
   }
 
-  /** Connects the storage; a no-op in memory. Rejects with `FactoryClosedError` after `close()`. */
-  initialize(): Promise<void> {
+  /**
+   * Connects the storage; a no-op in memory. Rejects with `FactoryClosedError` after `close()`.
+   *
+   * A storage that cannot reach its server (`RedisStorage` with Redis down) still resolves: it
+   * works degraded on this process's local state and reconnects by itself. With
+   * `{ requireStorage: true }` it rejects instead, with `StorageUnavailableError` naming the
+   * storage (its URL, password masked) and the cause: for an application that would rather not
+   * start than start without the shared state. The storage keeps trying to reconnect after that
+   * rejection; call `initialize({ requireStorage: true })` again to check again, or `close()`.
+   * Bad options reject with `InvalidOptionError`.
+   *
+   * @example
+   * ```ts
+   * const circuitbreaker = new AsyncCircuitBreakerFactory({ storage: new RedisStorage(process.env.REDIS_URL) });
+   * await circuitbreaker.initialize({ requireStorage: true }); // StorageUnavailableError when Redis is down
+   * ```
+   */
+  initialize(options?: InitializeOptions): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new FactoryClosedError());
-    return this.settings.storage.initialize();
+    let requireStorage: boolean;
+    try {
+      ({ requireStorage } = toInitializeSettings(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { storage } = this.settings;
+    const started = storage.initialize();
+    if (!requireStorage) return started;
+    return started.then(() => {
+      if (storage.available === false) throw new StorageUnavailableError(storageLabel(storage), this.#outage);
+    });
+  }
+
+  /**
+   * `maxCircuits`: the most circuits this factory holds in this process; `null` without a bound.
+   *
+   * @example
+   * ```ts
+   * new AsyncCircuitBreakerFactory({ maxCircuits: 10_000 }).maxCircuits; // 10000
+   * ```
+   */
+  get maxCircuits(): number | null {
+    return this.settings.maxCircuits;
   }
 
   /**
@@ -132,6 +202,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     this.#unsubscribe?.();
     this.#deadlines.close();
     this.breakers.clear();
+    this.#limit?.clear();
     // Breakers handed out hold their circuit's record: marked forgotten, it sends their next call
     // to registration, which fails with FactoryClosedError. The closed-circuit fast path stays a
     // single check.
@@ -274,12 +345,48 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
    * Forgets a circuit in this process: the next call that names it registers it again, and
    * breakers already handed out keep working and register it again on their next call. In memory
    * that drops its state; with a shared storage (Redis) only this process's replica goes, and the
-   * shared state stays (its keys expire after the storage's `keyTtl`).
+   * shared state stays (its keys expire after the storage's `keyTtl`). Emits `circuit_forgotten`
+   * with `reason: "forget"` when this process held the circuit.
+   *
+   * @example
+   * ```ts
+   * await circuitbreaker.forget("api.example.com");
+   * ```
    */
   forget(name: string): MaybePromise<void> {
     checkName(name);
+    if (this.settings.storage.get(name) === undefined) {
+      this.breakers.delete(name);
+      return this.settings.storage.forget(name);
+    }
+    return this.forgetCircuit(name, "forget");
+  }
+
+  /**
+   * @internal Forgets circuit `name` in this process for `reason`: its shared breaker, its place under
+   * `maxCircuits`, its record in the storage; then emits `circuit_forgotten`. (A pool finds out
+   * lazily: an entry whose circuit is gone is a free place.)
+   */
+  protected forgetCircuit(name: string, reason: ForgetReason): MaybePromise<void> {
     this.breakers.delete(name);
-    return this.settings.storage.forget(name);
+    this.#limit?.drop(name);
+    const forgotten = this.settings.storage.forget(name);
+    this.#hooks.emit(name, "circuit_forgotten", { name, reason });
+    return forgotten;
+  }
+
+  /** @internal Forgets `name` without waiting for the storage: a failure of its `forget` is reported, never thrown. */
+  protected forgetNow(name: string, reason: ForgetReason): void {
+    try {
+      const forgotten = this.forgetCircuit(name, reason);
+      if (isPromise(forgotten)) forgotten.catch((error: unknown) => this.#storageError(name, error));
+    } catch (error) {
+      this.#storageError(name, error);
+    }
+  }
+
+  #storageError(name: string, error: unknown): void {
+    this.#hooks.emit(name, "storage_error", { name, storage: storageLabel(this.settings.storage), error });
   }
 
   /**
@@ -349,15 +456,43 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     const { storage, clock } = this.settings;
     const now = clock();
     this.#sweepIdle(now);
-    const registration = storage.register(name, config, now, this.#sync);
+    const limit = this.#limit;
+    // A new name takes a place under maxCircuits, made (or refused) before the storage sees it.
+    const placed = limit !== null && storage.get(name) === undefined && this.#makeRoom(limit, name);
+    let registration: MaybePromise<Registration>;
+    try {
+      registration = storage.register(name, config, now, this.#sync);
+    } catch (error) {
+      if (placed) limit.release();
+      throw error;
+    }
     const done = (r: Registration): T => {
+      limit?.hold(r.circuit, placed);
       if (r.created) {
         const { threshold, ttl } = r.circuit.config;
         this.#hooks.emit(name, "circuit_breaker_created", { name, threshold, ttl });
       }
       return then(r);
     };
-    return isPromise(registration) ? registration.then(done) : done(registration);
+    if (!isPromise(registration)) return done(registration);
+    return registration.then(done, (error: unknown) => {
+      if (placed) limit.release();
+      throw error;
+    });
+  }
+
+  /**
+   * Frees places under `limit` until a new circuit fits, forgetting the least recently used closed,
+   * idle circuits; then takes the place for `name`. Throws `CircuitLimitError` when none can go.
+   */
+  #makeRoom(limit: CircuitLimit, name: string): true {
+    while (limit.size >= limit.max) {
+      const victim = limit.victim();
+      if (victim === undefined) throw new CircuitLimitError(name, limit.max);
+      if (victim !== FREED) this.forgetNow(victim, "limit");
+    }
+    limit.reserve();
+    return true;
   }
 
   /** Forgets circuits unused since the previous sweep, at most once per `idleTtl`. */
@@ -365,16 +500,96 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     const { idleTtl, storage } = this.settings;
     if (idleTtl === null || now - this.#lastSweep < idleTtl * 1000) return;
     this.#lastSweep = now;
+    // Uses the maxCircuits sweep consumed since the last idle sweep count as uses.
+    const seen = this.#limit?.takeSeen();
     for (const name of [...storage.names()]) {
       const circuit = storage.get(name);
       if (circuit === undefined) continue;
-      if (circuit.used || !isForgettable(circuit.snapshot, circuit.config, now)) {
+      if (circuit.used || seen?.has(name) === true || !isForgettable(circuit.snapshot, circuit.config, now)) {
         circuit.used = false;
       } else {
-        this.breakers.delete(name);
-        void storage.forget(name);
+        this.forgetNow(name, "idle");
       }
     }
+  }
+
+  /**
+   * @internal A bounded pool of this factory's circuits (see `CircuitPool`), for circuits named by
+   * others: `purgatory/fetch` makes one per `circuitFetch`.
+   */
+  protected makePool(maxCircuits: number | null, idleTtl: number | null): CircuitPool {
+    // Not kept by the factory: a pool lives as long as its user (a circuitFetch) does.
+    return new CircuitPool(maxCircuits, idleTtl === null ? null : secondsToMs(idleTtl), this.settings.clock());
+  }
+
+  /**
+   * @internal Takes circuit `name` into `pool` at `now` before a call, or refreshes its place there:
+   * the entry the call holds until it settles. Throws `CircuitLimitError` when the pool is full of
+   * circuits that cannot go.
+   */
+  protected enterPool(pool: CircuitPool, name: string, now: number): PoolEntry {
+    const { entries } = pool;
+    const known = entries.get(name);
+    if (known !== undefined) {
+      entries.delete(name);
+      entries.set(name, known);
+      known.lastUse = now;
+      known.inFlight += 1;
+      return known;
+    }
+    this.#sweepPool(pool, now);
+    const { max } = pool;
+    if (max !== null) {
+      while (entries.size >= max) {
+        const victim = pool.victim(this.settings.storage);
+        if (victim === undefined) throw new CircuitLimitError(name, max);
+        if (victim !== FREED) this.forgetNow(victim, "limit");
+      }
+    }
+    const entry: PoolEntry = { lastUse: now, inFlight: 1 };
+    entries.set(name, entry);
+    return entry;
+  }
+
+  /** @internal A call that held `entry` of `pool` for circuit `name` settled. */
+  protected leavePool(pool: CircuitPool, name: string, entry: PoolEntry): void {
+    entry.inFlight -= 1;
+    // A call refused before its circuit registered (closed factory, maxCircuits) leaves no circuit.
+    if (entry.inFlight === 0 && this.settings.storage.get(name) === undefined && pool.entries.get(name) === entry) {
+      pool.entries.delete(name);
+    }
+  }
+
+  /** The pool's idle circuits go: those unused for its `idleTtl` (checked at most once a second). */
+  #sweepPool(pool: CircuitPool, now: number): void {
+    const { idleTtlMs } = pool;
+    if (idleTtlMs === null || now - pool.lastSweep < Math.min(idleTtlMs, 1000)) return;
+    pool.lastSweep = now;
+    const { storage } = this.settings;
+    for (const [name, entry] of pool.entries) {
+      if (now - entry.lastUse < idleTtlMs) break; // least recently used first: the rest are newer
+      if (entry.inFlight > 0) continue;
+      const circuit = storage.get(name);
+      if (circuit === undefined) pool.entries.delete(name);
+      else if (isForgettable(circuit.snapshot, circuit.config, now)) this.forgetNow(name, "idle");
+    }
+  }
+}
+
+/** The name of a storage in messages: its `location` (any password masked), else its class. */
+function storageLabel(storage: CircuitStorage): string {
+  const { location } = storage;
+  if (typeof location !== "string" || location === "") {
+    const type = (storage as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof type === "string" && type !== "" ? type : "storage";
+  }
+  try {
+    const url = new URL(location);
+    if (url.password === "") return location;
+    url.password = "***";
+    return url.href;
+  } catch {
+    return location;
   }
 }
 
@@ -450,6 +665,52 @@ export class AsyncCircuitBreakerFactory<
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * @internal A bounded pool of this factory's circuits, for names chosen by others (hosts of URLs):
+   * `purgatory/fetch` makes one per `circuitFetch`. Its `run` is this factory's `run`, except that
+   * a circuit it registers takes a place in the pool: past `maxCircuits` (an integer >= 1, or
+   * `null` for no bound) the pool's least recently used closed circuit with no call in flight is
+   * forgotten (`circuit_forgotten`, reason `"limit"`), or the call rejects with
+   * `CircuitLimitError`; and the pool's circuits unused for `idleTtl` seconds (or `null`: never)
+   * are forgotten when a new one registers (reason `"idle"`). The factory's `maxCircuits` and
+   * `idleTtl`, when set, apply too.
+   *
+   * @example
+   * ```ts
+   * const hosts = circuitbreaker.pool(1_000, 600);
+   * const res = await hosts.run(new URL(url).host, (signal) => fetch(url, { signal }));
+   * ```
+   */
+  pool(maxCircuits: number | null, idleTtl: number | null): PooledRunner {
+    const pool = this.makePool(
+      maxCircuits === null ? null : checkPositiveInteger(maxCircuits, "maxCircuits"),
+      idleTtl === null ? null : checkSeconds(idleTtl, "idleTtl"),
+    );
+    const clock = this.settings.clock;
+    const run = <T, Y extends readonly unknown[] = readonly unknown[], F = never>(
+      name: string,
+      fn: (signal: AbortSignal) => T | PromiseLike<T>,
+      options?: RunOptions<Awaited<T>, Y, F>,
+    ): Promise<Awaited<T> | Awaited<F>> => {
+      let entry: PoolEntry;
+      try {
+        entry = this.enterPool(pool, checkName(name), clock());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const result = this.run(name, fn, options);
+      const leave = (): void => this.leavePool(pool, name, entry);
+      result.then(leave, leave);
+      return result;
+    };
+    return {
+      run,
+      get size() {
+        return pool.entries.size;
+      },
+    };
   }
 
   /**

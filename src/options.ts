@@ -66,6 +66,30 @@ export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[
    */
   readonly idleTtl?: number;
   /**
+   * The most circuits this factory holds in this process (an integer from 1 to
+   * `Number.MAX_SAFE_INTEGER`). Default: no bound. When a new name would register past it, the
+   * least recently used circuit that is closed and idle (no call since the factory last looked) is
+   * forgotten first, as `forget(name)` does (with `RedisStorage`: its replica and its subscription
+   * go, the shared keys stay and expire after `keyTtl`), and `circuit_forgotten` is emitted with
+   * `reason: "limit"`. A closed circuit with no failure count goes before one that counts
+   * failures. An opened, half-opened, isolated or disabled circuit is never forgotten for room: if
+   * none can be, the new name is refused with `CircuitLimitError` (nothing runs), and the circuits
+   * already held keep working.
+   *
+   * Set it where circuit names come from outside (hosts of URLs a user or a redirect chose:
+   * `decorate((url) => new URL(url).host)`), so that heap, Redis keys and subscriptions, and
+   * metric series stay bounded whatever names arrive; add `idleTtl` so that opened circuits nobody
+   * calls any more are forgotten too once their ttl is over. Costs nothing per call: recency is
+   * read from the flag each call already sets, by a clock sweep at registrations (second chance).
+   *
+   * @example
+   * ```ts
+   * const hosts = new AsyncCircuitBreakerFactory({ maxCircuits: 10_000, idleTtl: 600 });
+   * const get = hosts.decorate((url: string) => new URL(url).host)((url: string) => fetch(url));
+   * ```
+   */
+  readonly maxCircuits?: number;
+  /**
    * Current time in epoch ms. Default `() => Date.now()`, looked up on each use, so the fake
    * timers of vitest, jest or sinon drive ttl even for a factory made before they were installed.
    */
@@ -265,6 +289,8 @@ export interface FactorySettings {
   readonly isFailure: IsFailure | null;
   readonly storage: CircuitStorage;
   readonly idleTtl: number | null;
+  /** `maxCircuits`; `null` for no bound. */
+  readonly maxCircuits: number | null;
   readonly clock: Clock;
   readonly listeners: readonly CircuitHook[];
   /** `defaultTimeout`, in seconds; `null` for none. */
@@ -283,6 +309,7 @@ const FACTORY_KEYS: Record<keyof FactoryOptions, true> = {
   isFailure: true,
   storage: true,
   idleTtl: true,
+  maxCircuits: true,
   clock: true,
   listeners: true,
   defaultTimeout: true,
@@ -541,6 +568,7 @@ export function toFactorySettings(options: unknown, sync = false): FactorySettin
     isFailure: checkIsFailure(o.isFailure),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),
     idleTtl: o.idleTtl === undefined ? null : checkSeconds(o.idleTtl, "idleTtl"),
+    maxCircuits: o.maxCircuits === undefined ? null : checkPositiveInteger(o.maxCircuits, "maxCircuits"),
     clock:
       o.clock === undefined
         ? withCoarse(() => Date.now(), true)
@@ -553,6 +581,37 @@ export function toFactorySettings(options: unknown, sync = false): FactorySettin
 function checkIsFailure(value: unknown): IsFailure | null {
   if (value === undefined) return null;
   return checkFunction<IsFailure>(value, "isFailure", "a function (result) => boolean");
+}
+
+/**
+ * Options of `factory.initialize(options?)`.
+ *
+ * @example
+ * ```ts
+ * await circuitbreaker.initialize({ requireStorage: true }); // rejects when Redis cannot be reached
+ * ```
+ */
+export interface InitializeOptions {
+  /**
+   * Reject with `StorageUnavailableError` when the storage could not reach its server (its
+   * `available` reads `false` once it has connected or given up), instead of resolving and
+   * running degraded on local state. Default `false`. A storage that does not tell whether it is
+   * available (`InMemoryStorage`, which has no server) always passes.
+   */
+  readonly requireStorage?: boolean;
+}
+
+const INITIALIZE_KEYS: Record<keyof InitializeOptions, true> = { requireStorage: true };
+
+/** Validates the options of `initialize()`; answers whether the storage is required. */
+export function toInitializeSettings(options: unknown): { readonly requireStorage: boolean } {
+  const o = checkObject(options, "options") as InitializeOptions;
+  checkKeys(o, INITIALIZE_KEYS);
+  const requireStorage = o.requireStorage === undefined ? false : o.requireStorage;
+  if (typeof requireStorage !== "boolean") {
+    throw new InvalidOptionError("requireStorage", requireStorage, "true or false");
+  }
+  return { requireStorage };
 }
 
 /** Validated per-circuit options. */

@@ -5,11 +5,15 @@
 import { describe, expect, it, vi } from "vitest";
 import {
   CallTimeoutError,
+  CircuitLimitError,
   CircuitOpenError,
   InvalidOptionError,
   isCallTimeoutError,
+  isCircuitLimitError,
   isCircuitOpenError,
   isInvalidOptionError,
+  isStorageUnavailableError,
+  StorageUnavailableError,
 } from "../src/index.js";
 
 /** A second copy of the errors module, as the CommonJS build is next to the ESM one. */
@@ -135,5 +139,79 @@ describe("InvalidOptionError", () => {
     expect(new InvalidOptionError("x", Promise.resolve(1), "y").message).toBe(
       'Invalid option "x": expected y, got a promise',
     );
+  });
+});
+
+describe("CircuitLimitError", () => {
+  it("has a stable name and code, the circuit and the limit, and a short message", () => {
+    const error = new CircuitLimitError("h12345.example.com", 1_000);
+    expect([error.name, error.code, error.circuitName, error.limit]).toEqual([
+      "CircuitLimitError",
+      "PURGATORY_CIRCUIT_LIMIT",
+      "h12345.example.com",
+      1_000,
+    ]);
+    expect(error.message).toBe(
+      "Cannot register circuit h12345.example.com: 1000 circuits are held (maxCircuits) and none is closed and idle",
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(new CircuitLimitError("n".repeat(100_000), 1).message.length).toBeLessThan(400);
+  });
+
+  it("carries no stack frames: a flood of new names makes one per refused call", () => {
+    expect(new CircuitLimitError("svc", 1).stack?.split("\n")).toHaveLength(1);
+  });
+
+  it("is instanceof, and recognised by isCircuitLimitError, across copies of the package", async () => {
+    const copy = await anotherCopy();
+    const theirs = new copy.CircuitLimitError("svc", 5);
+    expect(theirs instanceof CircuitLimitError).toBe(true);
+    expect(new CircuitLimitError("svc", 5) instanceof copy.CircuitLimitError).toBe(true);
+    expect(isCircuitLimitError(theirs)).toBe(true);
+    expect(isCircuitLimitError(new CircuitOpenError("svc", 1, 2))).toBe(false);
+    expect(theirs instanceof CircuitOpenError).toBe(false);
+    for (const value of [new Error("limit"), { name: "CircuitLimitError", code: "PURGATORY_CIRCUIT_LIMIT" }, null]) {
+      expect(isCircuitLimitError(value)).toBe(false);
+      expect(value instanceof CircuitLimitError).toBe(false);
+    }
+    class HostLimitError extends CircuitLimitError {}
+    expect(new HostLimitError("svc", 1) instanceof CircuitLimitError).toBe(true);
+    expect(new CircuitLimitError("svc", 1) instanceof HostLimitError).toBe(false);
+  });
+});
+
+describe("StorageUnavailableError", () => {
+  it("has a stable name and code, names the storage, and keeps the cause", () => {
+    const cause = new Error("connect ECONNREFUSED 127.0.0.1:6390");
+    const error = new StorageUnavailableError("redis://127.0.0.1:6390/0", cause);
+    expect([error.name, error.code, error.storage, error.cause]).toEqual([
+      "StorageUnavailableError",
+      "PURGATORY_STORAGE_UNAVAILABLE",
+      "redis://127.0.0.1:6390/0",
+      cause,
+    ]);
+    expect(error.message).toBe(
+      "The storage redis://127.0.0.1:6390/0 is unavailable: connect ECONNREFUSED 127.0.0.1:6390",
+    );
+  });
+
+  it("says why without a cause, and reads the first error of an AggregateError (Node's connection attempts)", () => {
+    expect(new StorageUnavailableError("RedisStorage").message).toBe(
+      "The storage RedisStorage is unavailable: it could not reach its server",
+    );
+    const tried = new AggregateError([new Error("connect ECONNREFUSED ::1:6379")], "");
+    expect(new StorageUnavailableError("RedisStorage", tried).message).toBe(
+      "The storage RedisStorage is unavailable: connect ECONNREFUSED ::1:6379",
+    );
+    expect(new StorageUnavailableError("x", "down").message).toBe('The storage x is unavailable: "down"');
+  });
+
+  it("is instanceof, and recognised by isStorageUnavailableError, across copies of the package", async () => {
+    const copy = await anotherCopy();
+    const theirs = new copy.StorageUnavailableError("redis://h:1");
+    expect(theirs instanceof StorageUnavailableError).toBe(true);
+    expect(isStorageUnavailableError(theirs)).toBe(true);
+    expect(isStorageUnavailableError(new Error("unavailable"))).toBe(false);
+    expect(theirs instanceof CircuitLimitError).toBe(false);
   });
 });

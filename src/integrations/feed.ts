@@ -7,7 +7,7 @@
 import type { CallListener, CallOutcome } from "../calls.js";
 import type { CircuitScope, CircuitStateName } from "../core/circuit.js";
 import { InvalidOptionError } from "../errors.js";
-import { disposer, type CircuitHook, type ListenerDisposer } from "../events.js";
+import { disposer, type CircuitHook, type ForgetReason, type ListenerDisposer } from "../events.js";
 import { checkKeys } from "../options.js";
 
 /**
@@ -34,6 +34,24 @@ export const CIRCUIT_STATES: readonly CircuitStateName[] = Object.freeze([
   "isolated",
   "disabled",
 ]);
+
+/** Every outcome of a call (the `outcome` label of the call counter and the duration histogram). */
+export const CALL_OUTCOMES: readonly CallOutcome[] = Object.freeze(
+  Object.keys({
+    success: true,
+    failure: true,
+    excluded: true,
+    rejected: true,
+    timeout: true,
+    cancelled: true,
+  } satisfies Record<CallOutcome, true>) as CallOutcome[],
+);
+
+/** Every scope (the `scope` label). */
+export const SCOPES: readonly CircuitScope[] = Object.freeze(["fleet", "process"] as const);
+
+/** Every origin of a transition (the `origin` label of the state changes counter). */
+export const ORIGINS: readonly TransitionOrigin[] = Object.freeze(["local", "remote"] as const);
 
 /**
  * The series of the state gauge, for each circuit: its five states in scope `"fleet"`, and in
@@ -79,7 +97,7 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]);
 
-/** The names of the four instruments, `prefix` first. */
+/** The names of the five instruments, `prefix` first. */
 export interface MetricNames {
   /** Gauge `{circuit, state, scope}`: 1 for the circuit's current state and scope, 0 for the others. */
   readonly state: string;
@@ -89,6 +107,8 @@ export interface MetricNames {
   readonly duration: string;
   /** Counter `{circuit, state, origin, scope}`: transitions seen by this process. */
   readonly stateChanges: string;
+  /** Counter `{reason}`: circuits this process forgot (`circuit_forgotten`); no circuit label. */
+  readonly forgotten: string;
 }
 
 /** The metric names under `prefix` (`""` by default: `purgatory_calls_total`, ...). */
@@ -98,6 +118,7 @@ export function metricNames(prefix: string): MetricNames {
     calls: `${prefix}purgatory_calls_total`,
     duration: `${prefix}purgatory_call_duration_seconds`,
     stateChanges: `${prefix}purgatory_state_changes_total`,
+    forgotten: `${prefix}purgatory_circuits_forgotten_total`,
   };
 }
 
@@ -113,6 +134,9 @@ export const HELP: Readonly<Record<keyof MetricNames, string>> = Object.freeze({
   stateChanges:
     "Circuit transitions seen by this process; origin is remote for those made by another process, " +
     "scope is process for those of a circuit open in this process only",
+  forgotten:
+    "Circuits this process forgot, by reason: limit (room for a new one under maxCircuits), idle (unused for " +
+    "idleTtl), forget (forget(name) called)",
 });
 
 /** Where a transition was made: by this process, or by another one sharing the storage. */
@@ -127,6 +151,8 @@ export interface MetricsSink {
   call(circuit: string, outcome: CallOutcome, scope: CircuitScope, seconds: number | null): void;
   /** Circuit `circuit` (its state of `scope`) moved to `state`. */
   stateChange(circuit: string, state: CircuitStateName, origin: TransitionOrigin, scope: CircuitScope): void;
+  /** This process forgot circuit `circuit`, for `reason`: its series may go. */
+  forgotten(circuit: string, reason: ForgetReason): void;
 }
 
 /**
@@ -140,6 +166,10 @@ export function feed(factory: MeteredFactory, sink: MetricsSink): ListenerDispos
     sink.call(circuit, outcome, scope, ran ? durationMs / 1000 : null);
   });
   const stopHook = factory.addListener((circuit, eventType, event) => {
+    if (eventType === "circuit_forgotten") {
+      sink.forgotten(circuit, event.reason);
+      return;
+    }
     if (eventType !== "state_changed") return;
     // A custom storage's `subscribe` written before scopes existed may leave `scope` out.
     const scope = (event.scope as CircuitScope | undefined) ?? "fleet";

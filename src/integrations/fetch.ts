@@ -6,6 +6,10 @@
  * network error (a rejection) is a failure. A failing response's `Retry-After` is the least time
  * its circuit stays opened (`BreakerOptions.retryAfter`).
  *
+ * The hosts of URLs are chosen by whoever writes the URLs (a user's webhook, a redirect), so the
+ * circuits of a `circuitFetch` are bounded by default: at most `maxCircuits` (1,000), each forgotten
+ * once unused for `idleTtl` (600 s), apart from the factory's other circuits.
+ *
  * The library is imported by its package name, which the build keeps external: dist/fetch.js
  * loads dist/index.js and dist/fetch.cjs loads dist/index.cjs, so the factory, `CircuitOpenError`
  * and `InvalidOptionError` are the package's own classes, never a second copy. The core never
@@ -95,6 +99,27 @@ export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unk
    */
   readonly clock?: () => number;
   /**
+   * The most circuits (hosts) this `circuitFetch` holds: an integer >= 1, or `null` for no bound of
+   * its own. Default `DEFAULT_FETCH_LIMITS.maxCircuits` (1,000). A request to a new host past it
+   * makes room by forgetting this `circuitFetch`'s least recently used host whose circuit is closed
+   * and has no request in flight (`circuit_forgotten`, reason `"limit"`); if none can go (every
+   * one opened, half-opened, isolated, disabled or busy), it rejects with `CircuitLimitError`
+   * without being sent. Hosts are counted apart from the factory's other circuits, which a flood
+   * of hosts never pushes out; the factory's own `maxCircuits`, if set, bounds them all.
+   *
+   * @example
+   * ```ts
+   * const webhooks = circuitFetch(circuitbreaker, { maxCircuits: 20_000, idleTtl: 3_600 });
+   * ```
+   */
+  readonly maxCircuits?: number | null;
+  /**
+   * Seconds after which a host with no request is forgotten (finite > 0), or `null` for never.
+   * Default `DEFAULT_FETCH_LIMITS.idleTtl` (600). Checked when a request to a new host comes, at
+   * most once a second; an opened circuit stays until its ttl is over.
+   */
+  readonly idleTtl?: number | null;
+  /**
    * What a request resolves with instead of failing: called with the `CircuitOpenError` (the
    * circuit is opened), the `CallTimeoutError` or a network error (counted first), and the
    * request's URL. Not called for failing statuses (the caller gets the response), nor for a
@@ -147,8 +172,34 @@ export function retryAfterSeconds(value: string | null | undefined, now: number 
   return seconds > 0 ? seconds : undefined;
 }
 
+/**
+ * The bounds of a `circuitFetch`'s circuits when its options give none: at most 1,000 hosts, each
+ * forgotten after 600 s (10 minutes) without a request. A thousand hosts called within ten minutes
+ * is more than most services ever call; at about 25 Prometheus series per circuit it is also about
+ * as many series as a scrape should carry. Raise it (or pass `null`) for a webhook sender that
+ * calls many more.
+ *
+ * @example
+ * ```ts
+ * const fetch = circuitFetch(circuitbreaker, { maxCircuits: DEFAULT_FETCH_LIMITS.maxCircuits * 10 });
+ * ```
+ */
+export const DEFAULT_FETCH_LIMITS: Readonly<{ maxCircuits: number; idleTtl: number }> = Object.freeze({
+  maxCircuits: 1_000,
+  idleTtl: 600,
+});
+
 /** The keys `circuitFetch` takes, own and passed on: an unknown key is a mistake. */
-const OWN_KEYS = ["fetch", "circuitName", "isFailureStatus", "retryAfter", "clock", "fallback"] as const;
+const OWN_KEYS = [
+  "fetch",
+  "circuitName",
+  "isFailureStatus",
+  "retryAfter",
+  "clock",
+  "fallback",
+  "maxCircuits",
+  "idleTtl",
+] as const;
 const PASSED_KEYS: readonly PassedOn[] = [
   "threshold",
   "ttl",
@@ -222,7 +273,8 @@ function checkFunction(options: Readonly<Record<string, unknown>>, key: string, 
 function checkOptions(factory: unknown, options: unknown): Readonly<Record<string, unknown>> {
   if (
     factory instanceof SyncCircuitBreakerFactory ||
-    typeof (factory as { run?: unknown } | null)?.run !== "function"
+    typeof (factory as { run?: unknown } | null)?.run !== "function" ||
+    typeof (factory as { pool?: unknown } | null)?.pool !== "function"
   ) {
     throw new InvalidOptionError("factory", factory, "an AsyncCircuitBreakerFactory (fetch returns promises)");
   }
@@ -248,6 +300,21 @@ function checkOptions(factory: unknown, options: unknown): Readonly<Record<strin
   if (o.retryAfter !== undefined && o.retryAfter !== false && typeof o.retryAfter !== "function") {
     throw new InvalidOptionError("retryAfter", o.retryAfter, "false, or a function (response) => seconds or undefined");
   }
+  const { maxCircuits, idleTtl } = o;
+  if (
+    maxCircuits !== undefined &&
+    maxCircuits !== null &&
+    !(typeof maxCircuits === "number" && Number.isSafeInteger(maxCircuits) && maxCircuits >= 1)
+  ) {
+    throw new InvalidOptionError("maxCircuits", maxCircuits, "an integer >= 1, or null for no bound");
+  }
+  if (
+    idleTtl !== undefined &&
+    idleTtl !== null &&
+    !(typeof idleTtl === "number" && Number.isFinite(idleTtl) && idleTtl > 0)
+  ) {
+    throw new InvalidOptionError("idleTtl", idleTtl, "a finite number of seconds > 0, or null for never");
+  }
   return o;
 }
 
@@ -264,6 +331,11 @@ function checkOptions(factory: unknown, options: unknown): Readonly<Record<strin
  * - `init.signal` (or a `Request`'s own signal) cancels a request: it rejects with the signal's
  *   reason and counts nothing; `timeout` (seconds, until the response's headers) aborts a request
  *   and counts a failure (`CallTimeoutError`).
+ *
+ * - its circuits are bounded: at most `maxCircuits` hosts (default 1,000), each forgotten after
+ *   `idleTtl` seconds without a request (default 600); past the bound a request to a new host
+ *   forgets the least recently used closed, idle one, or rejects with `CircuitLimitError` when
+ *   none can go.
  *
  * Options are validated at once: a bad one throws an `InvalidOptionError` naming it and its value.
  * Requests are never retried.
@@ -298,6 +370,10 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
   const secondsOf =
     o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock()));
   const fallback = o.fallback;
+  const maxCircuits = o.maxCircuits === undefined ? DEFAULT_FETCH_LIMITS.maxCircuits : o.maxCircuits;
+  const idleTtl = o.idleTtl === undefined ? DEFAULT_FETCH_LIMITS.idleTtl : o.idleTtl;
+  // The hosts' own pool of circuits in the factory; with no bound at all, the factory's run.
+  const circuits = maxCircuits === null && idleTtl === null ? factory : factory.pool(maxCircuits, idleTtl);
   const base: RunOptions<Response, X, Response> = {
     ...passed,
     isFailure: (response) => failing(response.status, response),
@@ -330,7 +406,7 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
             ...(callerSignal === undefined ? {} : { signal: callerSignal }),
             ...(fallback === undefined ? {} : { fallback: (error: unknown) => fallback(error, url) }),
           };
-    return factory.run(
+    return circuits.run(
       name,
       (signal) => send(input, { ...init, signal: requestSignal(signal, callerSignal) }),
       options,

@@ -42,7 +42,7 @@ const KNOWN: Record<keyof OtelMetricsOptions, true> = { meter: true, prefix: tru
 const fed = new WeakMap<object, Set<string>>();
 
 /**
- * Makes four instruments for `factory`'s circuits (an `AsyncCircuitBreakerFactory` or a
+ * Makes five instruments for `factory`'s circuits (an `AsyncCircuitBreakerFactory` or a
  * `SyncCircuitBreakerFactory`) with an OpenTelemetry `Meter`, and feeds them. The names and
  * attributes are those of `purgatory/prometheus`, so one dashboard reads both:
  *
@@ -65,9 +65,16 @@ const fed = new WeakMap<object, Set<string>>();
  *   transitions seen by this process, `origin` `"local"` or `"remote"` (made by another process
  *   sharing the storage), `scope` `"process"` for a transition of the state this process keeps
  *   for itself, `"fleet"` for the circuit's own (see `CircuitStateChangedEvent`).
+ * - `purgatory_circuits_forgotten_total{reason}` (Counter, unit `{circuit}`): circuits this
+ *   process forgot (`circuit_forgotten`), `reason` `"limit"`, `"idle"` or `"forget"`. No circuit
+ *   attribute.
  *
- * Every series carries the circuit's name as an attribute: circuit names must come from a
- * bounded set (hosts, not URLs). One registration per meter and prefix: a second one, while the
+ * Every series but the last carries the circuit's name as an attribute: circuit names must come
+ * from a bounded set (hosts, not URLs), or be bounded by `maxCircuits` (`purgatory/fetch` bounds
+ * its own). OpenTelemetry has no way to delete a series: an SDK keeps exporting those of a
+ * forgotten circuit, up to its cardinality limit per instrument (2,000 attribute sets by default
+ * in `@opentelemetry/sdk-metrics`, then one overflow series), so the export stays bounded but
+ * does not shrink; a delta temporality exporter drops series that stop changing. One registration per meter and prefix: a second one, while the
  * first is registered, throws `InvalidOptionError` (it would count every call twice); give it
  * another `meter` or `prefix`. Throws `InvalidOptionError` for bad input, naming the option and
  * the value.
@@ -124,6 +131,7 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
     description: HELP.stateChanges,
     unit: "{transition}",
   });
+  const forgotten = meter.createCounter(names.forgotten, { description: HELP.forgotten, unit: "{circuit}" });
 
   const stopFeed = feed(source, {
     call(circuit, outcome, scope, seconds) {
@@ -132,6 +140,9 @@ export function registerMetrics(factory: MeteredFactory, options?: OtelMetricsOp
     },
     stateChange(circuit, to, origin, scope) {
       stateChanges.add(1, { circuit, state: to, origin, scope });
+    },
+    forgotten(_circuit, reason) {
+      forgotten.add(1, { reason });
     },
   });
   return disposer(() => {

@@ -82,8 +82,25 @@ export interface Registration {
  * ```
  */
 export interface CircuitStorage {
-  /** Connects; a no-op in memory. */
+  /**
+   * Connects; a no-op in memory. A storage with a server may resolve without reaching it (and
+   * work degraded meanwhile): then `available` reads `false` once this resolves.
+   */
   initialize(): Promise<void>;
+  /**
+   * Optional, for a storage with a server: whether it reaches it now (`false` while degraded to
+   * local state). Read by `factory.initialize({ requireStorage: true })` once `initialize()` has
+   * resolved, so it must be settled by then (connected, or given up for now). A storage without it
+   * (memory) counts as always available.
+   */
+  readonly available?: boolean;
+  /**
+   * Optional: where the storage keeps its state, for messages, e.g. `"redis://127.0.0.1:6379/0"`,
+   * with any password masked (`"redis://user:***@10.0.0.5:6379"`); `StorageUnavailableError`
+   * names it (masking a password left in it). Without it (or `undefined`: a client passed in,
+   * whose address the storage does not know), errors name the storage by its class.
+   */
+  readonly location?: string | undefined;
   /** Releases the connections and subscriptions the storage owns. */
   close(): Promise<void>;
   /** Registers `name` with `config` unless it exists (first registration wins). */
@@ -125,7 +142,12 @@ export interface CircuitStorage {
    * refuses `reconfigure` without it.
    */
   configure?(circuit: CircuitRecord, config: CircuitConfig): MaybePromise<void>;
-  /** Forgets a circuit; its record is marked `forgotten`. */
+  /**
+   * Forgets a circuit in this process; its record is marked `forgotten`. The factory calls it for
+   * `factory.forget(name)`, for circuits idle past `idleTtl`, and for room under `maxCircuits`
+   * (only for closed circuits then): it must free what the storage keeps for the circuit in this
+   * process (its record, a subscription), so that these bound the storage's memory too.
+   */
   forget(name: string): MaybePromise<void>;
   /** The local record of `name`, if this process knows it. */
   get(name: string): CircuitRecord | undefined;

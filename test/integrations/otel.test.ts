@@ -107,6 +107,22 @@ describe("registerMetrics (OpenTelemetry)", () => {
     expect(collected.value(CHANGES, { circuit: "api", state: "closed", origin: "local", scope: "fleet" })).toBe(1);
   });
 
+  it("counts circuits forgotten in a Counter, by reason only", async () => {
+    const { reader, meter } = sdk();
+    const time = { now: 1_000_000 };
+    const factory = new AsyncCircuitBreakerFactory({ maxCircuits: 1, clock: () => time.now });
+    cleanups.push(() => factory.close());
+    register(factory, { meter });
+    for (const name of ["a", "b", "c"]) await factory.run(name, () => "ok");
+    await factory.forget("c");
+
+    const collected = await reader.read();
+    expect(collected.value("purgatory_circuits_forgotten_total", { reason: "limit" })).toBe(2);
+    expect(collected.value("purgatory_circuits_forgotten_total", { reason: "forget" })).toBe(1);
+    expect(collected.metric("purgatory_circuits_forgotten_total")?.dataPoints).toHaveLength(2);
+    expect(collected.metric("purgatory_circuits_forgotten_total")?.descriptor.unit).toBe("{circuit}");
+  });
+
   it("stops feeding and observing when its disposer is called", async () => {
     const { reader, meter } = sdk();
     const { factory } = makeFactory();

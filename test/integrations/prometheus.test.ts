@@ -235,6 +235,70 @@ describe("the state gauge", () => {
   });
 });
 
+describe("forgotten circuits", () => {
+  const FORGOTTEN = "purgatory_circuits_forgotten_total";
+
+  it("counts circuits forgotten, by reason only: limit, idle and forget", async () => {
+    const time = { now: 1_000_000 };
+    const factory = new AsyncCircuitBreakerFactory({ maxCircuits: 2, idleTtl: 10, clock: () => time.now });
+    factories.push(factory);
+    const registry = new Registry();
+    register_(factory, { registry });
+    for (const name of ["a", "b", "c", "d"]) await factory.run(name, () => "ok"); // a and b go for room
+    await factory.forget("c");
+    time.now += 11_000;
+    await factory.run("e", () => "ok"); // the idle sweep: d was not used since the previous one
+    time.now += 11_000;
+    await factory.run("f", () => "ok"); // d goes now
+
+    const scrape = await Scrape.of(registry);
+    expect(scrape.all(FORGOTTEN).map((s) => [s.labels, s.value])).toEqual(
+      expect.arrayContaining([
+        [{ reason: "limit" }, 2],
+        [{ reason: "forget" }, 1],
+        [{ reason: "idle" }, 1],
+      ]),
+    );
+    expect(scrape.all(FORGOTTEN)).toHaveLength(3);
+  });
+
+  it("removes every series of a forgotten circuit: calls, durations and state changes, not only the gauge", async () => {
+    const { factory, time } = makeFactory();
+    const registry = new Registry();
+    register_(factory, { registry });
+    await factory.run("gone", () => "ok");
+    await factory.run("gone", () => Promise.reject(new TypeError("excluded"))).catch(() => undefined);
+    for (let i = 0; i < 2; i++) await factory.run("gone", fail).catch(() => undefined);
+    await factory.run("gone", () => "ok").catch(() => undefined); // rejected
+    time.now += 30_000;
+    await factory.run("gone", () => "ok"); // half-opened, closed
+    await factory.run("kept", () => "ok");
+    const before = await Scrape.of(registry);
+    const series = (scrape: Scrape, circuit: string) => scrape.samples.filter((s) => s.labels.circuit === circuit);
+    expect(series(before, "gone").map((s) => s.name)).toEqual(expect.arrayContaining([STATE, CALLS, CHANGES]));
+    expect(series(before, "gone").some((s) => s.name.startsWith(DURATION))).toBe(true);
+    const kept = series(before, "kept");
+
+    await factory.forget("gone");
+    const after = await Scrape.of(registry);
+    expect(series(after, "gone")).toEqual([]);
+    expect(series(after, "kept")).toEqual(kept);
+    expect(after.value("purgatory_circuits_forgotten_total", { reason: "forget" })).toBe(1);
+  });
+
+  it("keeps the series bounded by maxCircuits whatever names arrive", async () => {
+    const factory = new AsyncCircuitBreakerFactory({ maxCircuits: 10 });
+    factories.push(factory);
+    const registry = new Registry();
+    register_(factory, { registry });
+    const lines = async () => (await registry.metrics()).split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    for (let i = 0; i < 10; i++) await factory.run(`host-${i}`, () => "ok");
+    const full = (await lines()).length;
+    for (let i = 10; i < 1_000; i++) await factory.run(`host-${i}`, () => "ok");
+    expect((await lines()).length).toBeLessThanOrEqual(full + 1); // + the forgotten counter's series
+  });
+});
+
 describe("stopping", () => {
   it("stops feeding and takes the metrics out of the registry; calling it again does nothing", async () => {
     const { factory } = makeFactory();

@@ -20,6 +20,15 @@ export interface RedisClient {
   zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
   zrem(key: string, ...members: string[]): Promise<unknown>;
   zrangebyscore(key: string, min: string, max: string, withScores: "WITHSCORES"): Promise<string[]>;
+  zrangebyscore(
+    key: string,
+    min: string,
+    max: string,
+    withScores: "WITHSCORES",
+    limit: "LIMIT",
+    offset: number,
+    count: number,
+  ): Promise<string[]>;
   exists(key: string): Promise<number>;
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
   time(): Promise<unknown[]>;

@@ -63,6 +63,7 @@ import {
 import { ClockOffset } from "./clock-offset.js";
 import { HandOver, NO_PRESENCE } from "./handover.js";
 import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.js";
+import { RegistryUpkeep } from "./registry.js";
 import { Resync } from "./resync.js";
 import { inspectCircuits, listCircuits, pruneRegistry, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
@@ -186,6 +187,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   readonly #handOver: HandOver<ReplicaCircuit>;
   /** The re-reads of what Redis holds (one at a time, and a background round). */
   readonly #resync: Resync<ReplicaCircuit>;
+  /** With `keyTtl`: the registry's names whose keys expired leave it. */
+  readonly #registry: RegistryUpkeep | null;
   /** Registration reads and hand-overs in flight at most. */
   readonly #reads = new Limiter(128);
   /** Names to add to the registry, in one ZADD per turn of the event loop. */
@@ -225,6 +228,18 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       read: (circuit) => this.#reread(circuit),
       available: () => this.#transport.available,
     });
+    const { keyTtlMs } = this.#settings;
+    this.#registry =
+      keyTtlMs === 0
+        ? null
+        : new RegistryUpkeep({
+            keys: this.#keys,
+            keyTtlMs,
+            batch: Math.max(resyncBatch, 100),
+            now: () => this.#clock() + this.#offset,
+            run: (command) => this.#transport.run(command),
+            available: () => this.#transport.available,
+          });
   }
 
   /** The key layout in use (see the README's "Key layout"). */
@@ -235,6 +250,15 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Whether Redis answers now; `false` while degraded to the local replicas. */
   get available(): boolean {
     return this.#transport.available;
+  }
+
+  /**
+   * Where Redis is, for messages (`StorageUnavailableError`): the URL with its password masked,
+   * `"redis://127.0.0.1:6379"` by default, `undefined` for a client passed in.
+   */
+  get location(): string | undefined {
+    const { url, client } = this.#settings;
+    return url === undefined && client !== undefined ? undefined : this.#where();
   }
 
   /** How many circuit channels this process is subscribed to: one per circuit it holds. */
@@ -271,7 +295,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * Rejects only for set-up errors (ioredis missing).
    */
   initialize(): Promise<void> {
-    this.#starting ??= this.#transport.start().then(() => this.#resync.start());
+    this.#starting ??= this.#transport.start().then(() => {
+      this.#resync.start();
+      this.#registry?.start();
+    });
     return this.#starting;
   }
 
@@ -284,6 +311,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   async #shutdown(): Promise<void> {
     this.#closed = true;
     this.#resync.close();
+    this.#registry?.close();
     this.#handOver.close();
     await this.#starting?.catch(() => undefined);
     await this.#transport.close();

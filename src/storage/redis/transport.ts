@@ -212,6 +212,11 @@ export class RedisTransport {
     await this.#call((client) => client.zadd(key, ...entries.flat()));
   }
 
+  /** Runs `command` on the command client, as the scripts are: rejects while Redis is unavailable. */
+  run<T>(command: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.#call(command);
+  }
+
   /** The command client, once started (for reading the registry). */
   get client(): RedisClient | undefined {
     return this.#client;

@@ -287,6 +287,8 @@ describe("RedisStorage keys of unused circuits", () => {
   it("lets the key of an unused circuit expire; listing only reads, pruneRegistry drops the name", async () => {
     const { factory: made } = factory({ keyTtl: 0.2, resyncInterval: 600 });
     await made.getBreaker("short-lived", { ttl: 0.1 });
+    // Closed, so that its own upkeep of the registry (every keyTtl) does not drop the name first.
+    await made.close();
     const storage = new RedisStorage({ url: REDIS_URL, prefix });
     open.push(storage);
     expect(await storage.listCircuits()).toEqual(["short-lived"]);
