@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { buildSync } from "esbuild";
 import { defineConfig } from "tsup";
+import { PAGE_BUNDLE_OPTIONS, PAGE_ENTRY } from "./src/dashboard/page-bundle.js";
 
 const SCRIPTS = "src/storage/redis/scripts";
 
@@ -22,6 +24,25 @@ const inlineLua = {
         "  const source = SOURCES[name];\n" +
         "  if (source === undefined) throw new Error(`no Lua script named ${name}`);\n" +
         "  return source;\n}\n";
+      return { contents, loader: "ts" };
+    });
+  },
+};
+
+/**
+ * Replaces `src/dashboard/script.ts` (which bundles the dashboard page's script from its sources
+ * when first asked) with a module that holds the bundle made now, so that the executable needs
+ * neither esbuild nor the page's sources.
+ */
+const bundledPage = {
+  name: "bundled-page",
+  setup(build: { onLoad: (o: { filter: RegExp }, f: () => { contents: string; loader: "ts" }) => void }) {
+    build.onLoad({ filter: /dashboard[\\/]script\.ts$/ }, () => {
+      const [output] = buildSync({ ...PAGE_BUNDLE_OPTIONS, entryPoints: [PAGE_ENTRY] }).outputFiles;
+      if (output === undefined) throw new Error(`esbuild made no bundle of ${PAGE_ENTRY}`);
+      const contents =
+        `const SCRIPT: string = ${JSON.stringify(output.text)};\n` +
+        "export function pageScript(): Promise<string> {\n  return Promise.resolve(SCRIPT);\n}\n";
       return { contents, loader: "ts" };
     });
   },
@@ -65,6 +86,6 @@ export default defineConfig([
     target: "node20",
     external: ["ioredis"],
     banner: { js: "#!/usr/bin/env node" },
-    esbuildPlugins: [inlineLua],
+    esbuildPlugins: [inlineLua, bundledPage],
   },
 ]);

@@ -14,7 +14,8 @@
  *
  * To add a section: write a module exporting a `Section`, import it here and append it to
  * `SECTIONS` (the Redis ones are `bench/redis/index.ts`, `bench/quorum/index.ts`,
- * `bench/fleet/index.ts` and `bench/fleet/quorum-section.ts`).
+ * `bench/fleet/index.ts`, `bench/fleet/quorum-section.ts` and `bench/watch/index.ts`, the cost of
+ * watching the fleet: BENCH_WATCH_CIRCUITS, BENCH_WATCH_SECONDS, BENCH_WATCH_TRIPS).
  * @module
  */
 import "./gc.js"; // first: gc() must exist before mitata loads
@@ -29,6 +30,7 @@ import { Report, table, verdict, type Section } from "./report.js";
 import { quorumSection } from "./quorum/index.js";
 import { redisSection } from "./redis/index.js";
 import { timersSection } from "./timers.js";
+import { watchSection } from "./watch/index.js";
 import { windowSection } from "./window.js";
 
 const SECTIONS: readonly Section[] = [
@@ -40,6 +42,7 @@ const SECTIONS: readonly Section[] = [
   quorumSection,
   fleetSection,
   fleetQuorumSection,
+  watchSection,
 ];
 
 const RESULTS = new URL("./results.json", import.meta.url);

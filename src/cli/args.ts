@@ -10,7 +10,7 @@ import { MAX_QUORUM_PROCESSES } from "../core/quorum.js";
 import { CliError, EXIT } from "./errors.js";
 
 /** The commands of `purgatory`. */
-export type CommandName = "circuits" | "show" | "isolate" | "disable" | "reset" | "configure" | "dashboard";
+export type CommandName = "circuits" | "show" | "isolate" | "disable" | "reset" | "configure" | "prune" | "dashboard";
 
 /** A mistake on the command line: exit code 1, with a one-line message. */
 export class UsageError extends CliError {
@@ -31,7 +31,9 @@ export interface ConnectionArgs {
 /** A parsed, checked command line. */
 export type Invocation =
   | { readonly command: "help"; readonly topic: CommandName | null }
-  | (ConnectionArgs & { readonly command: "circuits"; readonly json: boolean })
+  | { readonly command: "version" }
+  | (ConnectionArgs & { readonly command: "circuits"; readonly json: boolean; readonly watch: boolean })
+  | (ConnectionArgs & { readonly command: "prune"; readonly json: boolean })
   | (ConnectionArgs & { readonly command: "show"; readonly name: string; readonly json: boolean })
   | (ConnectionArgs & { readonly command: ControlAction; readonly name: string; readonly json: boolean })
   | (ConnectionArgs & {
@@ -45,6 +47,10 @@ export type Invocation =
       readonly port: number;
       readonly host: string;
       readonly allowControl: boolean;
+      /** `--token`, else `PURGATORY_DASHBOARD_TOKEN`, else `null` (one is made when the bind needs it). */
+      readonly token: string | null;
+      /** `--allow-host`: more names the page may be opened by (the `Host` header), besides the bound one. */
+      readonly allowHosts: readonly string[];
     });
 
 /** What `configure` changes (at least one). */
@@ -58,7 +64,10 @@ export interface ConfigureChanges {
   readonly quorumFraction?: number;
 }
 
-type OptionSpec = { readonly type: "string" | "boolean"; readonly short?: string };
+/** A parsed option's value (a `multiple` option's is a list). */
+type OptionValue = string | boolean | (string | boolean)[] | undefined;
+
+type OptionSpec = { readonly type: "string" | "boolean"; readonly short?: string; readonly multiple?: boolean };
 
 const CONNECTION = { redis: { type: "string" }, prefix: { type: "string" } } as const satisfies Record<
   string,
@@ -70,7 +79,7 @@ const JSON_OUTPUT = { json: { type: "boolean" } } as const satisfies Record<stri
 export const COMMANDS: Readonly<
   Record<CommandName, { readonly name: boolean; readonly options: Readonly<Record<string, OptionSpec>> }>
 > = {
-  circuits: { name: false, options: { ...CONNECTION, ...JSON_OUTPUT } },
+  circuits: { name: false, options: { ...CONNECTION, ...JSON_OUTPUT, watch: { type: "boolean" } } },
   show: { name: true, options: { ...CONNECTION, ...JSON_OUTPUT } },
   isolate: { name: true, options: { ...CONNECTION, ...JSON_OUTPUT } },
   disable: { name: true, options: { ...CONNECTION, ...JSON_OUTPUT } },
@@ -87,6 +96,7 @@ export const COMMANDS: Readonly<
       "quorum-fraction": { type: "string" },
     },
   },
+  prune: { name: false, options: { ...CONNECTION, ...JSON_OUTPUT } },
   dashboard: {
     name: false,
     options: {
@@ -94,6 +104,8 @@ export const COMMANDS: Readonly<
       port: { type: "string" },
       host: { type: "string" },
       "allow-control": { type: "boolean" },
+      token: { type: "string" },
+      "allow-host": { type: "string", multiple: true },
     },
   },
 };
@@ -117,6 +129,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   const [first, ...rest] = argv;
   if (first === undefined) throw new UsageError("a command is missing (purgatory --help lists them)");
   if (first === "--help" || first === "-h") return { command: "help", topic: null };
+  if (first === "--version" || first === "-V" || first === "version") return { command: "version" };
   if (first === "help") {
     const topic = rest[0];
     if (topic === undefined) return { command: "help", topic: null };
@@ -132,7 +145,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
 
 function parseCommand(command: CommandName, args: readonly string[], env: NodeJS.ProcessEnv): Invocation {
   const spec = COMMANDS[command];
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, OptionValue>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...args], options: spec.options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -156,6 +169,8 @@ function parseCommand(command: CommandName, args: readonly string[], env: NodeJS
   }
   switch (command) {
     case "circuits":
+      return { command, json, watch: values.watch === true, ...connection };
+    case "prune":
       return { command, json, ...connection };
     case "show":
     case "isolate":
@@ -170,12 +185,45 @@ function parseCommand(command: CommandName, args: readonly string[], env: NodeJS
         port: portOption(values.port),
         host: stringOption(values.host, "host", command) ?? "127.0.0.1",
         allowControl: values["allow-control"] === true,
+        token: tokenOption(values.token, env),
+        allowHosts: hostsOption(values["allow-host"]),
         ...connection,
       };
   }
 }
 
-function configureChanges(values: Record<string, string | boolean | undefined>): ConfigureChanges {
+/** The fewest characters of a dashboard token given by hand. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** `--token`, else `PURGATORY_DASHBOARD_TOKEN`: never echoed in a message (a secret). */
+function tokenOption(value: unknown, env: NodeJS.ProcessEnv): string | null {
+  const given = typeof value === "string" ? value : env.PURGATORY_DASHBOARD_TOKEN;
+  if (given === undefined || given === "") {
+    if (typeof value === "string") throw new UsageError("dashboard: --token is empty");
+    return null;
+  }
+  const from = typeof value === "string" ? "--token" : "PURGATORY_DASHBOARD_TOKEN";
+  if (given.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(given)) {
+    throw new UsageError(
+      `invalid ${from}: expected at least ${MIN_TOKEN_LENGTH} printable characters without spaces (leave it out and the dashboard makes one)`,
+    );
+  }
+  return given;
+}
+
+/** `--allow-host a.example --allow-host b.example,c.example`: host names, lower case. */
+function hostsOption(value: unknown): string[] {
+  const given = Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  const hosts = given.flatMap((v) => v.split(",")).map((h) => h.trim().toLowerCase());
+  for (const host of hosts) {
+    if (!/^[a-z0-9.:[\]-]+$/.test(host)) {
+      throw new UsageError(`invalid --allow-host ${JSON.stringify(host)}: expected a host name or address`);
+    }
+  }
+  return hosts;
+}
+
+function configureChanges(values: Record<string, OptionValue>): ConfigureChanges {
   const threshold = numberOption(values.threshold, "threshold");
   const ttl = numberOption(values.ttl, "ttl");
   const halfOpenMaxCalls = numberOption(values["half-open-max-calls"], "half-open-max-calls");
@@ -205,14 +253,14 @@ function configureChanges(values: Record<string, string | boolean | undefined>):
   };
 }
 
-function stringOption(value: string | boolean | undefined, option: string, command: string): string | undefined {
+function stringOption(value: OptionValue, option: string, command: string): string | undefined {
   if (typeof value !== "string") return undefined;
   if (value === "") throw new UsageError(`${command}: --${option} is empty`);
   return value;
 }
 
 /** A decimal number as a person writes it ("5", "0.5", "30"), else a `UsageError` naming `--option`. */
-function numberOption(value: string | boolean | undefined, option: string): number | undefined {
+function numberOption(value: OptionValue, option: string): number | undefined {
   if (typeof value !== "string") return undefined;
   if (!/^\d+(\.\d+)?$|^\.\d+$/.test(value.trim())) {
     throw new UsageError(`invalid --${option} ${JSON.stringify(value)}: expected a number`);
@@ -220,7 +268,7 @@ function numberOption(value: string | boolean | undefined, option: string): numb
   return Number(value);
 }
 
-function portOption(value: string | boolean | undefined): number {
+function portOption(value: OptionValue): number {
   if (typeof value !== "string") return 8080;
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!(port >= 0 && port <= 65535)) {

@@ -1,7 +1,7 @@
 /**
  * The commands that read or change circuits: `circuits`, `show`, `isolate`, `disable`, `reset`,
- * `configure`. Each works through a connected `Fleet` and writes a table (coloured on a
- * terminal) or, with `--json`, JSON.
+ * `configure`, `prune`. Each works through a connected `Fleet` and writes a table (coloured on a
+ * terminal) or, with `--json`, JSON. (`circuits --watch` is `watch.ts`.)
  * @module
  */
 import type { CircuitConfig, CircuitStateName } from "../core/circuit.js";
@@ -9,7 +9,7 @@ import type { ControlAction } from "../core/machine.js";
 import type { ConfigChanges, QuorumOption } from "../policies.js";
 import type { CircuitInfo, QuorumInfo } from "../storage/redis/inspect.js";
 import type { ConfigureChanges, Invocation } from "./args.js";
-import type { CircuitChange, Fleet } from "./fleet.js";
+import { quoted, type CircuitChange, type Fleet } from "./fleet.js";
 import {
   byProcessName,
   duration,
@@ -38,7 +38,7 @@ export interface CommandOutput {
   readonly now: () => number;
 }
 
-type FleetInvocation = Exclude<Invocation, { command: "help" } | { command: "dashboard" }>;
+type FleetInvocation = Exclude<Invocation, { command: "help" } | { command: "version" } | { command: "dashboard" }>;
 
 /** Runs a command against the fleet and writes its output. */
 export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out: CommandOutput): Promise<void> {
@@ -66,10 +66,22 @@ export async function runCommand(invocation: FleetInvocation, fleet: Fleet, out:
       if (invocation.json) return out.print(JSON.stringify({ action: "configure", circuit: change.after }, null, 2));
       return out.print(describeConfigure(change, out.paint));
     }
+    case "prune": {
+      const pruned = await fleet.prune();
+      if (invocation.json) return out.print(JSON.stringify({ pruned }, null, 2));
+      return out.print(describePrune(pruned, fleet));
+    }
   }
 }
 
-const state = (name: CircuitStateName, paint: Paint): string => paint(STATE_STYLE[name], name);
+function describePrune(pruned: readonly string[], fleet: Fleet): string {
+  const where = `under prefix ${safe(quoted(fleet.prefix))} at ${fleet.url}`;
+  if (pruned.length === 0) return `nothing to prune ${where}: every name listed has its circuit`;
+  const names = pruned.map((name) => safe(quoted(name)));
+  return `pruned ${pruned.length} name${pruned.length === 1 ? "" : "s"} whose keys are gone ${where}: ${shortList(names, 200)}`;
+}
+
+export const state = (name: CircuitStateName, paint: Paint): string => paint(STATE_STYLE[name], name);
 
 /** The state, and with processes open for themselves, `closed · 1 of 12 processes open locally`. */
 function stateCell(c: CircuitInfo, paint: Paint): string {
@@ -79,9 +91,22 @@ function stateCell(c: CircuitInfo, paint: Paint): string {
 
 /** The `circuits` table, with a closing line of counts per state. */
 function printCircuits(circuits: readonly CircuitInfo[], fleet: Fleet, out: CommandOutput): void {
+  out.print(circuitsTable(circuits, fleet, out.paint, out.now()));
+}
+
+/**
+ * The `circuits` table at `now` (Redis time, epoch ms), with a closing line of counts per state;
+ * a line that says so when there is none.
+ */
+export function circuitsTable(
+  circuits: readonly CircuitInfo[],
+  fleet: Pick<Fleet, "prefix" | "url">,
+  paint: Paint,
+  now: number,
+): string {
   const where = `under prefix "${safe(fleet.prefix)}" at ${fleet.url}`;
-  if (circuits.length === 0) return out.print(`no circuits ${where}`);
-  const now = out.now();
+  if (circuits.length === 0) return `no circuits ${where}`;
+  const out = { paint };
   const rows = circuits.map((c) => [
     safe(c.name),
     stateCell(c, out.paint),
@@ -105,12 +130,11 @@ function printCircuits(circuits: readonly CircuitInfo[], fleet: Fleet, out: Comm
     "CALLERS",
     "POLICIES",
   ];
-  out.print(table(header, rows, out.paint));
   const summary = STATE_ORDER.flatMap((s) => {
     const n = circuits.filter((c) => c.state === s).length;
     return n === 0 ? [] : [`${n} ${state(s, out.paint)}`];
   }).join(", ");
-  out.print(out.paint("dim", `${circuits.length} circuit${circuits.length === 1 ? "" : "s"} ${where}: `) + summary);
+  return `${table(header, rows, out.paint)}\n${out.paint("dim", `${circuits.length} circuit${circuits.length === 1 ? "" : "s"} ${where}: `)}${summary}`;
 }
 
 /** `show NAME`: one field a line. */
@@ -177,7 +201,7 @@ const CONTROL_DONE: Readonly<Record<ControlAction, string>> = {
 };
 
 function describeControl(action: ControlAction, { before, after }: CircuitChange, paint: Paint): string {
-  return `${JSON.stringify(after.name)}: ${state(before.state, paint)} -> ${state(after.state, paint)} (${CONTROL_DONE[action]})`;
+  return `${safe(quoted(after.name))}: ${state(before.state, paint)} -> ${state(after.state, paint)} (${CONTROL_DONE[action]})`;
 }
 
 function describeConfigure({ before, after }: CircuitChange, paint: Paint): string {
@@ -194,5 +218,5 @@ function describeConfigure({ before, after }: CircuitChange, paint: Paint): stri
       : `quorum ${quorumShort(b.quorum)} -> ${quorumShort(a.quorum)}`,
   ].filter((c) => c !== null);
   const what = changes.length === 0 ? "unchanged" : changes.join(", ");
-  return `${JSON.stringify(after.name)}: ${what} (state ${state(after.state, paint)})`;
+  return `${safe(quoted(after.name))}: ${what} (state ${state(after.state, paint)})`;
 }

@@ -1,20 +1,29 @@
 /**
  * The fleet as an operator sees it: the circuits one Redis holds under one prefix, read with
- * `RedisStorage.inspect` and changed through the library itself (an `AsyncCircuitBreakerFactory`
- * over a `RedisStorage`: `getBreaker(name).isolate()`, `factory.reconfigure(...)`), so that every
- * change is the same atomic, published script an application's own call would run. The CLI and
- * the dashboard both work through it.
+ * `RedisStorage.inspect` and changed with `RedisStorage.controlExisting` / `configureExisting`:
+ * each change is one atomic, published script that acts only on a circuit Redis holds (an
+ * operator's tool never creates a circuit, not even one deleted while it acted), and every process
+ * holding the circuit hears of it at once. `watch` follows every circuit at a bounded cost
+ * (`CircuitFeed`). The CLI and the dashboard both work through it.
  * @module
  */
-import { connect } from "node:net";
 import type { Cluster } from "ioredis";
 import type { CircuitConfig } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
-import { AsyncCircuitBreakerFactory } from "../factory.js";
-import type { ConfigChanges } from "../policies.js";
+import { applyChanges, type ConfigChanges } from "../policies.js";
+import { isReplyError } from "../storage/redis/codec.js";
 import type { CircuitInfo } from "../storage/redis/inspect.js";
+import { makeClient, toRedisSettings, type RedisSettings } from "../storage/redis/options.js";
 import { RedisStorage } from "../storage/redis/storage.js";
+import {
+  CircuitFeed,
+  plainReason,
+  type FeedClient,
+  type FeedListener,
+  type FeedOptions,
+} from "../storage/redis/watch.js";
+import { clusterOf, CONNECTION_OPTIONS, diagnose, isClusterNode, maskPassword } from "./connection.js";
 import { CliError, EXIT, UnreachableError } from "./errors.js";
 
 /** Where the fleet's state lives. */
@@ -33,14 +42,16 @@ export interface CircuitChange {
   readonly after: CircuitInfo;
 }
 
+/** A running watch of the fleet (`Fleet.watch`). */
+export interface FleetFeed {
+  /** Reads `names` now: right after an operator changed one, say. */
+  refresh(names: readonly string[]): Promise<void>;
+  /** Stops watching. */
+  close(): Promise<void>;
+}
+
 /** The ioredis package, loaded when first needed (an optional peer dependency). */
 const loadIoredis = (): Promise<typeof import("ioredis")> => import("ioredis");
-
-/** The timeouts of the CLI's own connections: see `Fleet.connect`. */
-const TIMEOUTS = { connectTimeout: 1000, disconnectTimeout: 200 } as const;
-
-/** ioredis options for the CLI's own connections to one server. */
-const CONNECTION_OPTIONS = { enableAutoPipelining: true, ...TIMEOUTS } as const;
 
 /**
  * A connection to a fleet's Redis for reading and changing its circuits.
@@ -55,23 +66,35 @@ const CONNECTION_OPTIONS = { enableAutoPipelining: true, ...TIMEOUTS } as const;
  */
 export class Fleet {
   readonly #storage: RedisStorage;
-  readonly #factory: AsyncCircuitBreakerFactory;
+  /** The settings of the storage's connections (for a watch's own connections). */
+  readonly #settings: RedisSettings;
   /** The Cluster client made for a Cluster's node, closed with the fleet. */
   readonly #cluster: Cluster | undefined;
+  /** Stops listening to the storage's health. */
+  readonly #unsubscribe: () => void;
+  /** The latest outage (and refusal of a command) the storage reported, for messages. */
+  readonly #outage: { error: unknown; refusal: unknown };
+  /** The command client of the watches of a single server, made by the first watch. */
+  #watchClient: FeedClient | undefined;
+  readonly #feeds = new Set<CircuitFeed>();
   /** The URL with its password masked, for messages. */
   readonly url: string;
   readonly prefix: string;
 
   private constructor(
     storage: RedisStorage,
-    factory: AsyncCircuitBreakerFactory,
+    settings: RedisSettings,
     url: string,
     prefix: string,
     cluster: Cluster | undefined,
+    outage: { error: unknown; refusal: unknown },
+    unsubscribe: () => void,
   ) {
     this.#storage = storage;
-    this.#factory = factory;
+    this.#settings = settings;
     this.#cluster = cluster;
+    this.#outage = outage;
+    this.#unsubscribe = unsubscribe;
     this.url = url;
     this.prefix = prefix;
   }
@@ -85,17 +108,15 @@ export class Fleet {
     const prefix = options.prefix ?? "purgatory";
     const commandTimeout = options.commandTimeout ?? 1;
     let storage: RedisStorage;
+    let settings: RedisSettings;
     try {
-      storage = new RedisStorage({
-        url: options.url,
-        prefix,
-        commandTimeout,
-        // inspect() reads every circuit at once: one pipeline instead of one round trip each.
-        // A server that takes connections and never answers is given a second, not four; and
-        // ioredis keeps a process alive for disconnectTimeout after closing a connection that
-        // never opened (its timer waits for a "close" that already happened): a short one.
-        redisOptions: CONNECTION_OPTIONS,
-      });
+      // inspect() reads every circuit at once: one pipeline instead of one round trip each.
+      // A server that takes connections and never answers is given a second, not four; and
+      // ioredis keeps a process alive for disconnectTimeout after closing a connection that
+      // never opened (its timer waits for a "close" that already happened): a short one.
+      const given = { url: options.url, prefix, commandTimeout, redisOptions: CONNECTION_OPTIONS };
+      settings = toRedisSettings(given);
+      storage = new RedisStorage(given);
     } catch (error) {
       throw asUsageError(error);
     }
@@ -113,27 +134,34 @@ export class Fleet {
     const cluster = (await isClusterNode(ioredis, options.url, commandTimeout * 1000))
       ? clusterOf(ioredis, options.url)
       : undefined;
-    if (cluster !== undefined) storage = new RedisStorage({ client: cluster, prefix, commandTimeout });
-    let why: unknown;
-    const factory = new AsyncCircuitBreakerFactory({
-      storage,
-      listeners: [
-        (_name, eventType, event) => {
-          if (eventType === "storage_unavailable" || eventType === "storage_error")
-            why ??= (event as { error?: unknown }).error;
-        },
-      ],
+    if (cluster !== undefined) {
+      settings = toRedisSettings({ client: cluster, prefix, commandTimeout });
+      storage = new RedisStorage({ client: cluster, prefix, commandTimeout });
+    }
+    const outage: { error: unknown; refusal: unknown } = { error: undefined, refusal: undefined };
+    const unsubscribe = storage.subscribe((_name, eventType, event) => {
+      if (eventType !== "storage_unavailable" && eventType !== "storage_error") return;
+      const { error } = event as { error?: unknown };
+      outage.error = error;
+      // Redis answered a script with an error (NOPERM for a user without the permission): the
+      // storage says only that it could not act; this says why.
+      if (eventType === "storage_error" && isReplyError(error)) outage.refusal = error;
     });
-    await factory.initialize();
+    await storage.initialize();
     if (!storage.available) {
-      await factory.close();
+      unsubscribe();
+      await storage.close();
       cluster?.disconnect();
-      const said = why === undefined ? "" : reason(why);
-      // ioredis only says "Connection is closed."; the socket tells why.
-      const detail = said === "" || said === "Connection is closed." ? await diagnose(options.url) : said;
+      const said = outage.error === undefined ? "" : reason(outage.error);
+      // Redis's own words (a refused password, an unknown database) say why; a client's ("connect
+      // ECONNREFUSED 10.0.0.5:6379", "Command timed out", "Connection is closed.") do not say it
+      // in an operator's words: the socket tells why.
+      const serverSaid =
+        /^(Redis refused|[A-Z]+ )/.test(said) && !/^E(CONN|TIMEDOUT|HOST|NOTFOUND|PIPE|AI_)/.test(said);
+      const detail = serverSaid ? said : await diagnose(options.url);
       throw new UnreachableError(`Redis cannot be reached at ${url}: ${detail}`);
     }
-    return new Fleet(storage, factory, url, prefix, cluster);
+    return new Fleet(storage, settings, url, prefix, cluster, outage, unsubscribe);
   }
 
   /** Whether Redis answered the last command. */
@@ -143,44 +171,42 @@ export class Fleet {
 
   /** Every circuit of the prefix (its registry), sorted by name, as Redis holds them. */
   circuits(): Promise<CircuitInfo[]> {
-    return this.#guard(() => this.#storage.inspect());
+    return this.#guard(() => this.#storage.inspect(), "list the circuits");
   }
 
   /** Circuit `name` as Redis holds it; `undefined` if there is none. */
   async find(name: string): Promise<CircuitInfo | undefined> {
-    const [info] = await this.#guard(() => this.#storage.inspect([name]));
+    const [info] = await this.#guard(() => this.#storage.inspect([name]), `read ${quoted(name)}`);
     return info;
   }
 
   /** Circuit `name`, or a `CliError` (exit code 1) saying there is no such circuit. */
   async get(name: string): Promise<CircuitInfo> {
     const info = await this.find(name);
-    if (info === undefined) {
-      throw new CliError(
-        `no circuit named ${JSON.stringify(name)} under prefix "${this.prefix}" (purgatory circuits lists them)`,
-        EXIT.usage,
-      );
-    }
+    if (info === undefined) throw this.#noSuchCircuit(name);
     return info;
   }
 
   /**
-   * Isolates, disables or resets an existing circuit, fleet-wide (see `AsyncCircuitBreaker.isolate`).
-   * A name Redis does not hold is refused rather than created by the registration.
+   * Isolates, disables or resets an existing circuit, fleet-wide (see `AsyncCircuitBreaker.isolate`),
+   * in one atomic script that refuses a name Redis does not hold (`CliError`, exit code 1) rather
+   * than create it.
    */
   async control(name: string, action: ControlAction): Promise<CircuitChange> {
-    const before = await this.get(name);
-    await this.#guard(async () => {
-      const breaker = await this.#factory.getBreaker(name);
-      await breaker[action]();
-    });
-    return { before, after: await this.#release(name) };
+    const doing = `${action} ${quoted(name)}`;
+    const [before] = await this.#guard(() => this.#storage.inspect([name]), doing);
+    const done = await this.#guard(() => this.#storage.controlExisting(name, action), doing);
+    if (!done) throw this.#noSuchCircuit(name);
+    const [after] = await this.#guard(() => this.#storage.inspect([name]), doing);
+    // Deleted right after the action: what the action left is all there is to say.
+    if (after === undefined) throw this.#noSuchCircuit(name);
+    return { before: before ?? after, after };
   }
 
   /**
-   * Changes an existing circuit's config, fleet-wide (see `AsyncCircuitBreakerFactory.reconfigure`).
-   * `changes` may be worked out from the config Redis holds before the change (to change one part
-   * of a policy and keep the rest).
+   * Changes an existing circuit's config, fleet-wide (see `AsyncCircuitBreakerFactory.reconfigure`):
+   * the new config is worked out from the one Redis holds (`changes` may be too: to change one
+   * part of a policy and keep the rest), then written only if Redis still holds the circuit.
    */
   async configure(
     name: string,
@@ -188,35 +214,85 @@ export class Fleet {
   ): Promise<CircuitChange> {
     const before = await this.get(name);
     const given = typeof changes === "function" ? changes(before.config) : changes;
-    await this.#guard(() => this.#factory.reconfigure(name, given));
-    return { before, after: await this.#release(name) };
+    let config: CircuitConfig;
+    try {
+      config = applyChanges(before.config, given);
+    } catch (error) {
+      throw asUsageError(error);
+    }
+    const done = await this.#guard(() => this.#storage.configureExisting(name, config), `reconfigure ${quoted(name)}`);
+    if (!done) throw this.#noSuchCircuit(name);
+    return { before, after: await this.get(name) };
   }
 
-  /** Closes the connections; the process can then end by itself. */
+  /**
+   * Drops from the registry the names whose keys are gone (expired by `keyTtl`, or deleted): the
+   * maintenance write that listing never does. Resolves with the names dropped, sorted.
+   */
+  prune(): Promise<string[]> {
+    return this.#guard(() => this.#storage.pruneRegistry(), "prune the registry");
+  }
+
+  /**
+   * Follows every circuit of the prefix (see `CircuitFeed`): `listener` hears of every circuit
+   * once, then of each change. Resolves once every circuit was read (or Redis was found away:
+   * `listener.status` says so, and the watch catches up when it answers).
+   */
+  async watch(listener: FeedListener, options: FeedOptions = {}): Promise<FleetFeed> {
+    const client = this.#cluster ?? (this.#watchClient ??= (await makeClient(this.#settings)) as FeedClient);
+    const feed = new CircuitFeed(client, this.#settings, this.#storage.keys, listener, options);
+    this.#feeds.add(feed);
+    await feed.start();
+    return {
+      refresh: (names) => feed.refresh(names),
+      close: async () => {
+        this.#feeds.delete(feed);
+        await feed.close();
+      },
+    };
+  }
+
+  /** Closes the connections (and the watches); the process can then end by itself. */
   async close(): Promise<void> {
-    await this.#factory.close();
+    await Promise.all([...this.#feeds].map((feed) => feed.close()));
+    this.#feeds.clear();
+    this.#unsubscribe();
+    await this.#storage.close();
+    const client = this.#watchClient;
+    if (client !== undefined) await client.quit().catch(() => client.disconnect());
     await this.#cluster?.quit().catch(() => this.#cluster?.disconnect());
   }
 
-  /** Forgets the circuit in this process (no subscription kept, no keyTtl renewed), then reads it. */
-  async #release(name: string): Promise<CircuitInfo> {
-    await this.#factory.forget(name);
-    return this.get(name);
+  #noSuchCircuit(name: string): CliError {
+    return new CliError(
+      `no circuit named ${quoted(name)} under prefix ${quoted(this.prefix)} (purgatory circuits lists them)`,
+      EXIT.usage,
+    );
   }
 
-  /** Runs a Redis operation; an error while Redis is away becomes an `UnreachableError`. */
-  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a Redis operation; an error while Redis is away becomes an `UnreachableError` that says
+   * what could not be done (`doing`, circuit names quoted) and why, in plain words.
+   */
+  async #guard<T>(operation: () => Promise<T>, doing: string): Promise<T> {
+    this.#outage.refusal = undefined;
     try {
       return await operation();
     } catch (error) {
       if (error instanceof CliError) throw error;
       if (error instanceof InvalidOptionError) throw asUsageError(error);
-      if (!this.#storage.available)
-        throw new UnreachableError(`Redis stopped answering at ${this.url}: ${reason(error)}`);
-      throw new UnreachableError(`Redis at ${this.url} failed: ${reason(error)}`);
+      // Redis answered with an error (a permission, data it cannot use): its words, whole.
+      const refusal = isReplyError(error) ? error : this.#outage.refusal;
+      if (refusal !== undefined)
+        throw new UnreachableError(`cannot ${doing}: Redis at ${this.url} refused: ${reason(refusal)}`);
+      const why = plainReason(this.#storage.available ? error : (this.#outage.error ?? error));
+      throw new UnreachableError(`cannot ${doing}: Redis stopped answering at ${this.url} (${why})`);
     }
   }
 }
+
+/** A circuit name (or any text from Redis or the command line) in quotes, escaped as JSON. */
+export const quoted = (text: string): string => JSON.stringify(text);
 
 /** The flag of the CLI that sets each library option, for messages. */
 const FLAGS: Readonly<Record<string, string>> = {
@@ -237,88 +313,13 @@ function asUsageError(error: unknown): unknown {
   const at = error.message.indexOf(": expected ");
   const end = error.message.lastIndexOf(", got ");
   const expected = at < 0 ? error.message : error.message.slice(at + 2, end > at ? end : undefined);
-  return new CliError(`invalid ${flag} ${JSON.stringify(String(error.value))}: ${expected}`, EXIT.usage);
+  // Advice for library users (pass `redisOptions: { db }`) is no use on a command line.
+  const said = expected.replace(/\s*\([^()]*redisOptions[^()]*\)/g, "");
+  return new CliError(`invalid ${flag} ${JSON.stringify(String(error.value))}: ${said}`, EXIT.usage);
 }
 
-/** Why something failed, in one short line. */
+/** Why something failed, in one line (the server's words kept whole: a NOAUTH is never cut). */
 function reason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n")[0]?.slice(0, 200) ?? "";
-}
-
-/**
- * Why a TCP connection to the URL's host and port fails, in words: refused, unknown host, no
- * answer, or taken but never answered (a server that is stopped or overloaded).
- */
-function diagnose(url: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port || 6379), hostname.replace(/^\[|\]$/g, ""));
-    const done = (why: string): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(why);
-    };
-    const timer = setTimeout(() => done("no answer to a connection within 0.5 s"), 500);
-    socket.once("connect", () => done("it takes connections but does not answer (stopped or overloaded?)"));
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      const words: Record<string, string> = {
-        ECONNREFUSED: "connection refused",
-        ENOTFOUND: "unknown host",
-        EHOSTUNREACH: "host unreachable",
-      };
-      done(error.code === undefined ? error.message : `${words[error.code] ?? error.message} (${error.code})`);
-    });
-  });
-}
-
-/**
- * Whether the server at `url` is a node of a Redis Cluster (`INFO cluster`), asked within `ms`;
- * `false` when it cannot tell in time (the storage's own connection then reports why).
- */
-async function isClusterNode(ioredis: typeof import("ioredis"), url: string, ms: number): Promise<boolean> {
-  const probe = new ioredis.Redis(url, {
-    ...CONNECTION_OPTIONS,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on("error", () => undefined);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(""), ms)));
-  try {
-    const info = await Promise.race([probe.connect().then(() => probe.info("cluster")), late]);
-    return /^cluster_enabled:1/m.test(info);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    probe.disconnect();
-  }
-}
-
-/** An ioredis Cluster seeded with the node at `url`, with the URL's credentials and TLS for every node. */
-function clusterOf(ioredis: typeof import("ioredis"), url: string): Cluster {
-  const { hostname, port, username, password, protocol } = new URL(url);
-  const credentials = {
-    ...(username === "" ? {} : { username: decodeURIComponent(username) }),
-    ...(password === "" ? {} : { password: decodeURIComponent(password) }),
-    ...(protocol === "rediss:" ? { tls: {} } : {}),
-  };
-  return new ioredis.Cluster([{ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) }], {
-    enableAutoPipelining: true,
-    redisOptions: { ...credentials, ...TIMEOUTS },
-  });
-}
-
-/** `url` with its password replaced by `***`. */
-export function maskPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === "") return url;
-    parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return url;
-  }
+  return text.split("\n")[0] ?? "";
 }

@@ -27,18 +27,24 @@ ${EXIT_CODES}
 `;
 
 const TOPICS: Readonly<Record<CommandName, string>> = {
-  circuits: `Usage: purgatory circuits [--redis URL] [--prefix P] [--json]
+  circuits: `Usage: purgatory circuits [--watch] [--redis URL] [--prefix P] [--json]
 
 Lists every circuit of the prefix as Redis holds it: state, consecutive failures against the
 threshold, ttl, the rate window's counts, the policies, when it opened and when a probe may run.
 For a circuit with a quorum: CALLERS, the processes that called it lately, and after the state
 how many of them are open for themselves ("closed · 1 of 12 processes open locally").
 With --json: an array of circuits ({ name, state, failureCount, openedAt, retryAt, probes, config,
-window, updatedAt, incarnation, quorum }; quorum is null without one, else { activeCallers: [names],
-openLocally: [{ process, retryAt }], effective: processes needed now }; times in epoch ms, durations
-in seconds).
+window, updatedAt, incarnation, createdAt, generation, quorum }; quorum is null without one, else
+{ activeCallers: [names], openLocally: [{ process, retryAt }], effective: processes needed now };
+times in epoch ms, durations in seconds; generation 0: it never left closed).
+
+With --watch it then follows the fleet until Ctrl-C: a line per change (on a terminal, the table
+redrawn), learnt from the circuits' channels at a few Redis commands a second, whatever the number
+of circuits. With --json: one JSON object a line ({"type":"snapshot",...}, then "circuit",
+"removed" and "redis" objects).
 
 Options:
+  --watch           follow the changes until Ctrl-C
 ${CONNECTION}
 ${JSON_OPTION}
 ${HELP_OPTION}
@@ -88,17 +94,42 @@ ${HELP_OPTION}
 
 ${EXIT_CODES}
 `,
-  dashboard: `Usage: purgatory dashboard [--redis URL] [--prefix P] [--port 8080] [--host 127.0.0.1] [--allow-control]
+  prune: `Usage: purgatory prune [--redis URL] [--prefix P] [--json]
+
+Drops from the registry of the prefix the names whose keys are gone (expired by keyTtl, or
+deleted): listing never does it, so that a circuit a process still holds is never hidden. A
+circuit that a process still uses is listed again by its next write. With --json:
+{ "pruned": [names] }.
+
+Options:
+${CONNECTION}
+${JSON_OPTION}
+${HELP_OPTION}
+
+${EXIT_CODES}
+`,
+  dashboard: `Usage: purgatory dashboard [--redis URL] [--prefix P] [--port 8080] [--host 127.0.0.1]
+                          [--allow-control] [--token T] [--allow-host NAME]
 
 Serves a live web page of every circuit of the fleet: state, failures against the threshold,
-window counts, config, time since opened, and a timeline of the transitions it saw. It reads
-Redis every 250 ms and pushes changes to the page (server-sent events). Ctrl-C stops it.
+window counts, config, time since opened, and a timeline of the transitions it saw. It learns
+changes from the circuits' channels (a few Redis commands a second, whatever the number of
+circuits) and pushes them to the page (server-sent events). Ctrl-C stops it.
+
+Bound beyond this machine (--host 0.0.0.0, an address of the host), it needs a token for the
+page, the event stream and every action: --token, else $PURGATORY_DASHBOARD_TOKEN, else one it
+makes and prints once at start. Open the URL it prints (…/?token=…) once: the page keeps it in a
+cookie. Scripts send "Authorization: Bearer <token>". The Host header must name the bound
+address, this machine's names and addresses, or a name given with --allow-host.
 
 Options:
 ${CONNECTION}
   --port N          port to listen on (default 8080; 0: any free port)
   --host H          address to listen on (default 127.0.0.1: this machine only)
   --allow-control   show isolate / disable / reset buttons (POST endpoints refuse otherwise)
+  --token T         the token to require (at least 16 characters; default: made at start
+                    when bound beyond loopback)
+  --allow-host NAME another name the page is opened by (a proxy's, a DNS name); repeatable
 ${HELP_OPTION}
 
 ${EXIT_CODES}
@@ -116,8 +147,11 @@ Commands:
   disable NAME            let every call run, never trip, until a reset
   reset NAME              close it and clear its counts
   configure NAME ...      change --threshold, --ttl, --half-open-max-calls, --quorum, fleet-wide
+  prune                   drop the registry's names whose keys are gone (maintenance)
   dashboard               serve a live web page of the fleet (--allow-control for buttons)
   help [COMMAND]          this help, or a command's
+
+  circuits --watch follows the changes until Ctrl-C. purgatory --version prints the version.
 
 Common options:
 ${CONNECTION}

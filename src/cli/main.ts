@@ -4,6 +4,7 @@
  * Errors are one line on stderr, `purgatory: <what went wrong>`.
  * @module
  */
+import packageJson from "../../package.json" with { type: "json" };
 import { startDashboard } from "../dashboard/server.js";
 import { parseCommandLine, type Invocation } from "./args.js";
 import { runCommand } from "./commands.js";
@@ -11,6 +12,10 @@ import { CliError, EXIT } from "./errors.js";
 import { Fleet } from "./fleet.js";
 import { helpText } from "./help.js";
 import { painter, wantsColor, type Output } from "./table.js";
+import { watchCircuits } from "./watch.js";
+
+/** The package's version, as `purgatory --version` prints it. */
+export const VERSION: string = packageJson.version;
 
 /** What the CLI reads and writes: the process's streams and environment, or a test's. */
 export interface CliIo {
@@ -66,11 +71,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     io.stdout.write(helpText(invocation.topic));
     return EXIT.ok;
   }
+  if (invocation.command === "version") {
+    io.stdout.write(`purgatory ${VERSION}\n`);
+    return EXIT.ok;
+  }
   let fleet: Fleet | undefined;
   try {
     fleet = await Fleet.connect({ url: invocation.redis, prefix: invocation.prefix });
     if (invocation.command === "dashboard") return await serveDashboard(invocation, fleet, io);
     const paint = painter(wantsColor(io.stdout, io.env));
+    if (invocation.command === "circuits" && invocation.watch) {
+      await watchCircuits(fleet, { stdout: io.stdout, paint, json: invocation.json }, untilStopped(io));
+      return EXIT.ok;
+    }
     await runCommand(invocation, fleet, { print: (text) => io.stdout.write(`${text}\n`), paint, now: Date.now });
     return EXIT.ok;
   } catch (error) {
@@ -83,6 +96,16 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 
 type DashboardInvocation = Extract<Invocation, { command: "dashboard" }>;
 
+/** Resolves when the process is asked to end (SIGINT, SIGTERM). */
+function untilStopped(io: CliIo): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stopListening = io.onStop?.(() => {
+      stopListening?.();
+      resolve();
+    });
+  });
+}
+
 /** Serves the dashboard until the process is asked to stop. */
 async function serveDashboard(invocation: DashboardInvocation, fleet: Fleet, io: CliIo): Promise<number> {
   let dashboard;
@@ -92,6 +115,8 @@ async function serveDashboard(invocation: DashboardInvocation, fleet: Fleet, io:
       port: invocation.port,
       host: invocation.host,
       allowControl: invocation.allowControl,
+      token: invocation.token,
+      allowHosts: invocation.allowHosts,
     });
   } catch (error) {
     const { code } = error as { code?: string };
@@ -102,15 +127,23 @@ async function serveDashboard(invocation: DashboardInvocation, fleet: Fleet, io:
     throw error;
   }
   const control = invocation.allowControl ? "control on" : "read-only";
+  const token = dashboard.token === null ? "" : ", token required";
+  if (dashboard.beyondLoopback) {
+    io.stdout.write(
+      `purgatory dashboard: warning: listening on ${invocation.host}, beyond this machine: whoever reaches the port and has the token can read every circuit${invocation.allowControl ? " and isolate, disable or reset them" : ""}; over a network you do not trust, serve it behind TLS (a reverse proxy, --allow-host its name)\n`,
+    );
+  }
   io.stdout.write(
-    `purgatory dashboard: ${dashboard.url} (${control}, prefix "${fleet.prefix}" at ${fleet.url}); Ctrl-C stops it\n`,
+    `purgatory dashboard: ${dashboard.url} (${control}${token}, prefix "${fleet.prefix}" at ${fleet.url}); Ctrl-C stops it\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stopListening = io.onStop?.(() => {
-      stopListening?.();
-      resolve();
-    });
-  });
+  if (dashboard.tokenMade && dashboard.token !== null) {
+    const at = new URL(dashboard.url);
+    at.searchParams.set("token", dashboard.token);
+    io.stdout.write(
+      `purgatory dashboard: token (shown once): ${dashboard.token}; open ${at.href} (the page keeps it in a cookie) or send "Authorization: Bearer <token>"\n`,
+    );
+  }
+  await untilStopped(io);
   await dashboard.close();
   io.stdout.write("purgatory dashboard: stopped\n");
   return EXIT.ok;

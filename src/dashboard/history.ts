@@ -56,7 +56,8 @@ function transitionOf(before: CircuitInfo | undefined, after: CircuitInfo): Obse
 }
 
 /**
- * The next observation after reading `circuits`, and what changed since `previous`.
+ * The next observation after reading every circuit (`circuits`: a circuit seen before and not in
+ * it is gone), and what changed since `previous`.
  *
  * @example
  * ```ts
@@ -70,14 +71,26 @@ export function observe(
   circuits: readonly CircuitInfo[],
   limit = HISTORY_LIMIT,
 ): { next: Observation; changes: ObservationChanges } {
-  const next = new Map<string, ObservedCircuit>();
+  const read = new Set(circuits.map((c) => c.name));
+  const gone = [...previous.keys()].filter((name) => !read.has(name));
+  return observeSome(previous, circuits, gone, limit);
+}
+
+/**
+ * The next observation after reading some circuits (`circuits`) and learning that others are
+ * gone (`gone`); the circuits not named keep what was seen of them.
+ */
+export function observeSome(
+  previous: Observation,
+  circuits: readonly CircuitInfo[],
+  gone: readonly string[],
+  limit = HISTORY_LIMIT,
+): { next: Observation; changes: ObservationChanges } {
+  const next = new Map(previous);
   const changed: { circuit: ObservedCircuit; added: ObservedTransition[] }[] = [];
   for (const info of circuits) {
     const before = previous.get(info.name);
-    if (before !== undefined && same(before.info, info)) {
-      next.set(info.name, before);
-      continue;
-    }
+    if (before !== undefined && same(before.info, info)) continue;
     const transition = transitionOf(before?.info, info);
     const added = transition === null ? [] : [transition];
     const transitions = [...(before?.transitions ?? []), ...added].slice(-limit);
@@ -85,6 +98,6 @@ export function observe(
     next.set(info.name, circuit);
     changed.push({ circuit, added });
   }
-  const removed = [...previous.keys()].filter((name) => !next.has(name));
+  const removed = gone.filter((name) => next.delete(name));
   return { next, changes: { changed, removed } };
 }

@@ -1,10 +1,10 @@
 /**
- * The dashboard's one page: HTML and CSS inline, with the script of `client.ts`, no build step and
- * nothing fetched from elsewhere (it must work on a machine without internet). Its inline style
- * and script carry a per-response nonce that the Content-Security-Policy allows, and nothing else.
+ * The dashboard's one page: HTML and CSS inline, with the script bundled from `page/` (see
+ * `script.ts`), nothing fetched from elsewhere (it must work on a machine without internet). Its
+ * inline style and script carry a per-response nonce that the Content-Security-Policy allows, and
+ * nothing else.
  * @module
  */
-import { CLIENT_SCRIPT } from "./client.js";
 
 /** What the page is told when it is served. */
 export interface PageConfig {
@@ -14,8 +14,6 @@ export interface PageConfig {
   readonly redis: string;
   /** Whether to show the isolate / disable / reset buttons. */
   readonly allowControl: boolean;
-  /** Milliseconds between two reads of Redis. */
-  readonly intervalMs: number;
 }
 
 /** JSON safe inside a `<script>` element (no `</script>` can close it early). */
@@ -51,10 +49,10 @@ export function pageSecurityPolicy(nonce: string): string {
  *
  * @example
  * ```ts
- * const body = renderPage({ prefix: "purgatory", redis: "redis://127.0.0.1:6379", allowControl: false, intervalMs: 250 }, nonce);
+ * const body = renderPage({ prefix: "purgatory", redis: "redis://127.0.0.1:6379", allowControl: false }, await pageScript(), nonce);
  * ```
  */
-export function renderPage(config: PageConfig, nonce: string): string {
+export function renderPage(config: PageConfig, script: string, nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -71,6 +69,7 @@ export function renderPage(config: PageConfig, nonce: string): string {
     <span class="dim">prefix</span> <code id="prefix">${html(config.prefix)}</code></div>
   <div id="status" class="status connecting" role="status">connecting…</div>
 </header>
+<div id="banner" role="alert" hidden></div>
 <section id="summary" aria-label="circuits per state"></section>
 <div class="layout">
   <main>
@@ -82,15 +81,23 @@ export function renderPage(config: PageConfig, nonce: string): string {
     <ol id="feed"></ol>
   </aside>
 </div>
-<footer>Reads Redis every ${config.intervalMs} ms and shows what changed.
-  Control ${config.allowControl ? "<strong>on</strong> (isolate / disable / reset act on the whole fleet)" : "off (start with --allow-control for buttons)"}.
+<footer>Follows the circuits' channels and shows what changed.
+  Control ${config.allowControl ? "<strong>on</strong> (isolate / disable / reset act on the whole fleet, after a confirmation)" : "off (start with --allow-control for buttons)"}.
   <span id="toast" role="alert"></span></footer>
-<script type="application/json" id="config">${scriptJson(config)}</script>
-<script nonce="${nonce}">${CLIENT_SCRIPT}</script>
+${config.allowControl ? CONFIRMATION : ""}<script type="application/json" id="config">${scriptJson(config)}</script>
+<script nonce="${nonce}">${script.replace(/<\/script/gi, "<\\/script")}</script>
 </body>
 </html>
 `;
 }
+
+/** The dialog that asks before an action (only with control on). */
+const CONFIRMATION = `<dialog id="confirm" aria-labelledby="confirm-question">
+  <p id="confirm-question"></p>
+  <p id="confirm-consequence" class="dim"></p>
+  <div class="choices"><button type="button" id="confirm-no">Cancel</button> <button type="button" id="confirm-yes"></button></div>
+</dialog>
+`;
 
 const STYLE = `
 :root { color-scheme: dark; --bg: #0e1217; --card: #171d25; --line: #263040; --text: #dde3ea; --dim: #8593a3;
@@ -99,19 +106,22 @@ const STYLE = `
 body { margin: 0; background: var(--bg); color: var(--text); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 code, .name, time, .num { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 header { display: flex; align-items: center; gap: 24px; padding: 14px 24px; border-bottom: 1px solid var(--line); background: #121821; }
-h1 { margin: 0; font-size: 20px; letter-spacing: .02em; }
+h1 { margin: 0; font-size: 20px; letter-spacing: .02em; white-space: nowrap; }
 .dim { color: var(--dim); font-weight: normal; }
-.where { flex: 1; color: var(--text); }
+.where { flex: 1; min-width: 0; color: var(--text); }
 .where code { background: #1d2530; padding: 2px 6px; border-radius: 4px; margin-right: 12px; }
-.status { padding: 3px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; }
+.status { flex: none; padding: 3px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .status.live { background: rgba(47,168,102,.15); color: var(--closed); }
 .status.live::before { content: "● "; }
 .status.connecting, .status.down { background: rgba(224,71,76,.15); color: var(--opened); }
+#banner { margin: 14px 24px 0; padding: 10px 14px; border: 1px solid var(--opened); border-radius: 8px;
+  background: rgba(224,71,76,.12); color: #ffc2c4; }
 #summary { display: flex; flex-wrap: wrap; gap: 10px; padding: 14px 24px 0; }
 .count { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 6px 12px; }
 .count b { font-size: 18px; margin-right: 6px; }
 .layout { display: grid; grid-template-columns: 1fr 300px; gap: 18px; padding: 14px 24px 24px; align-items: start; }
-#circuits { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 14px; }
+#circuits { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(330px, 100%), 1fr)); gap: 14px; }
+#circuits.stale .circuit, .circuit.stale { opacity: .5; filter: grayscale(.7); }
 .circuit { background: var(--card); border: 1px solid var(--line); border-left: 4px solid var(--state); border-radius: 8px; padding: 12px 14px; }
 .circuit .top { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin-bottom: 8px; }
 .circuit .name { margin: 0; font-size: 15px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -125,6 +135,7 @@ h1 { margin: 0; font-size: 20px; letter-spacing: .02em; }
 .meter > div { height: 100%; background: var(--half-opened); }
 .meter.full > div { background: var(--opened); }
 .meter.empty > div { background: var(--closed); }
+.row.note .value { color: var(--half-opened); font-size: 12px; }
 .num { min-width: 56px; text-align: right; }
 .row.local .value { color: var(--opened); }
 .timeline { list-style: none; margin: 8px 0 0; padding: 8px 0 0; border-top: 1px dashed var(--line); font-size: 12px; max-height: 132px; overflow: auto; }
@@ -147,5 +158,21 @@ aside h2 { margin: 0 0 8px; font-size: 13px; color: var(--dim); text-transform: 
 footer { padding: 0 24px 24px; color: var(--dim); font-size: 12px; }
 #toast { color: var(--opened); margin-left: 12px; }
 #empty { color: var(--dim); }
+dialog { background: var(--card); color: var(--text); border: 1px solid var(--line); border-radius: 10px; padding: 18px 20px; max-width: min(480px, 92vw); }
+dialog::backdrop { background: rgba(0,0,0,.55); }
+dialog p { margin: 0 0 10px; }
+#confirm-question { font-weight: 600; font-size: 15px; overflow-wrap: anywhere; }
+dialog .choices { display: flex; justify-content: flex-end; gap: 10px; margin-top: 14px; }
+#confirm-yes { border-color: var(--state); overflow-wrap: anywhere; }
 @media (max-width: 900px) { .layout { grid-template-columns: 1fr; } }
+@media (max-width: 600px) {
+  header { flex-wrap: wrap; gap: 6px 12px; padding: 10px 12px; }
+  h1 { font-size: 17px; }
+  #status { margin-left: auto; }
+  .where { order: 3; flex-basis: 100%; font-size: 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  #banner { margin: 10px 12px 0; }
+  #summary { padding: 10px 12px 0; gap: 6px; }
+  .layout { padding: 10px 12px 16px; }
+  footer { padding: 0 12px 16px; }
+}
 `;

@@ -4,56 +4,147 @@
  * endpoints that isolate, disable or reset a circuit fleet-wide.
  *
  * Routes:
- * - `GET /`: the page (`page.ts`).
+ * - `GET /`: the page (`page.ts`, its script bundled from `page/`). `GET /?token=T` checks the
+ *   token, keeps it in an HttpOnly cookie and redirects to `/`.
  * - `GET /events`: `text/event-stream`: `snapshot` on connect, then `circuit`, `removed` and
  *   `redis` events, only when something changed.
  * - `GET /api/circuits`: `{ now, redis, circuits }` as JSON.
  * - `POST /api/circuits/<name>/isolate|disable|reset`: 403 unless started with `allowControl`.
  *
- * Security: bound to 127.0.0.1 unless told otherwise; on a loopback address every request must
- * name a loopback `Host` (so a DNS-rebinding page cannot read it); a POST must come from the
- * page's own origin (`Origin`, when sent, equal to `http://<Host>`) and carry the
- * `x-purgatory-control` header, which no cross-site form can send and no cross-site script can
- * send without a CORS preflight this server never grants.
+ * Security:
+ * - Bound to 127.0.0.1 unless told otherwise. Bound beyond loopback, every route needs the token
+ *   (the cookie, `Authorization: Bearer <token>`, or `?token=` on the page), given or made at
+ *   start; a token given on loopback is required too.
+ * - The `Host` header must name the bound address, a loopback name, this machine's names and
+ *   addresses (beyond loopback) or an `allowHosts` entry, with the port: a DNS-rebinding page gets
+ *   403.
+ * - A POST must come from the page's own origin (`Origin`, when sent, equal to `http://<Host>`)
+ *   and carry the `x-purgatory-control` header, which no cross-site form can send and no
+ *   cross-site script can send without a CORS preflight this server never grants.
+ * - At most `maxStreams` event streams (503 past it); a stream whose reader does not keep up
+ *   (more than `maxBufferedBytes` waiting) is dropped, never buffered without bound; each update
+ *   is serialised once for every stream.
  * @module
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import type { ControlAction } from "../core/machine.js";
 import { CliError, EXIT } from "../cli/errors.js";
-import type { Fleet } from "../cli/fleet.js";
+import type { CircuitChange } from "../cli/fleet.js";
+import type { FeedListener, FeedOptions } from "../storage/redis/watch.js";
+import { pageScript } from "./script.js";
 import { pageSecurityPolicy, renderPage } from "./page.js";
-import { FleetWatcher, type FleetUpdate } from "./watcher.js";
+import { FleetWatcher, type FleetUpdate, type WatchHandle } from "./watcher.js";
+
+/** What the dashboard needs of the fleet (a `Fleet` is one). */
+export interface DashboardFleet {
+  /** The key prefix. */
+  readonly prefix: string;
+  /** The Redis URL, password masked. */
+  readonly url: string;
+  /** Follows every circuit (`Fleet.watch`). */
+  watch(listener: FeedListener, options: FeedOptions): Promise<WatchHandle>;
+  /** An operator's action on an existing circuit (`Fleet.control`). */
+  control(name: string, action: ControlAction): Promise<CircuitChange>;
+}
 
 /** Options of `startDashboard`. */
 export interface DashboardOptions {
   /** The fleet to show (and to steer, with `allowControl`). */
-  readonly fleet: Fleet;
+  readonly fleet: DashboardFleet;
   /** Port to listen on; 0 for any free one. Default 8080. */
   readonly port?: number;
   /** Address to listen on. Default `127.0.0.1`. */
   readonly host?: string;
   /** Whether the page gets isolate / disable / reset buttons and the POST endpoints work. */
   readonly allowControl?: boolean;
-  /** Milliseconds between two reads of Redis. Default 250. */
-  readonly intervalMs?: number;
+  /**
+   * The token every request must carry. Bound beyond loopback without one, the dashboard makes
+   * one (`Dashboard.token`, to print once). `null` or absent on loopback: none needed.
+   */
+  readonly token?: string | null;
+  /** More names the `Host` header may give (a proxy's, a DNS name), besides the bound address. */
+  readonly allowHosts?: readonly string[];
+  /** Event streams at most (503 past it). Default 32. */
+  readonly maxStreams?: number;
+  /**
+   * Bytes waiting for a slow reader at most (beyond its first snapshot) before its stream is
+   * dropped. Default 1 MiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** The watch's intervals and budget (see `CircuitFeed`). */
+  readonly feed?: FeedOptions;
 }
 
 /** A running dashboard. */
 export interface Dashboard {
   /** `http://<host>:<port>/`. */
   readonly url: string;
-  /** Stops reading Redis, ends every event stream and closes the server (not the fleet). */
+  /** The token requests need, or `null` when none is needed. */
+  readonly token: string | null;
+  /** Whether the dashboard made the token (then it is printed once, at start). */
+  readonly tokenMade: boolean;
+  /** Whether it listens beyond this machine (not a loopback address). */
+  readonly beyondLoopback: boolean;
+  /** Event streams open now, and those dropped because their reader did not keep up. */
+  stats(): { readonly streams: number; readonly dropped: number };
+  /** Stops following the fleet, ends every event stream and closes the server (not the fleet). */
   close(): Promise<void>;
 }
 
 const ACTIONS: readonly ControlAction[] = ["isolate", "disable", "reset"];
 const CONTROL_PATH = /^\/api\/circuits\/([^/]+)\/([a-z]+)$/;
 const HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_STREAMS = 32;
+const DEFAULT_MAX_BUFFERED = 1024 * 1024;
 
-const isLoopback = (host: string): boolean =>
-  host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** Whether `host` (an address or name to listen on, or a Host header's name) is this machine only. */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/** A Host header's form of an address: IPv6 in brackets. */
+const hostForm = (host: string): string => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host);
+
+/** Compares two secrets in constant time (their digests: any lengths). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The value of cookie `name` in a Cookie header. */
+function cookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const at = part.indexOf("=");
+    if (at > 0 && part.slice(0, at).trim() === name) return decodeURIComponent(part.slice(at + 1).trim());
+  }
+  return undefined;
+}
+
+/**
+ * The Host headers that may reach a dashboard listening on `host`:`port`: loopback names, the bound
+ * address, and beyond loopback this machine's names and addresses and `extra`; each with the port
+ * (and without it on port 80).
+ */
+export function allowedHostHeaders(host: string, port: number, extra: readonly string[]): Set<string> {
+  const names = new Set(["127.0.0.1", "localhost", "[::1]", hostForm(host.toLowerCase())]);
+  if (!isLoopback(host)) {
+    const machine = hostname().toLowerCase();
+    names.add(machine);
+    names.add(machine.split(".")[0] ?? machine);
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) names.add(hostForm(address.address.toLowerCase()));
+    }
+    for (const name of extra) names.add(hostForm(name.toLowerCase()));
+  }
+  const allowed = new Set<string>();
+  for (const name of names) {
+    allowed.add(`${name}:${port}`);
+    if (port === 80) allowed.add(name);
+  }
+  return allowed;
+}
 
 /**
  * Starts the dashboard and resolves once it listens (and has read the fleet once).
@@ -71,37 +162,88 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const { fleet } = options;
   const host = options.host ?? "127.0.0.1";
   const allowControl = options.allowControl === true;
-  const intervalMs = options.intervalMs ?? 250;
-  const watcher = new FleetWatcher(() => fleet.circuits(), { intervalMs });
+  const beyondLoopback = !isLoopback(host);
+  const tokenMade = beyondLoopback && (options.token ?? null) === null;
+  const token = tokenMade ? randomBytes(24).toString("base64url") : (options.token ?? null);
+  const maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
+  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+  const watcher = new FleetWatcher((listener, feedOptions) => fleet.watch(listener, feedOptions), options.feed);
   const streams = new Set<ServerResponse>();
-  let allowedHosts: ReadonlySet<string> | null = null;
+  let dropped = 0;
+  let allowedHosts: ReadonlySet<string> = new Set();
+  let cookieName = "purgatory-token";
 
-  const send = (response: ServerResponse, event: string, data: unknown): void => {
-    response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
-  const snapshot = () => ({ now: Date.now(), redis: watcher.status, circuits: watcher.circuits });
-  watcher.subscribe((update: FleetUpdate) => {
-    const now = Date.now();
-    for (const stream of streams) {
-      if (update.type === "circuit") send(stream, "circuit", { now, circuit: update.circuit, added: update.added });
-      else if (update.type === "removed") send(stream, "removed", { now, name: update.name });
-      else send(stream, "redis", { now, status: update.status });
+  /** Bytes a stream may let wait: `maxBuffered`, plus its snapshot (a large fleet's is large). */
+  const allowance = new WeakMap<ServerResponse, number>();
+  /** Writes a frame; a reader that lets more than its allowance wait is dropped. */
+  const writeFrame = (stream: ServerResponse, frame: string): void => {
+    if (stream.destroyed) return void streams.delete(stream);
+    stream.write(frame);
+    if (stream.writableLength > (allowance.get(stream) ?? maxBuffered)) {
+      streams.delete(stream);
+      dropped += 1;
+      stream.destroy();
     }
+  };
+  const frameOf = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const snapshot = () => ({ now: watcher.now(), redis: watcher.status, circuits: watcher.circuits });
+  watcher.subscribe((update: FleetUpdate) => {
+    if (streams.size === 0) return;
+    const now = watcher.now();
+    // Serialised once, whatever the number of streams.
+    const frame =
+      update.type === "circuit"
+        ? frameOf("circuit", { now, circuit: update.circuit, added: update.added })
+        : update.type === "removed"
+          ? frameOf("removed", { now, name: update.name })
+          : frameOf("redis", { now, status: update.status });
+    for (const stream of streams) writeFrame(stream, frame);
   });
 
-  const page = { prefix: fleet.prefix, redis: fleet.url, allowControl, intervalMs };
+  const script = await pageScript();
+  const page = { prefix: fleet.prefix, redis: fleet.url, allowControl };
+
+  /** Whether the request carries the token (cookie, bearer, or `?token=`): `"missing"`, `"wrong"` or `"ok"`. */
+  const authorization = (request: IncomingMessage, query: URLSearchParams): "ok" | "missing" | "wrong" => {
+    if (token === null) return "ok";
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? "")?.[1];
+    const given = bearer ?? query.get("token") ?? cookie(request.headers.cookie, cookieName);
+    if (given === undefined || given === null || given === "") return "missing";
+    return sameSecret(given, token) ? "ok" : "wrong";
+  };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     response.setHeader("x-content-type-options", "nosniff");
     response.setHeader("referrer-policy", "no-referrer");
     response.setHeader("cache-control", "no-store");
-    const hostHeader = request.headers.host ?? "";
-    if (allowedHosts !== null && !allowedHosts.has(hostHeader.toLowerCase())) {
+    const hostHeader = (request.headers.host ?? "").toLowerCase();
+    if (!allowedHosts.has(hostHeader)) {
       return json(response, 403, {
-        error: `unknown Host ${JSON.stringify(hostHeader)}: open the dashboard by its loopback address`,
+        error: `unknown Host ${JSON.stringify(request.headers.host ?? "")}: open the dashboard by its address${beyondLoopback ? " (or start it with --allow-host NAME)" : ""}`,
       });
     }
-    const path = (request.url ?? "/").split("?")[0] ?? "/";
+    const url = new URL(request.url ?? "/", "http://dashboard");
+    const path = url.pathname;
+    const auth = authorization(request, url.searchParams);
+    if (auth !== "ok") {
+      const why =
+        auth === "missing"
+          ? "this dashboard needs its token: open the URL it printed at start (…/?token=…), or send Authorization: Bearer <token>"
+          : "wrong token";
+      if (path === "/" && request.method === "GET") {
+        response.writeHead(401, { "content-type": "text/plain; charset=utf-8" });
+        return void response.end(`purgatory dashboard: ${why}\n`);
+      }
+      return json(response, 401, { error: why });
+    }
+    if (path === "/" && url.searchParams.has("token")) {
+      // Kept in a cookie, out of the address bar and the history.
+      response.writeHead(303, {
+        location: "/",
+        "set-cookie": `${cookieName}=${encodeURIComponent(token ?? "")}; Path=/; HttpOnly; SameSite=Strict`,
+      });
+      return void response.end();
+    }
     const control = CONTROL_PATH.exec(path);
     if (control !== null) {
       if (request.method !== "POST") return json(response, 405, { error: "use POST" }, { allow: "POST" });
@@ -118,9 +260,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           "content-security-policy": pageSecurityPolicy(nonce),
           "x-frame-options": "DENY",
         });
-        return void response.end(request.method === "HEAD" ? undefined : renderPage(page, nonce));
+        return void response.end(request.method === "HEAD" ? undefined : renderPage(page, script, nonce));
       }
       case "/events": {
+        if (streams.size >= maxStreams) {
+          return json(
+            response,
+            503,
+            { error: `too many event streams (${maxStreams}): close another page of this dashboard` },
+            { "retry-after": "5" },
+          );
+        }
         response.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-store, no-transform",
@@ -128,10 +278,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           "x-accel-buffering": "no",
         });
         if (request.method === "HEAD") return void response.end();
-        response.write("retry: 1000\n\n");
-        send(response, "snapshot", snapshot());
         streams.add(response);
         request.once("close", () => streams.delete(response));
+        const first = `retry: 1000\n\n${frameOf("snapshot", snapshot())}`;
+        allowance.set(response, maxBuffered + Buffer.byteLength(first));
+        writeFrame(response, first);
         return;
       }
       case "/api/circuits":
@@ -166,7 +317,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     try {
       const { after } = await fleet.control(name, action as ControlAction);
-      await watcher.refresh();
+      await watcher.refresh([name]);
       return json(response, 200, { action, circuit: after });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -182,7 +333,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   });
   const heartbeat = setInterval(() => {
-    for (const stream of streams) stream.write(": keep-alive\n\n");
+    for (const stream of streams) writeFrame(stream, ": keep-alive\n\n");
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
@@ -201,13 +352,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     throw error;
   }
   const { port } = server.address() as AddressInfo;
-  if (isLoopback(host)) {
-    allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${host}:${port}`]);
-  }
-  const shown = host.includes(":") ? `[${host}]` : host;
+  allowedHosts = allowedHostHeaders(host, port, options.allowHosts ?? []);
+  cookieName = `purgatory-token-${port}`;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${shown}:${port}/`,
+    url: `http://${hostForm(host)}:${port}/`,
+    token,
+    tokenMade,
+    beyondLoopback,
+    stats: () => ({ streams: streams.size, dropped }),
     close() {
       closing ??= (async () => {
         clearInterval(heartbeat);

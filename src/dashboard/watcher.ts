@@ -1,16 +1,26 @@
 /**
- * The dashboard's eyes: reads every circuit of the fleet (`RedisStorage.inspect`, which writes
- * nothing and holds no circuit) every `intervalMs`, one read at a time, and tells its listeners
- * only what changed. A trip made by any process of the fleet is seen at the next read.
+ * The eyes of the dashboard and of `purgatory circuits --watch`: follows every circuit of the fleet
+ * through a `CircuitFeed` (`Fleet.watch`: the circuits' channels, the registry, and a slow sweep
+ * within a small budget of commands, never a read of every circuit on a timer), keeps what it saw
+ * (`history.ts`) and tells its listeners only what changed.
  * @module
  */
 import type { CircuitInfo } from "../storage/redis/inspect.js";
-import { observe, type Observation, type ObservedCircuit, type ObservedTransition } from "./history.js";
+import type { FeedListener, FeedOptions, FeedStatus } from "../storage/redis/watch.js";
+import {
+  observeSome,
+  type Observation,
+  type ObservationChanges,
+  type ObservedCircuit,
+  type ObservedTransition,
+} from "./history.js";
 
-/** Whether the last read of Redis worked, and why not. */
+/** Whether Redis answers, why not in plain words, and since when (epoch ms of this machine). */
 export interface RedisStatus {
   readonly available: boolean;
   readonly error: string | null;
+  /** When it stopped answering (`null` while it answers). */
+  readonly since: number | null;
 }
 
 /** A change the watcher saw. */
@@ -19,37 +29,40 @@ export type FleetUpdate =
   | { readonly type: "removed"; readonly name: string }
   | { readonly type: "redis"; readonly status: RedisStatus };
 
-/** Options of `FleetWatcher`. */
-export interface WatcherOptions {
-  /** Milliseconds between the end of a read and the next. Default 250. */
-  readonly intervalMs?: number;
+/** A started watch: what `Fleet.watch` gives. */
+export interface WatchHandle {
+  refresh(names: readonly string[]): Promise<void>;
+  close(): Promise<void>;
 }
 
+/** Starts a watch that reports to `listener` (`(listener, options) => fleet.watch(listener, options)`). */
+export type StartWatch = (listener: FeedListener, options: FeedOptions) => Promise<WatchHandle>;
+
 /**
- * Polls the fleet and keeps what it saw.
+ * Follows the fleet and keeps what it saw.
  *
  * @example
  * ```ts
- * const watcher = new FleetWatcher(() => storage.inspect());
+ * const watcher = new FleetWatcher((listener, options) => fleet.watch(listener, options));
  * watcher.subscribe((update) => console.log(update));
  * await watcher.start();
  * await watcher.stop();
  * ```
  */
 export class FleetWatcher {
-  readonly #read: () => Promise<readonly CircuitInfo[]>;
-  readonly #intervalMs: number;
+  readonly #start: StartWatch;
+  readonly #options: FeedOptions;
   readonly #listeners = new Set<(update: FleetUpdate) => void>();
   #seen: Observation = new Map();
-  #status: RedisStatus = { available: true, error: null };
-  /** The reads, one after the other. */
-  #tail: Promise<void> = Promise.resolve();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #status: RedisStatus = { available: true, error: null, since: null };
+  /** Redis's clock minus this machine's, ms, from the latest read. */
+  #offset = 0;
+  #handle: WatchHandle | undefined;
   #stopped = false;
 
-  constructor(read: () => Promise<readonly CircuitInfo[]>, options: WatcherOptions = {}) {
-    this.#read = read;
-    this.#intervalMs = options.intervalMs ?? 250;
+  constructor(start: StartWatch, options: FeedOptions = {}) {
+    this.#start = start;
+    this.#options = options;
   }
 
   /** Every circuit seen, sorted by name. */
@@ -59,9 +72,14 @@ export class FleetWatcher {
     );
   }
 
-  /** Whether the last read worked. */
+  /** Whether Redis answers. */
   get status(): RedisStatus {
     return this.#status;
+  }
+
+  /** Redis's time now (epoch ms), as this machine's clock and the latest read tell it. */
+  now(): number {
+    return Math.round(Date.now() + this.#offset);
   }
 
   /** Calls `listener` with each change from now on; returns the function that stops it. */
@@ -70,54 +88,48 @@ export class FleetWatcher {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Makes the first read, then reads every `intervalMs`. */
+  /** Reads every circuit once, then follows them. */
   async start(): Promise<void> {
-    await this.refresh();
-    this.#schedule();
+    this.#handle = await this.#start(
+      {
+        read: (circuits, gone, offset) => this.#read(circuits, gone, offset),
+        status: (status) => this.#setStatus(status),
+      },
+      this.#options,
+    );
+    if (this.#stopped) await this.#handle.close();
   }
 
-  /** Reads now (after the reads already asked for): e.g. right after an operator's change. */
-  refresh(): Promise<void> {
-    this.#tail = this.#tail.then(() => this.#readOnce());
-    return this.#tail;
+  /** Reads `names` now: right after an operator's change. */
+  async refresh(names: readonly string[]): Promise<void> {
+    await this.#handle?.refresh(names);
   }
 
-  /** Stops reading; resolves once the read in flight, if any, is over. */
+  /** Stops following the fleet. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
     this.#listeners.clear();
-    await this.#tail;
+    await this.#handle?.close();
   }
 
-  #schedule(): void {
+  #read(circuits: readonly CircuitInfo[], gone: readonly string[], offset: number | null): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      void this.refresh().then(() => this.#schedule());
-    }, this.#intervalMs);
-  }
-
-  async #readOnce(): Promise<void> {
-    if (this.#stopped) return;
-    let circuits: readonly CircuitInfo[];
-    try {
-      circuits = await this.#read();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (this.#status.available) this.#setStatus({ available: false, error: message.split("\n")[0] ?? message });
-      return;
-    }
-    if (this.#stopped) return;
-    if (!this.#status.available) this.#setStatus({ available: true, error: null });
-    const { next, changes } = observe(this.#seen, circuits);
+    if (offset !== null) this.#offset = offset;
+    const { next, changes } = observeSome(this.#seen, circuits, gone);
     this.#seen = next;
+    this.#tell(changes);
+  }
+
+  #tell(changes: ObservationChanges): void {
     for (const { circuit, added } of changes.changed) this.#emit({ type: "circuit", circuit, added });
     for (const name of changes.removed) this.#emit({ type: "removed", name });
   }
 
-  #setStatus(status: RedisStatus): void {
-    this.#status = status;
-    this.#emit({ type: "redis", status });
+  #setStatus(status: FeedStatus): void {
+    if (this.#stopped) return;
+    const since = status.available ? null : (this.#status.since ?? Date.now());
+    this.#status = { available: status.available, error: status.error, since };
+    this.#emit({ type: "redis", status: this.#status });
   }
 
   #emit(update: FleetUpdate): void {
@@ -125,7 +137,7 @@ export class FleetWatcher {
       try {
         listener(update);
       } catch {
-        // A listener's failure (a client gone mid-write) must not stop the others or the polling.
+        // A listener's failure (a client gone mid-write) must not stop the others or the watch.
       }
     }
   }

@@ -8,6 +8,7 @@ import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
 import { buildCli, runCli, type BuiltCli, type CliOutcome } from "../support/cli.js";
+import { spawnLines, type LineProcess } from "../support/redis-fleet.js";
 import { HookRecorder, uniquePrefix, waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 import { useThrowawayCluster } from "../support/throwaway-redis.js";
@@ -112,9 +113,14 @@ describe("purgatory circuits", () => {
       window: null,
       updatedAt: expect.any(Number) as number,
       incarnation: expect.any(String) as string,
+      createdAt: expect.any(Number) as number,
+      generation: 1,
       quorum: null,
     });
     expect((payments?.retryAt ?? 0) - (payments?.openedAt ?? 0)).toBe(30_000);
+    // Made by Redis's clock when the circuit was registered: before it opened.
+    expect(payments?.createdAt).toBeLessThanOrEqual(payments?.openedAt ?? 0);
+    expect(circuits.find((c) => c.name === "inventory")?.generation).toBe(0);
     expect(circuits.find((c) => c.name === "search")?.window).toEqual({ calls: 2, failures: 2, slow: 0 });
   });
 
@@ -464,6 +470,42 @@ describe("the commands given a node of a Redis Cluster", () => {
         );
       }
     } finally {
+      await held.close();
+      await client.quit();
+    }
+  });
+
+  it("circuits --watch follows the circuits of every master: a trip on each shows within 1 s", async () => {
+    const nodes = redisCluster().nodes;
+    const client = new Cluster([...nodes]);
+    const clusterPrefix = uniquePrefix("cli-cluster-watch");
+    const held = new AsyncCircuitBreakerFactory({
+      storage: new RedisStorage({ client, prefix: clusterPrefix }),
+      defaultThreshold: 1,
+    });
+    const names = Array.from({ length: 12 }, (_, i) => `watched-${i}.example.com`);
+    const node = `redis://${nodes[0]?.host ?? ""}:${String(nodes[0]?.port)}`;
+    let watch: LineProcess | undefined;
+    try {
+      const breakers = await Promise.all(names.map((name) => held.getBreaker(name)));
+      watch = spawnLines([cli.path, "circuits", "--watch", "--json", "--redis", node, "--prefix", clusterPrefix]);
+      const snapshot = await watch.waitForLine((l) => l.type === "snapshot", 15_000);
+      expect((snapshot.circuits as CircuitInfo[]).map((c) => c.name)).toEqual([...names].sort());
+      for (const [i, breaker] of breakers.entries()) {
+        const started = Date.now();
+        await breaker.run(fail).catch(() => undefined);
+        await watch.waitForLine((l) => {
+          const circuit = l.circuit as CircuitInfo | undefined;
+          return (
+            l.type === "circuit" && circuit !== undefined && circuit.name === names[i] && circuit.state === "opened"
+          );
+        }, 5000);
+        expect(Date.now() - started).toBeLessThan(1000);
+      }
+      watch.child.kill("SIGINT");
+      expect(await watch.exited).toBe(0);
+    } finally {
+      watch?.child.kill("SIGKILL");
       await held.close();
       await client.quit();
     }

@@ -4,7 +4,7 @@
  * (exit 2): a closed port, a server that takes connections and never answers, and a machine
  * without the ioredis package. Every run must end by itself.
  */
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +23,7 @@ afterAll(async () => {
   await cli?.remove();
 });
 
-const COMMANDS = ["circuits", "show", "isolate", "disable", "reset", "configure", "dashboard"] as const;
+const COMMANDS = ["circuits", "show", "isolate", "disable", "reset", "configure", "prune", "dashboard"] as const;
 
 describe("purgatory --help", () => {
   it("lists every command and the exit codes, with exit code 0", async () => {
@@ -51,6 +51,18 @@ describe("purgatory --help", () => {
     expect(viaHelp.stdout).toContain("--half-open-max-calls N");
     expect(viaHelp.stdout).toContain("--quorum N");
     expect(viaHelp.stdout).toContain("--quorum-fraction F");
+  });
+});
+
+describe("purgatory --version", () => {
+  it.each(["--version", "-V", "version"])("%s prints the package's version, needing no Redis", async (flag) => {
+    const { version } = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    const { code, stdout, stderr } = await runCli(cli.path, [flag], { env: { REDIS_URL: closedPort } });
+    expect(stderr).toBe("");
+    expect(stdout).toBe(`purgatory ${version}\n`);
+    expect(code).toBe(0);
   });
 });
 
@@ -112,6 +124,22 @@ describe("a bad argument: exit code 1 and one line on stderr", () => {
       'purgatory: invalid --redis "http://127.0.0.1:6379": expected a Redis URL such as "redis://127.0.0.1:6379/0"',
     ],
     [
+      // A library user may pass redisOptions: { db }; a CLI user cannot: no such advice.
+      "a database beyond 15",
+      ["circuits", "--redis", "redis://127.0.0.1:6379/16"],
+      'purgatory: invalid --redis "redis://127.0.0.1:6379/16": expected a database number from 0 to 15 after the host',
+    ],
+    [
+      "a dashboard token too short",
+      ["dashboard", "--token", "s3cret"],
+      "purgatory: invalid --token: expected at least 16 printable characters without spaces (leave it out and the dashboard makes one)",
+    ],
+    [
+      "an --allow-host that is not a host",
+      ["dashboard", "--allow-host", "evil/example"],
+      'purgatory: invalid --allow-host "evil/example": expected a host name or address',
+    ],
+    [
       "a prefix with a brace",
       ["circuits", "--prefix", "a{b}"],
       'purgatory: invalid --prefix "a{b}": expected a non-empty string without { or }',
@@ -143,6 +171,30 @@ describe("Redis cannot be reached: exit code 2", () => {
       const { code, stderr } = await runCli(cli.path, args, { env: { REDIS_URL: closedPort } });
       expect(stderr).toContain(`Redis cannot be reached at ${closedPort}`);
       expect(code).toBe(2);
+    }
+  });
+
+  it("a password Redis wants and was not given: the server's words, whole, on one line", async () => {
+    const server = await startRedisServer({ args: ["--requirepass", "s3cret-password"] });
+    try {
+      // Warnings on, as in a user's shell (the test runner may turn them off).
+      const env = { NODE_NO_WARNINGS: "0" };
+      const { code, stdout, stderr } = await runCli(cli.path, ["circuits", "--redis", server.url], { env });
+      expect(stdout).toBe("");
+      // One line: no process warning of the storage after it, nothing cut.
+      expect(stderr).toBe(
+        `purgatory: Redis cannot be reached at ${server.url}: Redis refused the connection: NOAUTH Authentication required.\n`,
+      );
+      expect(code).toBe(2);
+      const wrong = await runCli(cli.path, ["isolate", "payments", "--redis", server.url.replace("//", "//:nope@")], {
+        env,
+      });
+      expect(wrong.stderr).toMatch(
+        /^purgatory: Redis cannot be reached at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: Redis refused the connection: WRONGPASS invalid username-password pair or user is disabled\.\n$/,
+      );
+      expect(wrong.code).toBe(2);
+    } finally {
+      await server.stop();
     }
   });
 

@@ -2,8 +2,12 @@
  * `purgatory dashboard`, run as a user runs it (the built executable, in a child process) against
  * a throw-away redis-server: its HTTP endpoints and their guards, then the page in a real headless
  * Chromium (Debian's, driven by playwright-core). Another OS process trips a circuit and the page
- * must show it within 1 s; the buttons (only with --allow-control) change Redis; the run writes a
- * screenshot to .tmp/dashboard.png (`npm run screenshot` writes the README's, docs/dashboard.png).
+ * must show it within 1 s; the buttons (only with --allow-control) ask first, naming the circuit
+ * and the action, then change Redis; the card under the pointer holds still; Redis down is said
+ * in plain words (cards dimmed, actions off, errors gone once it is back, every held circuit listed
+ * again); a narrow window keeps the header readable. The run writes screenshots to
+ * .tmp/dashboard*.png (`npm run screenshot` writes those of docs/: dashboard.png, and
+ * dashboard-confirm.png, dashboard-redis-down.png, dashboard-narrow.png beside it).
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
@@ -23,6 +27,8 @@ const SCREENSHOT = resolve(
   fileURLToPath(new URL("../..", import.meta.url)),
   process.env.SCREENSHOT ?? ".tmp/dashboard.png",
 );
+/** Where another screenshot goes: beside the first, `<name>-<what>.png`. */
+const screenshotOf = (what: string): string => SCREENSHOT.replace(/\.png$/, `-${what}.png`);
 /** The first bytes of every PNG file. */
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -168,7 +174,7 @@ describe("the dashboard's HTTP endpoints", () => {
     const { status, body } = await request(`${control.url}api/circuits`);
     expect(status).toBe(200);
     const { circuits, redis } = body as { circuits: { info: CircuitInfo; transitions: unknown[] }[]; redis: unknown };
-    expect(redis).toEqual({ available: true, error: null });
+    expect(redis).toEqual({ available: true, error: null, since: null });
     const states = Object.fromEntries(circuits.map((c) => [c.info.name, c.info.state]));
     expect(states).toEqual({
       checkout: "half-opened",
@@ -297,6 +303,11 @@ describe("a circuit with a quorum: its active callers and the processes open for
         await card.waitFor({ timeout: 5000 });
         expect(await card.getAttribute("data-state")).toBe("closed");
         expect(await card.locator(".quorum .value").textContent()).toBe("2 processes: 2 needed now");
+        // web-7's two failures meet the threshold of 2 but not the quorum: said so, not "2 / 2".
+        expect(await card.locator(".failures .num").textContent()).toBe("2 ≥ 2");
+        expect(await card.locator(".note .value").textContent()).toBe(
+          "threshold met: opens fleet-wide once 2 processes report failures (quorum)",
+        );
         expect(await card.locator(".callers .value").textContent()).toBe("3 active: web-1:101, web-2:102, web-7:4242");
         expect(await card.locator(".local .value").textContent()).toMatch(
           /^1 of 3 processes open locally: web-7 \(pid 4242\), probe in \d+s$/,
@@ -344,15 +355,24 @@ describe.skipIf(chromiumMissing !== null)(
         await shows(name, state);
         expect(await card(name).locator(".badge").textContent()).toBe(state);
       }
-      expect(await card("payments").locator(".failures .num").textContent()).toBe("3 / 3");
+      // Tripped, not "3 / 3" (nor "4 / 3" after a failed probe): see "what a card says".
+      expect(await card("payments").locator(".failures .num").textContent()).toBe("tripped");
       expect(await card("search").locator(".failures .num").textContent()).toBe("2 / 5");
       expect(await card("search").textContent()).toContain("8 calls · 2 failed · 0 slow (25% failed)");
       expect(await card("search").textContent()).toContain("failure rate ≥ 50% of ≥ 20 calls in 60s");
       expect(await card("payments").textContent()).toContain("backoff ×2 up to 5m");
       expect(await card("payments").locator(".when").textContent()).toMatch(/^opened \d+(ms|s) ago · probe in \d+s$/);
-      expect(await card("checkout").locator(".when").textContent()).toMatch(/^1 \/ 1 probes running · opened/);
+      expect(await card("checkout").locator(".when").textContent()).toMatch(/^1 \/ 1 probe running · opened/);
+      // Registered by the test's factory, never opened: it says so, and since when it exists.
+      expect(await card("orders").locator(".when").textContent()).toMatch(/^never opened · created \d+(ms|s) ago$/);
       expect(await page.locator("#status").textContent()).toBe("live");
       expect(await page.locator('[data-count="opened"] b').textContent()).toBe("1");
+      // A second later the relative times were repainted, and only they.
+      await page.waitForTimeout(1100);
+      expect(await card("payments").locator(".row.since").textContent()).toMatch(
+        /^sinceopened \d+s ago · probe in \d+s$/,
+      );
+      expect(await page.locator("#circuits").textContent()).not.toContain("NaN");
       expect(errors).toEqual([]);
     });
 
@@ -384,13 +404,30 @@ describe.skipIf(chromiumMissing !== null)(
       expect(png.length).toBeGreaterThan(10_000);
     });
 
-    it("isolate, disable and reset buttons change the circuit in Redis, fleet-wide", async () => {
+    it("isolate, disable and reset ask first, naming the circuit and the action; Cancel changes nothing", async () => {
+      await card("orders").locator('button[data-action="isolate"]').click();
+      const dialog = page.locator("dialog#confirm");
+      await dialog.waitFor({ state: "visible", timeout: 2000 });
+      expect(await dialog.locator("#confirm-question").textContent()).toBe("Isolate “orders” for the whole fleet?");
+      expect(await dialog.locator("#confirm-consequence").textContent()).toBe(
+        "Every call to it is rejected, in every process, until a reset.",
+      );
+      expect(await dialog.locator("#confirm-yes").textContent()).toBe("Isolate orders");
+      await page.screenshot({ path: screenshotOf("confirm") });
+      await dialog.locator("#confirm-no").click();
+      await dialog.waitFor({ state: "hidden", timeout: 2000 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await inRedis("orders"))?.state).toBe("opened");
+    });
+
+    it("isolate, disable and reset, once confirmed, change the circuit in Redis, fleet-wide", async () => {
       for (const [action, state] of [
         ["isolate", "isolated"],
         ["disable", "disabled"],
         ["reset", "closed"],
       ] as const) {
         await card("orders").locator(`button[data-action="${action}"]`).click();
+        await page.locator("dialog#confirm #confirm-yes").click();
         await waitFor(`orders ${state} in Redis`, async () => (await inRedis("orders"))?.state === state);
         await shows("orders", state);
       }
@@ -403,6 +440,39 @@ describe.skipIf(chromiumMissing !== null)(
         expect.stringMatching(/seen closed$/),
       ]);
       expect(errors).toEqual([]);
+    });
+
+    it("the card under the pointer holds still while others change; the order follows once it leaves", async () => {
+      const names = async () =>
+        page
+          .locator("article[data-circuit]")
+          .evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.circuit));
+      // The pointer away from the cards (it clicked one before): the order of concern, closed last.
+      await page.mouse.move(5, 5);
+      await waitFor(
+        "orders before search, both closed and last",
+        async () => (await names()).slice(-2).join() === "orders,search",
+      );
+      await card("orders").hover();
+      const [ordersBox, searchBox] = await Promise.all([card("orders").boundingBox(), card("search").boundingBox()]);
+      // search trips: opened circuits come first, which would move orders, but not while the
+      // pointer is over the cards.
+      const search = await factory.getBreaker("search");
+      for (let i = 0; i < 5; i++) await search.run(fail).catch(() => undefined);
+      await shows("search", "opened");
+      expect(await card("orders").boundingBox()).toEqual(ordersBox);
+      expect(await card("search").boundingBox()).toEqual(searchBox);
+      // The pointer leaves the cards: the order of concern again, search with the opened ones.
+      await page.mouse.move(5, 5);
+      await waitFor("search among the opened, before orders", async () => {
+        const order = await names();
+        return (
+          order.indexOf("search") < order.indexOf("payments") + 2 && order.indexOf("search") < order.indexOf("orders")
+        );
+      });
+      expect(await card("orders").boundingBox()).not.toEqual(ordersBox);
+      await search.reset();
+      await shows("search", "closed");
     });
 
     it("has no buttons without --allow-control", async () => {
@@ -418,17 +488,139 @@ describe.skipIf(chromiumMissing !== null)(
       }
     });
 
-    it("says when Redis stops answering, and follows it again once it is back (empty: the circuits go)", async () => {
+    it("Redis down: the banner says so in plain words, cards dimmed, actions off; back: errors gone, every held circuit listed again", async () => {
+      // A confirmation open when Redis goes: its action fails, and says so.
+      await card("orders").locator('button[data-action="isolate"]').click();
       await server.kill();
       await page.locator("#status.down").waitFor({ timeout: 5000 });
-      expect(await page.locator("#status").textContent()).toMatch(/^Redis unreachable: /);
+      expect(await page.locator("#status").textContent()).toBe("Redis down");
+      const banner = page.locator("#banner");
+      expect(await banner.isVisible()).toBe(true);
+      expect(await banner.textContent()).toMatch(
+        /^Redis is not answering \((connection refused|the connection is down|the connection was reset)\) since \d\d:\d\d:\d\d\. The cards show the state last read; actions are off until it answers again\.$/,
+      );
+      expect(await page.locator("#circuits.stale").count()).toBe(1);
+      expect(await page.locator("article[data-circuit] button:not([disabled])").count()).toBe(0);
+      await page.locator("dialog#confirm #confirm-yes").click();
+      await page.locator("#toast").filter({ hasText: "isolate “orders”: " }).waitFor({ timeout: 5000 });
+      // The browser logs the refused action (503): that one is expected.
+      expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 503/)]);
+      await page.screenshot({ path: screenshotOf("redis-down"), fullPage: true });
+
+      // Back without its data: the processes holding the circuits write them anew, and list them.
       await server.restart();
       await page.locator("#status.live").waitFor({ timeout: 5000 });
-      await page.locator("#empty").waitFor({ state: "visible", timeout: 5000 });
-      expect(await page.locator("article[data-circuit]").count()).toBe(0);
+      expect(await banner.isVisible()).toBe(false);
+      expect(await page.locator("#circuits.stale").count()).toBe(0);
+      expect(await page.locator("#toast").textContent()).toBe("");
+      await waitFor(
+        "every circuit the factory holds listed again",
+        async () =>
+          (await page.locator("article[data-circuit]").evaluateAll((cards) => cards.length)) === 6 &&
+          (await page.locator('article[data-circuit="orders"] button:not([disabled])').count()) > 0,
+        10_000,
+      );
+      expect(errors).toEqual([]);
     });
   },
 );
+
+describe.skipIf(chromiumMissing !== null)("what a card says, and a narrow window", () => {
+  const cardsPrefix = "purgatory-cards";
+  let browser: Browser;
+  let dashboard: RunningDashboard;
+  let holder: AsyncCircuitBreakerFactory;
+  let reader: RedisStorage;
+
+  beforeAll(async () => {
+    reader = new RedisStorage({ url: server.url, prefix: cardsPrefix });
+    holder = new AsyncCircuitBreakerFactory({
+      storage: new RedisStorage({ url: server.url, prefix: cardsPrefix }),
+      defaultThreshold: 3,
+    });
+    await holder.initialize();
+    // A probe that fails: the circuit opens again with 4 consecutive failures, threshold 3.
+    const probed = await holder.getBreaker("probe-failed", { ttl: 0.2 });
+    for (let i = 0; i < 3; i++) await probed.run(fail).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    await probed.run(fail).catch(() => undefined);
+    await holder.getBreaker("never-opened");
+    dashboard = await startDashboardOf(cardsPrefix, "--allow-control");
+    browser = await launchChromium();
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dashboard !== undefined && dashboard.process.child.exitCode === null) dashboard.process.child.kill("SIGKILL");
+    await browser?.close();
+    await holder?.close();
+    await reader?.close();
+  });
+
+  it("a failed probe: tripped, not 4 / 3; a circuit never opened says so", async () => {
+    expect(await inCards("probe-failed")).toMatchObject({ state: "opened", failureCount: 4 });
+    const page = await browser.newPage({ viewport: { width: 1360, height: 700 } });
+    try {
+      await page.goto(dashboard.url);
+      const probed = page.locator('article[data-circuit="probe-failed"]');
+      await probed.waitFor({ timeout: 5000 });
+      expect(await probed.locator(".failures .num").textContent()).toBe("tripped");
+      expect(await probed.locator(".failures").getAttribute("title")).toBe(
+        "4 consecutive failures, threshold 3 (failed probes count too)",
+      );
+      expect(await probed.textContent()).not.toContain("4 / 3");
+      expect(await page.locator('article[data-circuit="never-opened"] .when').textContent()).toMatch(
+        /^never opened · created \d+(ms|s) ago$/,
+      );
+    } finally {
+      await page.close();
+    }
+  });
+
+  it("relative times follow Redis's clock, not the browser's (a browser an hour ahead)", async () => {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 700 } });
+    try {
+      await page.clock.setSystemTime(new Date(Date.now() + 3_600_000));
+      await page.goto(dashboard.url);
+      const when = page.locator('article[data-circuit="never-opened"] .when');
+      await when.waitFor({ timeout: 5000 });
+      // Created seconds ago by Redis's clock: not "1h 0m ago", nor "0ms ago".
+      expect(await when.textContent()).toMatch(/^never opened · created \d+(ms|s) ago$/);
+      await page.waitForTimeout(1100);
+      expect(await when.textContent()).toMatch(/^never opened · created \d+(ms|s) ago$/);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it("400 px wide: the header and the live badge stay whole and readable, nothing scrolls sideways", async () => {
+    const page = await browser.newPage({ viewport: { width: 400, height: 800 } });
+    try {
+      await page.goto(dashboard.url);
+      await page.locator("#status.live").waitFor({ timeout: 5000 });
+      const [title, status] = await Promise.all([
+        page.locator("h1").boundingBox(),
+        page.locator("#status").boundingBox(),
+      ]);
+      expect(title).not.toBeNull();
+      expect(status).not.toBeNull();
+      if (title === null || status === null) return;
+      // Both within the window, side by side without overlapping, the badge not cut.
+      expect(title.x).toBeGreaterThanOrEqual(0);
+      expect(status.x + status.width).toBeLessThanOrEqual(400);
+      expect(title.x + title.width).toBeLessThanOrEqual(status.x);
+      expect(await page.locator("#status").evaluate((e) => e.scrollWidth <= e.clientWidth)).toBe(true);
+      expect(await page.locator("h1").evaluate((e) => e.scrollWidth <= e.clientWidth + 1)).toBe(true);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
+      await page.screenshot({ path: screenshotOf("narrow"), fullPage: false });
+    } finally {
+      await page.close();
+    }
+  });
+
+  async function inCards(name: string): Promise<CircuitInfo | undefined> {
+    return (await reader.inspect([name]))[0];
+  }
+});
 
 describe("stopping the dashboard", () => {
   it("SIGINT or SIGTERM: closes its event streams and the server, and the process ends by itself with code 0", async () => {

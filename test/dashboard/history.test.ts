@@ -17,6 +17,8 @@ const closed = (name: string, changes: Partial<CircuitInfo> = {}): CircuitInfo =
   window: null,
   updatedAt: 1000,
   incarnation: "i1",
+  createdAt: 500,
+  generation: 0,
   quorum: null,
   ...changes,
 });

@@ -50,6 +50,17 @@ export interface CircuitInfo {
   /** When Redis last wrote it (epoch ms). */
   readonly updatedAt: number;
   readonly incarnation: string;
+  /**
+   * When this incarnation was created (epoch ms, Redis time): the circuit's first registration, or
+   * its re-creation after Redis lost it (a restart without persistence, `FLUSHALL`, `keyTtl`);
+   * `null` when its incarnation id does not tell.
+   */
+  readonly createdAt: number | null;
+  /**
+   * Transitions and probes since it was created: `0` for a circuit that never left `closed` (never
+   * opened, isolated or disabled).
+   */
+  readonly generation: number;
   /** With a `quorum` in its config: its active callers and the processes open for themselves. */
   readonly quorum: QuorumInfo | null;
 }
@@ -78,8 +89,32 @@ export async function inspectCircuits(
   keys: RedisKeys,
   names: readonly string[],
 ): Promise<CircuitInfo[]> {
+  return (await readCircuits(client, keys, names)).circuits;
+}
+
+/** A read of some circuits: what Redis holds for them, and Redis's time (epoch ms) when it was read. */
+export interface CircuitsRead {
+  readonly now: number;
+  /** Redis's clock minus this machine's (ms), as the read's `TIME` measured it (within half its round trip). */
+  readonly offset: number;
+  readonly circuits: CircuitInfo[];
+}
+
+/**
+ * What Redis holds for circuits `names` (a missing one is left out) and Redis's time: one `TIME`,
+ * one `HMGET` per circuit and two `ZRANGEBYSCORE` per circuit with a quorum, sent at once (one
+ * pipeline with auto-pipelining).
+ */
+export async function readCircuits(
+  client: RedisClient,
+  keys: RedisKeys,
+  names: readonly string[],
+): Promise<CircuitsRead> {
+  const sent = Date.now();
   const [seconds, micros] = await client.time();
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const offset = now - (sent + Date.now()) / 2;
+  if (names.length === 0) return { now, offset, circuits: [] };
   const rows = await Promise.all(names.map((name) => client.hmget(keys.circuit(name), ...INSPECTED)));
   const found = rows.flatMap((row, i) => {
     const [fmt, incarnation, config, ...fields] = row;
@@ -93,7 +128,20 @@ export async function inspectCircuits(
       hasQuorum(shared.config) ? quorumOf(client, keys, name, shared, now) : Promise.resolve(null),
     ),
   );
-  return found.map(({ name, shared, buckets }, i) => infoOf(name, shared, buckets, now, quorums[i] ?? null));
+  return {
+    now,
+    offset,
+    circuits: found.map(({ name, shared, buckets }, i) => infoOf(name, shared, buckets, now, quorums[i] ?? null)),
+  };
+}
+
+/** The commands `readCircuits` sends for circuits like `circuits`, besides its one `TIME`. */
+export const readCost = (circuit: Pick<CircuitInfo, "quorum">): number => (circuit.quorum === null ? 1 : 3);
+
+/** When an incarnation was made (its id starts with Redis's `TIME` as seconds and 6 digits of µs). */
+function createdAtOf(incarnation: string): number | null {
+  const match = /^(\d+)(\d{6})-/.exec(incarnation);
+  return match === null ? null : Number(match[1]) * 1000 + Math.floor(Number(match[2]) / 1000);
 }
 
 /** The active callers and processes open for themselves of a circuit with a quorum, at `now`. */
@@ -151,6 +199,8 @@ function infoOf(
     window,
     updatedAt: Math.floor(shared.version / 1000),
     incarnation: shared.incarnation,
+    createdAt: createdAtOf(shared.incarnation),
+    generation: s.generation,
     quorum,
   };
 }
