@@ -41,7 +41,7 @@ import {
   type RunOptions,
   type SyncBreakerOptions,
 } from "./options.js";
-import { applyChanges, type ConfigChanges } from "./policies.js";
+import { applyChanges, checkConfigCoherence, type ConfigChanges } from "./policies.js";
 import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import {
   isPromise,
@@ -444,11 +444,20 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     return [checkName(name), toBreakerSettings(options, this.#sync, run)];
   }
 
+  /**
+   * The config a breaker's options give with the factory's defaults; a backoff whose `maxTtl` is
+   * below the ttl is refused, naming the options where each came from (`defaultTtl`, `backoff`).
+   */
   #configFor(settings: BreakerSettings): CircuitConfig {
     const defaults = this.settings.config;
     const own = settings.config;
     if (Object.keys(own).length === 0) return defaults;
-    return circuitConfig({ ...defaults, ...own });
+    const config = circuitConfig({ ...defaults, ...own });
+    if (own.ttl === undefined && own.backoff === undefined) return config;
+    return checkConfigCoherence(config, {
+      ttl: own.ttl === undefined ? "defaultTtl" : "ttl",
+      backoff: own.backoff === undefined ? "defaultBackoff" : "backoff",
+    });
   }
 
   #register<T>(name: string, config: CircuitConfig, then: (r: Registration) => T): MaybePromise<T> {

@@ -9,7 +9,7 @@ import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
 import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
 import { withCoarse, type Clock } from "./coarse-clock.js";
-import { policiesOf, type QuorumOption } from "./policies.js";
+import { checkConfigCoherence, policiesOf, type QuorumOption } from "./policies.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
@@ -355,9 +355,14 @@ export function checkKeys(options: object, known: object, where = ""): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
     const python = PYTHON_NAMES[key];
+    // A breaker's option given to the factory (`threshold`: `defaultThreshold`), or the reverse.
+    const lower = key.toLowerCase();
     const hint =
       (python !== undefined && Object.hasOwn(known, python) ? python : undefined) ??
-      Object.keys(known).find((k) => k.toLowerCase() === key.toLowerCase());
+      Object.keys(known).find((k) => {
+        const name = k.toLowerCase();
+        return name === lower || name === `default${lower}` || `default${name}` === lower;
+      });
     const option = `${where}${key}`;
     const value: unknown = options[key as keyof typeof options];
     const expected = hint ? `"${hint}"` : `one of ${listOf(Object.keys(known))}`;
@@ -545,25 +550,28 @@ export function toFactorySettings(options: unknown, sync = false): FactorySettin
   if (!Array.isArray(listeners)) throw new InvalidOptionError("listeners", listeners, "an array of hooks");
   listeners.forEach((l, i) => checkFunction(l, `listeners[${i}]`, "a hook function"));
   return {
-    config: {
-      threshold: checkPositiveInteger(
-        o.defaultThreshold === undefined ? 5 : o.defaultThreshold,
-        "defaultThreshold",
-        BOUNDS.maxThreshold,
-      ),
-      ttl: checkTtl(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
-      halfOpenMaxCalls: checkPositiveInteger(
-        o.halfOpenMaxCalls === undefined ? 1 : o.halfOpenMaxCalls,
-        "halfOpenMaxCalls",
-        BOUNDS.maxHalfOpenCalls,
-      ),
-      ...policiesOf(o as Record<string, unknown>, {
-        failureRate: "defaultFailureRate",
-        slowCall: "defaultSlowCall",
-        backoff: "defaultBackoff",
-        quorum: "defaultQuorum",
-      }),
-    },
+    config: checkConfigCoherence(
+      {
+        threshold: checkPositiveInteger(
+          o.defaultThreshold === undefined ? 5 : o.defaultThreshold,
+          "defaultThreshold",
+          BOUNDS.maxThreshold,
+        ),
+        ttl: checkTtl(o.defaultTtl === undefined ? 30 : o.defaultTtl, "defaultTtl"),
+        halfOpenMaxCalls: checkPositiveInteger(
+          o.halfOpenMaxCalls === undefined ? 1 : o.halfOpenMaxCalls,
+          "halfOpenMaxCalls",
+          BOUNDS.maxHalfOpenCalls,
+        ),
+        ...policiesOf(o as Record<string, unknown>, {
+          failureRate: "defaultFailureRate",
+          slowCall: "defaultSlowCall",
+          backoff: "defaultBackoff",
+          quorum: "defaultQuorum",
+        }),
+      },
+      { ttl: "defaultTtl", backoff: "defaultBackoff" },
+    ),
     exclude: toExcludeRules(o.exclude, "exclude"),
     isFailure: checkIsFailure(o.isFailure),
     storage: o.storage === undefined ? new InMemoryStorage() : checkStorage(o.storage),

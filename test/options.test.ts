@@ -235,6 +235,19 @@ describe.each(factories)("$name options", ({ make }) => {
     expect((error as Error).message).toContain('did you mean "defaultTtl"?');
   });
 
+  it("reject a breaker's option given to the factory, suggesting the factory's default", () => {
+    const error = thrownBy(() => make(loose({ threshold: 3 })));
+    expectInvalid(error, "threshold", 3, "3");
+    expect((error as Error).message).toBe('Unknown option "threshold" (did you mean "defaultThreshold"?), got 3');
+    expect(String(thrownBy(() => make(loose({ ttl: 10 }))))).toContain('did you mean "defaultTtl"?');
+  });
+
+  it("reject defaults whose backoff caps openings below the ttl, naming both", () => {
+    const error = thrownBy(() => make({ defaultTtl: 60, defaultBackoff: { multiplier: 2, maxTtl: 30 } }));
+    expectInvalid(error, "defaultBackoff.maxTtl", 30, "30");
+    expect((error as Error).message).toContain("cannot be below defaultTtl (60 s)");
+  });
+
   it("reject an unknown option, listing the known ones", () => {
     const error = thrownBy(() => make(loose({ retries: 5 })));
     expectInvalid(error, "retries", 5, "5");
@@ -512,6 +525,24 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
     await expect(
       factory.reconfigure("j3", { ttl: 30, backoff: { multiplier: 2, maxTtl: 10, jitter: 0 } }),
     ).rejects.toThrow(/cannot be below ttl \(30 s\)/);
+  });
+
+  it("rejects a breaker's backoff below the factory's ttl, or a ttl above the factory's backoff, naming where each came from", async () => {
+    const made = new AsyncCircuitBreakerFactory({ defaultTtl: 60 });
+    const own = await rejectionOf(() => made.getBreaker("b", { backoff: { multiplier: 2, maxTtl: 30 } }));
+    expectInvalid(own, "backoff.maxTtl", 30, "30");
+    expect((own as Error).message).toContain("cannot be below defaultTtl (60 s)");
+    const withDefault = new AsyncCircuitBreakerFactory({ defaultBackoff: { multiplier: 2, maxTtl: 30 } });
+    const ttl = await rejectionOf(() => withDefault.getBreaker("c", { ttl: 45 }));
+    expectInvalid(ttl, "defaultBackoff.maxTtl", 30, "30");
+    expect((ttl as Error).message).toContain("cannot be below ttl (45 s)");
+    await expect(withDefault.getBreaker("d", { ttl: 20 })).resolves.toBeDefined();
+  });
+
+  it("suggests a breaker's option for a factory default given to a breaker", async () => {
+    const error = await rejectionOf(() => factory.getBreaker("a", loose({ defaultTtl: 10 })));
+    expectInvalid(error, "defaultTtl", 10, "10");
+    expect((error as Error).message).toContain('did you mean "ttl"?');
   });
 
   it("takes a quorum as a number of processes or { processes, fraction }", async () => {
