@@ -6,6 +6,7 @@
  * per call.
  * @module
  */
+import { followAbort, unfollowAbort } from "./abort-listeners.js";
 import type { CallRules } from "./breaker.js";
 import { callStart, elapsedSince, UNTIMED } from "./calls.js";
 import type { CircuitScope } from "./core/circuit.js";
@@ -111,7 +112,7 @@ export class GuardedCall implements Deadline {
     this.#signal = signal;
     this.#resolve = resolve;
     this.#reject = reject;
-    signal?.addEventListener("abort", this.#onAbort);
+    if (signal !== null) followAbort(signal, this.#onAbort);
   }
 
   /**
@@ -191,7 +192,7 @@ export class GuardedCall implements Deadline {
     if (phase === "done") return;
     this.#phase = "done";
     this.#host.deadlines.delete(this);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#signal !== null) unfollowAbort(this.#signal, this.#onAbort);
     const reason: unknown = this.#signal?.reason;
     this.#reject(reason);
     if (phase !== "running") {
@@ -208,7 +209,7 @@ export class GuardedCall implements Deadline {
     if (this.#phase !== phase) return false;
     this.#phase = "done";
     this.#host.deadlines.delete(this);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#signal !== null) unfollowAbort(this.#signal, this.#onAbort);
     return true;
   }
 }

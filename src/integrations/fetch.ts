@@ -23,6 +23,8 @@ import {
   type BreakerOptions,
   type RunOptions,
 } from "purgatory";
+// Bundled into this entry (a few lines, no class): its own followers, not the library's.
+import { followAbort, unfollowAbort } from "../abort-listeners.js";
 
 /** What `fetch` takes as its first argument: a URL string, a `URL` or a `Request`. */
 export type FetchInput = string | URL | Request;
@@ -251,17 +253,57 @@ function callerSignalOf(input: FetchInput, init: RequestInit | undefined): Abort
   return typeof signal === "object" && signal !== null ? signal : undefined;
 }
 
+/** Each request's controller, alive as long as the signal `fetch` was given is. */
+const controllerOf = new WeakMap<AbortSignal, AbortController>();
+/** Stops a request following its caller's signal once its controller is collected. */
+const unfollow = new FinalizationRegistry<{ readonly signal: AbortSignal; readonly listener: () => void }>(
+  ({ signal, listener }) => unfollowAbort(signal, listener),
+);
+
+/**
+ * Makes `controller` abort with `callerSignal`, holding it weakly: the caller's signal keeps one
+ * listener for every call that follows it, and the entry of a request whose controller was
+ * collected goes.
+ */
+function follow(callerSignal: AbortSignal, controller: AbortController): void {
+  const ref = new WeakRef(controller);
+  const listener = (): void => ref.deref()?.abort(callerSignal.reason);
+  followAbort(callerSignal, listener);
+  unfollow.register(controller, { signal: callerSignal, listener });
+}
+
 /**
  * The signal the request is sent with: the guarded call's, which aborts on timeout and on the
- * caller's cancellation while the call runs, joined (when it is another) with the caller's own,
- * so that the caller can still abort reading the body afterwards, as with `fetch`. (Node before
- * 20.3 has no `AbortSignal.any`: there the caller's abort reaches the body only when no `timeout`
- * applies.)
+ * caller's cancellation while the call runs, joined (when it is another: with a `timeout`) with the
+ * caller's own, so that the caller can still abort reading the body afterwards, as with `fetch`.
+ *
+ * Not with `AbortSignal.any`: a caller's signal often outlives its requests by far (a server's
+ * shutdown signal, given to every request), and Node keeps an entry per signal made from it until
+ * it is collected or aborts, a leak of every request. Nor with a listener per request on the
+ * caller's signal, removed once the request is over: the request is over only once its body has
+ * been read, which nothing tells short of wrapping the response (which would no longer be the one
+ * `fetch` made), and a listener left for each response whose body is never read to the end is
+ * the same leak (Node also scans a signal's listeners on each one added, and warns past ten). So
+ * the request gets a controller of its own that follows both signals: the call's with a plain
+ * listener (the call's signal lasts as long as the call, and holds the controller as long), the
+ * caller's through `follow`, weakly. The controller then lives as long as the signal given to
+ * `fetch` (`controllerOf`), which a `fetch` holds while it listens to it, to stop listening once
+ * done (Node's does as long as the request it made of it is alive): the caller's abort reaches the
+ * request while its response is awaited and while its body is read; once `fetch` has let go of
+ * the signal, the controller and its entry among the caller signal's followers are collected.
  */
 function requestSignal(callSignal: AbortSignal, callerSignal: AbortSignal | undefined): AbortSignal {
-  if (callerSignal === undefined || callerSignal === callSignal || typeof AbortSignal.any !== "function")
-    return callSignal;
-  return AbortSignal.any([callSignal, callerSignal]);
+  if (callerSignal === undefined || callerSignal === callSignal) return callSignal;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  if (callerSignal.aborted) controller.abort(callerSignal.reason);
+  else if (callSignal.aborted) controller.abort(callSignal.reason);
+  else {
+    callSignal.addEventListener("abort", () => controller.abort(callSignal.reason), { once: true });
+    controllerOf.set(signal, controller);
+    follow(callerSignal, controller);
+  }
+  return signal;
 }
 
 function checkFunction(options: Readonly<Record<string, unknown>>, key: string, expected: string): void {

@@ -41,6 +41,29 @@ describe.each(storageKinds)("$name storage", (kind) => {
       expect(signal?.reason).toBe(reason);
     });
 
+    it("shares one long-lived signal among 100 calls at once: no listener warning, each rejected by its abort", async () => {
+      const factory = bench.makeAsync();
+      const breaker = await factory.getBreaker(circuitName("shared-signal"));
+      const warnings: string[] = [];
+      const onWarning = (warning: Error): void => void warnings.push(warning.name);
+      process.on("warning", onWarning);
+      try {
+        const shutdown = new AbortController();
+        // Calls that settled before leave nothing behind on the signal.
+        for (let i = 0; i < 50; i++) await breaker.run(() => Promise.resolve(i), { signal: shutdown.signal });
+        const calls = Array.from({ length: 100 }, () =>
+          breaker.run(hanging, { signal: shutdown.signal }).catch((e: unknown) => e),
+        );
+        const reason = new Error("shutting down");
+        shutdown.abort(reason);
+        expect(await Promise.all(calls)).toEqual(Array.from({ length: 100 }, () => reason));
+        await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+        expect(warnings).not.toContain("MaxListenersExceededWarning");
+      } finally {
+        process.off("warning", onWarning);
+      }
+    });
+
     it("counts nothing: neither a failure nor a success, also when the function settles later", async () => {
       const factory = bench.makeAsync();
       const log = listen(factory);
