@@ -52,7 +52,7 @@ export type {
   SyncBreakerOptions,
   SyncCallOptions,
 } from "./options.js";
-export type { ConfigChanges, QuorumOption } from "./policies.js";
+export type { BackoffOption, ConfigChanges, QuorumOption } from "./policies.js";
 export type { Clock } from "./coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";

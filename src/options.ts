@@ -4,12 +4,12 @@
  * @module
  */
 import type { IsFailure, RetryAfter } from "./breaker.js";
-import type { BackoffPolicy, CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
+import type { CircuitConfig, FailureRatePolicy, SlowCallPolicy } from "./core/circuit.js";
 import { InvalidOptionError, describeValue, quote } from "./errors.js";
 import type { CircuitHook } from "./events.js";
 import { NO_EXCLUDE, toExcludeRules, type ExcludeList, type ExcludeRules } from "./exclude.js";
 import { withCoarse, type Clock } from "./coarse-clock.js";
-import { checkConfigCoherence, policiesOf, type QuorumOption } from "./policies.js";
+import { checkConfigCoherence, policiesOf, type BackoffOption, type QuorumOption } from "./policies.js";
 import { InMemoryStorage } from "./storage/memory.js";
 import type { CircuitStorage } from "./storage/storage.js";
 
@@ -34,7 +34,7 @@ export interface FactoryOptions<X extends readonly unknown[] = readonly unknown[
   /** The `slowCall` of circuits whose registration gives none. Default none. */
   readonly defaultSlowCall?: SlowCallPolicy;
   /** The `backoff` of circuits whose registration gives none. Default none. */
-  readonly defaultBackoff?: BackoffPolicy;
+  readonly defaultBackoff?: BackoffOption;
   /**
    * The `quorum` of circuits whose registration gives none: with a shared storage (Redis), the
    * processes whose failures a fleet-wide opening needs. Default 1 (any process's failures).
@@ -143,7 +143,7 @@ export interface BreakerOptions<R = unknown, X extends readonly unknown[] = read
    */
   readonly slowCall?: SlowCallPolicy;
   /** Open longer at each re-opening: `{ multiplier: 2, maxTtl: 300, jitter: 0.1 }`. */
-  readonly backoff?: BackoffPolicy;
+  readonly backoff?: BackoffOption;
   /**
    * With a shared storage (Redis): the distinct processes whose failures a fleet-wide opening
    * needs, a number, or `{ processes, fraction }` (`fraction` of the processes that called the

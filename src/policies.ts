@@ -99,6 +99,24 @@ export function checkConfigCoherence(
   return config;
 }
 
+/**
+ * What the `backoff` options take (`defaultBackoff`, `backoff`, `reconfigure`): each opening
+ * lasts `multiplier` times the previous one, up to `maxTtl` seconds, varied by up to `jitter`
+ * (a fraction from 0 up to 1, default 0) either way.
+ *
+ * @example
+ * ```ts
+ * const backoff: BackoffOption = { multiplier: 2, maxTtl: 300, jitter: 0.1 };
+ * ```
+ */
+export interface BackoffOption {
+  readonly multiplier: number;
+  /** Seconds. */
+  readonly maxTtl: number;
+  /** From 0 up to, not including, 1. Default 0. */
+  readonly jitter?: number;
+}
+
 /** Checks `backoff: { multiplier, maxTtl, jitter }` (jitter defaults to 0). */
 export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy {
   const o = checkObject(value, option, "{ multiplier, maxTtl, jitter? }");
@@ -176,7 +194,7 @@ export interface ConfigChanges {
   readonly halfOpenMaxCalls?: number;
   readonly failureRate?: FailureRatePolicy | null;
   readonly slowCall?: SlowCallPolicy | null;
-  readonly backoff?: BackoffPolicy | null;
+  readonly backoff?: BackoffOption | null;
   readonly quorum?: QuorumOption | null;
 }
 

@@ -540,7 +540,7 @@ describe("AsyncCircuitBreakerFactory arguments", () => {
   });
 
   it("suggests a breaker's option for a factory default given to a breaker", async () => {
-    const error = await rejectionOf(() => factory.getBreaker("a", loose({ defaultTtl: 10 })));
+    const error = await rejectionOf(() => factory.getBreaker("a", loose<BreakerOptions>({ defaultTtl: 10 })));
     expectInvalid(error, "defaultTtl", 10, "10");
     expect((error as Error).message).toContain('did you mean "ttl"?');
   });
