@@ -230,14 +230,15 @@ export class CircuitFeed {
   async #up(): Promise<void> {
     try {
       if (!this.#subscribed) await this.#connect();
+      // Answering again is said before the circuits read now are: never circuits under a "down" banner.
+      this.#cause = undefined;
+      this.#status = { available: true, error: null };
+      this.#listener.status(this.#status);
       await this.#relist();
     } catch (error) {
       this.#down(error);
       return;
     }
-    this.#cause = undefined;
-    this.#status = { available: true, error: null };
-    this.#listener.status(this.#status);
     // Messages may have been lost meanwhile: every circuit is read again.
     this.#mark(this.#names.keys());
   }
