@@ -14,6 +14,7 @@ import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitState
 import { isForgettable } from "./core/machine.js";
 import { CircuitLimit, CircuitPool, FREED, type PoolEntry, type PooledRunner } from "./circuit-limits.js";
 import { Deadlines } from "./deadlines.js";
+import { TrafficRecorder } from "./traffic-recorder.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
 import { CircuitLimitError, FactoryClosedError, InvalidOptionError, StorageUnavailableError } from "./errors.js";
 import {
@@ -69,6 +70,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
   #lastSweep: number;
   #closing: Promise<void> | undefined;
   readonly #unsubscribe: (() => void) | undefined;
+  readonly #detachTraffic: (() => void) | undefined;
   /** `maxCircuits`: the circuits this factory holds, swept like a clock; `null` without a bound. */
   readonly #limit: CircuitLimit | null;
   /** Why the storage last became unavailable (its `storage_unavailable` event), until it recovers. */
@@ -101,6 +103,8 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
     const { maxCircuits, idleTtl } = this.settings;
     this.#limit = maxCircuits === null ? null : new CircuitLimit(maxCircuits, idleTtl !== null, storage);
     this.#unsubscribe = storage.subscribe?.((...args) => this.#fromStorage(args), clock);
+    // A storage that shows the fleet's traffic: calls are counted while somebody watches.
+    this.#detachTraffic = storage.attachTraffic?.(new TrafficRecorder((listener) => this.addCallListener(listener)));
   }
 
   /** An event a storage reports (a remote transition, its health): to the hooks, noting an outage's cause. */
@@ -200,6 +204,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 
   #close(): Promise<void> {
     this.#unsubscribe?.();
+    this.#detachTraffic?.();
     this.#deadlines.close();
     this.breakers.clear();
     this.#limit?.clear();

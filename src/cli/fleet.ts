@@ -16,6 +16,7 @@ import { isReplyError } from "../storage/redis/codec.js";
 import type { CircuitInfo } from "../storage/redis/inspect.js";
 import { makeClient, toRedisSettings, type RedisSettings } from "../storage/redis/options.js";
 import { RedisStorage } from "../storage/redis/storage.js";
+import { TrafficWatch, type TrafficWatchOptions } from "../storage/redis/traffic-watch.js";
 import {
   CircuitFeed,
   plainReason,
@@ -77,6 +78,7 @@ export class Fleet {
   /** The command client of the watches of a single server, made by the first watch. */
   #watchClient: FeedClient | undefined;
   readonly #feeds = new Set<CircuitFeed>();
+  readonly #traffic = new Set<TrafficWatch>();
   /** The URL with its password masked, for messages. */
   readonly url: string;
   readonly prefix: string;
@@ -252,10 +254,30 @@ export class Fleet {
     };
   }
 
+  /**
+   * Watches the fleet's traffic (see `TrafficWatch`): every process of the prefix reports its
+   * calls once a second while this watch lasts. Rejects when Redis cannot be reached.
+   */
+  async watchTraffic(options: TrafficWatchOptions = {}): Promise<TrafficWatch> {
+    const client = this.#cluster ?? (this.#watchClient ??= (await makeClient(this.#settings)) as FeedClient);
+    const watch = new TrafficWatch(client, this.#settings, this.#storage.keys, options);
+    this.#traffic.add(watch);
+    try {
+      await this.#guard(() => watch.start(), "watch the fleet's traffic");
+    } catch (error) {
+      this.#traffic.delete(watch);
+      await watch.close();
+      throw error;
+    }
+    return watch;
+  }
+
   /** Closes the connections (and the watches); the process can then end by itself. */
   async close(): Promise<void> {
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
     this.#feeds.clear();
+    await Promise.all([...this.#traffic].map((watch) => watch.close()));
+    this.#traffic.clear();
     this.#unsubscribe();
     await this.#storage.close();
     const client = this.#watchClient;

@@ -7,6 +7,7 @@
 import type { Clock } from "../coarse-clock.js";
 import type { CircuitConfig, CircuitScope, CircuitSnapshot, Transition } from "../core/circuit.js";
 import type { Admission, ControlAction } from "../core/machine.js";
+import type { CircuitSample } from "../core/traffic.js";
 import type { RateWindow } from "../core/window.js";
 import type { CircuitHookArgs } from "../events.js";
 
@@ -81,6 +82,17 @@ export interface Registration {
  * }
  * ```
  */
+/**
+ * Whoever counts the calls for a storage that shows the fleet's traffic to watchers (the factory):
+ * see `CircuitStorage.attachTraffic`.
+ */
+export interface TrafficSource {
+  /** Somebody watches (`true`): count calls from now on; nobody watches any more (`false`): stop. */
+  watched(watching: boolean): void;
+  /** The circuits that counted calls since the previous take, with their counts; counting goes on. */
+  take(): readonly CircuitSample[];
+}
+
 export interface CircuitStorage {
   /**
    * Connects; a no-op in memory. A storage with a server may resolve without reaching it (and
@@ -101,6 +113,12 @@ export interface CircuitStorage {
    * whose address the storage does not know), errors name the storage by its class.
    */
   readonly location?: string | undefined;
+  /**
+   * Optional, for a shared storage that shows the fleet's traffic (`RedisStorage`): the factory
+   * attaches its recorder of calls once, and the storage tells it when somebody watches (then it
+   * counts calls) and takes its counts once per interval. Returns what detaches it.
+   */
+  attachTraffic?(source: TrafficSource): () => void;
   /** Releases the connections and subscriptions the storage owns. */
   close(): Promise<void>;
   /** Registers `name` with `config` unless it exists (first registration wins). */

@@ -27,6 +27,12 @@ export interface RedisKeys {
   /** The sorted set of every circuit's name. */
   readonly registry: string;
   /**
+   * The fleet's telemetry (docs/telemetry.md), under one hash tag (one Cluster slot): the channel
+   * watchers announce themselves on, the sorted set of watchers (score: until when), and the
+   * channel processes report their traffic on while somebody watches.
+   */
+  readonly telemetry: { readonly watch: string; readonly watchers: string; readonly reports: string };
+  /**
    * Every key a script of circuit `name` touches, in the order the scripts take them (`KEYS`):
    * its hash, then its callers, reporters and processes open for themselves.
    */
@@ -54,6 +60,11 @@ export function redisKeys(prefix: string): RedisKeys {
         ? decodeName(channel.slice(channelHead.length, -1))
         : undefined,
     registry: `${prefix}:circuits`,
+    telemetry: {
+      watch: `${prefix}:{telemetry}:watch`,
+      watchers: `${prefix}:{telemetry}:watchers`,
+      reports: `${prefix}:{telemetry}:reports`,
+    },
     scriptKeys: (name) => {
       const tag = `{${encodeName(name)}}`;
       return [

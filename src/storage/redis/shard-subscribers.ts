@@ -13,7 +13,7 @@ import { inCommands, Subscriber, type SubscriberMode } from "./subscriber.js";
 /** What the sharded subscribers tell their owner. */
 export interface ShardEvents {
   /** A message on one of the channels. */
-  message(message: string): void;
+  message(message: string, channel: string): void;
   /** `channels` were subscribed again (a reconnection, a slot that moved): their messages may have been lost. */
   resubscribed(channels: readonly string[]): void;
   /** A master's connection could not be made or subscribed again. */
@@ -148,7 +148,7 @@ export class ShardSubscribers {
     if (node === undefined) return null;
     const subscriber: Subscriber = new Subscriber(node.duplicate(this.#options), this.#mode, {
       commands: () => this.#commandsOf(shard),
-      message: (message) => this.#events.message(message),
+      message: (message, channel) => this.#events.message(message, channel),
       resubscribed: () => this.#events.resubscribed(this.#channelsOf(shard)),
       lost: (error) => this.#events.lost(error),
       refused: (channels, error) => this.#events.refused(channels, error),

@@ -31,7 +31,7 @@ import { count, countsOf, countSuccess, drain, windowFor } from "../../core/wind
 import { emitTransition, type CircuitHookArgs, type EventSink } from "../../events.js";
 import { InvalidOptionError } from "../../errors.js";
 import { LocalCircuitsStorage } from "../local-circuits.js";
-import type { CircuitRecord, CircuitStorage, MaybePromise, Registration } from "../storage.js";
+import type { CircuitRecord, CircuitStorage, MaybePromise, Registration, TrafficSource } from "../storage.js";
 import {
   CorruptStateError,
   encodeConfig,
@@ -64,6 +64,7 @@ import { ClockOffset } from "./clock-offset.js";
 import { HandOver, NO_PRESENCE } from "./handover.js";
 import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.js";
 import { RegistryUpkeep } from "./registry.js";
+import { Telemetry } from "./telemetry.js";
 import { Resync } from "./resync.js";
 import { inspectCircuits, listCircuits, pruneRegistry, type CircuitInfo } from "./inspect.js";
 import { Limiter } from "./limiter.js";
@@ -147,6 +148,8 @@ export interface RedisStorageStats {
   readonly messagesReceived: number;
   /** Scripts sent to Redis (one round trip each). */
   readonly scriptsRun: number;
+  /** Traffic reports sent while somebody watched (one command each, at most one a second). */
+  readonly trafficReports: number;
 }
 
 /**
@@ -187,6 +190,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   readonly #handOver: HandOver<ReplicaCircuit>;
   /** The re-reads of what Redis holds (one at a time, and a background round). */
   readonly #resync: Resync<ReplicaCircuit>;
+  /** The fleet's telemetry: this process's reports while somebody watches. */
+  readonly #telemetry: Telemetry;
   /** With `keyTtl`: the registry's names whose keys expired leave it. */
   readonly #registry: RegistryUpkeep | null;
   /** Registration reads and hand-overs in flight at most. */
@@ -200,10 +205,14 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#settings = toRedisSettings(options);
     this.#keys = redisKeys(this.#settings.prefix);
     this.#transport = new RedisTransport(this.#settings, {
-      message: (message) => this.#onMessage(message),
+      message: (message, channel) =>
+        channel === this.#keys.telemetry.watch ? this.#telemetry.heard(message) : this.#onMessage(message),
       down: (error) => this.#down(error),
       up: () => void this.#up(),
-      resubscribed: (channels) => void this.#resync.queue(this.#circuitsOf(channels)),
+      resubscribed: (channels) => {
+        if (channels.includes(this.#keys.telemetry.watch)) this.#checkWatchers();
+        void this.#resync.queue(this.#circuitsOf(channels));
+      },
       // A subscription Redis refused (an ACL without the channel): the circuit's changes made by
       // other processes are then seen only at the periodic re-read.
       refused: (channel, error) => {
@@ -227,6 +236,17 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       size: () => this.circuits.size,
       read: (circuit) => this.#reread(circuit),
       available: () => this.#transport.available,
+    });
+    this.#telemetry = new Telemetry({
+      keys: this.#keys,
+      processName,
+      now: () => this.#clock() + this.#offset,
+      run: (command) => this.#transport.run(command),
+      publishCommand: () => this.#transport.publishCommand,
+      openForItself: (name) => {
+        const own = this.circuits.get(name)?.own;
+        return own !== undefined && own !== null && own.snapshot.state !== "closed";
+      },
     });
     const { keyTtlMs } = this.#settings;
     this.#registry =
@@ -261,9 +281,23 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     return url === undefined && client !== undefined ? undefined : this.#where();
   }
 
+  /**
+   * Lets `source` (the factory's recorder of calls) count the calls while somebody watches the
+   * fleet's traffic (the dashboard, `purgatory top`), and reports what it counted, one message a
+   * second (docs/telemetry.md). Returns what detaches it. Called by the factory.
+   */
+  attachTraffic(source: TrafficSource): () => void {
+    return this.#telemetry.attach(source);
+  }
+
+  /** Whether somebody watches the fleet's traffic now (this process then reports it). */
+  get trafficWatched(): boolean {
+    return this.#telemetry.watched;
+  }
+
   /** How many circuit channels this process is subscribed to: one per circuit it holds. */
   get subscriptions(): number {
-    return this.#transport.subscriptions;
+    return this.#circuitChannels();
   }
 
   /**
@@ -273,7 +307,8 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   stats(): RedisStorageStats {
     return {
       circuits: this.circuits.size,
-      subscriptions: this.#transport.subscriptions,
+      subscriptions: this.#circuitChannels(),
+      trafficReports: this.#telemetry.reports,
       messagesReceived: this.#messages,
       scriptsRun: this.#scripts,
     };
@@ -295,9 +330,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
    * Rejects only for set-up errors (ioredis missing).
    */
   initialize(): Promise<void> {
-    this.#starting ??= this.#transport.start().then(() => {
+    this.#starting ??= this.#transport.start().then(async () => {
       this.#resync.start();
       this.#registry?.start();
+      // The telemetry's watch channel (with the first circuits' channels when they come in the
+      // same turn); then whether a watcher is there. A refusal (an ACL without it) only means no
+      // telemetry.
+      await this.#transport.subscribe(this.#keys.telemetry.watch).then(
+        () => this.#checkWatchers(),
+        () => undefined,
+      );
     });
     return this.#starting;
   }
@@ -312,6 +354,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#closed = true;
     this.#resync.close();
     this.#registry?.close();
+    this.#telemetry.close();
     this.#handOver.close();
     await this.#starting?.catch(() => undefined);
     await this.#transport.close();
@@ -1112,6 +1155,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
 
   /** Redis is back: every replica re-reads it (pushing local trips), then the recovery is reported. */
   async #up(): Promise<void> {
+    this.#checkWatchers();
     // With a quorum, this process says again that it calls (and is open for itself) at its next call.
     for (const circuit of this.circuits.values()) if (circuit.own !== null) this.#handOver.renounce(circuit);
     await this.#resync.queue([...this.circuits.values()]);
@@ -1120,6 +1164,17 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     this.#refusalReported = false;
     this.#emit("*", "storage_recovered", { name: "*", storage: "redis" });
     warn(`Redis answers again at ${this.#where()}; circuits follow it again`, "PURGATORY_STORAGE_RECOVERED");
+  }
+
+  /** The circuits' channels subscribed to (not the telemetry's watch channel). */
+  #circuitChannels(): number {
+    return this.#transport.subscriptions - (this.#transport.subscribedTo(this.#keys.telemetry.watch) ? 1 : 0);
+  }
+
+  /** Reads whether a watcher is there (after a connection or a resubscription); an error waits for the next. */
+  #checkWatchers(): void {
+    if (this.#closed || !this.#transport.available) return;
+    this.#telemetry.check().catch(() => undefined);
   }
 
   /** Where Redis is, for a warning: the URL without its password, or the client that was passed. */

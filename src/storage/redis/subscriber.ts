@@ -11,7 +11,7 @@ export interface SubscriberSource {
   /** Every channel this connection should hold, as the argument lists of its subscribe commands. */
   commands(): readonly (readonly string[])[];
   /** A message on one of the channels. */
-  message(message: string): void;
+  message(message: string, channel: string): void;
   /** It reconnected and subscribed again: messages may have been lost meanwhile. */
   resubscribed(): void;
   /** Subscribing again after a reconnection failed. */
@@ -112,8 +112,8 @@ export class Subscriber {
       if (channel === undefined) this.#moved();
       else source.moved([channel]);
     });
-    client.on("message", (_channel, message) => this.#message(message));
-    client.on("smessage", (_channel, message) => this.#message(message));
+    client.on("message", (channel, message) => this.#message(channel, message));
+    client.on("smessage", (channel, message) => this.#message(channel, message));
     client.on("moved", () => this.#moved());
     client.on("close", () => {
       if (!mode.resubscribesItself) this.#current = false;
@@ -195,8 +195,8 @@ export class Subscriber {
     this.#source.moved(channels.length > 0 ? channels : null);
   }
 
-  #message(message: unknown): void {
-    if (typeof message === "string") this.#source.message(message);
+  #message(channel: unknown, message: unknown): void {
+    if (typeof message === "string") this.#source.message(message, String(channel));
   }
 
   /** A subscriber that reconnected by itself (not within `connect`) subscribes every channel again. */

@@ -12,7 +12,7 @@ import { inCommands, Subscriber, type SubscriberMode } from "./subscriber.js";
 /** What the subscriptions tell the transport. */
 export interface SubscriptionListener {
   /** A message on one of the channels. */
-  message(message: string): void;
+  message(message: string, channel: string): void;
   /** `channels` were subscribed again (a reconnection, a slot that moved): their messages may have been lost meanwhile. */
   resubscribed(channels: readonly string[]): void;
   /** Subscribing again after a reconnection failed. */
@@ -68,6 +68,11 @@ export class Subscriptions {
     return this.#sharded;
   }
 
+  /** Whether this process wants `channel`. */
+  has(channel: string): boolean {
+    return this.#channels.has(channel);
+  }
+
   /** How many channels this process wants. */
   get size(): number {
     return this.#channels.size;
@@ -119,7 +124,7 @@ export class Subscriptions {
       this.#settings.pubsub === "auto" ? await shardedPubSubIn(client) : this.#settings.pubsub === "sharded";
     const timeoutMs = this.#settings.commandTimeout * 4;
     const events = {
-      message: (message: string) => this.#listener.message(message),
+      message: (message: string, channel: string) => this.#listener.message(message, channel),
       resubscribed: (channels: Iterable<string>) => this.#resubscribedSoon(channels),
       lost: (error: unknown) => this.#listener.lost(error),
       refused: (channels: readonly string[], error: Error) => {

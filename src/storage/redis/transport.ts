@@ -11,8 +11,8 @@ import { Subscriptions } from "./subscriptions.js";
 
 /** What the transport tells its storage. */
 export interface TransportListener {
-  /** A message on the channel of a circuit this process holds. */
-  message(message: string): void;
+  /** A message on the channel of a circuit this process holds, or on the telemetry's watch channel. */
+  message(message: string, channel: string): void;
   /**
    * Redis stopped answering, or refused us: commands fail until `up`. Called when the outage
    * begins, and again during it if Redis tells why (a `RedisConfigurationError`).
@@ -99,7 +99,7 @@ export class RedisTransport {
     this.#settings = settings;
     this.#listener = listener;
     this.#subscriptions = new Subscriptions(settings, {
-      message: (message) => listener.message(message),
+      message: (message, channel) => listener.message(message, channel),
       resubscribed: (channels) => {
         if (this.#available) listener.resubscribed(channels);
         else void this.#healthCheck();
@@ -125,9 +125,14 @@ export class RedisTransport {
     return this.#subscriptions.sharded ? "SPUBLISH" : "PUBLISH";
   }
 
-  /** The channels this process is subscribed to (one per circuit it holds). */
+  /** The channels this process is subscribed to. */
   get subscriptions(): number {
     return this.#subscriptions.size;
+  }
+
+  /** Whether this process is subscribed to `channel` (or will be once connected). */
+  subscribedTo(channel: string): boolean {
+    return this.#subscriptions.has(channel);
   }
 
   /**

@@ -152,8 +152,11 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
 });
 
 /** The shard channels of this test's prefix that the master on `port` has subscribers for. */
+/** The circuits' channels the master on `port` has subscribers for (not the telemetry's watch channel). */
 const shardChannels = (port: number): Promise<string[]> =>
-  withNode(port, async (node) => ((await node.call("PUBSUB", "SHARDCHANNELS", `${prefix}:*`)) as string[]).sort());
+  withNode(port, async (node) =>
+    ((await node.call("PUBSUB", "SHARDCHANNELS", `${prefix}:events:*`)) as string[]).sort(),
+  );
 
 /** How many pub/sub connections the master on `port` serves. */
 const pubsubClients = (port: number): Promise<number> =>
@@ -191,6 +194,10 @@ describe("sharded subscriptions on a Cluster", () => {
       expect(await shardChannels(port)).toEqual(expected.sort());
       expect(await pubsubClients(port)).toBe(1);
     }
+    // The telemetry's watch channel too, on the master of its slot.
+    const watch = storage.keys.telemetry.watch;
+    const watchPort = await slotOwner(cluster, await keyslot(watch));
+    expect(await withNode(watchPort, (node) => node.call("PUBSUB", "SHARDCHANNELS", watch))).toEqual([watch]);
     await made.close();
     for (const { port } of cluster.nodes) expect(await pubsubClients(port)).toBe(0);
   });
