@@ -14,7 +14,9 @@ import { CircuitOpenError, clipName, InvalidOptionError, type CallTimeoutError }
 import { emitTransition, type Hooks } from "./events.js";
 import { isExcluded, type ExcludeRules } from "./exclude.js";
 import { GuardedCall, NEVER_ABORTED, type CallHost } from "./guarded-call.js";
-import { BOUNDS, secondsToMs, toCallSettings, type CallOptions, type SyncCallOptions } from "./options.js";
+import { BOUNDS, secondsToMs } from "./options/checks.js";
+import { toCallSettings, withCallRules, type CallRules, type FallbackFn } from "./options/settings.js";
+import type { CallOptions, RetryAfter, SyncCallOptions } from "./options/types.js";
 import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
 
 /** What a breaker needs from its factory. Internal. */
@@ -30,44 +32,6 @@ export interface BreakerContext {
   reattach(name: string, config: CircuitConfig): MaybePromise<CircuitRecord>;
   /** The call timeouts of the factory, on one timer. */
   readonly deadlines: Deadlines;
-}
-
-/** A function that says whether a call's result is a failure (`isFailure` option). */
-export type IsFailure = (result: unknown) => boolean;
-
-/** A fallback as the breakers call it. */
-export type FallbackFn = (error: unknown) => unknown;
-
-/** What the `retryAfter` option is: the seconds a failure (an error, or a result `isFailure` flagged) asks for. */
-export type RetryAfter = (failure: unknown) => number | undefined;
-
-/**
- * What a call's outcome is judged by, besides the factory's `exclude`: its own `exclude` rules
- * (checked first) and the `isFailure` for its results (the call's, else the factory's); and how
- * it runs: its timeout (the call's, else the breaker's, else the factory's `defaultTimeout`) and
- * its fallback (the call's, else the breaker's). Internal.
- */
-export interface CallRules {
-  readonly exclude: ExcludeRules;
-  readonly isFailure: IsFailure | null;
-  /** Milliseconds a call may run; `null`: no timeout (always for a sync breaker). */
-  readonly timeoutMs: number | null;
-  /** Called instead of failing, or `null`. */
-  readonly fallback: FallbackFn | null;
-  /** The minimum open time a failure asks for, or `null`. */
-  readonly retryAfter: RetryAfter | null;
-}
-
-/** `rules` with a call's own `timeout` (seconds) and `fallback`, where it gives them. */
-export function withCallRules(rules: CallRules, timeout: number | undefined, fallback: FallbackFn | null): CallRules {
-  if (timeout === undefined && fallback === null) return rules;
-  return {
-    exclude: rules.exclude,
-    isFailure: rules.isFailure,
-    timeoutMs: timeout === undefined ? rules.timeoutMs : secondsToMs(timeout),
-    fallback: fallback ?? rules.fallback,
-    retryAfter: rules.retryAfter,
-  };
 }
 
 const passValue = (value: unknown): unknown => value;

@@ -5,7 +5,7 @@
  * forget with them.
  * @module
  */
-import type { RunOptions } from "./options.js";
+import type { RunOptions } from "./options/types.js";
 import type { CircuitRecord, CircuitStorage } from "./storage/storage.js";
 
 /** What `CircuitLimit.victim` answers when it found a place already free (a circuit forgotten elsewhere). */

@@ -2,13 +2,7 @@
  * The factories: many named circuits with shared defaults, hooks and one storage.
  * @module
  */
-import {
-  AsyncCircuitBreaker,
-  notAFunction,
-  SyncCircuitBreaker,
-  type BreakerContext,
-  type CallRules,
-} from "./breaker.js";
+import { AsyncCircuitBreaker, notAFunction, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
 import { CallListeners, type CallListener } from "./calls.js";
 import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";
@@ -26,23 +20,23 @@ import {
   type ListenerDisposer,
 } from "./events.js";
 import { NO_EXCLUDE } from "./exclude.js";
+import { checkName, checkPositiveInteger, checkSeconds, secondsToMs } from "./options/checks.js";
 import {
-  checkName,
-  checkPositiveInteger,
-  checkSeconds,
-  secondsToMs,
   toBreakerSettings,
   toFactorySettings,
   toInitializeSettings,
-  type BreakerOptions,
   type BreakerSettings,
-  type FactoryOptions,
+  type CallRules,
   type FactorySettings,
-  type InitializeOptions,
-  type RunOptions,
-  type SyncBreakerOptions,
-} from "./options.js";
-import { applyChanges, checkConfigCoherence, type ConfigChanges } from "./policies.js";
+} from "./options/settings.js";
+import type {
+  BreakerOptions,
+  FactoryOptions,
+  InitializeOptions,
+  RunOptions,
+  SyncBreakerOptions,
+} from "./options/types.js";
+import { applyChanges, checkConfigCoherence, type ConfigChanges } from "./options/policies.js";
 import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
 import {
   isPromise,

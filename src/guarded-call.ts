@@ -7,7 +7,7 @@
  * @module
  */
 import { followAbort, unfollowAbort } from "./abort-listeners.js";
-import type { CallRules } from "./breaker.js";
+import type { CallRules } from "./options/settings.js";
 import { callStart, elapsedSince, UNTIMED } from "./calls.js";
 import type { CircuitScope } from "./core/circuit.js";
 import type { Deadline, Deadlines } from "./deadlines.js";

@@ -51,8 +51,8 @@ export type {
   RunOptions,
   SyncBreakerOptions,
   SyncCallOptions,
-} from "./options.js";
-export type { BackoffOption, ConfigChanges, QuorumOption } from "./policies.js";
+} from "./options/types.js";
+export type { BackoffOption, ConfigChanges, QuorumOption } from "./options/policies.js";
 export type { Clock } from "./coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";

@@ -6,7 +6,7 @@
  */
 import type { CircuitConfig, CircuitStateName } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
-import type { ConfigChanges, QuorumOption } from "../policies.js";
+import type { ConfigChanges, QuorumOption } from "../options/policies.js";
 import type { CircuitInfo, QuorumInfo } from "../storage/redis/inspect.js";
 import type { ConfigureChanges, Invocation } from "./args.js";
 import { quoted, type CircuitChange, type Fleet } from "./fleet.js";

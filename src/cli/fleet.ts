@@ -11,7 +11,7 @@ import type { Cluster } from "ioredis";
 import type { CircuitConfig } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
-import { applyChanges, type ConfigChanges } from "../policies.js";
+import { applyChanges, type ConfigChanges } from "../options/policies.js";
 import { isReplyError } from "../storage/redis/codec.js";
 import type { CircuitInfo } from "../storage/redis/inspect.js";
 import { makeClient, toRedisSettings, type RedisSettings } from "../storage/redis/options.js";

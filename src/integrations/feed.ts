@@ -8,7 +8,7 @@ import type { CallListener, CallOutcome } from "../calls.js";
 import type { CircuitScope, CircuitStateName } from "../core/circuit.js";
 import { InvalidOptionError } from "../errors.js";
 import { disposer, type CircuitHook, type ForgetReason, type ListenerDisposer } from "../events.js";
-import { checkKeys } from "../options.js";
+import { checkKeys } from "../options/checks.js";
 
 /**
  * What `registerMetrics` reads from a factory: `AsyncCircuitBreakerFactory` and

@@ -13,7 +13,7 @@ import {
 } from "../core/machine.js";
 import { clear, count, countsOf, countSuccess, createWindow, windowFor } from "../core/window.js";
 import { InvalidOptionError } from "../errors.js";
-import { checkKeys } from "../options.js";
+import { checkKeys } from "../options/checks.js";
 import { LocalCircuitsStorage } from "./local-circuits.js";
 import { checkSavedCircuits, type SavedCircuits } from "./saved.js";
 import type { CircuitRecord, CircuitStorage, Registration } from "./storage.js";

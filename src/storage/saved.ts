@@ -7,8 +7,8 @@
  */
 import type { CircuitConfig, CircuitSnapshot, CircuitStateName } from "../core/circuit.js";
 import { describeValue, InvalidOptionError, quote } from "../errors.js";
-import { BOUNDS, checkName, checkPositiveInteger, checkTtl } from "../options.js";
-import { checkBackoff, checkFailureRate, checkQuorum, checkSlowCall } from "../policies.js";
+import { BOUNDS, checkName, checkPositiveInteger, checkTtl } from "../options/checks.js";
+import { checkBackoff, checkFailureRate, checkQuorum, checkSlowCall } from "../options/policies.js";
 import type { CircuitStorage } from "./storage.js";
 
 /** The version of the document `toJSON()` writes; a reader refuses a newer one. */

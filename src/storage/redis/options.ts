@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import { InvalidOptionError } from "../../errors.js";
-import { checkKeys, checkPositiveInteger, checkSeconds } from "../../options.js";
+import { checkKeys, checkPositiveInteger, checkSeconds } from "../../options/checks.js";
 
 /**
  * The part of an ioredis `Redis` or `Cluster` client that `RedisStorage` uses. Declared here so

@@ -10,10 +10,10 @@ import {
   type FailureRatePolicy,
   type QuorumPolicy,
   type SlowCallPolicy,
-} from "./core/circuit.js";
-import { MAX_QUORUM_PROCESSES } from "./core/quorum.js";
-import { InvalidOptionError } from "./errors.js";
-import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./options.js";
+} from "../core/circuit.js";
+import { MAX_QUORUM_PROCESSES } from "../core/quorum.js";
+import { InvalidOptionError } from "../errors.js";
+import { BOUNDS, checkKeys, checkPositiveInteger, checkTtl } from "./checks.js";
 
 /** Longest rate window, in seconds: one day (10 buckets of 2.4 hours). */
 const MAX_WINDOW = 86_400;
