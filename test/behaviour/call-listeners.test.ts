@@ -19,7 +19,7 @@ import {
 } from "../../src/index.js";
 import { circuitName, flavours, flavoursFor, throwing, useWorkbench } from "../support/factories.js";
 import { deleteKeys, inspector, REDIS_URL, sleep, uniquePrefix, waitFor } from "../support/redis-helpers.js";
-import { storageKinds } from "../support/storage-kinds.js";
+import { storageKinds, withRedis } from "../support/storage-kinds.js";
 
 /** What a call listener heard: `[circuit, outcome, durationMs, scope]` per call. */
 type Heard = [string, CallOutcome, number, CircuitScope];
@@ -204,7 +204,7 @@ describe.each(flavours)("the scope, with the $name factory", (flavour) => {
   });
 });
 
-describe("the scope over Redis, of a circuit with a quorum shared by two processes", () => {
+describe.runIf(withRedis)("the scope over Redis, of a circuit with a quorum shared by two processes", () => {
   const prefix = uniquePrefix("test-call-scope");
   const factories: AsyncCircuitBreakerFactory[] = [];
   afterEach(async () => {

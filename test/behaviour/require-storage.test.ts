@@ -17,6 +17,7 @@ import {
   type FactoryOptions,
 } from "../../src/index.js";
 import { REDIS_URL } from "../support/redis-helpers.js";
+import { withRedis } from "../support/storage-kinds.js";
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -101,7 +102,7 @@ describe("initialize({ requireStorage: true })", () => {
     client.disconnect();
   });
 
-  it("resolves when Redis answers", async () => {
+  it.runIf(withRedis)("resolves when Redis answers", async () => {
     const factory = factoryWith({ storage: new RedisStorage(REDIS_URL) });
     await expect(factory.initialize({ requireStorage: true })).resolves.toBeUndefined();
   });

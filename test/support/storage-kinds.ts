@@ -167,4 +167,19 @@ export const redisIoredis6Kind: StorageKind = {
 };
 
 /** Every kind the behaviour suite runs against. */
-export const storageKinds: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind, redisIoredis6Kind];
+const ALL_KINDS: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind, redisIoredis6Kind];
+
+/**
+ * The kinds the suite runs against: every kind, or those `PURGATORY_TEST_STORAGES` names
+ * (`memory` for `npm run test:unit`, which needs no Redis).
+ */
+export const storageKinds: readonly StorageKind[] = (() => {
+  const wanted = process.env.PURGATORY_TEST_STORAGES?.split(",").map((name) => name.trim());
+  return wanted === undefined ? ALL_KINDS : ALL_KINDS.filter((kind) => wanted.includes(kind.name));
+})();
+
+/**
+ * Whether this run has Redis (`npm test`), or runs the suite in memory only (`npm run test:unit`):
+ * the few tests that need a real Redis beside a storage kind skip without it.
+ */
+export const withRedis: boolean = storageKinds.some((kind) => kind.name !== "memory");
