@@ -2,7 +2,9 @@
  * The factories: many named circuits with shared defaults, hooks and one storage.
  * @module
  */
-import { AsyncCircuitBreaker, notAFunction, SyncCircuitBreaker, type BreakerContext } from "./breaker.js";
+import { AsyncCircuitBreaker } from "./breaker/async.js";
+import { notAFunction, type BreakerContext } from "./breaker/base.js";
+import { SyncCircuitBreaker } from "./breaker/sync.js";
 import { CallListeners, type CallListener } from "./calls.js";
 import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "./core/circuit.js";
 import { isForgettable } from "./core/machine.js";

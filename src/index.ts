@@ -10,7 +10,8 @@
  * @packageDocumentation
  */
 export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
-export { AsyncCircuitBreaker, SyncCircuitBreaker } from "./breaker.js";
+export { AsyncCircuitBreaker } from "./breaker/async.js";
+export { SyncCircuitBreaker } from "./breaker/sync.js";
 export {
   CallTimeoutError,
   CircuitLimitError,

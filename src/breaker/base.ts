@@ -1,23 +1,23 @@
 /**
- * The breakers: a view of one circuit with the rules (`exclude`, `isFailure`, `timeout`,
- * `fallback`) of the call that asked for it.
- * `AsyncCircuitBreaker` guards code that returns promises, `SyncCircuitBreaker` synchronous code;
- * both decide through the storage, which decides through `core/machine`.
+ * What both breakers share: a view of one circuit with the rules (`exclude`, `isFailure`,
+ * `timeout`, `fallback`) of the call that asked for it, deciding through the storage, which
+ * decides through `core/machine`; recording outcomes and reporting them to the call listeners.
+ * `AsyncCircuitBreaker` (`async.ts`) guards code that returns promises, `SyncCircuitBreaker`
+ * (`sync.ts`) synchronous code.
  * @module
  */
-import { callStart, elapsedSince, UNTIMED, type CallListeners, type CallOutcome } from "./calls.js";
-import type { Clock } from "./coarse-clock.js";
-import type { CircuitConfig, CircuitScope, CircuitStateName, Transition } from "./core/circuit.js";
-import type { Admission, ControlAction } from "./core/machine.js";
-import type { Deadlines } from "./deadlines.js";
-import { CircuitOpenError, clipName, InvalidOptionError, type CallTimeoutError } from "./errors.js";
-import { emitTransition, type Hooks } from "./events.js";
-import { isExcluded, type ExcludeRules } from "./exclude.js";
-import { GuardedCall, NEVER_ABORTED, type CallHost } from "./guarded-call.js";
-import { BOUNDS, secondsToMs } from "./options/checks.js";
-import { toCallSettings, withCallRules, type CallRules, type FallbackFn } from "./options/settings.js";
-import type { CallOptions, RetryAfter, SyncCallOptions } from "./options/types.js";
-import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "./storage/storage.js";
+import type { CallListeners, CallOutcome } from "../calls.js";
+import type { Clock } from "../coarse-clock.js";
+import type { CircuitConfig, CircuitScope, CircuitStateName, Transition } from "../core/circuit.js";
+import type { Admission, ControlAction } from "../core/machine.js";
+import type { Deadlines } from "../deadlines.js";
+import { CircuitOpenError, InvalidOptionError, type CallTimeoutError } from "../errors.js";
+import { emitTransition, type Hooks } from "../events.js";
+import { isExcluded, type ExcludeRules } from "../exclude.js";
+import { BOUNDS, secondsToMs } from "../options/checks.js";
+import type { CallRules, FallbackFn } from "../options/settings.js";
+import type { RetryAfter } from "../options/types.js";
+import { isPromise, type CircuitRecord, type CircuitStorage, type MaybePromise } from "../storage/storage.js";
 
 /** What a breaker needs from its factory. Internal. */
 export interface BreakerContext {
@@ -34,17 +34,14 @@ export interface BreakerContext {
   readonly deadlines: Deadlines;
 }
 
-const passValue = (value: unknown): unknown => value;
-
-/** The key of a breaker's type-only record of what its default fallback returns. */
-declare const FALLBACK: unique symbol;
+export const passValue = (value: unknown): unknown => value;
 
 /**
  * A thenable that rejects with `error`. Returned from a promise handler, it rejects the derived
  * promise with the caller's own error without a `throw` (V8's exception machinery costs ~300 ns)
  * and without a new rejected promise (Node's unhandled-rejection bookkeeping costs more).
  */
-class Rejection {
+export class Rejection {
   readonly error: unknown;
   constructor(error: unknown) {
     this.error = error;
@@ -55,7 +52,7 @@ class Rejection {
 }
 
 /** An outcome (a value, a promise or a `Rejection`) as a promise. */
-const promised = (outcome: unknown): Promise<unknown> =>
+export const promised = (outcome: unknown): Promise<unknown> =>
   outcome instanceof Rejection ? Promise.reject(outcome.error) : Promise.resolve(outcome);
 
 /**
@@ -64,7 +61,7 @@ const promised = (outcome: unknown): Promise<unknown> =>
  * call's outcome); capped at the longest ttl (one hour), so that no server can keep a circuit
  * open for a day.
  */
-function minOpenMsOf(retryAfter: RetryAfter, failure: unknown): number | undefined {
+export function minOpenMsOf(retryAfter: RetryAfter, failure: unknown): number | undefined {
   let seconds: unknown;
   try {
     seconds = retryAfter(failure);
@@ -76,7 +73,7 @@ function minOpenMsOf(retryAfter: RetryAfter, failure: unknown): number | undefin
 }
 
 /** What `fallback(error)` gives the caller: its value, or its error as a `Rejection`. Never throws. */
-function fallenBack(fallback: FallbackFn, error: unknown): unknown {
+export function fallenBack(fallback: FallbackFn, error: unknown): unknown {
   try {
     return fallback(error);
   } catch (thrown) {
@@ -88,11 +85,11 @@ function fallenBack(fallback: FallbackFn, error: unknown): unknown {
  * The scope a call admitted by `admission` runs in, for the call listeners: `"process"` for a
  * probe of the state the process keeps for itself, `"fleet"` for every other call.
  */
-const scopeOf = (admission: Admission): CircuitScope =>
+export const scopeOf = (admission: Admission): CircuitScope =>
   admission.verdict === "probe" && admission.scope === "process" ? "process" : "fleet";
 
 /** What sync and async breakers share: the circuit's readable state and outcome recording. */
-abstract class CircuitBreakerBase {
+export abstract class CircuitBreakerBase {
   /** @internal */ protected circuit: CircuitRecord;
   /** @internal The rules this breaker's own calls are judged by. */
   protected readonly rules: CallRules;
@@ -443,320 +440,9 @@ abstract class CircuitBreakerBase {
 }
 
 /**
- * A breaker for code that returns promises (or plain values). Get one from
- * `AsyncCircuitBreakerFactory.getBreaker`. `F` is what its default `fallback` returns (`never`
- * without one), which its calls' result type includes.
- *
- * @example
- * ```ts
- * const breaker = await factory.getBreaker("www.example.com", { timeout: 5 });
- * const page = await breaker.run((signal) => fetch("https://www.example.com/", { signal }));
- * ```
- */
-export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implements CallHost {
-  /** @internal */ protected readonly synchronous = false;
-  /**
-   * Type only, nothing at run time: what the default fallback returns, so that a breaker with a
-   * fallback of type `F` is not taken for one without (whose calls never resolve with an `F`).
-   */
-  declare readonly [FALLBACK]?: F;
-
-  /**
-   * Runs `fn` under the circuit: rejects with `CircuitOpenError` without running it when the
-   * circuit is opened; otherwise resolves or rejects exactly as `fn` does, after recording the
-   * outcome (a result `isFailure` flags is recorded as a failure and still resolved).
-   *
-   * `fn` gets an `AbortSignal` that aborts when the call times out (`timeout`, with the
-   * `CallTimeoutError`) or its caller cancels it (`options.signal`, with its reason); a function
-   * that takes no argument is fine. With a `fallback` (the call's, else the breaker's), a
-   * `CircuitOpenError`, a `CallTimeoutError` or a counted failure resolves with what the fallback
-   * returns instead, once the failure is recorded.
-   *
-   * @example
-   * ```ts
-   * const page = await breaker.run((signal) => fetch(url, { signal }), {
-   *   signal: request.signal, // the caller's cancellation: rejects at once, counts nothing
-   *   timeout: 2,             // seconds; replaces the breaker's
-   *   fallback: () => cachedPage,
-   * });
-   * ```
-   */
-  run<T, G = F>(
-    fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    options?: CallOptions<G>,
-  ): Promise<Awaited<T> | Awaited<G>>;
-  run(fn: (signal: AbortSignal) => unknown): Promise<unknown> {
-    // `options` is read from `arguments` rather than declared: with a second declared parameter,
-    // V8 captures the stack of each failure's Error (made under this frame) ~250 ns slower, about
-    // 6 % of the failure path (bench); `arguments.length` costs the success path nothing.
-    // eslint-disable-next-line prefer-rest-params
-    if (arguments.length > 1 || this.rules.timeoutMs !== null) return this.#runWithOptions(fn, arguments[1]);
-    const circuit = this.circuit;
-    circuit.used = true;
-    const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit))
-      return this.#offFastPath(fn, this.rules);
-    // The closed path calls `fn` here, not in a helper: one frame less under `fn` makes the stack
-    // of each failure's Error cheaper to capture.
-    const generation = snapshot.generation;
-    let result: unknown;
-    try {
-      result = fn(NEVER_ABORTED);
-    } catch (error) {
-      // A non-function `fn` is checked here, once calling it failed, so the success path pays nothing.
-      if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-      return promised(this.outcomeOfError(error, generation, this.rules, UNTIMED));
-    }
-    return this.#settle(result, generation, this.rules);
-  }
-
-  #runWithOptions(fn: (signal: AbortSignal) => unknown, options: unknown): Promise<unknown> {
-    if (options === undefined) return this.runWith(fn, this.rules, null);
-    try {
-      const call = toCallSettings(options, false);
-      return this.runWith(fn, withCallRules(this.rules, call.timeout, call.fallback), call.signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * @internal Runs `fn` judged by the `rules` of one call (`factory.run` or a decorated function
-   * given options) without a breaker of its own, cancelled by `signal` (or `null`).
-   */
-  runWith(fn: (signal: AbortSignal) => unknown, rules: CallRules, signal: AbortSignal | null): Promise<unknown> {
-    if (signal !== null || rules.timeoutMs !== null) return this.#guarded(fn, rules, signal);
-    const circuit = this.circuit;
-    circuit.used = true;
-    const snapshot = circuit.snapshot;
-    if (snapshot.state !== "closed" || circuit.forgotten || this.timed(circuit)) return this.#offFastPath(fn, rules);
-    const generation = snapshot.generation;
-    let result: unknown;
-    try {
-      result = fn(NEVER_ABORTED);
-    } catch (error) {
-      if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-      return promised(this.outcomeOfError(error, generation, rules, UNTIMED));
-    }
-    return this.#settle(result, generation, rules);
-  }
-
-  /**
-   * A call that cannot take the fast path: on a circuit that is not closed (or was forgotten), it
-   * waits for its admission; a timed call (`slowCall`, call listeners) runs as a `GuardedCall`.
-   */
-  #offFastPath(fn: (signal: AbortSignal) => unknown, rules: CallRules): Promise<unknown> {
-    return this.timed(this.circuit) ? this.#guarded(fn, rules, null) : this.#admitThenCall(fn, rules);
-  }
-
-  /** An untimed call on a circuit that is not closed (or was forgotten): admission, then `fn`. */
-  async #admitThenCall(fn: (signal: AbortSignal) => unknown, rules: CallRules): Promise<unknown> {
-    // Checked before admission: a bad argument must neither take a probe slot nor count.
-    if (typeof fn !== "function") throw notAFunction(fn);
-    const circuit = await this.attached();
-    const snapshot = circuit.snapshot;
-    const generation =
-      snapshot.state === "closed" ? snapshot.generation : this.admitted(await this.admit(circuit, false));
-    if (typeof generation !== "number") return this.outcomeOfRejection(generation, rules);
-    let result: unknown;
-    try {
-      result = fn(NEVER_ABORTED);
-    } catch (error) {
-      return this.outcomeOfError(error, generation, rules, UNTIMED);
-    }
-    return this.#settle(result, generation, rules);
-  }
-
-  /**
-   * A call with a timeout or a caller's signal, or a timed call: a `GuardedCall` races `fn`
-   * against both and measures it. A signal already aborted rejects at once, before admission:
-   * `fn` is not called, nothing counts.
-   */
-  #guarded(fn: (signal: AbortSignal) => unknown, rules: CallRules, signal: AbortSignal | null): Promise<unknown> {
-    if (typeof fn !== "function") return Promise.reject(notAFunction(fn));
-    if (signal?.aborted === true) return Promise.reject(signal.reason as unknown);
-    const circuit = this.circuit;
-    circuit.used = true;
-    return new Promise((resolve, reject) => {
-      const call = new GuardedCall(this, fn, rules, signal, resolve, reject);
-      const snapshot = circuit.snapshot;
-      if (snapshot.state === "closed" && !circuit.forgotten) call.start(snapshot.generation, false);
-      else void this.#admitGuarded(call);
-    });
-  }
-
-  async #admitGuarded(call: GuardedCall): Promise<void> {
-    try {
-      const circuit = await this.attached();
-      const snapshot = circuit.snapshot;
-      if (snapshot.state === "closed") return call.start(snapshot.generation, false);
-      const admission = await this.admit(circuit, false);
-      const ticket = this.admitted(admission);
-      if (typeof ticket !== "number") call.rejected(ticket);
-      else call.start(ticket, admission.verdict === "probe", scopeOf(admission));
-    } catch (error) {
-      call.failed(error); // e.g. FactoryClosedError: no fallback, nothing counted
-    }
-  }
-
-  /** Records the outcome of what `fn` returned, then settles as it did. */
-  #settle(result: unknown, generation: number, rules: CallRules): Promise<unknown> {
-    if (typeof (result as { then?: unknown } | null)?.then !== "function") {
-      const pending =
-        rules.isFailure === null ? this.succeeded(generation) : this.judged(result, generation, rules, UNTIMED);
-      return pending === undefined ? Promise.resolve(result) : pending.then(() => result);
-    }
-    let onValue: (value: unknown) => unknown;
-    let onError: (error: unknown) => unknown;
-    if (rules === this.rules) {
-      if (this.#handlersGeneration !== generation) this.#makeHandlers(generation);
-      onValue = this.#onValue;
-      onError = this.#onError;
-    } else {
-      [onValue, onError] = this.#handlers(generation, rules);
-    }
-    // A foreign thenable's `then` may return anything: adopt it into a real promise first.
-    const promise = result instanceof Promise ? result : Promise.resolve(result as PromiseLike<unknown>);
-    return promise.then(onValue, onError);
-  }
-
-  // The outcome handlers of the current generation, made on its first call rather than per call
-  // (two closures per call cost more than the call); a circuit never called pays no closure.
-  #handlersGeneration = -1;
-  #onValue: (value: unknown) => unknown = passValue;
-  #onError: (error: unknown) => unknown = passValue;
-
-  /** The outcome handlers of calls admitted in `generation`, made once per generation, not per call. */
-  #makeHandlers(generation: number): void {
-    this.#handlersGeneration = generation;
-    [this.#onValue, this.#onError] = this.#handlers(generation, this.rules);
-  }
-
-  /** Handlers that record a call's outcome by `rules`, then settle as the call did. */
-  #handlers(generation: number, rules: CallRules): [(value: unknown) => unknown, (error: unknown) => unknown] {
-    const onValue =
-      rules.isFailure === null
-        ? (value: unknown) => {
-            const pending = this.succeeded(generation);
-            return pending === undefined ? value : pending.then(() => value);
-          }
-        : (value: unknown) => {
-            const pending = this.judged(value, generation, rules, UNTIMED);
-            return pending === undefined ? value : pending.then(() => value);
-          };
-    const onError = (error: unknown) => this.outcomeOfError(error, generation, rules, UNTIMED);
-    return [onValue, onError];
-  }
-}
-
-/**
- * A breaker for synchronous code. Get one from `SyncCircuitBreakerFactory.getBreaker`. `F` is
- * what its default `fallback` returns (`never` without one).
- *
- * @example
- * ```ts
- * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
- * ```
- */
-export class SyncCircuitBreaker<F = never> extends CircuitBreakerBase {
-  /** @internal */ protected readonly synchronous = true;
-  /** Type only, nothing at run time: see `AsyncCircuitBreaker`. */
-  declare readonly [FALLBACK]?: F;
-
-  /**
-   * Runs `fn` under the circuit: throws `CircuitOpenError` without running it when the circuit is
-   * opened; otherwise returns or throws exactly as `fn` does, after recording the outcome (a
-   * result `isFailure` flags is recorded as a failure and still returned). Only what `fn` returns
-   * or throws is judged: guard promise-returning code with the async factory. With a `fallback`
-   * (the call's, else the breaker's), a `CircuitOpenError` or a counted failure returns what the
-   * fallback returns instead (after the failure is recorded).
-   *
-   * @example
-   * ```ts
-   * const settings = breaker.run(() => JSON.parse(text), { fallback: () => ({}) });
-   * ```
-   */
-  run<T, G = F>(fn: () => T, options?: SyncCallOptions<G>): T | G {
-    if (options === undefined) return this.runWith(fn, this.rules) as T;
-    const call = toCallSettings(options, true);
-    return this.runWith(fn, withCallRules(this.rules, undefined, call.fallback)) as T | G;
-  }
-
-  /** @internal Runs `fn` judged by the `rules` of one call, without a breaker of its own. */
-  runWith(fn: () => unknown, rules: CallRules): unknown {
-    const circuit = this.circuit;
-    circuit.used = true;
-    const snapshot = circuit.snapshot;
-    if (snapshot.state === "closed" && !circuit.forgotten && !this.timed(circuit)) {
-      return this.#call(fn, snapshot.generation, rules, UNTIMED);
-    }
-    const admission = this.#admit(fn);
-    const generation = typeof admission === "number" ? admission : this.admitted(admission);
-    if (typeof generation !== "number") {
-      this.report("rejected", 0, generation.scope);
-      if (rules.fallback === null) throw generation;
-      return rules.fallback(generation);
-    }
-    const scope = typeof admission === "number" ? "fleet" : scopeOf(admission);
-    return this.#call(fn, generation, rules, this.timed(this.circuit) ? callStart() : UNTIMED, scope);
-  }
-
-  /**
-   * Calls `fn`, admitted with `generation` in `scope` and started at `startedAt` (`UNTIMED`: not
-   * measured), and records how it ended.
-   */
-  #call(
-    fn: () => unknown,
-    generation: number,
-    rules: CallRules,
-    startedAt: number,
-    scope: CircuitScope = "fleet",
-  ): unknown {
-    let result: unknown;
-    try {
-      result = fn();
-    } catch (error) {
-      if (typeof fn !== "function") throw notAFunction(fn);
-      const durationMs = elapsedSince(startedAt);
-      if (this.excludes(error, rules)) {
-        void this.success(generation, durationMs, "excluded", scope);
-        throw error;
-      }
-      void this.failure(generation, error, rules, durationMs, "failure", scope);
-      if (rules.fallback === null) throw error;
-      return rules.fallback(error);
-    }
-    void this.judged(result, generation, rules, elapsedSince(startedAt), scope);
-    return result;
-  }
-
-  /**
-   * Admits a call on a circuit that is not closed: the storage's `Admission`, or the token of a
-   * circuit found closed once attached.
-   */
-  #admit(fn: unknown): number | Admission {
-    if (typeof fn !== "function") throw notAFunction(fn);
-    const circuit = this.attached();
-    if (isPromise(circuit)) throw asyncStorageError(this.name);
-    const snapshot = circuit.snapshot;
-    if (snapshot.state === "closed") return snapshot.generation;
-    const admission = this.admit(circuit, true);
-    if (isPromise(admission)) throw asyncStorageError(this.name);
-    return admission;
-  }
-}
-
-/**
  * @internal The error for a `fn` that is not a function, typically the result of a call passed
  * instead of the call (`run("api", fetch(url))`): it names `fn` and the value, and counts nothing.
  */
 export function notAFunction(fn: unknown): InvalidOptionError {
   return new InvalidOptionError("fn", fn, "a function to run under the circuit, e.g. () => fetch(url)");
-}
-
-function asyncStorageError(name: string): Error {
-  return new TypeError(
-    `Circuit ${clipName(name)}: the storage answered asynchronously to a synchronous breaker; ` +
-      "use AsyncCircuitBreakerFactory or a storage that supports synchronous decisions",
-  );
 }
