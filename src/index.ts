@@ -9,7 +9,8 @@
  * ```
  * @packageDocumentation
  */
-export { AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory } from "./factory.js";
+export { AsyncCircuitBreakerFactory } from "./factory/async.js";
+export { SyncCircuitBreakerFactory } from "./factory/sync.js";
 export { AsyncCircuitBreaker } from "./breaker/async.js";
 export { SyncCircuitBreaker } from "./breaker/sync.js";
 export {

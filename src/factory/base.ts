@@ -1,18 +1,22 @@
 /**
- * The factories: many named circuits with shared defaults, hooks and one storage.
+ * What both factories share: defaults, hooks, the storage, registration (under `maxCircuits`)
+ * and forgetting, the idle sweep, and the pools of `purgatory/fetch`.
+ *
+ * Past 400 lines because registration, forgetting and the bounds on circuits decide together over
+ * the same private state (the shared breakers, the `maxCircuits` sweep, the pools): the data
+ * structures of the bounds live apart (`circuit-limits.ts`), the decisions here.
  * @module
  */
-import { AsyncCircuitBreaker } from "./breaker/async.js";
-import { notAFunction, type BreakerContext } from "./breaker/base.js";
-import { SyncCircuitBreaker } from "./breaker/sync.js";
-import { CallListeners, type CallListener } from "./calls.js";
-import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "./core/circuit.js";
-import { isForgettable } from "./core/machine.js";
-import { CircuitLimit, CircuitPool, FREED, type PoolEntry, type PooledRunner } from "./circuit-limits.js";
-import { Deadlines } from "./deadlines.js";
-import { TrafficRecorder } from "./traffic-recorder.js";
-import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "./decorate.js";
-import { CircuitLimitError, FactoryClosedError, InvalidOptionError, StorageUnavailableError } from "./errors.js";
+import { AsyncCircuitBreaker } from "../breaker/async.js";
+import { type BreakerContext } from "../breaker/base.js";
+import { SyncCircuitBreaker } from "../breaker/sync.js";
+import { CallListeners, type CallListener } from "../calls.js";
+import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "../core/circuit.js";
+import { isForgettable } from "../core/machine.js";
+import { CircuitLimit, CircuitPool, FREED, type PoolEntry } from "../circuit-limits.js";
+import { Deadlines } from "../deadlines.js";
+import { TrafficRecorder } from "../traffic-recorder.js";
+import { CircuitLimitError, FactoryClosedError, InvalidOptionError, StorageUnavailableError } from "../errors.js";
 import {
   disposer,
   Hooks,
@@ -20,9 +24,9 @@ import {
   type CircuitHookArgs,
   type ForgetReason,
   type ListenerDisposer,
-} from "./events.js";
-import { NO_EXCLUDE } from "./exclude.js";
-import { checkName, checkPositiveInteger, checkSeconds, secondsToMs } from "./options/checks.js";
+} from "../events.js";
+import { NO_EXCLUDE } from "../exclude.js";
+import { checkName, secondsToMs } from "../options/checks.js";
 import {
   toBreakerSettings,
   toFactorySettings,
@@ -30,26 +34,20 @@ import {
   type BreakerSettings,
   type CallRules,
   type FactorySettings,
-} from "./options/settings.js";
-import type {
-  BreakerOptions,
-  FactoryOptions,
-  InitializeOptions,
-  RunOptions,
-  SyncBreakerOptions,
-} from "./options/types.js";
-import { applyChanges, checkConfigCoherence, type ConfigChanges } from "./options/policies.js";
-import { saveCircuits, type SavedCircuits } from "./storage/saved.js";
+} from "../options/settings.js";
+import type { FactoryOptions, InitializeOptions } from "../options/types.js";
+import { applyChanges, checkConfigCoherence, type ConfigChanges } from "../options/policies.js";
+import { saveCircuits, type SavedCircuits } from "../storage/saved.js";
 import {
   isPromise,
   type CircuitRecord,
   type CircuitStorage,
   type MaybePromise,
   type Registration,
-} from "./storage/storage.js";
+} from "../storage/storage.js";
 
 /** What both factories share: defaults, hooks, the storage, registration and forgetting. */
-abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
+export abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCircuitBreaker> {
   /** @internal */ protected readonly settings: FactorySettings;
   /** @internal */ protected readonly context: BreakerContext;
   /** @internal Breakers with no rules of their own (the factory's), one per circuit. */
@@ -587,7 +585,7 @@ abstract class CircuitBreakerFactoryBase<B extends AsyncCircuitBreaker | SyncCir
 }
 
 /** The name of a storage in messages: its `location` (any password masked), else its class. */
-function storageLabel(storage: CircuitStorage): string {
+export function storageLabel(storage: CircuitStorage): string {
   const { location } = storage;
   if (typeof location !== "string" || location === "") {
     const type = (storage as { constructor?: { name?: unknown } }).constructor?.name;
@@ -600,256 +598,5 @@ function storageLabel(storage: CircuitStorage): string {
     return url.href;
   } catch {
     return location;
-  }
-}
-
-/**
- * Makes and keeps named circuit breakers for asynchronous code.
- *
- * @example
- * ```ts
- * const circuitbreaker = new AsyncCircuitBreakerFactory({ defaultThreshold: 5, defaultTtl: 30 });
- * await circuitbreaker.initialize();
- * const page = await circuitbreaker.run("www.example.com", () => fetch(url));
- * await circuitbreaker.close();
- * ```
- */
-export class AsyncCircuitBreakerFactory<
-  X extends readonly unknown[] = readonly unknown[],
-> extends CircuitBreakerFactoryBase<AsyncCircuitBreaker> {
-  /**
-   * Validates `options` at once; see `FactoryOptions`. `X` only types the predicates of
-   * `options.exclude` by their classes, inferred from the list.
-   */
-  constructor(options?: FactoryOptions<X>) {
-    super(options, false);
-  }
-
-  /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): AsyncCircuitBreaker {
-    return new AsyncCircuitBreaker(this.context, circuit, rules);
-  }
-
-  /**
-   * The breaker of circuit `name`, registering it with `options` if this is the first time the
-   * name is used (later `threshold`/`ttl` are ignored); `options.exclude`, `isFailure`,
-   * `timeout` and `fallback` apply to this breaker's calls.
-   *
-   * @example
-   * ```ts
-   * const breaker = await circuitbreaker.getBreaker("api", { threshold: 3, timeout: 2, fallback: () => null });
-   * const user = await breaker.run((signal) => getUser(id, { signal })); // User | null
-   * ```
-   */
-  async getBreaker<Y extends readonly unknown[] = readonly unknown[], F = never>(
-    name: string,
-    options?: BreakerOptions<unknown, Y, F>,
-  ): Promise<AsyncCircuitBreaker<F>> {
-    const [checked, settings] = this.checkArgs(name, options);
-    return this.breakerFor(checked, settings);
-  }
-
-  /**
-   * Runs `fn` under circuit `name`: the one-liner form of `getBreaker(name).run(fn)`. With
-   * `options` (`exclude`, `isFailure`, `timeout`, `fallback`, and the caller's `signal`), the call
-   * is judged and run by them through the circuit's shared breaker: no breaker is made per call.
-   *
-   * @example
-   * ```ts
-   * const res = await circuitbreaker.run("api", (signal) => fetch(url, { signal }), { signal: request.signal, timeout: 2 });
-   * ```
-   */
-  run<T, Y extends readonly unknown[] = readonly unknown[], F = never>(
-    name: string,
-    fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    options?: RunOptions<Awaited<T>, Y, F>,
-  ): Promise<Awaited<T> | Awaited<F>> {
-    if (options === undefined) {
-      const cached = this.breakers.get(name);
-      if (cached !== undefined) return cached.run(fn);
-    }
-    try {
-      if (typeof fn !== "function") throw notAFunction(fn);
-      const [checked, settings] = this.checkArgs(name, options, true);
-      return this.runWith(checked, settings, this.rulesFor(settings), fn) as Promise<Awaited<T>>;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * @internal A bounded pool of this factory's circuits, for names chosen by others (hosts of URLs):
-   * `purgatory/fetch` makes one per `circuitFetch`. Its `run` is this factory's `run`, except that
-   * a circuit it registers takes a place in the pool: past `maxCircuits` (an integer >= 1, or
-   * `null` for no bound) the pool's least recently used closed circuit with no call in flight is
-   * forgotten (`circuit_forgotten`, reason `"limit"`), or the call rejects with
-   * `CircuitLimitError`; and the pool's circuits unused for `idleTtl` seconds (or `null`: never)
-   * are forgotten when a new one registers (reason `"idle"`). The factory's `maxCircuits` and
-   * `idleTtl`, when set, apply too.
-   *
-   * @example
-   * ```ts
-   * const hosts = circuitbreaker.pool(1_000, 600);
-   * const res = await hosts.run(new URL(url).host, (signal) => fetch(url, { signal }));
-   * ```
-   */
-  pool(maxCircuits: number | null, idleTtl: number | null): PooledRunner {
-    const pool = this.makePool(
-      maxCircuits === null ? null : checkPositiveInteger(maxCircuits, "maxCircuits"),
-      idleTtl === null ? null : checkSeconds(idleTtl, "idleTtl"),
-    );
-    const clock = this.settings.clock;
-    const run = <T, Y extends readonly unknown[] = readonly unknown[], F = never>(
-      name: string,
-      fn: (signal: AbortSignal) => T | PromiseLike<T>,
-      options?: RunOptions<Awaited<T>, Y, F>,
-    ): Promise<Awaited<T> | Awaited<F>> => {
-      let entry: PoolEntry;
-      try {
-        entry = this.enterPool(pool, checkName(name), clock());
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      const result = this.run(name, fn, options);
-      const leave = (): void => this.leavePool(pool, name, entry);
-      result.then(leave, leave);
-      return result;
-    };
-    return {
-      run,
-      get size() {
-        return pool.entries.size;
-      },
-    };
-  }
-
-  /**
-   * @internal Runs `fn` on circuit `name` through its shared breaker, judged by `rules`,
-   * cancelled by `settings.signal`.
-   */
-  protected runWith(
-    name: string,
-    settings: BreakerSettings,
-    rules: CallRules | null,
-    fn: (signal: AbortSignal) => unknown,
-  ): Promise<unknown> {
-    let breaker: MaybePromise<AsyncCircuitBreaker>;
-    try {
-      breaker = this.sharedBreaker(name, settings);
-    } catch (error) {
-      // E.g. registering after close(): a decorated function rejects, it never throws.
-      return Promise.reject(error);
-    }
-    const { signal } = settings;
-    const run = (b: AsyncCircuitBreaker): Promise<unknown> =>
-      rules === null && signal === null ? b.run(fn) : b.runWith(fn, rules ?? this.baseRules, signal);
-    return isPromise(breaker) ? breaker.then(run) : run(breaker);
-  }
-
-  /**
-   * Wraps functions or methods so every call runs under a circuit. `nameOrFn` is the circuit name,
-   * or a function of the call's arguments that returns it. Works as a higher-order function, as a
-   * standard (TC39) method decorator and as a legacy (`experimentalDecorators`) one. The wrapper
-   * keeps `this`, the function's `name` and `length`, and returns a promise.
-   *
-   * With `options.timeout`, a call that runs too long rejects with `CallTimeoutError` and counts
-   * as a failure; the wrapped function gets no signal (its arguments are its caller's). With
-   * `options.fallback`, the wrapper resolves with the fallback's value instead of failing.
-   *
-   * @example
-   * ```ts
-   * const get = circuitbreaker.decorate((url: string) => new URL(url).host)(
-   *   async (url: string) => fetch(url),
-   * );
-   * ```
-   */
-  decorate<Y extends readonly unknown[] = readonly unknown[], F = never>(
-    nameOrFn: CircuitNameSource,
-    options?: BreakerOptions<unknown, Y, F>,
-  ): CircuitDecorator<"async", F> {
-    const settings = toBreakerSettings(options);
-    const rules = this.rulesFor(settings);
-    return makeDecorator(nameOrFn, (name, fn) => this.runWith(checkName(name), settings, rules, fn), "async");
-  }
-}
-
-/**
- * Makes and keeps named circuit breakers for synchronous code.
- *
- * @example
- * ```ts
- * const sync = new SyncCircuitBreakerFactory({ defaultThreshold: 3 });
- * const value = sync.getBreaker("parser").run(() => JSON.parse(text));
- * ```
- */
-export class SyncCircuitBreakerFactory<
-  X extends readonly unknown[] = readonly unknown[],
-> extends CircuitBreakerFactoryBase<SyncCircuitBreaker> {
-  /** Validates `options` at once; see `FactoryOptions` and `AsyncCircuitBreakerFactory`. */
-  constructor(options?: FactoryOptions<X>) {
-    super(options, true);
-  }
-
-  /** @internal */
-  protected makeBreaker(circuit: CircuitRecord, rules: CallRules): SyncCircuitBreaker {
-    return new SyncCircuitBreaker(this.context, circuit, rules);
-  }
-
-  /** Same as `close()`, for `using`. The storage closes in the background. */
-  [Symbol.dispose](): void {
-    void this.close();
-  }
-
-  /**
-   * The breaker of circuit `name`; see `AsyncCircuitBreakerFactory.getBreaker`. `timeout` is
-   * rejected with `InvalidOptionError`: a synchronous call cannot be interrupted.
-   */
-  getBreaker<Y extends readonly unknown[] = readonly unknown[], F = never>(
-    name: string,
-    options?: SyncBreakerOptions<unknown, Y, F>,
-  ): SyncCircuitBreaker<F> {
-    const [checked, settings] = this.checkArgs(name, options);
-    return this.#sync(this.breakerFor(checked, settings));
-  }
-
-  /**
-   * Runs `fn` under circuit `name`; see `AsyncCircuitBreakerFactory.run`. `timeout` and `signal`
-   * are rejected with `InvalidOptionError`: a synchronous call can be neither timed out nor
-   * cancelled.
-   */
-  run<T, Y extends readonly unknown[] = readonly unknown[], F = never>(
-    name: string,
-    fn: () => T,
-    options?: SyncBreakerOptions<T, Y, F>,
-  ): T | F {
-    if (options === undefined) {
-      const cached = this.breakers.get(name);
-      if (cached !== undefined) return cached.run(fn);
-    }
-    if (typeof fn !== "function") throw notAFunction(fn);
-    const [checked, settings] = this.checkArgs(name, options, true);
-    return this.#runWith(checked, settings, this.rulesFor(settings), fn) as T | F;
-  }
-
-  /** Wraps synchronous functions or methods; see `AsyncCircuitBreakerFactory.decorate`. */
-  decorate<Y extends readonly unknown[] = readonly unknown[], F = never>(
-    nameOrFn: CircuitNameSource,
-    options?: SyncBreakerOptions<unknown, Y, F>,
-  ): CircuitDecorator<"sync", F> {
-    const settings = toBreakerSettings(options, true);
-    const rules = this.rulesFor(settings);
-    return makeDecorator(nameOrFn, (name, fn) => this.#runWith(checkName(name), settings, rules, fn), "sync");
-  }
-
-  #runWith(name: string, settings: BreakerSettings, rules: CallRules | null, fn: () => unknown): unknown {
-    const breaker = this.#sync(this.sharedBreaker(name, settings));
-    return rules === null ? breaker.run(fn) : breaker.runWith(fn, rules);
-  }
-
-  #sync(breaker: MaybePromise<SyncCircuitBreaker>): SyncCircuitBreaker {
-    if (isPromise(breaker)) {
-      throw new TypeError("The storage registers circuits asynchronously; use AsyncCircuitBreakerFactory");
-    }
-    return breaker;
   }
 }
