@@ -1,5 +1,5 @@
 /**
- * An app bundled with esbuild, as docs/bundling.md says (issue 6, finding 8; issue 16): each
+ * An app bundled with esbuild, as docs/bundling.md says: each
  * recipe of that page, read from it and run with the esbuild CLI, bundles a small app that uses
  * `RedisStorage`, and two processes running the bundle must share a circuit through Redis. A
  * one-file bundle sits alone in its folder, with no `scripts/*.lua` (or anything else) next to it.
