@@ -4,7 +4,7 @@
  * Purgatory starts no timer: it compares the time of a call with the time the circuit opened.
  * Give the factory a `clock` (here a variable you move forward) and the ttl elapses when you say
  * so. With vitest or jest fake timers no option is needed: the default clock reads the faked
- * `Date` at each use, so `vi.advanceTimersByTime(ms)` moves the circuits' time too (see README).
+ * `Date` at each use, so `vi.advanceTimersByTime(ms)` moves the circuits' time too (docs/testing.md).
  *
  *   npx tsx examples/testing-with-fake-timers.ts
  */

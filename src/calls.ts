@@ -34,7 +34,7 @@ export type CallOutcome = "success" | "failure" | "excluded" | "rejected" | "tim
  * A listener written for three arguments keeps working: `scope` is a trailing one. As with hooks,
  * one that throws or rejects is reported once as a process warning (code `PURGATORY_HOOK_ERROR`)
  * and never changes the call. While a factory has a call listener, its calls are timed (two clock
- * readings per call, see the README's benchmark figures).
+ * readings per call, see docs/benchmarks.md).
  *
  * @example
  * ```ts

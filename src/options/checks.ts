@@ -1,7 +1,7 @@
 /**
  * The generic checks of options and arguments: each throws an `InvalidOptionError` that names the
  * option and the value, at once, never falling back to a silent default; and the bounds of
- * circuit options (the README's "Bounds").
+ * circuit options (docs/options.md, "Bounds").
  * @module
  */
 import { describeValue, InvalidOptionError, quote } from "../errors.js";
@@ -61,7 +61,7 @@ export function checkObject(value: unknown, option: string): object {
 }
 
 /**
- * The bounds of circuit options, documented in the README ("Bounds"). Values outside are mistakes
+ * The bounds of circuit options, documented in docs/options.md ("Bounds"). Values outside are mistakes
  * (a ttl in milliseconds, a threshold that can never be reached), rejected instead of honoured.
  */
 export const BOUNDS = Object.freeze({

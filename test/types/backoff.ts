@@ -1,6 +1,6 @@
 /**
  * Type-level checks of `backoff`, compiled by `tsc --noEmit` (`npm run typecheck`) and never run:
- * `jitter` may be left out wherever a backoff is given (it defaults to 0), as the README says;
+ * `jitter` may be left out wherever a backoff is given (it defaults to 0), as docs/policies.md says;
  * `multiplier` and `maxTtl` may not.
  */
 import { AsyncCircuitBreakerFactory, type BackoffOption } from "../../src/index.js";

@@ -262,7 +262,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
           });
   }
 
-  /** The key layout in use (see the README's "Key layout"). */
+  /** The key layout in use (see docs/redis.md, "Key layout"). */
   get keys(): RedisKeys {
     return this.#keys;
   }

@@ -4,7 +4,7 @@
  * itself. A circuit registered right after `initialize()` must be subscribed all the same, and hear
  * the other processes' changes.
  *
- * Without an offline queue on the client (`enableOfflineQueue: false`, as the README's Cluster
+ * Without an offline queue on the client (`enableOfflineQueue: false`, as docs/redis.md's Cluster
  * example has it) a command sent while the copy still connects is refused: the subscriber waits
  * for it to be ready (and a single server's copy subscribes every channel when it is), where it
  * used to count the connection as subscribed and drop the circuit's subscription (found with TLS,
