@@ -10,7 +10,14 @@ import { MAX_QUORUM_PROCESSES } from "../core/quorum.js";
 import { CliError, EXIT } from "./errors.js";
 
 /** The commands of `purgatory`. */
-export type CommandName = "circuits" | "show" | "isolate" | "disable" | "reset" | "configure" | "prune" | "dashboard";
+export type CommandName =
+  "circuits" | "show" | "isolate" | "disable" | "reset" | "configure" | "prune" | "dashboard" | "top";
+
+/** What `purgatory top` sorts the circuits by (`--sort`, and its keys while it runs). */
+export type TopSort = "calls" | "errors" | "rejected" | "p99" | "name";
+
+/** The sort keys of `top`, in the order its help lists them. */
+export const TOP_SORTS: readonly TopSort[] = ["calls", "errors", "rejected", "p99", "name"];
 
 /** A mistake on the command line: exit code 1, with a one-line message. */
 export class UsageError extends CliError {
@@ -51,6 +58,13 @@ export type Invocation =
       readonly token: string | null;
       /** `--allow-host`: more names the page may be opened by (the `Host` header), besides the bound one. */
       readonly allowHosts: readonly string[];
+    })
+  | (ConnectionArgs & {
+      readonly command: "top";
+      readonly json: boolean;
+      readonly sort: TopSort;
+      /** `--limit`: the most circuits shown; `null`: as many as fit (all when not on a terminal). */
+      readonly limit: number | null;
     });
 
 /** What `configure` changes (at least one). */
@@ -108,6 +122,7 @@ export const COMMANDS: Readonly<
       "allow-host": { type: "string", multiple: true },
     },
   },
+  top: { name: false, options: { ...CONNECTION, ...JSON_OUTPUT, sort: { type: "string" }, limit: { type: "string" } } },
 };
 
 const isCommand = (word: string): word is CommandName => Object.hasOwn(COMMANDS, word);
@@ -189,7 +204,27 @@ function parseCommand(command: CommandName, args: readonly string[], env: NodeJS
         allowHosts: hostsOption(values["allow-host"]),
         ...connection,
       };
+    case "top":
+      return { command, json, sort: sortOption(values.sort), limit: limitOption(values.limit), ...connection };
   }
+}
+
+/** `--sort calls|errors|rejected|p99|name` (default `calls`). */
+function sortOption(value: OptionValue): TopSort {
+  if (typeof value !== "string") return "calls";
+  const sort = TOP_SORTS.find((s) => s === value);
+  if (sort === undefined)
+    throw new UsageError(`invalid --sort ${JSON.stringify(value)}: expected one of ${TOP_SORTS.join(", ")}`);
+  return sort;
+}
+
+/** `--limit N`: an integer from 1 on; `null` without it. */
+function limitOption(value: OptionValue): number | null {
+  if (typeof value !== "string") return null;
+  const limit = /^\d{1,9}$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(limit >= 1))
+    throw new UsageError(`invalid --limit ${JSON.stringify(value)}: expected a number of circuits, 1 or more`);
+  return limit;
 }
 
 /** The fewest characters of a dashboard token given by hand. */

@@ -134,6 +134,40 @@ ${HELP_OPTION}
 
 ${EXIT_CODES}
 `,
+  top: `Usage: purgatory top [--sort calls|errors|rejected|p99|name] [--limit N] [--redis URL] [--prefix P]
+                    [--json]
+
+Shows the busiest circuits of the fleet, live, refreshed every second: CIRCUIT, CALLS/S, ERR %
+(failures and timeouts among the calls that ran), REJ/S (calls the circuit rejected), P50 and P99
+(latency, at most 19 % above the true value), STATE (as Redis holds it) and PROCS (the processes
+calling it; "2, 1 open": one of them is open for itself, a quorum not met fleet-wide). Above them,
+the fleet's calls/s, error rate and rejections/s, the processes reporting, and whether Redis
+answers. While top runs, every process of the prefix reports its traffic once a second (one
+message each; nothing while nobody watches): a process appears within a second or two.
+
+On a terminal the screen is redrawn in place (and at each resize); on a narrow one the least
+important columns go first and long names are cut with "…". Keys:
+  c  sort by calls/s          e  by error rate           r  by rejections/s
+  p  by p99 latency           n  by name                 q  or Ctrl-C: quit
+Not on a terminal (piped, redirected): one table a second, every circuit and every column, names
+in full, until Ctrl-C (SIGINT) or SIGTERM. NO_COLOR turns colours off, FORCE_COLOR on.
+
+With --json: one snapshot, then exit. It waits for the first whole second every process reported
+(a few seconds at most; nobody reporting: "circuits" is empty) and prints { t (end of that
+second, Redis time, epoch ms; 0 if nobody reported), prefix, sort, processes, totals: { calls,
+errors, rejected, errorRate }, circuits: [{ name, state (null if Redis holds none), calls, errors,
+rejected, errorRate, p50, p99, processes: [{ process, calls, errors, rejected, errorRate, p50, p99,
+openForItself }] }] }: rates a second, error rates 0 to 1, latencies in ms (null: none timed).
+
+Options:
+  --sort KEY        calls (default), errors (the error rate), rejected, p99 or name
+  --limit N         show at most N circuits (default: as many as fit; not on a terminal, all)
+${CONNECTION}
+${JSON_OPTION}
+${HELP_OPTION}
+
+${EXIT_CODES}
+`,
 };
 
 const OVERVIEW = `Usage: purgatory <command> [NAME] [options]
@@ -149,6 +183,7 @@ Commands:
   configure NAME ...      change --threshold, --ttl, --half-open-max-calls, --quorum, fleet-wide
   prune                   drop the registry's names whose keys are gone (maintenance)
   dashboard               serve a live web page of the fleet (--allow-control for buttons)
+  top                     the busiest circuits, live: calls/s, errors, latency, state
   help [COMMAND]          this help, or a command's
 
   circuits --watch follows the changes until Ctrl-C. purgatory --version prints the version.

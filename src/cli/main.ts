@@ -12,6 +12,7 @@ import { CliError, EXIT } from "./errors.js";
 import { Fleet } from "./fleet.js";
 import { helpText } from "./help.js";
 import { painter, wantsColor, type Output } from "./table.js";
+import { runTop } from "./top.js";
 import { watchCircuits } from "./watch.js";
 
 /** The package's version, as `purgatory --version` prints it. */
@@ -79,6 +80,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   try {
     fleet = await Fleet.connect({ url: invocation.redis, prefix: invocation.prefix });
     if (invocation.command === "dashboard") return await serveDashboard(invocation, fleet, io);
+    if (invocation.command === "top") return await runTop(invocation, fleet, io);
     const paint = painter(wantsColor(io.stdout, io.env));
     if (invocation.command === "circuits" && invocation.watch) {
       await watchCircuits(fleet, { stdout: io.stdout, paint, json: invocation.json }, untilStopped(io));
