@@ -1,10 +1,11 @@
 /**
  * The dashboard's one page: HTML and CSS inline, with the script bundled from `page/` (see
- * `script.ts`), nothing fetched from elsewhere (it must work on a machine without internet). Its
- * inline style and script carry a per-response nonce that the Content-Security-Policy allows, and
- * nothing else.
+ * `script.ts`; the traffic's sparklines are uPlot's, bundled in too), nothing fetched from
+ * elsewhere (it must work on a machine without internet). Its inline style and script carry a
+ * per-response nonce that the Content-Security-Policy allows, and nothing else.
  * @module
  */
+import { SORT_MODES } from "./page/traffic-view.js";
 
 /** What the page is told when it is served. */
 export interface PageConfig {
@@ -70,18 +71,28 @@ export function renderPage(config: PageConfig, script: string, nonce: string): s
   <div id="status" class="status connecting" role="status">connecting…</div>
 </header>
 <div id="banner" role="alert" hidden></div>
+<section id="totals" aria-label="the fleet's traffic"><div id="totals-numbers"></div>
+  <div class="total spark-total"><span class="label">fleet calls/s</span><div id="totals-chart" class="chart"></div></div>
+  <div id="traffic-note" class="dim"></div></section>
 <section id="summary" aria-label="circuits per state"></section>
 <div class="layout">
   <main>
+    <div class="toolbar">
+      <input type="search" id="search" placeholder="Filter by name" aria-label="filter the circuits by name" autocomplete="off" spellcheck="false">
+      <label class="sort"><span class="dim">sort by</span> <select id="sort" aria-label="sort the circuits by">${SORT_MODES.map(([value, label]) => `<option value="${value}">${html(label)}</option>`).join("")}</select></label>
+      <span id="shown" class="dim" role="status"></span>
+    </div>
     <p id="empty" hidden>No circuit under this prefix yet: they appear here as soon as a process registers one.</p>
+    <p id="nomatch" hidden></p>
     <div id="circuits"></div>
+    <div id="more-slot"></div>
   </main>
   <aside>
     <h2>Transitions</h2>
     <ol id="feed"></ol>
   </aside>
 </div>
-<footer>Follows the circuits' channels and shows what changed.
+<footer>Follows the circuits' channels and shows what changed; while a page is open, the processes report their traffic once a second.
   Control ${config.allowControl ? "<strong>on</strong> (isolate / disable / reset act on the whole fleet, after a confirmation)" : "off (start with --allow-control for buttons)"}.
   <span id="toast" role="alert"></span></footer>
 ${config.allowControl ? CONFIRMATION : ""}<script type="application/json" id="config">${scriptJson(config)}</script>
@@ -164,6 +175,56 @@ dialog p { margin: 0 0 10px; }
 #confirm-question { font-weight: 600; font-size: 15px; overflow-wrap: anywhere; }
 dialog .choices { display: flex; justify-content: flex-end; gap: 10px; margin-top: 14px; }
 #confirm-yes { border-color: var(--state); overflow-wrap: anywhere; }
+#totals { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; padding: 14px 24px 0; }
+#totals-numbers { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; }
+.total { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 6px 12px; display: flex; gap: 8px; align-items: baseline; }
+.total .label { color: var(--dim); font-size: 12px; }
+.total b { font-size: 18px; }
+.bad, .total.bad b { color: var(--opened); }
+#traffic-note { font-size: 12px; flex-basis: 100%; }
+.spark-total { align-items: center; }
+#totals-chart { width: 220px; height: 26px; }
+.toolbar { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin-bottom: 12px; }
+#search, select { background: #0e1217; color: var(--text); border: 1px solid #33404f; border-radius: 6px; padding: 5px 10px; font: inherit; }
+#search { flex: 1; min-width: 160px; max-width: 360px; }
+#search:focus, select:focus { outline: none; border-color: var(--closed); }
+#shown { font-size: 12px; }
+#more { margin-top: 14px; }
+#nomatch { color: var(--dim); }
+.traffic { margin: 8px 0 4px; padding: 8px 0 2px; border-top: 1px dashed var(--line); border-bottom: 1px dashed var(--line); }
+.sparks { display: grid; grid-template-columns: 1fr 1fr; gap: 6px 14px; }
+.traffic.silent .sparks { display: none; }
+.spark { min-width: 0; }
+.spark .head { display: flex; justify-content: space-between; align-items: baseline; gap: 6px; }
+.spark .label { width: auto; font-size: 11px; }
+.spark .value { min-width: 0; font-size: 12px; white-space: nowrap; }
+.spark .chart { height: 26px; overflow: hidden; }
+.traffic .quiet { margin: 0; color: var(--dim); font-size: 12px; }
+.traffic .quiet:empty { display: none; }
+details.processes { margin-top: 6px; font-size: 12px; }
+details.processes summary { cursor: pointer; color: var(--dim); overflow-wrap: anywhere; }
+details.processes.failing summary { color: #ffc2c4; }
+.procs-table { width: 100%; border-collapse: collapse; margin-top: 4px; }
+.procs-table th { color: var(--dim); font-weight: normal; text-align: right; padding: 2px 4px; white-space: nowrap; }
+.procs-table td { padding: 2px 4px; text-align: right; white-space: nowrap; }
+.procs-table th:first-child, .procs-table td.who { text-align: left; }
+.procs-table td.who { max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
+.procs-table td.who .tag { margin-left: 6px; }
+.procs-table td.num { min-width: 0; }
+.procs-table tr.worst td { background: rgba(224,71,76,.2); color: #ffc2c4; font-weight: 700; }
+.procs-table tr.worst td.who::before { content: "▲ "; color: var(--opened); }
+.procs-table tfoot td { color: var(--dim); text-align: left; }
+.tag { display: inline-block; padding: 0 6px; border-radius: 999px; background: var(--half-opened); color: #0e1217; font-size: 11px; font-weight: 700; white-space: nowrap; }
+/* uPlot (MIT), the rules of its stylesheet a sparkline uses (no axes, legend or cursor). */
+.uplot, .uplot * { box-sizing: border-box; }
+.uplot { width: min-content; line-height: 0; }
+.u-wrap { position: relative; user-select: none; }
+.u-over, .u-under { position: absolute; }
+.u-under { overflow: hidden; }
+.uplot canvas { display: block; position: relative; width: 100%; height: 100%; }
+.u-axis, .u-select { position: absolute; }
+.u-select { pointer-events: none; }
+.u-axis.u-off, .u-select.u-off, .u-cursor-x.u-off, .u-cursor-y.u-off, .u-cursor-pt.u-off { display: none; }
 @media (max-width: 900px) { .layout { grid-template-columns: 1fr; } }
 @media (max-width: 600px) {
   header { flex-wrap: wrap; gap: 6px 12px; padding: 10px 12px; }
@@ -171,7 +232,7 @@ dialog .choices { display: flex; justify-content: flex-end; gap: 10px; margin-to
   #status { margin-left: auto; }
   .where { order: 3; flex-basis: 100%; font-size: 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   #banner { margin: 10px 12px 0; }
-  #summary { padding: 10px 12px 0; gap: 6px; }
+  #summary, #totals { padding: 10px 12px 0; gap: 6px; }
   .layout { padding: 10px 12px 16px; }
   footer { padding: 0 12px 16px; }
 }

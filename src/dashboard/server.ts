@@ -7,8 +7,14 @@
  * - `GET /`: the page (`page.ts`, its script bundled from `page/`). `GET /?token=T` checks the
  *   token, keeps it in an HttpOnly cookie and redirects to `/`.
  * - `GET /events`: `text/event-stream`: `snapshot` on connect, then `circuit`, `removed` and
- *   `redis` events, only when something changed.
+ *   `redis` events, only when something changed; and the fleet's traffic (`traffic.ts`):
+ *   `traffic-status` on connect and when it changes, `traffic-history` on connect (the histories
+ *   kept so far), then `traffic` once a second (`traffic-wire.ts`). The traffic is watched only
+ *   while a stream is open: the processes report nothing while nobody looks.
  * - `GET /api/circuits`: `{ now, redis, circuits }` as JSON.
+ * - `GET /api/traffic`: `{ now, traffic, t, processes, totals, circuits }` as JSON, the latest
+ *   second in full (`?history=1`: with each circuit's history); a read keeps the traffic watched
+ *   for `leaseMs` (30 s), so the first read of a script starts it and the next ones see it.
  * - `POST /api/circuits/<name>/isolate|disable|reset`: 403 unless started with `allowControl`.
  *
  * Security:
@@ -33,9 +39,11 @@ import { hostname, networkInterfaces } from "node:os";
 import type { ControlAction } from "../core/machine.js";
 import { CliError, EXIT } from "../cli/errors.js";
 import type { CircuitChange } from "../cli/fleet.js";
+import type { TrafficWatchOptions } from "../storage/redis/traffic-watch.js";
 import type { FeedListener, FeedOptions } from "../storage/redis/watch.js";
 import { pageScript } from "./script.js";
 import { pageSecurityPolicy, renderPage } from "./page.js";
+import { TrafficFeed, type DashboardTrafficWatch, type TrafficOptions, type TrafficStats } from "./traffic.js";
 import { FleetWatcher, type FleetUpdate, type WatchHandle } from "./watcher.js";
 
 /** What the dashboard needs of the fleet (a `Fleet` is one). */
@@ -48,6 +56,8 @@ export interface DashboardFleet {
   watch(listener: FeedListener, options: FeedOptions): Promise<WatchHandle>;
   /** An operator's action on an existing circuit (`Fleet.control`). */
   control(name: string, action: ControlAction): Promise<CircuitChange>;
+  /** Watches the fleet's traffic (`Fleet.watchTraffic`); without it the page shows states only. */
+  watchTraffic?(options: TrafficWatchOptions): Promise<DashboardTrafficWatch>;
 }
 
 /** Options of `startDashboard`. */
@@ -76,6 +86,8 @@ export interface DashboardOptions {
   readonly maxBufferedBytes?: number;
   /** The watch's intervals and budget (see `CircuitFeed`). */
   readonly feed?: FeedOptions;
+  /** The traffic's watch (how long it outlives the last page, the API's lease) and the events' bounds. */
+  readonly traffic?: TrafficOptions;
 }
 
 /** A running dashboard. */
@@ -90,6 +102,8 @@ export interface Dashboard {
   readonly beyondLoopback: boolean;
   /** Event streams open now, and those dropped because their reader did not keep up. */
   stats(): { readonly streams: number; readonly dropped: number };
+  /** The traffic's watch: its state, how often it started, the `traffic` events made and their bytes. */
+  traffic(): TrafficStats;
   /** Stops following the fleet, ends every event stream and closes the server (not the fleet). */
   close(): Promise<void>;
 }
@@ -187,6 +201,16 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   const frameOf = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   const snapshot = () => ({ now: watcher.now(), redis: watcher.status, circuits: watcher.circuits });
+  const broadcast = (frame: string): void => {
+    for (const stream of streams) writeFrame(stream, frame);
+  };
+  const trafficStatusFrame = () => frameOf("traffic-status", { now: watcher.now(), ...traffic.status });
+  const traffic = new TrafficFeed(fleet.watchTraffic?.bind(fleet), options.traffic ?? {}, {
+    now: () => watcher.now(),
+    // Serialised once (by the feed), whatever the number of streams.
+    frame: (json) => broadcast(`event: traffic\ndata: ${json}\n\n`),
+    status: () => broadcast(trafficStatusFrame()),
+  });
   watcher.subscribe((update: FleetUpdate) => {
     if (streams.size === 0) return;
     const now = watcher.now();
@@ -278,15 +302,28 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           "x-accel-buffering": "no",
         });
         if (request.method === "HEAD") return void response.end();
+        // The traffic is watched while a page is open (and starts now for the first).
+        const release = traffic.hold();
         streams.add(response);
-        request.once("close", () => streams.delete(response));
-        const first = `retry: 1000\n\n${frameOf("snapshot", snapshot())}`;
+        const leave = () => {
+          streams.delete(response);
+          release();
+        };
+        request.once("close", leave);
+        response.once("close", leave);
+        const history = traffic.historyJson();
+        const first =
+          `retry: 1000\n\n${frameOf("snapshot", snapshot())}${trafficStatusFrame()}` +
+          (history === undefined ? "" : `event: traffic-history\ndata: ${history}\n\n`);
         allowance.set(response, maxBuffered + Buffer.byteLength(first));
         writeFrame(response, first);
         return;
       }
       case "/api/circuits":
         return json(response, 200, snapshot());
+      case "/api/traffic":
+        traffic.lease();
+        return json(response, 200, traffic.api(url.searchParams.get("history") === "1"));
       default:
         return json(response, 404, { error: `no such page: ${path}` });
     }
@@ -348,6 +385,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   } catch (error) {
     clearInterval(heartbeat);
+    await traffic.close();
     await watcher.stop();
     throw error;
   }
@@ -361,9 +399,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     tokenMade,
     beyondLoopback,
     stats: () => ({ streams: streams.size, dropped }),
+    traffic: () => traffic.stats(),
     close() {
       closing ??= (async () => {
         clearInterval(heartbeat);
+        await traffic.close();
         await watcher.stop();
         for (const stream of streams) stream.end();
         streams.clear();

@@ -1,24 +1,49 @@
 /// <reference lib="dom" />
 /**
  * The dashboard page's script (bundled into the page at build time, see `../script.ts`). It
- * follows the server-sent events of `/events` (`snapshot`, `circuit`, `removed`, `redis`), keeps
- * one card per circuit (re-drawn only when its circuit changed), the counts per state, the feed of
- * transitions and the banner, repaints relative times every second on Redis's clock (the server
- * sends its time with every event), and, when the server allows control, asks before each action
- * and posts it.
+ * follows the server-sent events of `/events` (`snapshot`, `circuit`, `removed`, `redis`, and the
+ * traffic's `traffic-status`, `traffic-history`, `traffic`), keeps one card per circuit shown
+ * (re-drawn only when its circuit changed; its traffic block, numbers, sparklines and breakdown by
+ * process, kept across redraws and updated every second), the fleet's totals, the counts per
+ * state, the feed of transitions and the banner, repaints relative times every second on Redis's
+ * clock (the server sends its time with every event), and, when the server allows control, asks
+ * before each action and posts it.
+ *
+ * Many circuits: the cards are those whose name matches the search, in the order chosen
+ * (concern, traffic, error rate, name), at most `PAGE_SIZE` of them until "show more" is pressed:
+ * 10,000 circuits draw 60 cards, not 10,000.
  *
  * Under stress: while the pointer is over the cards (or a confirmation is open) no card moves (a
  * circuit whose state changes is re-drawn in place, a new one is added last, a gone one stays,
- * marked, until the pointer leaves); the confirmation names the circuit and the action, and the
- * action is bound to that name. While Redis does not answer, the banner says so, the cards are
- * dimmed and the actions are off; the errors go once it is back.
+ * marked, until the pointer leaves; the traffic's numbers change in place, the order waits); the
+ * operator's own search, sort or "show more" applies at once. The confirmation names the circuit
+ * and the action, and the action is bound to that name. While Redis does not answer, the banner
+ * says so, the cards are dimmed and the actions are off; the errors go once it is back.
  * @module
  */
 import type { ObservedCircuit, ObservedTransition } from "../history.js";
+import type { WireFrame, WireHistory } from "../traffic-wire.js";
+import { Sparkline, type Line, type SparkScale } from "./charts.js";
 import { toDom, fill } from "./dom.js";
+import { TrafficStore } from "./traffic.js";
+import {
+  cellHead,
+  orderOf,
+  processesView,
+  quietText,
+  sparkData,
+  sparkSpan,
+  totalsView,
+  trafficNote,
+  trafficCells,
+  trafficSkeleton,
+  worstProcesses,
+  type Metric,
+  type SortMode,
+  type TrafficStatusView,
+} from "./traffic-view.js";
 import {
   bannerText,
-  byConcern,
   cardView,
   confirmation,
   feedView,
@@ -71,6 +96,46 @@ let pointerInside = false;
 /** Actions posted and not answered yet, by circuit name. */
 const pending = new Set<string>();
 
+/** Cards drawn at first, and added by each "show more". */
+const PAGE_SIZE = 60;
+/** Cards drawn at most now. */
+let limit = PAGE_SIZE;
+let sortMode: SortMode = "concern";
+let query = "";
+/** The operator searched, sorted or asked for more: the cards are arranged anew even if held. */
+let rearrange = false;
+/** Whether the counts per state and the feed need drawing again. */
+let countsChanged = true;
+
+const traffic = new TrafficStore();
+let trafficStatus: TrafficStatusView = { state: "idle", error: null };
+
+/** A card's traffic: its numbers, sparklines and breakdown, kept across the card's redraws. */
+interface TrafficBlock {
+  readonly root: HTMLElement;
+  readonly heads: Map<Metric, HTMLElement>;
+  readonly hosts: Map<Metric, HTMLElement>;
+  /** Made once the circuit has a history to draw. */
+  charts: Map<Metric, Sparkline> | undefined;
+  readonly quiet: HTMLElement;
+  readonly details: HTMLDetailsElement;
+  readonly summary: HTMLElement;
+  readonly procs: HTMLElement;
+}
+const blocks = new Map<string, TrafficBlock>();
+/** The circuits whose breakdown by process is open. */
+const expanded = new Set<string>();
+/** The fleet's calls/s sparkline. */
+let totalsChart: Sparkline | undefined;
+
+/** How each metric's sparkline looks and scales. */
+const CHARTS: Readonly<Record<Metric, { lines: Line[]; scale: SparkScale }>> = {
+  calls: { lines: [{ stroke: "#5aa9e6", fill: "rgba(90,169,230,.2)" }], scale: { floor: 1 } },
+  errors: { lines: [{ stroke: "#e0474c", fill: "rgba(224,71,76,.2)" }], scale: { max: 100 } },
+  rejected: { lines: [{ stroke: "#a062d8", fill: "rgba(160,98,216,.2)" }], scale: { floor: 1 } },
+  latency: { lines: [{ stroke: "#2fa866" }, { stroke: "#e5a323" }], scale: { floor: 0.01 } },
+};
+
 const now = (): number => Date.now() + offset;
 /** Whether the cards must hold still: the pointer is over them, or a confirmation is open. */
 const held = (): boolean => pointerInside || dialog?.open === true;
@@ -78,17 +143,96 @@ const held = (): boolean => pointerInside || dialog?.open === true;
 function schedule(name?: string): void {
   if (name === undefined) all = true;
   else dirty.add(name);
+  arrange();
+}
+
+/** Draws at the next frame (the order anew, the cards marked dirty). */
+function arrange(): void {
   if (frame === 0) frame = requestAnimationFrame(draw);
+}
+
+/** Makes a card's traffic block (its sparklines come with its first history). */
+function makeBlock(name: string): TrafficBlock {
+  const root = toDom(trafficSkeleton(name)) as HTMLElement;
+  const heads = new Map<Metric, HTMLElement>();
+  const hosts = new Map<Metric, HTMLElement>();
+  root.querySelectorAll<HTMLElement>(".spark").forEach((cell) => {
+    const metric = cell.dataset.metric as Metric;
+    const head = cell.querySelector<HTMLElement>(".head");
+    const host = cell.querySelector<HTMLElement>(".chart");
+    if (head !== null) heads.set(metric, head);
+    if (host !== null) hosts.set(metric, host);
+  });
+  const details = root.querySelector("details") as HTMLDetailsElement;
+  details.open = expanded.has(name);
+  details.addEventListener("toggle", () => {
+    if (details.open) expanded.add(name);
+    else expanded.delete(name);
+  });
+  return {
+    root,
+    heads,
+    hosts,
+    charts: undefined,
+    quiet: root.querySelector(".quiet") as HTMLElement,
+    details,
+    summary: details.querySelector("summary") as HTMLElement,
+    procs: details.querySelector(".procs") as HTMLElement,
+  };
+}
+
+/** The seconds every sparkline spans now. */
+const span = (): number => sparkSpan(traffic.fleet.calls.length);
+
+/** The width of a sparkline in `host` (its cell's, once in the page). */
+const widthOf = (host: HTMLElement): number => Math.max(40, Math.floor(host.clientWidth || 140));
+
+/** Draws a card's traffic: its latest second, its sparklines, its processes. */
+function updateBlock(name: string, block: TrafficBlock): void {
+  const latest = traffic.latest.get(name);
+  const series = traffic.series.get(name);
+  const quiet = quietText(trafficStatus, series !== undefined);
+  block.root.classList.toggle("silent", series === undefined);
+  block.quiet.textContent = quiet ?? "";
+  for (const cell of trafficCells(latest)) {
+    const head = block.heads.get(cell.metric);
+    if (head !== undefined) fill(head, cellHead(cell));
+  }
+  if (series !== undefined) {
+    if (block.charts === undefined) {
+      const charts = new Map<Metric, Sparkline>();
+      for (const [metric, host] of block.hosts) {
+        const { lines, scale } = CHARTS[metric];
+        charts.set(metric, new Sparkline(host, lines, scale, span, widthOf(host)));
+      }
+      block.charts = charts;
+    }
+    for (const [metric, chart] of block.charts) chart.set(sparkData(series, metric));
+  }
+  const view = processesView(latest);
+  block.details.hidden = series === undefined;
+  block.details.classList.toggle("failing", latest !== undefined && worstProcesses(latest).length > 0);
+  block.summary.textContent = view.summary;
+  fill(block.procs, view.table === null ? [] : [view.table]);
+}
+
+function dropBlock(name: string): void {
+  const block = blocks.get(name);
+  if (block === undefined) return;
+  for (const chart of block.charts?.values() ?? []) chart.destroy();
+  blocks.delete(name);
+}
+
+function removeCard(name: string): void {
+  cards.get(name)?.remove();
+  cards.delete(name);
+  dropBlock(name);
 }
 
 function drawCard(name: string): void {
   const oc = circuits.get(name) ?? gone.get(name);
   const old = cards.get(name);
-  if (oc === undefined) {
-    old?.remove();
-    cards.delete(name);
-    return;
-  }
+  if (oc === undefined) return removeCard(name);
   const ctx = {
     now: now(),
     allowControl: config.allowControl,
@@ -98,9 +242,15 @@ function drawCard(name: string): void {
   };
   const card = toDom(cardView(oc, ctx)) as HTMLElement;
   if (pending.has(name)) card.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  let block = blocks.get(name);
+  const made = block === undefined;
+  block ??= makeBlock(name);
+  blocks.set(name, block);
+  card.querySelector(".traffic-slot")?.replaceWith(block.root);
   if (old === undefined) list.appendChild(card);
   else old.replaceWith(card);
   cards.set(name, card);
+  if (made) updateBlock(name, block);
 }
 
 function draw(): void {
@@ -109,22 +259,71 @@ function draw(): void {
     for (const name of gone.keys()) dirty.add(name);
     gone.clear();
   }
-  const names = all ? new Set([...cards.keys(), ...circuits.keys()]) : new Set(dirty);
-  all = false;
-  dirty.clear();
-  for (const name of names) drawCard(name);
-  if (!held()) {
-    // The order of concern, unless the cards are held still.
-    const order = [...circuits.values()].sort((a, b) => byConcern(a.info, b.info)).map((c) => cards.get(c.info.name));
+  const order = orderOf(
+    Array.from(circuits.values(), (c) => c.info),
+    sortMode,
+    traffic,
+    query,
+  );
+  const target = order.slice(0, limit).map((info) => info.name);
+  if (!held() || rearrange) {
+    // The cards wanted, in the order chosen, unless the cards are held still.
+    const wanted = new Set(target);
+    for (const name of [...cards.keys()]) if (!wanted.has(name)) removeCard(name);
+    for (const name of target) if (all || dirty.has(name) || !cards.has(name)) drawCard(name);
+    const next = target.map((name) => cards.get(name)).filter((card) => card !== undefined);
     const current = Array.from(list.children);
-    if (order.length !== current.length || order.some((card, i) => card !== current[i]))
-      list.replaceChildren(...order.filter((card) => card !== undefined));
+    if (next.length !== current.length || next.some((card, i) => card !== current[i])) list.replaceChildren(...next);
+  } else {
+    // Held: redrawn in place; a new one added last (while there is room).
+    for (const name of [...cards.keys()]) if (all || dirty.has(name)) drawCard(name);
+    for (const name of target) if (!cards.has(name) && cards.size < limit) drawCard(name);
   }
-  const infos = [...circuits.values()].map((c) => c.info);
-  byId("empty").hidden = circuits.size > 0;
-  fill(byId("summary"), summaryView(infos));
-  fill(byId("feed"), feedView([...circuits.values()]));
+  all = false;
+  rearrange = false;
+  dirty.clear();
+  drawShown(order.length);
+  if (countsChanged) {
+    countsChanged = false;
+    const infos = Array.from(circuits.values(), (c) => c.info);
+    byId("empty").hidden = circuits.size > 0;
+    fill(byId("summary"), summaryView(infos));
+    fill(byId("feed"), feedView([...circuits.values()]));
+  }
   drawStatus();
+}
+
+/** How many cards are shown of how many, the "show more" button, and a search that finds none. */
+function drawShown(matching: number): void {
+  const shown = cards.size;
+  const searched = query.trim() !== "";
+  const of = searched ? `${matching} of ${circuits.size} match` : `${circuits.size} circuits`;
+  byId("shown").textContent = circuits.size === 0 ? "" : shown < matching ? `showing ${shown} · ${of}` : of;
+  const nomatch = byId("nomatch");
+  nomatch.hidden = !(searched && matching === 0 && circuits.size > 0);
+  nomatch.textContent = nomatch.hidden ? "" : `No circuit name contains “${query.trim()}”.`;
+  const slot = byId("more-slot");
+  const more = Math.min(PAGE_SIZE, matching - limit);
+  if (more <= 0) slot.replaceChildren();
+  else {
+    const text = `Show ${more} more (${matching - limit} not shown)`;
+    const button = slot.querySelector("button") ?? slot.appendChild(document.createElement("button"));
+    button.type = "button";
+    button.id = "more";
+    button.textContent = text;
+  }
+}
+
+/** Draws the fleet's totals and every shown card's traffic (once a second). */
+function drawTraffic(): void {
+  fill(byId("totals-numbers"), totalsView(traffic.totals));
+  byId("traffic-note").textContent = trafficNote(trafficStatus, traffic.cut);
+  if (traffic.fleet.calls.length > 0) {
+    const host = byId("totals-chart");
+    totalsChart ??= new Sparkline(host, CHARTS.calls.lines, CHARTS.calls.scale, span, widthOf(host));
+    totalsChart.set(sparkData(traffic.fleet, "calls"));
+  }
+  for (const [name, block] of blocks) updateBlock(name, block);
 }
 
 function drawStatus(): void {
@@ -212,6 +411,7 @@ function setRedis(next: RedisView): void {
 }
 
 function seen(oc: ObservedCircuit): void {
+  countsChanged = true;
   const name = oc.info.name;
   if (!firstSeen.has(name)) firstSeen.set(name, now());
   circuits.set(name, oc);
@@ -223,6 +423,7 @@ source.addEventListener("snapshot", (event) => {
   const d = data<Snapshot>(event);
   const previous = circuits;
   circuits = new Map();
+  countsChanged = true;
   for (const oc of d.circuits) seen(oc);
   for (const [name, oc] of previous) if (!circuits.has(name) && held()) gone.set(name, oc);
   connected = true;
@@ -235,12 +436,29 @@ source.addEventListener("circuit", (event) => {
 });
 source.addEventListener("removed", (event) => {
   const { name } = data<{ name: string }>(event);
+  countsChanged = true;
   const oc = circuits.get(name);
   circuits.delete(name);
   if (oc !== undefined && held()) gone.set(name, oc);
   schedule(name);
 });
 source.addEventListener("redis", (event) => setRedis(data<{ status: RedisView }>(event).status));
+source.addEventListener("traffic-status", (event) => {
+  const { state, error } = data<TrafficStatusView>(event);
+  trafficStatus = { state, error };
+  drawTraffic();
+});
+source.addEventListener("traffic-history", (event) => {
+  traffic.applyHistory(data<WireHistory>(event));
+  drawTraffic();
+  if (sortMode === "traffic" || sortMode === "errors") arrange();
+});
+source.addEventListener("traffic", (event) => {
+  traffic.applyFrame(data<WireFrame>(event));
+  drawTraffic();
+  // The order by traffic or error rate follows (unless the cards are held still).
+  if (sortMode === "traffic" || sortMode === "errors") arrange();
+});
 source.addEventListener("open", () => {
   connected = true;
   schedule();
@@ -270,5 +488,36 @@ if (dialog !== null) {
     schedule();
   });
 }
+// A search or sort the browser kept (back, reload) holds from the start.
+query = byId<HTMLInputElement>("search").value;
+sortMode = (byId<HTMLSelectElement>("sort").value || "concern") as SortMode;
+byId<HTMLInputElement>("search").addEventListener("input", (event) => {
+  query = (event.target as HTMLInputElement).value;
+  limit = PAGE_SIZE;
+  rearrange = true;
+  arrange();
+});
+byId<HTMLSelectElement>("sort").addEventListener("change", (event) => {
+  sortMode = (event.target as HTMLSelectElement).value as SortMode;
+  rearrange = true;
+  arrange();
+});
+byId("more-slot").addEventListener("click", () => {
+  limit += PAGE_SIZE;
+  rearrange = true;
+  arrange();
+});
+let resizing = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = window.setTimeout(() => {
+    for (const block of blocks.values())
+      for (const [metric, chart] of block.charts ?? []) {
+        const host = block.hosts.get(metric);
+        if (host !== undefined) chart.resize(widthOf(host));
+      }
+  }, 200);
+});
 setInterval(tick, 1000);
 drawStatus();
+drawTraffic();

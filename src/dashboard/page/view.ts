@@ -299,6 +299,8 @@ export function cardView(oc: ObservedCircuit, ctx: CardContext): VNode {
           `${window.calls} calls · ${window.failures} failed · ${window.slow} slow` +
             (window.calls > 0 ? ` (${percent(window.failures / window.calls)} failed)` : ""),
         ),
+      // The traffic (numbers, sparklines, processes): kept by the page across redraws, put here.
+      h("div", { cls: "traffic-slot" }),
       row("config", "config", policiesText(info)),
       ...(info.quorum === null ? [] : quorumRows(info, info.quorum, ctx.now)),
       row("since", "since", whenView(oc, ctx)),
