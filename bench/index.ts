@@ -15,7 +15,9 @@
  * To add a section: write a module exporting a `Section`, import it here and append it to
  * `SECTIONS` (the Redis ones are `bench/redis/index.ts`, `bench/quorum/index.ts`,
  * `bench/fleet/index.ts`, `bench/fleet/quorum-section.ts` and `bench/watch/index.ts`, the cost of
- * watching the fleet: BENCH_WATCH_CIRCUITS, BENCH_WATCH_SECONDS, BENCH_WATCH_TRIPS).
+ * watching the fleet: BENCH_WATCH_CIRCUITS, BENCH_WATCH_SECONDS, BENCH_WATCH_TRIPS; and
+ * `bench/telemetry/index.ts`, the cost of the fleet's telemetry: BENCH_TELEMETRY_PROCESSES,
+ * BENCH_TELEMETRY_CIRCUITS, BENCH_TELEMETRY_RATE, BENCH_TELEMETRY_FAILING, BENCH_TELEMETRY_SECONDS).
  * @module
  */
 import "./gc.js"; // first: gc() must exist before mitata loads
@@ -29,6 +31,7 @@ import { buildPurgatory, SOURCE } from "./purgatory.js";
 import { Report, table, verdict, type Section } from "./report.js";
 import { quorumSection } from "./quorum/index.js";
 import { redisSection } from "./redis/index.js";
+import { telemetrySection } from "./telemetry/index.js";
 import { timersSection } from "./timers.js";
 import { watchSection } from "./watch/index.js";
 import { windowSection } from "./window.js";
@@ -43,6 +46,7 @@ const SECTIONS: readonly Section[] = [
   fleetSection,
   fleetQuorumSection,
   watchSection,
+  telemetrySection,
 ];
 
 const RESULTS = new URL("./results.json", import.meta.url);

@@ -29,6 +29,11 @@ const LIMITS = {
   failureVsBare: 1.2,
   /** open rejection at least 2x faster than cockatiel's: purgatory / cockatiel <= 0.5 */
   openVsCockatiel: 0.5,
+  /**
+   * The fleet's telemetry, watched: what its counting adds to a success over a call listener that
+   * does nothing (ns), so that a watched call costs at most what a call listener costs plus this.
+   */
+  telemetryCountingNs: 15,
 } as const;
 
 /** The rule rows, the plain row each is compared with, and the rule in words. */
@@ -36,6 +41,8 @@ const RULE_ROWS: readonly (readonly [string, string, string])[] = [
   ["purgatory.success-window", "purgatory.success", "failureRate window"],
   ["purgatory.success-slow-call", "purgatory.success", "slowCall"],
   ["purgatory.success-listener", "purgatory.success", "call listener"],
+  ["purgatory.success-noop-listener", "purgatory.success", "no-op call listener"],
+  ["purgatory.success-telemetry", "purgatory.success", "telemetry counting (watched)"],
   ["purgatory.sync-success-window", "purgatory.sync-success", "sync, failureRate window"],
 ];
 
@@ -157,6 +164,36 @@ export const latencySection: Section = {
       pass: (open.vsCockatiel ?? Infinity) <= LIMITS.openVsCockatiel,
     }).pass;
     rowTargets.set(open.id, { goal: `<= ${ratio(LIMITS.openVsCockatiel)} cockatiel`, pass: openPass });
+    // The telemetry, watched (b), against the plain path (a) and a no-op call listener (c).
+    const noopListener = fig("purgatory.success-noop-listener");
+    const counting = fig("purgatory.success-telemetry");
+    const telemetry = {
+      /** b - c: the counting itself. */
+      countingNs: counting.medianNs - noopListener.medianNs,
+      /** c - a: what a call listener costs (timing the call, calling the listener). */
+      listenerNs: noopListener.medianNs - success.medianNs,
+      /** b - a: a watched call over an unwatched one. */
+      watchedNs: counting.medianNs - success.medianNs,
+    };
+    const signedNs = (v: number): string => `${v < 0 ? "-" : "+"}${ns(Math.abs(v))} ns`;
+    const countingPass = report.target({
+      id: "latency.telemetry-counting",
+      label: "closed success path, watched: telemetry counting over a no-op call listener (b - c)",
+      goal: `<= +${LIMITS.telemetryCountingNs} ns`,
+      measured: `${signedNs(telemetry.countingNs)} (${ns(counting.medianNs)} vs ${ns(noopListener.medianNs)} ns/op)`,
+      pass: telemetry.countingNs <= LIMITS.telemetryCountingNs,
+    }).pass;
+    const watchedPass = report.target({
+      id: "latency.telemetry-watched",
+      label: "closed success path, watched, over the plain path (b - a)",
+      goal: `<= a call listener's (c - a) + ${LIMITS.telemetryCountingNs} ns = ${signedNs(telemetry.listenerNs + LIMITS.telemetryCountingNs)}`,
+      measured: `${signedNs(telemetry.watchedNs)} (${ns(counting.medianNs)} vs ${ns(success.medianNs)} ns/op)`,
+      pass: telemetry.watchedNs <= telemetry.listenerNs + LIMITS.telemetryCountingNs,
+    }).pass;
+    rowTargets.set(counting.id, {
+      goal: `<= no-op listener + ${LIMITS.telemetryCountingNs} ns`,
+      pass: countingPass && watchedPass,
+    });
 
     const cell = (v: number | null): string => (v === null ? "" : ratio(v));
     report.print(
@@ -219,11 +256,18 @@ export const latencySection: Section = {
     );
     report.print("slowCall and call listeners time each call (two performance.now(), one GuardedCall per call):");
     report.print("informative rows, no target; the window rows read no clock (coarse clock) and keep the 1.8x target.");
+    report.print(
+      `Telemetry, watched (the factory's recorder added as a call listener, as RedisStorage does while somebody watches): ` +
+        `${signedNs(telemetry.watchedNs)} over the plain path = ${signedNs(telemetry.listenerNs)} for a no-op call listener ` +
+        `+ ${signedNs(telemetry.countingNs)} for the counting (target <= +${LIMITS.telemetryCountingNs} ns); measured in one run, ` +
+        "both telemetry targets are this one inequality. Nobody watching, the recorder is no listener: the plain row.",
+    );
     report.sections.latency = {
       rounds: ROUNDS,
       statistic: "median over rounds of mitata p50, ns/op",
       figures,
       ruleCosts,
+      telemetry,
     };
   },
 };

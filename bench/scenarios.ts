@@ -2,7 +2,9 @@
  * The latency scenarios, side by side: bare calls, purgatory, cockatiel and opossum on the closed
  * success path, the closed failure path (a circuit that never opens) and the open rejection path;
  * and purgatory's success path again with each rule that adds work to it: a `failureRate` window
- * (a bucket increment), a `slowCall` rule and a call listener (both time every call).
+ * (a bucket increment), a `slowCall` rule and a call listener (both time every call); and with the
+ * fleet's telemetry counting while somebody watches (the factory's own recorder, a call listener
+ * that counts by circuit, outcome and latency bucket) beside a call listener that does nothing.
  *
  * Every scenario is a zero-argument function that mitata calls and awaits. Success scenarios return
  * the guarded promise itself, so mitata's loop does exactly `await fn()`. Failure and rejection
@@ -55,8 +57,14 @@ const fail = async (): Promise<never> => {
 };
 const syncSucceed = (): number => VALUE;
 
+/** The factory's recorder of calls for the telemetry, as a storage sees it (`TrafficSource`). */
+interface TrafficSourceLike {
+  watched(watching: boolean): void;
+  take(): readonly { readonly name: string; readonly sample: { readonly outcomes: readonly number[] } }[];
+}
+
 export async function makeScenarios(purgatory: PurgatoryModule): Promise<ScenarioSet> {
-  const { AsyncCircuitBreakerFactory, CircuitOpenError, SyncCircuitBreakerFactory } = purgatory;
+  const { AsyncCircuitBreakerFactory, CircuitOpenError, InMemoryStorage, SyncCircuitBreakerFactory } = purgatory;
   // purgatory: one factory whose circuits never open, one whose circuit opens at the first failure
   const closed = new AsyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
   const pSuccess = await closed.getBreaker("success");
@@ -78,6 +86,29 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
     heard++;
   });
   const pListened = await listened.getBreaker("success-listener");
+  // The fleet's telemetry, watched: a storage that shows the traffic (RedisStorage) gets the
+  // factory's recorder through `attachTraffic` and, while somebody watches, calls its
+  // `watched(true)`, which adds it as a call listener. This in-memory storage does the same and is
+  // always watched: the calls pay the recorder's counting, without Redis. Beside it, a factory
+  // whose one call listener does nothing: the difference is the counting itself.
+  class WatchedStorage extends InMemoryStorage {
+    source: TrafficSourceLike | undefined;
+    attachTraffic(source: TrafficSourceLike): () => void {
+      this.source = source;
+      source.watched(true);
+      return () => source.watched(false);
+    }
+  }
+  const watchedStorage = new WatchedStorage();
+  const recorded = new AsyncCircuitBreakerFactory({
+    storage: watchedStorage,
+    defaultThreshold: NEVER,
+    defaultTtl: 3600,
+  });
+  const pRecorded = await recorded.getBreaker("success-telemetry");
+  const noop = new AsyncCircuitBreakerFactory({ defaultThreshold: NEVER, defaultTtl: 3600 });
+  noop.addCallListener(() => undefined);
+  const pNoop = await noop.getBreaker("success-noop-listener");
   const pSyncWindow = sync.getBreaker("sync-window", { failureRate: RATE_WINDOW });
 
   // cockatiel: consecutive breakers, as the peer figures of docs/design.md
@@ -175,6 +206,20 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
       fn: () => pListened.run(succeed),
     },
     {
+      id: "purgatory.success-noop-listener",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn), a no-op call listener",
+      fn: () => pNoop.run(succeed),
+    },
+    {
+      id: "purgatory.success-telemetry",
+      library: "purgatory",
+      path: "success",
+      label: "breaker.run(fn), watched: telemetry counting",
+      fn: () => pRecorded.run(succeed),
+    },
+    {
       id: "cockatiel.success",
       library: "cockatiel",
       path: "success",
@@ -265,7 +310,7 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
     expectState("purgatory failure circuit", pFailure.state, "closed");
     expectState("purgatory open circuit", pOpen.state, "opened");
     expectState("purgatory sync circuit", pSync.state, "closed");
-    for (const breaker of [pWindow, pSlowCall, pListened, pSyncWindow])
+    for (const breaker of [pWindow, pSlowCall, pListened, pNoop, pRecorded, pSyncWindow])
       expectState(`purgatory ${breaker.name} circuit`, breaker.state, "closed");
     expectState("cockatiel success policy", cSuccess.state, CircuitState.Closed);
     expectState("cockatiel failure policy", cFailure.state, CircuitState.Closed);
@@ -285,13 +330,21 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
   };
   const verify = async (): Promise<void> => {
     checkStates();
-    const successes = [pSuccess, pWindow, pSlowCall, pListened].map((b) => () => b.run(succeed));
+    const successes = [pSuccess, pWindow, pSlowCall, pListened, pNoop, pRecorded].map((b) => () => b.run(succeed));
     for (const call of [...successes, () => cSuccess.execute(succeed), () => oSuccess.fire()]) {
       if ((await call()) !== VALUE) throw new Error("a success scenario did not return the value");
     }
     const heardBefore = heard;
     await pListened.run(succeed);
     if (heard !== heardBefore + 1) throw new Error("the call listener did not hear the call");
+    // The telemetry's recorder is attached, watched, and counts each call as a success.
+    const source = watchedStorage.source;
+    if (source === undefined) throw new Error("the factory did not attach its recorder to the storage");
+    source.take();
+    for (let i = 0; i < 3; i++) await pRecorded.run(succeed);
+    const counted = source.take().find((c) => c.name === "success-telemetry")?.sample.outcomes;
+    if (counted?.[0] !== 3 || counted.slice(1).some((n) => n !== 0))
+      throw new Error(`the telemetry's recorder counted ${JSON.stringify(counted)}, not 3 successes`);
     for (const breaker of [pSync, pSyncWindow]) {
       if (breaker.run(syncSucceed) !== VALUE) throw new Error("a sync scenario did not return the value");
     }
@@ -311,7 +364,7 @@ export async function makeScenarios(purgatory: PurgatoryModule): Promise<Scenari
 
   const dispose = async (): Promise<void> => {
     for (const breaker of [oSuccess, oFailure, oOpen]) breaker.shutdown();
-    await Promise.all([closed.close(), opens.close(), sync.close(), listened.close()]);
+    await Promise.all([closed.close(), opens.close(), sync.close(), listened.close(), recorded.close(), noop.close()]);
   };
 
   return { scenarios, checkStates, verify, dispose };
