@@ -18,7 +18,11 @@ export default defineConfig({
       "test/behaviour/**/*.test.ts",
       "test/storage/memory.test.ts",
       "test/storage/redis/{codec,keys,slot,own,replica,resync,clock-offset,options,traffic-codec}.test.ts",
-      "test/{breaker,deadlines,decorate,errors,factory,options}.test.ts",
+      "test/{breaker,factory,options,timing}/**/*.test.ts",
+      "test/{decorate,errors}.test.ts",
+      "test/cli/{top-view,table}.test.ts",
+      "test/dashboard/{traffic-render,render}.test.ts",
+      "test/fleet/history.test.ts",
     ],
   },
 });

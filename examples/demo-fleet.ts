@@ -16,7 +16,7 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { Fleet } from "../src/cli/fleet.js";
+import { Fleet } from "../src/fleet/fleet.js";
 import { main as purgatoryCli } from "../src/cli/main.js";
 import { startDashboard } from "../src/dashboard/server.js";
 import { AsyncCircuitBreakerFactory, RedisStorage } from "../src/index.js";

@@ -55,7 +55,7 @@ export type {
   SyncCallOptions,
 } from "./options/types.js";
 export type { BackoffOption, ConfigChanges, QuorumOption } from "./options/policies.js";
-export type { Clock } from "./coarse-clock.js";
+export type { Clock } from "./timing/coarse-clock.js";
 export type { CircuitDecorator, CircuitNameSource, DecoratableResult, DecoratedFunction } from "./decorate.js";
 export { InMemoryStorage, type InMemoryStorageOptions } from "./storage/memory.js";
 export { SAVED_CIRCUITS_VERSION, type SavedCircuit, type SavedCircuits } from "./storage/saved.js";

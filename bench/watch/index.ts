@@ -20,7 +20,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { Fleet } from "../../src/cli/fleet.js";
+import { Fleet } from "../../src/fleet/fleet.js";
 import { loadPurgatory, SOURCE } from "../purgatory.js";
 import { percentile, table, verdict, type Report, type Section } from "../report.js";
 import { startBenchRedis } from "../redis/server.js";

@@ -4,7 +4,7 @@
  * @module
  */
 import { UNTIMED } from "../calls.js";
-import { GuardedCall, NEVER_ABORTED, type CallHost } from "../guarded-call.js";
+import { GuardedCall, NEVER_ABORTED, type CallHost } from "./guarded-call.js";
 import { toCallSettings, withCallRules, type CallRules } from "../options/settings.js";
 import type { CallOptions } from "../options/types.js";
 import { CircuitBreakerBase, notAFunction, passValue, promised, scopeOf } from "./base.js";

@@ -7,10 +7,10 @@
  * @module
  */
 import type { CallListeners, CallOutcome } from "../calls.js";
-import type { Clock } from "../coarse-clock.js";
+import type { Clock } from "../timing/coarse-clock.js";
 import type { CircuitConfig, CircuitScope, CircuitStateName, Transition } from "../core/circuit.js";
 import type { Admission, ControlAction } from "../core/machine.js";
-import type { Deadlines } from "../deadlines.js";
+import type { Deadlines } from "../timing/deadlines.js";
 import { CircuitOpenError, InvalidOptionError, type CallTimeoutError } from "../errors.js";
 import { emitTransition, type Hooks } from "../events.js";
 import { isExcluded, type ExcludeRules } from "../exclude.js";

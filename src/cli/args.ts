@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import type { ControlAction } from "../core/machine.js";
 import { MAX_QUORUM_PROCESSES } from "../core/quorum.js";
-import { CliError, EXIT } from "./errors.js";
+import { CliError, EXIT } from "../fleet/errors.js";
 
 /** The commands of `purgatory`. */
 export type CommandName =

@@ -9,7 +9,7 @@ import type { ControlAction } from "../core/machine.js";
 import type { ConfigChanges, QuorumOption } from "../options/policies.js";
 import type { CircuitInfo, QuorumInfo } from "../storage/redis/inspect.js";
 import type { ConfigureChanges, Invocation } from "./args.js";
-import { quoted, type CircuitChange, type Fleet } from "./fleet.js";
+import { quoted, type CircuitChange, type Fleet } from "../fleet/fleet.js";
 import {
   byProcessName,
   duration,
@@ -26,7 +26,7 @@ import {
   retryIn,
   shortList,
   windowCounts,
-} from "./format.js";
+} from "../fleet/format.js";
 import { safe, STATE_ORDER, STATE_STYLE, table, type Paint } from "./table.js";
 
 /** What a command writes to, and how. */

@@ -12,7 +12,7 @@
 import type { CircuitStateName } from "../core/circuit.js";
 import type { CircuitTraffic, TrafficSnapshot } from "../storage/redis/traffic-watch.js";
 import type { TopSort } from "./args.js";
-import { byProcessName } from "./format.js";
+import { byProcessName } from "../fleet/format.js";
 import { safe, STATE_STYLE, visibleWidth, type Paint, type Style } from "./table.js";
 
 /** Everything one screen of `top` is drawn from. */

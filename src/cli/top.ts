@@ -16,11 +16,11 @@
  * @module
  */
 import type { CircuitStateName } from "../core/circuit.js";
-import { FleetWatcher } from "../dashboard/watcher.js";
+import { FleetWatcher } from "../fleet/watcher.js";
 import type { TrafficSnapshot, TrafficWatch } from "../storage/redis/traffic-watch.js";
 import type { Invocation, TopSort } from "./args.js";
-import { EXIT } from "./errors.js";
-import type { Fleet } from "./fleet.js";
+import { EXIT } from "../fleet/errors.js";
+import type { Fleet } from "../fleet/fleet.js";
 import { painter, wantsColor, type Output } from "./table.js";
 import { renderTop, SORT_KEYS, topJson, type TopFrame } from "./top-view.js";
 

@@ -5,11 +5,11 @@
  * change; with `--json`, one JSON object a line.
  * @module
  */
-import { FleetWatcher, type FleetUpdate } from "../dashboard/watcher.js";
-import type { ObservedTransition } from "../dashboard/history.js";
+import { FleetWatcher, type FleetUpdate } from "../fleet/watcher.js";
+import type { ObservedTransition } from "../fleet/history.js";
 import type { CircuitInfo } from "../storage/redis/inspect.js";
 import { circuitsTable, state } from "./commands.js";
-import { quoted, type Fleet } from "./fleet.js";
+import { quoted, type Fleet } from "../fleet/fleet.js";
 import { safe, type Output, type Paint } from "./table.js";
 
 /** Where the watch writes. */

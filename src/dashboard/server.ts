@@ -37,14 +37,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import type { ControlAction } from "../core/machine.js";
-import { CliError, EXIT } from "../cli/errors.js";
-import type { CircuitChange } from "../cli/fleet.js";
+import { CliError, EXIT } from "../fleet/errors.js";
+import type { CircuitChange } from "../fleet/fleet.js";
 import type { TrafficWatchOptions } from "../storage/redis/traffic-watch.js";
 import type { FeedListener, FeedOptions } from "../storage/redis/watch.js";
 import { pageScript } from "./script.js";
 import { pageSecurityPolicy, renderPage } from "./page.js";
 import { TrafficFeed, type DashboardTrafficWatch, type TrafficOptions, type TrafficStats } from "./traffic.js";
-import { FleetWatcher, type FleetUpdate, type WatchHandle } from "./watcher.js";
+import { FleetWatcher, type FleetUpdate, type WatchHandle } from "../fleet/watcher.js";
 
 /** What the dashboard needs of the fleet (a `Fleet` is one). */
 export interface DashboardFleet {

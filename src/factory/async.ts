@@ -4,7 +4,7 @@
  */
 import { AsyncCircuitBreaker } from "../breaker/async.js";
 import { notAFunction } from "../breaker/base.js";
-import type { PoolEntry, PooledRunner } from "../circuit-limits.js";
+import type { PoolEntry, PooledRunner } from "./limits.js";
 import { makeDecorator, type CircuitDecorator, type CircuitNameSource } from "../decorate.js";
 import { checkName, checkPositiveInteger, checkSeconds } from "../options/checks.js";
 import { toBreakerSettings, type BreakerSettings, type CallRules } from "../options/settings.js";

@@ -13,9 +13,9 @@ import { SyncCircuitBreaker } from "../breaker/sync.js";
 import { CallListeners, type CallListener } from "../calls.js";
 import { circuitConfig, type CircuitConfig, type CircuitScope, type CircuitStateName } from "../core/circuit.js";
 import { isForgettable } from "../core/machine.js";
-import { CircuitLimit, CircuitPool, FREED, type PoolEntry } from "../circuit-limits.js";
-import { Deadlines } from "../deadlines.js";
-import { TrafficRecorder } from "../traffic-recorder.js";
+import { CircuitLimit, CircuitPool, FREED, type PoolEntry } from "./limits.js";
+import { Deadlines } from "../timing/deadlines.js";
+import { TrafficRecorder } from "./traffic-recorder.js";
 import { CircuitLimitError, FactoryClosedError, InvalidOptionError, StorageUnavailableError } from "../errors.js";
 import {
   disposer,

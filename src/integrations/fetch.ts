@@ -24,7 +24,7 @@ import {
   type RunOptions,
 } from "purgatory";
 // Bundled into this entry (a few lines, no class): its own followers, not the library's.
-import { followAbort, unfollowAbort } from "../abort-listeners.js";
+import { followAbort, unfollowAbort } from "../timing/abort-listeners.js";
 
 /** What `fetch` takes as its first argument: a URL string, a `URL` or a `Request`. */
 export type FetchInput = string | URL | Request;

@@ -3,8 +3,8 @@
  * validated at once (see `checks.ts`), and the rules a call is judged by.
  * @module
  */
-import type { Clock } from "../coarse-clock.js";
-import { withCoarse } from "../coarse-clock.js";
+import type { Clock } from "../timing/coarse-clock.js";
+import { withCoarse } from "../timing/coarse-clock.js";
 import type { CircuitConfig } from "../core/circuit.js";
 import { describeValue, InvalidOptionError, quote } from "../errors.js";
 import type { CircuitHook } from "../events.js";

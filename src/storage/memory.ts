@@ -1,4 +1,4 @@
-import type { Clock } from "../coarse-clock.js";
+import type { Clock } from "../timing/coarse-clock.js";
 import type { CircuitConfig, Transition } from "../core/circuit.js";
 import { CLOSED_SNAPSHOT } from "../core/circuit.js";
 import {

@@ -4,7 +4,7 @@
  * memory segment) with nothing but this file and the pure functions of `core/machine`.
  * @module
  */
-import type { Clock } from "../coarse-clock.js";
+import type { Clock } from "../timing/coarse-clock.js";
 import type { CircuitConfig, CircuitScope, CircuitSnapshot, Transition } from "../core/circuit.js";
 import type { Admission, ControlAction } from "../core/machine.js";
 import type { CircuitSample } from "../core/traffic.js";

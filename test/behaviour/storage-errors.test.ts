@@ -12,7 +12,7 @@ import {
   type CircuitHookArgs,
   type CircuitRecord,
 } from "../../src/index.js";
-import type { Clock } from "../../src/coarse-clock.js";
+import type { Clock } from "../../src/timing/coarse-clock.js";
 
 const storageBug = new Error("the storage broke");
 

@@ -8,7 +8,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
-import { Fleet } from "../../src/cli/fleet.js";
+import { Fleet } from "../../src/fleet/fleet.js";
 import { buildCli, runCli, type BuiltCli, type CliOutcome } from "../support/cli.js";
 import { spawnLines, type LineProcess, type WorkerLine } from "../support/redis-fleet.js";
 import { uniquePrefix, waitFor } from "../support/redis-helpers.js";

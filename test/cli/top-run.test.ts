@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { TopSort } from "../../src/cli/args.js";
-import type { Fleet } from "../../src/cli/fleet.js";
+import type { Fleet } from "../../src/fleet/fleet.js";
 import { runTop, type KeyInput, type TopIo } from "../../src/cli/top.js";
 import type { CircuitInfo } from "../../src/storage/redis/inspect.js";
 import type { CircuitTraffic, TrafficSnapshot } from "../../src/storage/redis/traffic-watch.js";

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { CircuitInfo } from "../../src/index.js";
-import type { ObservedCircuit } from "../../src/dashboard/history.js";
+import type { ObservedCircuit } from "../../src/fleet/history.js";
 import {
   bannerText,
   byConcern,

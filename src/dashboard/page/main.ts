@@ -21,7 +21,7 @@
  * says so, the cards are dimmed and the actions are off; the errors go once it is back.
  * @module
  */
-import type { ObservedCircuit, ObservedTransition } from "../history.js";
+import type { ObservedCircuit, ObservedTransition } from "../../fleet/history.js";
 import type { WireFrame, WireHistory } from "../traffic-wire.js";
 import { Sparkline, type Line, type SparkScale } from "./charts.js";
 import { toDom, fill } from "./dom.js";

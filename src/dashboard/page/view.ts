@@ -14,8 +14,8 @@ import {
   processLabel,
   quorumPolicy,
   shortList,
-} from "../../cli/format.js";
-import type { ObservedCircuit, ObservedTransition } from "../history.js";
+} from "../../fleet/format.js";
+import type { ObservedCircuit, ObservedTransition } from "../../fleet/history.js";
 import type { CircuitInfo, QuorumInfo } from "../../storage/redis/inspect.js";
 
 /** An element to make: its tag, class, text (set as text), attributes, data-*, style and children. */

@@ -14,7 +14,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import type { Clock } from "../../coarse-clock.js";
+import type { Clock } from "../../timing/coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import {
   admit,

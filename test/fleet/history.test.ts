@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { CircuitInfo } from "../../src/index.js";
-import { observe, type Observation } from "../../src/dashboard/history.js";
+import { observe, type Observation } from "../../src/fleet/history.js";
 
 const closed = (name: string, changes: Partial<CircuitInfo> = {}): CircuitInfo => ({
   name,

@@ -11,7 +11,7 @@ import {
   type BreakerOptions,
   type CircuitStorage,
   type FactoryOptions,
-} from "../src/index.js";
+} from "../../src/index.js";
 
 /** Asserts that `error` is the InvalidOptionError for `option` and `value`, shown as `shown`. */
 function expectInvalid(error: unknown, option: string, value: unknown, shown: string): void {

@@ -4,7 +4,7 @@
  * lazily. Driven by vitest's fake timers, which also fake `performance.now()`.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Deadlines, type Deadline } from "../src/deadlines.js";
+import { Deadlines, type Deadline } from "../../src/timing/deadlines.js";
 
 /** A deadline that records when it expired (fake ms since the test began). */
 function entry(expired: number[], label = 0): Deadline & { label: number } {

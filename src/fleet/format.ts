@@ -1,6 +1,6 @@
 /**
  * A circuit as words: durations, policies, counts and times of a `CircuitInfo`, for the CLI's
- * tables and `show`.
+ * tables, `show` and `top`, and for the dashboard's cards.
  * @module
  */
 import type { CircuitConfig, QuorumPolicy } from "../core/circuit.js";

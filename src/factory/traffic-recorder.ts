@@ -5,7 +5,7 @@
  * without it.
  * @module
  */
-import type { CallListener } from "./calls.js";
+import type { CallListener } from "../calls.js";
 import {
   countCall,
   newCallCounts,
@@ -13,9 +13,9 @@ import {
   takeSample,
   type CallCounts,
   type CircuitSample,
-} from "./core/traffic.js";
-import type { ListenerDisposer } from "./events.js";
-import type { TrafficSource } from "./storage/storage.js";
+} from "../core/traffic.js";
+import type { ListenerDisposer } from "../events.js";
+import type { TrafficSource } from "../storage/storage.js";
 
 /** Counts the calls of one factory while somebody watches. */
 export class TrafficRecorder implements TrafficSource {

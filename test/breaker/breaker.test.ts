@@ -12,7 +12,7 @@ import {
   SyncCircuitBreakerFactory,
   type Admission,
   type CircuitRecord,
-} from "../src/index.js";
+} from "../../src/index.js";
 
 /** A storage that decides admissions asynchronously, as a remote one may. */
 class AsyncAdmissions extends InMemoryStorage {

@@ -7,7 +7,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage } from "../../src/index.js";
-import { Fleet } from "../../src/cli/fleet.js";
+import { Fleet } from "../../src/fleet/fleet.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
 let server: RedisServer;

@@ -10,7 +10,7 @@ import {
   InMemoryStorage,
   SyncCircuitBreakerFactory,
   type SavedCircuits,
-} from "../src/index.js";
+} from "../../src/index.js";
 
 /** Counts the breakers a factory makes (its internal `makeBreaker`). */
 function countBreakers(factory: AsyncCircuitBreakerFactory | SyncCircuitBreakerFactory) {

@@ -9,7 +9,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
-import { Fleet, type FleetFeed } from "../../src/cli/fleet.js";
+import { Fleet, type FleetFeed } from "../../src/fleet/fleet.js";
 import type { FeedStatus } from "../../src/storage/redis/watch.js";
 import { waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";

@@ -6,12 +6,12 @@
  * per call.
  * @module
  */
-import { followAbort, unfollowAbort } from "./abort-listeners.js";
-import type { CallRules } from "./options/settings.js";
-import { callStart, elapsedSince, UNTIMED } from "./calls.js";
-import type { CircuitScope } from "./core/circuit.js";
-import type { Deadline, Deadlines } from "./deadlines.js";
-import { CallTimeoutError, type CircuitOpenError } from "./errors.js";
+import { followAbort, unfollowAbort } from "../timing/abort-listeners.js";
+import type { CallRules } from "../options/settings.js";
+import { callStart, elapsedSince, UNTIMED } from "../calls.js";
+import type { CircuitScope } from "../core/circuit.js";
+import type { Deadline, Deadlines } from "../timing/deadlines.js";
+import { CallTimeoutError, type CircuitOpenError } from "../errors.js";
 
 /**
  * What a guarded call needs from its breaker. Each `outcomeOf...` records the outcome of a call

@@ -5,8 +5,8 @@
  * forget with them.
  * @module
  */
-import type { RunOptions } from "./options/types.js";
-import type { CircuitRecord, CircuitStorage } from "./storage/storage.js";
+import type { RunOptions } from "../options/types.js";
+import type { CircuitRecord, CircuitStorage } from "../storage/storage.js";
 
 /** What `CircuitLimit.victim` answers when it found a place already free (a circuit forgotten elsewhere). */
 export const FREED = Symbol("freed");
