@@ -23,7 +23,8 @@ export default defineConfig({
         test: {
           name: "library",
           include: ["test/**/*.test.ts"],
-          exclude: TOOLS,
+          // The lint, bundling and packaging checks are CI steps of their own (vitest.checks.config.ts).
+          exclude: [...TOOLS, "test/checks/**"],
           globalSetup: ["test/support/global-setup.ts"],
           sequence: { groupOrder: 0 },
         },

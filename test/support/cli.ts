@@ -1,7 +1,7 @@
 /**
  * The `purgatory` executable for tests: built exactly as `npm run build` builds `dist/cli.js`
  * (the CLI entry of tsup.config.ts, banner included), but into a folder of its own under `.tmp/`,
- * so that no test races another over `dist/` (the package test rebuilds it). The folder is inside
+ * so that no test races another over `dist/` (`npm run test:pack` rebuilds it). The folder is inside
  * the repository so that the bundle finds `ioredis` in its `node_modules`, as an installed
  * package would.
  */

@@ -1,7 +1,7 @@
 /**
  * How `RedisStorage` loads ioredis (`loadRedisClass`, used by `makeClient`): "not installed" only
  * when ioredis itself cannot be found; any other failure says what failed, with the original error
- * as the cause. The real bundles and installs are in test/bundle.test.ts; here, the errors Node
+ * as the cause. The real bundles and installs are in test/checks/bundle.test.ts (npm run test:bundle); here, the errors Node
  * itself throws for `require`.
  */
 import { mkdtemp, rm } from "node:fs/promises";

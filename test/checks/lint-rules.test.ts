@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** The rules `code` breaks. */
 async function rulesBroken(code: string): Promise<string[]> {
@@ -25,7 +25,7 @@ describe("the lint configuration", () => {
     { timeout: 60_000 },
     async () => {
       const broken = await rulesBroken(`
-import { AsyncCircuitBreakerFactory } from "../src/index.js";
+import { AsyncCircuitBreakerFactory } from "../../src/index.js";
 const circuitbreaker = new AsyncCircuitBreakerFactory();
 export function forgotten(): void {
   circuitbreaker.run("api", () => 1);

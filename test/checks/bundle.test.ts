@@ -15,12 +15,12 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisStorage } from "../src/index.js";
-import { spawnLines, type WorkerLine } from "./support/redis-fleet.js";
-import { inspector, uniquePrefix } from "./support/redis-helpers.js";
-import { startRedisServer, type RedisServer } from "./support/redis-server.js";
+import { RedisStorage } from "../../src/index.js";
+import { spawnLines, type WorkerLine } from "../support/redis-fleet.js";
+import { inspector, uniquePrefix } from "../support/redis-helpers.js";
+import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ESBUILD = join(ROOT, "node_modules", ".bin", "esbuild");
 /** What the copy of the project leaves out: it needs the sources and the build set-up only. */
 const NOT_COPIED = new Set(["node_modules", ".git", "dist", "test", "bench", "examples", "coverage", ".tmp", "docs"]);
