@@ -4,6 +4,10 @@
  * decides through `core/machine`; recording outcomes and reporting them to the call listeners.
  * `AsyncCircuitBreaker` (`async.ts`) guards code that returns promises, `SyncCircuitBreaker`
  * (`sync.ts`) synchronous code.
+ *
+ * Past 400 lines because this is the one path every outcome of both breakers takes (admission,
+ * recording, the listeners, control): split, the breaker's private state would cross modules on
+ * the hot path.
  * @module
  */
 import type { CallListeners, CallOutcome } from "../calls.js";

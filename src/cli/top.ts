@@ -22,7 +22,8 @@ import type { Invocation, TopSort } from "./args.js";
 import { EXIT } from "../fleet/errors.js";
 import type { Fleet } from "../fleet/fleet.js";
 import { painter, wantsColor, type Output } from "./table.js";
-import { renderTop, SORT_KEYS, topJson, type TopFrame } from "./top-view.js";
+import { topJson } from "./top-json.js";
+import { renderTop, SORT_KEYS, type TopFrame } from "./top-view.js";
 
 /** `purgatory top`'s command line. */
 export type TopInvocation = Extract<Invocation, { command: "top" }>;

@@ -9,13 +9,13 @@ import type { CircuitStateName } from "../../src/core/circuit.js";
 import type { CircuitTraffic, ProcessTraffic, TrafficSnapshot } from "../../src/storage/redis/traffic-watch.js";
 import type { TopSort } from "../../src/cli/args.js";
 import { painter, visibleWidth } from "../../src/cli/table.js";
+import { topJson } from "../../src/cli/top-json.js";
 import {
   formatLatency,
   formatPercent,
   formatRate,
   renderTop,
   sortCircuits,
-  topJson,
   truncate,
   type TopFrame,
 } from "../../src/cli/top-view.js";

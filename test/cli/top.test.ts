@@ -10,7 +10,7 @@
  * itself; a long name (3/s) and a name with an escape sequence in it (2/s), both web-1.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TopJson } from "../../src/cli/top-view.js";
+import type { TopJson } from "../../src/cli/top-json.js";
 import { buildCli, runCli, type BuiltCli } from "../support/cli.js";
 import { spawnLines, type LineProcess } from "../support/redis-fleet.js";
 import { uniquePrefix } from "../support/redis-helpers.js";

@@ -19,6 +19,10 @@
  * operator's own search, sort or "show more" applies at once. The confirmation names the circuit
  * and the action, and the action is bound to that name. While Redis does not answer, the banner
  * says so, the cards are dimmed and the actions are off; the errors go once it is back.
+ *
+ * Past 400 lines because it is the page's one owner of state (the cards shown, the order frozen
+ * under the pointer, the traffic's store, the stream) and wires it in one place; what it draws is
+ * pure and lives beside it (`view.ts`, `traffic-view.ts`, `traffic.ts`, `charts.ts`).
  * @module
  */
 import type { ObservedCircuit, ObservedTransition } from "../../fleet/history.js";
