@@ -5,7 +5,7 @@
  */
 
 /**
- * The states of a circuit, as strings (docs/design.md, "Circuits"): the seed's three, and the two
+ * The states of a circuit, as strings (docs/design.md, "Circuits"): the Python purgatory's three, and the two
  * an operator sets by hand (`isolated`: every call rejected; `disabled`: every call runs and
  * nothing trips), which win over the automatic ones until a reset.
  */

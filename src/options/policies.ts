@@ -1,5 +1,5 @@
 /**
- * Validation of the trip policies beyond the seed's consecutive threshold: `failureRate`,
+ * Validation of the trip policies beyond the Python purgatory's consecutive threshold: `failureRate`,
  * `slowCall` and `backoff` (circuit options), and of a `reconfigure` call's changes.
  * @module
  */

@@ -2,7 +2,7 @@
  * Model-based test of the pure core: random sequences of calls, outcomes (successes, slow
  * successes, failures, excluded errors), an operator's actions and clock jumps run against the
  * core as `InMemoryStorage` applies it (its rate window included) and against a small reference
- * circuit written independently below, step by step. Scenarios mix the seed's threshold rule with
+ * circuit written independently below, step by step. Scenarios mix the Python purgatory's threshold rule with
  * a failure rate and a slow-call rate over a time window, backoff of the open time, and
  * isolate / disable / reset.
  */

@@ -487,7 +487,7 @@ describe("fractional ttl", () => {
   });
 });
 
-describe("the seed's event sequence (threshold 2)", () => {
+describe("the Python purgatory's event sequence (threshold 2)", () => {
   it("emits failed, failed, opened; half-opened, opened; half-opened, recovered, closed", () => {
     const cfg = config(2, 5);
     let snapshot: CircuitSnapshot = CLOSED_SNAPSHOT;
