@@ -10,21 +10,33 @@
  * circuits of a `circuitFetch` are bounded by default: at most `maxCircuits` (1,000), each forgotten
  * once unused for `idleTtl` (600 s), apart from the factory's other circuits.
  *
+ * What counts, `Retry-After`, circuit names, the default bounds and the validation of the options
+ * are shared with `purgatory/undici` (http-rules.ts), so a request gets the same judgement through
+ * either.
+ *
  * The library is imported by its package name, which the build keeps external: dist/fetch.js
  * loads dist/index.js and dist/fetch.cjs loads dist/index.cjs, so the factory, `CircuitOpenError`
  * and `InvalidOptionError` are the package's own classes, never a second copy. The core never
  * imports this file.
  * @module
  */
-import {
-  InvalidOptionError,
-  SyncCircuitBreakerFactory,
-  type AsyncCircuitBreakerFactory,
-  type BreakerOptions,
-  type RunOptions,
-} from "purgatory";
+import { InvalidOptionError, type AsyncCircuitBreakerFactory, type BreakerOptions, type RunOptions } from "purgatory";
 // Bundled into this entry (a few lines, no class): its own followers, not the library's.
 import { followAbort, unfollowAbort } from "../timing/abort-listeners.js";
+import {
+  DEFAULT_HTTP_LIMITS,
+  checkHttpOptions,
+  checkPassedOn,
+  hostCircuitName,
+  hostCircuits,
+  httpRunOptions,
+  isFailureStatus,
+  retryAfterSeconds,
+  type HttpIntegration,
+  type PassedOn,
+} from "./http-rules.js";
+
+export { isFailureStatus, retryAfterSeconds } from "./http-rules.js";
 
 /** What `fetch` takes as its first argument: a URL string, a `URL` or a `Request`. */
 export type FetchInput = string | URL | Request;
@@ -40,10 +52,6 @@ export type FetchInput = string | URL | Request;
  * ```
  */
 export type FetchFunction = (input: FetchInput, init?: RequestInit) => Promise<Response>;
-
-/** The options of `BreakerOptions` that `circuitFetch` passes on to the circuit of every host. */
-type PassedOn =
-  "threshold" | "ttl" | "halfOpenMaxCalls" | "failureRate" | "slowCall" | "backoff" | "exclude" | "timeout";
 
 /**
  * Options of `circuitFetch`. `threshold`, `ttl`, `halfOpenMaxCalls`, `failureRate`, `slowCall`,
@@ -131,95 +139,36 @@ export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unk
 }
 
 /**
- * The default failing statuses: 5xx (the server failed) and 429 (it asks us to slow down). Other
- * 4xx say the request was wrong, not that the server is unwell: successes for the circuit.
- *
- * @example
- * ```ts
- * const get = circuitFetch(circuitbreaker, { isFailureStatus: (status) => isFailureStatus(status) || status === 408 });
- * ```
- */
-export function isFailureStatus(status: number): boolean {
-  return status >= 500 || status === 429;
-}
-
-/** `Retry-After` as delay-seconds: digits only (RFC 9110, section 10.2.3). */
-const DELAY_SECONDS = /^\d+$/;
-/** The obsolete asctime form of an HTTP-date, which carries no zone: `Sun Nov  6 08:49:37 1994`. */
-const ASCTIME = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
-
-/**
- * The seconds a `Retry-After` header value asks for: delay-seconds (`"120"`), or an HTTP-date
- * (IMF-fixdate `"Wed, 21 Oct 2015 07:28:00 GMT"`, or the obsolete RFC 850 and asctime forms, all
- * in GMT) minus `now` (epoch ms). `undefined` for no value, a value that is neither, and a time
- * that is not in the future: nothing asked.
- *
- * @example
- * ```ts
- * retryAfterSeconds("120"); // 120
- * retryAfterSeconds("Wed, 21 Oct 2015 07:30:00 GMT", Date.parse("2015-10-21T07:28:00Z")); // 120
- * ```
- */
-export function retryAfterSeconds(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (typeof value !== "string") return undefined;
-  const text = value.trim();
-  if (DELAY_SECONDS.test(text)) {
-    const seconds = Number(text);
-    return seconds > 0 ? seconds : undefined;
-  }
-  let at = Number.NaN;
-  if (text.endsWith(" GMT")) at = Date.parse(text);
-  else if (ASCTIME.test(text)) at = Date.parse(`${text} GMT`);
-  const seconds = (at - now) / 1000;
-  return seconds > 0 ? seconds : undefined;
-}
-
-/**
  * The bounds of a `circuitFetch`'s circuits when its options give none: at most 1,000 hosts, each
- * forgotten after 600 s (10 minutes) without a request. A thousand hosts called within ten minutes
- * is more than most services ever call; at about 25 Prometheus series per circuit it is also about
- * as many series as a scrape should carry. Raise it (or pass `null`) for a webhook sender that
- * calls many more.
+ * forgotten after 600 s (10 minutes) without a request. The same object as `purgatory/undici`'s
+ * `DEFAULT_HTTP_LIMITS`: both integrations share their rules (http-rules.ts), and its comment says
+ * why these numbers.
  *
  * @example
  * ```ts
  * const fetch = circuitFetch(circuitbreaker, { maxCircuits: DEFAULT_FETCH_LIMITS.maxCircuits * 10 });
  * ```
  */
-export const DEFAULT_FETCH_LIMITS: Readonly<{ maxCircuits: number; idleTtl: number }> = Object.freeze({
-  maxCircuits: 1_000,
-  idleTtl: 600,
-});
+export const DEFAULT_FETCH_LIMITS: Readonly<{ maxCircuits: number; idleTtl: number }> = DEFAULT_HTTP_LIMITS;
 
-/** The keys `circuitFetch` takes, own and passed on: an unknown key is a mistake. */
-const OWN_KEYS = [
-  "fetch",
-  "circuitName",
-  "isFailureStatus",
-  "retryAfter",
-  "clock",
-  "fallback",
-  "maxCircuits",
-  "idleTtl",
-] as const;
-const PASSED_KEYS: readonly PassedOn[] = [
-  "threshold",
-  "ttl",
-  "halfOpenMaxCalls",
-  "failureRate",
-  "slowCall",
-  "backoff",
-  "exclude",
-  "timeout",
-];
-/** Keys of `BreakerOptions` that mean something else here: what to use instead. */
-const INSTEAD: Record<string, string> = {
-  isFailure: '"isFailureStatus" (circuitFetch judges responses by status)',
-  signal: "no signal here: each request's own, in init.signal",
+/** What `circuitFetch` is, for the shared validation (http-rules.ts). */
+const FETCH: HttpIntegration = {
+  name: "circuitFetch",
+  asyncBecause: "fetch returns promises",
+  ownKeys: ["fetch", "fallback"],
+  instead: {
+    isFailure: '"isFailureStatus" (circuitFetch judges responses by status)',
+    signal: "no signal here: each request's own, in init.signal",
+  },
+  functions: {
+    fetch: "a fetch function (input, init) => Promise<Response>",
+    circuitName: "a function (url, input, init) => circuit name",
+    isFailureStatus: "a function (status, response) => boolean",
+    clock: "a function returning epoch ms",
+    fallback: "a function (error, url) => Response",
+  },
 };
 
-/** The circuit name of a URL without a host (`data:`): its protocol. */
-const defaultName = (url: URL): string => url.host || url.protocol;
 const defaultFetch: FetchFunction = (input, init) => globalThis.fetch(input, init);
 const defaultClock = (): number => Date.now();
 
@@ -306,60 +255,6 @@ function requestSignal(callSignal: AbortSignal, callerSignal: AbortSignal | unde
   return signal;
 }
 
-function checkFunction(options: Readonly<Record<string, unknown>>, key: string, expected: string): void {
-  const value = options[key];
-  if (value !== undefined && typeof value !== "function") throw new InvalidOptionError(key, value, expected);
-}
-
-/** Validates what `circuitFetch` checks itself: the factory, the keys and its own options. */
-function checkOptions(factory: unknown, options: unknown): Readonly<Record<string, unknown>> {
-  if (
-    factory instanceof SyncCircuitBreakerFactory ||
-    typeof (factory as { run?: unknown } | null)?.run !== "function" ||
-    typeof (factory as { pool?: unknown } | null)?.pool !== "function"
-  ) {
-    throw new InvalidOptionError("factory", factory, "an AsyncCircuitBreakerFactory (fetch returns promises)");
-  }
-  if (options === undefined) return {};
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError("options", options, "an options object");
-  }
-  const o = options as Readonly<Record<string, unknown>>;
-  const known: readonly string[] = [...OWN_KEYS, ...PASSED_KEYS];
-  for (const key of Object.keys(o)) {
-    if (known.includes(key)) continue;
-    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
-    const expected =
-      INSTEAD[key] ??
-      (near === undefined ? `an option of circuitFetch, one of ${known.map((k) => `"${k}"`).join(", ")}` : `"${near}"`);
-    throw new InvalidOptionError(key, o[key], expected);
-  }
-  checkFunction(o, "fetch", "a fetch function (input, init) => Promise<Response>");
-  checkFunction(o, "circuitName", "a function (url, input, init) => circuit name");
-  checkFunction(o, "isFailureStatus", "a function (status, response) => boolean");
-  checkFunction(o, "clock", "a function returning epoch ms");
-  checkFunction(o, "fallback", "a function (error, url) => Response");
-  if (o.retryAfter !== undefined && o.retryAfter !== false && typeof o.retryAfter !== "function") {
-    throw new InvalidOptionError("retryAfter", o.retryAfter, "false, or a function (response) => seconds or undefined");
-  }
-  const { maxCircuits, idleTtl } = o;
-  if (
-    maxCircuits !== undefined &&
-    maxCircuits !== null &&
-    !(typeof maxCircuits === "number" && Number.isSafeInteger(maxCircuits) && maxCircuits >= 1)
-  ) {
-    throw new InvalidOptionError("maxCircuits", maxCircuits, "an integer >= 1, or null for no bound");
-  }
-  if (
-    idleTtl !== undefined &&
-    idleTtl !== null &&
-    !(typeof idleTtl === "number" && Number.isFinite(idleTtl) && idleTtl > 0)
-  ) {
-    throw new InvalidOptionError("idleTtl", idleTtl, "a finite number of seconds > 0, or null for never");
-  }
-  return o;
-}
-
 /**
  * A `fetch` that runs each request under the circuit of its host, on `factory`:
  *
@@ -396,34 +291,22 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
   factory: AsyncCircuitBreakerFactory,
   options?: CircuitFetchOptions<X>,
 ): FetchFunction {
-  const o = checkOptions(factory, options) as CircuitFetchOptions<X>;
-  const passed: Pick<BreakerOptions<Response, X>, PassedOn> = Object.fromEntries(
-    PASSED_KEYS.filter((key) => o[key] !== undefined).map((key) => [key, o[key]]),
-  );
-  // The factory validates the options it takes (bounds, exclude entries, policies) as it does for
-  // its own calls, naming the option and the value; `decorate` does so at once, and registers no
-  // circuit (the decorator it returns is dropped).
-  factory.decorate("purgatory/fetch", passed);
+  const o = checkHttpOptions(FETCH, factory, options) as CircuitFetchOptions<X>;
+  const passed = checkPassedOn<Response, X>(factory, o, "purgatory/fetch");
 
   const send = o.fetch ?? defaultFetch;
-  const nameOf = o.circuitName ?? defaultName;
+  const nameOf = o.circuitName ?? hostCircuitName;
   const failing = o.isFailureStatus ?? isFailureStatus;
   const clock = o.clock ?? defaultClock;
-  const secondsOf =
-    o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock()));
   const fallback = o.fallback;
-  const maxCircuits = o.maxCircuits === undefined ? DEFAULT_FETCH_LIMITS.maxCircuits : o.maxCircuits;
-  const idleTtl = o.idleTtl === undefined ? DEFAULT_FETCH_LIMITS.idleTtl : o.idleTtl;
   // The hosts' own pool of circuits in the factory; with no bound at all, the factory's run.
-  const circuits = maxCircuits === null && idleTtl === null ? factory : factory.pool(maxCircuits, idleTtl);
-  const base: RunOptions<Response, X, Response> = {
-    ...passed,
-    isFailure: (response) => failing(response.status, response),
-    // Called with each counted failure: a flagged response, or an error (which asks for nothing).
-    ...(secondsOf === false
-      ? {}
-      : { retryAfter: (failure: unknown) => (isResponse(failure) ? secondsOf(failure) : undefined) }),
-  };
+  const circuits = hostCircuits(factory, o.maxCircuits, o.idleTtl);
+  const base = httpRunOptions<Response, X>(
+    passed,
+    (response) => failing(response.status, response),
+    o.retryAfter ?? ((response: Response) => retryAfterSeconds(response.headers.get("retry-after"), clock())),
+    isResponse,
+  );
 
   return (input, init) => {
     let url: URL;
