@@ -43,6 +43,16 @@ function brand(cls: { prototype: object }, kind: ErrorKind): void {
 }
 
 /**
+ * Gives an error built under `Error.stackTraceLimit = 0` the stack V8 writes then, its first line
+ * alone (`Name: message`): JavaScriptCore (Bun) writes no stack at all, and a logger printing
+ * `error.stack` would print `undefined`. Where V8 made one (Node, Deno), it is left unread: reading
+ * it would format it, on every rejected call.
+ */
+function keepFirstLine(error: Error): void {
+  if (!Object.hasOwn(error, "stack")) error.stack = `${error.name}: ${error.message}`;
+}
+
+/**
  * Thrown (or rejected with) instead of running the guarded code when a circuit is opened, or when
  * it is half-opened and every probe slot is taken.
  *
@@ -96,6 +106,7 @@ export class CircuitOpenError extends Error {
     const state = isolated ? "isolated" : scope === "process" ? "open in this process" : "open";
     super(`Circuit ${clipName(circuitName)} is ${state}`);
     Error.stackTraceLimit = limit;
+    keepFirstLine(this);
     this.circuitName = circuitName;
     this.openedAt = openedAt;
     this.retryAfterMs = retryAfterMs;
@@ -261,6 +272,7 @@ export class CallTimeoutError extends Error {
     Error.stackTraceLimit = 0;
     super(`Call on circuit ${clipName(circuitName)} timed out after ${timeoutMs} ms`);
     Error.stackTraceLimit = limit;
+    keepFirstLine(this);
     this.circuitName = circuitName;
     this.timeoutMs = timeoutMs;
   }
@@ -326,6 +338,7 @@ export class CircuitLimitError extends Error {
         "and none is closed and idle",
     );
     Error.stackTraceLimit = stackLimit;
+    keepFirstLine(this);
     this.circuitName = circuitName;
     this.limit = limit;
   }
