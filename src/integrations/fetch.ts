@@ -202,8 +202,12 @@ function callerSignalOf(input: FetchInput, init: RequestInit | undefined): Abort
   return typeof signal === "object" && signal !== null ? signal : undefined;
 }
 
-/** Each request's controller, alive as long as the signal `fetch` was given is. */
-const controllerOf = new WeakMap<AbortSignal, AbortController>();
+/**
+ * Each request's controller, alive as long as the signal `fetch` was given is, and as long as
+ * the response's body is: Bun's and Deno's `fetch` let go of the signal once the response came,
+ * and the caller's abort must still reach a body being read.
+ */
+const controllerOf = new WeakMap<object, AbortController>();
 /** Stops a request following its caller's signal once its controller is collected. */
 const unfollow = new FinalizationRegistry<{ readonly signal: AbortSignal; readonly listener: () => void }>(
   ({ signal, listener }) => unfollowAbort(signal, listener),
@@ -253,6 +257,22 @@ function requestSignal(callSignal: AbortSignal, callerSignal: AbortSignal | unde
     follow(callerSignal, controller);
   }
   return signal;
+}
+
+/** Sends the request with `signal`; a controller of its own is then kept alive by the response's body. */
+function sendWith(
+  send: FetchFunction,
+  input: FetchInput,
+  init: RequestInit | undefined,
+  signal: AbortSignal,
+): Promise<Response> {
+  const sent = send(input, { ...init, signal });
+  const controller = controllerOf.get(signal);
+  if (controller === undefined) return sent;
+  return sent.then((response) => {
+    if (response.body !== null) controllerOf.set(response.body, controller);
+    return response;
+  });
 }
 
 /**
@@ -331,10 +351,6 @@ export function circuitFetch<X extends readonly unknown[] = readonly unknown[]>(
             ...(callerSignal === undefined ? {} : { signal: callerSignal }),
             ...(fallback === undefined ? {} : { fallback: (error: unknown) => fallback(error, url) }),
           };
-    return circuits.run(
-      name,
-      (signal) => send(input, { ...init, signal: requestSignal(signal, callerSignal) }),
-      options,
-    );
+    return circuits.run(name, (signal) => sendWith(send, input, init, requestSignal(signal, callerSignal)), options);
   };
 }

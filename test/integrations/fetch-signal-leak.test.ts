@@ -103,6 +103,34 @@ function network({ onSignal, endless = false, silent = false }: Network = {}): F
     });
 }
 
+/**
+ * A fake network that lets go of the request's signal once it answered, as Bun's and Deno's
+ * `fetch` do: a listener on the signal errors the endless body on an abort, but nothing of the
+ * response holds the signal (its stream is made where the signal is out of reach).
+ */
+function forgetfulNetwork(): FetchFunction {
+  return (_input, init) => {
+    const signal = init?.signal;
+    if (signal == null) return Promise.reject(new TypeError("the fake network expects a signal"));
+    return new Promise<Response>((resolve) => setImmediate(() => resolve(endlessResponse(signal))));
+  };
+}
+function endlessResponse(signal: AbortSignal): Response {
+  const { stream, controller } = openStream();
+  signal.addEventListener("abort", () => controller.error(signal.reason), { once: true });
+  return new Response(stream, { status: 200 });
+}
+function openStream(): { stream: ReadableStream<Uint8Array>; controller: ReadableStreamDefaultController<Uint8Array> } {
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  if (controller === undefined) throw new Error("a ReadableStream starts at once");
+  return { stream, controller };
+}
+
 /** What a promise rejects with within two seconds (failing the test if it resolves, or does neither). */
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
@@ -235,6 +263,18 @@ describe("circuitFetch with a long-lived caller's signal and a timeout", () => {
     expect(res.status).toBe(200);
     const body = res.text();
     // The call is over (the timeout no longer applies); only the body is being read.
+    await collect();
+    const reason = new Error("shutting down");
+    shutdown.abort(reason);
+    expect(await rejectionOf(body)).toBe(reason);
+  });
+
+  it("a fetch that lets go of the signal once it answered (Bun's, Deno's): the shared signal still errors the body after a full collection", async () => {
+    const shutdown = new AbortController();
+    const fetch = circuitFetch(factory(), { fetch: forgetfulNetwork(), timeout: 30 });
+
+    const res = await fetch(URL_OF_API, { signal: shutdown.signal });
+    const body = res.text();
     await collect();
     const reason = new Error("shutting down");
     shutdown.abort(reason);
