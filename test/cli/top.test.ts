@@ -9,11 +9,12 @@
  * rejected; "split" 5 succeeding (web-1) + 5 failing (web-2), with a quorum of 2: web-2 is open for
  * itself; a long name (3/s) and a name with an escape sequence in it (2/s), both web-1.
  */
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TopJson } from "../../src/cli/top-json.js";
 import { buildCli, runCli, type BuiltCli } from "../support/cli.js";
 import { spawnLines, type LineProcess } from "../support/redis-fleet.js";
-import { uniquePrefix } from "../support/redis-helpers.js";
+import { uniquePrefix, waitFor } from "../support/redis-helpers.js";
 import { freePort, startRedisServer, type RedisServer } from "../support/redis-server.js";
 import { TmuxPane, tmuxMissing } from "../support/tmux.js";
 import type { TopWorkerConfig } from "../support/top-worker.js";
@@ -39,27 +40,37 @@ function startWorker(config: Omit<TopWorkerConfig, "url" | "prefix">): Promise<u
 
 beforeAll(async () => {
   [cli, server] = await Promise.all([buildCli(), startRedisServer()]);
-  await Promise.all([
-    startWorker({
-      processName: "web-1",
-      circuits: [
-        { name: "busy", perSecond: 40, outcome: "succeed" },
-        { name: "flaky", perSecond: 10, outcome: "fail", options: NEVER_TRIPS },
-        { name: "slow", perSecond: 5, outcome: "succeed", latencyMs: 30 },
-        { name: "split", perSecond: 5, outcome: "succeed", options: QUORUM },
-        { name: LONG, perSecond: 3, outcome: "succeed" },
-        { name: EVIL, perSecond: 2, outcome: "succeed" },
-      ],
-    }),
-    startWorker({
-      processName: "web-2",
-      circuits: [
-        { name: "busy", perSecond: 20, outcome: "succeed" },
-        { name: "down", perSecond: 5, outcome: "fail", options: { threshold: 2, ttl: 600 } },
-        { name: "split", perSecond: 5, outcome: "fail", options: QUORUM },
-      ],
-    }),
-  ]);
+  await startWorker({
+    processName: "web-1",
+    circuits: [
+      { name: "busy", perSecond: 40, outcome: "succeed" },
+      { name: "flaky", perSecond: 10, outcome: "fail", options: NEVER_TRIPS },
+      { name: "slow", perSecond: 5, outcome: "succeed", latencyMs: 30 },
+      { name: "split", perSecond: 5, outcome: "succeed", options: QUORUM },
+      { name: LONG, perSecond: 3, outcome: "succeed" },
+      { name: EVIL, perSecond: 2, outcome: "succeed" },
+    ],
+  });
+  // web-2 fails "split" from its first calls: it starts once web-1 counts as a caller of it, or its
+  // failures alone would meet the quorum (never more than the callers) and open the fleet.
+  const admin = new Redis(server.url);
+  try {
+    await waitFor(
+      "web-1 among split's callers",
+      async () => (await admin.zcard(`${prefix}:callers:{split}`)) >= 1,
+      30_000,
+    );
+  } finally {
+    admin.disconnect();
+  }
+  await startWorker({
+    processName: "web-2",
+    circuits: [
+      { name: "busy", perSecond: 20, outcome: "succeed" },
+      { name: "down", perSecond: 5, outcome: "fail", options: { threshold: 2, ttl: 600 } },
+      { name: "split", perSecond: 5, outcome: "fail", options: QUORUM },
+    ],
+  });
   // "down" fails until it opens: the tests watch from then on, when it only rejects.
   await workers[1]?.waitForLine((line) => line.type === "opened" && line.name === "down", 30_000);
 }, 90_000);

@@ -96,7 +96,14 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
       for (let i = 0; i < 2; i++) await breaker.run(() => Promise.reject(new Error("down"))).catch(() => undefined);
       expect(breaker.state).toBe("opened");
     }
-    for (const name of names) expect(await admin.hget(a.storage.keys.circuit(name), "st")).toBe("opened");
+    // On a loaded machine a failure's script may time out (1 s): the trip is then pushed once Redis answers.
+    for (const name of names) {
+      await waitFor(
+        `${name} opened in Redis`,
+        async () => (await admin.hget(a.storage.keys.circuit(name), "st")) === "opened",
+        10_000,
+      );
+    }
     await waitFor("b to see every trip", () => onB.every((breaker) => breaker.state === "opened"));
     for (const name of names) {
       expect(a.recorder.states(name)).toEqual(["opened"]);

@@ -20,6 +20,8 @@ import { startTcpProxy, type TcpProxy } from "../../support/tcp-proxy.js";
 
 /** Seconds between a worker's hand-overs: it counts as an active caller this long after its first call. */
 const FLUSH = 0.05;
+/** What a loaded 2-core machine may take to start, report and read (over 3 s seen under a load of 12): a bound on waiting for a precondition, not a timing under test. */
+const LOADED_MS = 15_000;
 const THRESHOLD = 3;
 const QUORUM = 2;
 /** The sick process's own ttl: it probes for itself this long after it opened. */
@@ -133,7 +135,7 @@ async function allCall(fleet: Fleet, workers: readonly Worker[], name: string, c
       const info = await fleet.inspect(name);
       return info.quorum?.activeCallers.length === workers.length ? info : undefined;
     },
-    FLUSH * 1000 + 3000,
+    FLUSH * 1000 + LOADED_MS,
   );
 }
 
@@ -197,10 +199,14 @@ async function oneSickProcess(fleet: Fleet, variant: "refuse" | "blackhole"): Pr
     state: "opened",
     scope: "process",
   });
-  const info = await waitFor(`${name} open for web-0 in Redis`, async () => {
-    const seen = await fleet.inspect(name);
-    return seen.quorum?.openLocally.length === 1 ? seen : undefined;
-  });
+  const info = await waitFor(
+    `${name} open for web-0 in Redis`,
+    async () => {
+      const seen = await fleet.inspect(name);
+      return seen.quorum?.openLocally.length === 1 ? seen : undefined;
+    },
+    LOADED_MS,
+  );
   expect(info.state).toBe("closed");
   expect(info.quorum?.openLocally.map((o) => o.process)).toEqual(["web-0"]);
   expect([...(info.quorum?.activeCallers ?? [])].sort()).toEqual(["web-0", "web-1", "web-2", "web-3", "web-4"]);
@@ -223,10 +229,14 @@ async function oneSickProcess(fleet: Fleet, variant: "refuse" | "blackhole"): Pr
   await path.set("forward");
   const healed = await untilAdmitted(sick, name, path.url, circuit, TTL * 1000 * 4 + 3000);
   expect(healed.reply).toMatchObject({ ran: 1, succeeded: 1, failed: 0, state: "closed" });
-  await waitFor(`Redis forgets ${name}'s local opening`, async () => {
-    const seen = await fleet.inspect(name);
-    return seen.quorum?.openLocally.length === 0;
-  });
+  await waitFor(
+    `Redis forgets ${name}'s local opening`,
+    async () => {
+      const seen = await fleet.inspect(name);
+      return seen.quorum?.openLocally.length === 0;
+    },
+    LOADED_MS,
+  );
   expect((await fleet.inspect(name)).state).toBe("closed");
   expect(await http(sick, name, path.url, circuit, 5)).toMatchObject({
     succeeded: 5,
@@ -265,7 +275,11 @@ async function deadDependency(fleet: Fleet): Promise<void> {
   // One by one: a fails alone (open for itself), b's first failure meets the quorum.
   const name = "orders-api";
   for (const w of workers) expect(await http(w, name, url, circuit, 1)).toMatchObject({ succeeded: 1 });
-  await waitFor("5 active callers", async () => (await fleet.inspect(name)).quorum?.activeCallers.length === 5);
+  await waitFor(
+    "5 active callers",
+    async () => (await fleet.inspect(name)).quorum?.activeCallers.length === 5,
+    LOADED_MS,
+  );
   await dependency.set("reset");
   expect(await http(a, name, url, circuit, THRESHOLD + 2)).toMatchObject({
     ran: THRESHOLD,
@@ -296,7 +310,11 @@ async function deadDependency(fleet: Fleet): Promise<void> {
   const stampede = "inventory-api";
   await dependency.set("forward");
   for (const w of workers) expect(await http(w, stampede, url, circuit, 1)).toMatchObject({ succeeded: 1 });
-  await waitFor("5 active callers", async () => (await fleet.inspect(stampede)).quorum?.activeCallers.length === 5);
+  await waitFor(
+    "5 active callers",
+    async () => (await fleet.inspect(stampede)).quorum?.activeCallers.length === 5,
+    LOADED_MS,
+  );
   await dependency.set("reset");
   const replies = await Promise.all(workers.map((w) => http(w, stampede, url, circuit, 20, 5)));
   const allAtOnce = dependency.accepted.reset - oneByOne;
