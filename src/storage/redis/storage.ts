@@ -701,7 +701,9 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       this.#script("flush", circuit, { now: this.#clock(), counts, calls: true }),
     );
     if (reply === undefined) {
-      circuit.announced = !presence;
+      // With a quorum, Redis did not hear that this process calls: said again at its next call, or,
+      // when Redis went away meanwhile, as soon as it answers again (`#up`).
+      circuit.announced = !presence || !this.#transport.available;
       return;
     }
     const met = reply.quorum?.met ?? true;
@@ -1156,8 +1158,16 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   /** Redis is back: every replica re-reads it (pushing local trips), then the recovery is reported. */
   async #up(): Promise<void> {
     this.#checkWatchers();
-    // With a quorum, this process says again that it calls (and is open for itself) at its next call.
-    for (const circuit of this.circuits.values()) if (circuit.own !== null) this.#handOver.renounce(circuit);
+    // With a quorum, this process says again that it calls (and is open for itself): at once for a
+    // circuit it called since its last word to Redis (which the outage may have lost: a process
+    // that called once would otherwise be missing from the active callers until its next call),
+    // else at its next call.
+    for (const circuit of this.circuits.values()) {
+      if (circuit.own === null) continue;
+      const called = circuit.announced;
+      this.#handOver.renounce(circuit);
+      if (called) this.#handOver.announce(circuit);
+    }
     await this.#resync.queue([...this.circuits.values()]);
     if (!this.#transport.available || !this.#outageReported) return;
     this.#outageReported = false;

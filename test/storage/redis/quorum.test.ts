@@ -6,7 +6,7 @@
  * known at no command per closed success. The same rules with real OS processes are in
  * `quorum-processes.test.ts`.
  */
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
@@ -25,6 +25,7 @@ import {
   uniquePrefix,
   waitFor,
 } from "../../support/redis-helpers.js";
+import { startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 const FLUSH = 0.02;
 const fail = () => Promise.reject(new Error("dependency unreachable from here"));
@@ -333,5 +334,36 @@ describe("a circuit with a quorum, shared by several processes", () => {
     expect((await infoOf(b)).state).toBe("closed");
     for (let i = 0; i < 3; i++) await call(b, fail);
     await waitFor("the fleet opens", async () => (await infoOf(b)).state === "opened");
+  });
+});
+
+describe("a circuit with a quorum across an outage (a private redis-server)", () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  it("says that it calls once Redis answers again, when it called during the outage, without another call", async () => {
+    const procs = await fleet(2, { threshold: 2, ttl: 30, quorum: 2 }, { url: server.url, commandTimeout: 0.1 });
+    const [a, b] = procs as [Proc, Proc];
+    // Redis holds every write for 500 ms: a's registration of another circuit times out, and a finds
+    // Redis away; then a calls, and cannot say so while Redis is away.
+    await admin.client("PAUSE", 500, "WRITE");
+    await a.factory.getBreaker("another-api");
+    await waitFor("a to find Redis away", () => a.recorder.of("storage_unavailable").length > 0, 5000);
+    await call(a, ok);
+    // a calls no more: it is an active caller all the same (it called within the horizon).
+    await waitFor(
+      "a among the active callers",
+      async () => (await infoOf(b)).quorum?.activeCallers.includes(a.name) === true,
+      5000,
+    );
   });
 });
