@@ -1,19 +1,32 @@
 /**
- * The CLI's own connections to a fleet's Redis, and why one fails: the ioredis options (short
- * timeouts: an operator waits, an application does not), whether a server is a node of a Redis
- * Cluster (then the whole Cluster, through an ioredis `Cluster` seeded with it), and what a
- * connection that fails says in an operator's words.
+ * The CLI's own connections to a fleet's Redis, and why one fails: the client options (short
+ * timeouts: an operator waits, an application does not) of ioredis or, without it, node-redis,
+ * whether a server is a node of a Redis Cluster (then the whole Cluster, through a Cluster client
+ * seeded with it), and what a connection that fails says in an operator's words.
  * @module
  */
 import { connect, isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import type { Cluster } from "ioredis";
+import type { RedisClient } from "../storage/redis/client/client.js";
+import type { ClientLibrary } from "../storage/redis/client/detect.js";
+import { NodeRedisClusterAdapter, type NodeRedisCluster } from "../storage/redis/client/node-redis.js";
 
 /** The timeouts of the CLI's own connections: see `Fleet.connect`. */
 export const TIMEOUTS = { connectTimeout: 1000, disconnectTimeout: 200 } as const;
 
 /** ioredis options for the CLI's own connections to one server. */
 export const CONNECTION_OPTIONS = { enableAutoPipelining: true, ...TIMEOUTS } as const;
+
+/**
+ * node-redis options for the CLI's own connections to one server (it pipelines the commands of
+ * one turn of the event loop by itself).
+ */
+export const NODE_REDIS_CONNECTION_OPTIONS = { socket: { connectTimeout: TIMEOUTS.connectTimeout } } as const;
+
+/** The options of the CLI's own connections for `library`. */
+export function connectionOptions(library: ClientLibrary): Readonly<Record<string, unknown>> {
+  return library.kind === "ioredis" ? CONNECTION_OPTIONS : NODE_REDIS_CONNECTION_OPTIONS;
+}
 
 /** Node's codes for a certificate it does not trust, and what to do. */
 const CERTIFICATE_CODES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/;
@@ -60,39 +73,79 @@ export function diagnose(url: string): Promise<string> {
  * Whether the server at `url` is a node of a Redis Cluster (`INFO cluster`), asked within `ms`;
  * `false` when it cannot tell in time (the storage's own connection then reports why).
  */
-export async function isClusterNode(ioredis: typeof import("ioredis"), url: string, ms: number): Promise<boolean> {
-  const probe = new ioredis.Redis(url, {
-    ...CONNECTION_OPTIONS,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on("error", () => undefined);
+export async function isClusterNode(library: ClientLibrary, url: string, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(""), ms)));
+  const probe = makeProbe(library, url);
   try {
-    const info = await Promise.race([probe.connect().then(() => probe.info("cluster")), late]);
+    const info = await Promise.race([probe.info(), late]);
     return /^cluster_enabled:1/m.test(info);
   } catch {
     return false;
   } finally {
     clearTimeout(timer);
-    probe.disconnect();
+    probe.end();
   }
 }
 
-/** An ioredis Cluster seeded with the node at `url`, with the URL's credentials and TLS for every node. */
-export function clusterOf(ioredis: typeof import("ioredis"), url: string): Cluster {
+/** A one-off connection that reads `INFO cluster`, never reconnecting. */
+function makeProbe(library: ClientLibrary, url: string): { info(): Promise<string>; end(): void } {
+  if (library.kind === "ioredis") {
+    const probe = new library.module.Redis(url, {
+      ...CONNECTION_OPTIONS,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on("error", () => undefined);
+    return { info: () => probe.connect().then(() => probe.info("cluster")), end: () => probe.disconnect() };
+  }
+  const probe = library.module.createClient({
+    url,
+    socket: { connectTimeout: TIMEOUTS.connectTimeout, reconnectStrategy: false },
+  }) as {
+    connect(): Promise<unknown>;
+    sendCommand(args: string[]): Promise<unknown>;
+    on(event: string, listener: () => void): unknown;
+    destroy(): void;
+    readonly isOpen: boolean;
+  };
+  probe.on("error", () => undefined);
+  return {
+    info: async () => {
+      await probe.connect();
+      return String(await probe.sendCommand(["INFO", "cluster"]));
+    },
+    end: () => {
+      if (probe.isOpen) probe.destroy();
+    },
+  };
+}
+
+/**
+ * A Cluster client seeded with the node at `url`, with the URL's credentials and TLS for every
+ * node: an ioredis `Cluster`, or a node-redis cluster behind its adapter.
+ */
+export function clusterOf(library: ClientLibrary, url: string): RedisClient {
   const { hostname, port, username, password, protocol } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, "");
   const credentials = {
     ...(username === "" ? {} : { username: decodeURIComponent(username) }),
     ...(password === "" ? {} : { password: decodeURIComponent(password) }),
-    ...(protocol === "rediss:" ? { tls: {} } : {}),
   };
-  return new ioredis.Cluster([{ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) }], {
-    enableAutoPipelining: true,
-    redisOptions: { ...credentials, ...TIMEOUTS },
-  });
+  const tls = protocol === "rediss:";
+  if (library.kind === "ioredis") {
+    return new library.module.Cluster([{ host, port: Number(port || 6379) }], {
+      enableAutoPipelining: true,
+      redisOptions: { ...credentials, ...(tls ? { tls: {} } : {}), ...TIMEOUTS },
+    });
+  }
+  const socket = { connectTimeout: TIMEOUTS.connectTimeout, ...(tls ? { tls: true } : {}) };
+  const cluster = library.module.createCluster({
+    rootNodes: [{ socket: { ...socket, host, port: Number(port || 6379) } }],
+    defaults: { ...credentials, socket },
+  }) as NodeRedisCluster;
+  return new NodeRedisClusterAdapter(cluster, { owned: true, timeoutMs: 0 });
 }
 
 /** `url` with its password replaced by `***`. */

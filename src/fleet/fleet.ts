@@ -7,24 +7,19 @@
  * (`CircuitFeed`). The CLI and the dashboard both work through it.
  * @module
  */
-import type { Cluster } from "ioredis";
 import type { CircuitConfig } from "../core/circuit.js";
 import type { ControlAction } from "../core/machine.js";
 import { InvalidOptionError } from "../errors.js";
 import { applyChanges, type ConfigChanges } from "../options/policies.js";
+import type { FeedClient, RedisClient } from "../storage/redis/client/client.js";
+import { loadClientLibrary, NO_CLIENT_LIBRARY, type ClientLibrary } from "../storage/redis/client/detect.js";
 import { isReplyError } from "../storage/redis/codec.js";
 import type { CircuitInfo } from "../storage/redis/inspect.js";
 import { makeClient, toRedisSettings, type RedisSettings } from "../storage/redis/options.js";
 import { RedisStorage } from "../storage/redis/storage.js";
 import { TrafficWatch, type TrafficWatchOptions } from "../storage/redis/traffic-watch.js";
-import {
-  CircuitFeed,
-  plainReason,
-  type FeedClient,
-  type FeedListener,
-  type FeedOptions,
-} from "../storage/redis/watch.js";
-import { clusterOf, CONNECTION_OPTIONS, diagnose, isClusterNode, maskPassword } from "./connection.js";
+import { CircuitFeed, plainReason, type FeedListener, type FeedOptions } from "../storage/redis/watch.js";
+import { clusterOf, connectionOptions, diagnose, isClusterNode, maskPassword } from "./connection.js";
 import { CliError, EXIT, UnreachableError } from "./errors.js";
 
 /** Where the fleet's state lives. */
@@ -51,9 +46,6 @@ export interface FleetFeed {
   close(): Promise<void>;
 }
 
-/** The ioredis package, loaded when first needed (an optional peer dependency). */
-const loadIoredis = (): Promise<typeof import("ioredis")> => import("ioredis");
-
 /**
  * A connection to a fleet's Redis for reading and changing its circuits.
  *
@@ -70,7 +62,7 @@ export class Fleet {
   /** The settings of the storage's connections (for a watch's own connections). */
   readonly #settings: RedisSettings;
   /** The Cluster client made for a Cluster's node, closed with the fleet. */
-  readonly #cluster: Cluster | undefined;
+  readonly #cluster: RedisClient | undefined;
   /** Stops listening to the storage's health. */
   readonly #unsubscribe: () => void;
   /** The latest outage (and refusal of a command) the storage reported, for messages. */
@@ -88,7 +80,7 @@ export class Fleet {
     settings: RedisSettings,
     url: string,
     prefix: string,
-    cluster: Cluster | undefined,
+    cluster: RedisClient | undefined,
     outage: { error: unknown; refusal: unknown },
     unsubscribe: () => void,
   ) {
@@ -104,7 +96,8 @@ export class Fleet {
   /**
    * Connects, or throws: a `CliError` with exit code 1 for a bad URL or prefix, an
    * `UnreachableError` (exit code 2) when Redis does not answer within the command timeout or
-   * ioredis is not installed. Never waits longer than about a second for a dead server.
+   * neither ioredis nor node-redis (`redis`) is installed (ioredis is used when both are). Never
+   * waits longer than about a second for a dead server.
    */
   static async connect(options: FleetOptions): Promise<Fleet> {
     const prefix = options.prefix ?? "purgatory";
@@ -112,29 +105,35 @@ export class Fleet {
     let storage: RedisStorage;
     let settings: RedisSettings;
     try {
-      // inspect() reads every circuit at once: one pipeline instead of one round trip each.
-      // A server that takes connections and never answers is given a second, not four; and
-      // ioredis keeps a process alive for disconnectTimeout after closing a connection that
-      // never opened (its timer waits for a "close" that already happened): a short one.
-      const given = { url: options.url, prefix, commandTimeout, redisOptions: CONNECTION_OPTIONS };
-      settings = toRedisSettings(given);
-      storage = new RedisStorage(given);
+      // The URL and the prefix are checked first (a storage connects nothing until initialized):
+      // a bad argument says so whatever is installed.
+      void new RedisStorage({ url: options.url, prefix, commandTimeout });
     } catch (error) {
       throw asUsageError(error);
     }
     const url = maskPassword(options.url);
-    let ioredis: typeof import("ioredis");
+    let library: ClientLibrary;
     try {
-      ioredis = await loadIoredis();
-    } catch {
+      library = await loadClientLibrary();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
       throw new UnreachableError(
-        'talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`',
+        message === NO_CLIENT_LIBRARY
+          ? 'talking to Redis needs one of the optional peer dependencies "ioredis" or "redis": run `npm install ioredis` (or `npm install redis`)'
+          : message,
       );
     }
-    // A node of a Redis Cluster: the whole Cluster, through an ioredis Cluster seeded with it
-    // (the storage made above checked the URL and the prefix, and connected nothing).
-    const cluster = (await isClusterNode(ioredis, options.url, commandTimeout * 1000))
-      ? clusterOf(ioredis, options.url)
+    // inspect() reads every circuit at once: one pipeline instead of one round trip each. A
+    // server that takes connections and never answers is given a second, not four; and ioredis
+    // keeps a process alive for disconnectTimeout after closing a connection that never opened
+    // (its timer waits for a "close" that already happened): a short one.
+    const given = { url: options.url, prefix, commandTimeout, redisOptions: connectionOptions(library) };
+    settings = toRedisSettings(given);
+    storage = new RedisStorage(given);
+    // A node of a Redis Cluster: the whole Cluster, through a Cluster client seeded with it (the
+    // storage made above connected nothing).
+    const cluster = (await isClusterNode(library, options.url, commandTimeout * 1000))
+      ? clusterOf(library, options.url)
       : undefined;
     if (cluster !== undefined) {
       settings = toRedisSettings({ client: cluster, prefix, commandTimeout });
@@ -241,7 +240,8 @@ export class Fleet {
    * `listener.status` says so, and the watch catches up when it answers).
    */
   async watch(listener: FeedListener, options: FeedOptions = {}): Promise<FleetFeed> {
-    const client = this.#cluster ?? (this.#watchClient ??= (await makeClient(this.#settings)) as FeedClient);
+    const client = (this.#cluster ??
+      (this.#watchClient ??= (await makeClient(this.#settings)) as FeedClient)) as FeedClient;
     const feed = new CircuitFeed(client, this.#settings, this.#storage.keys, listener, options);
     this.#feeds.add(feed);
     await feed.start();

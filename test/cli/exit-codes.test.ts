@@ -221,15 +221,15 @@ describe("Redis cannot be reached: exit code 2", () => {
     }
   });
 
-  it("without the ioredis package: says to install it (exit code 2), while --help still works", async () => {
-    // A copy of the executable where no node_modules can be found, as in a project without ioredis.
+  it("without the ioredis and redis packages: says to install one (exit code 2), while --help still works", async () => {
+    // A copy of the executable where no node_modules can be found, as in a project without either.
     const alone = await mkdtemp(join(tmpdir(), "purgatory-cli-"));
     try {
       const copy = join(alone, "cli.js");
       await copyFile(cli.path, copy);
       const missing = await runCli(copy, ["circuits", "--redis", closedPort], { cwd: alone });
       expect(missing.stderr).toBe(
-        'purgatory: talking to Redis needs the optional peer dependency "ioredis": run `npm install ioredis`\n',
+        'purgatory: talking to Redis needs one of the optional peer dependencies "ioredis" or "redis": run `npm install ioredis` (or `npm install redis`)\n',
       );
       expect(missing.code).toBe(2);
       const help = await runCli(copy, ["--help"], { cwd: alone });

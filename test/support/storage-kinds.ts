@@ -8,6 +8,7 @@
  */
 import { Cluster, Redis } from "ioredis";
 import { Redis as Redis6 } from "ioredis6";
+import { createClient, createCluster } from "redis";
 import { inject } from "vitest";
 import { InMemoryStorage, RedisStorage, type CircuitStorage } from "../../src/index.js";
 import { deleteKeys, REDIS_URL, sleep, uniquePrefix } from "./redis-helpers.js";
@@ -166,8 +167,65 @@ export const redisIoredis6Kind: StorageKind = {
   },
 };
 
+/**
+ * The same on the single Redis, through a node-redis client (`createClient` of the `redis`
+ * package) passed as `client`: the storage speaks to it through its adapter.
+ */
+export const redisNodeRedisKind: StorageKind = {
+  name: "redis-node-redis",
+  syncFactory: false,
+  sharedState: true,
+  async create() {
+    const prefix = uniquePrefix("test-node-redis");
+    const client = createClient({ url: REDIS_URL });
+    client.on("error", () => undefined);
+    await client.connect();
+    const admin = new Redis(REDIS_URL);
+    return redisHarness(
+      new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }),
+      admin,
+      prefix,
+      async () => {
+        admin.disconnect();
+        await client.close().catch(() => client.destroy());
+      },
+    );
+  },
+};
+
+/** The same on the 3-master Redis Cluster, through a node-redis cluster (`createCluster`). */
+export const redisClusterNodeRedisKind: StorageKind = {
+  name: "redis-cluster-node-redis",
+  syncFactory: false,
+  sharedState: true,
+  async create() {
+    const prefix = uniquePrefix("test-cluster-node-redis");
+    const nodes = inject("redisClusterNodes");
+    const client = createCluster({ rootNodes: nodes.map((node) => ({ socket: node })) });
+    client.on("error", () => undefined);
+    await client.connect();
+    const admin = new Cluster(nodes);
+    return redisHarness(
+      new RedisStorage({ client, prefix, commandTimeout: BEHAVIOUR_COMMAND_TIMEOUT }),
+      admin,
+      prefix,
+      async () => {
+        await admin.quit().catch(() => admin.disconnect());
+        await client.close().catch(() => client.destroy());
+      },
+    );
+  },
+};
+
 /** Every kind the behaviour suite runs against. */
-const ALL_KINDS: readonly StorageKind[] = [memoryKind, redisKind, redisClusterKind, redisIoredis6Kind];
+const ALL_KINDS: readonly StorageKind[] = [
+  memoryKind,
+  redisKind,
+  redisClusterKind,
+  redisIoredis6Kind,
+  redisNodeRedisKind,
+  redisClusterNodeRedisKind,
+];
 
 /**
  * The kinds the suite runs against: every kind, or those `PURGATORY_TEST_STORAGES` names

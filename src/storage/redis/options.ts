@@ -1,63 +1,26 @@
 /**
- * Options of `RedisStorage`, and making (or adopting) the ioredis clients.
+ * Options of `RedisStorage`, and making (or adopting) its clients: ioredis's or node-redis's,
+ * behind the adapter of `./client/`.
  * @module
  */
-import { hostname } from "node:os";
 import { InvalidOptionError } from "../../errors.js";
 import { checkKeys, checkPositiveInteger, checkSeconds } from "../../options/checks.js";
+import type { RedisClient } from "./client/client.js";
+import { adaptClient, loadClientLibrary } from "./client/detect.js";
+import { defaultProcessName } from "./runtime.js";
+import type { NodeRedisClient, NodeRedisCluster } from "./client/node-redis.js";
 
-/**
- * The part of an ioredis `Redis` or `Cluster` client that `RedisStorage` uses. Declared here so
- * that the package's types do not need ioredis installed.
- */
-export interface RedisClient {
-  readonly status: string;
-  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  zadd(key: string, ...scoresAndMembers: (string | number)[]): Promise<unknown>;
-  // ioredis 6 types `stop` as `string | Buffer` only; this union (a method's parameters compare
-  // both ways) fits ioredis 5's and 6's signatures and still takes the -1 that is passed.
-  zrange(key: string, start: number, stop: number | string | Uint8Array): Promise<string[]>;
-  zrem(key: string, ...members: string[]): Promise<unknown>;
-  zrangebyscore(key: string, min: string, max: string, withScores: "WITHSCORES"): Promise<string[]>;
-  zrangebyscore(
-    key: string,
-    min: string,
-    max: string,
-    withScores: "WITHSCORES",
-    limit: "LIMIT",
-    offset: number,
-    count: number,
-  ): Promise<string[]>;
-  exists(key: string): Promise<number>;
-  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
-  time(): Promise<unknown[]>;
-  ping(): Promise<unknown>;
-  /** `SCRIPT LOAD` and friends (optional: only to load the scripts ahead of use). */
-  script?(subcommand: string, ...args: string[]): Promise<unknown>;
-  /** A Cluster's node clients (optional: only a Cluster has it). */
-  nodes?(role: "master"): RedisClient[];
-  info(section: string): Promise<string>;
-  subscribe(...channels: string[]): Promise<unknown>;
-  unsubscribe(...channels: string[]): Promise<unknown>;
-  ssubscribe(...channels: string[]): Promise<unknown>;
-  sunsubscribe(...channels: string[]): Promise<unknown>;
-  /** A new client with the same options (a Cluster's takes startup nodes and options). */
-  duplicate(...overrides: unknown[]): RedisClient;
-  connect(): Promise<void>;
-  quit(): Promise<unknown>;
-  disconnect(): void;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  once(event: string, listener: (...args: unknown[]) => void): unknown;
-  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
-}
+export type { RedisClient } from "./client/client.js";
+export { reconnectDelay } from "./client/client.js";
+export { ioredisLoadError, loadRedisClass } from "./client/ioredis.js";
+export type { NodeRedisClient, NodeRedisCluster } from "./client/node-redis.js";
 
 /** What to do with guarded calls while Redis cannot be reached. */
 export type StorageErrorPolicy = "local" | "fail-open" | "fail-closed";
 
 /**
  * Options of `RedisStorage`. Give a `url`, or a `client` you own (a `Redis` or `Cluster` of
- * ioredis), not both.
+ * ioredis, or a client or cluster of node-redis), not both.
  *
  * @example
  * ```ts
@@ -70,9 +33,16 @@ export interface RedisStorageOptions {
    * `redis://127.0.0.1:6379`.
    */
   readonly url?: string;
-  /** An ioredis client to use instead of making one; you connect and close it. */
-  readonly client?: RedisClient;
-  /** Extra ioredis options (`RedisOptions`) for the clients made from `url`. */
+  /**
+   * A client to use instead of making one: an ioredis (5 or 6) `Redis` or `Cluster`, or a
+   * node-redis (`redis` 5) client (`createClient`) or cluster (`createCluster`). You connect
+   * (or not: the storage connects one that is not) and close it.
+   */
+  readonly client?: RedisClient | NodeRedisClient | NodeRedisCluster;
+  /**
+   * Extra options for the clients made from `url`: ioredis's `RedisOptions`, or node-redis's
+   * `RedisClientOptions` when node-redis makes them (ioredis is not installed).
+   */
   readonly redisOptions?: Readonly<Record<string, unknown>>;
   /** Prefix of every key and of the channel. Default `"purgatory"`. */
   readonly prefix?: string;
@@ -232,13 +202,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
   if (options.url !== undefined && options.client !== undefined) {
     throw new InvalidOptionError("client", options.client, "either url or client, not both");
   }
-  const client = options.client;
-  if (
-    client !== undefined &&
-    (typeof client !== "object" || client === null || typeof (client as RedisClient).evalsha !== "function")
-  ) {
-    throw new InvalidOptionError("client", client, "an ioredis Redis or Cluster client");
-  }
+  const client = options.client === undefined ? undefined : adaptClient(options.client);
   const policy = options.onStorageError ?? "local";
   if (policy !== "local" && policy !== "fail-open" && policy !== "fail-closed") {
     throw new InvalidOptionError("onStorageError", policy, '"local", "fail-open" or "fail-closed"');
@@ -253,7 +217,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
   }
   return {
     url: options.url === undefined ? undefined : checkRedisUrl(options.url),
-    client: client as RedisClient | undefined,
+    client,
     redisOptions: redisOptions as Readonly<Record<string, unknown>>,
     prefix: (options.prefix as string | undefined) ?? "purgatory",
     keyTtlMs: options.keyTtl === undefined ? 0 : Math.ceil(checkSeconds(options.keyTtl, "keyTtl") * 1000),
@@ -264,8 +228,7 @@ export function toRedisSettings(input: unknown): RedisSettings {
     healthCheckInterval: ms(options.healthCheckInterval, "healthCheckInterval", 0.5),
     flushInterval: ms(options.flushInterval, "flushInterval", 0.25),
     pubsub,
-    processName:
-      options.processName === undefined ? `${hostname()}:${process.pid}` : checkProcessName(options.processName),
+    processName: options.processName === undefined ? defaultProcessName() : checkProcessName(options.processName),
     callerHorizon: ms(options.callerHorizon, "callerHorizon", 60),
   };
 }
@@ -278,82 +241,15 @@ function checkProcessName(value: unknown): string {
   return value;
 }
 
-/** The reconnection delays of the connections the storage makes: 100 ms, doubling up to 1 s. */
-export function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** attempt, 1000);
-}
-
-/** The ioredis module, as `import("ioredis")` gives it. */
-type IoredisModule = typeof import("ioredis");
-
-/** A `Cannot find package 'ioredis'` (ESM) or `Cannot find module 'ioredis'` (CommonJS). */
-const IOREDIS_NOT_FOUND = /^Cannot find (?:package|module) ['"]ioredis['"]/;
-
 /**
- * The error to throw when `import("ioredis")` failed with `error`: "not installed" only when
- * ioredis itself could not be found; anything else (an ESM bundle that cannot `require` Node's
- * built-in modules, a broken install, a missing dependency of ioredis) says what failed. The
- * original error is the `cause` either way.
- */
-export function ioredisLoadError(error: unknown): Error {
-  const code = (error as { readonly code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && IOREDIS_NOT_FOUND.test(message)) {
-    return new Error('RedisStorage needs the optional peer dependency "ioredis": run `npm install ioredis`', {
-      cause: error,
-    });
-  }
-  const hint = /Dynamic require of /.test(message)
-    ? " (an ES module bundle cannot require Node's built-in modules for ioredis, which is CommonJS:" +
-      " leave ioredis out of the bundle, e.g. esbuild --external:ioredis, or define require with" +
-      " createRequire in a banner)"
-    : "";
-  return new Error(`RedisStorage could not load "ioredis": ${message}${hint}`, { cause: error });
-}
-
-/**
- * Loads ioredis's `Redis` class. Rejects with what failed (see `ioredisLoadError`), or when the
- * module that loads has no `Redis` class (not ioredis 5 or 6).
- */
-export async function loadRedisClass(
-  load: () => Promise<unknown> = () => import("ioredis"),
-): Promise<IoredisModule["Redis"]> {
-  let ioredis: Partial<IoredisModule> | undefined;
-  try {
-    ioredis = (await load()) as Partial<IoredisModule> | undefined;
-  } catch (error) {
-    throw ioredisLoadError(error);
-  }
-  const RedisClass = ioredis?.Redis ?? ioredis?.default;
-  if (typeof RedisClass !== "function") {
-    throw new Error(
-      'RedisStorage could not use "ioredis": the module loaded has no Redis class (RedisStorage needs ioredis 5 or 6)',
-    );
-  }
-  return RedisClass;
-}
-
-/**
- * Makes a client from the settings: no offline queue, tight timeouts, lazy connect. The
- * subscriber resubscribes itself (the storage does it, awaiting the answer) and has no command
- * timeout: ioredis's own resubscription would reject with nobody to catch it.
+ * Makes a client from the settings, with ioredis if it is installed, else with node-redis: no
+ * offline queue, tight timeouts, lazy connect. The subscriber resubscribes itself (the storage
+ * does it, awaiting the answer) and has no command timeout. Rejects when neither library loads.
  */
 export async function makeClient(
   settings: RedisSettings,
   role: "commands" | "subscriber" = "commands",
 ): Promise<RedisClient> {
-  const RedisClass = await loadRedisClass();
-  return new RedisClass(settings.url ?? "redis://127.0.0.1:6379", {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: Math.max(1000, settings.commandTimeout * 4),
-    commandTimeout: settings.commandTimeout,
-    // A socket that never closes (a server that stopped answering) must not hold connect() or
-    // the process's exit for ioredis's default 2 s.
-    disconnectTimeout: settings.commandTimeout,
-    retryStrategy: reconnectDelay,
-    ...settings.redisOptions,
-    ...(role === "subscriber" ? { autoResubscribe: false, commandTimeout: undefined } : {}),
-  });
+  const library = await loadClientLibrary();
+  return library.make(settings, role);
 }

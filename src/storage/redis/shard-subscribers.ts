@@ -22,10 +22,15 @@ export interface ShardEvents {
   refused(channels: readonly string[], error: Error): void;
 }
 
-/** The part of an ioredis `Cluster` the sharded subscribers read. */
+/**
+ * The part of a Cluster client the sharded subscribers read: an ioredis `Cluster` has `slots`, the
+ * node-redis adapter `slotMaster`; both have `refreshSlotsCache` and emit `refresh` after it.
+ */
 interface ClusterView {
   /** For each slot, the node keys ("host:port") serving it, the master first. */
   readonly slots?: readonly (readonly string[] | undefined)[];
+  /** The master ("host:port") serving `slot`. */
+  slotMaster?(slot: number): string | undefined;
   refreshSlotsCache?(): void;
 }
 
@@ -133,9 +138,15 @@ export class ShardSubscribers {
     return this.#cluster as unknown as ClusterView;
   }
 
+  /** The master ("host:port") serving `slot` now, as the Cluster client knows it. */
+  #masterOf(slot: number): string | undefined {
+    const view = this.#view();
+    return view.slotMaster === undefined ? view.slots?.[slot]?.[0] : view.slotMaster(slot);
+  }
+
   /** The shard of the master serving `slot` (made when first needed); `null` if none is known. */
   #shardOf(slot: number): Shard | null {
-    const key = this.#view().slots?.[slot]?.[0];
+    const key = this.#masterOf(slot);
     if (key === undefined) return null;
     return this.#shards.get(key) ?? this.#makeShard(key);
   }
@@ -272,10 +283,9 @@ export class ShardSubscribers {
 
   /** Whether a slot changed master since the last call (which remembers the table). */
   #tableChanged(): boolean {
-    const slots = this.#view().slots;
     let changed = false;
     for (let slot = 0; slot < SLOTS; slot++) {
-      const key = slots?.[slot]?.[0];
+      const key = this.#masterOf(slot);
       if (this.#table[slot] === key) continue;
       this.#table[slot] = key;
       changed = true;

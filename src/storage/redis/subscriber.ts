@@ -115,6 +115,8 @@ export class Subscriber {
     client.on("message", (channel, message) => this.#message(channel, message));
     client.on("smessage", (channel, message) => this.#message(channel, message));
     client.on("moved", () => this.#moved());
+    // node-redis's word for a SUNSUBSCRIBE the server sent by itself (the channel's slot moved).
+    client.on("sunsubscribed", (channel) => source.moved([String(channel)]));
     client.on("close", () => {
       if (!mode.resubscribesItself) this.#current = false;
     });

@@ -460,7 +460,12 @@ describe("RedisStorage listing and closing", () => {
   it("closes what it made: the subscriber connection is gone after close()", async () => {
     const name = `purgatory-test-${process.pid}-${Date.now()}`;
     const made = new AsyncCircuitBreakerFactory({
-      storage: new RedisStorage({ url: REDIS_URL, prefix, redisOptions: { connectionName: name } }),
+      // The connection name, in the words of the library that makes the connections.
+      storage: new RedisStorage({
+        url: REDIS_URL,
+        prefix,
+        redisOptions: process.env.PURGATORY_REDIS_CLIENT === "redis" ? { name } : { connectionName: name },
+      }),
     });
     await made.initialize();
     await made.run("x", () => 1);
