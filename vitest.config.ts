@@ -8,7 +8,12 @@ import { defineConfig } from "vitest/config";
  * after the library. The global set-up (the Redis check and the Cluster) is the library's; the
  * tools start throw-away servers of their own or use REDIS_URL's.
  */
-const TOOLS = ["test/cli/**/*.test.ts", "test/dashboard/**/*.test.ts", "test/examples.test.ts"];
+const TOOLS = [
+  "test/cli/**/*.test.ts",
+  "test/dashboard/**/*.test.ts",
+  "test/examples.test.ts",
+  "test/browser/**/*.test.ts",
+];
 
 export default defineConfig({
   // The integrations (src/integrations/) import the library by its package name: the source here,

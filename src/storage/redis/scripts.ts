@@ -3,7 +3,7 @@
  * sent again with EVAL when the server answers NOSCRIPT (after a restart or a SCRIPT FLUSH).
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha1Hex } from "./runtime.js";
 import { luaSource } from "./lua.js";
 import type { RedisClient } from "./options.js";
 
@@ -30,16 +30,22 @@ interface Script {
 }
 
 let loaded: Record<ScriptName, Script> | undefined;
+let loading: Promise<Record<ScriptName, Script>> | undefined;
 
-function load(): Record<ScriptName, Script> {
-  if (loaded !== undefined) return loaded;
+/** The scripts and their SHA-1s, digested once (Web Crypto digests asynchronously). */
+function load(): Promise<Record<ScriptName, Script>> {
+  loading ??= digestScripts().then((scripts) => (loaded = scripts));
+  return loading;
+}
+
+async function digestScripts(): Promise<Record<ScriptName, Script>> {
   const prologue = luaSource("prologue");
   const scripts = {} as Record<ScriptName, Script>;
   for (const name of SCRIPT_NAMES) {
     const source = `${prologue}\n${luaSource(name)}`;
-    scripts[name] = { source, sha: createHash("sha1").update(source).digest("hex") };
+    scripts[name] = { source, sha: await sha1Hex(source) };
   }
-  return (loaded = scripts);
+  return scripts;
 }
 
 /**
@@ -49,7 +55,7 @@ function load(): Record<ScriptName, Script> {
  */
 export async function preloadScripts(client: RedisClient): Promise<void> {
   const nodes = client.nodes?.("master") ?? [client];
-  const sources = Object.values(load()).map((script) => script.source);
+  const sources = Object.values(await load()).map((script) => script.source);
   await Promise.all(
     nodes.flatMap((node) => sources.map((source) => node.script?.("LOAD", source) ?? Promise.resolve())),
   );
@@ -62,7 +68,7 @@ export async function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  const script = load()[name];
+  const script = (loaded ?? (await load()))[name];
   try {
     return await client.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {

@@ -13,7 +13,6 @@
  * reads (`inspect.ts`).
  * @module
  */
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../../timing/coarse-clock.js";
 import type { CircuitConfig, CircuitSnapshot, Transition } from "../../core/circuit.js";
 import {
@@ -81,6 +80,7 @@ import {
 } from "./own.js";
 import type { ScriptName } from "./scripts.js";
 import { RedisConfigurationError, RedisTransport } from "./transport.js";
+import { randomBase64url } from "./runtime.js";
 
 /**
  * How a script's reply is learned: `call`, the outcome or admission of a call of this process
@@ -167,7 +167,7 @@ export interface RedisStorageStats {
 export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implements CircuitStorage {
   readonly #settings: RedisSettings;
   readonly #keys: RedisKeys;
-  readonly #id = randomBytes(6).toString("base64url");
+  readonly #id = randomBase64url(6);
   readonly #transport: RedisTransport;
   readonly #emitters = new Set<Emit>();
   /** The subscribers, as a sink for `emitTransition`. */
@@ -282,7 +282,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   }
 
   /**
-   * Lets `source` (the factory's recorder of calls) count the calls while somebody watches the
+   * @internal Lets `source` (the factory's recorder of calls) count the calls while somebody watches the
    * fleet's traffic (the dashboard, `purgatory top`), and reports what it counted, one message a
    * second (docs/telemetry.md). Returns what detaches it. Called by the factory.
    */

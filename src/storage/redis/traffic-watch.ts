@@ -16,7 +16,6 @@
  * - **Cost**: 0.5 command a second per watcher, plus one message a second per reporting process.
  * @module
  */
-import { randomBytes } from "node:crypto";
 import {
   callsOf,
   errorRateOf,
@@ -29,6 +28,7 @@ import type { RedisKeys } from "./keys.js";
 import type { RedisClient, RedisSettings } from "./options.js";
 import { Subscriptions } from "./subscriptions.js";
 import { decodeReport, TRAFFIC_VERSION, type ReportedCircuit } from "./traffic-codec.js";
+import { randomHex } from "./runtime.js";
 
 /** One second of a circuit's traffic, fleet-wide. */
 export interface TrafficPoint {
@@ -151,7 +151,7 @@ export class TrafficWatch {
   readonly #announceEveryMs: number;
   readonly #watchForMs: number;
   readonly #graceMs: number;
-  readonly #id = `watch-${randomBytes(6).toString("hex")}`;
+  readonly #id = `watch-${randomHex(6)}`;
   /** Reports by interval end, not complete yet: process -> its circuits. */
   readonly #pending = new Map<number, Map<string, { intervalMs: number; circuits: readonly ReportedCircuit[] }>>();
   readonly #tracks = new Map<string, Track>();
