@@ -48,19 +48,33 @@ const bundledPage = {
   },
 };
 
+/**
+ * The declarations: what is tagged `@internal` in TSDoc (members the library's own classes call on
+ * one another, seams between its modules) is left out of dist/*.d.ts, so that users see only the
+ * public API (the API reports, etc/*.api.md, record it).
+ */
+const DTS = { compilerOptions: { stripInternal: true } };
+
 export default defineConfig([
   {
     // The subpath exports (src/integrations/) import the library by its package name, kept
     // external: dist/fetch.js loads dist/index.js (fetch.cjs index.cjs), one copy of its classes.
-    entry: { index: "src/index.ts", fetch: "src/integrations/fetch.ts" },
+    // "purgatory/undici" imports only undici's types: nothing of undici at run time.
+    // "purgatory/storage" (for storage authors) holds the pure state machine's functions.
+    entry: {
+      index: "src/index.ts",
+      fetch: "src/integrations/fetch.ts",
+      undici: "src/integrations/undici.ts",
+      storage: "src/storage/authoring.ts",
+    },
     format: ["esm", "cjs"],
-    dts: true,
+    dts: DTS,
     sourcemap: true,
-    // The builds below write dist/cli.js and the integrations at the same time: not this build's
-    // to remove.
-    clean: ["!cli.js", "!cli.js.map", "!prometheus.*", "!otel.*", "!feed-*"],
+    // npm run build empties dist/ first: a clean here would also remove, as its declarations build
+    // starts, every .d.ts that the builds below (running at the same time) wrote before it.
+    clean: false,
     target: "node20",
-    external: ["ioredis", "purgatory"],
+    external: ["ioredis", "purgatory", "undici"],
     esbuildPlugins: [inlineLua],
   },
   {
@@ -69,7 +83,7 @@ export default defineConfig([
     // stay imports. No shared chunk (splitting off), so each is one file per format.
     entry: { prometheus: "src/integrations/prometheus.ts", otel: "src/integrations/otel.ts" },
     format: ["esm", "cjs"],
-    dts: true,
+    dts: DTS,
     sourcemap: true,
     splitting: false,
     clean: false,

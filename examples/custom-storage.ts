@@ -1,14 +1,14 @@
 /**
  * A custom storage: circuit state kept in a key-value store (here a `Map` of JSON strings, the
  * stand-in for a file, a SQL table or a cache), written with nothing but the `CircuitStorage`
- * interface and the pure state machine functions that Purgatory exports. Because the state is
+ * interface and the pure state machine functions that `purgatory/storage` exports. Because the state is
  * saved, a second factory (think: the process after a restart) finds the circuit still opened.
  *
  *   npx tsx examples/custom-storage.ts
  */
+import { AsyncCircuitBreakerFactory, CircuitOpenError } from "../src/index.js";
+// In an application: `from "purgatory/storage"`, the entry point for storage authors.
 import {
-  AsyncCircuitBreakerFactory,
-  CircuitOpenError,
   CLOSED_SNAPSHOT,
   admit,
   recordFailure,
@@ -20,7 +20,7 @@ import {
   type CircuitStorage,
   type Registration,
   type Transition,
-} from "../src/index.js";
+} from "../src/storage/authoring.js";
 
 interface Saved {
   config: CircuitConfig;

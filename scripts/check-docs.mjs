@@ -297,6 +297,8 @@ for (const block of blocks) {
 const paths = {
   purgatory: ["../../src/index.ts"],
   "purgatory/fetch": ["../../src/integrations/fetch.ts"],
+  "purgatory/undici": ["../../src/integrations/undici.ts"],
+  "purgatory/storage": ["../../src/storage/authoring.ts"],
   "purgatory/prometheus": ["../../src/integrations/prometheus.ts"],
   "purgatory/otel": ["../../src/integrations/otel.ts"],
 };

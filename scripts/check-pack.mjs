@@ -11,7 +11,8 @@
  *      that TypeScript consumers (module node16, .mts and .cts) type-check against it, with
  *      skipLibCheck on and off (the published declarations must not need ioredis's types), and
  *      that the package's bin, `node_modules/.bin/purgatory`, runs (`--help`) and, without
- *      ioredis, says to install it; and the same for the subpath "purgatory/fetch";
+ *      ioredis, says to install it; and the same for the subpath "purgatory/fetch"; and that
+ *      "purgatory/undici" loads without undici (it needs only its types);
  *   5. the metrics subpaths: without their optional peers, "purgatory/prometheus" and
  *      "purgatory/otel" fail to load with an error naming the missing package; with prom-client
  *      and @opentelemetry/api installed, both load from import and require, feed a registry from
@@ -64,7 +65,7 @@ function check(condition, message) {
 try {
   // 1. Build.
   if (!args.has("--skip-build")) run("npm", ["run", "build"]);
-  const entryFiles = ["index", "fetch", "prometheus", "otel"].flatMap((entry) =>
+  const entryFiles = ["index", "fetch", "undici", "prometheus", "otel"].flatMap((entry) =>
     ["js", "cjs", "d.ts", "d.cts"].map((ext) => `${entry}.${ext}`),
   );
   for (const file of [...entryFiles, "cli.js"]) {
@@ -94,9 +95,9 @@ try {
   check(deps.length === 0, `zero runtime dependencies${deps.length ? ` (found ${deps.join(", ")})` : ""}`);
   const peers = Object.keys(manifest.peerDependencies ?? {}).sort();
   check(
-    peers.join() === "@opentelemetry/api,ioredis,prom-client" &&
+    peers.join() === "@opentelemetry/api,ioredis,prom-client,redis,undici" &&
       peers.every((p) => manifest.peerDependenciesMeta?.[p]?.optional === true),
-    `every peer (ioredis, prom-client, @opentelemetry/api) is optional (found ${peers.join(", ")})`,
+    `every peer (ioredis, redis, prom-client, @opentelemetry/api, undici) is optional (found ${peers.join(", ")})`,
   );
 
   // 3. publint and attw on the tarball itself.
@@ -122,7 +123,7 @@ try {
   const installed = JSON.parse(readFileSync(join(consumer, "node_modules", "purgatory", "package.json"), "utf8"));
   check(installed.version === manifest.version, `installed purgatory@${installed.version} from the tarball`);
   check(!existsSync(join(consumer, "node_modules", "ioredis")), "the optional peer ioredis was not installed");
-  for (const peer of ["prom-client", "@opentelemetry/api"]) {
+  for (const peer of ["prom-client", "@opentelemetry/api", "undici"]) {
     check(!existsSync(join(consumer, "node_modules", peer)), `the optional peer ${peer} was not installed`);
   }
 
@@ -136,7 +137,7 @@ const error = await factory.run("svc", () => 2).catch((e) => e);
 assert(error instanceof CircuitOpenError, "an opened circuit rejects with CircuitOpenError");
 assert(error.circuitName === "svc" && error.retryAfterMs > 0, "CircuitOpenError carries its fields");
 assert(new SyncCircuitBreakerFactory().run("s", () => 3) === 3, "the sync factory runs");
-assert(typeof admit === "function" && CLOSED_SNAPSHOT.state === "closed", "the pure core is exported");
+assert(typeof admit === "function" && CLOSED_SNAPSHOT.state === "closed", "the pure core is exported by purgatory/storage");
 assert(typeof InMemoryStorage === "function" && typeof InvalidOptionError === "function", "classes exported");
 await factory.close();
 // ioredis is an optional peer that is not installed here: the package loads, and RedisStorage
@@ -145,11 +146,13 @@ const missing = await new RedisStorage("redis://127.0.0.1:6379").initialize().th
 assert(missing instanceof Error && missing.message.includes("npm install ioredis"), "RedisStorage without ioredis names the missing peer");
 `;
   const names =
-    "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, RedisStorage, admit, CLOSED_SNAPSHOT";
+    "AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory, CircuitOpenError, InvalidOptionError, InMemoryStorage, RedisStorage";
+  // The pure core, for storage authors, from its own entry point.
+  const storageNames = "admit, CLOSED_SNAPSHOT";
   const assertFn = `(ok, what) => { if (!ok) throw new Error("check failed: " + what); }`;
   writeFileSync(
     join(consumer, "esm.mjs"),
-    `${scenario(`import { ${names} } from "purgatory";`).replace("ASSERT", assertFn)}
+    `${scenario(`import { ${names} } from "purgatory";\nimport { ${storageNames} } from "purgatory/storage";`).replace("ASSERT", assertFn)}
 const url = import.meta.resolve("purgatory");
 if (!url.endsWith("/purgatory/dist/index.js")) throw new Error("import resolved to " + url);
 console.log("esm ok: " + url.slice(url.indexOf("node_modules")));
@@ -158,7 +161,7 @@ console.log("esm ok: " + url.slice(url.indexOf("node_modules")));
   writeFileSync(
     join(consumer, "cjs.cjs"),
     `(async () => {
-${scenario(`const { ${names} } = require("purgatory");`).replace("ASSERT", assertFn)}
+${scenario(`const { ${names} } = require("purgatory");\nconst { ${storageNames} } = require("purgatory/storage");`).replace("ASSERT", assertFn)}
 const file = require.resolve("purgatory");
 if (!file.endsWith("/purgatory/dist/index.cjs")) throw new Error("require resolved to " + file);
 console.log("cjs ok: " + file.slice(file.indexOf("node_modules")));
@@ -272,6 +275,29 @@ ${fetchScenario(
   check(true, 'import { circuitFetch } from "purgatory/fetch" works (ESM), with the package\'s own classes');
   console.log(`  ${run(process.execPath, ["fetch.cjs"], { cwd: consumer }).trim()}`);
   check(true, 'require("purgatory/fetch") works (CommonJS), with the package\'s own classes');
+  // "purgatory/undici" needs nothing of undici at run time (its types only): without the peer, it
+  // loads from import and require and validates with the package's own InvalidOptionError.
+  for (const how of ["import", "require"]) {
+    const load = how === "import" ? "(name) => import(name)" : "(name) => Promise.resolve(require(name))";
+    const loaded = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const load = ${load};
+Promise.all([load("purgatory"), load("purgatory/undici")]).then(([p, u]) => {
+  if (typeof u.circuitBreaker(new p.AsyncCircuitBreakerFactory()) !== "function") throw new Error("no interceptor");
+  let invalid;
+  try { u.circuitBreaker(new p.AsyncCircuitBreakerFactory(), { retryAfter: 5 }); } catch (e) { invalid = e; }
+  if (Object.getPrototypeOf(invalid) !== p.InvalidOptionError.prototype) throw new Error("not the package's InvalidOptionError");
+}).catch((e) => { console.error(e.message); process.exitCode = 3; });`,
+      ],
+      { cwd: consumer, encoding: "utf8" },
+    );
+    check(
+      loaded.status === 0,
+      `without undici, ${how} of "purgatory/undici" loads, with the package's own classes (got ${loaded.status}: ${loaded.stderr.trim().split("\n")[0]})`,
+    );
+  }
   const fetchTypes = `
 import { AsyncCircuitBreakerFactory } from "purgatory";
 import { circuitFetch, retryAfterSeconds, type CircuitFetchOptions } from "purgatory/fetch";

@@ -29,6 +29,9 @@ export type DecoratableResult<M extends "async" | "sync"> = M extends "async" ? 
  * change type silently (a compile error instead). `F` is what its `fallback` returns (`never`
  * without one): a method decorated with a fallback must declare a result type that includes it.
  *
+ * @typeParam M - `"async"` for an async factory's decorator, `"sync"` for a sync factory's.
+ * @typeParam F - What the `fallback` returns (`never` without one).
+ *
  * @example
  * ```ts
  * const guarded = circuitbreaker.decorate("api")(async (id: string) => fetchUser(id));
@@ -54,6 +57,7 @@ export interface CircuitDecorator<M extends "async" | "sync", F = never> {
   /**
    * As a legacy (`experimentalDecorators`) method decorator: replaces `descriptor.value`, keeping
    * the method's own properties and reflect-metadata (e.g. NestJS's route metadata).
+   * @typeParam F - The method's type.
    */
   <F extends (...args: never[]) => DecoratableResult<M>>(
     target: object,

@@ -4,7 +4,7 @@
  * @module
  */
 import { UNTIMED } from "../calls.js";
-import { GuardedCall, NEVER_ABORTED, type CallHost } from "./guarded-call.js";
+import { GuardedCall, NEVER_ABORTED } from "./guarded-call.js";
 import { toCallSettings, withCallRules, type CallRules } from "../options/settings.js";
 import type { CallOptions } from "../options/types.js";
 import { CircuitBreakerBase, notAFunction, passValue, promised, scopeOf } from "./base.js";
@@ -23,7 +23,7 @@ declare const FALLBACK: unique symbol;
  * const page = await breaker.run((signal) => fetch("https://www.example.com/", { signal }));
  * ```
  */
-export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase implements CallHost {
+export class AsyncCircuitBreaker<F = never> extends CircuitBreakerBase {
   /** @internal */ protected readonly synchronous = false;
   /**
    * Type only, nothing at run time: what the default fallback returns, so that a breaker with a

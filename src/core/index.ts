@@ -1,25 +1,26 @@
 /**
- * The pure circuit state machine, exported for storage authors: apply these functions atomically
- * in your storage and the breakers behave the same over it.
+ * What the pure circuit state machine offers outside the core: its types (named by the public
+ * types) and, for storage authors ("purgatory/storage"), the functions to apply atomically in a
+ * storage so that the breakers behave the same over it.
  * @module
  */
 export {
   CLOSED_SNAPSHOT,
   type BackoffPolicy,
-  type DisabledSnapshot,
-  type FailureRatePolicy,
-  type IsolatedSnapshot,
-  type SlowCallPolicy,
   type CircuitConfig,
+  type CircuitScope,
   type CircuitSnapshot,
   type CircuitStateName,
-  type CircuitScope,
   type CircuitTransitionEvent,
   type ClosedSnapshot,
+  type DisabledSnapshot,
+  type FailureRatePolicy,
   type HalfOpenedSnapshot,
+  type IsolatedSnapshot,
   type OpenedSnapshot,
   type ProbeLease,
   type QuorumPolicy,
+  type SlowCallPolicy,
   type Transition,
 } from "./circuit.js";
 export {
@@ -27,8 +28,6 @@ export {
   checkRates,
   control,
   isForgettable,
-  jitterUnit,
-  openTtlMs,
   recordFailure,
   recordSuccess,
   releaseProbe,
@@ -36,20 +35,13 @@ export {
   type Admission,
   type ControlAction,
 } from "./machine.js";
-export { callerHorizonMs, effectiveQuorum, hasQuorum } from "./quorum.js";
 export {
-  BUCKETS,
   clear,
   count,
   countsOf,
   countSuccess,
   createWindow,
-  DEFAULT_WINDOW,
-  drain,
-  exceedsRates,
-  roll,
   windowFor,
-  windowOf,
   type CallCounts,
   type RateWindow,
   type WindowOutcome,

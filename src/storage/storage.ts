@@ -54,12 +54,23 @@ export interface Registration {
 }
 
 /**
+ * @internal Whoever counts the calls for a storage that shows the fleet's traffic to watchers (the factory):
+ * see `CircuitStorage.attachTraffic`.
+ */
+export interface TrafficSource {
+  /** Somebody watches (`true`): count calls from now on; nobody watches any more (`false`): stop. */
+  watched(watching: boolean): void;
+  /** The circuits that counted calls since the previous take, with their counts; counting goes on. */
+  take(): readonly CircuitSample[];
+}
+
+/**
  * Where circuit state lives. Every state change is one atomic operation of the storage, never a
  * read followed by a write, so that concurrent callers (or processes) cannot lose an update.
  *
  * Contract for implementers:
  * - `register` is first-registration-wins: an existing name keeps its config.
- * - `admit`, `recordSuccess` and `recordFailure` apply the functions of `core/machine` to the
+ * - `admit`, `recordSuccess` and `recordFailure` apply the functions of `purgatory/storage` to the
  *   current snapshot atomically, store the result in `circuit.snapshot` (and wherever the state is
  *   shared), and return the admission or transition so the caller emits its events. Only the call
  *   that made a transition gets it back.
@@ -82,17 +93,6 @@ export interface Registration {
  * }
  * ```
  */
-/**
- * Whoever counts the calls for a storage that shows the fleet's traffic to watchers (the factory):
- * see `CircuitStorage.attachTraffic`.
- */
-export interface TrafficSource {
-  /** Somebody watches (`true`): count calls from now on; nobody watches any more (`false`): stop. */
-  watched(watching: boolean): void;
-  /** The circuits that counted calls since the previous take, with their counts; counting goes on. */
-  take(): readonly CircuitSample[];
-}
-
 export interface CircuitStorage {
   /**
    * Connects; a no-op in memory. A storage with a server may resolve without reaching it (and
@@ -114,7 +114,8 @@ export interface CircuitStorage {
    */
   readonly location?: string | undefined;
   /**
-   * Optional, for a shared storage that shows the fleet's traffic (`RedisStorage`): the factory
+   * @internal Optional, for a shared storage that shows the fleet's traffic (`RedisStorage`), whose
+   * telemetry protocol is its own: the factory
    * attaches its recorder of calls once, and the storage tells it when somebody watches (then it
    * counts calls) and takes its counts once per interval. Returns what detaches it.
    */

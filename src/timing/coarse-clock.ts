@@ -10,7 +10,10 @@
 export const RESOLUTION_MS = 100;
 
 /** A function that returns the time, with an optional cheaper, coarser reading of it. */
-export type Clock = (() => number) & { readonly coarse?: () => number };
+export type Clock = (() => number) & {
+  /** A cheaper reading, stale by at most 0.1 s: good enough to date a success in a rate window. */
+  readonly coarse?: () => number;
+};
 
 let value = 0;
 let used = false;

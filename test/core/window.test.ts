@@ -3,15 +3,8 @@
  * with time, and hand their counts over.
  */
 import { describe, expect, it } from "vitest";
-import {
-  count,
-  countsOf,
-  createWindow,
-  drain,
-  windowFor,
-  type CircuitConfig,
-  type RateWindow,
-} from "../../src/index.js";
+import { count, countsOf, createWindow, drain, windowFor, type RateWindow } from "../../src/core/window.js";
+import type { CircuitConfig } from "../../src/core/circuit.js";
 
 const base: CircuitConfig = { threshold: 5, ttl: 30, halfOpenMaxCalls: 1 };
 const rated: CircuitConfig = { ...base, failureRate: { rate: 0.5, minimumCalls: 1, window: 10 } };
