@@ -6,6 +6,9 @@
  * CommonJS build (the dual package hazard), or two versions, gets errors from either copy. Each
  * class's prototype carries a brand under a registered symbol (`Symbol.for`, shared by every copy
  * in the process), and each class's `Symbol.hasInstance` checks the brand.
+ *
+ * Past 400 lines because every error a user may catch is here, beside the branding they all
+ * share: one place to read what can be thrown, each class short and mostly its documentation.
  * @module
  */
 import type { CircuitScope } from "./core/circuit.js";
