@@ -62,6 +62,16 @@ export const NO_CLIENT_LIBRARY =
 let library: Promise<ClientLibrary> | undefined;
 
 /**
+ * `import(name)` left for Node to resolve when it runs, never followed by a bundler: an app that
+ * bundles the library with esbuild (docs/bundling.md) and talks to Redis through ioredis neither
+ * fails to build for want of `redis` nor gets node-redis bundled in. node-redis is loaded from
+ * `node_modules` where the app runs.
+ */
+function importAtRunTime(name: string): Promise<unknown> {
+  return import(name) as Promise<unknown>;
+}
+
+/**
  * The environment variable that picks the library making the connections from a URL when both
  * are installed: `redis` (node-redis) or `ioredis` (the default).
  */
@@ -75,7 +85,7 @@ export const CLIENT_ENV = "PURGATORY_REDIS_CLIENT";
  */
 export function loadClientLibrary(
   loadIoredis: () => Promise<unknown> = () => import("ioredis"),
-  loadRedis: () => Promise<unknown> = () => import("redis"),
+  loadRedis: () => Promise<unknown> = () => importAtRunTime("redis"),
 ): Promise<ClientLibrary> {
   const defaults = arguments.length === 0;
   if (defaults && library !== undefined) return library;
