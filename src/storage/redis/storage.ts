@@ -21,7 +21,6 @@ import {
   control,
   recordFailure,
   recordSuccess,
-  ttlMs,
   type Admission,
   type ControlAction,
 } from "../../core/machine.js";
@@ -52,13 +51,13 @@ import {
   localToken,
   localTrip,
   releaseLocally,
-  STALE_TOKEN,
   tokenUse,
   viewChanged,
   type Replica,
   type SharedToken,
   type Source,
 } from "./replica.js";
+import { busyRejection, degradedAdmission, grantedProbe, ownRejection } from "./admission.js";
 import { ClockOffset } from "./clock-offset.js";
 import { HandOver, NO_PRESENCE } from "./handover.js";
 import { newReplicaCircuit, show, type ReplicaCircuit } from "./replica-circuit.js";
@@ -519,52 +518,32 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     if (!circuit.announced) this.#handOver.announce(circuit);
     const view = circuit.replica.view;
     const redisNow = now + this.#offset;
-    if (view.state === "closed") {
-      const [next, admission] = admitOwn(own, circuit.config, redisNow);
-      this.#setOwn(circuit, next);
-      return admission;
-    }
-    if (
-      (view.state !== "opened" && view.state !== "half-opened") ||
-      admit(view, circuit.config, redisNow).verdict !== "probe"
-    )
-      return undefined;
-    const mine = admit(own.snapshot, circuit.config, redisNow);
-    const s = own.snapshot;
-    const openedAt = s.state === "opened" || s.state === "half-opened" ? s.openedAt : 0;
-    return mine.verdict === "reject"
-      ? { ...mine, scope: "process" }
-      : { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null, scope: "process" };
+    if (view.state !== "closed") return ownRejection(view, own, circuit.config, redisNow);
+    const [next, admission] = admitOwn(own, circuit.config, redisNow);
+    this.#setOwn(circuit, next);
+    return admission;
   }
 
-  /** The probe granted in the background, if its lease is still live on the view. */
+  /** The probe granted in the background (spent here), if its lease is still live on the view. */
   #takeGrant(circuit: ReplicaCircuit, redisNow: number): Admission | undefined {
     const grant = circuit.grant;
-    if (grant === null) return undefined;
     circuit.grant = null;
-    const view = circuit.replica.view;
-    const live =
-      view.state === "half-opened" && view.probeLeases.some((l) => l.token === grant && l.expiresAt > redisNow);
-    return live ? { verdict: "probe", generation: grant, transition: null } : undefined;
+    return grantedProbe(grant, circuit.replica.view, redisNow);
   }
 
   /** Rejects a call: this process already asks Redis for every probe slot, or fail-closed holds it. */
   #busy(circuit: ReplicaCircuit): Admission {
-    const snapshot = circuit.replica.view;
-    const openedAt =
-      snapshot.state === "opened" || snapshot.state === "half-opened"
-        ? snapshot.openedAt
-        : snapshot.state === "isolated"
-          ? snapshot.since
-          : 0;
-    return { verdict: "reject", openedAt, retryAfterMs: ttlMs(circuit.config), transition: null };
+    return busyRejection(circuit.replica.view, circuit.config);
   }
 
+  /** Decides a call while Redis is away, by `onStorageError` (`admission.ts`). */
   #admitDegraded(circuit: ReplicaCircuit, now: number): Admission {
-    const policy = this.#settings.onStorageError;
-    if (policy === "fail-open") return { verdict: "run", generation: STALE_TOKEN, transition: null };
-    if (policy === "fail-closed") return this.#busy(circuit);
-    const admission = admit(circuit.replica.view, circuit.config, now + this.#offset);
+    const admission = degradedAdmission(
+      this.#settings.onStorageError,
+      circuit.replica.view,
+      circuit.config,
+      now + this.#offset,
+    );
     if (admission.transition !== null) this.#set(circuit, decideLocally(circuit.replica, admission.transition));
     return admission;
   }
