@@ -9,8 +9,8 @@
  * a process keeps for itself (`own.ts`) and the transport meet: each operation (admission, success,
  * failure, control) decides across them in one place. What stands alone lives beside it: the
  * record (`replica-circuit.ts`), the hand-overs of window counts and presence (`handover.ts`), the
- * re-reads (`resync.ts`), the core's predictions for a reply (`outcomes.ts`), the operators'
- * reads (`inspect.ts`).
+ * re-reads (`resync.ts`), the core's predictions for a reply (`outcomes.ts`), the admissions
+ * decided without Redis (`admission.ts`), the operators' reads (`inspect.ts`).
  * @module
  */
 import type { Clock } from "../../timing/coarse-clock.js";
