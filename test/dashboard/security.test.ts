@@ -19,6 +19,7 @@ import { buildCli, type BuiltCli } from "../support/cli.js";
 import { spawnLines, type LineProcess } from "../support/redis-fleet.js";
 import { waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { closedInfo } from "../support/circuit-info.js";
 
 /** An HTTP request with any headers (Host included), answered as status, headers and text. */
 function request(
@@ -209,21 +210,9 @@ function scriptedFleet(): DashboardFleet & { push(circuits: CircuitInfo[]): void
 /** A circuit whose JSON is about `bytes` long (its active callers fill it). */
 function info(name: string, bytes = 0): CircuitInfo {
   const callers = Array.from({ length: Math.ceil(bytes / 40) }, (_, i) => `caller-${i}-${"x".repeat(28)}`);
-  return {
-    name,
-    state: "closed",
-    failureCount: 0,
-    openedAt: null,
-    retryAt: null,
-    probes: 0,
-    config: { threshold: 3, ttl: 30, halfOpenMaxCalls: 1 },
-    window: null,
-    updatedAt: 1,
-    incarnation: "1-a",
-    createdAt: 1,
-    generation: 0,
+  return closedInfo(name, {
     quorum: bytes === 0 ? null : { activeCallers: callers, openLocally: [], effective: 1 },
-  };
+  });
 }
 
 /** Opens an event stream and reads it until `stop()`; counts the bytes and events read. */

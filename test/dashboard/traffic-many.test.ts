@@ -8,34 +8,16 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CircuitInfo } from "../../src/index.js";
 import { upperBoundOf } from "../../src/core/traffic.js";
 import { startDashboard, type Dashboard } from "../../src/dashboard/server.js";
 import type { DashboardTrafficWatch } from "../../src/dashboard/traffic.js";
 import type { CircuitTraffic, TrafficSnapshot } from "../../src/storage/redis/traffic-watch.js";
 import { chromiumMissing, launchChromium } from "../support/browser.js";
 import { waitFor } from "../support/redis-helpers.js";
+import { closedInfo } from "../support/circuit-info.js";
 
 const CIRCUITS = 10_000;
 const names = Array.from({ length: CIRCUITS }, (_, i) => `svc-${String(i).padStart(5, "0")}`);
-
-function info(name: string): CircuitInfo {
-  return {
-    name,
-    state: "closed",
-    failureCount: 0,
-    openedAt: null,
-    retryAt: null,
-    probes: 0,
-    config: { threshold: 3, ttl: 30, halfOpenMaxCalls: 1 },
-    window: null,
-    updatedAt: 1,
-    incarnation: "1-a",
-    createdAt: 1,
-    generation: 0,
-    quorum: null,
-  };
-}
 
 /** The traffic watch of the scripted fleet: the test emits each second. */
 const listeners = new Set<(snapshot: TrafficSnapshot) => void>();
@@ -84,7 +66,11 @@ describe.skipIf(chromiumMissing !== null)(
           prefix: "many",
           url: "redis://scripted",
           async watch(listener) {
-            listener.read(names.map(info), [], 0);
+            listener.read(
+              names.map((name) => closedInfo(name)),
+              [],
+              0,
+            );
             return { refresh: async () => undefined, close: async () => undefined };
           },
           control: () => Promise.reject(new Error("no control here")),

@@ -9,13 +9,13 @@
  */
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CircuitInfo } from "../../src/index.js";
 import { upperBoundOf } from "../../src/core/traffic.js";
 import { startDashboard, type Dashboard, type DashboardFleet } from "../../src/dashboard/server.js";
 import type { DashboardTrafficWatch } from "../../src/dashboard/traffic.js";
 import type { WireFrame, WireHistory } from "../../src/dashboard/traffic-wire.js";
 import type { CircuitTraffic, TrafficSnapshot } from "../../src/storage/redis/traffic-watch.js";
 import { sleep, waitFor } from "../support/redis-helpers.js";
+import { closedInfo } from "../support/circuit-info.js";
 
 const T = Date.UTC(2024, 4, 1, 12, 0, 0);
 
@@ -53,7 +53,7 @@ function scriptedFleet(): DashboardFleet & { watches: ScriptedWatch[]; refusal: 
     watches: [] as ScriptedWatch[],
     refusal: undefined as Error | undefined,
     async watch(listener: Parameters<DashboardFleet["watch"]>[0]) {
-      listener.read([info("api")], [], 0);
+      listener.read([closedInfo("api")], [], 0);
       return { refresh: async () => undefined, close: async () => undefined };
     },
     control: () => Promise.reject(new Error("no control here")),
@@ -65,24 +65,6 @@ function scriptedFleet(): DashboardFleet & { watches: ScriptedWatch[]; refusal: 
     },
   };
   return fleet;
-}
-
-function info(name: string): CircuitInfo {
-  return {
-    name,
-    state: "closed",
-    failureCount: 0,
-    openedAt: null,
-    retryAt: null,
-    probes: 0,
-    config: { threshold: 3, ttl: 30, halfOpenMaxCalls: 1 },
-    window: null,
-    updatedAt: 1,
-    incarnation: "1-a",
-    createdAt: 1,
-    generation: 0,
-    quorum: null,
-  };
 }
 
 /** A circuit's traffic in second `t`: `calls` a second over 3 processes, the third failing `failing` of its own. */

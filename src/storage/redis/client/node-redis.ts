@@ -142,6 +142,28 @@ function flatStrings(reply: unknown): string[] {
 
 const noop = (): void => undefined;
 
+/** What closing needs of a node-redis client or cluster (v5's names, v4's as fallbacks). */
+interface Closable {
+  readonly isOpen: boolean;
+  close?(): Promise<unknown>;
+  quit?(): Promise<unknown>;
+  destroy?(): void;
+  disconnect?(): Promise<unknown>;
+}
+
+/** Closes `connection` once its commands in flight are answered (nothing when it is not open). */
+function closeGently(connection: Closable): Promise<unknown> | undefined {
+  if (!connection.isOpen) return undefined;
+  return connection.close === undefined ? connection.quit?.() : connection.close();
+}
+
+/** Closes `connection` at once, dropping its commands in flight (nothing when it is not open). */
+function closeAtOnce(connection: Closable): void {
+  if (!connection.isOpen) return;
+  if (connection.destroy === undefined) connection.disconnect?.().catch(noop);
+  else connection.destroy();
+}
+
 /** How an adapter was made. */
 interface AdapterOptions {
   /** Whether the storage made the client (then it also listens to its errors, so none is unhandled). */
@@ -404,17 +426,12 @@ export class NodeRedisClientAdapter extends NodeRedisAdapter implements FeedClie
 
   async quit(): Promise<unknown> {
     this.#opened = true;
-    const client = this.#client;
-    if (!client.isOpen) return undefined;
-    return client.close === undefined ? client.quit?.() : client.close();
+    return closeGently(this.#client);
   }
 
   disconnect(): void {
     this.#opened = true;
-    const client = this.#client;
-    if (!client.isOpen) return;
-    if (client.destroy === undefined) client.disconnect?.().catch(noop);
-    else client.destroy();
+    closeAtOnce(this.#client);
   }
 
   /** A new client with the same options, owned by the storage. */
@@ -507,17 +524,12 @@ export class NodeRedisClusterAdapter extends NodeRedisAdapter {
 
   async quit(): Promise<unknown> {
     this.#opened = true;
-    const cluster = this.#cluster;
-    if (!cluster.isOpen) return undefined;
-    return cluster.close === undefined ? cluster.quit?.() : cluster.close();
+    return closeGently(this.#cluster);
   }
 
   disconnect(): void {
     this.#opened = true;
-    const cluster = this.#cluster;
-    if (!cluster.isOpen) return;
-    if (cluster.destroy === undefined) cluster.disconnect?.().catch(noop);
-    else cluster.destroy();
+    closeAtOnce(this.#cluster);
   }
 
   /** A new cluster with the same options (classic pub/sub's subscriber), owned by the storage. */
