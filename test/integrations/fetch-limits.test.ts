@@ -4,7 +4,7 @@
  * `idleTtl` (default 600 s), and counts them apart from the factory's other circuits. Requests go
  * to a real local HTTP server; every host is sent there by the `fetch` option.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
@@ -21,21 +21,13 @@ import {
   type CircuitFetchOptions,
   type FetchFunction,
 } from "../../src/integrations/fetch.js";
+import { closeServers, listen } from "../support/local-http.js";
 
-const servers: Server[] = [];
 const factories: AsyncCircuitBreakerFactory[] = [];
 
 afterEach(async () => {
   await Promise.all(factories.splice(0).map((f) => f.close()));
-  await Promise.all(
-    servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    ),
-  );
+  await closeServers();
 });
 
 /**
@@ -53,9 +45,7 @@ async function serve(status: (host: string) => number = () => 200) {
     if (holding.has(host)) held.push(res);
     else res.writeHead(status(host)).end("ok");
   });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
+  const port = await listen(server);
   /** A fetch that sends every URL to this server, telling it the host it was meant for. */
   const toServer: FetchFunction = (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));

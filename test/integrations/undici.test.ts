@@ -6,7 +6,7 @@
  * caller got `CallTimeoutError`), not when.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import {
   Agent,
@@ -28,69 +28,16 @@ import {
   type FactoryOptions,
 } from "../../src/index.js";
 import { circuitBreaker, type CircuitBreakerInterceptorOptions } from "../../src/integrations/undici.js";
+import { closeServers, serve, serveNothing, serveStatuses, type Served } from "../support/local-http.js";
 
-/** A local HTTP server: its base URL, its `host` (`127.0.0.1:<port>`) and the requests it got. */
-interface Served {
-  readonly url: string;
-  readonly host: string;
-  readonly requests: IncomingMessage[];
-  /** Resolves with the next request the server receives. */
-  nextRequest(): Promise<IncomingMessage>;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-const servers: Server[] = [];
 const factories: AsyncCircuitBreakerFactory[] = [];
 const agents: Dispatcher[] = [];
 
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((agent) => agent.destroy()));
   await Promise.all(factories.splice(0).map((f) => f.close()));
-  await Promise.all(
-    servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    ),
-  );
+  await closeServers();
 });
-
-async function serve(handler: Handler): Promise<Served> {
-  const requests: IncomingMessage[] = [];
-  const waiting: ((req: IncomingMessage) => void)[] = [];
-  const server = createServer((req, res) => {
-    requests.push(req);
-    waiting.splice(0).forEach((resolve) => resolve(req));
-    handler(req, res);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  const host = `127.0.0.1:${address.port}`;
-  return {
-    url: `http://${host}`,
-    host,
-    requests,
-    nextRequest: () => new Promise((resolve) => waiting.push(resolve)),
-  };
-}
-
-/** A server answering each request with the next status of `statuses` (then the last one again). */
-function serveStatuses(statuses: number[], headers: Record<string, string> = {}): Promise<Served> {
-  const queue = [...statuses];
-  return serve((_req, res) => {
-    const status = queue.length > 1 ? (queue.shift() as number) : (queue[0] as number);
-    res.writeHead(status, { "content-type": "text/plain", ...headers });
-    res.end(`status ${status}`);
-  });
-}
-
-/** A server that never answers: each request hangs until the client gives up. */
-const serveNothing = (): Promise<Served> => serve(() => undefined);
 
 /** A server answering each request with its method, path and body (and a hash of the body). */
 const serveEcho = (): Promise<Served> =>
