@@ -28,7 +28,7 @@ import { startRedisServer, type RedisServer } from "../../support/redis-server.j
 const PASSWORD = "acl-test-Secret";
 const PREFIX = uniquePrefix("acl");
 const SCRIPTS = new URL("../../../src/storage/redis/scripts/", import.meta.url);
-const OPTIONS_TS = new URL("../../../src/storage/redis/options.ts", import.meta.url);
+const CLIENT_TS = new URL("../../../src/storage/redis/client/client.ts", import.meta.url);
 
 let server: RedisServer;
 let admin: Redis;
@@ -140,7 +140,7 @@ describe("the documented rule", () => {
     }
     expect([...fromScripts].filter((c) => !allowed.has(c))).toEqual([]);
     // The storage's client: each method of the RedisClient interface that is a Redis command.
-    const source = await readFile(OPTIONS_TS, "utf8");
+    const source = await readFile(CLIENT_TS, "utf8");
     const body = /export interface RedisClient \{([\s\S]*?)\n\}/.exec(source)?.[1] ?? "";
     const methods = [...body.matchAll(/^\s{2}([a-z]+)\??\(/gm)].map((m) => m[1]!);
     expect(methods.length).toBeGreaterThan(10);
