@@ -110,6 +110,12 @@ describe("the synchronous factory over Redis", () => {
     const member = await fleet.worker({ url: server.url, factory: "sync", threshold: 3, ttl: 30 });
     await member.send({ op: "register", name });
     await waitFor("the registration", async () => (await admin.exists(fleet.key(name))) === 1);
+    // Until its registration's reply arrives the process's replica follows nothing yet, and a
+    // synchronous loop has no view to count on (the loop below would then run every call).
+    await waitFor(
+      "the replica to follow Redis",
+      async () => (await member.send({ op: "replica", name })).mode === "synced",
+    );
 
     const loop = await member.send({ op: "run", name, calls: 100, outcome: "fail" });
     expect(loop.ran).toBeLessThan(10);
