@@ -170,6 +170,11 @@ interface AdapterOptions {
   readonly owned: boolean;
   /** Milliseconds a command may take before it rejects; `0`: no limit of the adapter's. */
   readonly timeoutMs: number;
+  /**
+   * Milliseconds `connect()` waits for the client to be ready before it rejects (a server that
+   * accepts connections and never answers); `0` or absent: no limit of the adapter's.
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
@@ -347,6 +352,7 @@ abstract class NodeRedisAdapter extends EventEmitter {
 export class NodeRedisClientAdapter extends NodeRedisAdapter implements FeedClient {
   readonly #client: NodeClient;
   readonly #owned: boolean;
+  readonly #connectTimeoutMs: number;
   /** Whether it was ever connected (or asked to): a closed client is then `"end"`, not `"wait"`. */
   #opened = false;
 
@@ -354,6 +360,7 @@ export class NodeRedisClientAdapter extends NodeRedisAdapter implements FeedClie
     super(options);
     this.#client = client as unknown as NodeClient;
     this.#owned = options.owned;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 0;
     if (options.owned) this.#client.on("error", noop);
   }
 
@@ -410,14 +417,22 @@ export class NodeRedisClientAdapter extends NodeRedisAdapter implements FeedClie
     this.#opened = true;
     if (client.isReady) return;
     await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => settle();
+      const onError = (error: unknown): void => settle(error ?? new Error("the connection to Redis failed"));
+      // A server that accepts the connection and never answers would keep it from being ready.
+      const limit = this.#connectTimeoutMs;
+      const timer =
+        limit > 0
+          ? setTimeout(() => onError(new Error(`Connection to Redis not ready after ${limit} ms`)), limit)
+          : undefined;
+      timer?.unref?.();
       const settle = (error?: unknown): void => {
+        clearTimeout(timer);
         client.removeListener("ready", onReady);
         client.removeListener("error", onError);
         if (error === undefined) resolve();
         else reject(asSeamError(error));
       };
-      const onReady = (): void => settle();
-      const onError = (error: unknown): void => settle(error ?? new Error("the connection to Redis failed"));
       client.on("ready", onReady);
       client.on("error", onError);
       if (!client.isOpen) client.connect().catch(onError);
@@ -439,6 +454,7 @@ export class NodeRedisClientAdapter extends NodeRedisAdapter implements FeedClie
     return new NodeRedisClientAdapter(this.#client.duplicate(), {
       owned: true,
       timeoutMs: 0,
+      connectTimeoutMs: this.#connectTimeoutMs,
     });
   }
 
@@ -700,5 +716,6 @@ export function makeNodeRedisClient(
   return new NodeRedisClientAdapter(client, {
     owned: true,
     timeoutMs: role === "subscriber" ? 0 : settings.commandTimeout,
+    connectTimeoutMs: Math.max(1000, settings.commandTimeout * 4),
   });
 }
