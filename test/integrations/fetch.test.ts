@@ -5,7 +5,6 @@
  * about how long something took; the one real timer is a call `timeout`, and its test asserts
  * what happened (the request was aborted), not when.
  */
-import { createServer, type IncomingMessage } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AsyncCircuitBreakerFactory,
@@ -22,7 +21,15 @@ import {
   retryAfterSeconds,
   type CircuitFetchOptions,
 } from "../../src/integrations/fetch.js";
-import { closeServers, serve, serveNothing, serveStatuses } from "../support/local-http.js";
+import {
+  closed,
+  closedPort,
+  closeServers,
+  serve,
+  serveNothing,
+  serveStatuses,
+  testClock,
+} from "../support/local-http.js";
 
 const factories: AsyncCircuitBreakerFactory[] = [];
 
@@ -30,25 +37,6 @@ afterEach(async () => {
   await Promise.all(factories.splice(0).map((f) => f.close()));
   await closeServers();
 });
-
-/** Resolves when the server side of `req` closes: the client aborted it (or the server went). */
-const closed = (req: IncomingMessage): Promise<void> => new Promise((resolve) => req.once("close", resolve));
-
-/** A port nothing listens on: a server's, once it has closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-/** A clock the test moves: a whole second (HTTP-dates have no milliseconds). */
-function testClock(): { now: number; readonly clock: () => number } {
-  const state = { now: Date.UTC(2030, 0, 1, 12, 0, 0), clock: () => state.now };
-  return state;
-}
 
 function factoryWith(options: FactoryOptions = {}): AsyncCircuitBreakerFactory {
   const factory = new AsyncCircuitBreakerFactory(options);

@@ -6,7 +6,6 @@
  * caller got `CallTimeoutError`), not when.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import {
   Agent,
@@ -28,7 +27,16 @@ import {
   type FactoryOptions,
 } from "../../src/index.js";
 import { circuitBreaker, type CircuitBreakerInterceptorOptions } from "../../src/integrations/undici.js";
-import { closeServers, serve, serveNothing, serveStatuses, type Served } from "../support/local-http.js";
+import {
+  closed,
+  closedPort,
+  closeServers,
+  serve,
+  serveNothing,
+  serveStatuses,
+  testClock,
+  type Served,
+} from "../support/local-http.js";
 
 const factories: AsyncCircuitBreakerFactory[] = [];
 const agents: Dispatcher[] = [];
@@ -60,25 +68,6 @@ const serveEcho = (): Promise<Served> =>
   });
 
 const sha = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
-
-/** Resolves when the server side of `req` closes: the client aborted it (or the server went). */
-const closed = (req: IncomingMessage): Promise<void> => new Promise((resolve) => req.once("close", resolve));
-
-/** A port nothing listens on: a server's, once it has closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-/** A clock the test moves: a whole second (HTTP-dates have no milliseconds). */
-function testClock(): { now: number; readonly clock: () => number } {
-  const state = { now: Date.UTC(2030, 0, 1, 12, 0, 0), clock: () => state.now };
-  return state;
-}
 
 function factoryWith(options: FactoryOptions = {}): AsyncCircuitBreakerFactory {
   const factory = new AsyncCircuitBreakerFactory(options);

@@ -71,3 +71,22 @@ export function serveStatuses(statuses: number[], headers: Record<string, string
 
 /** A server that never answers: each request hangs until the client gives up. */
 export const serveNothing = (): Promise<Served> => serve(() => undefined);
+
+/** Resolves when the server side of `req` closes: the client aborted it (or the server went). */
+export const closed = (req: IncomingMessage): Promise<void> => new Promise((resolve) => req.once("close", resolve));
+
+/** A port nothing listens on: a server's, once it has closed. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
+}
+
+/** A clock the test moves: a whole second (HTTP-dates have no milliseconds). */
+export function testClock(): { now: number; readonly clock: () => number } {
+  const state = { now: Date.UTC(2030, 0, 1, 12, 0, 0), clock: () => state.now };
+  return state;
+}
