@@ -317,10 +317,17 @@ local function report(c)
 end
 
 -- Slow calls (or failures counted while Redis was away) of the caller, handed over: it reports
--- the window, not a streak.
+-- the window, not a streak. While a streak runs, it is dated just before the streak began, so
+-- that it backs the window but not the streak (a streak older than the window then leaves it out
+-- of both: the quorum errs on the side of not opening); a later report the caller already made
+-- (a failure of the streak) is kept.
 local function reportWindow(c)
   if member == '' or not quorumOf(c) then return end
-  put(KEYS[3], math.max(c.v + 1, nowUs), member)
+  local at = math.max(c.v + 1, nowUs)
+  if c.fs > 0 then at = math.min(at, c.fs - 1) end
+  local held = tonumber(redis.call('ZSCORE', KEYS[3], member))
+  if held and held >= at then return end
+  put(KEYS[3], at, member)
   if keyTtl > 0 then redis.call('PEXPIRE', KEYS[3], keyTtl) end
 end
 
