@@ -375,9 +375,9 @@ describe("RedisStorage over Redis Sentinel: live processes through a forced fail
       ((await sentinel.admin(server).call("CLIENT", "LIST")) as string)
         .split("\n")
         .filter((line) => line.includes(`name=${DETECTOR_NAME} `)).length;
-    // Two connections per process (its commands, its subscriber), all on the new master, long
-    // before the sentinels demote the former one (some 10 s).
-    await waitFor("the connections to move", async () => (await named(to)) === 4 && (await named(from)) === 0, 5000);
+    // Two connections per process (its commands, its subscriber), all on the new master, before
+    // the sentinels demote the former one (some 10 s; 5 s were not enough once at load 10).
+    await waitFor("the connections to move", async () => (await named(to)) === 4 && (await named(from)) === 0, 8000);
     for (const worker of detectors) await eventSince(mark, worker, "storage_recovered", 5000);
     log("failoverDetector: connections on the new master", Date.now() - started, "ms after SENTINEL FAILOVER");
     expect((await sentinel.admin(from).role())[0]).toBe("master"); // not demoted yet
