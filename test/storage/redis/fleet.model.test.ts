@@ -52,7 +52,11 @@ const RUNS = Number(process.env.FLEET_MODEL_RUNS ?? 16);
 const replay: Partial<fc.Parameters<unknown>> =
   process.env.FLEET_MODEL_SEED === undefined
     ? {}
-    : { seed: Number(process.env.FLEET_MODEL_SEED), path: process.env.FLEET_MODEL_PATH, numRuns: 1 };
+    : {
+        seed: Number(process.env.FLEET_MODEL_SEED),
+        numRuns: 1,
+        ...(process.env.FLEET_MODEL_PATH === undefined ? {} : { path: process.env.FLEET_MODEL_PATH }),
+      };
 
 /** The circuit's hash, as the test reads it. `null`: no key. */
 interface Shared {
