@@ -17,7 +17,7 @@ export default defineConfig({
       "test/core/**/*.test.ts",
       "test/behaviour/**/*.test.ts",
       "test/storage/memory.test.ts",
-      "test/storage/redis/{codec,keys,slot,own,replica,resync,clock-offset,options,traffic-codec,admission}.test.ts",
+      "test/storage/redis/{codec,keys,slot,own,replica,resync,clock-offset,options,traffic-codec,admission,window-flush,circuit-config,outage,replica-updates}.test.ts",
       "test/{breaker,factory,options,timing}/**/*.test.ts",
       "test/{decorate,errors}.test.ts",
       "test/cli/{top-view,table}.test.ts",
