@@ -16,7 +16,16 @@
  *   5. the metrics subpaths: without their optional peers, "purgatory/prometheus" and
  *      "purgatory/otel" fail to load with an error naming the missing package; with prom-client
  *      and @opentelemetry/api installed, both load from import and require, feed a registry from
- *      a factory of either build, and type-check (the consumer files of step 4 include them).
+ *      a factory of either build, and type-check (the consumer files of step 4 include them);
+ *   6. the Redis clients: with ioredis and redis (node-redis) installed in the same consumer (the
+ *      versions this repository develops against), TypeScript consumers (.mts and .cts, strict,
+ *      skipLibCheck off) pass an ioredis `Redis` and `Cluster` and a node-redis `createClient()`
+ *      (RESP2 and RESP3) and `createCluster()` as `RedisStorage`'s `client`, and what is no
+ *      client (`{}`, a URL, the `Redis` class, a `connect()` promise) does not type-check; then,
+ *      if Redis answers at REDIS_URL (default redis://127.0.0.1:6379), a circuit opened over one
+ *      library's client is seen opened over the other's (one circuit per prefix, whatever the
+ *      client), and everything closes so that the process exits; without Redis, that run is
+ *      skipped, saying why.
  *
  * Usage: node scripts/check-pack.mjs [--skip-build] [--keep]
  * Exits 1 on the first failed check, printing the failing tool's output.
@@ -24,10 +33,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import console from "node:console";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, URL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -45,7 +55,11 @@ function run(file, argv, options = {}) {
       ...options,
     });
   } catch (error) {
-    console.error(`✗ ${file} ${argv.join(" ")} failed (exit ${error.status})`);
+    const how =
+      error.status === null
+        ? `killed by ${error.signal}${options.timeout ? ` after ${options.timeout / 1000} s` : ""}`
+        : `exit ${error.status}`;
+    console.error(`✗ ${file} ${argv.join(" ")} failed (${how})`);
     if (error.stdout) console.error(String(error.stdout));
     if (error.stderr) console.error(String(error.stderr));
     throw new CheckFailed();
@@ -53,6 +67,23 @@ function run(file, argv, options = {}) {
 }
 
 class CheckFailed extends Error {}
+
+/** `null` when something accepts a TCP connection at `url`'s host and port within a second, else why not. */
+function redisAnswers(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379), timeout: 1000 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(null);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve("no connection within 1 s");
+    });
+    socket.once("error", (error) => resolve(error.code ?? error.message));
+  });
+}
 
 function check(condition, message) {
   if (!condition) {
@@ -536,6 +567,148 @@ export class Client {
     true,
     "legacy decorators (experimentalDecorators) type-check, and the async factory refuses a synchronous method",
   );
+
+  // 6. The Redis clients a user passes as `client`, from both libraries, in the same consumer (one
+  // install for both, at the ranges this repository develops against).
+  const devDependencies = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies;
+  run(
+    "npm",
+    [
+      "install",
+      `ioredis@${devDependencies.ioredis}`,
+      `redis@${devDependencies.redis}`,
+      "--no-audit",
+      "--no-fund",
+      "--no-package-lock",
+      "--ignore-scripts",
+      "--prefer-offline",
+    ],
+    { cwd: consumer },
+  );
+  const versionOf = (name) => {
+    const file = join(consumer, "node_modules", name, "package.json");
+    return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).version : undefined;
+  };
+  const [ioredisVersion, redisVersion] = [versionOf("ioredis"), versionOf("redis")];
+  check(
+    ioredisVersion !== undefined && redisVersion !== undefined && versionOf("purgatory") === manifest.version,
+    `installed ioredis@${ioredisVersion} and redis@${redisVersion} (${devDependencies.ioredis}, ${devDependencies.redis}) next to purgatory@${manifest.version}`,
+  );
+  // Each client on a statement of its own: a union of the libraries' client types (an array of
+  // them) takes the compiler many times longer.
+  const clientsTypes = `
+import { Cluster, Redis } from "ioredis";
+import { createClient, createCluster, type RedisClientType } from "redis";
+import { AsyncCircuitBreakerFactory, RedisStorage, type RedisStorageOptions } from "purgatory";
+const ioredis = new Redis("redis://127.0.0.1:6379", { lazyConnect: true });
+export const overIoredis = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client: ioredis, prefix: "app" }) });
+const ioCluster = new Cluster([{ host: "127.0.0.1", port: 7000 }], { lazyConnect: true });
+export const overIoCluster = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client: ioCluster }) });
+const client = createClient({ url: "redis://127.0.0.1:6379" });
+client.on("error", (error: unknown) => console.error(error));
+export const overNodeRedis = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client }) });
+const resp3 = createClient({ url: "redis://127.0.0.1:6379", RESP: 3 });
+export const overResp3 = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client: resp3 }) });
+const annotated: RedisClientType = createClient();
+const options: RedisStorageOptions = { client: annotated, commandTimeout: 0.5 };
+export const overAnnotated = new AsyncCircuitBreakerFactory({ storage: new RedisStorage(options) });
+const cluster = createCluster({ rootNodes: [{ url: "redis://127.0.0.1:7000" }] });
+export const overNodeCluster = new AsyncCircuitBreakerFactory({ storage: new RedisStorage({ client: cluster }) });
+// @ts-expect-error: a plain object is no client
+new RedisStorage({ client: {} });
+// @ts-expect-error: a URL goes in url, not in client
+new RedisStorage({ client: "redis://127.0.0.1:6379" });
+// @ts-expect-error: the class, not a client made with it
+new RedisStorage({ client: Redis });
+// @ts-expect-error: the promise connect() returns, not the client
+new RedisStorage({ client: createClient().connect() });
+`;
+  writeFileSync(join(consumer, "clients.mts"), clientsTypes);
+  writeFileSync(join(consumer, "clients.cts"), clientsTypes);
+  const clientsConfig = JSON.parse(tsconfig(false));
+  clientsConfig.files = ["clients.mts", "clients.cts"];
+  writeFileSync(join(consumer, "tsconfig.clients.json"), JSON.stringify(clientsConfig));
+  run(bin("tsc"), ["-p", join(consumer, "tsconfig.clients.json")], { cwd: consumer });
+  check(
+    true,
+    "TypeScript (.mts and .cts, strict, skipLibCheck off) takes an ioredis Redis and Cluster and a node-redis createClient() (RESP2, RESP3, RedisClientType) and createCluster() as RedisStorage's client, in a factory's storage",
+  );
+  check(true, "and refuses as client a plain object, a URL string, the Redis class and the promise of connect()");
+
+  // With a Redis: one circuit, whichever library's client each storage was given.
+  const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+  const unreachable = await redisAnswers(redisUrl);
+  if (unreachable === null) {
+    writeFileSync(
+      join(consumer, "redis-clients.mjs"),
+      `import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { AsyncCircuitBreakerFactory, CircuitOpenError, RedisStorage } from "purgatory";
+const assert = ${assertFn};
+const url = process.env.REDIS_URL;
+const prefix = "purgatory-pack-" + randomUUID();
+// Clients as a user makes them, not connected yet: each storage connects the one it is given.
+const ioredis = new Redis(url, { lazyConnect: true });
+const nodeRedis = createClient({ url });
+const resp3 = createClient({ url, RESP: 3 });
+for (const client of [nodeRedis, resp3]) client.on("error", (error) => console.error(error));
+const storages = {
+  ioredis: new RedisStorage({ client: ioredis, prefix }),
+  "node-redis": new RedisStorage({ client: nodeRedis, prefix }),
+  "node-redis (RESP3)": new RedisStorage({ client: resp3, prefix }),
+};
+const factories = {};
+const pairs = [["ioredis", "node-redis"], ["node-redis", "ioredis"], ["node-redis (RESP3)", "ioredis"], ["ioredis", "node-redis (RESP3)"]];
+try {
+  for (const [library, storage] of Object.entries(storages)) {
+    factories[library] = new AsyncCircuitBreakerFactory({ defaultThreshold: 1, defaultTtl: 30, storage });
+    await factories[library].initialize();
+    assert(storage.available, "the storage over " + library + " reaches Redis");
+  }
+  for (const [from, to] of pairs) {
+    const circuit = "opened-by-" + from + "-for-" + to;
+    const failure = await factories[from].run(circuit, () => Promise.reject(new Error("down"))).catch((e) => e);
+    assert(failure instanceof Error && failure.message === "down", "over " + from + ", the failure reaches the caller");
+    const open = await factories[to].run(circuit, () => "ran").catch((e) => e);
+    assert(open instanceof CircuitOpenError && open.circuitName === circuit, "over " + to + ", the circuit opened over " + from + " is opened (got " + open + ")");
+  }
+} finally {
+  // Also after a failed check: the keys go, and nothing is left open.
+  for (const factory of Object.values(factories)) await factory.close();
+  const deleteKeys = async () => {
+    let cursor = "0";
+    do {
+      const [next, keys] = await ioredis.scan(cursor, "MATCH", prefix + "*", "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await ioredis.del(...keys);
+    } while (cursor !== "0");
+  };
+  await deleteKeys().catch((error) => console.error("could not delete the keys under " + prefix + ": " + error.message));
+  // The storages leave the clients they were given open: their owner closes them, and then
+  // nothing keeps the process alive.
+  await ioredis.quit();
+  await nodeRedis.close();
+  await resp3.close();
+}
+console.log("redis clients ok: " + pairs.map(([from, to]) => from + " -> " + to).join(", "));
+`,
+    );
+    const output = run(process.execPath, ["redis-clients.mjs"], {
+      cwd: consumer,
+      env: { ...process.env, REDIS_URL: redisUrl },
+      timeout: 30_000,
+    });
+    console.log(`  ${output.trim()}`);
+    check(
+      true,
+      `over the Redis at ${redisUrl}, a circuit opened over an ioredis client is opened over a node-redis client (RESP2 and RESP3), and the other way; all closed, the process exits`,
+    );
+  } else {
+    console.log(
+      `- skipped running ioredis and node-redis clients against Redis: nothing answers at ${redisUrl} (${unreachable})`,
+    );
+  }
 
   console.log(`\npackage ${manifest.name}@${manifest.version}: all checks passed`);
 } catch (error) {
