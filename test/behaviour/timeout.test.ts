@@ -89,11 +89,13 @@ describe.each(storageKinds)("$name storage", (kind) => {
     });
 
     it("opens the circuit again when a probe times out", async () => {
-      const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 0.05 });
+      // The probe's lease lasts the ttl: well past the 30 ms timeout plus a slow round trip, so
+      // that its failure is the probe's (a lease that ended first would make it a zombie's).
+      const factory = bench.makeAsync({ defaultThreshold: 1, defaultTtl: 0.25 });
       const breaker = await factory.getBreaker(circuitName("probe"), { timeout: 0.03 });
       await breaker.run(throwing(new Error("down"))).catch(() => undefined);
       const firstOpenedAt = breaker.openedAt!;
-      await bench.advance(60);
+      await bench.advance(260);
       await expect(breaker.run(hanging)).rejects.toBeInstanceOf(CallTimeoutError);
       expect(breaker.state).toBe("opened");
       expect(breaker.openedAt).toBeGreaterThan(firstOpenedAt);
