@@ -153,10 +153,11 @@ describe("Fleet.watch", () => {
       const readsBefore = reads.length;
       await server.restart();
       await waitFor("up", () => statuses.at(-1)?.available === true, 5000);
-      // The holder writes its circuits anew; the watch lists them again.
-      await waitFor("the circuits again", () => reads.length > readsBefore && seen.size >= 300, 10_000);
+      // The holder writes its circuits anew (its recovery re-reads all 300); the watch lists them
+      // again. (10 s were not enough once, at load 9.)
+      await waitFor("the circuits again", () => reads.length > readsBefore && seen.size >= 300, 25_000);
     } finally {
       await feed.close();
     }
-  }, 30_000);
+  }, 45_000);
 });
