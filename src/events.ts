@@ -6,14 +6,19 @@ import type { CircuitScope, CircuitStateName, Transition } from "./core/circuit.
 
 /** `circuit_breaker_created`: the first registration of a name. */
 export interface CircuitCreatedEvent {
+  /** The circuit's name. */
   readonly name: string;
+  /** Consecutive failures that open the circuit, from its config. */
   readonly threshold: number;
+  /** Seconds the circuit stays opened before a probe may run, from its config. */
   readonly ttl: number;
 }
 
 /** `failed`: a counted failure while closed; `failureCount` is the count after it. */
 export interface CircuitFailedEvent {
+  /** The circuit's name. */
   readonly name: string;
+  /** Consecutive failures counted, this one included. */
   readonly failureCount: number;
 }
 
@@ -25,10 +30,15 @@ export interface CircuitFailedEvent {
  * whose failures in this process alone met the trip rule), `"fleet"` for the circuit's own.
  */
 export interface CircuitStateChangedEvent {
+  /** The circuit's name. */
   readonly name: string;
+  /** The state the circuit moved to. */
   readonly state: CircuitStateName;
+  /** When the circuit opened, epoch ms (Redis time over Redis), for `opened`; `null` for every other state. */
   readonly openedAt: number | null;
+  /** `"process"` for the state a process keeps for itself (under a `quorum`), `"fleet"` for the circuit's own. */
   readonly scope: CircuitScope;
+  /** `true` when a shared storage learned the transition from another process; absent for this process's own. */
   readonly remote?: boolean;
 }
 
@@ -37,7 +47,9 @@ export interface CircuitStateChangedEvent {
  * `"process"`: a probe of the state the process keeps for itself).
  */
 export interface CircuitRecoveredEvent {
+  /** The circuit's name. */
   readonly name: string;
+  /** `"process"` when a probe closed the state a process keeps for itself, `"fleet"` otherwise. */
   readonly scope: CircuitScope;
 }
 
@@ -46,6 +58,7 @@ export interface CircuitRecoveredEvent {
  * Circuits keep working on their local state meanwhile. The hook's circuit name is `"*"`.
  */
 export interface StorageAvailabilityEvent {
+  /** Always `"*"`: the event is about the storage, not one circuit. */
   readonly name: "*";
   /** What the storage is, e.g. `"redis"`. */
   readonly storage: string;
@@ -55,8 +68,11 @@ export interface StorageAvailabilityEvent {
 
 /** `storage_error`: one circuit's shared data could not be used (e.g. foreign or corrupt data). */
 export interface StorageErrorEvent {
+  /** The circuit concerned; `"*"` for none in particular (a refused password, a message that cannot be read). */
   readonly name: string;
+  /** What the storage is: `"redis"` for `RedisStorage`, else its `location` (password masked) or its class. */
   readonly storage: string;
+  /** The error as it came: thrown by the storage, or replied by its server. */
   readonly error: unknown;
 }
 
@@ -92,19 +108,29 @@ export type ForgetReason = "limit" | "idle" | "forget";
  * ```
  */
 export interface CircuitForgottenEvent {
+  /** The circuit's name. */
   readonly name: string;
+  /** Why the factory forgot it: room under `maxCircuits`, `idleTtl`, or `forget(name)`. */
   readonly reason: ForgetReason;
 }
 
 /** Payload of each event type. */
 export interface CircuitEventMap {
+  /** The first registration of a name in this process (again after the factory forgot it). */
   circuit_breaker_created: CircuitCreatedEvent;
+  /** A counted failure while closed (or disabled). */
   failed: CircuitFailedEvent;
+  /** Every transition. */
   state_changed: CircuitStateChangedEvent;
+  /** A non-zero failure count reset (by a success or `reset()`), or a probe that closed the circuit. */
   recovered: CircuitRecoveredEvent;
+  /** A shared storage lost its server (circuit name `"*"`). */
   storage_unavailable: StorageAvailabilityEvent;
+  /** A shared storage regained its server (circuit name `"*"`). */
   storage_recovered: StorageAvailabilityEvent;
+  /** A storage failed on one circuit's data or command (or on none in particular: `"*"`). */
   storage_error: StorageErrorEvent;
+  /** The factory forgot a circuit in this process (never emitted by `close()`). */
   circuit_forgotten: CircuitForgottenEvent;
 }
 

@@ -39,6 +39,7 @@ export interface SlowCallPolicy {
  * `jitter` (a fraction) so that a fleet's probes spread out.
  */
 export interface BackoffPolicy {
+  /** Each re-opening lasts this many times the previous one (1 to 1000). */
   readonly multiplier: number;
   /** Seconds. */
   readonly maxTtl: number;
@@ -119,6 +120,7 @@ export type CircuitSnapshot =
 
 /** A closed circuit: calls run; `failureCount` consecutive failures so far. */
 export interface ClosedSnapshot {
+  /** Always `"closed"`: what tells the snapshots apart. */
   readonly state: "closed";
   /** Grows by one on every transition; outcomes of calls admitted in older ones are ignored. */
   readonly generation: number;
@@ -128,8 +130,11 @@ export interface ClosedSnapshot {
 
 /** An opened circuit: calls are rejected until `retryAt`. */
 export interface OpenedSnapshot {
+  /** Always `"opened"`: what tells the snapshots apart. */
   readonly state: "opened";
+  /** Grows by one on every transition; outcomes of calls admitted in older ones are ignored. */
   readonly generation: number;
+  /** The failure count it opened with (a failing probe adds one); cleared when it closes. */
   readonly failureCount: number;
   /** When the circuit opened, epoch ms. */
   readonly openedAt: number;
@@ -152,9 +157,11 @@ export interface ProbeLease {
 
 /** A half-opened circuit: up to `halfOpenMaxCalls` probes run; their outcome decides. */
 export interface HalfOpenedSnapshot {
+  /** Always `"half-opened"`: what tells the snapshots apart. */
   readonly state: "half-opened";
   /** The token of the latest probe admitted (each probe admission grows it by one). */
   readonly generation: number;
+  /** The failure count of the opening it came from; cleared when a probe closes the circuit. */
   readonly failureCount: number;
   /**
    * When the circuit last opened, epoch ms: what a call rejected for want of a probe slot reports.
@@ -169,8 +176,11 @@ export interface HalfOpenedSnapshot {
 
 /** An isolated circuit (set by hand): every call is rejected until a reset. */
 export interface IsolatedSnapshot {
+  /** Always `"isolated"`: what tells the snapshots apart. */
   readonly state: "isolated";
+  /** Grows by one on every transition; outcomes of calls admitted in older ones are ignored. */
   readonly generation: number;
+  /** The failure count it had when isolated, kept until a reset clears it. */
   readonly failureCount: number;
   /** When it was isolated, epoch ms (what a rejected call's `openedAt` reports). */
   readonly since: number;
@@ -178,8 +188,11 @@ export interface IsolatedSnapshot {
 
 /** A disabled circuit (set by hand): every call runs, failures are counted, nothing trips. */
 export interface DisabledSnapshot {
+  /** Always `"disabled"`: what tells the snapshots apart. */
   readonly state: "disabled";
+  /** Grows by one on every transition; outcomes of calls admitted in older ones are ignored. */
   readonly generation: number;
+  /** Consecutive failures counted so far (a success clears them); they never trip the circuit. */
   readonly failureCount: number;
 }
 
@@ -195,11 +208,24 @@ export const CLOSED_SNAPSHOT: ClosedSnapshot = Object.freeze({
  * Order matters and follows docs/design.md, "Events".
  */
 export type CircuitTransitionEvent =
-  | { readonly type: "failed"; readonly failureCount: number }
-  | { readonly type: "recovered"; readonly scope?: CircuitScope }
   | {
+      /** A counted failure. */
+      readonly type: "failed";
+      /** Consecutive failures counted, this one included. */
+      readonly failureCount: number;
+    }
+  | {
+      /** A non-zero failure count reset, or a probe that closed the circuit. */
+      readonly type: "recovered";
+      /** Absent for the circuit's own (`"fleet"`); `"process"`: a probe closed the state a process keeps for itself. */
+      readonly scope?: CircuitScope;
+    }
+  | {
+      /** A transition to `state`. */
       readonly type: "state_changed";
+      /** The state the circuit moved to. */
       readonly state: CircuitStateName;
+      /** When the circuit opened, epoch ms, for `opened`; `null` for every other state. */
       readonly openedAt: number | null;
       /** Absent for the circuit's own transitions (`"fleet"`); a shared storage sets `"process"`. */
       readonly scope?: CircuitScope;

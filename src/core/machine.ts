@@ -24,19 +24,41 @@ import { exceedsRates, type CallCounts } from "./window.js";
  * isolated the circuit.
  */
 export type Admission =
-  | { readonly verdict: "run"; readonly generation: number; readonly transition: null }
   | {
-      readonly verdict: "probe";
+      /** The call runs. */
+      readonly verdict: "run";
+      /**
+       * The token to hand back with the outcome: the circuit's current generation (a Redis storage's
+       * `fail-open` hands a stale one, so that the outcome counts nothing).
+       */
       readonly generation: number;
+      /** Always `null`: letting a call run changes nothing. */
+      readonly transition: null;
+    }
+  | {
+      /** The call runs as a probe. */
+      readonly verdict: "probe";
+      /** The probe's own token (each probe gets one), to hand back with its outcome. */
+      readonly generation: number;
+      /** What to store and emit before the probe runs (the half-opening, or its lease); `null`: stored already. */
       readonly transition: Transition | null;
       /** `"process"`: a probe of the state the process keeps for itself (a shared storage's). */
       readonly scope?: CircuitScope;
     }
   | {
+      /** The call is rejected with a `CircuitOpenError`. */
       readonly verdict: "reject";
+      /** When the circuit opened (or was isolated), epoch ms; 0 when it has no such time (closed, disabled). */
       readonly openedAt: number;
+      /**
+       * Milliseconds until a call may run as a probe: until `retryAt` while opened, until the earliest
+       * probe lease ends while half-opened; the circuit's ttl when no time is known (isolated, or a
+       * shared storage's rejection without asking its server).
+       */
       readonly retryAfterMs: number;
+      /** What to store and emit first; `null`, as a rejection changes nothing. */
       readonly transition: Transition | null;
+      /** `true` when an operator isolated the circuit; absent otherwise. */
       readonly isolated?: boolean;
       /** `"process"`: rejected by the state the process keeps for itself, not the fleet's. */
       readonly scope?: CircuitScope;

@@ -19,8 +19,11 @@ export const DEFAULT_WINDOW = { minimumCalls: 20, window: 60 } as const;
 
 /** What a window counted. */
 export interface CallCounts {
+  /** Calls counted: successes (slow ones included) and failures. */
   readonly calls: number;
+  /** Failures among them. */
   readonly failures: number;
+  /** Successes slower than `slowCall.duration` among them; 0 without a `slowCall` rule. */
   readonly slow: number;
 }
 
@@ -38,6 +41,7 @@ export interface RateWindow {
   head: number;
   /** Numbers per bucket: 2 (calls, failures), or 3 with slow calls. */
   readonly stride: 2 | 3;
+  /** The counts of every bucket, `stride` numbers each (`BUCKETS * stride` in all). */
   readonly counts: number[];
 }
 

@@ -149,7 +149,12 @@ export interface CircuitFetchOptions<X extends readonly unknown[] = readonly unk
  * const fetch = circuitFetch(circuitbreaker, { maxCircuits: DEFAULT_FETCH_LIMITS.maxCircuits * 10 });
  * ```
  */
-export const DEFAULT_FETCH_LIMITS: Readonly<{ maxCircuits: number; idleTtl: number }> = DEFAULT_HTTP_LIMITS;
+export const DEFAULT_FETCH_LIMITS: Readonly<{
+  /** The most circuits (hosts) a `circuitFetch` holds: 1,000. */
+  maxCircuits: number;
+  /** Seconds after which a host with no request is forgotten: 600. */
+  idleTtl: number;
+}> = DEFAULT_HTTP_LIMITS;
 
 /** What `circuitFetch` is, for the shared validation (http-rules.ts). */
 const FETCH: HttpIntegration = {

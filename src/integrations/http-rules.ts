@@ -89,7 +89,12 @@ export const hostCircuitName = (url: URL): string => url.host || url.protocol;
  * const fetch = circuitFetch(circuitbreaker, { maxCircuits: DEFAULT_HTTP_LIMITS.maxCircuits * 10 });
  * ```
  */
-export const DEFAULT_HTTP_LIMITS: Readonly<{ maxCircuits: number; idleTtl: number }> = Object.freeze({
+export const DEFAULT_HTTP_LIMITS: Readonly<{
+  /** The most circuits (hosts) an integration holds: 1,000. */
+  maxCircuits: number;
+  /** Seconds after which a host with no request is forgotten: 600. */
+  idleTtl: number;
+}> = Object.freeze({
   maxCircuits: 1_000,
   idleTtl: 600,
 });

@@ -110,6 +110,7 @@ export function checkConfigCoherence(
  * ```
  */
 export interface BackoffOption {
+  /** Each re-opening lasts this many times the previous one (1 to 1000). */
   readonly multiplier: number;
   /** Seconds. */
   readonly maxTtl: number;
@@ -138,7 +139,14 @@ export function checkBackoff(value: unknown, option = "backoff"): BackoffPolicy 
  * What the `quorum` option takes: a number of processes, or `{ processes?, fraction? }` (at least
  * one of them). See `QuorumPolicy`.
  */
-export type QuorumOption = number | { readonly processes?: number; readonly fraction?: number };
+export type QuorumOption =
+  | number
+  | {
+      /** Distinct processes whose failures a fleet-wide opening needs (integer from 1 to 1000); default 1. */
+      readonly processes?: number;
+      /** Also at least this fraction of the active callers (0 < fraction <= 1), rounded up; absent: none. */
+      readonly fraction?: number;
+    };
 
 /** Checks `quorum`: an integer from 1 to 1,000, or `{ processes?, fraction? }`. */
 export function checkQuorum(value: unknown, option = "quorum"): QuorumPolicy {
@@ -189,12 +197,19 @@ export function policiesOf(
  * policies (`null` removes one; a removed `quorum` is one process again).
  */
 export interface ConfigChanges {
+  /** Consecutive failures that open the circuit (integer from 1 to `Number.MAX_SAFE_INTEGER`); absent: unchanged. */
   readonly threshold?: number;
+  /** Seconds the circuit stays opened before a probe may run (0.001 to 3600); absent: unchanged. */
   readonly ttl?: number;
+  /** Probes that may run at once while half-opened (integer from 1 to 1000); absent: unchanged. */
   readonly halfOpenMaxCalls?: number;
+  /** The failure rate rule; `null` removes it, absent leaves it. */
   readonly failureRate?: FailureRatePolicy | null;
+  /** The slow-call rule; `null` removes it, absent leaves it. */
   readonly slowCall?: SlowCallPolicy | null;
+  /** The backoff; `null` removes it, absent leaves it. */
   readonly backoff?: BackoffOption | null;
+  /** The processes a fleet-wide opening needs; `null` removes it (one process again), absent leaves it. */
   readonly quorum?: QuorumOption | null;
 }
 

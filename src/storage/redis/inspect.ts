@@ -35,8 +35,11 @@ export interface QuorumInfo {
 
 /** What Redis holds for one circuit, as `RedisStorage.inspect` answers it. */
 export interface CircuitInfo {
+  /** The circuit's name. */
   readonly name: string;
+  /** Its state as Redis holds it: the fleet's (a process open for itself shows in `quorum`). */
   readonly state: CircuitStateName;
+  /** Consecutive failures counted fleet-wide. */
   readonly failureCount: number;
   /** When it opened (epoch ms, Redis time) while opened or half-opened; `null` otherwise. */
   readonly openedAt: number | null;
@@ -44,11 +47,16 @@ export interface CircuitInfo {
   readonly retryAt: number | null;
   /** Probes holding a lease now (half-opened). */
   readonly probes: number;
+  /** Its config, as the fleet shares it (durations in seconds). */
   readonly config: CircuitConfig;
   /** The fleet's counts in the rate window (what the processes handed over), if it has one. */
   readonly window: CallCounts | null;
   /** When Redis last wrote it (epoch ms). */
   readonly updatedAt: number;
+  /**
+   * The id of this copy of its keys, made (Redis time + the creating process's id) when they were
+   * created: a new one after Redis lost them.
+   */
   readonly incarnation: string;
   /**
    * When this incarnation was created (epoch ms, Redis time): the circuit's first registration, or

@@ -17,6 +17,7 @@ import { InvalidOptionError } from "../../errors.js";
 
 /** The keys and channels of one prefix. */
 export interface RedisKeys {
+  /** What every key and channel starts with (`purgatory` by default). */
   readonly prefix: string;
   /** The hash of circuit `name`. */
   circuit(name: string): string;
@@ -31,7 +32,14 @@ export interface RedisKeys {
    * watchers announce themselves on, the sorted set of watchers (score: until when), and the
    * channel processes report their traffic on while somebody watches.
    */
-  readonly telemetry: { readonly watch: string; readonly watchers: string; readonly reports: string };
+  readonly telemetry: {
+    /** The channel watchers announce themselves (and leave) on. */
+    readonly watch: string;
+    /** The sorted set of watchers (score: until when, Redis ms). */
+    readonly watchers: string;
+    /** The channel processes report their traffic on while somebody watches. */
+    readonly reports: string;
+  };
   /**
    * Every key a script of circuit `name` touches, in the order the scripts take them (`KEYS`):
    * its hash, then its callers, reporters and processes open for themselves.
