@@ -45,6 +45,15 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 const work = mkdtempSync(join(tmpdir(), "purgatory-pack-"));
 let failed = false;
 
+/** Installs `packages` into the project at `dir`, from npm's cache when it has them, running no script. */
+function installInto(dir, packages) {
+  run(
+    "npm",
+    ["install", ...packages, "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts", "--prefer-offline"],
+    { cwd: dir },
+  );
+}
+
 function run(file, argv, options = {}) {
   try {
     return execFileSync(file, argv, {
@@ -361,20 +370,7 @@ export const seconds: number | undefined = retryAfterSeconds("120");
     }
   }
   // With them (from npm's cache when it has them), both load and work, from either build.
-  run(
-    "npm",
-    [
-      "install",
-      "prom-client@^15",
-      "@opentelemetry/api@^1.9",
-      "--no-audit",
-      "--no-fund",
-      "--no-package-lock",
-      "--ignore-scripts",
-      "--prefer-offline",
-    ],
-    { cwd: consumer },
-  );
+  installInto(consumer, ["prom-client@^15", "@opentelemetry/api@^1.9"]);
   check(!existsSync(join(consumer, "node_modules", "ioredis")), "installing the metrics peers did not bring ioredis");
   const metricsScenario = (load, resolve) => `
 ${load}
@@ -571,20 +567,7 @@ export class Client {
   // 6. The Redis clients a user passes as `client`, from both libraries, in the same consumer (one
   // install for both, at the ranges this repository develops against).
   const devDependencies = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies;
-  run(
-    "npm",
-    [
-      "install",
-      `ioredis@${devDependencies.ioredis}`,
-      `redis@${devDependencies.redis}`,
-      "--no-audit",
-      "--no-fund",
-      "--no-package-lock",
-      "--ignore-scripts",
-      "--prefer-offline",
-    ],
-    { cwd: consumer },
-  );
+  installInto(consumer, [`ioredis@${devDependencies.ioredis}`, `redis@${devDependencies.redis}`]);
   const versionOf = (name) => {
     const file = join(consumer, "node_modules", name, "package.json");
     return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).version : undefined;
