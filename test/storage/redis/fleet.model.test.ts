@@ -212,7 +212,8 @@ const procName = (n: number) => `p${n}`;
  * The callers and the processes open for themselves are what Redis lists before the failure is
  * sent; the answer is given once the test knows when its script ran (between `from` and `to`,
  * Redis time): a process open for itself until then, or the 2 s after a lost key ending then, make
- * it `"maybe"` when they would change it.
+ * it `"maybe"` when they would change it; and so does a process whose own circuit opened or closed
+ * again that Redis has not heard of yet (its next flush or call says so, maybe before the failure).
  */
 async function backing(real: Real, proc: number, c: Shared): Promise<(from: number, to: number) => boolean | "maybe"> {
   if (real.quorum === 1) return () => true;
@@ -229,19 +230,27 @@ async function backing(real: Real, proc: number, c: Shared): Promise<(from: numb
   for (let n = 0; n < local.length; n += 2) locals.set(local[n] as string, Number(local[n + 1]));
   // An incarnation that replaced a lost one counts at least `processes` callers for 2 s.
   const ct = Number(created ?? 0);
-  const met = (at: number): boolean => {
+  // Processes whose own circuit says otherwise than Redis's list: about to say so.
+  const saying = real.procs
+    .map((q, n) => procName(n))
+    .filter((name, n) => ownOpen(real.procs[n] as Proc, real.name) !== locals.has(name));
+  const met = (at: number, said: boolean): boolean => {
     const counted = ct > 0 && at - ct < 2_000 ? Math.max(callerCount, real.quorum) : callerCount;
     const need = effectiveQuorum({ processes: real.quorum }, counted);
-    const open = [...locals].filter(([, until]) => until > at).map(([name]) => name);
+    const listed = [...locals].filter(([, until]) => until > at).map(([name]) => name);
+    const open = said
+      ? [...listed.filter((name) => !saying.includes(name)), ...saying.filter((name) => !locals.has(name))]
+      : listed;
     return new Set([...[...streak].map(procName), procName(proc), ...open]).size >= need;
   };
-  if (c.f + 1 >= THRESHOLD) see(met(now) ? "a trip backed by the quorum" : "a trip not backed by the quorum");
+  if (c.f + 1 >= THRESHOLD) see(met(now, false) ? "a trip backed by the quorum" : "a trip not backed by the quorum");
   // The answer changes only where the grace ends or a process stops being open for itself.
   const changes = [ct + 2_000, ...locals.values()];
   return (from, to) => {
     const [low, high] = [from - MARGIN_MS, to + MARGIN_MS];
-    const answers = new Set([low, high, ...changes.filter((at) => at > low && at < high)].map(met));
-    return answers.size === 1 ? met(low) : "maybe";
+    const times = [low, high, ...changes.filter((at) => at > low && at < high)];
+    const answers = new Set(times.flatMap((at) => [met(at, false), met(at, true)]));
+    return answers.size === 1 ? met(low, false) : "maybe";
   };
 }
 
