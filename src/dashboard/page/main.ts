@@ -15,7 +15,8 @@
  *
  * Under stress: while the pointer is over the cards (or a confirmation is open) no card moves (a
  * circuit whose state changes is re-drawn in place, a new one is added last, a gone one stays,
- * marked, until the pointer leaves; the traffic's numbers change in place, the order waits); the
+ * marked, until the pointer leaves; the traffic's numbers change in place, the order waits; while a
+ * press is down on them nothing is redrawn, so the click lands); the
  * operator's own search, sort or "show more" applies at once. The confirmation names the circuit
  * and the action, and the action is bound to that name. While Redis does not answer, the banner
  * says so, the cards are dimmed and the actions are off; the errors go once it is back.
@@ -97,6 +98,11 @@ const dirty = new Set<string>();
 let all = false;
 let frame = 0;
 let pointerInside = false;
+/**
+ * A press on the cards is down: nothing is drawn until it is released, since the browser drops a
+ * click whose pressed element left the page in between (a card's redraw moves its elements).
+ */
+let pressed = false;
 /** Actions posted and not answered yet, by circuit name. */
 const pending = new Set<string>();
 
@@ -259,6 +265,8 @@ function drawCard(name: string): void {
 
 function draw(): void {
   frame = 0;
+  // What is dirty stays so: drawn once the press is released.
+  if (pressed) return;
   if (!held()) {
     for (const name of gone.keys()) dirty.add(name);
     gone.clear();
@@ -473,6 +481,14 @@ source.addEventListener("error", () => {
 });
 
 list.addEventListener("pointerenter", () => (pointerInside = true));
+list.addEventListener("pointerdown", () => (pressed = true));
+for (const type of ["pointerup", "pointercancel"] as const) {
+  window.addEventListener(type, () => {
+    if (!pressed) return;
+    pressed = false;
+    arrange();
+  });
+}
 list.addEventListener("pointerleave", () => {
   pointerInside = false;
   schedule();
