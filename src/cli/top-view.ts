@@ -7,6 +7,9 @@
  * On a narrow terminal the least important columns go first (P50, PROCS, P99, REJ/S, STATE; the
  * sort key's column stays), then the circuit names are cut with an ellipsis; on a short one the
  * busiest circuits that fit are shown and a last line says how many more there are.
+ *
+ * About 400 lines because the columns' widths, what goes first and the sorting depend on one
+ * another: one screen's layout is decided in one place.
  * @module
  */
 import type { CircuitStateName } from "../core/circuit.js";

@@ -3,6 +3,9 @@
  * counts per state, the feed of transitions, the banner) is a pure function from what the server
  * sent and the time to a tree of `VNode`s, which `dom.ts` turns into elements (text only ever set
  * as text). No DOM here, so the rendering is tested without a browser.
+ *
+ * Past 400 lines because the card, the counts, the feed and the banner share their small
+ * formatters; the traffic's parts are `traffic-view.ts`'s.
  * @module
  */
 import type { CircuitStateName } from "../../core/circuit.js";

@@ -18,6 +18,9 @@
  * Cost with nothing changing: about 2 commands a second for the registry plus the sweep's budget
  * (10 by default), whatever the number of circuits. The watcher holds no circuit: it writes
  * nothing and renews no `keyTtl`.
+ *
+ * Past 400 lines because the three sources above mark one set of circuits and share one
+ * connection's ups and downs; the reads are `inspect.ts`'s, the messages `codec.ts`'s.
  * @module
  */
 import { parseMessage } from "./codec.js";

@@ -1,6 +1,8 @@
 -- Shared prologue of every purgatory script (prepended when the scripts are loaded). The fleet
 -- protocol these scripts implement (incarnations, tokens, leases, windows) is
 -- docs/fleet-protocol.md; each rule mirrors src/core/machine.ts and src/core/window.ts.
+-- Past 400 lines because a Redis script is one text: every rule the scripts share (decoding,
+-- leases, windows, the quorum's reporters and backers) is prepended to each, so it lives here.
 -- KEYS[1]: the circuit hash.
 -- ARGV[1]: the circuit's channel       ARGV[2]: key ttl in ms (0: none)
 -- ARGV[3]: config JSON of a circuit this script creates (and the new config for `configure`):
