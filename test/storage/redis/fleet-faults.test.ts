@@ -48,8 +48,9 @@ const LOSSES: readonly KeyLoss[] = [
     how: "its key expires while it is opened",
     // As a keyTtl below the open time would make it (the options refuse such a keyTtl, but an
     // operator's EXPIRE, or a keyTtl changed between releases, can still do it).
-    // A holder's script that renews the key in the millisecond before it expires keeps it for
-    // another keyTtl: the expiry is set again until the key is gone.
+    // A holder's script that renews the key in the millisecond before it expires keeps it, and a
+    // resync's read re-creates a missing key at once (closed): the expiry is set again until, once,
+    // no key is there.
     lose: (_, admin, key) =>
       waitFor(
         "the key to expire",
