@@ -40,6 +40,11 @@ function backSince(mark: EventMark, worker: Worker): boolean {
   return storageEvents.at(-1)?.eventType !== "storage_unavailable";
 }
 
+/** PEXPIRE 1 on the key if it is still the incarnation ARGV[1]; 0 once it is gone or another one. */
+const EXPIRE_INCARNATION = `if redis.call('HGET', KEYS[1], 'i') ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], 1)
+return 1`;
+
 const LOSSES: readonly KeyLoss[] = [
   { how: "its key is deleted (DEL)", lose: (_, admin, key) => admin.del(key) },
   { how: "Redis is flushed (FLUSHALL)", lose: (_, admin) => admin.flushall() },
@@ -48,16 +53,18 @@ const LOSSES: readonly KeyLoss[] = [
     how: "its key expires while it is opened",
     // As a keyTtl below the open time would make it (the options refuse such a keyTtl, but an
     // operator's EXPIRE, or a keyTtl changed between releases, can still do it).
-    // A holder's script that renews the key in the millisecond before it expires keeps it, and a
-    // resync's read re-creates a missing key at once (closed): the expiry is set again until, once,
-    // no key is there.
-    lose: (_, admin, key) =>
-      waitFor(
+    // Once: a holder's script that renews the key in the millisecond before it expires keeps it
+    // (its expiry is set again, atomically, while the key is still that incarnation), and a
+    // resync's read re-creates a missing key at once as a new one, which must not be lost too.
+    lose: async (_, admin, key) => {
+      const lost = await admin.hget(key, "i");
+      await waitFor(
         "the key to expire",
-        async () => (await admin.pexpire(key, 1)) === 0 && (await admin.exists(key)) === 0,
+        async () => (await admin.eval(EXPIRE_INCARNATION, 1, key, lost ?? "")) === 0,
         5000,
         20,
-      ),
+      );
+    },
   },
 ];
 
