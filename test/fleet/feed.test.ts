@@ -155,7 +155,11 @@ describe("Fleet.watch", () => {
       await waitFor("up", () => statuses.at(-1)?.available === true, 5000);
       // The holder writes its circuits anew (its recovery re-reads all 300); the watch lists them
       // again. (10 s were not enough once, at load 9.)
-      await waitFor("the circuits again", () => reads.length > readsBefore && seen.size >= 300, 25_000);
+      await waitFor("the circuits again", () => reads.length > readsBefore && seen.size >= 300, 25_000).catch(
+        (error: unknown) => {
+          throw new Error(`${String(error)}: ${seen.size} circuits seen, ${reads.length - readsBefore} reads since`);
+        },
+      );
     } finally {
       await feed.close();
     }
