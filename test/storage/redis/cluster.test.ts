@@ -85,8 +85,10 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
   });
 
   it("trips and recovers circuits on every master, and events reach the other process", async () => {
-    const a = factory(connect());
-    const b = factory(connect());
+    // Opened for 2 s: long enough for b's rejections to be checked after every trip reached Redis
+    // (0.2 s were not, once, beside a busy loop); the probes are then waited for.
+    const a = factory(connect(), 2, 2);
+    const b = factory(connect(), 2, 2);
     await a.factory.initialize();
     await b.factory.initialize();
     const onA = await Promise.all(names.map((name) => a.factory.getBreaker(name)));
@@ -111,8 +113,16 @@ describe("RedisStorage on a 3-master Redis Cluster", () => {
     }
     for (const breaker of onB) await expect(breaker.run(() => 1)).rejects.toBeInstanceOf(CircuitOpenError);
 
-    await sleep(250);
-    for (const breaker of onB) await expect(breaker.run(() => "probe ok")).resolves.toBe("probe ok");
+    for (const breaker of onB) {
+      const probe = () =>
+        breaker
+          .run(() => "probe ok")
+          .catch((error: unknown) => {
+            if (error instanceof CircuitOpenError) return "still opened";
+            throw error;
+          });
+      await waitFor(`${breaker.name}'s probe`, async () => (await probe()) === "probe ok", 5000, 50);
+    }
     for (const name of names) expect(await admin.hget(a.storage.keys.circuit(name), "st")).toBe("closed");
     await waitFor("a to see every recovery", () => onA.every((breaker) => breaker.state === "closed"));
     for (const name of names) {
