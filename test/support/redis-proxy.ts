@@ -3,7 +3,9 @@
  * - `startProxy(port)`: forwards to a Redis; `cut()` drops every connection and refuses new ones
  *   (for this process only, the server keeps running for the others), `restore()` ends that.
  *   Its pub/sub connections (those that sent a SUBSCRIBE) can be cut alone, or muted (messages
- *   lost while the connection stays up).
+ *   lost while the connection stays up). `dropOn("zadd")` drops the connection that sends the next
+ *   such command, before the command reaches Redis (once); `dropReplyTo` after it ran, before its
+ *   answer comes back.
  * - `startSilentServer()`: accepts connections and never answers a byte.
  */
 import net from "node:net";
@@ -23,6 +25,16 @@ export interface RedisProxy {
   cutSubscribers(): void;
   /** Keeps the pub/sub connections up but drops the messages the server pushes to them (replies still pass). */
   muteSubscribers(): void;
+  /**
+   * Drops the connection that sends the next `command` (a command name, any case), before the
+   * command reaches Redis; once. Other connections, and later ones, pass.
+   */
+  dropOn(command: string): void;
+  /**
+   * Passes the next `command` (a command name or several, `"evalsha|eval"`) to Redis and drops its
+   * connection as the answer comes back, instead of the answer; once.
+   */
+  dropReplyTo(command: string): void;
   /** Ends `cutSubscribers()` and `muteSubscribers()`. */
   restoreSubscribers(): void;
   /** How many pub/sub messages the server pushed to this proxy's connections (muted ones too). */
@@ -90,6 +102,11 @@ function frames(): (chunk: Buffer) => Buffer[] {
   };
 }
 
+/** Matches a RESP command that names `command` (`"evalsha|eval"`: either), in any case. */
+function commandPattern(command: string): RegExp {
+  return new RegExp(`\\r\\n(?:${command})\\r\\n`, "i");
+}
+
 /** A proxy to the Redis on `targetPort` of 127.0.0.1. */
 export async function startProxy(targetPort: number): Promise<RedisProxy> {
   const sockets = new Set<net.Socket>();
@@ -98,6 +115,11 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
   let isCut = false;
   let subscriberMode: "pass" | "cut" | "mute" = "pass";
   let messages = 0;
+  /** The command name whose next sending drops its connection (`dropOn`), as a RESP bulk string. */
+  let dropping: RegExp | undefined;
+  /** The same for `dropReplyTo`, and the connection whose next answer is dropped. */
+  let droppingReply: RegExp | undefined;
+  let dropAtReply: net.Socket | undefined;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("error", () => undefined);
@@ -123,11 +145,27 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
           return;
         }
       }
+      if (dropping?.test(chunk.toString("latin1")) === true) {
+        dropping = undefined;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      if (droppingReply?.test(chunk.toString("latin1")) === true) {
+        droppingReply = undefined;
+        dropAtReply = client;
+      }
       upstream.write(chunk);
     });
     // Whole frames, so that a muted subscriber loses its messages but still gets every reply.
     const split = frames();
     upstream.on("data", (chunk: Buffer) => {
+      if (dropAtReply === client) {
+        dropAtReply = undefined;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
       for (const frame of split(chunk)) {
         const message = subscribers.has(client) && isPubSubMessage(frame);
         if (message) messages += 1;
@@ -155,6 +193,12 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     },
     muteSubscribers() {
       subscriberMode = "mute";
+    },
+    dropOn(command) {
+      dropping = commandPattern(command);
+    },
+    dropReplyTo(command) {
+      droppingReply = commandPattern(command);
     },
     restoreSubscribers() {
       subscriberMode = "pass";

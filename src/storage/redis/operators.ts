@@ -25,11 +25,21 @@ export interface RegistryListingOptions {
   readonly refused: (name: string, error: unknown) => void;
 }
 
-/** The registry's listing of the circuits a storage holds. */
+/**
+ * The registry's listing of the circuits a storage holds. A listing lost with the connection (the
+ * circuit's key was written, its name never reached the registry) is sent again when Redis
+ * answers again (`retry`): every later read of the circuit finds its key, creates nothing, and so
+ * would never list it, and operators would never see it.
+ */
 export class RegistryListing {
   readonly #options: RegistryListingOptions;
   /** Names to add to the registry, in one ZADD per turn of the event loop. */
   #due: [number, string][] = [];
+  /**
+   * Names whose ZADD was lost with the connection, or whose key a script may have written
+   * unanswered: listed at the next `retry`.
+   */
+  readonly #lost = new Set<string>();
 
   /** Nothing is written before the first `list`. */
   constructor(options: RegistryListingOptions) {
@@ -42,13 +52,33 @@ export class RegistryListing {
       queueMicrotask(() => {
         const entries = this.#due.splice(0);
         this.#options.transport.zadd(this.#options.registry, entries).catch((error: unknown) => {
-          // Refused: said once per name; an unavailable Redis is the outage's, already reported.
-          if (!isReplyError(error)) return;
+          // Lost with the connection: sent again once Redis answers (the outage is already reported).
+          if (!isReplyError(error)) {
+            for (const [, listed] of entries) this.#lost.add(listed);
+            return;
+          }
+          // Refused: said once per name.
           for (const [, listed] of entries) this.#options.refused(listed, error);
         });
       });
     }
+    this.#lost.delete(name);
     this.#due.push([score, name]);
+  }
+
+  /**
+   * A script on `name` went unanswered: it may have written the key anew (and would have said so),
+   * so `name` is listed at the next `retry`.
+   */
+  unsure(name: string): void {
+    this.#lost.add(name);
+  }
+
+  /** Redis answers again: lists anew, scored `score`, the names whose listing was lost, if still `held`. */
+  retry(score: number, held: (name: string) => boolean): void {
+    const names = [...this.#lost];
+    this.#lost.clear();
+    for (const name of names) if (held(name)) this.list(score, name);
   }
 }
 

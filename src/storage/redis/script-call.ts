@@ -96,6 +96,8 @@ export interface ScriptCallerOptions {
   readonly sampled: (sample: number) => void;
   /** A script wrote circuit `name`'s key anew (at Redis time `now`): the registry lists it again. */
   readonly created: (now: number, name: string) => void;
+  /** A script on circuit `name` went unanswered (the connection failed): it may have written the key anew. */
+  readonly unanswered: (name: string) => void;
   /** Takes a reply into the circuit's replica, before its caller sees it. */
   readonly learn: (circuit: ReplicaCircuit, reply: ScriptReply, learning: Learning) => void;
   /** An answer of Redis this process cannot use (a reply error, an unreadable reply), for `storage_error`. */
@@ -168,6 +170,7 @@ export class ScriptCaller {
       // Redis answered with an error (what it holds is not what the script expects): reported. Any
       // other error is the transport's (unavailable, timed out), which reports the outage itself.
       if (isReplyError(error)) this.#options.unusable(circuit.name, error);
+      else this.#options.unanswered(circuit.name);
       return undefined;
     }
     try {

@@ -173,6 +173,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
         this.#offset = this.#offsets.add(sample);
       },
       created: (now, name) => this.#listing.list(now, name),
+      unanswered: (name) => this.#listing.unsure(name),
       learn: (circuit, reply, learning) => updates.learn(circuit, reply, learning),
       unusable,
     });
@@ -664,7 +665,10 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
       if (called) this.#handOver.announce(circuit);
     }
     await this.#resync.queue([...this.circuits.values()]);
-    if (this.#transport.available) this.#outage.recovered();
+    if (!this.#transport.available) return;
+    // After the re-reads, which wrote every missing key anew: the listings lost are sent again.
+    this.#listing.retry(this.#clock() + this.#offset, (name) => this.circuits.get(name) !== undefined);
+    this.#outage.recovered();
   }
 
   /** The circuits' channels subscribed to (not the telemetry's watch channel). */

@@ -9,7 +9,8 @@ import { AsyncCircuitBreakerFactory, RedisStorage } from "../../../src/index.js"
 import { redisKeys, type RedisKeys } from "../../../src/storage/redis/keys.js";
 import type { RedisClient } from "../../../src/storage/redis/options.js";
 import { RegistryUpkeep } from "../../../src/storage/redis/registry.js";
-import { deleteKeys, inspector, REDIS_URL, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { deleteKeys, HookRecorder, inspector, REDIS_URL, uniquePrefix, waitFor } from "../../support/redis-helpers.js";
+import { startProxy, type RedisProxy } from "../../support/redis-proxy.js";
 
 let redis: Redis;
 let prefix: string;
@@ -100,5 +101,41 @@ describe("the registry's upkeep", () => {
     } finally {
       await factory.close();
     }
+  });
+});
+
+describe("the registry's listing", () => {
+  let proxy: RedisProxy;
+  let factory: AsyncCircuitBreakerFactory;
+  let recorder: HookRecorder;
+  beforeEach(async () => {
+    proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379));
+    recorder = new HookRecorder();
+    const storage = new RedisStorage({ url: proxy.url, prefix });
+    factory = new AsyncCircuitBreakerFactory({ storage, listeners: [recorder.hook] });
+    await factory.initialize();
+  });
+  afterEach(async () => {
+    await factory.close();
+    await proxy.close();
+  });
+
+  // Every later read of such a circuit finds its key (nothing to create, so nothing to list): unless
+  // the listing is sent again, operators never see the circuit. Both happen when Redis restarts
+  // empty under load: the re-reads write every key anew, and a command timeout cuts one.
+  it("lists a circuit whose listing was lost with the connection, once Redis answers again", async () => {
+    proxy.dropOn("zadd");
+    await factory.getBreaker("listed-late");
+    expect(await redis.exists(keys.circuit("listed-late"))).toBe(1);
+    await waitFor("the circuit listed", async () => (await redis.zscore(keys.registry, "listed-late")) !== null, 5000);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
+  });
+
+  it("lists a circuit whose key was written by a script whose answer was lost", async () => {
+    proxy.dropReplyTo("evalsha|eval");
+    await factory.getBreaker("unanswered");
+    await waitFor("the key written", async () => (await redis.exists(keys.circuit("unanswered"))) === 1, 5000);
+    await waitFor("the circuit listed", async () => (await redis.zscore(keys.registry, "unanswered")) !== null, 5000);
+    expect(recorder.of("storage_unavailable")).toHaveLength(1);
   });
 });
