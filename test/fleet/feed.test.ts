@@ -3,8 +3,9 @@
  * `CircuitFeed`), against a throw-away redis-server of its own (so that `INFO commandstats` counts
  * only what it sends): a change that publishes is read at once, a new name is found in the
  * registry, what changes without a message (a failure count from 1 to 2, a write behind the
- * scripts' back: a lost message) is caught by the sweep, idle costs a few commands a second
- * whatever the number of circuits, and an outage is said in plain words.
+ * scripts' back: a lost message) is caught by the sweep, a name scored anew in the registry is
+ * read again, idle costs a few commands a second whatever the number of circuits, and an outage
+ * is said in plain words.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,6 +131,21 @@ describe("Fleet.watch", () => {
     }
   }, 20_000);
 
+  it("a name scored anew in the registry (its key written again, its message missed) is read again", async () => {
+    // No sweep (a budget of 1 command a second is all the read's TIME): only the registry can tell.
+    const { feed, seen } = await watch({ sweepCommandsPerSecond: 1 });
+    try {
+      expect(seen.get("idle-100")?.failureCount).toBe(0);
+      await admin.hset(`${prefix}:circuit:{idle-100}`, "f", "2");
+      const [seconds, micros] = await admin.time();
+      await admin.zadd(`${prefix}:circuits`, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), "idle-100");
+      await waitFor("idle-100's count", () => seen.get("idle-100")?.failureCount === 2, 3000);
+      await admin.hset(`${prefix}:circuit:{idle-100}`, "f", "0");
+    } finally {
+      await feed.close();
+    }
+  }, 20_000);
+
   it("a key gone is gone; the registry dropping it too", async () => {
     const { feed, seen } = await watch({ sweepCommandsPerSecond: 400 });
     try {
@@ -156,8 +172,13 @@ describe("Fleet.watch", () => {
       // The holder writes its circuits anew (its recovery re-reads all 300); the watch lists them
       // again. (10 s were not enough once, at load 9.)
       await waitFor("the circuits again", () => reads.length > readsBefore && seen.size >= 300, 25_000).catch(
-        (error: unknown) => {
-          throw new Error(`${String(error)}: ${seen.size} circuits seen, ${reads.length - readsBefore} reads since`);
+        async (error: unknown) => {
+          const listed = await admin.zcard(`${prefix}:circuits`).catch(() => "?");
+          const stored = (await admin.keys(`${prefix}:circuit:*`).catch(() => [])).length;
+          throw new Error(
+            `${String(error)}: ${seen.size} circuits seen, ${reads.length - readsBefore} reads since; ` +
+              `Redis lists ${listed} and holds ${stored}`,
+          );
         },
       );
     } finally {

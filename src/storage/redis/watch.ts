@@ -9,7 +9,8 @@
  *   together a few milliseconds later (`readCircuits`).
  * - **New names** come from the registry: `ZCARD` and `ZRANGEBYSCORE (<highest score seen> +inf`
  *   every `registryInterval` (a registration scores its name with Redis's time), and the whole
- *   registry every `relistInterval` or when its size says it moved.
+ *   registry every `relistInterval` or when its size says it moved. A known name scored anew (its
+ *   key written again) is read again, its message having been missed perhaps.
  * - **What changes silently** (a failure count going from 2 to 3, the window's counts, the active
  *   callers of a quorum) and **a lost message** are caught by a sweep that re-reads a few
  *   circuits at a time within `sweepCommandsPerSecond`: two thirds of it for the circuits whose
@@ -331,21 +332,27 @@ export class CircuitFeed {
     await this.#adopt(this.#learn(all));
   }
 
-  /** Takes `[name, score, ...]`: returns the names it did not know; raises the watermark. */
+  /**
+   * Takes `[name, score, ...]`: returns the names it did not know, marks those scored anew (a
+   * registration wrote the key anew: its message may have been missed); raises the watermark.
+   */
   #learn(withScores: readonly string[]): string[] {
     const added: string[] = [];
+    const rescored: string[] = [];
     for (let i = 0; i + 1 < withScores.length; i += 2) {
       const name = withScores[i] as string;
       const score = Number(withScores[i + 1]);
       if (score > this.#watermark) this.#watermark = score;
       const known = this.#names.get(name);
       if (known !== undefined) {
+        if (known.score !== score) rescored.push(name);
         known.score = score;
         continue;
       }
       this.#names.set(name, { score, cost: 1, silent: false });
       added.push(name);
     }
+    this.#mark(rescored);
     return added;
   }
 
