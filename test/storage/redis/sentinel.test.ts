@@ -334,7 +334,9 @@ describe("RedisStorage over Redis Sentinel: live processes through a forced fail
     }
     const { from, to } = await killing;
     log("SIGKILL of", from.port, "; the sentinels elected", to.port);
-    await eventSince(mark, a, "storage_recovered", 30_000);
+    // Every process, not only A: B registers below, and would register under its outage policy
+    // (closed, for itself) if its own connection had not come back yet.
+    for (const worker of workers) await eventSince(mark, worker, "storage_recovered", 30_000);
     await sleep(200);
 
     const held = await inspect("outage-held");
