@@ -115,7 +115,7 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
   let isCut = false;
   let subscriberMode: "pass" | "cut" | "mute" = "pass";
   let messages = 0;
-  /** The command name whose next sending drops its connection (`dropOn`), as a RESP bulk string. */
+  /** The command whose next sending drops its connection (`dropOn`). */
   let dropping: RegExp | undefined;
   /** The same for `dropReplyTo`, and the connection whose next answer is dropped. */
   let droppingReply: RegExp | undefined;
@@ -138,20 +138,21 @@ export async function startProxy(targetPort: number): Promise<RedisProxy> {
     track(upstream);
     client.on("data", (chunk: Buffer) => {
       // RESP carries command names as plain text: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE.
-      if (!subscribers.has(client) && /subscribe/i.test(chunk.toString("latin1"))) {
+      const text = chunk.toString("latin1");
+      if (!subscribers.has(client) && /subscribe/i.test(text)) {
         subscribers.add(client);
         if (subscriberMode === "cut") {
           client.destroy();
           return;
         }
       }
-      if (dropping?.test(chunk.toString("latin1")) === true) {
+      if (dropping?.test(text) === true) {
         dropping = undefined;
         client.destroy();
         upstream.destroy();
         return;
       }
-      if (droppingReply?.test(chunk.toString("latin1")) === true) {
+      if (droppingReply?.test(text) === true) {
         droppingReply = undefined;
         dropAtReply = client;
       }
