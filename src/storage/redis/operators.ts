@@ -74,11 +74,16 @@ export class RegistryListing {
     this.#lost.add(name);
   }
 
-  /** Redis answers again: lists anew, scored `score`, the names whose listing was lost, if still `held`. */
-  retry(score: number, held: (name: string) => boolean): void {
+  /** The storage forgot `name`: its listing, if lost, is not sent again. */
+  forget(name: string): void {
+    this.#lost.delete(name);
+  }
+
+  /** Redis answers again: lists anew, scored `score`, the names whose listing was lost. */
+  retry(score: number): void {
     const names = [...this.#lost];
     this.#lost.clear();
-    for (const name of names) if (held(name)) this.list(score, name);
+    for (const name of names) this.list(score, name);
   }
 }
 

@@ -264,6 +264,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
   override forget(name: string): void {
     if (this.circuits.get(name) === undefined) return;
     super.forget(name);
+    this.#listing.forget(name);
     this.#transport.unsubscribe(this.#keys.channel(name));
   }
 
@@ -667,7 +668,7 @@ export class RedisStorage extends LocalCircuitsStorage<ReplicaCircuit> implement
     await this.#resync.queue([...this.circuits.values()]);
     if (!this.#transport.available) return;
     // After the re-reads, which wrote every missing key anew: the listings lost are sent again.
-    this.#listing.retry(this.#clock() + this.#offset, (name) => this.circuits.get(name) !== undefined);
+    this.#listing.retry(this.#clock() + this.#offset);
     this.#outage.recovered();
   }
 

@@ -131,6 +131,21 @@ describe("the registry's listing", () => {
     expect(recorder.of("storage_unavailable")).toHaveLength(1);
   });
 
+  it("does not list a circuit forgotten after its listing was lost", async () => {
+    proxy.dropOn("zadd");
+    await factory.getBreaker("forgotten");
+    await waitFor("the outage", () => recorder.of("storage_unavailable").length === 1, 5000);
+    await factory.forget("forgotten");
+    await waitFor("the recovery", () => recorder.of("storage_recovered").length === 1, 5000);
+    // A circuit registered after the recovery is listed after anything the recovery listed.
+    await factory.getBreaker("registered-after");
+    await waitFor(
+      "the later circuit listed",
+      async () => (await redis.zscore(keys.registry, "registered-after")) !== null,
+    );
+    expect(await redis.zscore(keys.registry, "forgotten")).toBeNull();
+  });
+
   it("lists a circuit whose key was written by a script whose answer was lost", async () => {
     proxy.dropReplyTo("evalsha|eval");
     await factory.getBreaker("unanswered");
