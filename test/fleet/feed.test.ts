@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncCircuitBreakerFactory, RedisStorage, type CircuitInfo } from "../../src/index.js";
 import { Fleet, type FleetFeed } from "../../src/fleet/fleet.js";
 import type { FeedStatus } from "../../src/storage/redis/watch.js";
-import { waitFor } from "../support/redis-helpers.js";
+import { redisTime, waitFor } from "../support/redis-helpers.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
 let server: RedisServer;
@@ -137,8 +137,7 @@ describe("Fleet.watch", () => {
     try {
       expect(seen.get("idle-100")?.failureCount).toBe(0);
       await admin.hset(`${prefix}:circuit:{idle-100}`, "f", "2");
-      const [seconds, micros] = await admin.time();
-      await admin.zadd(`${prefix}:circuits`, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), "idle-100");
+      await admin.zadd(`${prefix}:circuits`, await redisTime(admin), "idle-100");
       await waitFor("idle-100's count", () => seen.get("idle-100")?.failureCount === 2, 3000);
       await admin.hset(`${prefix}:circuit:{idle-100}`, "f", "0");
     } finally {
